@@ -4,8 +4,11 @@
 #     FLEXJIT_STATIC=ON  static MLIR/LLVM archives in one group, libstdc++
 #                        static, unused sections dropped: runs without LLVM
 set(FLEXJIT_LLVM_ROOT "/usr/lib/llvm-22" CACHE PATH "LLVM/MLIR 22 install prefix")
-find_package(MLIR 22 REQUIRED CONFIG HINTS ${FLEXJIT_LLVM_ROOT}/lib/cmake/mlir)
-find_package(LLVM 22 REQUIRED CONFIG HINTS ${FLEXJIT_LLVM_ROOT}/lib/cmake/llvm)
+find_package(MLIR REQUIRED CONFIG HINTS ${FLEXJIT_LLVM_ROOT}/lib/cmake/mlir)
+find_package(LLVM REQUIRED CONFIG HINTS ${FLEXJIT_LLVM_ROOT}/lib/cmake/llvm)
+if(NOT LLVM_VERSION_MAJOR EQUAL 22)
+  message(FATAL_ERROR "flexjit needs LLVM/MLIR 22, found ${LLVM_PACKAGE_VERSION} (set FLEXJIT_LLVM_ROOT)")
+endif()
 message(STATUS "LLVM ${LLVM_PACKAGE_VERSION} at ${LLVM_DIR}; MLIR at ${MLIR_DIR}")
 
 list(APPEND CMAKE_MODULE_PATH "${MLIR_CMAKE_DIR}" "${LLVM_CMAKE_DIR}")
