@@ -15,5 +15,5 @@ for t in "${targets[@]}"; do
   f=$(find "$build" -type f -name "$t" -perm -u+x | head -1)
   [ -n "$f" ] || { echo "build-static: no binary for $t" >&2; exit 1; }
   strip -o "$root/dist/$t" "$f"
-  printf '%-28s %6.1f MB\n' "dist/$t" "$(echo "$(stat -c %s "$root/dist/$t") / 1048576" | bc -l)"
+  awk -v f="dist/$t" -v s="$(stat -c %s "$root/dist/$t")" 'BEGIN { printf "%-28s %6.1f MB\n", f, s / 1048576 }'
 done

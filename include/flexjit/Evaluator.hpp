@@ -45,6 +45,14 @@ struct EvalResult {
 Result<EvalResult> evaluate(const FileAST &file, const ModDecl &mod,
                             const std::vector<Value> &args, const ModInputs &inputs);
 
+/// The same, giving up with an Error after `maxSteps` node evaluations
+/// (0: no limit). Mods that call earlier mods several times can take time
+/// exponential in the file's length; fuzzers and other callers that evaluate
+/// untrusted files bound the work with this.
+Result<EvalResult> evaluate(const FileAST &file, const ModDecl &mod,
+                            const std::vector<Value> &args, const ModInputs &inputs,
+                            uint64_t maxSteps);
+
 /// The language's scalar semantics, shared with constant folding.
 namespace semantics {
 int32_t floorDiv(int32_t a, int32_t b); // b == 0 -> 0
