@@ -1,0 +1,257 @@
+// flexc: compile a .flex file and show any stage, from tokens to PTX.
+//
+// Exit status: 0 success, 1 an error in the user's input (the .flex file, a
+// mod name, an output path), 2 bad usage. See `flexc --help`.
+#include "Options.h"
+
+#include "flexjit/Compiler.hpp"
+#include "flexjit/Fingerprint.hpp"
+#include "flexjit/Frontend.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using namespace flexjit;
+using flexc::Stage;
+
+namespace {
+
+constexpr int kInputError = 1;
+constexpr int kUsageError = 2;
+
+struct Failure {
+  int code;
+};
+
+[[noreturn]] void fail(const std::string &message, int code = kInputError) {
+  std::cerr << message;
+  if (!message.empty() && message.back() != '\n')
+    std::cerr << '\n';
+  throw Failure{code};
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail("flexc: error: cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void writeFile(const fs::path &path, const std::string &text) {
+  std::error_code ec;
+  if (path.has_parent_path())
+    fs::create_directories(path.parent_path(), ec);
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out)
+    fail("flexc: error: cannot write '" + path.string() + "'");
+}
+
+template <class T> T orFail(Result<T> r) {
+  if (!r)
+    fail(r.error().message);
+  return std::move(r.value());
+}
+
+std::string tokensText(const std::string &source, const std::string &fileName) {
+  LexResult lexed = lex(source);
+  if (!lexed.errors.empty())
+    fail(renderDiagnostics(fileName, source, lexed.errors));
+  std::ostringstream os;
+  for (const Token &t : lexed.tokens) {
+    os << t.loc.line << ':' << t.loc.col << ' ' << tokenKindName(t.kind);
+    if (!t.text.empty())
+      os << " '" << t.text << "'";
+    os << '\n';
+  }
+  return os.str();
+}
+
+std::string interfaceText(const FileAST &file, const ModDecl &mod) {
+  ModInterface iface = interfaceOf(file, mod);
+  std::string s;
+  for (const ParamDecl &p : iface.params)
+    s += (s.empty() ? "" : ", ") + std::string("param ") + p.name;
+  for (const BufferDecl &b : iface.buffers)
+    s += (s.empty() ? "" : ", ") + std::string("buffer ") + b.name;
+  return s.empty() ? "-" : s;
+}
+
+/// The mods a command is about: the one named by --mod, or all of them.
+std::vector<const ModDecl *> selectedMods(const FileAST &file, const flexc::Options &o) {
+  std::vector<const ModDecl *> mods;
+  if (o.mod) {
+    const ModDecl *m = file.findMod(*o.mod);
+    if (!m) {
+      std::vector<std::string> names;
+      for (const ModDecl &d : file.mods)
+        names.push_back(d.name);
+      std::string hint = closestName(*o.mod, names);
+      fail("flexc: error: no mod named '" + *o.mod + "' in " + file.fileName +
+           (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+    }
+    mods.push_back(m);
+  } else {
+    for (const ModDecl &d : file.mods)
+      mods.push_back(&d);
+  }
+  return mods;
+}
+
+/// One mod's text for a stage; the MLIR stages need `compiler`.
+std::string modStage(Compiler *compiler, const FileAST &file, const ModDecl &mod, Stage stage,
+                     const std::string &arch) {
+  switch (stage) {
+  case Stage::Flex:
+    return orFail(compiler->flexIR(file, mod.name));
+  case Stage::Lowered:
+    return orFail(compiler->loweredIR(file, mod.name));
+  case Stage::Llvm:
+    return orFail(compiler->llvmIR(file, mod.name, arch));
+  case Stage::Ptx:
+    return orFail(compiler->ptx(file, mod.name, arch));
+  case Stage::Fingerprint:
+    return "# " + canonicalForm(file, mod) + "\n" + fingerprint(file, mod) + "\n";
+  default:
+    return "";
+  }
+}
+
+const char *extensionOf(Stage s) {
+  switch (s) {
+  case Stage::Flex:
+  case Stage::Lowered:
+    return ".mlir";
+  case Stage::Llvm:
+    return ".ll";
+  case Stage::Ptx:
+    return ".ptx";
+  default:
+    return ".txt";
+  }
+}
+
+int run(const flexc::Options &o) {
+  std::string source = readFile(o.file);
+  std::string fileName = o.file;
+
+  if (o.dumpDir) {
+    std::error_code ec;
+    fs::create_directories(*o.dumpDir, ec);
+    if (ec)
+      fail("flexc: error: cannot create '" + *o.dumpDir + "': " + ec.message());
+  }
+
+  if (o.emit == Stage::Tokens) {
+    std::string text = tokensText(source, fileName);
+    if (o.output)
+      writeFile(*o.output, text);
+    else
+      std::cout << text;
+    return 0;
+  }
+  if (o.dumpDir) // tokens only when lexing succeeds; errors come from loadSource below
+    if (LexResult l = lex(source); l.errors.empty())
+      writeFile(fs::path(*o.dumpDir) / "00-tokens.txt", tokensText(source, fileName));
+
+  std::unique_ptr<FileAST> file = orFail(loadSource(fileName, source));
+  if (o.dumpDir)
+    writeFile(fs::path(*o.dumpDir) / "01-ast.txt", dumpAST(*file));
+  std::vector<const ModDecl *> mods = selectedMods(*file, o);
+
+  if (o.emit == Stage::Ast) {
+    std::string text = dumpAST(*file);
+    if (o.output)
+      writeFile(*o.output, text);
+    else
+      std::cout << text;
+    return 0;
+  }
+
+  CompilerOptions copts;
+  copts.arch = o.arch;
+  if (o.dumpDir)
+    copts.dumpDir = *o.dumpDir;
+  if (o.timing)
+    copts.timing = &std::cerr;
+  // Setting up MLIR costs tens of milliseconds: only when a stage needs it.
+  bool needsCompiler = o.dumpDir || o.emit == Stage::Flex || o.emit == Stage::Lowered ||
+                       o.emit == Stage::Llvm || o.emit == Stage::Ptx;
+  std::unique_ptr<Compiler> compiler;
+  if (needsCompiler)
+    compiler = orFail(Compiler::create(copts));
+
+  // With --dump-dir, every stage of every selected mod goes to the folder.
+  if (o.dumpDir)
+    for (const ModDecl *m : mods)
+      for (Stage s : {Stage::Flex, Stage::Lowered, Stage::Llvm, Stage::Ptx})
+        (void)modStage(compiler.get(), *file, *m, s, o.arch);
+
+  bool summary = o.emit == Stage::Summary || o.summary;
+  bool severalFiles = o.output && mods.size() > 1 && o.emit == Stage::Ptx;
+  std::string combined;
+  std::ostringstream table;
+  if (summary)
+    table << "mod                  kind   fingerprint                       inputs\n";
+  for (const ModDecl *m : mods) {
+    std::string text;
+    double ms = 0;
+    if (o.emit != Stage::Summary) {
+      auto start = std::chrono::steady_clock::now();
+      text = modStage(compiler.get(), *file, *m, o.emit, o.arch);
+      ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    }
+    if (summary) {
+      char line[256];
+      std::snprintf(line, sizeof line, "%-20s %-6s %s  %s", m->name.c_str(), spelling(m->kind),
+                    fingerprint(*file, *m).c_str(), interfaceText(*file, *m).c_str());
+      table << line;
+      if (o.emit != Stage::Summary)
+        table << "  [" << flexc::stageName(o.emit) << ": " << text.size() << " bytes, "
+              << static_cast<int>(ms + 0.5) << " ms]";
+      table << '\n';
+    }
+    if (o.emit == Stage::Summary)
+      continue;
+    if (severalFiles)
+      writeFile(fs::path(*o.output) / (m->name + extensionOf(o.emit)), text);
+    else
+      combined += text;
+  }
+  if (o.emit != Stage::Summary && !severalFiles) {
+    if (o.output)
+      writeFile(*o.output, combined);
+    else
+      std::cout << combined;
+  }
+  if (summary)
+    std::cout << table.str();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string error;
+  std::optional<flexc::Options> options = flexc::parseOptions(argc, argv, error);
+  if (!options) {
+    std::cerr << "flexc: error: " << error << "\n(run 'flexc --help' for usage)\n";
+    return kUsageError;
+  }
+  if (options->help) {
+    std::cout << flexc::usageText();
+    return 0;
+  }
+  try {
+    return run(*options);
+  } catch (const Failure &f) {
+    return f.code;
+  }
+}
