@@ -1,0 +1,304 @@
+// The one bounded cache of the runtime (DESIGN.md "The cache"), and the disk
+// cache of compiled PTX.
+//
+// One LRU holds compiled kernels and block masks, bounded by bytes and by
+// entries. A key holds what decides the value and nothing else. Values are
+// type-erased shared objects: the cache drops its reference on eviction or
+// clear, and the object's deleter (a Module's cuModuleUnload, a
+// DeviceBuffer's cuMemFree, or any release action given with makeCacheValue)
+// runs then, or later when the last caller still holding the object lets it
+// go, so an entry evicted while a kernel is being launched from another
+// thread stays valid for that launch.
+#pragma once
+
+#include "flexjit/Error.hpp"
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace flexjit {
+
+enum class CacheKind : uint8_t { Kernel = 0, BlockMask = 1 };
+const char *cacheKindName(CacheKind kind);
+
+/// The device a cache entry lives on; CPU-side entries (CPU block masks,
+/// CPU-JIT'd kernels) use kCpuDevice.
+constexpr int kCpuDevice = -1;
+
+/// 32 lowercase hex digits: the first 128 bits of SHA-256 of the bytes. For
+/// buffer contents in block-mask keys and for disk-cache file names.
+std::string hashBytes(const void *data, size_t size);
+std::string hashBytes(const std::string &bytes);
+
+/// What decides a compiled kernel.
+struct KernelKey {
+  /// Canonical fingerprints of the mods fused in (flexjit::fingerprint), in
+  /// the kernel's order (e.g. {score mod, mask mod}); "" for an absent mod.
+  std::vector<std::string> modFingerprints;
+  std::string kernel;   ///< which template: "attn_fwd", "attn_bwd", "blockmask"...
+  int headDimQK = 0;
+  int headDimV = 0;
+  std::string dtype;    ///< "f32", "f16", "bf16"
+  int gqaRatio = 1;     ///< query heads per kv head
+  int blockM = 0, blockN = 0;
+  std::string options;  ///< canonical text of any other compile options
+  std::string arch;     ///< "sm_90a", or "cpu"
+  int device = kCpuDevice;
+};
+
+/// One runtime value a mask reads, in canonical text: a param's value
+/// ("i32:5", "f32:0x3fc00000" for the bits of 1.5f) or a buffer's dims and
+/// contents ("i32[3,8]:" + hashBytes(data)).
+struct NamedValue {
+  std::string name;
+  std::string value;
+};
+
+/// What decides a block mask; deliberately no data type, so fp32/fp16/bf16
+/// attention calls share one mask.
+struct BlockMaskKey {
+  std::string maskFingerprint;
+  int64_t B = 1, H = 1, qLen = 0, kvLen = 0;
+  int qBlock = 128, kvBlock = 128;
+  std::vector<NamedValue> params;   ///< sorted by name (as the ABI slots are)
+  std::vector<NamedValue> buffers;  ///< sorted by name
+  int device = kCpuDevice;
+};
+
+/// A hashed, comparable cache key built from a structured key. Every field
+/// is length-prefixed into an unambiguous byte string, so equal keys are
+/// equal field by field.
+class CacheKey {
+public:
+  static CacheKey kernel(const KernelKey &key);
+  static CacheKey blockMask(const BlockMaskKey &key);
+
+  CacheKind kind() const { return kind_; }
+  int device() const { return device_; }
+  size_t hash() const { return hash_; }
+  const std::string &bytes() const { return bytes_; }
+  bool operator==(const CacheKey &o) const {
+    return hash_ == o.hash_ && kind_ == o.kind_ && bytes_ == o.bytes_;
+  }
+
+private:
+  CacheKey(CacheKind kind, int device, std::string bytes);
+  CacheKind kind_;
+  int device_;
+  size_t hash_;
+  std::string bytes_;
+};
+
+struct CacheKeyHash {
+  size_t operator()(const CacheKey &k) const { return k.hash(); }
+};
+
+/// A cached object and the bytes it is accounted as.
+struct CacheValue {
+  std::shared_ptr<void> object;
+  size_t bytes = 0;
+};
+
+/// Wraps an object with an explicit release action run when the cache and
+/// every caller have let go of it (after eviction or clear).
+template <class T>
+CacheValue makeCacheValue(T object, size_t bytes,
+                          std::function<void(T &)> release = {}) {
+  auto *p = new T(std::move(object));
+  std::shared_ptr<void> sp(p, [release = std::move(release)](void *raw) {
+    T *t = static_cast<T *>(raw);
+    if (release)
+      release(*t);
+    delete t;
+  });
+  return CacheValue{std::move(sp), bytes};
+}
+
+struct CacheStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;    ///< lookups that built (or failed to build) the value
+  uint64_t evictions = 0; ///< dropped for room (not clears)
+  uint64_t entries = 0;
+  uint64_t bytes = 0;
+  uint64_t peakBytes = 0;
+  uint64_t failures = 0;  ///< factories that returned an Error
+};
+
+struct CacheLimits {
+  size_t maxBytes = size_t(1) << 30; ///< 1 GiB
+  size_t maxEntries = 4096;
+};
+
+class Cache {
+public:
+  explicit Cache(CacheLimits limits = {});
+  ~Cache();
+  Cache(const Cache &) = delete;
+  Cache &operator=(const Cache &) = delete;
+
+  using Factory = std::function<Result<CacheValue>()>;
+
+  /// The cached object for `key`, or builds it with `factory` (once: threads
+  /// asking for a key being built wait for that build). A failing factory's
+  /// Error goes to every waiter and nothing is cached. A value larger than
+  /// the byte bound is an Error (nothing cached: it would evict everything
+  /// and still not fit). The factory runs without the cache's lock held,
+  /// and may use the cache for other keys.
+  Result<std::shared_ptr<void>> getOrCreate(const CacheKey &key,
+                                            const Factory &factory);
+
+  template <class T, class F>
+  Result<std::shared_ptr<T>> getOrCreateAs(const CacheKey &key, F &&factory) {
+    auto r = getOrCreate(key, Factory(std::forward<F>(factory)));
+    if (!r.ok())
+      return r.error();
+    return std::static_pointer_cast<T>(*r);
+  }
+
+  /// The cached object or nullptr (counts a hit or a miss).
+  std::shared_ptr<void> lookup(const CacheKey &key);
+
+  /// Drops every entry (of one device). Builds in flight when a clear
+  /// happens return their value to their callers but do not enter the cache.
+  void clear();
+  void clearDevice(int device);
+
+  /// New bounds; evicts at once (least recently used first) to meet them.
+  void setLimits(CacheLimits limits);
+  CacheLimits limits() const;
+
+  CacheStats stats(CacheKind kind, int device) const;
+  /// All kinds and devices; peakBytes is the peak of the total.
+  CacheStats totals() const;
+  struct StatsRow {
+    CacheKind kind;
+    int device;
+    CacheStats stats;
+  };
+  /// One row per (kind, device) seen, ordered by kind then device.
+  std::vector<StatsRow> statsRows() const;
+  /// Zeroes hit/miss/eviction/failure counters; peaks restart at bytes now.
+  void resetCounters();
+
+private:
+  struct Pending;
+  /// Keys live in the map's nodes, which never move; the list points at them.
+  using Lru = std::list<const CacheKey *>;
+
+  struct Entry {
+    std::shared_ptr<void> object;
+    size_t bytes = 0;
+    Lru::iterator lruPos;
+    std::shared_ptr<Pending> pending; ///< non-null while being built
+  };
+
+  CacheStats &statsFor(CacheKind kind, int device);
+  void account(const CacheKey &key, int64_t deltaBytes, int64_t deltaEntries);
+  /// Evicts LRU entries until `extra` more would fit the bounds; evicted
+  /// objects go to `dropped`, to be released outside the lock.
+  void evictToLimits(size_t extraBytes, size_t extraEntries,
+                     std::vector<std::shared_ptr<void>> &dropped);
+  void eraseReady(std::unordered_map<CacheKey, Entry, CacheKeyHash>::iterator it,
+                  std::vector<std::shared_ptr<void>> &dropped);
+  uint64_t generationOf(int device) const;
+
+  mutable std::mutex mu_;
+  std::condition_variable built_;
+  CacheLimits limits_;
+  std::unordered_map<CacheKey, Entry, CacheKeyHash> map_;
+  Lru lru_; ///< front = most recently used; only ready entries
+  size_t bytes_ = 0, readyEntries_ = 0, peakBytes_ = 0;
+  std::vector<StatsRow> stats_;
+  uint64_t allGeneration_ = 0;
+  std::vector<std::pair<int, uint64_t>> deviceGenerations_;
+};
+
+/// The process-wide cache the runtime uses.
+Cache &globalCache();
+
+//===----------------------------------------------------------------------===//
+// Disk cache of compiled PTX
+//===----------------------------------------------------------------------===//
+
+/// flexjit's version as built ("0.1.0").
+const char *flexjitVersionString();
+
+/// What names a compiled artifact on disk.
+struct DiskCacheKey {
+  std::string flexjitVersion = flexjitVersionString();
+  std::string llvmVersion; ///< e.g. "22.1.8"; the caller passes LLVM's version
+  std::string arch;        ///< "sm_90a"
+  std::string options;     ///< canonical compile options
+  std::string kernelKey;   ///< CacheKey::bytes() of the kernel, or any canonical text
+};
+
+struct DiskCacheConfig {
+  /// Empty: $FLEXJIT_CACHE_DIR, else $XDG_CACHE_HOME/flexjit, else
+  /// $HOME/.cache/flexjit.
+  std::string directory;
+  /// Called once, the first time the disk cache turns itself off (directory
+  /// not creatable, read-only, full); nullptr: a single line on stderr.
+  std::function<void(const std::string &)> warn;
+};
+
+struct DiskCacheStats {
+  uint64_t hits = 0, misses = 0, writes = 0, corruptRebuilt = 0;
+};
+
+/// Files: <dir>/<hash>.ptx with a header (magic, format version, key hash,
+/// payload length, checksum) and <dir>/<hash>.lock for flock. Writes go to
+/// a temporary file renamed into place, so readers never see half a file; a
+/// file whose header or checksum does not match is deleted and rebuilt.
+class DiskCache {
+public:
+  explicit DiskCache(DiskCacheConfig config = {});
+
+  /// The artifact for `key`: from disk, else built by `compile` under a lock
+  /// shared by every process using the directory (so N processes starting
+  /// together compile once), written, and returned. Without a usable disk it
+  /// just compiles. `compile`'s Error is returned as is.
+  Result<std::string> getOrCompile(const DiskCacheKey &key,
+                                   const std::function<Result<std::string>()> &compile);
+
+  /// A cached artifact, if a valid one is on disk.
+  std::optional<std::string> load(const DiskCacheKey &key);
+  /// Writes one (atomically); a failure turns the disk cache off (one warning).
+  Status store(const DiskCacheKey &key, const std::string &payload);
+
+  /// 64 hex digits naming the key's files.
+  static std::string keyHash(const DiskCacheKey &key);
+  const std::string &directory() const { return dir_; }
+  /// False once the disk cache has turned itself off.
+  bool enabled() const;
+  DiskCacheStats stats() const;
+  /// Where the file for a key lives (for tests and tools).
+  std::string pathFor(const DiskCacheKey &key) const;
+
+private:
+  enum class ReadResult { Missing, Valid, Corrupt };
+  ReadResult readValid(const std::string &path, const std::string &hash,
+                       std::string &payload);
+  bool ensureDirectory();
+  void disable(const std::string &why);
+  bool writeFile(const std::string &path, const std::string &hash,
+                 const std::string &payload);
+
+  std::string dir_;
+  std::function<void(const std::string &)> warn_;
+  mutable std::mutex mu_;
+  bool disabled_ = false;
+  bool dirReady_ = false;
+  DiskCacheStats stats_;
+};
+
+} // namespace flexjit

@@ -1,0 +1,203 @@
+// CUDA driver access: devices, primary contexts, streams, device memory,
+// modules loaded from PTX, launches.
+//
+// The driver (libcuda.so.1) is loaded with dlopen on first use, so flexjit
+// builds and runs on machines without CUDA; there every call here returns an
+// Error ("no CUDA driver: dlopen(libcuda.so.1) failed: ...") and the CPU
+// paths are unaffected. Every driver failure becomes an Error naming the
+// driver's error (cuGetErrorName) and what flexjit was doing.
+//
+// All handles are RAII and move-only. Operations push the handle's context
+// for their duration and pop it afterwards, so the calling thread's current
+// context (PyTorch's, say) is left as it was. Contexts are the devices'
+// primary contexts, the ones the runtime API (and so PyTorch) uses: device
+// pointers and modules are shared with PyTorch in one process.
+#pragma once
+
+#include "flexjit/Error.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace flexjit::cuda {
+
+/// Loads the driver and calls cuInit once (thread-safe). Success when a
+/// driver is present and initialised; the Error otherwise (also remembered:
+/// later calls return the same Error without retrying).
+Status initDriver();
+
+/// The driver's version as the driver reports it (e.g. 12080 for 12.8).
+Result<int> driverVersion();
+
+/// Number of CUDA devices (an Error without a driver; 0 devices is an Error
+/// only from functions that need one).
+Result<int> deviceCount();
+
+struct DeviceInfo {
+  int ordinal = 0;
+  std::string name;
+  int ccMajor = 0, ccMinor = 0;
+  int smCount = 0;
+  /// Shared memory a block may use after opting in (cuFuncSetAttribute).
+  size_t sharedMemPerBlockOptin = 0;
+  /// Shared memory a block gets without opting in (48 KB on every GPU so far).
+  size_t sharedMemPerBlock = 0;
+  size_t totalMemory = 0;
+  /// "sm_80", "sm_90a" for compute capability 9.0 (the arch flexjit targets
+  /// for Hopper's wgmma/TMA), "sm_100a" for 10.0, else "sm_<major><minor>".
+  std::string arch() const;
+};
+
+Result<DeviceInfo> deviceInfo(int ordinal);
+
+/// A retained primary context of one device. Releasing the last flexjit
+/// reference does not destroy a context PyTorch still holds (the driver
+/// reference-counts primary contexts).
+class Context {
+public:
+  static Result<Context> retainPrimary(int ordinal);
+  Context() = default;
+  Context(Context &&other) noexcept;
+  Context &operator=(Context &&other) noexcept;
+  Context(const Context &) = delete;
+  Context &operator=(const Context &) = delete;
+  ~Context();
+
+  bool valid() const { return ctx_ != nullptr; }
+  int device() const { return ordinal_; }
+  /// The CUcontext, for interop.
+  void *raw() const { return ctx_; }
+  Status synchronize() const;
+
+private:
+  void reset();
+  void *ctx_ = nullptr;
+  int ordinal_ = -1;
+  int cuDevice_ = 0;
+};
+
+/// A non-blocking stream in a context.
+class Stream {
+public:
+  static Result<Stream> create(const Context &ctx);
+  Stream() = default;
+  Stream(Stream &&other) noexcept;
+  Stream &operator=(Stream &&other) noexcept;
+  Stream(const Stream &) = delete;
+  Stream &operator=(const Stream &) = delete;
+  ~Stream();
+
+  bool valid() const { return stream_ != nullptr; }
+  void *raw() const { return stream_; }
+  void *context() const { return ctx_; }
+  Status synchronize() const;
+
+private:
+  void reset();
+  void *stream_ = nullptr;
+  void *ctx_ = nullptr;
+};
+
+/// Device memory from cuMemAlloc, freed on destruction.
+class DeviceBuffer {
+public:
+  static Result<DeviceBuffer> allocate(const Context &ctx, size_t bytes);
+  DeviceBuffer() = default;
+  DeviceBuffer(DeviceBuffer &&other) noexcept;
+  DeviceBuffer &operator=(DeviceBuffer &&other) noexcept;
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+  ~DeviceBuffer();
+
+  bool valid() const { return ptr_ != 0; }
+  uint64_t devicePtr() const { return ptr_; }
+  size_t size() const { return size_; }
+
+  /// Synchronous copies (stream == nullptr) or asynchronous on a stream.
+  /// Ranges are checked against the buffer's size.
+  Status copyFromHost(const void *src, size_t bytes, size_t offset = 0,
+                      const Stream *stream = nullptr);
+  Status copyToHost(void *dst, size_t bytes, size_t offset = 0,
+                    const Stream *stream = nullptr) const;
+  Status fill(uint8_t value);
+
+private:
+  void reset();
+  uint64_t ptr_ = 0;
+  size_t size_ = 0;
+  void *ctx_ = nullptr;
+};
+
+class Module;
+
+/// A kernel of a loaded module; valid while its Module lives.
+class Function {
+public:
+  Function() = default;
+  bool valid() const { return fn_ != nullptr; }
+  void *raw() const { return fn_; }
+  /// The CUcontext of the module it belongs to.
+  void *context() const { return ctx_; }
+  const std::string &name() const { return name_; }
+  /// Opts in to `bytes` of dynamic shared memory (needed above 48 KB).
+  Status setMaxDynamicSharedMemory(int bytes) const;
+  /// Registers per thread, static shared bytes etc. (cuFuncGetAttribute).
+  Result<int> attribute(int cuFunctionAttribute) const;
+
+private:
+  friend class Module;
+  void *fn_ = nullptr;
+  void *ctx_ = nullptr;
+  std::string name_;
+};
+
+/// A module loaded from PTX text; unloaded (cuModuleUnload) on destruction.
+class Module {
+public:
+  /// `what` names the kernel for error messages ("kernel attn_fwd_3f2a").
+  /// A JIT failure's error carries the driver's error log.
+  static Result<Module> loadPTX(const Context &ctx, const std::string &ptx,
+                                const std::string &what);
+  Module() = default;
+  Module(Module &&other) noexcept;
+  Module &operator=(Module &&other) noexcept;
+  Module(const Module &) = delete;
+  Module &operator=(const Module &) = delete;
+  ~Module();
+
+  bool valid() const { return mod_ != nullptr; }
+  void *raw() const { return mod_; }
+  Result<Function> function(const std::string &name) const;
+  /// The JIT's info log of the load (empty if it said nothing).
+  const std::string &infoLog() const { return infoLog_; }
+
+private:
+  void reset();
+  void *mod_ = nullptr;
+  void *ctx_ = nullptr;
+  int ordinal_ = -1;
+  std::string what_;
+  std::string infoLog_;
+};
+
+struct LaunchConfig {
+  unsigned grid[3] = {1, 1, 1};
+  unsigned block[3] = {1, 1, 1};
+  /// Dynamic shared memory; above 48 KB the launch opts in first (up to the
+  /// device's opt-in limit, else an Error).
+  unsigned sharedBytes = 0;
+  /// nullptr: the context's default (legacy) stream.
+  const Stream *stream = nullptr;
+};
+
+/// cuLaunchKernel; `args` as the driver takes them (pointers to each
+/// argument). Asynchronous: errors inside the kernel appear on sync.
+Status launch(const Function &fn, const LaunchConfig &config, void **args);
+
+/// Names a driver error code the way the driver does ("CUDA_ERROR_INVALID_PTX"),
+/// or "CUDA error <n>" if the driver cannot (or is absent).
+std::string errorName(int cuResult);
+
+} // namespace flexjit::cuda

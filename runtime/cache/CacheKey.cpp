@@ -1,0 +1,84 @@
+// Structured cache keys encoded into unambiguous byte strings.
+#include "flexjit/Cache.hpp"
+#include "support/Sha256.hpp"
+
+#include <functional>
+
+namespace flexjit {
+namespace {
+
+/// Appends "<tag><len>:<bytes>" so that no two different field sequences
+/// encode to the same string.
+class Encoder {
+public:
+  Encoder &field(char tag, const std::string &v) {
+    out_ += tag;
+    out_ += std::to_string(v.size());
+    out_ += ':';
+    out_ += v;
+    return *this;
+  }
+  Encoder &field(char tag, int64_t v) { return field(tag, std::to_string(v)); }
+  std::string take() { return std::move(out_); }
+
+private:
+  std::string out_;
+};
+
+} // namespace
+
+const char *cacheKindName(CacheKind kind) {
+  return kind == CacheKind::Kernel ? "kernel" : "block_mask";
+}
+
+std::string hashBytes(const void *data, size_t size) {
+  return rt::sha256Hex(data, size, 16);
+}
+std::string hashBytes(const std::string &bytes) {
+  return hashBytes(bytes.data(), bytes.size());
+}
+
+CacheKey::CacheKey(CacheKind kind, int device, std::string bytes)
+    : kind_(kind), device_(device),
+      hash_(std::hash<std::string>{}(bytes) ^ (size_t(kind) << 1)),
+      bytes_(std::move(bytes)) {}
+
+CacheKey CacheKey::kernel(const KernelKey &k) {
+  Encoder e;
+  e.field('K', "kernel").field('n', int64_t(k.modFingerprints.size()));
+  for (const auto &f : k.modFingerprints)
+    e.field('f', f);
+  e.field('t', k.kernel)
+      .field('d', k.headDimQK)
+      .field('v', k.headDimV)
+      .field('y', k.dtype)
+      .field('g', k.gqaRatio)
+      .field('m', k.blockM)
+      .field('b', k.blockN)
+      .field('o', k.options)
+      .field('a', k.arch)
+      .field('D', k.device);
+  return CacheKey(CacheKind::Kernel, k.device, e.take());
+}
+
+CacheKey CacheKey::blockMask(const BlockMaskKey &k) {
+  Encoder e;
+  e.field('K', "block_mask")
+      .field('f', k.maskFingerprint)
+      .field('B', k.B)
+      .field('H', k.H)
+      .field('q', k.qLen)
+      .field('k', k.kvLen)
+      .field('Q', k.qBlock)
+      .field('V', k.kvBlock)
+      .field('p', int64_t(k.params.size()));
+  for (const auto &p : k.params)
+    e.field('n', p.name).field('v', p.value);
+  e.field('u', int64_t(k.buffers.size()));
+  for (const auto &b : k.buffers)
+    e.field('n', b.name).field('v', b.value);
+  e.field('D', k.device);
+  return CacheKey(CacheKind::BlockMask, k.device, e.take());
+}
+
+} // namespace flexjit

@@ -1,0 +1,40 @@
+// Built only when cuda.h is found: checks DriverAPI.hpp's own declarations
+// of the driver's ABI against the toolkit's header.
+#include "DriverAPI.hpp"
+
+#include <cuda.h>
+#include <type_traits>
+
+namespace d = flexjit::cuda::driver;
+
+static_assert(sizeof(CUresult) == sizeof(d::CUresult), "CUresult");
+static_assert(sizeof(CUdevice) == sizeof(d::CUdevice), "CUdevice");
+static_assert(std::is_same_v<CUdeviceptr, d::CUdeviceptr>, "CUdeviceptr");
+static_assert(CUDA_SUCCESS == d::CUDA_SUCCESS);
+static_assert(CUDA_ERROR_NO_DEVICE == d::CUDA_ERROR_NO_DEVICE);
+static_assert(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK ==
+              d::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK);
+static_assert(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT ==
+              d::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+static_assert(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR ==
+              d::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+static_assert(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR ==
+              d::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+static_assert(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN ==
+              d::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+static_assert(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES ==
+              d::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
+static_assert(CU_JIT_INFO_LOG_BUFFER == d::CU_JIT_INFO_LOG_BUFFER);
+static_assert(CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES == d::CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES);
+static_assert(CU_JIT_ERROR_LOG_BUFFER == d::CU_JIT_ERROR_LOG_BUFFER);
+static_assert(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES == d::CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
+static_assert(CU_JIT_LOG_VERBOSE == d::CU_JIT_LOG_VERBOSE);
+static_assert(CU_STREAM_NON_BLOCKING == d::CU_STREAM_NON_BLOCKING);
+
+// The function-pointer types match the header's prototypes.
+static_assert(std::is_same_v<decltype(d::API::cuLaunchKernel),
+                             d::CUresult (*)(d::CUfunction, unsigned, unsigned,
+                                          unsigned, unsigned, unsigned,
+                                          unsigned, unsigned, d::CUstream,
+                                          void **, void **)>);
+static_assert(sizeof(&::cuLaunchKernel) == sizeof(d::API::cuLaunchKernel));

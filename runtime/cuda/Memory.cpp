@@ -1,0 +1,124 @@
+// Device memory: allocation, copies, fill.
+#include "DriverAPI.hpp"
+#include "flexjit/Runtime.hpp"
+
+#include <utility>
+
+namespace flexjit::cuda {
+using namespace driver;
+
+Result<DeviceBuffer> DeviceBuffer::allocate(const Context &ctx, size_t bytes) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!ctx.valid())
+    return Error{"allocating device memory: invalid context"};
+  std::string what = "allocating " + std::to_string(bytes) +
+                     " bytes on CUDA device " + std::to_string(ctx.device());
+  if (bytes == 0)
+    return Error{what + ": a zero-byte allocation is not allowed"};
+  ScopedContext scope(*a, static_cast<CUcontext>(ctx.raw()));
+  if (scope.status())
+    return driverError(scope.status(), what);
+  CUdeviceptr p = 0;
+  if (CUresult rc = (*a)->cuMemAlloc(&p, bytes))
+    return driverError(rc, what);
+  DeviceBuffer b;
+  b.ptr_ = p;
+  b.size_ = bytes;
+  b.ctx_ = ctx.raw();
+  return b;
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer &&o) noexcept
+    : ptr_(std::exchange(o.ptr_, 0)), size_(std::exchange(o.size_, 0)),
+      ctx_(o.ctx_) {}
+
+DeviceBuffer &DeviceBuffer::operator=(DeviceBuffer &&o) noexcept {
+  if (this != &o) {
+    reset();
+    ptr_ = std::exchange(o.ptr_, 0);
+    size_ = std::exchange(o.size_, 0);
+    ctx_ = o.ctx_;
+  }
+  return *this;
+}
+
+DeviceBuffer::~DeviceBuffer() { reset(); }
+
+void DeviceBuffer::reset() {
+  if (!ptr_)
+    return;
+  if (auto a = api(); a.ok()) {
+    ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+    (*a)->cuMemFree(ptr_);
+  }
+  ptr_ = 0;
+  size_ = 0;
+}
+
+namespace {
+Status checkRange(const char *op, size_t bytes, size_t offset, size_t size) {
+  if (offset > size || bytes > size - offset)
+    return Error{std::string(op) + " of " + std::to_string(bytes) +
+                 " bytes at offset " + std::to_string(offset) +
+                 " overruns a device buffer of " + std::to_string(size) +
+                 " bytes"};
+  return Status::success();
+}
+} // namespace
+
+Status DeviceBuffer::copyFromHost(const void *src, size_t bytes, size_t offset,
+                                  const Stream *stream) {
+  if (Status s = checkRange("host-to-device copy", bytes, offset, size_); !s)
+    return s;
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  std::string what = "copying " + std::to_string(bytes) + " bytes to the device";
+  ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+  if (scope.status())
+    return driverError(scope.status(), what);
+  CUresult rc = stream ? (*a)->cuMemcpyHtoDAsync(
+                             ptr_ + offset, src, bytes,
+                             static_cast<CUstream>(stream->raw()))
+                       : (*a)->cuMemcpyHtoD(ptr_ + offset, src, bytes);
+  if (rc)
+    return driverError(rc, what);
+  return Status::success();
+}
+
+Status DeviceBuffer::copyToHost(void *dst, size_t bytes, size_t offset,
+                                const Stream *stream) const {
+  if (Status s = checkRange("device-to-host copy", bytes, offset, size_); !s)
+    return s;
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  std::string what = "copying " + std::to_string(bytes) + " bytes from the device";
+  ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+  if (scope.status())
+    return driverError(scope.status(), what);
+  CUresult rc = stream ? (*a)->cuMemcpyDtoHAsync(
+                             dst, ptr_ + offset, bytes,
+                             static_cast<CUstream>(stream->raw()))
+                       : (*a)->cuMemcpyDtoH(dst, ptr_ + offset, bytes);
+  if (rc)
+    return driverError(rc, what);
+  return Status::success();
+}
+
+Status DeviceBuffer::fill(uint8_t value) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  std::string what = "filling " + std::to_string(size_) + " bytes of device memory";
+  ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+  if (scope.status())
+    return driverError(scope.status(), what);
+  if (CUresult rc = (*a)->cuMemsetD8(ptr_, value, size_))
+    return driverError(rc, what);
+  return Status::success();
+}
+
+} // namespace flexjit::cuda
