@@ -86,7 +86,7 @@ std::string closestName(const std::string &name, const std::vector<std::string> 
     if (c == name || c.empty())
       continue;
     size_t d = editDistance(name, c);
-    if (d < bestDist) {
+    if (d < bestDist && d < name.size() && d < c.size()) {
       bestDist = d;
       best = c;
     }

@@ -78,6 +78,10 @@ public:
     for (size_t i = 0; i < file_.mods.size(); ++i)
       checkMod(i);
     checkInlinedSizes();
+    // Report in source order, whatever the phase that found each error.
+    std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic &a, const Diagnostic &b) {
+      return locBefore(a.loc, b.loc);
+    });
     return std::move(diags_);
   }
 
