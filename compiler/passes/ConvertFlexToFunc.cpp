@@ -1,0 +1,300 @@
+// convert-flex-to-func: mods become functions with the ABI of ModABI.h.
+//
+//   mask  @m(%b, %h, %q, %kv: i32, %ctx: !llvm.ptr) -> i8     (0 or 1)
+//   score @s(%s: f32, %b, %h, %q, %kv: i32, %ctx: !llvm.ptr) -> f32
+//
+// %ctx points to a flexjit_mod_context {params, buffers, buffer_dims, error}.
+// A param is read from its 8-byte slot; a buffer read checks every index
+// against the buffer's sizes, loads only when all are in bounds (so nothing
+// outside the buffer is ever touched, even for an empty buffer), yields 0
+// otherwise, and reports the first out-of-bounds read of the call by a
+// compare-and-swap of error[0] from 0 to slot + 1 and then stores of the
+// dimension, the index and the bound into error[1..3].
+//
+// Slots are positions in the mod's `params` / `buffers` lists, which the
+// emitter fills from interfaceOf() (each sorted by name): the ABI order.
+#include "dialect/FlexOps.h"
+#include "dialect/FlexPasses.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+
+namespace flexjit::flex {
+#define GEN_PASS_DEF_CONVERTFLEXTOFUNC
+#include "FlexPasses.h.inc"
+} // namespace flexjit::flex
+
+using namespace mlir;
+using namespace flexjit::flex;
+
+namespace {
+
+/// Field numbers of flexjit_mod_context.
+enum ContextField { kParams = 0, kBuffers = 1, kBufferDims = 2, kError = 3 };
+
+class ModConverter {
+public:
+  ModConverter(Operation *mod, SymbolTable &symbols)
+      : mod_(mod), symbols_(symbols), b_(mod), ctx_(mod->getContext()),
+        ptrTy_(LLVM::LLVMPointerType::get(ctx_)), i64_(b_.getI64Type()) {}
+
+  LogicalResult run();
+
+private:
+  Value contextField(ContextField f);
+  Value i64Const(Location loc, int64_t v) {
+    return arith::ConstantOp::create(b_, loc, b_.getI64IntegerAttr(v));
+  }
+  /// `base[index]` for an array of `elemTy`.
+  Value elementPtr(Location loc, Type elemTy, Value base, Value index) {
+    return LLVM::GEPOp::create(b_, loc, ptrTy_, elemTy, base, ValueRange{index});
+  }
+  LogicalResult lowerParamGet(ParamGetOp op);
+  LogicalResult lowerBufferLoad(BufferLoadOp op);
+  void reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value> inBounds,
+                         ArrayRef<Value> indices, ArrayRef<Value> dims);
+
+  Operation *mod_;
+  SymbolTable &symbols_;
+  OpBuilder b_;
+  MLIRContext *ctx_;
+  Type ptrTy_;
+  Type i64_;
+  func::FuncOp func_;
+  Value ctxArg_;
+  Value fields_[4];
+  ArrayAttr params_, buffers_;
+};
+
+Value ModConverter::contextField(ContextField f) {
+  // Loaded once, at the function's entry, so the value dominates every use.
+  if (fields_[f])
+    return fields_[f];
+  OpBuilder::InsertionGuard guard(b_);
+  b_.setInsertionPointAfterValue(ctxArg_);
+  b_.setInsertionPointToStart(&func_.getBody().front());
+  Location loc = func_.getLoc();
+  auto ctxTy = LLVM::LLVMStructType::getLiteral(ctx_, {ptrTy_, ptrTy_, ptrTy_, ptrTy_});
+  Value addr = LLVM::GEPOp::create(b_, loc, ptrTy_, ctxTy, ctxArg_,
+                                   ArrayRef<LLVM::GEPArg>{0, int32_t(f)});
+  fields_[f] = LLVM::LoadOp::create(b_, loc, ptrTy_, addr);
+  return fields_[f];
+}
+
+static int64_t slotOf(ArrayAttr list, FlatSymbolRefAttr sym) {
+  for (auto [i, a] : llvm::enumerate(list))
+    if (a == sym)
+      return int64_t(i);
+  return -1;
+}
+
+LogicalResult ModConverter::lowerParamGet(ParamGetOp op) {
+  int64_t slot = slotOf(params_, op.getParamAttr());
+  if (slot < 0)
+    return op.emitOpError() << "reads " << op.getParamAttr() << ", which its mod does not list";
+  Value params = contextField(kParams);
+  Location loc = op.getLoc();
+  b_.setInsertionPoint(op);
+  Value raw = LLVM::LoadOp::create(b_, loc, i64_, elementPtr(loc, i64_, params,
+                                                             i64Const(loc, slot)));
+  // Slot encodings (ModABI.h): ints sign-extended, bool 0/1, f32 bits low.
+  Type t = op.getType();
+  Value v;
+  if (t.isInteger(1))
+    v = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ne, raw, i64Const(loc, 0));
+  else if (t.isInteger(32))
+    v = arith::TruncIOp::create(b_, loc, t, raw);
+  else if (t.isInteger(64))
+    v = raw;
+  else {
+    Value bits = arith::TruncIOp::create(b_, loc, b_.getI32Type(), raw);
+    v = arith::BitcastOp::create(b_, loc, t, bits);
+  }
+  op.replaceAllUsesWith(v);
+  op.erase();
+  return success();
+}
+
+void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value> inBounds,
+                                     ArrayRef<Value> indices, ArrayRef<Value> dims) {
+  // The first dimension whose index is out of bounds: select from the last
+  // dimension down, so the lowest failing one wins.
+  size_t rank = indices.size();
+  Value dim = i64Const(loc, int64_t(rank - 1)), index = indices[rank - 1],
+        bound = dims[rank - 1];
+  for (size_t j = rank - 1; j-- > 0;) {
+    Value out = arith::XOrIOp::create(
+        b_, loc, inBounds[j], arith::ConstantOp::create(b_, loc, b_.getBoolAttr(true)));
+    dim = arith::SelectOp::create(b_, loc, out, i64Const(loc, int64_t(j)), dim);
+    index = arith::SelectOp::create(b_, loc, out, indices[j], index);
+    bound = arith::SelectOp::create(b_, loc, out, dims[j], bound);
+  }
+  Value error = contextField(kError);
+  auto cas = LLVM::AtomicCmpXchgOp::create(b_, loc, error, i64Const(loc, 0),
+                                           i64Const(loc, slot + 1), LLVM::AtomicOrdering::monotonic,
+                                           LLVM::AtomicOrdering::monotonic);
+  Value first = LLVM::ExtractValueOp::create(b_, loc, cas, ArrayRef<int64_t>{1});
+  auto ifFirst = scf::IfOp::create(b_, loc, first, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b_);
+  b_.setInsertionPoint(ifFirst.thenBlock()->getTerminator());
+  LLVM::StoreOp::create(b_, loc, dim, elementPtr(loc, i64_, error, i64Const(loc, 1)));
+  LLVM::StoreOp::create(b_, loc, index, elementPtr(loc, i64_, error, i64Const(loc, 2)));
+  LLVM::StoreOp::create(b_, loc, bound, elementPtr(loc, i64_, error, i64Const(loc, 3)));
+}
+
+LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
+  int64_t slot = slotOf(buffers_, op.getBufferAttr());
+  if (slot < 0)
+    return op.emitOpError() << "reads " << op.getBufferAttr() << ", which its mod does not list";
+  // The sizes of earlier slots come first in buffer_dims.
+  int64_t dimsOffset = 0;
+  for (int64_t k = 0; k < slot; ++k) {
+    auto decl = symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(buffers_[k]).getValue());
+    if (!decl)
+      return op.emitOpError() << "needs the declaration of " << buffers_[k];
+    dimsOffset += decl.getRank();
+  }
+  if (!symbols_.lookup<BufferOp>(op.getBuffer()))
+    return op.emitOpError() << op.getBufferAttr() << " is not declared";
+
+  Location loc = op.getLoc();
+  Value dataPtrs = contextField(kBuffers);
+  Value dimsPtr = contextField(kBufferDims);
+  if (slot >= 0)
+    contextField(kError); // loaded at entry, with the others
+  b_.setInsertionPoint(op);
+  SmallVector<Value> indices(op.getIndices()), dims, inBounds;
+  Value allIn;
+  for (auto [j, idx] : llvm::enumerate(indices)) {
+    Value d = LLVM::LoadOp::create(
+        b_, loc, i64_, elementPtr(loc, i64_, dimsPtr, i64Const(loc, dimsOffset + int64_t(j))));
+    dims.push_back(d);
+    // Unsigned compare: a negative index is a huge unsigned one.
+    Value in = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ult, idx, d);
+    inBounds.push_back(in);
+    allIn = allIn ? Value(arith::AndIOp::create(b_, loc, allIn, in)) : in;
+  }
+
+  Type t = op.getType();
+  // bool buffers hold one byte (0/1) per element.
+  Type storedTy = t.isInteger(1) ? b_.getI8Type() : t;
+  auto ifOp = scf::IfOp::create(b_, loc, TypeRange{t}, allIn, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToEnd(ifOp.thenBlock());
+    Value data = LLVM::LoadOp::create(
+        b_, loc, ptrTy_, elementPtr(loc, ptrTy_, dataPtrs, i64Const(loc, slot)));
+    // Row-major linear index.
+    Value linear = indices[0];
+    for (size_t j = 1; j < indices.size(); ++j)
+      linear = arith::AddIOp::create(b_, loc, arith::MulIOp::create(b_, loc, linear, dims[j]),
+                                     indices[j]);
+    Value v = LLVM::LoadOp::create(b_, loc, storedTy, elementPtr(loc, storedTy, data, linear));
+    if (storedTy != t)
+      v = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ne, v,
+                                arith::ConstantOp::create(b_, loc, b_.getI8IntegerAttr(0)));
+    scf::YieldOp::create(b_, loc, v);
+
+    b_.setInsertionPointToEnd(ifOp.elseBlock());
+    reportOutOfBounds(loc, slot, inBounds, indices, dims);
+    Value zero = arith::ConstantOp::create(b_, loc, b_.getZeroAttr(t));
+    scf::YieldOp::create(b_, loc, zero);
+  }
+  op.replaceAllUsesWith(ifOp.getResult(0));
+  op.erase();
+  return success();
+}
+
+LogicalResult ModConverter::run() {
+  bool isMask = isa<MaskOp>(mod_);
+  StringRef name = SymbolTable::getSymbolName(mod_).getValue();
+  params_ = isMask ? cast<MaskOp>(mod_).getParams() : cast<ScoreOp>(mod_).getParams();
+  buffers_ = isMask ? cast<MaskOp>(mod_).getBuffers() : cast<ScoreOp>(mod_).getBuffers();
+
+  // Every flex op but the reads must be gone by now.
+  WalkResult walk = mod_->walk([&](Operation *op) {
+    if (isa<CallOp>(op)) {
+      op->emitOpError() << "must be inlined before convert-flex-to-func (run flex-inline-calls)";
+      return WalkResult::interrupt();
+    }
+    if (isa<FloorDivOp, FloorModOp, ToIntOp, SigmoidOp>(op)) {
+      op->emitOpError()
+          << "must be lowered before convert-flex-to-func (run flex-lower-semantics)";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+
+  SmallVector<Type> inputs = isMask ? MaskOp::getArgTypes(ctx_) : ScoreOp::getArgTypes(ctx_);
+  inputs.push_back(ptrTy_);
+  Type result = isMask ? Type(b_.getI8Type()) : Type(b_.getF32Type());
+  func_ = func::FuncOp::create(b_, mod_->getLoc(), name, b_.getFunctionType(inputs, result));
+  // Kernels inline mods; the CPU JIT calls them by name (external linkage).
+  func_->setAttr("passthrough", b_.getArrayAttr({b_.getStringAttr("alwaysinline")}));
+  func_->setAttr("flex.kind", b_.getStringAttr(isMask ? "mask" : "score"));
+  auto names = [&](ArrayAttr list) {
+    SmallVector<Attribute> out;
+    for (Attribute a : list)
+      out.push_back(b_.getStringAttr(cast<FlatSymbolRefAttr>(a).getValue()));
+    return b_.getArrayAttr(out);
+  };
+  func_->setAttr("flex.params", names(params_));
+  func_->setAttr("flex.buffers", names(buffers_));
+
+  func_.getBody().takeBody(mod_->getRegion(0));
+  Block &entry = func_.getBody().front();
+  ctxArg_ = entry.addArgument(ptrTy_, mod_->getLoc());
+
+  SmallVector<ParamGetOp> gets;
+  SmallVector<BufferLoadOp> loads;
+  func_.walk([&](Operation *op) {
+    if (auto g = dyn_cast<ParamGetOp>(op))
+      gets.push_back(g);
+    else if (auto l = dyn_cast<BufferLoadOp>(op))
+      loads.push_back(l);
+  });
+  for (ParamGetOp g : gets)
+    if (failed(lowerParamGet(g)))
+      return failure();
+  for (BufferLoadOp l : loads)
+    if (failed(lowerBufferLoad(l)))
+      return failure();
+
+  auto yield = cast<YieldOp>(entry.getTerminator());
+  b_.setInsertionPoint(yield);
+  Value v = yield.getValue();
+  if (isMask)
+    v = arith::ExtUIOp::create(b_, yield.getLoc(), b_.getI8Type(), v);
+  func::ReturnOp::create(b_, yield.getLoc(), v);
+  yield.erase();
+  mod_->erase();
+  return success();
+}
+
+struct ConvertFlexToFuncPass : flexjit::flex::impl::ConvertFlexToFuncBase<ConvertFlexToFuncPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SymbolTable symbols(module);
+    SmallVector<Operation *> mods;
+    for (Operation &op : module.getBody()->getOperations())
+      if (isa<MaskOp, ScoreOp>(op))
+        mods.push_back(&op);
+    for (Operation *mod : mods) {
+      ModConverter converter(mod, symbols);
+      if (failed(converter.run()))
+        return signalPassFailure();
+    }
+    // The declarations have no uses left.
+    for (Operation &op : llvm::make_early_inc_range(module.getBody()->getOperations()))
+      if (isa<ParamOp, BufferOp>(op))
+        op.erase();
+  }
+};
+
+} // namespace

@@ -1,0 +1,20 @@
+// The flex passes (declared in dialect/FlexPasses.td): registration for
+// flex-opt and flexc, and the standard lowering of flex to upstream dialects.
+#pragma once
+
+#include "dialect/FlexPasses.h"
+
+#include "mlir/Pass/PassManager.h"
+
+namespace flexjit {
+
+/// Registers every flex pass with MLIR's pass registry (for textual
+/// pipelines: flex-opt, flexc --dump-dir). Safe to call more than once.
+void registerFlexPasses();
+
+/// flex-inline-calls, flex-lower-semantics, convert-flex-to-func, then
+/// canonicalize and cse: a flex module in, a module of func/arith/math/scf/llvm
+/// ops with the ABI of ModABI.h out. `pm` must be anchored on builtin.module.
+void addFlexToUpstreamPasses(mlir::OpPassManager &pm);
+
+} // namespace flexjit

@@ -1,0 +1,32 @@
+// Registration of the flex passes and the standard flex -> upstream pipeline.
+#include "compiler/passes/Passes.h"
+
+#include "mlir/Transforms/Passes.h"
+
+// The generated registration calls the create functions unqualified: include
+// it next to them, in a namespace of its own.
+namespace flexjit::flex::generated {
+#define GEN_PASS_REGISTRATION
+#include "FlexPasses.h.inc"
+} // namespace flexjit::flex::generated
+
+namespace flexjit {
+
+void registerFlexPasses() {
+  // The generated function registers into a global registry; once is enough.
+  static bool registered = [] {
+    flex::generated::registerFlexPasses();
+    return true;
+  }();
+  (void)registered;
+}
+
+void addFlexToUpstreamPasses(mlir::OpPassManager &pm) {
+  pm.addPass(flex::createFlexInlineCalls());
+  pm.addPass(flex::createFlexLowerSemantics());
+  pm.addPass(flex::createConvertFlexToFunc());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+}
+
+} // namespace flexjit

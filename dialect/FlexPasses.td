@@ -1,0 +1,44 @@
+// Passes that lower the flex dialect to upstream dialects. Implemented in
+// compiler/passes/; registered by flexjit::registerFlexPasses().
+#ifndef FLEX_PASSES_TD
+#define FLEX_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def FlexInlineCalls : Pass<"flex-inline-calls", "::mlir::ModuleOp"> {
+  let summary = "Replace every flex.call by the callee's body";
+  let description = [{
+    Mods are processed in module order, so a callee is already call-free when
+    its body is copied into a caller. Inlined ops keep their own locations,
+    wrapped in a call-site location of the call.
+  }];
+}
+
+def FlexLowerSemantics : Pass<"flex-lower-semantics"> {
+  let summary = "Lower flex.floordiv/floormod/to_int/sigmoid to arith and math";
+  let description = [{
+    Expands the ops whose semantics the language defines beyond LLVM's
+    (total integer division, saturating float->int) into branch-free arith
+    selects, and sigmoid into math.exp.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect"];
+}
+
+def ConvertFlexToFunc : Pass<"convert-flex-to-func", "::mlir::ModuleOp"> {
+  let summary = "Turn mods into func.func with the ABI of ModABI.h";
+  let description = [{
+    Each flex.mask becomes `func.func @name(i32, i32, i32, i32, !llvm.ptr) -> i8`
+    and each flex.score `func.func @name(f32, i32, i32, i32, i32, !llvm.ptr) -> f32`;
+    the last argument points to a `flexjit_mod_context`. Params and buffers
+    are read through it (slots in the mod's interface order), buffer reads
+    are bounds-checked and the first out-of-bounds read is reported in
+    `error[0..3]`. flex.param and flex.buffer declarations are erased.
+    Runs after flex-inline-calls and flex-lower-semantics.
+  }];
+  let dependentDialects = [
+    "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect"
+  ];
+}
+
+#endif // FLEX_PASSES_TD
