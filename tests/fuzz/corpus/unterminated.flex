@@ -1,0 +1,1 @@
+mask m(b, h, q, kv) = let a = (q + [kv in where(a,
