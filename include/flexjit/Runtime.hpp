@@ -14,7 +14,10 @@
 // pointers and modules are shared with PyTorch in one process.
 #pragma once
 
+#include "flexjit/BlockMask.hpp"
 #include "flexjit/Error.hpp"
+
+#include <array>
 
 #include <cstddef>
 #include <cstdint>
@@ -195,6 +198,20 @@ struct LaunchConfig {
 /// cuLaunchKernel; `args` as the driver takes them (pointers to each
 /// argument). Asynchronous: errors inside the kernel appear on sync.
 Status launch(const Function &fn, const LaunchConfig &config, void **args);
+
+/// A block mask in device memory: one allocation of exactly
+/// BlockMask::bytes() holding the eight int32 arrays back to back
+/// (BlockMask::packed() order); `fields[i]` points at fieldNames()[i].
+struct DeviceBlockMask {
+  BlockMaskShape shape;
+  DeviceBuffer buffer;
+  std::array<uint64_t, 8> fields{};
+  size_t bytes() const { return buffer.size(); }
+};
+
+/// Copies a host block mask to the device (synchronously without a stream).
+Result<DeviceBlockMask> uploadBlockMask(const BlockMask &mask, const Context &ctx,
+                                        const Stream *stream = nullptr);
 
 /// Names a driver error code the way the driver does ("CUDA_ERROR_INVALID_PTX"),
 /// or "CUDA error <n>" if the driver cannot (or is absent).
