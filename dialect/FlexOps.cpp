@@ -67,6 +67,16 @@ Type ScoreOp::getResultType(MLIRContext *ctx) { return Float32Type::get(ctx); }
 
 namespace {
 
+/// "(i32, f32)": types in diagnostics without the quotes a diagnostic adds.
+std::string typeList(TypeRange types) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  os << '(';
+  llvm::interleaveComma(types, os);
+  os << ')';
+  return out;
+}
+
 /// The flex.mask or flex.score that (transitively) contains `op`, or null.
 Operation *enclosingMod(Operation *op) {
   for (Operation *p = op->getParentOp(); p; p = p->getParentOp())
@@ -169,9 +179,7 @@ template <class ModOp> LogicalResult verifyModRegion(ModOp op) {
   SmallVector<Type> expected = ModOp::getArgTypes(ctx);
   auto types = block.getArgumentTypes();
   if (types.size() != expected.size() || !llvm::equal(types, expected)) {
-    auto d = op.emitOpError() << "takes (";
-    llvm::interleaveComma(expected, d);
-    return d << ") as its parameters";
+    return op.emitOpError() << "takes " << typeList(expected) << " as its parameters";
   }
   if (op.getArgNames().size() != expected.size())
     return op.emitOpError() << "has " << op.getArgNames().size()
@@ -323,11 +331,9 @@ LogicalResult CallOp::verifySymbolUses(SymbolTableCollection &tables) {
   Type resultType = isMask ? MaskOp::getResultType(getContext())
                            : ScoreOp::getResultType(getContext());
   if (getArgs().size() != argTypes.size() || !llvm::equal(getArgs().getTypes(), argTypes)) {
-    auto d = emitOpError() << "passes (";
-    llvm::interleaveComma(getArgs().getTypes(), d);
-    d << ") to " << (isMask ? "mask " : "score ") << getCalleeAttr() << ", which takes (";
-    llvm::interleaveComma(argTypes, d);
-    return d << ")";
+    return emitOpError() << "passes " << typeList(getArgs().getTypes()) << " to "
+                         << (isMask ? "mask " : "score ") << getCalleeAttr() << ", which takes "
+                         << typeList(argTypes);
   }
   if (getType() != resultType)
     return emitOpError() << "expects " << getType() << " from " << getCalleeAttr()

@@ -99,8 +99,8 @@ LogicalResult ModConverter::lowerParamGet(ParamGetOp op) {
   Value params = contextField(kParams);
   Location loc = op.getLoc();
   b_.setInsertionPoint(op);
-  Value raw = LLVM::LoadOp::create(b_, loc, i64_, elementPtr(loc, i64_, params,
-                                                             i64Const(loc, slot)));
+  Value slotAddr = elementPtr(loc, i64_, params, i64Const(loc, slot));
+  Value raw = LLVM::LoadOp::create(b_, loc, i64_, slotAddr);
   // Slot encodings (ModABI.h): ints sign-extended, bool 0/1, f32 bits low.
   Type t = op.getType();
   Value v;
@@ -134,8 +134,11 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
     bound = arith::SelectOp::create(b_, loc, out, dims[j], bound);
   }
   Value error = contextField(kError);
-  auto cas = LLVM::AtomicCmpXchgOp::create(b_, loc, error, i64Const(loc, 0),
-                                           i64Const(loc, slot + 1), LLVM::AtomicOrdering::monotonic,
+  // Sequenced: argument evaluation order would make the op order compiler-dependent.
+  Value noError = i64Const(loc, 0);
+  Value code = i64Const(loc, slot + 1);
+  auto cas = LLVM::AtomicCmpXchgOp::create(b_, loc, error, noError, code,
+                                           LLVM::AtomicOrdering::monotonic,
                                            LLVM::AtomicOrdering::monotonic);
   Value first = LLVM::ExtractValueOp::create(b_, loc, cas, ArrayRef<int64_t>{1});
   auto ifFirst = scf::IfOp::create(b_, loc, first, /*withElseRegion=*/false);

@@ -1,6 +1,7 @@
 // Registration of the flex passes and the standard flex -> upstream pipeline.
 #include "compiler/passes/Passes.h"
 
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
 // The generated registration calls the create functions unqualified: include
@@ -16,6 +17,10 @@ void registerFlexPasses() {
   // The generated function registers into a global registry; once is enough.
   static bool registered = [] {
     flex::generated::registerFlexPasses();
+    mlir::PassPipelineRegistration<>(
+        "flex-to-upstream",
+        "flex-inline-calls, flex-lower-semantics, convert-flex-to-func, canonicalize, cse",
+        [](mlir::OpPassManager &pm) { addFlexToUpstreamPasses(pm); });
     return true;
   }();
   (void)registered;
