@@ -1,6 +1,6 @@
 // BlockMask construction from block kinds and from kv lists; the shape rules.
 #include "flexjit/BlockMask.hpp"
-#include "blockmask/Parallel.hpp"
+#include "support/ThreadPool.hpp"
 
 #include <algorithm>
 

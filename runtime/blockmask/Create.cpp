@@ -1,6 +1,6 @@
 // CPU creation of block masks from element predicates and compiled mask
 // mods, on all cores, with an optional sound per-block pre-classifier.
-#include "blockmask/Parallel.hpp"
+#include "support/ThreadPool.hpp"
 #include "flexjit/BlockMask.hpp"
 
 #include <algorithm>

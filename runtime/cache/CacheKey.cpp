@@ -2,6 +2,7 @@
 #include "flexjit/Cache.hpp"
 #include "support/Sha256.hpp"
 
+#include <charconv>
 #include <functional>
 
 namespace flexjit {
@@ -11,17 +12,27 @@ namespace {
 /// encode to the same string.
 class Encoder {
 public:
+  Encoder() { out_.reserve(256); }
   Encoder &field(char tag, const std::string &v) {
-    out_ += tag;
-    out_ += std::to_string(v.size());
-    out_ += ':';
-    out_ += v;
-    return *this;
+    return raw(tag, v.data(), v.size());
   }
-  Encoder &field(char tag, int64_t v) { return field(tag, std::to_string(v)); }
+  Encoder &field(char tag, int64_t v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof(buf), v);
+    return raw(tag, buf, size_t(r.ptr - buf));
+  }
   std::string take() { return std::move(out_); }
 
 private:
+  Encoder &raw(char tag, const char *data, size_t size) {
+    char len[24];
+    auto r = std::to_chars(len, len + sizeof(len), size);
+    out_ += tag;
+    out_.append(len, r.ptr);
+    out_ += ':';
+    out_.append(data, size);
+    return *this;
+  }
   std::string out_;
 };
 

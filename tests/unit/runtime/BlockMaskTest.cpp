@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <functional>
 #include <random>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 
 using namespace flexjit;
 
@@ -455,4 +458,45 @@ TEST(BlockMaskTest, FieldsByName) {
   EXPECT_EQ(off[0], 0u);
   EXPECT_EQ(off[1], 4u);
   EXPECT_EQ(packed[off[5]], m->qIndices()[0]);
+}
+
+// Several threads creating masks at once: one gets the worker pool, the
+// others fall back to threads of their own; all results are right.
+TEST(BlockMaskTest, ConcurrentCreation) {
+  std::vector<std::thread> ts;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      BlockMaskShape s = shape(1, 2, 300 + 50 * t, 400, 32, 64);
+      Pred p = [t](int, int h, int q, int kv) { return q + t * 10 + h >= kv; };
+      auto m = BlockMask::fromPredicate(s, p);
+      if (m.ok() && m->toBlockKinds() == reference(s, p).kinds)
+        ++good;
+    });
+  for (auto &th : ts)
+    th.join();
+  EXPECT_EQ(good.load(), 4);
+}
+
+// A child process after fork has no pool workers; creation still works.
+TEST(BlockMaskTest, WorksAfterFork) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot start threads in a child of a "
+                  "multi-threaded fork";
+#endif
+  auto warm = BlockMask::fromPredicate(shape(1, 1, 512, 512, 16, 16),
+                                       [](int, int, int q, int kv) { return q >= kv; });
+  ASSERT_TRUE(warm.ok());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    BlockMaskCreateOptions opt;
+    opt.threads = 4;
+    auto m = BlockMask::fromPredicate(shape(1, 1, 512, 512, 16, 16),
+                                      [](int, int, int q, int kv) { return q >= kv; }, opt);
+    _exit(m.ok() && *m == *warm ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
