@@ -8,6 +8,7 @@
 #include "flexjit/Fingerprint.hpp"
 #include "flexjit/Frontend.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -198,8 +199,15 @@ int run(const flexc::Options &o) {
   bool severalFiles = o.output && mods.size() > 1 && o.emit == Stage::Ptx;
   std::string combined;
   std::ostringstream table;
-  if (summary)
-    table << "mod                  kind   fingerprint                       inputs\n";
+  size_t width = 3;
+  for (const ModDecl *m : mods)
+    width = std::max(width, m->name.size());
+  if (summary) {
+    char head[256];
+    std::snprintf(head, sizeof head, "%-*s  %-5s  %-32s  %s\n", static_cast<int>(width), "mod",
+                  "kind", "fingerprint", "inputs");
+    table << head;
+  }
   for (const ModDecl *m : mods) {
     std::string text;
     double ms = 0;
@@ -210,7 +218,8 @@ int run(const flexc::Options &o) {
     }
     if (summary) {
       char line[256];
-      std::snprintf(line, sizeof line, "%-20s %-6s %s  %s", m->name.c_str(), spelling(m->kind),
+      std::snprintf(line, sizeof line, "%-*s  %-5s  %s  %s", static_cast<int>(width),
+                    m->name.c_str(), spelling(m->kind),
                     fingerprint(*file, *m).c_str(), interfaceText(*file, *m).c_str());
       table << line;
       if (o.emit != Stage::Summary)
