@@ -64,6 +64,15 @@ struct NamedValue {
   std::string value;
 };
 
+/// Canonical NamedValues from the mod ABI's representation: a param slot
+/// (ModABI.h: i32/i64 sign-extended, bool 0/1, f32 bits in the low 32) of
+/// type "bool", "i32", "i64" or "f32" -> "i32:-3", "f32:0x3fc00000"; a
+/// buffer's type, dims and contents -> "f32[4,16]:<hashBytes(data)>".
+NamedValue paramValue(const std::string &name, const std::string &type, int64_t slot);
+NamedValue bufferValue(const std::string &name, const std::string &type,
+                       const std::vector<int64_t> &dims, const void *data,
+                       size_t bytes);
+
 /// What decides a block mask; deliberately no data type, so fp32/fp16/bf16
 /// attention calls share one mask.
 struct BlockMaskKey {
@@ -223,7 +232,7 @@ private:
   std::vector<std::pair<int, uint64_t>> deviceGenerations_;
 };
 
-/// The process-wide cache the runtime uses.
+/// The process-wide cache the runtime uses (default limits).
 Cache &globalCache();
 
 //===----------------------------------------------------------------------===//
@@ -283,6 +292,11 @@ public:
   DiskCacheStats stats() const;
   /// Where the file for a key lives (for tests and tools).
   std::string pathFor(const DiskCacheKey &key) const;
+
+  /// The process-wide disk cache (directory from the environment; its one
+  /// warning goes to stderr unless setWarningHandler is called first).
+  static DiskCache &global();
+  void setWarningHandler(std::function<void(const std::string &)> warn);
 
 private:
   enum class ReadResult { Missing, Valid, Corrupt };

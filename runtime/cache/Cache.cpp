@@ -116,7 +116,7 @@ Result<std::shared_ptr<void>> Cache::getOrCreate(const CacheKey &key,
   } catch (...) {
     made.emplace(Error{"cache: the factory threw a non-standard exception"});
   }
-  if (made->ok() && (*made)->bytes > 0 && !(*made)->object)
+  if (made->ok() && !(*made)->object)
     made.emplace(Error{"cache: the factory returned no object"});
 
   std::vector<std::shared_ptr<void>> dropped;

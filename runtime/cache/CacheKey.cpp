@@ -3,6 +3,7 @@
 #include "support/Sha256.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <functional>
 
 namespace flexjit {
@@ -47,6 +48,30 @@ std::string hashBytes(const void *data, size_t size) {
 }
 std::string hashBytes(const std::string &bytes) {
   return hashBytes(bytes.data(), bytes.size());
+}
+
+NamedValue paramValue(const std::string &name, const std::string &type,
+                      int64_t slot) {
+  if (type == "f32") {
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "0x%08x", unsigned(uint32_t(uint64_t(slot))));
+    return {name, "f32:" + std::string(buf)};
+  }
+  if (type == "bool")
+    return {name, std::string("bool:") + (slot ? "1" : "0")};
+  if (type == "i32")
+    return {name, "i32:" + std::to_string(int32_t(slot))};
+  return {name, type + ":" + std::to_string(slot)};
+}
+
+NamedValue bufferValue(const std::string &name, const std::string &type,
+                       const std::vector<int64_t> &dims, const void *data,
+                       size_t bytes) {
+  std::string v = type + "[";
+  for (size_t i = 0; i < dims.size(); ++i)
+    v += (i ? "," : "") + std::to_string(dims[i]);
+  v += "]:" + hashBytes(data, bytes);
+  return {name, v};
 }
 
 CacheKey::CacheKey(CacheKind kind, int device, std::string bytes)

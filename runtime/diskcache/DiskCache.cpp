@@ -122,6 +122,16 @@ DiskCache::DiskCache(DiskCacheConfig config)
     : dir_(config.directory.empty() ? defaultDirectory() : config.directory),
       warn_(std::move(config.warn)) {}
 
+DiskCache &DiskCache::global() {
+  static DiskCache *cache = new DiskCache(); // lives until exit, never torn down
+  return *cache;
+}
+
+void DiskCache::setWarningHandler(std::function<void(const std::string &)> warn) {
+  std::lock_guard<std::mutex> lk(mu_);
+  warn_ = std::move(warn);
+}
+
 std::string DiskCache::keyHash(const DiskCacheKey &k) {
   // Length-prefixed fields: no two keys share an encoding.
   std::string enc;

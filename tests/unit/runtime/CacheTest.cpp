@@ -363,3 +363,28 @@ TEST(CacheTest, Stress) {
   EXPECT_GT(okCalls.load(), 0u);
   EXPECT_GT(made.load(), 0);
 }
+
+TEST(CacheKeyTest, ParamAndBufferValues) {
+  EXPECT_EQ(paramValue("w", "i32", -3).value, "i32:-3");
+  EXPECT_EQ(paramValue("w", "i64", int64_t(1) << 40).value, "i64:1099511627776");
+  EXPECT_EQ(paramValue("on", "bool", 1).value, "bool:1");
+  EXPECT_EQ(paramValue("s", "f32", 0x3fc00000).value, "f32:0x3fc00000");
+  std::vector<int32_t> docs = {0, 0, 1, 1};
+  NamedValue a = bufferValue("doc", "i32", {4}, docs.data(), 16);
+  EXPECT_EQ(a.value.substr(0, 7), "i32[4]:");
+  docs[3] = 2; // changed contents: a different key, never a stale mask
+  NamedValue b = bufferValue("doc", "i32", {4}, docs.data(), 16);
+  EXPECT_NE(a.value, b.value);
+  EXPECT_NE(bufferValue("doc", "i32", {2, 2}, docs.data(), 16).value, b.value);
+  BlockMaskKey k1, k2;
+  k1.buffers = {a};
+  k2.buffers = {b};
+  EXPECT_FALSE(CacheKey::blockMask(k1) == CacheKey::blockMask(k2));
+}
+
+TEST(CacheTest, FactoryWithoutObjectIsAnError) {
+  Cache c;
+  auto r = c.getOrCreate(maskKey(3), []() -> Result<CacheValue> { return CacheValue{}; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("no object"), std::string::npos);
+}
