@@ -1,0 +1,221 @@
+// See MathToNVVM.h for what each op becomes and why.
+#include "compiler/backend/MathToNVVM.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace flexjit {
+namespace {
+
+using namespace mlir;
+// flexjit::Value (a scalar of the language) would shadow MLIR's here.
+using Value = mlir::Value;
+
+/// Small helpers that keep the expansions below readable. Every float op is
+/// a plain arith op without fast-math flags: LLVM may not reassociate or
+/// contract them, so the numerics are what is written here.
+struct F32Builder {
+  PatternRewriter &rw;
+  Location loc;
+
+  Value c(double v) { return arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(float(v))); }
+  Value add(Value a, Value b) { return arith::AddFOp::create(rw, loc, a, b); }
+  Value sub(Value a, Value b) { return arith::SubFOp::create(rw, loc, a, b); }
+  Value mul(Value a, Value b) { return arith::MulFOp::create(rw, loc, a, b); }
+  Value div(Value a, Value b) { return arith::DivFOp::create(rw, loc, a, b); }
+  Value fma(Value a, Value b, Value d) { return call("llvm.fma.f32", {a, b, d}); }
+  Value min(Value a, Value b) { return arith::MinimumFOp::create(rw, loc, a, b); }
+  Value max(Value a, Value b) { return arith::MaximumFOp::create(rw, loc, a, b); }
+  Value abs(Value a) { return call("llvm.fabs.f32", {a}); }
+  Value floor(Value a) { return call("llvm.floor.f32", {a}); }
+  Value rint(Value a) { return call("llvm.roundeven.f32", {a}); }
+  Value copysign(Value mag, Value sign) { return call("llvm.copysign.f32", {mag, sign}); }
+  Value lt(Value a, Value b) {
+    return arith::CmpFOp::create(rw, loc, arith::CmpFPredicate::OLT, a, b);
+  }
+  Value select(Value c, Value a, Value b) { return arith::SelectOp::create(rw, loc, c, a, b); }
+  /// PTX ex2.approx.f32 / lg2.approx.f32 (subnormals kept: not the .ftz forms).
+  Value ex2(Value a) { return call("llvm.nvvm.ex2.approx.f32", {a}); }
+  Value lg2(Value a) { return call("llvm.nvvm.lg2.approx.f", {a}); }
+  /// LLVM intrinsics by name (llvm.call_intrinsic): convert-gpu-to-nvvm
+  /// treats the llvm.intr.* ops for fabs, floor, sqrt, ... as illegal (it
+  /// wants them as libdevice calls), a named intrinsic call it leaves alone.
+  Value call(StringRef name, ArrayRef<Value> args) {
+    return LLVM::CallIntrinsicOp::create(rw, loc, args.front().getType(),
+                                         rw.getStringAttr(name), ValueRange(args))
+        .getResult(0);
+  }
+
+  /// e^x to a few ulp: x = n·ln2 + r with |r| <= ln2/2, so ex2's argument is
+  /// small and exact enough; 2^n is applied in two halves so that results
+  /// near the overflow and underflow limits are not lost to an inf or 0
+  /// intermediate. Clamping first keeps ±inf out of the reduction
+  /// (exp(89) is already inf in f32, exp(-104) already 0); NaN propagates
+  /// through the IEEE minimum/maximum.
+  Value exp(Value x) {
+    Value xc = min(max(x, c(-104.0)), c(89.0));
+    Value n = rint(mul(xc, c(1.4426950408889634)));
+    // ln2 split so that n·LN2_HI + n·LN2_LO is ln2·n to about 2^-50 relative.
+    Value r = fma(n, c(-0.693147182464599609375), xc);
+    r = fma(n, c(1.9046542999577e-09), r);
+    Value p = ex2(mul(r, c(1.4426950408889634)));
+    Value n1 = floor(mul(n, c(0.5)));
+    Value n2 = sub(n, n1);
+    return mul(mul(p, ex2(n1)), ex2(n2));
+  }
+
+  /// tanh to a few ulp. Below 0.6 the odd Taylor series to x^17 (each further
+  /// term is < 0.15 of the previous one there) avoids the cancellation of
+  /// 1 - 2/(e^2x + 1) near 0; above it that formula is well conditioned.
+  Value tanh(Value x) {
+    static const double coeffs[] = {
+        // x^17 ... x^3 coefficients of tanh's Taylor series, highest first.
+        6404582.0 / 10854718875.0, -929569.0 / 638512875.0, 21844.0 / 6081075.0,
+        -1382.0 / 155925.0,        62.0 / 2835.0,           -17.0 / 315.0,
+        2.0 / 15.0,                -1.0 / 3.0};
+    Value a = abs(x);
+    Value x2 = mul(x, x);
+    Value poly = c(coeffs[0]);
+    for (size_t i = 1; i < sizeof(coeffs) / sizeof(coeffs[0]); ++i)
+      poly = add(mul(poly, x2), c(coeffs[i]));
+    Value small = add(x, mul(mul(x, x2), poly));
+    Value e = exp(add(a, a));
+    Value big = copysign(sub(c(1.0), div(c(2.0), add(e, c(1.0)))), x);
+    return select(lt(a, c(0.6)), small, big);
+  }
+
+  Value approxTanh(Value x) {
+    auto asmOp = LLVM::InlineAsmOp::create(
+        rw, loc, x.getType(), ValueRange{x}, "tanh.approx.f32 $0, $1;", "=f,f",
+        /*has_side_effects=*/false, /*is_align_stack=*/false,
+        LLVM::tailcallkind::TailCallKind::None,
+        LLVM::AsmDialectAttr::get(rw.getContext(), LLVM::AsmDialect::AD_ATT),
+        /*operand_attrs=*/ArrayAttr());
+    return asmOp.getResult(0);
+  }
+};
+
+/// One pattern for all unary f32 math ops: `expand` builds the replacement.
+template <typename MathOp>
+struct UnaryF32Lowering : OpRewritePattern<MathOp> {
+  using Expand = Value (*)(F32Builder &, Value);
+  UnaryF32Lowering(MLIRContext *ctx, Expand expand)
+      : OpRewritePattern<MathOp>(ctx), expand(expand) {}
+
+  LogicalResult matchAndRewrite(MathOp op, PatternRewriter &rw) const override {
+    if (!op.getType().isF32())
+      return rw.notifyMatchFailure(op, "only f32 is lowered");
+    F32Builder b{rw, op.getLoc()};
+    rw.replaceOp(op, expand(b, op->getOperand(0)));
+    return success();
+  }
+  Expand expand;
+};
+
+/// Ops with a one-to-one LLVM intrinsic that NVPTX selects natively
+/// (`llvm.<name>.<type>`, called by name: see F32Builder::call).
+template <typename MathOp>
+struct DirectLowering : OpRewritePattern<MathOp> {
+  DirectLowering(MLIRContext *ctx, StringRef intrinsic)
+      : OpRewritePattern<MathOp>(ctx), intrinsic(intrinsic.str()) {}
+  LogicalResult matchAndRewrite(MathOp op, PatternRewriter &rw) const override {
+    Type t = op.getType();
+    std::string suffix;
+    if (t.isF32())
+      suffix = "f32";
+    else if (t.isF64())
+      suffix = "f64";
+    else if (t.isSignlessInteger(32) || t.isSignlessInteger(64))
+      suffix = "i" + std::to_string(t.getIntOrFloatBitWidth());
+    else
+      return rw.notifyMatchFailure(op, "scalar f32/f64/i32/i64 only");
+    SmallVector<Value> args(op->getOperands());
+    if (isa<math::AbsIOp>(op)) {
+      // abs(MIN) == MIN (the language wraps), so INT_MIN is not poison.
+      args.push_back(arith::ConstantOp::create(rw, op.getLoc(), rw.getBoolAttr(false)));
+    }
+    rw.replaceOpWithNewOp<LLVM::CallIntrinsicOp>(op, t, rw.getStringAttr(intrinsic + "." + suffix),
+                                                 ValueRange(args));
+    return success();
+  }
+  std::string intrinsic;
+};
+
+struct MathToNVVMPass : PassWrapper<MathToNVVMPass, OperationPass<>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(MathToNVVMPass)
+
+  MathToNVVMPass() = default;
+  MathToNVVMPass(const MathToNVVMPass &other) : PassWrapper(other) {}
+  explicit MathToNVVMPass(MathToNVVMOptions options) { approxTanh = options.approxTanh; }
+
+  StringRef getArgument() const override { return "flexjit-math-to-nvvm"; }
+  StringRef getDescription() const override {
+    return "Lower math ops to NVPTX-native LLVM/NVVM intrinsics (no libdevice)";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<LLVM::LLVMDialect, arith::ArithDialect>();
+  }
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    patterns.add<UnaryF32Lowering<math::ExpOp>>(
+        ctx, [](F32Builder &b, Value x) { return b.exp(x); });
+    patterns.add<UnaryF32Lowering<math::Exp2Op>>(
+        ctx, [](F32Builder &b, Value x) { return b.ex2(x); });
+    patterns.add<UnaryF32Lowering<math::LogOp>>(
+        ctx, [](F32Builder &b, Value x) { return b.mul(b.lg2(x), b.c(0.6931471805599453)); });
+    patterns.add<UnaryF32Lowering<math::Log2Op>>(
+        ctx, [](F32Builder &b, Value x) { return b.lg2(x); });
+    if (approxTanh)
+      patterns.add<UnaryF32Lowering<math::TanhOp>>(
+          ctx, [](F32Builder &b, Value x) { return b.approxTanh(x); });
+    else
+      patterns.add<UnaryF32Lowering<math::TanhOp>>(
+          ctx, [](F32Builder &b, Value x) { return b.tanh(x); });
+    patterns.add<DirectLowering<math::SqrtOp>>(ctx, "llvm.sqrt");
+    patterns.add<DirectLowering<math::AbsFOp>>(ctx, "llvm.fabs");
+    patterns.add<DirectLowering<math::CopySignOp>>(ctx, "llvm.copysign");
+    patterns.add<DirectLowering<math::FloorOp>>(ctx, "llvm.floor");
+    patterns.add<DirectLowering<math::CeilOp>>(ctx, "llvm.ceil");
+    patterns.add<DirectLowering<math::TruncOp>>(ctx, "llvm.trunc");
+    patterns.add<DirectLowering<math::RoundEvenOp>>(ctx, "llvm.roundeven");
+    patterns.add<DirectLowering<math::FmaOp>>(ctx, "llvm.fma");
+    patterns.add<DirectLowering<math::AbsIOp>>(ctx, "llvm.abs");
+
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+
+    // Whatever is left would become an unresolvable libdevice call.
+    bool failedAny = false;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<math::MathDialect>(op->getDialect())) {
+        op->emitError() << "flexjit has no GPU lowering for '" << op->getName() << "' on "
+                        << op->getResultTypes();
+        failedAny = true;
+      }
+    });
+    if (failedAny)
+      signalPassFailure();
+  }
+
+  Option<bool> approxTanh{*this, "approx-tanh",
+                          llvm::cl::desc("Use PTX tanh.approx.f32 (sm_75+) for math.tanh"),
+                          llvm::cl::init(false)};
+};
+
+} // namespace
+
+std::unique_ptr<mlir::Pass> createMathToNVVMPass(MathToNVVMOptions options) {
+  return std::make_unique<MathToNVVMPass>(options);
+}
+
+void registerMathToNVVMPass() {
+  mlir::PassRegistration<MathToNVVMPass>();
+}
+
+} // namespace flexjit

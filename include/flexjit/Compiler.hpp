@@ -1,0 +1,160 @@
+// The compiler driver: a checked mod to every later stage (flex dialect,
+// upstream MLIR, LLVM IR, PTX) and to callable CPU code.
+//
+// No MLIR or LLVM type appears here: the MLIRContext and the pass pipelines
+// live behind a pimpl, so users of this header build without MLIR's headers.
+//
+//   auto file = flexjit::loadSource("mods.flex", text);
+//   auto compiler = flexjit::Compiler::create({.arch = "sm_90a"});
+//   auto cpu = (*compiler)->jit(**file, "causal");        // CPU function
+//   int8_t allowed = cpu->mask(0, 0, 5, 3, &ctx);
+//   auto kernel = (*compiler)->denseMaskKernel(**file, "causal"); // PTX
+//
+// A Compiler is not safe to use from several threads at once (its methods
+// serialize on an internal mutex, so concurrent calls are correct but do not
+// run in parallel); create one per thread to compile in parallel. Everything
+// it returns (strings, CpuMod, KernelPTX) is independent of it and may
+// outlive it.
+#pragma once
+
+#include "flexjit/AST.hpp"
+#include "flexjit/Error.hpp"
+#include "flexjit/ModABI.h"
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace flexjit {
+
+/// The GPU architectures the NVPTX back end is asked to target.
+const std::vector<std::string> &supportedArchs(); // sm_80, sm_86, sm_89, sm_90, sm_90a
+
+struct CompilerOptions {
+  /// GPU target of ptx(), llvmIR() and denseMaskKernel() unless a call names one.
+  std::string arch = "sm_80";
+  /// 0..3: the LLVM optimization level of both back ends (MLIR passes always run).
+  unsigned optLevel = 3;
+  /// When set, every call writes its stages here (NN-<mod>-<stage>.{mlir,ll,ptx})
+  /// and the IR after each pass of each pipeline (a tree of files under
+  /// <mod>-passes/). The folder is created if missing.
+  std::string dumpDir;
+  /// When set, every call writes MLIR's pass timing report here, with the
+  /// translation, LLVM optimization and NVPTX code generation as extra rows.
+  std::ostream *timing = nullptr;
+};
+
+/// A mod compiled for the CPU (MLIR ExecutionEngine / ORC JIT). Cheap to copy;
+/// the code stays alive while any copy does.
+class CpuMod {
+public:
+  using MaskFn = int8_t (*)(int32_t b, int32_t h, int32_t q, int32_t kv,
+                            const flexjit_mod_context *ctx);
+  using ScoreFn = float (*)(float s, int32_t b, int32_t h, int32_t q, int32_t kv,
+                            const flexjit_mod_context *ctx);
+
+  ModKind kind() const { return kind_; }
+  const std::string &name() const { return name_; }
+
+  /// The raw functions (the ABI of ModABI.h); null for the other kind.
+  MaskFn maskFn() const { return mask_; }
+  ScoreFn scoreFn() const { return score_; }
+
+  /// Typed calls; calling the wrong kind is a programming error (asserts).
+  int8_t mask(int32_t b, int32_t h, int32_t q, int32_t kv, const flexjit_mod_context *ctx) const;
+  float score(float s, int32_t b, int32_t h, int32_t q, int32_t kv,
+              const flexjit_mod_context *ctx) const;
+
+  struct Engine; // owns the JIT-compiled code (defined in the CPU back end)
+  CpuMod(ModKind kind, std::string name, std::shared_ptr<Engine> engine, void *fn);
+
+private:
+  ModKind kind_;
+  std::string name_;
+  std::shared_ptr<Engine> engine_;
+  MaskFn mask_ = nullptr;
+  ScoreFn score_ = nullptr;
+};
+
+/// One kernel parameter of a PTX entry, in order.
+struct KernelParam {
+  std::string name;  // e.g. "out"
+  std::string ctype; // its C type at launch, e.g. "uint8_t *", "int32_t"
+  std::string doc;
+};
+
+/// Grid and block of a launch.
+struct LaunchDims {
+  uint32_t grid[3] = {1, 1, 1};
+  uint32_t block[3] = {1, 1, 1};
+};
+
+/// A compiled kernel: PTX text for one architecture and how to launch it.
+struct KernelPTX {
+  std::string ptx;
+  std::string entry; // the .entry name in `ptx`
+  std::string arch;  // e.g. "sm_90a"
+  std::vector<KernelParam> params;
+};
+
+/// The dense mask kernel (PyTorch's create_mask): writes out[b,h,q,kv] (uint8,
+/// row-major [B,H,Q,KV], 0 or 1) = mask(b,h,q,kv), or for a score mod
+/// score(0.0, b,h,q,kv) != -inf.
+///
+/// Parameters: (uint8_t *out, int32_t B, int32_t H, int32_t Q, int32_t KV,
+/// const flexjit_mod_context *ctx) with ctx (and everything it points to) in
+/// device memory. Each thread writes 4 consecutive kv of a row (one 32-bit
+/// store when the row is 4-byte aligned): x of the grid covers kv in chunks of
+/// 4*blockDim.x, y walks the B*H*Q rows with a grid-stride loop, so any grid
+/// is correct; this one is a good choice. Index math is 64-bit.
+LaunchDims denseMaskLaunch(int64_t B, int64_t H, int64_t Q, int64_t KV);
+
+class Compiler {
+public:
+  /// Sets up the MLIR context (only the dialects flexjit uses) and the LLVM
+  /// targets. A bad option (unknown arch, opt level > 3) is an Error.
+  static Result<std::unique_ptr<Compiler>> create(CompilerOptions options = {});
+  ~Compiler();
+  Compiler(const Compiler &) = delete;
+  Compiler &operator=(const Compiler &) = delete;
+
+  const CompilerOptions &options() const;
+
+  /// Each stage of `modName` from a checked file. The mod may call earlier
+  /// mods: they come along. An unknown mod, or any diagnostic from MLIR
+  /// (verifier, failed pass), is an Error carrying MLIR's message located in
+  /// the .flex source.
+  Result<std::string> flexIR(const FileAST &file, const std::string &modName);
+  /// In func/arith/math/scf/llvm: `func.func @<mod>` with the ABI of ModABI.h.
+  Result<std::string> loweredIR(const FileAST &file, const std::string &modName);
+  /// The dense mask kernel's LLVM IR (optimized, as handed to NVPTX).
+  Result<std::string> llvmIR(const FileAST &file, const std::string &modName,
+                             const std::string &arch = "");
+  /// The dense mask kernel's PTX (as denseMaskKernel(...).ptx).
+  Result<std::string> ptx(const FileAST &file, const std::string &modName,
+                          const std::string &arch = "");
+  /// The mod as a CPU function.
+  Result<CpuMod> jit(const FileAST &file, const std::string &modName);
+  /// The dense mask kernel; arch "" means options().arch.
+  Result<KernelPTX> denseMaskKernel(const FileAST &file, const std::string &modName,
+                                    const std::string &arch = "");
+
+  /// The back ends alone, from MLIR text in the lowered form (what
+  /// loweredIR() prints): a module holding `func.func @<modName>` with the
+  /// mask or score ABI, and the functions it calls. For tools and tests that
+  /// start below the flex dialect.
+  Result<CpuMod> jitLowered(const std::string &mlirText, const std::string &modName);
+  Result<KernelPTX> denseMaskKernelFromLowered(const std::string &mlirText,
+                                               const std::string &modName,
+                                               const std::string &arch = "");
+
+  struct Impl;
+
+private:
+  explicit Compiler(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace flexjit

@@ -1,0 +1,45 @@
+// The dense mask kernel (PyTorch's create_mask), built with MLIR builders.
+//
+//   gpu.func @flexjit_dense_mask_<mod>(%out: !llvm.ptr, %B: i32, %H: i32,
+//                                      %Q: i32, %KV: i32, %ctx: !llvm.ptr) kernel
+//
+// out is a row-major [B, H, Q, KV] uint8 tensor; each element becomes
+// mask(b, h, q, kv) (0/1), or for a score mod score(0.0, b, h, q, kv) != -inf
+// (unordered: NaN counts as allowed, as in PyTorch). ctx is the mod's
+// flexjit_mod_context, in device memory.
+//
+// Work split: thread x = blockIdx.x*blockDim.x + threadIdx.x owns the 4 kv
+// [4x, 4x+4) of every row it visits; y = blockIdx.y*blockDim.y + threadIdx.y
+// walks the B*H*Q rows with stride gridDim.y*blockDim.y. A chunk that lies
+// wholly inside a row whose start is 4-byte aligned (KV % 4 == 0 and out
+// aligned) is written with one 32-bit store, other chunks byte by byte; kv
+// past the end are never evaluated (a mod may read a buffer of length KV).
+// Row decomposition and addressing are 64-bit, so B*H*Q*KV may exceed 2^31.
+#pragma once
+
+#include "flexjit/AST.hpp"
+#include "flexjit/Compiler.hpp"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include <string>
+#include <vector>
+
+namespace flexjit {
+
+/// Kernel elements each thread computes along kv.
+constexpr int kDenseMaskKvPerThread = 4;
+
+/// `flexjit_dense_mask_<mod>`.
+std::string denseMaskKernelName(const std::string &modName);
+
+/// The kernel's parameters, in order, for KernelPTX.
+std::vector<KernelParam> denseMaskKernelParams();
+
+/// Adds the kernel to `gpuModule`, calling `mod` (a func.func in the same
+/// gpu.module with the mask or score ABI of ModABI.h; `kind` says which).
+mlir::gpu::GPUFuncOp buildDenseMaskKernel(mlir::gpu::GPUModuleOp gpuModule, mlir::func::FuncOp mod,
+                                          ModKind kind, const std::string &kernelName);
+
+} // namespace flexjit
