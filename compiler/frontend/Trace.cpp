@@ -241,6 +241,19 @@ bool withinLimits(const ExprPtr &root, std::string &why) {
   return true;
 }
 
+void numberNodes(Expr &e, std::vector<Expr *> &nodes) {
+  nodes.push_back(&e);
+  e.loc = SourceLoc{1, static_cast<uint32_t>(nodes.size()), 1};
+  for (auto &op : e.operands)
+    numberNodes(*op, nodes);
+}
+
+void clearLocs(Expr &e) {
+  e.loc = SourceLoc{};
+  for (auto &op : e.operands)
+    clearLocs(*op);
+}
+
 bool validName(const std::string &name) {
   LexResult r = lex(name);
   return r.errors.empty() && r.tokens.size() == 2 && r.tokens[0].kind == TokenKind::Identifier &&
@@ -299,13 +312,24 @@ Result<TracedMod> detail::finishTrace(TraceScope &scope, ModKind kind, const std
   // tree may share nodes between uses.
   mod.body = cloneExpr(*body.expr());
   file->mods.push_back(std::move(mod));
+  // A traced node has no source position; give each one a stand-in
+  // (line 1, column = its number) so that an error can show the expression
+  // it is about, then clear them again.
+  std::vector<Expr *> nodes;
+  numberNodes(*file->mods[0].body, nodes);
   std::vector<Diagnostic> errors = check(*file);
   if (!errors.empty()) {
     std::string all;
-    for (const auto &d : errors)
-      all += renderDiagnostic(fileName, "", Diagnostic{SourceLoc{}, d.message, d.hint});
+    for (const auto &d : errors) {
+      all += fileName + ": error: " + d.message + "\n";
+      if (d.loc.known() && d.loc.col >= 1 && d.loc.col <= nodes.size())
+        all += "  in " + dumpExpr(*nodes[d.loc.col - 1]) + "\n";
+      if (!d.hint.empty())
+        all += "hint: " + d.hint + "\n";
+    }
     return Error{all};
   }
+  clearLocs(*file->mods[0].body);
   return TracedMod(std::move(file));
 }
 

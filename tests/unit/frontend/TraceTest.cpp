@@ -156,6 +156,9 @@ TEST(Trace, TypeErrorsComeBackAsErrors) {
   EXPECT_NE(bad.error().message.find("error: type mismatch: i32 + f32"), std::string::npos)
       << bad.error().message;
   EXPECT_NE(bad.error().message.find("hint: use float(x)"), std::string::npos);
+  // The message shows the expression it is about.
+  EXPECT_NE(bad.error().message.find("  in (+ q:i32 1.5)"), std::string::npos)
+      << bad.error().message;
 
   auto notBool = flexjit::mask([](auto b, auto h, auto q, auto kv) { return q - kv; });
   ASSERT_FALSE(notBool);
