@@ -15,12 +15,14 @@
 #pragma once
 
 #include "flexjit/BlockMask.hpp"
+#include "flexjit/Cache.hpp"
 #include "flexjit/Error.hpp"
 
 #include <array>
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -218,3 +220,26 @@ Result<DeviceBlockMask> uploadBlockMask(const BlockMask &mask, const Context &ct
 std::string errorName(int cuResult);
 
 } // namespace flexjit::cuda
+
+namespace flexjit {
+
+/// The shape a block-mask key describes.
+BlockMaskShape shapeOf(const BlockMaskKey &key);
+
+using BlockMaskMaker = std::function<Result<BlockMask>(const BlockMaskShape &)>;
+
+/// A host block mask from the cache, made by `make(shapeOf(key))` on a miss
+/// and accounted as exactly BlockMask::bytes(). `key.device` must be
+/// kCpuDevice; a made mask whose shape differs from the key's is an Error
+/// (it would be cached under a wrong key).
+Result<std::shared_ptr<const BlockMask>>
+cachedBlockMask(Cache &cache, const BlockMaskKey &key, const BlockMaskMaker &make);
+
+/// The same for a block mask in device memory on ctx's device (`key.device`
+/// must be ctx.device()): made on the host, uploaded in one allocation of
+/// exactly BlockMask::bytes(), freed when evicted and no longer used.
+Result<std::shared_ptr<const cuda::DeviceBlockMask>>
+cachedDeviceBlockMask(Cache &cache, const BlockMaskKey &key, const cuda::Context &ctx,
+                      const BlockMaskMaker &make);
+
+} // namespace flexjit
