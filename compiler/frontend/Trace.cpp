@@ -79,6 +79,21 @@ Sym::Sym(bool v) {
   e_->type = ScalarType::Bool;
 }
 
+Sym::~Sym() {
+  // Take apart the nodes only this Sym owns, children before parents, so
+  // that no destructor recurses more than one level.
+  std::vector<ExprPtr> pending;
+  if (e_ && e_.use_count() == 1)
+    pending.push_back(std::move(e_));
+  while (!pending.empty()) {
+    ExprPtr node = std::move(pending.back());
+    pending.pop_back();
+    for (auto &op : node->operands)
+      if (op && op.use_count() == 1)
+        pending.push_back(std::move(op));
+  }
+}
+
 static Sym binaryNode(BinaryOp op, const Sym &a, const Sym &b) {
   auto e = std::make_shared<Expr>(ExprKind::Binary);
   e->binaryOp = op;

@@ -42,6 +42,13 @@ public:
   Sym(double v);
   Sym(bool v);
   explicit Sym(ExprPtr e) : e_(std::move(e)) {}
+  Sym(const Sym &) = default;
+  Sym(Sym &&) = default;
+  Sym &operator=(const Sym &) = default;
+  Sym &operator=(Sym &&) = default;
+  /// Frees the tree without recursion: a C++ loop can build a tree deeper
+  /// than the stack could destroy recursively.
+  ~Sym();
   const ExprPtr &expr() const { return e_; }
 
 private:

@@ -197,7 +197,7 @@ TEST(Trace, ExceptionsAndHugeTreesAreErrors) {
   // A loop builds a tree deeper than any stack would survive walking.
   auto deep = flexjit::mask([](auto b, auto h, auto q, auto kv) {
     Sym x = q;
-    for (int i = 0; i < 20000; ++i)
+    for (int i = 0; i < 300000; ++i)
       x = x + 1;
     return x > kv;
   });
