@@ -4,6 +4,8 @@
 #include "FrontendTestUtil.h"
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
 #include <limits>
 #include <set>
 
@@ -91,6 +93,31 @@ TEST(Values, Text) {
   EXPECT_EQ(builtinByName("sigmoid"), Builtin::Sigmoid);
   EXPECT_EQ(builtinArity(Builtin::Clamp), 3u);
   EXPECT_FALSE(builtinByName("tan"));
+}
+
+} // namespace
+
+namespace {
+
+/// The first fenced block of docs/language.md that starts with `start`.
+std::string docBlock(const std::string &start) {
+  std::ifstream in(std::string(FLEXJIT_SOURCE_DIR) + "/docs/language.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string doc = text.str();
+  size_t at = doc.find("```\n" + start);
+  if (at == std::string::npos)
+    return "";
+  at += 4;
+  return doc.substr(at, doc.find("```", at) - at);
+}
+
+TEST(Docs, LanguageExampleLoads) {
+  std::string example = docBlock("# Comments run");
+  ASSERT_FALSE(example.empty());
+  auto r = loadSource("language.md", example);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)->mods.size(), 5u);
 }
 
 } // namespace
