@@ -112,6 +112,9 @@ private:
   std::vector<Diagnostic> diags_;
   std::map<std::string, TopDecl> top_;
   std::vector<bool> constOk_;
+  /// Set when a check fails because of an error reported elsewhere (a use
+  /// of a const whose own value was wrong).
+  bool failedElsewhere_ = false;
 
   void error(SourceLoc loc, std::string msg, std::string hint = "") {
     diags_.push_back(Diagnostic{loc, std::move(msg), std::move(hint)});
@@ -201,9 +204,14 @@ private:
     Scope scope;
     scope.inConst = true;
     scope.constIndex = i;
+    size_t errorsBefore = diags_.size();
+    failedElsewhere_ = false;
     OptType t = checkExpr(c.init, scope);
-    if (!t)
+    if (!t) {
+      if (diags_.size() == errorsBefore && !failedElsewhere_)
+        error(c.loc, "const '" + c.name + "' has a malformed expression tree");
       return;
+    }
     if (*t != c.type && !(*t == ScalarType::I32 && c.type == ScalarType::I64)) {
       std::string hint;
       if (c.type == ScalarType::F32 && isInteger(*t))
@@ -263,10 +271,17 @@ private:
     Scope scope;
     scope.modIndex = static_cast<int>(i);
     scope.mod = &m;
+    size_t errorsBefore = diags_.size();
+    failedElsewhere_ = false;
     OptType t = checkExpr(m.body, scope);
     m.numLocals = scope.nextSlot;
-    if (!t)
+    if (!t) {
+      // Only a tree built by hand (not by the parser or the tracer) can
+      // fail without saying why: an operand missing, a let without a body.
+      if (diags_.size() == errorsBefore && !failedElsewhere_)
+        error(m.loc, "mod '" + m.name + "' has a malformed expression tree");
       return;
+    }
     if (m.kind == ModKind::Mask && *t != ScalarType::Bool) {
       error(m.body->loc, "mask '" + m.name + "' must return bool, but its body is " + typeName(*t),
             *t == ScalarType::F32 ? "a mask says which positions are allowed; to change scores, "
@@ -470,8 +485,10 @@ private:
         return std::nullopt;
       }
       e.kind = ExprKind::Const;
-      if (d->index >= constOk_.size() || !constOk_[d->index])
-        return std::nullopt; // its own error was reported
+      if (d->index >= constOk_.size() || !constOk_[d->index]) {
+        failedElsewhere_ = true; // its own error was reported
+        return std::nullopt;
+      }
       e.constValue = c.value;
       return e.type = c.type;
     }

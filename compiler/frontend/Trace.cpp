@@ -228,9 +228,14 @@ bool withinLimits(const ExprPtr &root, std::string &why) {
       continue;
     if (!expanded) {
       stack.push_back({e, true});
-      for (const auto &op : e->operands)
-        if (op && !memo.count(op.get()))
+      for (const auto &op : e->operands) {
+        if (!op) {
+          why = "it uses a moved-from value";
+          return false;
+        }
+        if (!memo.count(op.get()))
           stack.push_back({op.get(), false});
+      }
       continue;
     }
     uint64_t size = 1, depth = 1;
@@ -306,7 +311,7 @@ Result<TracedMod> detail::finishTrace(TraceScope &scope, ModKind kind, const std
         return fail("buffer '" + n + "' has an invalid size name '" + d + "'");
   }
   if (!body.expr())
-    return fail("the traced lambda returned no value");
+    return fail("the traced lambda returned a moved-from value");
   std::string why;
   if (!withinLimits(body.expr(), why))
     return fail("the traced mod cannot be compiled: " + why);

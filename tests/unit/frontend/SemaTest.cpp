@@ -302,6 +302,32 @@ TEST(SemaErrors, OneErrorPerMistake) {
   EXPECT_EQ(count, 2u) << errs;
 }
 
+TEST(SemaErrors, UsesOfABadConstAreQuiet) {
+  std::string errs = errorsOf("const A: f32 = 1\nconst B: f32 = A + 1.0\n"
+                              "score m(s, b, h, q, kv) = s * A");
+  EXPECT_NE(errs.find("t.flex:1:16: error: const 'A' is declared f32"), std::string::npos);
+  EXPECT_EQ(errs.find("t.flex:2:"), std::string::npos) << errs;
+  EXPECT_EQ(errs.find("t.flex:3:"), std::string::npos) << errs;
+}
+
+TEST(SemaErrors, MalformedTreesAreErrors) {
+  // Only a tree built by hand can miss an operand; it is an error, not a
+  // silently untyped mod.
+  auto file = std::make_unique<FileAST>();
+  ModDecl m;
+  m.kind = ModKind::Mask;
+  m.name = "m";
+  m.argNames = {"b", "h", "q", "kv"};
+  m.argLocs.resize(4);
+  m.body = std::make_shared<Expr>(ExprKind::Binary);
+  m.body->binaryOp = BinaryOp::Ge;
+  m.body->operands = {nullptr, nullptr};
+  file->mods.push_back(m);
+  std::vector<Diagnostic> errors = check(*file);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message, "mod 'm' has a malformed expression tree");
+}
+
 TEST(SemaErrors, ErrorsAreInSourceOrder) {
   std::string errs = errorsOf("mask a(b, h, q, kv) = x\nconst C: f32 = 1\nmask c(b, h, q, kv) = y");
   size_t first = errs.find("t.flex:1:"), second = errs.find("t.flex:2:"), third = errs.find("t.flex:3:");

@@ -215,6 +215,16 @@ TEST(Trace, ExceptionsAndHugeTreesAreErrors) {
   EXPECT_NE(wide.error().message.find("too large"), std::string::npos);
 }
 
+TEST(Trace, MovedFromValuesAreErrors) {
+  auto moved = flexjit::mask([](auto b, auto h, auto q, auto kv) {
+    Sym a = q;
+    Sym c = std::move(a);
+    return a >= c; // NOLINT: the point of the test
+  });
+  ASSERT_FALSE(moved);
+  EXPECT_NE(moved.error().message.find("moved-from value"), std::string::npos);
+}
+
 TEST(Trace, SharedSubtreesAreCopied) {
   auto shared = flexjit::mask([](auto b, auto h, auto q, auto kv) {
     Sym d = q - 5000000000LL; // widened i64 inside, used twice
