@@ -108,7 +108,7 @@ Result<BlockMask> BlockMask::build(const BlockMaskShape &s,
   // Rows of both orientations are independent: (b,h,q) rows then (b,h,kv).
   int64_t rowsQ = int64_t(BH) * nQ, rowsKV = int64_t(BH) * nKV;
   // Threads only pay off for big masks (a row costs ~nKV steps).
-  if (int64_t(BH) * nQ * nKV < (int64_t(1) << 20))
+  if (int64_t(BH) * nQ * nKV < (int64_t(1) << 15))
     threads = 1;
   rt::parallelFor(rowsQ + rowsKV, threads, [&](int64_t r) {
     if (r < rowsQ) {
