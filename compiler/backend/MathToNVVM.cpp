@@ -27,7 +27,6 @@ struct F32Builder {
   Value sub(Value a, Value b) { return arith::SubFOp::create(rw, loc, a, b); }
   Value mul(Value a, Value b) { return arith::MulFOp::create(rw, loc, a, b); }
   Value div(Value a, Value b) { return arith::DivFOp::create(rw, loc, a, b); }
-  Value fma(Value a, Value b, Value d) { return call("llvm.fma.f32", {a, b, d}); }
   Value min(Value a, Value b) { return arith::MinimumFOp::create(rw, loc, a, b); }
   Value max(Value a, Value b) { return arith::MaximumFOp::create(rw, loc, a, b); }
   Value abs(Value a) { return call("llvm.fabs.f32", {a}); }
@@ -50,18 +49,19 @@ struct F32Builder {
         .getResult(0);
   }
 
-  /// e^x to a few ulp: x = n·ln2 + r with |r| <= ln2/2, so ex2's argument is
-  /// small and exact enough; 2^n is applied in two halves so that results
-  /// near the overflow and underflow limits are not lost to an inf or 0
-  /// intermediate. Clamping first keeps ±inf out of the reduction
-  /// (exp(89) is already inf in f32, exp(-104) already 0); NaN propagates
-  /// through the IEEE minimum/maximum.
+  /// e^x to a few ulp: x = n·ln2 + r with |r| <= ln2/2 (Cody and Waite's
+  /// reduction: LN2_HI has 9 significant bits, so n·LN2_HI and x - n·LN2_HI
+  /// are exact for |n| <= 2^15; no FMA, so the PTX keeps the property that
+  /// flexjit never contracts), then ex2.approx on a small argument. 2^n is
+  /// applied in two halves so that results near the overflow and underflow
+  /// limits are not lost to an inf or 0 intermediate. Clamping first keeps
+  /// ±inf out of the reduction (exp(89) is already inf in f32, exp(-104)
+  /// already 0); NaN propagates through the IEEE minimum/maximum.
   Value exp(Value x) {
     Value xc = min(max(x, c(-104.0)), c(89.0));
     Value n = rint(mul(xc, c(1.4426950408889634)));
-    // ln2 split so that n·LN2_HI + n·LN2_LO is ln2·n to about 2^-50 relative.
-    Value r = fma(n, c(-0.693147182464599609375), xc);
-    r = fma(n, c(1.9046542999577e-09), r);
+    Value r = sub(xc, mul(n, c(0.693359375)));
+    r = sub(r, mul(n, c(-2.12194440e-4)));
     Value p = ex2(mul(r, c(1.4426950408889634)));
     Value n1 = floor(mul(n, c(0.5)));
     Value n2 = sub(n, n1);
@@ -153,6 +153,7 @@ struct MathToNVVMPass : PassWrapper<MathToNVVMPass, OperationPass<>> {
   explicit MathToNVVMPass(MathToNVVMOptions options) { approxTanh = options.approxTanh; }
 
   StringRef getArgument() const override { return "flexjit-math-to-nvvm"; }
+  StringRef getName() const override { return "FlexjitMathToNVVM"; }
   StringRef getDescription() const override {
     return "Lower math ops to NVPTX-native LLVM/NVVM intrinsics (no libdevice)";
   }

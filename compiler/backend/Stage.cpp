@@ -58,6 +58,8 @@ Status StageRun::runPipeline(mlir::ModuleOp module, const std::string &stage,
     // One file per pass under <dump>/<mod>-passes/<stage>/, in pass order.
     llvm::SmallString<256> dir(options_.dumpDir);
     llvm::sys::path::append(dir, modName_ + "-passes", stage);
+    if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+      return Error{"cannot create the dump folder " + dir.str().str() + ": " + ec.message()};
     pm.enableIRPrintingToFileTree(
         [](mlir::Pass *, mlir::Operation *) { return false; },
         [](mlir::Pass *, mlir::Operation *) { return true; },

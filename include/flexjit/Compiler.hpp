@@ -4,9 +4,11 @@
 // No MLIR or LLVM type appears here: the MLIRContext and the pass pipelines
 // live behind a pimpl, so users of this header build without MLIR's headers.
 //
-//   auto file = flexjit::loadSource("mods.flex", text);
-//   auto compiler = flexjit::Compiler::create({.arch = "sm_90a"});
-//   auto cpu = (*compiler)->jit(**file, "causal");        // CPU function
+//   auto file = flexjit::loadSource("mods.flex", text);      // checked FileAST
+//   flexjit::CompilerOptions opts;
+//   opts.arch = "sm_90a";
+//   auto compiler = flexjit::Compiler::create(opts);
+//   auto cpu = (*compiler)->jit(**file, "causal");           // CPU function
 //   int8_t allowed = cpu->mask(0, 0, 5, 3, &ctx);
 //   auto kernel = (*compiler)->denseMaskKernel(**file, "causal"); // PTX
 //
@@ -76,6 +78,35 @@ private:
   std::shared_ptr<Engine> engine_;
   MaskFn mask_ = nullptr;
   ScoreFn score_ = nullptr;
+};
+
+/// A mask mod's block classifier (the flex-interval-abstraction pass, see
+/// docs/analysis.md) compiled for the CPU. Given inclusive ranges of b, h, q
+/// and kv and the mask's context, it returns kSurelyFalse when the mask is
+/// false at every point of that block, kSurelyTrue when it is true at every
+/// point, kUnknown otherwise (also when a buffer read may be out of bounds,
+/// so that an element-wise evaluation reports it). Sound: a definite verdict
+/// is never contradicted by the mask. Cheap to copy; the code stays alive
+/// while any copy does. Safe to call from several threads at once.
+class CpuIntervalFn {
+public:
+  using Fn = int8_t (*)(int32_t b0, int32_t b1, int32_t h0, int32_t h1, int32_t q0,
+                        int32_t q1, int32_t kv0, int32_t kv1, const flexjit_mod_context *ctx);
+  enum Verdict : int8_t { kSurelyFalse = 0, kSurelyTrue = 1, kUnknown = 2 };
+
+  const std::string &name() const { return code_.name(); }
+  Fn fn() const { return fn_; }
+  int8_t operator()(int32_t b0, int32_t b1, int32_t h0, int32_t h1, int32_t q0, int32_t q1,
+                    int32_t kv0, int32_t kv1, const flexjit_mod_context *ctx) const {
+    return fn_(b0, b1, h0, h1, q0, q1, kv0, kv1, ctx);
+  }
+
+  /// `code` owns the JIT-compiled module that holds `fn`.
+  CpuIntervalFn(CpuMod code, Fn fn) : code_(std::move(code)), fn_(fn) {}
+
+private:
+  CpuMod code_;
+  Fn fn_;
 };
 
 /// One kernel parameter of a PTX entry, in order.
@@ -149,6 +180,17 @@ public:
   Result<KernelPTX> denseMaskKernelFromLowered(const std::string &mlirText,
                                                const std::string &modName,
                                                const std::string &arch = "");
+
+  /// The mask `modName` lowered (as loweredIR()) together with its block
+  /// classifier `func.func @<modName>__interval(i32 b0, b1, h0, h1, q0, q1,
+  /// kv0, kv1, !llvm.ptr ctx) -> i8` (verdicts as CpuIntervalFn's), for the
+  /// back ends and kernels that inline it. An Error for a score mod.
+  Result<std::string> loweredIntervalIR(const FileAST &file, const std::string &modName);
+  /// The block classifier of mask `modName`, compiled for the CPU.
+  Result<CpuIntervalFn> jitInterval(const FileAST &file, const std::string &modName);
+  /// The same from lowered MLIR text (what loweredIntervalIR() prints).
+  Result<CpuIntervalFn> jitIntervalLowered(const std::string &mlirText,
+                                           const std::string &modName);
 
   struct Impl;
 
