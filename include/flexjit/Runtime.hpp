@@ -19,6 +19,7 @@
 #include "flexjit/Error.hpp"
 
 #include <array>
+#include <atomic>
 
 #include <cstddef>
 #include <cstdint>
@@ -57,30 +58,31 @@ struct DeviceInfo {
 
 Result<DeviceInfo> deviceInfo(int ordinal);
 
-/// A retained primary context of one device. Releasing the last flexjit
-/// reference does not destroy a context PyTorch still holds (the driver
-/// reference-counts primary contexts).
+/// A retained primary context, shared by every handle made in it: streams,
+/// memory and modules keep it retained, so they stay valid however long
+/// they outlive the Context they were made from (the cache may hold them
+/// longest). Defined in the runtime.
+struct ContextRef;
+using ContextHandle = std::shared_ptr<const ContextRef>;
+
+/// A retained primary context of one device. The driver reference-counts
+/// primary contexts: the one PyTorch uses is this one, and releasing
+/// flexjit's references never destroys a context PyTorch still holds.
 class Context {
 public:
   static Result<Context> retainPrimary(int ordinal);
   Context() = default;
-  Context(Context &&other) noexcept;
-  Context &operator=(Context &&other) noexcept;
-  Context(const Context &) = delete;
-  Context &operator=(const Context &) = delete;
-  ~Context();
 
-  bool valid() const { return ctx_ != nullptr; }
+  bool valid() const { return ref_ != nullptr; }
   int device() const { return ordinal_; }
   /// The CUcontext, for interop.
-  void *raw() const { return ctx_; }
+  void *raw() const;
   Status synchronize() const;
+  const ContextHandle &handle() const { return ref_; }
 
 private:
-  void reset();
-  void *ctx_ = nullptr;
+  ContextHandle ref_;
   int ordinal_ = -1;
-  int cuDevice_ = 0;
 };
 
 /// A non-blocking stream in a context.
@@ -96,13 +98,12 @@ public:
 
   bool valid() const { return stream_ != nullptr; }
   void *raw() const { return stream_; }
-  void *context() const { return ctx_; }
   Status synchronize() const;
 
 private:
   void reset();
   void *stream_ = nullptr;
-  void *ctx_ = nullptr;
+  ContextHandle ctx_;
 };
 
 /// Device memory from cuMemAlloc, freed on destruction.
@@ -132,7 +133,7 @@ private:
   void reset();
   uint64_t ptr_ = 0;
   size_t size_ = 0;
-  void *ctx_ = nullptr;
+  ContextHandle ctx_;
 };
 
 class Module;
@@ -143,19 +144,23 @@ public:
   Function() = default;
   bool valid() const { return fn_ != nullptr; }
   void *raw() const { return fn_; }
-  /// The CUcontext of the module it belongs to.
-  void *context() const { return ctx_; }
+  /// The context of the module it belongs to.
+  const ContextHandle &context() const { return ctx_; }
   const std::string &name() const { return name_; }
   /// Opts in to `bytes` of dynamic shared memory (needed above 48 KB).
+  /// launch() does it when needed, once per size increase.
   Status setMaxDynamicSharedMemory(int bytes) const;
   /// Registers per thread, static shared bytes etc. (cuFuncGetAttribute).
   Result<int> attribute(int cuFunctionAttribute) const;
 
 private:
   friend class Module;
+  friend Status launch(const Function &, const struct LaunchConfig &, void **);
   void *fn_ = nullptr;
-  void *ctx_ = nullptr;
+  ContextHandle ctx_;
   std::string name_;
+  /// Largest dynamic shared size opted in so far (shared by copies).
+  std::shared_ptr<std::atomic<int>> optedIn_;
 };
 
 /// A module loaded from PTX text; unloaded (cuModuleUnload) on destruction.
@@ -181,7 +186,7 @@ public:
 private:
   void reset();
   void *mod_ = nullptr;
-  void *ctx_ = nullptr;
+  ContextHandle ctx_;
   int ordinal_ = -1;
   std::string what_;
   std::string infoLog_;

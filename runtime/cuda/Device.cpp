@@ -113,6 +113,11 @@ std::string errorName(int cuResult) {
 // Context
 //===----------------------------------------------------------------------===//
 
+ContextRef::~ContextRef() {
+  if (auto a = api(); a.ok() && ctx)
+    (*a)->cuDevicePrimaryCtxRelease(dev);
+}
+
 Result<Context> Context::retainPrimary(int ordinal) {
   auto a = api();
   if (!a.ok())
@@ -124,43 +129,26 @@ Result<Context> Context::retainPrimary(int ordinal) {
   if (CUresult rc = (*a)->cuDevicePrimaryCtxRetain(&ctx, *dev))
     return driverError(rc, "retaining the primary context of CUDA device " +
                                std::to_string(ordinal));
+  auto ref = std::make_shared<ContextRef>();
+  ref->ctx = ctx;
+  ref->dev = *dev;
+  ref->ordinal = ordinal;
   Context c;
-  c.ctx_ = ctx;
+  c.ref_ = std::move(ref);
   c.ordinal_ = ordinal;
-  c.cuDevice_ = *dev;
   return c;
 }
 
-Context::Context(Context &&o) noexcept
-    : ctx_(std::exchange(o.ctx_, nullptr)), ordinal_(o.ordinal_),
-      cuDevice_(o.cuDevice_) {}
-
-Context &Context::operator=(Context &&o) noexcept {
-  if (this != &o) {
-    reset();
-    ctx_ = std::exchange(o.ctx_, nullptr);
-    ordinal_ = o.ordinal_;
-    cuDevice_ = o.cuDevice_;
-  }
-  return *this;
-}
-
-Context::~Context() { reset(); }
-
-void Context::reset() {
-  if (!ctx_)
-    return;
-  if (auto a = api(); a.ok())
-    (*a)->cuDevicePrimaryCtxRelease(cuDevice_);
-  ctx_ = nullptr;
-}
+void *Context::raw() const { return rawContext(ref_); }
 
 Status Context::synchronize() const {
   auto a = api();
   if (!a.ok())
     return a.error();
+  if (!ref_)
+    return Error{"synchronizing: invalid context"};
   std::string what = "synchronizing CUDA device " + std::to_string(ordinal_);
-  ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+  ScopedContext scope(*a, ref_->ctx);
   if (scope.status())
     return driverError(scope.status(), what);
   if (CUresult rc = (*a)->cuCtxSynchronize())
@@ -180,7 +168,7 @@ Result<Stream> Stream::create(const Context &ctx) {
     return Error{"creating a CUDA stream: invalid context"};
   std::string what =
       "creating a CUDA stream on device " + std::to_string(ctx.device());
-  ScopedContext scope(*a, static_cast<CUcontext>(ctx.raw()));
+  ScopedContext scope(*a, rawContext(ctx.handle()));
   if (scope.status())
     return driverError(scope.status(), what);
   CUstream s = nullptr;
@@ -188,18 +176,18 @@ Result<Stream> Stream::create(const Context &ctx) {
     return driverError(rc, what);
   Stream out;
   out.stream_ = s;
-  out.ctx_ = ctx.raw();
+  out.ctx_ = ctx.handle();
   return out;
 }
 
 Stream::Stream(Stream &&o) noexcept
-    : stream_(std::exchange(o.stream_, nullptr)), ctx_(o.ctx_) {}
+    : stream_(std::exchange(o.stream_, nullptr)), ctx_(std::move(o.ctx_)) {}
 
 Stream &Stream::operator=(Stream &&o) noexcept {
   if (this != &o) {
     reset();
     stream_ = std::exchange(o.stream_, nullptr);
-    ctx_ = o.ctx_;
+    ctx_ = std::move(o.ctx_);
   }
   return *this;
 }
@@ -210,10 +198,11 @@ void Stream::reset() {
   if (!stream_)
     return;
   if (auto a = api(); a.ok()) {
-    ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+    ScopedContext scope(*a, rawContext(ctx_));
     (*a)->cuStreamDestroy(static_cast<CUstream>(stream_));
   }
   stream_ = nullptr;
+  ctx_.reset();
 }
 
 Status Stream::synchronize() const {

@@ -8,6 +8,7 @@
 #include "flexjit/Error.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace flexjit::cuda::driver {
@@ -104,3 +105,20 @@ private:
 };
 
 } // namespace flexjit::cuda::driver
+
+namespace flexjit::cuda {
+
+/// One retain of a device's primary context; released on destruction.
+struct ContextRef {
+  driver::CUcontext ctx = nullptr;
+  driver::CUdevice dev = 0;
+  int ordinal = -1;
+  ~ContextRef();
+};
+
+/// The CUcontext behind a handle (nullptr for none).
+inline driver::CUcontext rawContext(const std::shared_ptr<const ContextRef> &h) {
+  return h ? h->ctx : nullptr;
+}
+
+} // namespace flexjit::cuda

@@ -17,7 +17,7 @@ Result<DeviceBuffer> DeviceBuffer::allocate(const Context &ctx, size_t bytes) {
                      " bytes on CUDA device " + std::to_string(ctx.device());
   if (bytes == 0)
     return Error{what + ": a zero-byte allocation is not allowed"};
-  ScopedContext scope(*a, static_cast<CUcontext>(ctx.raw()));
+  ScopedContext scope(*a, rawContext(ctx.handle()));
   if (scope.status())
     return driverError(scope.status(), what);
   CUdeviceptr p = 0;
@@ -26,20 +26,20 @@ Result<DeviceBuffer> DeviceBuffer::allocate(const Context &ctx, size_t bytes) {
   DeviceBuffer b;
   b.ptr_ = p;
   b.size_ = bytes;
-  b.ctx_ = ctx.raw();
+  b.ctx_ = ctx.handle();
   return b;
 }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer &&o) noexcept
     : ptr_(std::exchange(o.ptr_, 0)), size_(std::exchange(o.size_, 0)),
-      ctx_(o.ctx_) {}
+      ctx_(std::move(o.ctx_)) {}
 
 DeviceBuffer &DeviceBuffer::operator=(DeviceBuffer &&o) noexcept {
   if (this != &o) {
     reset();
     ptr_ = std::exchange(o.ptr_, 0);
     size_ = std::exchange(o.size_, 0);
-    ctx_ = o.ctx_;
+    ctx_ = std::move(o.ctx_);
   }
   return *this;
 }
@@ -50,11 +50,12 @@ void DeviceBuffer::reset() {
   if (!ptr_)
     return;
   if (auto a = api(); a.ok()) {
-    ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+    ScopedContext scope(*a, rawContext(ctx_));
     (*a)->cuMemFree(ptr_);
   }
   ptr_ = 0;
   size_ = 0;
+  ctx_.reset();
 }
 
 namespace {
@@ -76,7 +77,7 @@ Status DeviceBuffer::copyFromHost(const void *src, size_t bytes, size_t offset,
   if (!a.ok())
     return a.error();
   std::string what = "copying " + std::to_string(bytes) + " bytes to the device";
-  ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+  ScopedContext scope(*a, rawContext(ctx_));
   if (scope.status())
     return driverError(scope.status(), what);
   CUresult rc = stream ? (*a)->cuMemcpyHtoDAsync(
@@ -96,7 +97,7 @@ Status DeviceBuffer::copyToHost(void *dst, size_t bytes, size_t offset,
   if (!a.ok())
     return a.error();
   std::string what = "copying " + std::to_string(bytes) + " bytes from the device";
-  ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+  ScopedContext scope(*a, rawContext(ctx_));
   if (scope.status())
     return driverError(scope.status(), what);
   CUresult rc = stream ? (*a)->cuMemcpyDtoHAsync(
@@ -113,7 +114,7 @@ Status DeviceBuffer::fill(uint8_t value) {
   if (!a.ok())
     return a.error();
   std::string what = "filling " + std::to_string(size_) + " bytes of device memory";
-  ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+  ScopedContext scope(*a, rawContext(ctx_));
   if (scope.status())
     return driverError(scope.status(), what);
   if (CUresult rc = (*a)->cuMemsetD8(ptr_, value, size_))

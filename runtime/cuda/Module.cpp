@@ -28,7 +28,7 @@ Result<Module> Module::loadPTX(const Context &ctx, const std::string &ptx,
                       std::to_string(ctx.device());
   if (!ctx.valid())
     return Error{doing + ": invalid context"};
-  ScopedContext scope(*a, static_cast<CUcontext>(ctx.raw()));
+  ScopedContext scope(*a, rawContext(ctx.handle()));
   if (scope.status())
     return driverError(scope.status(), doing);
 
@@ -53,7 +53,7 @@ Result<Module> Module::loadPTX(const Context &ctx, const std::string &ptx,
   }
   Module m;
   m.mod_ = mod;
-  m.ctx_ = ctx.raw();
+  m.ctx_ = ctx.handle();
   m.ordinal_ = ctx.device();
   m.what_ = what;
   m.infoLog_ = logText(infoLog);
@@ -61,14 +61,14 @@ Result<Module> Module::loadPTX(const Context &ctx, const std::string &ptx,
 }
 
 Module::Module(Module &&o) noexcept
-    : mod_(std::exchange(o.mod_, nullptr)), ctx_(o.ctx_), ordinal_(o.ordinal_),
+    : mod_(std::exchange(o.mod_, nullptr)), ctx_(std::move(o.ctx_)), ordinal_(o.ordinal_),
       what_(std::move(o.what_)), infoLog_(std::move(o.infoLog_)) {}
 
 Module &Module::operator=(Module &&o) noexcept {
   if (this != &o) {
     reset();
     mod_ = std::exchange(o.mod_, nullptr);
-    ctx_ = o.ctx_;
+    ctx_ = std::move(o.ctx_);
     ordinal_ = o.ordinal_;
     what_ = std::move(o.what_);
     infoLog_ = std::move(o.infoLog_);
@@ -82,10 +82,11 @@ void Module::reset() {
   if (!mod_)
     return;
   if (auto a = api(); a.ok()) {
-    ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+    ScopedContext scope(*a, rawContext(ctx_));
     (*a)->cuModuleUnload(static_cast<CUmodule>(mod_));
   }
   mod_ = nullptr;
+  ctx_.reset();
 }
 
 Result<Function> Module::function(const std::string &name) const {
@@ -104,6 +105,7 @@ Result<Function> Module::function(const std::string &name) const {
   f.fn_ = fn;
   f.ctx_ = ctx_;
   f.name_ = name;
+  f.optedIn_ = std::make_shared<std::atomic<int>>(int(kStaticSharedLimit));
   return f;
 }
 
@@ -115,7 +117,7 @@ Status Function::setMaxDynamicSharedMemory(int bytes) const {
                       std::to_string(bytes) + " bytes of dynamic shared memory";
   if (!fn_)
     return Error{doing + ": no function"};
-  ScopedContext scope(*a, static_cast<CUcontext>(ctx_));
+  ScopedContext scope(*a, rawContext(ctx_));
   if (scope.status())
     return driverError(scope.status(), doing);
   if (CUresult rc = (*a)->cuFuncSetAttribute(
@@ -147,11 +149,19 @@ Status launch(const Function &fn, const LaunchConfig &c, void **args) {
   std::string doing = "launching kernel " + fn.name();
   if (!fn.valid())
     return Error{doing + ": no function"};
-  if (c.sharedBytes > kStaticSharedLimit)
+  if (c.sharedBytes > kStaticSharedLimit &&
+      (!fn.optedIn_ || int(c.sharedBytes) > fn.optedIn_->load())) {
     if (Status s = fn.setMaxDynamicSharedMemory(int(c.sharedBytes)); !s)
       return s;
+    if (fn.optedIn_) {
+      int seen = fn.optedIn_->load();
+      while (seen < int(c.sharedBytes) &&
+             !fn.optedIn_->compare_exchange_weak(seen, int(c.sharedBytes))) {
+      }
+    }
+  }
   // The module's context: a launch runs there, whatever is current.
-  ScopedContext scope(*a, static_cast<CUcontext>(fn.context()));
+  ScopedContext scope(*a, rawContext(fn.context()));
   if (scope.status())
     return driverError(scope.status(), doing);
   CUresult rc = (*a)->cuLaunchKernel(

@@ -274,3 +274,36 @@ TEST(CudaGpuTest, CachedDeviceMasksStayWithinBound) {
   cache.clearDevice(0);
   EXPECT_EQ(live.load(), 0);
 }
+
+// Streams, memory and modules keep their context retained: they work and
+// release cleanly after the Context they came from is gone.
+TEST(CudaGpuTest, HandlesOutliveTheirContext) {
+  REQUIRE_GPU();
+  Module mod;
+  DeviceBuffer buf;
+  Stream stream;
+  {
+    auto ctx = Context::retainPrimary(0);
+    ASSERT_TRUE(ctx.ok());
+    auto m = Module::loadPTX(*ctx, test_kernels::kTestPtx, "kernel outlive");
+    auto b = DeviceBuffer::allocate(*ctx, 64 * 4);
+    auto s = Stream::create(*ctx);
+    ASSERT_TRUE(m.ok() && b.ok() && s.ok());
+    mod = std::move(*m);
+    buf = std::move(*b);
+    stream = std::move(*s);
+  }
+  auto fill = mod.function("fill_i32");
+  ASSERT_TRUE(fill.ok());
+  uint64_t ptr = buf.devicePtr();
+  unsigned base = 100, n = 64;
+  void *args[] = {&ptr, &base, &n};
+  LaunchConfig cfg;
+  cfg.block[0] = 64;
+  cfg.stream = &stream;
+  ASSERT_TRUE(launch(*fill, cfg, args).ok());
+  ASSERT_TRUE(stream.synchronize().ok());
+  std::vector<uint32_t> host(64);
+  ASSERT_TRUE(buf.copyToHost(host.data(), 64 * 4).ok());
+  EXPECT_EQ(host[63], 163u);
+}
