@@ -13,6 +13,13 @@
 //
 // Slots are positions in the mod's `params` / `buffers` lists, which the
 // emitter fills from interfaceOf() (each sorted by name): the ABI order.
+//
+// Everything the context holds for the call (its four pointers, the params,
+// each buffer's data pointer and sizes) is loaded once in the function's
+// prologue; those loads, and the loads of buffer elements, are marked
+// invariant: the mod never writes them (buffers are read-only), which lets
+// LLVM hoist and share them across inlined calls, and use the read-only data
+// path on the GPU. Only the error record is written.
 #include "dialect/FlexOps.h"
 #include "dialect/FlexPasses.h"
 
@@ -39,19 +46,38 @@ enum ContextField { kParams = 0, kBuffers = 1, kBufferDims = 2, kError = 3 };
 class ModConverter {
 public:
   ModConverter(Operation *mod, SymbolTable &symbols)
-      : mod_(mod), symbols_(symbols), b_(mod), ctx_(mod->getContext()),
+      : mod_(mod), symbols_(symbols), b_(mod), prologue_(mod->getContext()),
+        ctx_(mod->getContext()),
         ptrTy_(LLVM::LLVMPointerType::get(ctx_)), i64_(b_.getI64Type()) {}
 
   LogicalResult run();
 
 private:
+  /// What the prologue loaded for one buffer slot.
+  struct BufferSlot {
+    Value data;
+    SmallVector<Value> dims;
+  };
+
   Value contextField(ContextField f);
-  Value i64Const(Location loc, int64_t v) {
-    return arith::ConstantOp::create(b_, loc, b_.getI64IntegerAttr(v));
+  Value paramValue(int64_t slot, Type type);
+  FailureOr<BufferSlot *> bufferSlot(int64_t slot, Location loc);
+
+  Value i64Const(OpBuilder &b, Location loc, int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v));
   }
+  Value i64Const(Location loc, int64_t v) { return i64Const(b_, loc, v); }
   /// `base[index]` for an array of `elemTy`.
+  Value elementPtr(OpBuilder &b, Location loc, Type elemTy, Value base, Value index) {
+    return LLVM::GEPOp::create(b, loc, ptrTy_, elemTy, base, ValueRange{index});
+  }
   Value elementPtr(Location loc, Type elemTy, Value base, Value index) {
-    return LLVM::GEPOp::create(b_, loc, ptrTy_, elemTy, base, ValueRange{index});
+    return elementPtr(b_, loc, elemTy, base, index);
+  }
+  /// A load of memory the mod never writes.
+  Value invariantLoad(OpBuilder &b, Location loc, Type type, Value addr) {
+    return LLVM::LoadOp::create(b, loc, type, addr, /*alignment=*/0, /*isVolatile=*/false,
+                                /*isNonTemporal=*/false, /*isInvariant=*/true);
   }
   LogicalResult lowerParamGet(ParamGetOp op);
   LogicalResult lowerBufferLoad(BufferLoadOp op);
@@ -61,28 +87,78 @@ private:
   Operation *mod_;
   SymbolTable &symbols_;
   OpBuilder b_;
+  OpBuilder prologue_; // appends to the function's prologue, in order
   MLIRContext *ctx_;
   Type ptrTy_;
   Type i64_;
   func::FuncOp func_;
   Value ctxArg_;
   Value fields_[4];
+  DenseMap<int64_t, Value> paramValues_;
+  DenseMap<int64_t, BufferSlot> bufferSlots_;
   ArrayAttr params_, buffers_;
 };
 
 Value ModConverter::contextField(ContextField f) {
-  // Loaded once, at the function's entry, so the value dominates every use.
   if (fields_[f])
     return fields_[f];
-  OpBuilder::InsertionGuard guard(b_);
-  b_.setInsertionPointAfterValue(ctxArg_);
-  b_.setInsertionPointToStart(&func_.getBody().front());
   Location loc = func_.getLoc();
   auto ctxTy = LLVM::LLVMStructType::getLiteral(ctx_, {ptrTy_, ptrTy_, ptrTy_, ptrTy_});
-  Value addr = LLVM::GEPOp::create(b_, loc, ptrTy_, ctxTy, ctxArg_,
+  Value addr = LLVM::GEPOp::create(prologue_, loc, ptrTy_, ctxTy, ctxArg_,
                                    ArrayRef<LLVM::GEPArg>{0, int32_t(f)});
-  fields_[f] = LLVM::LoadOp::create(b_, loc, ptrTy_, addr);
+  fields_[f] = invariantLoad(prologue_, loc, ptrTy_, addr);
   return fields_[f];
+}
+
+Value ModConverter::paramValue(int64_t slot, Type t) {
+  if (Value v = paramValues_.lookup(slot))
+    return v;
+  Value params = contextField(kParams);
+  OpBuilder &b = prologue_;
+  Location loc = func_.getLoc();
+  Value raw = invariantLoad(b, loc, i64_, elementPtr(b, loc, i64_, params, i64Const(b, loc, slot)));
+  // Slot encodings (ModABI.h): ints sign-extended, bool 0/1, f32 bits low.
+  Value v;
+  if (t.isInteger(1))
+    v = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, raw, i64Const(b, loc, 0));
+  else if (t.isInteger(32))
+    v = arith::TruncIOp::create(b, loc, t, raw);
+  else if (t.isInteger(64))
+    v = raw;
+  else {
+    Value bits = arith::TruncIOp::create(b, loc, b.getI32Type(), raw);
+    v = arith::BitcastOp::create(b, loc, t, bits);
+  }
+  paramValues_[slot] = v;
+  return v;
+}
+
+FailureOr<ModConverter::BufferSlot *> ModConverter::bufferSlot(int64_t slot, Location useLoc) {
+  auto it = bufferSlots_.find(slot);
+  if (it != bufferSlots_.end())
+    return &it->second;
+  // The sizes of earlier slots come first in buffer_dims.
+  int64_t dimsOffset = 0;
+  for (int64_t k = 0; k < slot; ++k) {
+    auto decl = symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(buffers_[k]).getValue());
+    if (!decl)
+      return emitError(useLoc) << "convert-flex-to-func needs the declaration of " << buffers_[k];
+    dimsOffset += decl.getRank();
+  }
+  auto decl = symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(buffers_[slot]).getValue());
+  if (!decl)
+    return emitError(useLoc) << buffers_[slot] << " is not declared";
+  Value dataPtrs = contextField(kBuffers);
+  Value dimsPtr = contextField(kBufferDims);
+  OpBuilder &b = prologue_;
+  Location loc = func_.getLoc();
+  BufferSlot info;
+  info.data = invariantLoad(b, loc, ptrTy_,
+                            elementPtr(b, loc, ptrTy_, dataPtrs, i64Const(b, loc, slot)));
+  for (unsigned j = 0; j < decl.getRank(); ++j)
+    info.dims.push_back(invariantLoad(
+        b, loc, i64_, elementPtr(b, loc, i64_, dimsPtr, i64Const(b, loc, dimsOffset + j))));
+  return &(bufferSlots_[slot] = std::move(info));
 }
 
 static int64_t slotOf(ArrayAttr list, FlatSymbolRefAttr sym) {
@@ -96,25 +172,7 @@ LogicalResult ModConverter::lowerParamGet(ParamGetOp op) {
   int64_t slot = slotOf(params_, op.getParamAttr());
   if (slot < 0)
     return op.emitOpError() << "reads " << op.getParamAttr() << ", which its mod does not list";
-  Value params = contextField(kParams);
-  Location loc = op.getLoc();
-  b_.setInsertionPoint(op);
-  Value slotAddr = elementPtr(loc, i64_, params, i64Const(loc, slot));
-  Value raw = LLVM::LoadOp::create(b_, loc, i64_, slotAddr);
-  // Slot encodings (ModABI.h): ints sign-extended, bool 0/1, f32 bits low.
-  Type t = op.getType();
-  Value v;
-  if (t.isInteger(1))
-    v = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ne, raw, i64Const(loc, 0));
-  else if (t.isInteger(32))
-    v = arith::TruncIOp::create(b_, loc, t, raw);
-  else if (t.isInteger(64))
-    v = raw;
-  else {
-    Value bits = arith::TruncIOp::create(b_, loc, b_.getI32Type(), raw);
-    v = arith::BitcastOp::create(b_, loc, t, bits);
-  }
-  op.replaceAllUsesWith(v);
+  op.replaceAllUsesWith(paramValue(slot, op.getType()));
   op.erase();
   return success();
 }
@@ -153,29 +211,18 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   int64_t slot = slotOf(buffers_, op.getBufferAttr());
   if (slot < 0)
     return op.emitOpError() << "reads " << op.getBufferAttr() << ", which its mod does not list";
-  // The sizes of earlier slots come first in buffer_dims.
-  int64_t dimsOffset = 0;
-  for (int64_t k = 0; k < slot; ++k) {
-    auto decl = symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(buffers_[k]).getValue());
-    if (!decl)
-      return op.emitOpError() << "needs the declaration of " << buffers_[k];
-    dimsOffset += decl.getRank();
-  }
-  if (!symbols_.lookup<BufferOp>(op.getBuffer()))
-    return op.emitOpError() << op.getBufferAttr() << " is not declared";
+  FailureOr<BufferSlot *> info = bufferSlot(slot, op.getLoc());
+  if (failed(info))
+    return failure();
+  if ((*info)->dims.size() != op.getIndices().size())
+    return op.emitOpError() << "has " << op.getIndices().size() << " indices for a buffer of rank "
+                            << (*info)->dims.size();
 
   Location loc = op.getLoc();
-  Value dataPtrs = contextField(kBuffers);
-  Value dimsPtr = contextField(kBufferDims);
-  if (slot >= 0)
-    contextField(kError); // loaded at entry, with the others
   b_.setInsertionPoint(op);
-  SmallVector<Value> indices(op.getIndices()), dims, inBounds;
+  SmallVector<Value> indices(op.getIndices()), dims((*info)->dims), inBounds;
   Value allIn;
-  for (auto [j, idx] : llvm::enumerate(indices)) {
-    Value d = LLVM::LoadOp::create(
-        b_, loc, i64_, elementPtr(loc, i64_, dimsPtr, i64Const(loc, dimsOffset + int64_t(j))));
-    dims.push_back(d);
+  for (auto [idx, d] : llvm::zip(indices, dims)) {
     // Unsigned compare: a negative index is a huge unsigned one.
     Value in = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ult, idx, d);
     inBounds.push_back(in);
@@ -189,14 +236,13 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   {
     OpBuilder::InsertionGuard guard(b_);
     b_.setInsertionPointToEnd(ifOp.thenBlock());
-    Value data = LLVM::LoadOp::create(
-        b_, loc, ptrTy_, elementPtr(loc, ptrTy_, dataPtrs, i64Const(loc, slot)));
+    Value data = (*info)->data;
     // Row-major linear index.
     Value linear = indices[0];
     for (size_t j = 1; j < indices.size(); ++j)
       linear = arith::AddIOp::create(b_, loc, arith::MulIOp::create(b_, loc, linear, dims[j]),
                                      indices[j]);
-    Value v = LLVM::LoadOp::create(b_, loc, storedTy, elementPtr(loc, storedTy, data, linear));
+    Value v = invariantLoad(b_, loc, storedTy, elementPtr(loc, storedTy, data, linear));
     if (storedTy != t)
       v = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ne, v,
                                 arith::ConstantOp::create(b_, loc, b_.getI8IntegerAttr(0)));
@@ -253,6 +299,7 @@ LogicalResult ModConverter::run() {
   func_.getBody().takeBody(mod_->getRegion(0));
   Block &entry = func_.getBody().front();
   ctxArg_ = entry.addArgument(ptrTy_, mod_->getLoc());
+  prologue_.setInsertionPointToStart(&entry);
 
   SmallVector<ParamGetOp> gets;
   SmallVector<BufferLoadOp> loads;
@@ -262,6 +309,22 @@ LogicalResult ModConverter::run() {
     else if (auto l = dyn_cast<BufferLoadOp>(op))
       loads.push_back(l);
   });
+  // The prologue first, while no op of the body has been erased (the
+  // prologue builder inserts before the body's first op).
+  for (ParamGetOp g : gets) {
+    int64_t slot = slotOf(params_, g.getParamAttr());
+    if (slot < 0)
+      return g.emitOpError() << "reads " << g.getParamAttr() << ", which its mod does not list";
+    paramValue(slot, g.getType());
+  }
+  for (BufferLoadOp l : loads) {
+    int64_t slot = slotOf(buffers_, l.getBufferAttr());
+    if (slot < 0)
+      return l.emitOpError() << "reads " << l.getBufferAttr() << ", which its mod does not list";
+    if (failed(bufferSlot(slot, l.getLoc())))
+      return failure();
+    contextField(kError);
+  }
   for (ParamGetOp g : gets)
     if (failed(lowerParamGet(g)))
       return failure();
