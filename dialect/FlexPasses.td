@@ -41,4 +41,29 @@ def ConvertFlexToFunc : Pass<"convert-flex-to-func", "::mlir::ModuleOp"> {
   ];
 }
 
+def FlexIntervalAbstraction : Pass<"flex-interval-abstraction", "::mlir::ModuleOp"> {
+  let summary = "Add a sound block classifier @<mask>__interval next to each mask";
+  let description = [{
+    For each flex.mask @m (calls already inlined), adds
+    `func.func @m__interval(%b0, %b1, %h0, %h1, %q0, %q1, %kv0, %kv1: i32,
+    %ctx: !llvm.ptr) -> i8` that evaluates the mask's body over intervals
+    (b in [b0, b1], ..., bounds inclusive) and returns 0 when the mask is
+    false at every point of the block, 1 when it is true at every point, and
+    2 when it cannot tell (or when a buffer read may be out of bounds, so
+    that the element-wise evaluation reports it). Params are read from %ctx
+    (the mask's ModABI.h context) as exact values. The mask itself is kept.
+    Runs after flex-inline-calls and before flex-lower-semantics (the
+    classifier uses flex.floordiv/floormod/to_int on interval bounds).
+    docs/analysis.md describes the lattice and the transfer functions.
+  }];
+  let options = [
+    Option<"onlyMod", "mod", "std::string", /*default=*/"\"\"",
+           "Only the mask of this name (default: every mask)">
+  ];
+  let dependentDialects = [
+    "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect"
+  ];
+}
+
 #endif // FLEX_PASSES_TD

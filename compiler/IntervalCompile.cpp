@@ -1,0 +1,147 @@
+// Compiler::loweredIntervalIR / jitInterval / jitIntervalLowered: a mask and
+// its block classifier (flex-interval-abstraction), lowered and JIT-compiled
+// with the back end's machinery (StageRun, jitModule).
+//
+// The classifier pipeline is the flex lowering pipeline with the interval
+// pass inserted after flex-inline-calls (it needs call-free bodies) and
+// before flex-lower-semantics (it emits flex.floordiv/floormod/to_int on
+// interval bounds, which that pass then lowers like the mod's own).
+//
+// These calls build their own MLIRContext (the Compiler's context lives
+// behind its pimpl in Compiler.cpp): they are independent of the Compiler's
+// other calls and may run concurrently with them.
+#include "compiler/backend/CpuBackend.h"
+#include "compiler/backend/ModSymbols.h"
+#include "compiler/backend/Stage.h"
+#include "compiler/mlirgen/MLIRGen.h"
+#include "compiler/passes/Passes.h"
+#include "dialect/FlexDialect.h"
+#include "flexjit/Compiler.hpp"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Transforms/Passes.h"
+
+#include <memory>
+
+namespace flexjit {
+
+namespace {
+
+std::string intervalName(const std::string &modName) { return modName + "__interval"; }
+
+std::unique_ptr<mlir::MLIRContext> makeIntervalContext() {
+  mlir::DialectRegistry registry;
+  registry.insert<flex::FlexDialect, mlir::arith::ArithDialect, mlir::cf::ControlFlowDialect,
+                  mlir::func::FuncDialect, mlir::LLVM::LLVMDialect, mlir::math::MathDialect,
+                  mlir::scf::SCFDialect>();
+  mlir::registerBuiltinDialectTranslation(registry);
+  mlir::registerLLVMDialectTranslation(registry);
+  auto ctx = std::make_unique<mlir::MLIRContext>(registry, mlir::MLIRContext::Threading::DISABLED);
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
+/// addFlexToUpstreamPasses with the classifier of `modName` added.
+void buildIntervalPipeline(mlir::OpPassManager &pm, const std::string &modName) {
+  pm.addPass(flex::createFlexInlineCalls());
+  flex::FlexIntervalAbstractionOptions options;
+  options.onlyMod = modName;
+  pm.addPass(flex::createFlexIntervalAbstraction(options));
+  pm.addPass(flex::createFlexLowerSemantics());
+  pm.addPass(flex::createConvertFlexToFunc());
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+}
+
+Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const FileAST &file,
+                                                            const std::string &modName) {
+  const ModDecl *mod = file.findMod(modName);
+  if (!mod)
+    return Error{file.fileName + ": error: no mod named '" + modName + "'"};
+  if (mod->kind != ModKind::Mask)
+    return Error{file.fileName + ": error: '" + modName +
+                 "' is a score mod; block classification is for mask mods"};
+  mlir::OwningOpRef<mlir::ModuleOp> module = emitFlexModule(run.context(), file, mod);
+  if (!module)
+    return run.error("cannot emit the flex IR of mod '" + modName + "'");
+  if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
+    return Error{st.message()};
+  run.dump("flex", *module);
+  if (Status st =
+          run.runPipeline(*module, "interval",
+                          [&](mlir::OpPassManager &pm) { buildIntervalPipeline(pm, modName); });
+      !st)
+    return Error{st.message()};
+  run.dump("interval-lowered", *module);
+  return std::move(module);
+}
+
+Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
+                                         const std::string &modName) {
+  if (Status st = prefixModSymbols(module); !st)
+    return Error{st.message()};
+  std::string symbol = modSymbol(intervalName(modName));
+  auto fn = findModFunc(module, symbol);
+  if (!fn)
+    return fn.error();
+  mlir::FunctionType t = fn->getFunctionType();
+  bool ok = t.getNumInputs() == 9 && t.getNumResults() == 1 &&
+            t.getResult(0).isSignlessInteger(8) &&
+            mlir::isa<mlir::LLVM::LLVMPointerType>(t.getInput(8));
+  for (unsigned i = 0; ok && i < 8; ++i)
+    ok = t.getInput(i).isSignlessInteger(32);
+  if (!ok)
+    return Error{"function '" + intervalName(modName) +
+                 "' does not have a block classifier's type (i32 x 8, !llvm.ptr) -> i8"};
+  // jitModule hands back the looked-up symbol as a CpuMod (which owns the
+  // engine); the pointer is the classifier's, cast back to its own type.
+  auto code = jitModule(run, module, modName, symbol, ModKind::Mask);
+  if (!code)
+    return code.error();
+  auto raw = code->maskFn();
+  return CpuIntervalFn(std::move(*code), reinterpret_cast<CpuIntervalFn::Fn>(raw));
+}
+
+} // namespace
+
+Result<std::string> Compiler::loweredIntervalIR(const FileAST &file, const std::string &modName) {
+  auto ctx = makeIntervalContext();
+  StageRun run(*ctx, options(), &file, intervalName(modName));
+  auto module = lowerWithInterval(run, file, modName);
+  if (!module)
+    return module.error();
+  return printOp(**module);
+}
+
+Result<CpuIntervalFn> Compiler::jitInterval(const FileAST &file, const std::string &modName) {
+  auto ctx = makeIntervalContext();
+  StageRun run(*ctx, options(), &file, intervalName(modName));
+  auto module = lowerWithInterval(run, file, modName);
+  if (!module)
+    return module.error();
+  return jitLoweredInterval(run, **module, modName);
+}
+
+Result<CpuIntervalFn> Compiler::jitIntervalLowered(const std::string &mlirText,
+                                                   const std::string &modName) {
+  auto ctx = makeIntervalContext();
+  StageRun run(*ctx, options(), nullptr, intervalName(modName));
+  mlir::ParserConfig config(ctx.get());
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(mlirText, config, "lowered.mlir");
+  if (!module)
+    return run.error("cannot parse the lowered MLIR");
+  if (Status st = run.verify(*module, "the lowered MLIR"); !st)
+    return Error{st.message()};
+  return jitLoweredInterval(run, *module, modName);
+}
+
+} // namespace flexjit
