@@ -30,8 +30,11 @@ namespace flexjit {
 
 enum class BlockKind : uint8_t { Empty = 0, Partial = 1, Full = 2 };
 
-/// What a static analysis knows about a mask over a whole block.
-enum class BlockVerdict : uint8_t { Unknown = 0, SurelyFalse = 1, SurelyTrue = 2 };
+/// What a static analysis (or a few probes) knows about a mask over a whole
+/// block: nothing, no element allowed, every element allowed, or some
+/// allowed and some not (the block is partial; Mixed is what probing a few
+/// points of a block can prove).
+enum class BlockVerdict : uint8_t { Unknown = 0, SurelyFalse = 1, SurelyTrue = 2, Mixed = 3 };
 
 struct BlockMaskShape {
   int64_t B = 1, H = 1;
@@ -59,8 +62,9 @@ struct BlockMaskCreateOptions {
   unsigned threads = 0;
   /// Decides whole blocks without evaluating elements (issue 3's interval
   /// analysis plugs in here). Must be sound: SurelyTrue only if every
-  /// element in the range is allowed, SurelyFalse only if none is. May be
-  /// called from several threads at once.
+  /// element in the range is allowed, SurelyFalse only if none is, Mixed
+  /// only if at least one is and one is not. May be called from several
+  /// threads at once.
   std::function<BlockVerdict(const BlockRange &)> preclassify;
 };
 
@@ -69,6 +73,7 @@ struct BlockMaskCreateStats {
   int64_t elementwiseBlocks = 0; ///< blocks evaluated element by element
   int64_t surelyTrueBlocks = 0;  ///< decided by preclassify
   int64_t surelyFalseBlocks = 0;
+  int64_t mixedBlocks = 0;
   /// For compiled mask mods: the first out-of-bounds buffer read reported
   /// (the ABI's error slots; [0] == 0 when none), first in block order.
   std::array<int64_t, FLEXJIT_MOD_ERROR_SLOTS> modError{};

@@ -14,7 +14,7 @@ namespace {
 
 /// Counters of one row, summed after the parallel loop.
 struct RowCounts {
-  int64_t elementwise = 0, surelyTrue = 0, surelyFalse = 0;
+  int64_t elementwise = 0, surelyTrue = 0, surelyFalse = 0, mixed = 0;
 };
 
 /// Classifies every block of row (b, h, qb) into `out` (nKV kinds).
@@ -35,6 +35,11 @@ void classifyRow(const BlockMaskShape &s, int64_t nKV, int32_t b, int32_t h,
     if (v == BlockVerdict::SurelyFalse) {
       ++counts.surelyFalse;
       out[kvb] = uint8_t(BlockKind::Empty);
+      continue;
+    }
+    if (v == BlockVerdict::Mixed) {
+      ++counts.mixed;
+      out[kvb] = uint8_t(BlockKind::Partial);
       continue;
     }
     if (v == BlockVerdict::SurelyTrue) {
@@ -83,6 +88,7 @@ Result<std::vector<uint8_t>> classifyAll(const BlockMaskShape &s,
       stats->elementwiseBlocks += c.elementwise;
       stats->surelyTrueBlocks += c.surelyTrue;
       stats->surelyFalseBlocks += c.surelyFalse;
+      stats->mixedBlocks += c.mixed;
     }
   }
   return kinds;

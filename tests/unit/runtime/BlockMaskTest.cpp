@@ -215,6 +215,7 @@ TEST(BlockMaskTest, MatchesBruteForceOnRandomPredicates) {
 // A sound pre-classifier changes nothing but the element-wise count.
 TEST(BlockMaskTest, PreclassifierIsHonouredAndCounted) {
   std::mt19937 rng(99);
+  int64_t totalMixed = 0;
   for (int iter = 0; iter < 30; ++iter) {
     BlockMaskShape s = shape(1 + rng() % 2, 1 + rng() % 2, 1 + rng() % 600,
                              1 + rng() % 600, 32, 64);
@@ -233,18 +234,23 @@ TEST(BlockMaskTest, PreclassifierIsHonouredAndCounted) {
           any |= v;
           all &= v;
         }
-      if (!any || all)
+      // Every third decidable block answered Mixed when it is partial.
+      bool mixedToo = (r.qBlockIndex % 3) == 0;
+      if (!any || all || mixedToo)
         ++decided;
-      return !any ? BlockVerdict::SurelyFalse : all ? BlockVerdict::SurelyTrue
-                                                    : BlockVerdict::Unknown;
+      return !any ? BlockVerdict::SurelyFalse
+                  : all ? BlockVerdict::SurelyTrue
+                        : mixedToo ? BlockVerdict::Mixed : BlockVerdict::Unknown;
     };
     BlockMaskCreateStats st;
     auto m = BlockMask::fromPredicate(s, p, opt, &st);
     ASSERT_TRUE(m.ok());
     expectMatches(*m, reference(s, p));
-    EXPECT_EQ(st.surelyTrueBlocks + st.surelyFalseBlocks, decided.load());
+    EXPECT_EQ(st.surelyTrueBlocks + st.surelyFalseBlocks + st.mixedBlocks, decided.load());
     EXPECT_EQ(st.elementwiseBlocks, st.blocks - decided.load());
+    totalMixed += st.mixedBlocks;
   }
+  EXPECT_GT(totalMixed, 0);
 }
 
 // Causal, decided entirely by an exact interval test: no element-wise work.
