@@ -32,7 +32,11 @@ int envCount(const char *name, int dflt) {
 
 Compiler &sharedCompiler() {
   static std::unique_ptr<Compiler> compiler = [] {
-    auto c = Compiler::create();
+    // Thousands of compilations: LLVM's cheapest code generation (the
+    // semantics do not depend on the optimization level).
+    CompilerOptions opts;
+    opts.optLevel = 0;
+    auto c = Compiler::create(opts);
     if (!c.ok()) {
       ADD_FAILURE() << c.error().message;
       return std::unique_ptr<Compiler>();
