@@ -67,8 +67,10 @@ std::string tokensText(const std::string &source, const std::string &fileName) {
     fail(renderDiagnostics(fileName, source, lexed.errors));
   std::ostringstream os;
   for (const Token &t : lexed.tokens) {
-    os << t.loc.line << ':' << t.loc.col << ' ' << tokenKindName(t.kind);
-    if (!t.text.empty())
+    std::string kind = tokenKindName(t.kind);
+    os << t.loc.line << ':' << t.loc.col << ' ' << kind;
+    // Keywords and punctuation are named by their spelling already.
+    if (!t.text.empty() && kind != "'" + t.text + "'")
       os << " '" << t.text << "'";
     os << '\n';
   }
