@@ -462,7 +462,7 @@ void Generator::genBuffers() {
     BufferInfo b;
     b.name = "buf_" + std::to_string(i);
     b.elemType = randomType();
-    int rank = chance(0.5) ? 1 : (chance(0.8) ? 2 : 3);
+    int rank = chance(0.5) ? 1 : (chance(0.8) ? 2 : 3 + pick(2)); // up to rank 4
     std::vector<std::string> dims;
     for (int d = 0; d < rank; ++d) {
       std::string dn = dimNames[pick(4)];

@@ -3,7 +3,7 @@
 // The generator writes SOURCE TEXT, so that every generated mod also goes
 // through the lexer, the parser and the type checker before the evaluator and
 // the back ends see it. It covers the whole language: every operator and
-// builtin, lets (with shadowing), consts, runtime params, 1-D to 3-D buffers
+// builtin, lets (with shadowing), consts, runtime params, 1-D to 4-D buffers
 // of every element type, i64 and i32 -> i64 widening, calls of earlier mods,
 // floor division and modulo of negative numbers, division by (non-constant)
 // zero, int()/float()/i64() conversions, and NaN/inf producing operations.
