@@ -48,9 +48,10 @@ def FlexIntervalAbstraction : Pass<"flex-interval-abstraction", "::mlir::ModuleO
     `func.func @m__interval(%b0, %b1, %h0, %h1, %q0, %q1, %kv0, %kv1: i32,
     %ctx: !llvm.ptr) -> i8` that evaluates the mask's body over intervals
     (b in [b0, b1], ..., bounds inclusive) and returns 0 when the mask is
-    false at every point of the block, 1 when it is true at every point, and
-    2 when it cannot tell (or when a buffer read may be out of bounds, so
-    that the element-wise evaluation reports it). Params are read from %ctx
+    false at every point of the block, 1 when it is true at every point, 2
+    when it cannot tell, 3 when it cannot tell because a buffer read of the
+    block may be out of bounds (never 0 or 1 then, so that the element-wise
+    evaluation reports the read). Params are read from %ctx
     (the mask's ModABI.h context) as exact values. The mask itself is kept.
     Runs after flex-inline-calls and before flex-lower-semantics (the
     classifier uses flex.floordiv/floormod/to_int on interval bounds).

@@ -22,10 +22,11 @@
 // JIT calls it once per block, and the GPU block-mask kernel can inline it.
 //
 // Verdict: 0 = the mask is false at every point of the block, 1 = true at
-// every point, 2 = unknown. A buffer read whose index range may leave the
-// buffer (in a branch that may run) makes the verdict 2, so that the caller
-// evaluates that block element by element and the out-of-bounds report is
-// not lost.
+// every point, 2 = unknown, and no buffer read of the block is out of
+// bounds; 3 = unknown, and some read may be out of bounds (a read whose
+// index range may leave the buffer, in a branch that may run). A block whose
+// reads may be out of bounds never gets 0 or 1: the caller evaluates it
+// element by element, so the out-of-bounds report is not lost.
 #include "dialect/FlexOps.h"
 #include "dialect/FlexPasses.h"
 
@@ -919,10 +920,11 @@ LogicalResult Abstractor::run() {
     return failure();
   loc_ = mask_.getLoc();
   Abs r = get(mask_.getYieldedValue());
-  // 0: surely false, 1: surely true, 2: unknown.
+  // 0: surely false, 1: surely true, 2: unknown (no read out of bounds).
   Type i8 = b_.getI8Type();
   Value verdict = sel(not_(r.hi), intC(i8, 0), sel(not_(r.lo), intC(i8, 1), intC(i8, 2)));
-  verdict = sel(mayOOB_, intC(i8, 2), verdict);
+  // 3: unknown, and some read of the block may be out of bounds.
+  verdict = sel(mayOOB_, intC(i8, 3), verdict);
   func::ReturnOp::create(b_, loc_, verdict);
   return success();
 }

@@ -84,15 +84,22 @@ private:
 /// docs/analysis.md) compiled for the CPU. Given inclusive ranges of b, h, q
 /// and kv and the mask's context, it returns kSurelyFalse when the mask is
 /// false at every point of that block, kSurelyTrue when it is true at every
-/// point, kUnknown otherwise (also when a buffer read may be out of bounds,
-/// so that an element-wise evaluation reports it). Sound: a definite verdict
-/// is never contradicted by the mask. Cheap to copy; the code stays alive
-/// while any copy does. Safe to call from several threads at once.
+/// point, kUnknown otherwise, or kUnknownMayReadOutOfBounds when some buffer
+/// read in the block may be out of bounds (never a definite verdict then, so
+/// that an element-wise evaluation reports the read; after kUnknown, no read
+/// of the block is out of bounds). Sound: a definite verdict is never
+/// contradicted by the mask. Cheap to copy; the code stays alive while any
+/// copy does. Safe to call from several threads at once.
 class CpuIntervalFn {
 public:
   using Fn = int8_t (*)(int32_t b0, int32_t b1, int32_t h0, int32_t h1, int32_t q0,
                         int32_t q1, int32_t kv0, int32_t kv1, const flexjit_mod_context *ctx);
-  enum Verdict : int8_t { kSurelyFalse = 0, kSurelyTrue = 1, kUnknown = 2 };
+  enum Verdict : int8_t {
+    kSurelyFalse = 0,
+    kSurelyTrue = 1,
+    kUnknown = 2,
+    kUnknownMayReadOutOfBounds = 3
+  };
 
   const std::string &name() const { return code_.name(); }
   Fn fn() const { return fn_; }

@@ -90,13 +90,13 @@ Analytic &analytic() {
 
 struct Built {
   BlockMask mask;
-  ModBlockMaskStats stats;
+  BlockMaskCreateStats stats;
   BlockMaskCreateStats hookStats;
   BlockMask brute;
 };
 
-/// The mask built three ways: classifier + probes, the runtime's creation
-/// with the classifier as pre-classifier, brute force.
+/// The mask built three ways: classifier + probes (blockMaskFromMod), the
+/// runtime's creation with the classifier alone as pre-classifier, brute force.
 void buildAll(const FileAST &file, const ModInputs &inputs, const std::string &name,
               const BlockMaskShape &shape, Built &out) {
   Compiler &compiler = sharedCompiler();
@@ -152,7 +152,7 @@ TEST(IntervalBlockMask, AnalyticMasksNeedNoElementwiseWork) {
     EXPECT_EQ(r.stats.surelyTrueBlocks, full) << name;
     EXPECT_EQ(r.stats.surelyFalseBlocks, empty) << name;
     std::printf("%-20s full %5lld empty %5lld partial %4lld, element-wise blocks %lld\n", name,
-                (long long)full, (long long)empty, (long long)r.stats.probedPartialBlocks,
+                (long long)full, (long long)empty, (long long)r.stats.mixedBlocks,
                 (long long)r.stats.elementwiseBlocks);
   }
 }

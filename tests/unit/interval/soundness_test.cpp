@@ -3,9 +3,10 @@
 // (negative and huge coordinates included), a "surely true" / "surely
 // false" verdict is never contradicted by any point of the block, checked
 // by brute force with the JIT-compiled mod (itself checked against the
-// evaluator by the differential tests). A definite verdict also promises
-// that no buffer read of the block is out of bounds (so that skipping the
-// block loses no report): checked through the ModABI error record.
+// evaluator by the differential tests). Every verdict but "unknown, may read
+// out of bounds" also promises that no buffer read of the block is out of
+// bounds (so that skipping or probing the block loses no report): checked
+// through the ModABI error record.
 //
 // FLEXJIT_INTERVAL_FILES sets the number of generated files,
 // FLEXJIT_INTERVAL_BOXES the blocks per mask.
@@ -110,13 +111,16 @@ std::string checkFile(const FileAST &file, const std::vector<ModInputs> &inputSe
         (*abi)->clearError();
         int8_t v = (*cls)(b0, b1, h0, h1, q0, q1, k0, k1, (*abi)->ctx());
         ++tally.boxes;
-        if (v == CpuIntervalFn::kUnknown) {
+        if (v == CpuIntervalFn::kUnknownMayReadOutOfBounds) {
           ++tally.unknown;
           continue;
         }
-        if (v != CpuIntervalFn::kSurelyTrue && v != CpuIntervalFn::kSurelyFalse)
+        if (v < 0 || v > CpuIntervalFn::kUnknownMayReadOutOfBounds)
           return "classifier of '" + mod.name + "' returned " + std::to_string(v) + "\n" + context;
-        ++(v == CpuIntervalFn::kSurelyTrue ? tally.surelyTrue : tally.surelyFalse);
+        if (v == CpuIntervalFn::kUnknown)
+          ++tally.unknown;
+        else
+          ++(v == CpuIntervalFn::kSurelyTrue ? tally.surelyTrue : tally.surelyFalse);
         std::string box = "input set " + std::to_string(set) + ", b [" + std::to_string(b0) + ", " +
                           std::to_string(b1) + "], h [" + std::to_string(h0) + ", " +
                           std::to_string(h1) + "], q [" + std::to_string(q0) + ", " +
@@ -129,7 +133,7 @@ std::string checkFile(const FileAST &file, const std::vector<ModInputs> &inputSe
               for (int64_t kv = k0; kv <= k1; ++kv) {
                 int8_t r =
                     cpu->mask(int32_t(b), int32_t(h), int32_t(q), int32_t(kv), (*abi)->ctx());
-                if (r != v)
+                if (v != CpuIntervalFn::kUnknown && r != v)
                   return "mask '" + mod.name + "': classifier says " +
                          (v ? "surely true" : "surely false") + " on " + box + ", but (" +
                          std::to_string(b) + ", " + std::to_string(h) + ", " + std::to_string(q) +
@@ -138,8 +142,8 @@ std::string checkFile(const FileAST &file, const std::vector<ModInputs> &inputSe
               }
         auto report = (*abi)->report();
         if (!report.ok() || report->has_value())
-          return "mask '" + mod.name + "': definite verdict on " + box +
-                 ", but a read in the block is out of bounds\n" + context;
+          return "mask '" + mod.name + "': verdict " + std::to_string(v) + " on " + box +
+                 " promises no out-of-bounds read, but one is reported\n" + context;
       }
     }
   }
