@@ -100,4 +100,49 @@ TEST(FuzzRegressions, SeedCorpusIsHandledCleanly) {
     runPipeline(p.filename().string(), readAll(p));
 }
 
+// The classic ways to crash or hang a front end, written out rather than
+// waited for: deep nesting of every recursive construct, very long flat
+// chains, exponential mod inlining, floods of errors, odd bytes.
+TEST(FuzzRegressions, HostileInputsAreHandledCleanly) {
+  auto repeat = [](const std::string &s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i)
+      out += s;
+    return out;
+  };
+  const std::string head = "mask m(b, h, q, kv) = ";
+  std::vector<std::pair<std::string, std::string>> inputs = {
+      {"deep_parens", head + repeat("(", 100000) + "q" + repeat(")", 100000) + " >= kv\n"},
+      {"deep_unclosed_parens", head + repeat("(", 100000)},
+      {"deep_negation", head + repeat("!", 100000) + "true\n"},
+      {"deep_minus", head + repeat("-", 100000) + "q >= kv\n"},
+      {"long_sum", head + repeat("q + ", 100000) + "q >= kv\n"},
+      {"long_and", head + repeat("q >= kv && ", 50000) + "true\n"},
+      {"deep_calls", head + repeat("abs(", 50000) + "q" + repeat(")", 50000) + " >= kv\n"},
+      {"deep_index", "buffer x: i32[N]\n" + head + repeat("x[", 50000) + "q" + repeat("]", 50000) +
+                         " >= kv\n"},
+      {"deep_lets", head + repeat("let a = 1 in ", 50000) + "q >= kv\n"},
+      {"wide_let", head + "let a0 = q" + [&] {
+         std::string s;
+         for (int i = 1; i < 20000; ++i)
+           s += ", a" + std::to_string(i) + " = a" + std::to_string(i - 1) + " + 1";
+         return s;
+       }() + " in a19999 >= kv\n"},
+      {"error_flood", repeat("mask ) ( = @ $ 1e99999 ", 20000)},
+      {"unknown_name_flood", head + repeat("zz + ", 20000) + "zz\n"},
+      {"nul_bytes", std::string("mask m(b, h, q, kv) = q\0>= kv\n", 30)},
+      {"huge_literals", head + "q >= 99999999999999999999999999999999999 && 1e99999999 > 0.0\n"},
+      {"bad_utf8", head + "q \xff\xfe >= kv\n"},
+      {"no_newline_comment", "# only a comment"},
+      {"empty", ""}};
+  // Each mod calls the previous one twice: 2^60 nodes once inlined.
+  std::string chain = "mask c0(b, h, q, kv) = q >= kv\n";
+  for (int i = 1; i <= 60; ++i)
+    chain += "mask c" + std::to_string(i) + "(b, h, q, kv) = c" + std::to_string(i - 1) +
+             "(b, h, q, kv) && c" + std::to_string(i - 1) + "(b, h, kv, q)\n";
+  inputs.push_back({"exponential_calls", chain});
+  for (const auto &[name, source] : inputs)
+    runPipeline(name, source);
+}
+
 } // namespace
