@@ -56,7 +56,19 @@ case "$mode" in
     ;;
   test)
     cd "$build"
-    ctest --output-on-failure -j "$jobs"
+    status=0
+    set -o pipefail
+    ctest --output-on-failure -j "$jobs" 2>&1 | tee ctest-output.log || status=$?
+    # Skipped tests (the GPU ones on a machine without a GPU): say why, visibly.
+    log=Testing/Temporary/LastTest.log
+    if grep -q "\[  SKIPPED \]" "$log" 2>/dev/null; then
+      echo "Skipped tests and why:"
+      awk '/^\[  SKIPPED \] [A-Za-z].* \([0-9]+ ms\)$/ { sub(/^\[  SKIPPED \] /, ""); sub(/ \([0-9]+ ms\)$/, "");
+             print "  " $0 ": " prev } { prev = $0 }' "$log" | sort -u
+      # ctest's closing line again, last, for whoever reads the end of the log.
+      grep -E "tests passed, [0-9]+ tests failed out of" ctest-output.log | tail -1
+    fi
+    exit $status
     ;;
   *) echo "usage: $0 examples|test|build" >&2; exit 2 ;;
 esac
