@@ -4,6 +4,8 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
 
 #include <algorithm>
 #include <limits>
@@ -31,9 +33,10 @@ LaunchDims denseMaskLaunch(int64_t B, int64_t H, int64_t Q, int64_t KV) {
   LaunchDims d;
   int64_t chunks = (std::max<int64_t>(KV, 0) + kDenseMaskKvPerThread - 1) / kDenseMaskKvPerThread;
   // 128 threads along kv when rows are long; short rows get narrower x and
-  // several rows per block so that a block still has 128 threads.
+  // several rows per block so that a block still has 128 threads (a warp
+  // then spans consecutive rows, which are contiguous in memory).
   int64_t bx = 128;
-  while (bx > 32 && bx / 2 >= chunks)
+  while (bx > 1 && bx / 2 >= chunks)
     bx /= 2;
   d.block[0] = uint32_t(bx);
   d.block[1] = uint32_t(128 / bx);
@@ -120,20 +123,30 @@ struct KernelBuilder {
     Value rowStride = mul(gpuIndex(gpu::Dimension::y, 3), gpuIndex(gpu::Dimension::y, 2));
     Value rows = mul(mul(B, H), Q);
 
-    // Whole-word stores need every row start 4-byte aligned and the chunk
-    // inside the row; the same for every row this thread visits.
+    // Three ways to store, chosen per chunk (the choice is the same for
+    // every row a thread visits): one 16-byte vector store when rows start
+    // 16-byte aligned (KV % 16 == 0 and out aligned) and the chunk lies in
+    // the row; else one 4-byte store per word with 4-byte alignment; else
+    // bytes (KV odd, or the row's tail).
     Value outAddr = LLVM::PtrToIntOp::create(b, loc, i64(), out);
-    Value three = c64(3), zero = c64(0);
-    Value aligned = land(eq(arith::AndIOp::create(b, loc, KV, three), zero),
-                         eq(arith::AndIOp::create(b, loc, outAddr, three), zero));
-    Value full = land(aligned, ule(add(kv0, c64(kDenseMaskKvPerThread)), KV));
+    Value zero = c64(0);
+    auto alignedTo = [&](int64_t bytes) {
+      Value mask = c64(bytes - 1);
+      return land(eq(arith::AndIOp::create(b, loc, KV, mask), zero),
+                  eq(arith::AndIOp::create(b, loc, outAddr, mask), zero));
+    };
+    Value aligned4 = alignedTo(4);
+    Value vectorStore = land(alignedTo(kDenseMaskKvPerThread),
+                             ule(add(kv0, c64(kDenseMaskKvPerThread)), KV));
+    Value trueV = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+    Value noVectorStore = arith::XOrIOp::create(b, loc, vectorStore, trueV);
 
-    SmallVector<Value, 4> kvs, kvIn;
-    for (int j = 0; j < kDenseMaskKvPerThread; ++j) {
-      Value kv = add(kv0, c64(j));
-      kvs.push_back(trunc32(kv));
-      kvIn.push_back(ult(kv, KV));
-    }
+    Value zero8 = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
+    Value zero32 = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
+    constexpr int kWords = kDenseMaskKvPerThread / 4;
+    auto vecType = VectorType::get({kWords}, i32());
+    Value zeroVec = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(vecType, b.getI32IntegerAttr(0)));
 
     scf::ForOp::create(
         b, loc, rowStart, rows, rowStride, ValueRange{},
@@ -143,46 +156,61 @@ struct KernelBuilder {
           Value h = arith::RemUIOp::create(b, loc, bh, H);
           Value bIdx = arith::DivUIOp::create(b, loc, bh, H);
           Value bb = trunc32(bIdx), hh = trunc32(h), qq = trunc32(q);
-
-          // Elements past the row end are never evaluated.
-          SmallVector<Value, 4> vals;
-          for (int j = 0; j < kDenseMaskKvPerThread; ++j) {
-            auto ifOp = scf::IfOp::create(
-                b, loc, kvIn[j],
-                [&](OpBuilder &, Location) {
-                  scf::YieldOp::create(b, loc, evaluate(bb, hh, qq, kvs[j], ctx));
-                },
-                [&](OpBuilder &, Location) {
-                  scf::YieldOp::create(
-                      b, loc,
-                      ValueRange{arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0))});
-                });
-            vals.push_back(ifOp.getResult(0));
-          }
-
           Value rowPtr = gep(out, add(mul(row, KV), kv0));
-          scf::IfOp::create(
-              b, loc, full,
-              [&](OpBuilder &, Location) {
-                // Little-endian: element j is byte j of the word.
-                Value word = arith::ExtUIOp::create(b, loc, i32(), vals[0]);
-                for (int j = 1; j < kDenseMaskKvPerThread; ++j) {
-                  Value v = arith::ExtUIOp::create(b, loc, i32(), vals[j]);
-                  Value sh = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(8 * j));
-                  word = arith::OrIOp::create(b, loc, word, arith::ShLIOp::create(b, loc, v, sh));
-                }
-                LLVM::StoreOp::create(b, loc, word, rowPtr, /*alignment=*/4);
-                scf::YieldOp::create(b, loc);
-              },
-              [&](OpBuilder &, Location) {
-                for (int j = 0; j < kDenseMaskKvPerThread; ++j) {
-                  scf::IfOp::create(b, loc, kvIn[j], [&](OpBuilder &, Location) {
-                    LLVM::StoreOp::create(b, loc, vals[j], gep(rowPtr, c64(j)), /*alignment=*/1);
-                    scf::YieldOp::create(b, loc);
-                  });
-                }
-                scf::YieldOp::create(b, loc);
+
+          // Words, then bytes within a word, as loops, so that the mod's code
+          // appears once (LLVM unrolls them when the mod is small). Each
+          // element is evaluated only inside the row; element j of a word is
+          // its byte j (little-endian).
+          auto words = scf::ForOp::create(
+              b, loc, c64(0), c64(kWords), c64(1), ValueRange{zeroVec},
+              [&](OpBuilder &, Location, Value w, ValueRange vecAcc) {
+                Value word0 = mul(w, c64(4));
+                Value wordPtr = gep(rowPtr, word0);
+                Value wordStore =
+                    land(aligned4, ule(add(add(kv0, word0), c64(4)), KV));
+                Value byteStores = arith::XOrIOp::create(b, loc, wordStore, trueV);
+                auto bytes = scf::ForOp::create(
+                    b, loc, c64(0), c64(4), c64(1), ValueRange{zero32},
+                    [&](OpBuilder &, Location, Value j, ValueRange acc) {
+                      Value kv = add(add(kv0, word0), j);
+                      Value inRow = ult(kv, KV);
+                      auto val = scf::IfOp::create(
+                          b, loc, inRow,
+                          [&](OpBuilder &, Location) {
+                            scf::YieldOp::create(b, loc,
+                                                 evaluate(bb, hh, qq, trunc32(kv), ctx));
+                          },
+                          [&](OpBuilder &, Location) { scf::YieldOp::create(b, loc, zero8); });
+                      Value v = val.getResult(0);
+                      scf::IfOp::create(b, loc, land(byteStores, inRow),
+                                        [&](OpBuilder &, Location) {
+                                          LLVM::StoreOp::create(b, loc, v, gep(wordPtr, j),
+                                                                /*alignment=*/1);
+                                          scf::YieldOp::create(b, loc);
+                                        });
+                      Value shift = arith::MulIOp::create(
+                          b, loc, trunc32(j),
+                          arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(8)));
+                      Value byte = arith::ShLIOp::create(
+                          b, loc, arith::ExtUIOp::create(b, loc, i32(), v), shift);
+                      scf::YieldOp::create(
+                          b, loc, ValueRange{arith::OrIOp::create(b, loc, acc[0], byte)});
+                    });
+                Value word = bytes.getResult(0);
+                scf::IfOp::create(b, loc, land(noVectorStore, wordStore),
+                                  [&](OpBuilder &, Location) {
+                                    LLVM::StoreOp::create(b, loc, word, wordPtr, /*alignment=*/4);
+                                    scf::YieldOp::create(b, loc);
+                                  });
+                Value vec = LLVM::InsertElementOp::create(b, loc, vecAcc[0], word, w);
+                scf::YieldOp::create(b, loc, ValueRange{vec});
               });
+          scf::IfOp::create(b, loc, vectorStore, [&](OpBuilder &, Location) {
+            LLVM::StoreOp::create(b, loc, words.getResult(0), rowPtr,
+                                  /*alignment=*/kDenseMaskKvPerThread);
+            scf::YieldOp::create(b, loc);
+          });
           scf::YieldOp::create(b, loc);
         },
         /*unsignedCmp=*/true);

@@ -144,10 +144,30 @@ struct KernelPTX {
 /// Parameters: (uint8_t *out, int32_t B, int32_t H, int32_t Q, int32_t KV,
 /// const flexjit_mod_context *ctx) with ctx (and everything it points to) in
 /// device memory. Each thread writes 4 consecutive kv of a row (one 32-bit
-/// store when the row is 4-byte aligned): x of the grid covers kv in chunks of
-/// 4*blockDim.x, y walks the B*H*Q rows with a grid-stride loop, so any grid
-/// is correct; this one is a good choice. Index math is 64-bit.
+/// store when rows start 4-byte aligned, else bytes): x of the grid covers kv
+/// in chunks of 4*blockDim.x, y walks the B*H*Q rows with a grid-stride loop,
+/// so any grid covering kv is correct; this one is a good choice (128 threads
+/// a block, narrower in x and taller in y for short rows). Index math is 64-bit.
 LaunchDims denseMaskLaunch(int64_t B, int64_t H, int64_t Q, int64_t KV);
+
+/// The GPU block-mask creation kernels of a mask mod (kernels/BlockMaskKernel.h
+/// documents them): one PTX module with two entries, the classify kernel
+/// (every block's kind, the mask and its interval classifier inlined) and
+/// the lists kernel (the eight BlockMask arrays from the kinds).
+struct BlockMaskKernelsPTX {
+  std::string ptx;
+  std::string arch;
+  std::string classifyEntry; // "flexjit_blockmask_classify"
+  std::string listsEntry;    // "flexjit_blockmask_lists"
+  std::vector<KernelParam> classifyParams;
+  std::vector<KernelParam> listsParams;
+};
+
+/// Launches of the block-mask kernels for B, H and nQ x nKV blocks: the
+/// classify kernel needs exactly this block (its CTA size is a constant of
+/// the kernel); any grid is correct for both (they stride), these suit.
+LaunchDims blockMaskClassifyLaunch(int64_t B, int64_t H, int64_t nQ, int64_t nKV);
+LaunchDims blockMaskListsLaunch(int64_t B, int64_t H, int64_t nQ, int64_t nKV);
 
 class Compiler {
 public:
@@ -198,6 +218,17 @@ public:
   /// The same from lowered MLIR text (what loweredIntervalIR() prints).
   Result<CpuIntervalFn> jitIntervalLowered(const std::string &mlirText,
                                            const std::string &modName);
+
+  /// The GPU block-mask creation kernels of mask `modName`; arch "" means
+  /// options().arch. Like the interval calls, these use their own MLIR
+  /// context. An Error for a score mod or an unknown mod.
+  Result<BlockMaskKernelsPTX> blockMaskKernels(const FileAST &file, const std::string &modName,
+                                               const std::string &arch = "");
+  /// The same from lowered MLIR text holding the mask and its classifier
+  /// (what loweredIntervalIR() prints).
+  Result<BlockMaskKernelsPTX> blockMaskKernelsFromLowered(const std::string &mlirText,
+                                                          const std::string &modName,
+                                                          const std::string &arch = "");
 
   struct Impl;
 
