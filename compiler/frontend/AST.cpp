@@ -220,36 +220,50 @@ bool isLeaf(const Expr &e) {
   }
 }
 
-std::string oneLine(const Expr &e);
-
-std::string letBinding(const Expr &e, size_t i) {
-  int slot = e.index >= 0 ? e.index + static_cast<int>(i) : -1;
-  std::string name = i < e.letNames.size() ? e.letNames[i] : "?";
-  return "(" + localName(name, slot) + " " + (e.operands[i] ? oneLine(*e.operands[i]) : "?") + ")";
-}
-
-std::string oneLine(const Expr &e) {
-  if (isLeaf(e))
-    return leaf(e);
-  std::string s = "(" + head(e);
+/// Appends the one-line form of `e` to `out`, giving up (false) as soon as
+/// `out` grows past `limit`. One string and an early exit: the dump asks
+/// this at every level of the tree, and building every subtree's full text
+/// there made dumping a deep tree cubic in its depth (found by the fuzzer).
+bool appendOneLine(const Expr &e, size_t limit, std::string &out) {
+  if (isLeaf(e)) {
+    out += leaf(e);
+    return out.size() <= limit;
+  }
+  out += "(" + head(e);
+  if (out.size() > limit)
+    return false;
   if (e.kind == ExprKind::Let) {
     size_t n = e.operands.empty() ? 0 : e.operands.size() - 1;
-    s += " (";
-    for (size_t i = 0; i < n; ++i)
-      s += (i ? " " : "") + letBinding(e, i);
-    s += ")";
-    if (!e.operands.empty() && e.operands.back())
-      s += " " + oneLine(*e.operands.back());
+    out += " (";
+    for (size_t i = 0; i < n; ++i) {
+      int slot = e.index >= 0 ? e.index + static_cast<int>(i) : -1;
+      out += std::string(i ? " " : "") + "(" +
+             localName(i < e.letNames.size() ? e.letNames[i] : "?", slot) + " ";
+      if (!(e.operands[i] ? appendOneLine(*e.operands[i], limit, out) : (out += "?", true)))
+        return false;
+      out += ")";
+    }
+    out += ")";
+    if (!e.operands.empty() && e.operands.back()) {
+      out += " ";
+      if (!appendOneLine(*e.operands.back(), limit, out))
+        return false;
+    }
   } else {
-    for (const auto &op : e.operands)
-      s += " " + (op ? oneLine(*op) : std::string("?"));
+    for (const auto &op : e.operands) {
+      out += " ";
+      if (!(op ? appendOneLine(*op, limit, out) : (out += "?", true)))
+        return false;
+    }
   }
-  return s + ")";
+  out += ")";
+  return out.size() <= limit;
 }
 
 void dumpInto(const Expr &e, size_t indent, std::string &out) {
-  std::string flat = oneLine(e);
-  if (isLeaf(e) || indent + flat.size() <= kDumpWidth) {
+  std::string flat;
+  bool fits = appendOneLine(e, indent < kDumpWidth ? kDumpWidth - indent : 0, flat);
+  if (isLeaf(e) || fits) {
     out += flat;
     return;
   }
