@@ -6,32 +6,54 @@
 
 namespace flexjit {
 
+/// Start offsets of the source's lines, so that rendering many diagnostics
+/// does not rescan the text for each one.
+static std::vector<size_t> lineStarts(const std::string &source) {
+  std::vector<size_t> starts{0};
+  for (size_t i = 0; i < source.size(); ++i)
+    if (source[i] == '\n')
+      starts.push_back(i + 1);
+  return starts;
+}
+
 /// The text of 1-based line `line`, without its line terminator.
-static std::string sourceLine(const std::string &source, uint32_t line) {
-  size_t start = 0;
-  for (uint32_t l = 1; l < line; ++l) {
-    size_t nl = source.find('\n', start);
-    if (nl == std::string::npos)
-      return "";
-    start = nl + 1;
-  }
-  size_t end = source.find('\n', start);
-  if (end == std::string::npos)
-    end = source.size();
+static std::string sourceLine(const std::string &source, const std::vector<size_t> &starts,
+                              uint32_t line) {
+  if (line == 0 || line > starts.size())
+    return "";
+  size_t start = starts[line - 1];
+  size_t end = line < starts.size() ? starts[line] - 1 : source.size();
   if (end > start && source[end - 1] == '\r')
     --end;
   return source.substr(start, end - start);
 }
 
+static std::string render(const std::string &fileName, const std::string &source,
+                          const std::vector<size_t> &starts, const Diagnostic &d);
+
 std::string renderDiagnostic(const std::string &fileName, const std::string &source,
                              const Diagnostic &d) {
+  return render(fileName, source, lineStarts(source), d);
+}
+
+std::string renderDiagnostics(const std::string &fileName, const std::string &source,
+                              const std::vector<Diagnostic> &ds) {
+  std::vector<size_t> starts = lineStarts(source);
+  std::string out;
+  for (const auto &d : ds)
+    out += render(fileName, source, starts, d);
+  return out;
+}
+
+static std::string render(const std::string &fileName, const std::string &source,
+                          const std::vector<size_t> &starts, const Diagnostic &d) {
   std::string out;
   if (!d.loc.known()) {
     out = fileName + ": error: " + d.message + "\n";
   } else {
     out = fileName + ":" + std::to_string(d.loc.line) + ":" + std::to_string(d.loc.col) +
           ": error: " + d.message + "\n";
-    std::string line = sourceLine(source, d.loc.line);
+    std::string line = sourceLine(source, starts, d.loc.line);
     out += line + "\n";
     // Keep tabs in the caret line so that the caret lines up however the
     // terminal renders them.
@@ -53,13 +75,6 @@ std::string renderDiagnostic(const std::string &fileName, const std::string &sou
   return out;
 }
 
-std::string renderDiagnostics(const std::string &fileName, const std::string &source,
-                              const std::vector<Diagnostic> &ds) {
-  std::string out;
-  for (const auto &d : ds)
-    out += renderDiagnostic(fileName, source, d);
-  return out;
-}
 
 static size_t editDistance(const std::string &a, const std::string &b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -80,10 +95,18 @@ std::string closestName(const std::string &name, const std::vector<std::string> 
   // A suggestion is worth making when at most about a third of the name is
   // wrong (one typo in a short name).
   size_t limit = std::max<size_t>(1, name.size() / 3);
+  // Typos worth fixing are in names people type; a machine-made name of
+  // thousands of characters would only make this quadratic search slow.
+  if (name.size() > 64)
+    return "";
   std::string best;
   size_t bestDist = limit + 1;
   for (const auto &c : candidates) {
     if (c == name || c.empty())
+      continue;
+    // The distance is at least the difference in length.
+    size_t lengthGap = c.size() > name.size() ? c.size() - name.size() : name.size() - c.size();
+    if (lengthGap >= bestDist)
       continue;
     size_t d = editDistance(name, c);
     if (d < bestDist && d < name.size() && d < c.size()) {

@@ -15,6 +15,9 @@ constexpr unsigned kMaxExprDepth = 512;
 constexpr unsigned kMaxParseNesting = 256;
 /// Syntax errors reported before the parser gives up.
 constexpr unsigned kMaxErrors = 20;
+/// Type errors after which the checker stops looking at further
+/// declarations (loadSource shows the first 50 of them anyway).
+constexpr unsigned kMaxSemaErrors = 200;
 /// Largest mod once every mod it calls is inlined (fingerprints, kernels
 /// and the evaluator see the inlined tree; calls can grow it exponentially).
 constexpr uint64_t kMaxInlinedNodes = 1u << 20;

@@ -2,10 +2,13 @@
 
 #include "flexjit/Frontend.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 namespace flexjit {
+
+static constexpr size_t kMaxRenderedErrors = 50;
 
 Result<std::unique_ptr<FileAST>> loadSource(const std::string &fileName,
                                             const std::string &source) {
@@ -13,8 +16,16 @@ Result<std::unique_ptr<FileAST>> loadSource(const std::string &fileName,
   if (!parsed.errors.empty())
     return Error{renderDiagnostics(fileName, source, parsed.errors)};
   std::vector<Diagnostic> errors = check(*parsed.file);
-  if (!errors.empty())
-    return Error{renderDiagnostics(fileName, source, errors)};
+  if (!errors.empty()) {
+    // Like a compiler's error limit: past a screenful, more errors only
+    // bury the first ones (and cost time on huge generated files).
+    size_t shown = std::min<size_t>(errors.size(), kMaxRenderedErrors);
+    std::vector<Diagnostic> first(errors.begin(), errors.begin() + shown);
+    std::string text = renderDiagnostics(fileName, source, first);
+    if (errors.size() > shown)
+      text += fileName + ": error: too many errors; the rest are not shown\n";
+    return Error{text};
+  }
   return std::move(parsed.file);
 }
 

@@ -73,11 +73,12 @@ public:
   std::vector<Diagnostic> run() {
     declareNames();
     checkBuffers();
-    for (size_t i = 0; i < file_.consts.size(); ++i)
+    for (size_t i = 0; i < file_.consts.size() && !tooManyErrors(); ++i)
       checkConst(i);
-    for (size_t i = 0; i < file_.mods.size(); ++i)
+    for (size_t i = 0; i < file_.mods.size() && !tooManyErrors(); ++i)
       checkMod(i);
-    checkInlinedSizes();
+    if (!tooManyErrors())
+      checkInlinedSizes();
     // Report in source order, whatever the phase that found each error.
     std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic &a, const Diagnostic &b) {
       return locBefore(a.loc, b.loc);
@@ -115,6 +116,8 @@ private:
   /// Set when a check fails because of an error reported elsewhere (a use
   /// of a const whose own value was wrong).
   bool failedElsewhere_ = false;
+
+  bool tooManyErrors() const { return diags_.size() >= limits::kMaxSemaErrors; }
 
   void error(SourceLoc loc, std::string msg, std::string hint = "") {
     diags_.push_back(Diagnostic{loc, std::move(msg), std::move(hint)});

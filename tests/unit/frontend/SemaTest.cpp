@@ -348,6 +348,26 @@ TEST(SemaErrors, InlinedSizeIsBounded) {
   EXPECT_EQ(errs.find("'m10'"), std::string::npos) << errs;
 }
 
+TEST(SemaErrors, ManyErrorsAreCapped) {
+  // A huge generated file full of mistakes: the first errors are shown, the
+  // rest summarised, in time linear in the file.
+  std::string src;
+  for (int i = 0; i < 20000; ++i)
+    src += "param p" + std::to_string(i) + ": i32\nmask m" + std::to_string(i) +
+           "(b, h, q, kv) = p" + std::to_string(i) + "x > 0\n";
+  std::string errs = errorsOf(src);
+  size_t count = 0;
+  for (size_t at = errs.find(": error: unknown name"); at != std::string::npos;
+       at = errs.find(": error: unknown name", at + 1))
+    ++count;
+  EXPECT_EQ(count, 50u);
+  EXPECT_NE(errs.find("t.flex: error: too many errors; the rest are not shown"), std::string::npos);
+  // Huge names get no "did you mean" search.
+  std::string big(100000, 'a');
+  EXPECT_FLEX_ERROR("param " + big + ": i32\nmask m(b, h, q, kv) = " + big + "b > 0",
+                    "t.flex:2:23: error: unknown name", "");
+}
+
 TEST(Diagnostics, RenderFormat) {
   Diagnostic d{SourceLoc{2, 5, 3}, "unknown name 'kvv'", "did you mean 'kv'?"};
   EXPECT_EQ(renderDiagnostic("f.flex", "line one\n\tab kvv x\n", d),
