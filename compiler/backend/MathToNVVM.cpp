@@ -8,6 +8,8 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <limits>
+
 namespace flexjit {
 namespace {
 
@@ -37,9 +39,8 @@ struct F32Builder {
     return arith::CmpFOp::create(rw, loc, arith::CmpFPredicate::OLT, a, b);
   }
   Value select(Value c, Value a, Value b) { return arith::SelectOp::create(rw, loc, c, a, b); }
-  /// PTX ex2.approx.f32 / lg2.approx.f32 (subnormals kept: not the .ftz forms).
+  /// PTX ex2.approx.f32 (subnormals kept: not the .ftz form).
   Value ex2(Value a) { return call("llvm.nvvm.ex2.approx.f32", {a}); }
-  Value lg2(Value a) { return call("llvm.nvvm.lg2.approx.f", {a}); }
   /// LLVM intrinsics by name (llvm.call_intrinsic): convert-gpu-to-nvvm
   /// treats the llvm.intr.* ops for fabs, floor, sqrt, ... as illegal (it
   /// wants them as libdevice calls), a named intrinsic call it leaves alone.
@@ -66,6 +67,64 @@ struct F32Builder {
     Value n1 = floor(mul(n, c(0.5)));
     Value n2 = sub(n, n1);
     return mul(mul(p, ex2(n1)), ex2(n2));
+  }
+
+  Value cmp(arith::CmpFPredicate p, Value a, Value b) {
+    return arith::CmpFOp::create(rw, loc, p, a, b);
+  }
+  Value i32c(int32_t v) { return arith::ConstantOp::create(rw, loc, rw.getI32IntegerAttr(v)); }
+
+  /// log(x) and log2(x) to about 1 ulp, without lg2.approx (whose absolute
+  /// error of ~2^-22 is a large relative error near x = 1). x = 2^e·m with
+  /// m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact), s = f/(2+f), and
+  /// log(1+f) = 2·atanh(s) = f - (f²/2 - s·(f²/2 + R)) with
+  /// R = 2s²/3 + 2s⁴/5 + ... + 2s¹⁰/11 (|s| <= 0.172: the next term is below
+  /// 2^-35 of the result). Returns {e as f32, log(1+f)}; special inputs are
+  /// handled by logSpecial.
+  std::pair<Value, Value> logParts(Value x) {
+    Type i32 = rw.getI32Type();
+    // Subnormals: scale into the normal range first (exact).
+    Value tiny = cmp(arith::CmpFPredicate::OLT, x, c(1.1754943508222875e-38));
+    Value xs = select(tiny, mul(x, c(8388608.0)), x);
+    Value bits = arith::BitcastOp::create(rw, loc, i32, xs);
+    Value e = arith::SubIOp::create(
+        rw, loc, arith::ShRUIOp::create(rw, loc, bits, i32c(23)),
+        select(tiny, i32c(127 + 23), i32c(127)));
+    Value mBits = arith::OrIOp::create(
+        rw, loc, arith::AndIOp::create(rw, loc, bits, i32c(0x007fffff)), i32c(0x3f800000));
+    Value m = arith::BitcastOp::create(rw, loc, rw.getF32Type(), mBits);
+    Value big = cmp(arith::CmpFPredicate::OGT, m, c(1.4142135623730951));
+    m = select(big, mul(m, c(0.5)), m);
+    e = select(big, arith::AddIOp::create(rw, loc, e, i32c(1)), e);
+    Value f = sub(m, c(1.0));
+    Value s = div(f, add(c(2.0), f));
+    Value z = mul(s, s);
+    Value r = c(2.0 / 11.0);
+    for (double k : {2.0 / 9.0, 2.0 / 7.0, 2.0 / 5.0, 2.0 / 3.0})
+      r = add(mul(r, z), c(k));
+    r = mul(r, z);
+    Value hfsq = mul(c(0.5), mul(f, f));
+    Value log1pf = sub(f, sub(hfsq, mul(s, add(hfsq, r))));
+    Value ef = arith::SIToFPOp::create(rw, loc, rw.getF32Type(), e);
+    return {ef, log1pf};
+  }
+  /// log(0) = -inf, log(+inf) = +inf, log(x < 0) = log(NaN) = NaN.
+  Value logSpecial(Value x, Value y) {
+    const double inf = std::numeric_limits<double>::infinity();
+    y = select(cmp(arith::CmpFPredicate::OEQ, x, c(0.0)), c(-inf), y);
+    y = select(cmp(arith::CmpFPredicate::OEQ, x, c(inf)), c(inf), y);
+    return select(cmp(arith::CmpFPredicate::OGE, x, c(0.0)), y,
+                  c(std::numeric_limits<double>::quiet_NaN()));
+  }
+  Value log(Value x) {
+    auto [e, log1pf] = logParts(x);
+    // e·ln2 with ln2 split (LN2_HI has 9 significant bits: e·LN2_HI exact).
+    Value y = add(mul(e, c(0.693359375)), add(log1pf, mul(e, c(-2.12194440e-4))));
+    return logSpecial(x, y);
+  }
+  Value log2(Value x) {
+    auto [e, log1pf] = logParts(x);
+    return logSpecial(x, add(e, mul(log1pf, c(1.4426950408889634))));
   }
 
   /// tanh to a few ulp. Below 0.6 the odd Taylor series to x^17 (each further
@@ -169,9 +228,9 @@ struct MathToNVVMPass : PassWrapper<MathToNVVMPass, OperationPass<>> {
     patterns.add<UnaryF32Lowering<math::Exp2Op>>(
         ctx, [](F32Builder &b, Value x) { return b.ex2(x); });
     patterns.add<UnaryF32Lowering<math::LogOp>>(
-        ctx, [](F32Builder &b, Value x) { return b.mul(b.lg2(x), b.c(0.6931471805599453)); });
+        ctx, [](F32Builder &b, Value x) { return b.log(x); });
     patterns.add<UnaryF32Lowering<math::Log2Op>>(
-        ctx, [](F32Builder &b, Value x) { return b.lg2(x); });
+        ctx, [](F32Builder &b, Value x) { return b.log2(x); });
     if (approxTanh)
       patterns.add<UnaryF32Lowering<math::TanhOp>>(
           ctx, [](F32Builder &b, Value x) { return b.approxTanh(x); });
