@@ -71,6 +71,14 @@ Error unknownMod(const FileAST &file, const std::string &modName) {
   return Error{msg};
 }
 
+/// A call's result, unless writing its dump folder failed.
+template <typename T> Result<T> finish(StageRun &run, Result<T> r) {
+  if (r.ok())
+    if (Status st = run.dumpStatus(); !st)
+      return Error{st.message()};
+  return r;
+}
+
 } // namespace
 
 struct Compiler::Impl {
@@ -219,7 +227,7 @@ Result<std::string> Compiler::flexIR(const FileAST &file, const std::string &mod
   auto module = impl_->emit(run, file, modName);
   if (!module)
     return module.error();
-  return printOp(**module);
+  return finish<std::string>(run, printOp(**module));
 }
 
 Result<std::string> Compiler::loweredIR(const FileAST &file, const std::string &modName) {
@@ -228,7 +236,7 @@ Result<std::string> Compiler::loweredIR(const FileAST &file, const std::string &
   auto module = impl_->lowered(run, file, modName);
   if (!module)
     return module.error();
-  return printOp(**module);
+  return finish<std::string>(run, printOp(**module));
 }
 
 Result<std::string> Compiler::llvmIR(const FileAST &file, const std::string &modName,
@@ -238,7 +246,7 @@ Result<std::string> Compiler::llvmIR(const FileAST &file, const std::string &mod
   auto r = impl_->denseMaskFromFile(run, file, modName, impl_->archOr(arch));
   if (!r)
     return r.error();
-  return r->second.llvmIR;
+  return finish<std::string>(run, r->second.llvmIR);
 }
 
 Result<std::string> Compiler::ptx(const FileAST &file, const std::string &modName,
@@ -248,7 +256,7 @@ Result<std::string> Compiler::ptx(const FileAST &file, const std::string &modNam
   auto r = impl_->denseMaskFromFile(run, file, modName, impl_->archOr(arch));
   if (!r)
     return r.error();
-  return r->first.ptx;
+  return finish<std::string>(run, r->first.ptx);
 }
 
 Result<KernelPTX> Compiler::denseMaskKernel(const FileAST &file, const std::string &modName,
@@ -258,7 +266,7 @@ Result<KernelPTX> Compiler::denseMaskKernel(const FileAST &file, const std::stri
   auto r = impl_->denseMaskFromFile(run, file, modName, impl_->archOr(arch));
   if (!r)
     return r.error();
-  return std::move(r->first);
+  return finish<KernelPTX>(run, std::move(r->first));
 }
 
 Result<CpuMod> Compiler::jit(const FileAST &file, const std::string &modName) {
@@ -267,7 +275,7 @@ Result<CpuMod> Compiler::jit(const FileAST &file, const std::string &modName) {
   auto module = impl_->lowered(run, file, modName);
   if (!module)
     return module.error();
-  return impl_->jit(run, **module, modName);
+  return finish(run, impl_->jit(run, **module, modName));
 }
 
 Result<CpuMod> Compiler::jitLowered(const std::string &mlirText, const std::string &modName) {
@@ -276,7 +284,7 @@ Result<CpuMod> Compiler::jitLowered(const std::string &mlirText, const std::stri
   auto module = impl_->parseLowered(run, mlirText);
   if (!module)
     return module.error();
-  return impl_->jit(run, **module, modName);
+  return finish(run, impl_->jit(run, **module, modName));
 }
 
 Result<KernelPTX> Compiler::denseMaskKernelFromLowered(const std::string &mlirText,
@@ -290,7 +298,7 @@ Result<KernelPTX> Compiler::denseMaskKernelFromLowered(const std::string &mlirTe
   auto r = impl_->denseMask(run, **module, modName, impl_->archOr(arch));
   if (!r)
     return r.error();
-  return std::move(r->first);
+  return finish<KernelPTX>(run, std::move(r->first));
 }
 
 } // namespace flexjit

@@ -33,7 +33,8 @@ StageRun::StageRun(mlir::MLIRContext &ctx, const CompilerOptions &options, const
     rootTiming_ = timingManager_->getRootScope();
   }
   if (!options_.dumpDir.empty())
-    llvm::sys::fs::create_directories(options_.dumpDir);
+    if (std::error_code ec = llvm::sys::fs::create_directories(options_.dumpDir))
+      dumpError_ = "cannot create the dump folder " + options_.dumpDir + ": " + ec.message();
 }
 
 StageRun::~StageRun() {
@@ -93,6 +94,10 @@ void StageRun::dump(const std::string &stage, const std::string &ext, const std:
   llvm::raw_fd_ostream os(path, ec);
   if (!ec)
     os << text;
+  os.close();
+  if ((ec || os.has_error()) && dumpError_.empty())
+    dumpError_ = "cannot write " + path.str().str() + (ec ? ": " + ec.message() : "");
+  os.clear_error();
 }
 
 void StageRun::dump(const std::string &stage, mlir::Operation *op) {

@@ -49,6 +49,11 @@ public:
   /// A timer for a step outside MLIR's pass manager (inactive without timing).
   mlir::TimingScope time(const std::string &name);
 
+  /// A failure to write the dump folder (the first), or success.
+  Status dumpStatus() const {
+    return dumpError_.empty() ? Status::success() : Status(Error{dumpError_});
+  }
+
   /// An Error from the diagnostics so far, or `fallback`.
   Error error(const std::string &fallback) const { return diags_.error(fallback); }
 
@@ -58,6 +63,7 @@ private:
   std::string modName_;
   DiagCapture diags_;
   int dumpIndex_ = 0;
+  std::string dumpError_;
   std::unique_ptr<llvm::raw_ostream> timingStream_;
   std::unique_ptr<mlir::DefaultTimingManager> timingManager_;
   mlir::TimingScope rootTiming_;

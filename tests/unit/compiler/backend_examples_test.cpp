@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <unistd.h>
 
 namespace flexjit {
 namespace {
@@ -177,6 +178,27 @@ TEST(BackendExamples, DumpDirAndTiming) {
   EXPECT_NE(timing.str().find("ConvertGpuOpsToNVVMOps"), std::string::npos) << timing.str();
   std::string cmd = "rm -rf '" + dir + "'";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
+} // namespace
+} // namespace flexjit
+
+namespace flexjit {
+namespace {
+
+TEST(BackendExamples, UnwritableDumpDirIsAnError) {
+  char fileTemplate[] = "/tmp/flexjit-notadir-XXXXXX";
+  int fd = mkstemp(fileTemplate);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  CompilerOptions opts;
+  opts.dumpDir = std::string(fileTemplate) + "/dump"; // under a regular file
+  auto c = Compiler::create(opts);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  auto r = (*c)->ptx(examples(), "causal");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("dump folder"), std::string::npos) << r.error().message;
+  std::remove(fileTemplate);
 }
 
 } // namespace
