@@ -1,0 +1,135 @@
+// Compiler::blockMaskKernels / blockMaskKernelsFromLowered: a mask and its
+// interval classifier (loweredIntervalIR) wrapped in the block-mask creation
+// kernels of kernels/BlockMaskKernel.h and compiled to PTX by the NVPTX back
+// end. Like the interval calls, these build their own MLIRContext, so they
+// neither touch nor wait for the Compiler's context.
+#include "compiler/Pipelines.h"
+#include "compiler/backend/ModSymbols.h"
+#include "compiler/backend/NvptxBackend.h"
+#include "compiler/backend/Stage.h"
+#include "flexjit/Compiler.hpp"
+#include "kernels/BlockMaskKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+
+#include <memory>
+#include <mutex>
+
+namespace flexjit {
+
+namespace {
+
+std::unique_ptr<mlir::MLIRContext> makeKernelContext() {
+  mlir::DialectRegistry registry;
+  registry.insert<mlir::arith::ArithDialect, mlir::cf::ControlFlowDialect, mlir::func::FuncDialect,
+                  mlir::gpu::GPUDialect, mlir::LLVM::LLVMDialect, mlir::math::MathDialect,
+                  mlir::NVVM::NVVMDialect, mlir::scf::SCFDialect>();
+  registerBackendExtensions(registry);
+  auto ctx = std::make_unique<mlir::MLIRContext>(registry, mlir::MLIRContext::Threading::DISABLED);
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
+/// One set of NVPTX target machines for these calls (making one costs
+/// milliseconds); NvptxTargets is not thread-safe, hence the lock.
+std::mutex &targetsMutex() {
+  static std::mutex mu;
+  return mu;
+}
+NvptxTargets &blockMaskTargets() {
+  static NvptxTargets targets;
+  return targets;
+}
+
+Result<BlockMaskKernelsPTX> compileBlockMaskKernels(StageRun &run, mlir::ModuleOp lowered,
+                                                    const std::string &modName,
+                                                    const std::string &arch) {
+  if (Status st = prefixModSymbols(lowered); !st)
+    return Error{st.message()};
+  auto mask = findModFunc(lowered, modSymbol(modName));
+  if (!mask)
+    return mask.error();
+  auto kind = modKindOf(*mask);
+  if (!kind)
+    return kind.error();
+  if (*kind != ModKind::Mask)
+    return Error{"'" + modName + "' is a score mod; block masks are made from mask mods"};
+  std::string intervalSymbol = modSymbol(modName + "__interval");
+  auto interval = lowered.lookupSymbol<mlir::func::FuncOp>(intervalSymbol);
+  if (!interval)
+    return Error{"the lowered module has no block classifier '" + modName +
+                 "__interval' (make it with loweredIntervalIR)"};
+
+  // builtin.module { gpu.module @flexjit_kernels { <mods, classifier> <kernels> } }
+  mlir::MLIRContext &ctx = run.context();
+  mlir::Location loc = lowered.getLoc();
+  mlir::OpBuilder b(&ctx);
+  mlir::OwningOpRef<mlir::ModuleOp> kernelModule = mlir::ModuleOp::create(loc);
+  (*kernelModule)->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(), b.getUnitAttr());
+  b.setInsertionPointToEnd(kernelModule->getBody());
+  auto gpuModule = mlir::gpu::GPUModuleOp::create(b, loc, "flexjit_kernels");
+  mlir::Block *gpuBody = gpuModule.getBody();
+  for (mlir::Operation &op : llvm::make_early_inc_range(lowered.getBody()->getOperations()))
+    op.moveBefore(gpuBody, gpuBody->end());
+
+  buildBlockMaskKernels(gpuModule, *mask, interval);
+  if (Status st = run.verify(*kernelModule, "the block-mask kernels"); !st)
+    return Error{st.message()};
+  run.dump("blockmask-kernels", *kernelModule);
+
+  std::lock_guard<std::mutex> lock(targetsMutex());
+  auto artifacts = compileKernelModule(run, *kernelModule, blockMaskTargets(), arch);
+  if (!artifacts)
+    return artifacts.error();
+  BlockMaskKernelsPTX k;
+  k.ptx = std::move(artifacts->ptx);
+  k.arch = arch;
+  k.classifyEntry = blockMaskClassifyKernelName();
+  k.listsEntry = blockMaskListsKernelName();
+  k.classifyParams = blockMaskClassifyParams();
+  k.listsParams = blockMaskListsParams();
+  return k;
+}
+
+} // namespace
+
+Result<BlockMaskKernelsPTX> Compiler::blockMaskKernelsFromLowered(const std::string &mlirText,
+                                                                  const std::string &modName,
+                                                                  const std::string &arch) {
+  std::string a = arch.empty() ? options().arch : arch;
+  if (auto f = nvptxFeatures(a); !f)
+    return f.error();
+  auto ctx = makeKernelContext();
+  StageRun run(*ctx, options(), nullptr, modName + "__blockmask");
+  mlir::ParserConfig config(ctx.get());
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(mlirText, config, "lowered.mlir");
+  if (!module)
+    return run.error("cannot parse the lowered MLIR");
+  if (Status st = run.verify(*module, "the lowered MLIR"); !st)
+    return Error{st.message()};
+  return compileBlockMaskKernels(run, *module, modName, a);
+}
+
+Result<BlockMaskKernelsPTX> Compiler::blockMaskKernels(const FileAST &file,
+                                                       const std::string &modName,
+                                                       const std::string &arch) {
+  std::string a = arch.empty() ? options().arch : arch;
+  if (auto f = nvptxFeatures(a); !f)
+    return f.error();
+  auto lowered = loweredIntervalIR(file, modName);
+  if (!lowered)
+    return lowered.error();
+  return blockMaskKernelsFromLowered(*lowered, modName, a);
+}
+
+} // namespace flexjit
