@@ -169,25 +169,6 @@ struct BlockMaskKernelsPTX {
 LaunchDims blockMaskClassifyLaunch(int64_t B, int64_t H, int64_t nQ, int64_t nKV);
 LaunchDims blockMaskListsLaunch(int64_t B, int64_t H, int64_t nQ, int64_t nKV);
 
-/// The GPU block-mask creation kernels of a mask mod (kernels/BlockMaskKernel.h
-/// documents them): one PTX module with two entries, the classify kernel
-/// (every block's kind, the mask and its interval classifier inlined) and
-/// the lists kernel (the eight BlockMask arrays from the kinds).
-struct BlockMaskKernelsPTX {
-  std::string ptx;
-  std::string arch;
-  std::string classifyEntry; // "flexjit_blockmask_classify"
-  std::string listsEntry;    // "flexjit_blockmask_lists"
-  std::vector<KernelParam> classifyParams;
-  std::vector<KernelParam> listsParams;
-};
-
-/// Launches of the block-mask kernels for B, H and nQ x nKV blocks: the
-/// classify kernel needs exactly this block (its CTA size is a constant of
-/// the kernel); any grid is correct for both (they stride), these suit.
-LaunchDims blockMaskClassifyLaunch(int64_t B, int64_t H, int64_t nQ, int64_t nKV);
-LaunchDims blockMaskListsLaunch(int64_t B, int64_t H, int64_t nQ, int64_t nKV);
-
 class Compiler {
 public:
   /// Sets up the MLIR context (only the dialects flexjit uses) and the LLVM
@@ -237,18 +218,6 @@ public:
   /// The same from lowered MLIR text (what loweredIntervalIR() prints).
   Result<CpuIntervalFn> jitIntervalLowered(const std::string &mlirText,
                                            const std::string &modName);
-
-  /// The GPU block-mask creation kernels of mask `modName`; arch "" means
-  /// options().arch. Like the interval calls, these use their own MLIR
-  /// context. An Error for a score mod or an unknown mod.
-  Result<BlockMaskKernelsPTX> blockMaskKernels(const FileAST &file, const std::string &modName,
-                                               const std::string &arch = "");
-  /// The same from lowered MLIR text holding the mask and its classifier
-  /// (what loweredIntervalIR() prints).
-  Result<BlockMaskKernelsPTX> blockMaskKernelsFromLowered(const std::string &mlirText,
-                                                          const std::string &modName,
-                                                          const std::string &arch = "");
-
 
   /// The GPU block-mask creation kernels of mask `modName`; arch "" means
   /// options().arch. Like the interval calls, these use their own MLIR
