@@ -1,0 +1,299 @@
+/* flexjit's C API: compile mods from text, make or fetch block masks through
+ * the process-wide cache, read cache statistics, clear it, bound it.
+ *
+ * Conventions
+ * - Every function returns a flexjit_status; FLEXJIT_OK (0) is success.
+ *   On failure flexjit_last_error() holds a message for the calling thread
+ *   (until its next flexjit call); outputs are left untouched.
+ * - Bad arguments (NULL where a pointer is needed, wrong sizes, unknown
+ *   names, values of the wrong type) are errors, never crashes. No C++
+ *   exception crosses this boundary.
+ * - Handles are opaque and released with their *_release function (NULL is
+ *   accepted and ignored). A block mask keeps alive what it points into,
+ *   even after the cache evicts or clears its entry.
+ * - Strings returned as `const char **` live as long as the handle they come
+ *   from; strings returned as `char **` are the caller's, freed with
+ *   flexjit_string_free().
+ * - All functions are safe to call from several threads.
+ *
+ *   flexjit_module *m;
+ *   flexjit_module_from_source("mods.flex",
+ *       "param prefix_len: i32\n"
+ *       "mask prefix_lm(b, h, q, kv) = kv < prefix_len || q >= kv\n", &m);
+ *   flexjit_param p = {"prefix_len", FLEXJIT_I32, 512, 0.0};
+ *   flexjit_blockmask_desc d;
+ *   flexjit_blockmask_desc_init(&d);
+ *   d.mod = "prefix_lm"; d.q_len = d.kv_len = 4096;
+ *   d.params = &p; d.num_params = 1;
+ *   flexjit_blockmask *bm;
+ *   if (flexjit_blockmask_get(m, &d, &bm) != FLEXJIT_OK)
+ *     fprintf(stderr, "%s\n", flexjit_last_error());
+ *   flexjit_array kv;
+ *   flexjit_blockmask_array(bm, FLEXJIT_KV_INDICES, &kv);   // int32 [B,H,nQ,nKV]
+ *   flexjit_blockmask_release(bm);
+ *   flexjit_module_release(m);
+ *
+ * Link with the library `flexjit` (and MLIR/LLVM, see docs/api.md). */
+#ifndef FLEXJIT_FLEXJIT_H
+#define FLEXJIT_FLEXJIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Raised when a function is added or a struct changes. */
+#define FLEXJIT_C_API_VERSION 1
+
+typedef enum flexjit_status {
+  FLEXJIT_OK = 0,
+  FLEXJIT_ERROR_INVALID_ARGUMENT = 1, /* NULL, bad size or value, unknown/missing name */
+  FLEXJIT_ERROR_COMPILE = 2,          /* the .flex text has errors; JIT failure */
+  FLEXJIT_ERROR_NOT_FOUND = 3,        /* no mod of that name; unreadable file */
+  FLEXJIT_ERROR_OUT_OF_BOUNDS = 4,    /* a mod read a buffer out of bounds */
+  FLEXJIT_ERROR_DEVICE = 5,           /* CUDA: no driver, no GPU, or not available */
+  FLEXJIT_ERROR_CACHE = 6,            /* a value larger than the cache's byte bound */
+  FLEXJIT_ERROR_OUT_OF_MEMORY = 7,
+  FLEXJIT_ERROR_INTERNAL = 8
+} flexjit_status;
+
+/* The calling thread's message for its last failed call ("" when none). */
+const char *flexjit_last_error(void);
+/* "FLEXJIT_OK", "FLEXJIT_ERROR_INVALID_ARGUMENT", ...; "unknown status". */
+const char *flexjit_status_name(flexjit_status status);
+/* flexjit's version ("0.1.0"). */
+flexjit_status flexjit_version(const char **version);
+
+/* Frees a string returned through `char **`. NULL is accepted. */
+flexjit_status flexjit_string_free(char *s);
+
+/*===------------------------------------------------------------------===*
+ * Modules: checked .flex files
+ *===------------------------------------------------------------------===*/
+
+typedef enum flexjit_type {
+  FLEXJIT_BOOL = 0, /* buffers: one byte per element, 0 or 1 */
+  FLEXJIT_I32 = 1,
+  FLEXJIT_I64 = 2,
+  FLEXJIT_F32 = 3
+} flexjit_type;
+
+typedef enum flexjit_mod_kind { FLEXJIT_MASK = 0, FLEXJIT_SCORE = 1 } flexjit_mod_kind;
+
+typedef struct flexjit_module flexjit_module;
+
+/* Parses and checks `text` (`name` is the file name in messages). Errors
+ * (FLEXJIT_ERROR_COMPILE) come rendered as in docs/language.md. */
+flexjit_status flexjit_module_from_source(const char *name, const char *text,
+                                          flexjit_module **out);
+/* Reads a .flex file, then as above (FLEXJIT_ERROR_NOT_FOUND if unreadable). */
+flexjit_status flexjit_module_from_file(const char *path, flexjit_module **out);
+flexjit_status flexjit_module_release(flexjit_module *module);
+
+/* The mods of the module, in source order. */
+flexjit_status flexjit_module_mod_count(const flexjit_module *module, size_t *count);
+flexjit_status flexjit_module_mod_name(const flexjit_module *module, size_t index,
+                                       const char **name);
+flexjit_status flexjit_module_mod_kind(const flexjit_module *module, const char *mod,
+                                       flexjit_mod_kind *kind);
+/* The mod's canonical fingerprint: 32 hex digits, equal for equivalent
+ * spellings (the cache's identity of the mod). */
+flexjit_status flexjit_module_fingerprint(const flexjit_module *module, const char *mod,
+                                          const char **fingerprint);
+
+/* What a mod reads at run time, in its ABI order (each list sorted by name). */
+flexjit_status flexjit_module_param_count(const flexjit_module *module, const char *mod,
+                                          size_t *count);
+flexjit_status flexjit_module_param(const flexjit_module *module, const char *mod,
+                                    size_t index, const char **name, flexjit_type *type);
+flexjit_status flexjit_module_buffer_count(const flexjit_module *module, const char *mod,
+                                           size_t *count);
+flexjit_status flexjit_module_buffer(const flexjit_module *module, const char *mod,
+                                     size_t index, const char **name,
+                                     flexjit_type *element_type, int32_t *rank);
+
+/*===------------------------------------------------------------------===*
+ * Runtime inputs
+ *===------------------------------------------------------------------===*/
+
+/* A param's value. `type` must be the declared type (FLEXJIT_I32 may be given
+ * for an i64 param). bool, i32, i64 read `int_value` (a bool must be 0 or 1,
+ * an i32 in range); f32 reads `float_value` (rounded to float). */
+typedef struct flexjit_param {
+  const char *name;
+  flexjit_type type;
+  int64_t int_value;
+  double float_value;
+} flexjit_param;
+
+/* A buffer's contents: row-major, contiguous, `element_type` and `rank` as
+ * declared, dims >= 0, and `size_bytes` exactly the product of the dims times
+ * the element size (bool 1, i32 4, i64 8, f32 4). Read during the call only;
+ * block-mask cache keys cover a hash of the contents. */
+typedef struct flexjit_buffer {
+  const char *name;
+  flexjit_type element_type;
+  int32_t rank;
+  const int64_t *dims;
+  const void *data;
+  size_t size_bytes;
+} flexjit_buffer;
+
+/* Every param and buffer the mod reads must be given, and nothing else. */
+
+/* Evaluates a mask mod at one point with the CPU JIT (compiled once, cached):
+ * *allowed = 0 or 1. A buffer read out of bounds reads 0 and returns
+ * FLEXJIT_ERROR_OUT_OF_BOUNDS (with *allowed written) naming the read. */
+flexjit_status flexjit_mask_eval(const flexjit_module *module, const char *mod,
+                                 const flexjit_param *params, size_t num_params,
+                                 const flexjit_buffer *buffers, size_t num_buffers, int32_t b,
+                                 int32_t h, int32_t q, int32_t kv, int32_t *allowed);
+/* The same for a score mod: *result = score(s, b, h, q, kv). */
+flexjit_status flexjit_score_eval(const flexjit_module *module, const char *mod,
+                                  const flexjit_param *params, size_t num_params,
+                                  const flexjit_buffer *buffers, size_t num_buffers, float s,
+                                  int32_t b, int32_t h, int32_t q, int32_t kv, float *result);
+
+/*===------------------------------------------------------------------===*
+ * Block masks (PyTorch's BlockMask layout; docs/runtime.md)
+ *===------------------------------------------------------------------===*/
+
+/* Host memory; CUDA devices are ordinals 0, 1, ... */
+#define FLEXJIT_DEVICE_CPU (-1)
+
+typedef struct flexjit_blockmask_desc {
+  const char *mod;   /* a mask mod of the module */
+  int64_t batch;     /* B (1 broadcasts) */
+  int64_t heads;     /* H (1 broadcasts) */
+  int64_t q_len;
+  int64_t kv_len;
+  int32_t q_block;   /* powers of two, 16..256 */
+  int32_t kv_block;
+  const flexjit_param *params;
+  size_t num_params;
+  const flexjit_buffer *buffers;
+  size_t num_buffers;
+  int32_t device;    /* FLEXJIT_DEVICE_CPU or a CUDA ordinal */
+  uint32_t threads;  /* CPU creation: worker threads, 0 = all cores */
+} flexjit_blockmask_desc;
+
+/* Defaults: B = H = 1, blocks 128 x 128, CPU, all cores, no inputs; mod NULL
+ * and lengths 0 (both must be set). */
+flexjit_status flexjit_blockmask_desc_init(flexjit_blockmask_desc *desc);
+
+typedef struct flexjit_blockmask flexjit_blockmask;
+
+/* The block mask the description asks for: from the cache when the same
+ * mod (by fingerprint), shape, param values, buffer contents and device are
+ * there, else made (on the CPU with the JIT-compiled mask and its interval
+ * block classifier) and cached. A CUDA device needs GPU block-mask creation:
+ * without a driver or while the runtime lacks it, FLEXJIT_ERROR_DEVICE. */
+flexjit_status flexjit_blockmask_get(const flexjit_module *module,
+                                     const flexjit_blockmask_desc *desc,
+                                     flexjit_blockmask **out);
+flexjit_status flexjit_blockmask_release(flexjit_blockmask *mask);
+
+typedef struct flexjit_blockmask_info {
+  int64_t batch, heads, q_len, kv_len;
+  int32_t q_block, kv_block;
+  int64_t num_q_blocks, num_kv_blocks; /* ceil(len / block) */
+  size_t bytes;                        /* B*H*(16*nQ*nKV + 8*(nQ+nKV)) */
+  double sparsity;                     /* PyTorch's sparsity(), percent */
+  int32_t device;
+  int32_t created;                     /* 1: this call made it; 0: from the cache */
+  int64_t blocks;                      /* B*H*nQ*nKV (when created, else 0) */
+  int64_t elementwise_blocks;          /* evaluated element by element (when created) */
+} flexjit_blockmask_info;
+
+flexjit_status flexjit_blockmask_get_info(const flexjit_blockmask *mask,
+                                          flexjit_blockmask_info *info);
+
+/* The eight int32 arrays, in PyTorch's order. */
+typedef enum flexjit_blockmask_field {
+  FLEXJIT_KV_NUM_BLOCKS = 0,      /* [B,H,nQ] */
+  FLEXJIT_KV_INDICES = 1,         /* [B,H,nQ,nKV] */
+  FLEXJIT_FULL_KV_NUM_BLOCKS = 2, /* [B,H,nQ] */
+  FLEXJIT_FULL_KV_INDICES = 3,    /* [B,H,nQ,nKV] */
+  FLEXJIT_Q_NUM_BLOCKS = 4,       /* [B,H,nKV] */
+  FLEXJIT_Q_INDICES = 5,          /* [B,H,nKV,nQ] */
+  FLEXJIT_FULL_Q_NUM_BLOCKS = 6,  /* [B,H,nKV] */
+  FLEXJIT_FULL_Q_INDICES = 7      /* [B,H,nKV,nQ] */
+} flexjit_blockmask_field;
+#define FLEXJIT_BLOCKMASK_NUM_FIELDS 8
+
+/* "kv_num_blocks", "kv_indices", ... */
+flexjit_status flexjit_blockmask_field_name(flexjit_blockmask_field field, const char **name);
+
+typedef struct flexjit_array {
+  const int32_t *data;  /* host memory (CPU masks), else NULL */
+  uint64_t device_ptr;  /* a CUdeviceptr (device masks), else 0 */
+  int32_t rank;         /* 3 or 4 */
+  int64_t shape[4];
+  size_t count;         /* elements: the product of the shape */
+} flexjit_array;
+
+flexjit_status flexjit_blockmask_array(const flexjit_blockmask *mask,
+                                       flexjit_blockmask_field field, flexjit_array *out);
+
+/* PyTorch's to_string(grid_size=(rows, cols), limit) picture (20, 20, 4 are
+ * PyTorch's defaults; rows or cols <= 0: uncompressed). Free with
+ * flexjit_string_free. */
+flexjit_status flexjit_blockmask_to_string(const flexjit_blockmask *mask, int32_t grid_rows,
+                                           int32_t grid_cols, int32_t limit, char **out);
+/* An object with the eight arrays (nested [B][H][...], full rows),
+ * "block_size", "seq_lengths", "bytes", "sparsity" and, for a mask this call
+ * made, "elementwise_blocks". Free with flexjit_string_free. */
+flexjit_status flexjit_blockmask_to_json(const flexjit_blockmask *mask, char **out);
+
+/*===------------------------------------------------------------------===*
+ * The cache (one LRU for compiled kernels and block masks)
+ *===------------------------------------------------------------------===*/
+
+typedef enum flexjit_cache_kind {
+  FLEXJIT_CACHE_KERNEL = 0, /* compiled code (CPU JIT code counts no bytes) */
+  FLEXJIT_CACHE_BLOCK_MASK = 1
+} flexjit_cache_kind;
+
+typedef struct flexjit_cache_stats {
+  uint64_t hits;
+  uint64_t misses;     /* lookups that built (or failed to build) the value */
+  uint64_t evictions;  /* dropped for room (clears are not evictions) */
+  uint64_t entries;
+  uint64_t bytes;
+  uint64_t peak_bytes;
+  uint64_t failures;   /* builds that failed */
+} flexjit_cache_stats;
+
+/* One kind on one device (FLEXJIT_DEVICE_CPU or an ordinal). */
+flexjit_status flexjit_cache_get_stats(flexjit_cache_kind kind, int32_t device,
+                                       flexjit_cache_stats *stats);
+/* All kinds and devices (peak_bytes: the peak of the total). */
+flexjit_status flexjit_cache_get_totals(flexjit_cache_stats *stats);
+
+typedef struct flexjit_cache_stats_row {
+  flexjit_cache_kind kind;
+  int32_t device;
+  flexjit_cache_stats stats;
+} flexjit_cache_stats_row;
+/* Every (kind, device) seen, by kind then device: *count is how many there
+ * are; at most `capacity` go to `rows` (rows may be NULL when capacity is 0). */
+flexjit_status flexjit_cache_get_stats_rows(flexjit_cache_stats_row *rows, size_t capacity,
+                                            size_t *count);
+
+/* Drops every entry / the entries of one device. Handles still held stay
+ * valid; their memory goes when they are released. */
+flexjit_status flexjit_cache_clear(void);
+flexjit_status flexjit_cache_clear_device(int32_t device);
+/* New bounds (bytes, entries); evicts at once to meet them. */
+flexjit_status flexjit_cache_set_limits(uint64_t max_bytes, uint64_t max_entries);
+flexjit_status flexjit_cache_get_limits(uint64_t *max_bytes, uint64_t *max_entries);
+/* Zeroes hits, misses, evictions and failures; peaks restart at bytes now. */
+flexjit_status flexjit_cache_reset_counters(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLEXJIT_FLEXJIT_H */

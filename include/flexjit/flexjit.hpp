@@ -1,0 +1,205 @@
+// flexjit's C++ API in one header: the public headers, and a thin entry
+// point over them for the common path from mod text to cached block masks.
+//
+//   auto program = flexjit::Program::fromSource("mods.flex", text);   // checked
+//   flexjit::Session session;                       // compiles on first use
+//   flexjit::BlockMaskRequest req;
+//   req.mod = "prefix_lm";
+//   req.shape = {/*B*/ 1, /*H*/ 1, /*Q*/ 4096, /*KV*/ 4096, 128, 128};
+//   req.inputs.params["prefix_len"] = flexjit::Value::ofI32(512);
+//   auto mask = session.blockMask(*program, req);   // created, or fetched from the cache
+//   const flexjit::BlockMask &bm = *mask->host;      // PyTorch's eight arrays
+//
+// Block masks and the compiled CPU code behind them live in the one
+// process-wide cache (globalCache(), Cache.hpp): its stats, clears and
+// limits are the Cache's own methods, reachable as session.cache().
+#pragma once
+
+#include "flexjit/AST.hpp"
+#include "flexjit/BlockMask.hpp"
+#include "flexjit/BlockMaskFromMod.hpp"
+#include "flexjit/Cache.hpp"
+#include "flexjit/Compiler.hpp"
+#include "flexjit/Diagnostics.hpp"
+#include "flexjit/Error.hpp"
+#include "flexjit/Evaluator.hpp"
+#include "flexjit/Fingerprint.hpp"
+#include "flexjit/Frontend.hpp"
+#include "flexjit/ModABI.h"
+#include "flexjit/Runtime.hpp"
+#include "flexjit/Trace.hpp"
+#include "flexjit/Types.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace flexjit {
+
+/// Where a block mask lives: host memory (kCpuDevice) or a CUDA device.
+struct Device {
+  int ordinal = kCpuDevice;
+
+  static Device cpu() { return Device{kCpuDevice}; }
+  static Device cuda(int ordinal = 0) { return Device{ordinal}; }
+  bool isCpu() const { return ordinal == kCpuDevice; }
+  /// "cpu", "cuda" (device 0) or "cuda:N"; anything else is an Error.
+  static Result<Device> parse(const std::string &text);
+  /// "cpu" or "cuda:N".
+  std::string str() const;
+};
+
+/// A mod of a Program: what the cache keys on and what it reads at run time.
+struct ModInfo {
+  std::string name;
+  ModKind kind;
+  std::string fingerprint;
+  ModInterface interface; ///< params and buffers in ABI order (sorted by name)
+};
+
+/// A checked .flex file (or a traced mod). Cheap to copy: copies share the
+/// tree. Immutable, so safe to use from several threads.
+class Program {
+public:
+  static Result<Program> fromSource(const std::string &fileName, const std::string &text);
+  static Result<Program> fromFile(const std::string &path);
+  static Program fromTraced(const TracedMod &traced);
+  static Program fromFile(std::shared_ptr<const FileAST> file);
+
+  const FileAST &file() const { return *file_; }
+  /// Every mod, in source order.
+  const std::vector<ModInfo> &mods() const { return *mods_; }
+  /// The mod named `name`, or an Error naming the closest match.
+  Result<const ModInfo *> mod(const std::string &name) const;
+
+private:
+  std::shared_ptr<const FileAST> file_;
+  std::shared_ptr<const std::vector<ModInfo>> mods_;
+};
+
+/// Parses a value of `type` as a user writes it: `true`/`false`, a decimal
+/// integer in the type's range, a float (`1.5`, `-2e3`, `inf`, `nan`).
+Result<Value> parseValue(ScalarType type, const std::string &text);
+
+/// A mod's runtime inputs bound to its ABI (ModABI.h): the context and the
+/// storage it points into, checked against the mod's interface. Every
+/// param and buffer the mod reads must be given, nothing else; a param's
+/// value must have the declared type (an i32 may be given for an i64); a
+/// buffer its element type and rank, dims >= 0, and its data non-null when
+/// it holds elements. Not copyable: the context points into the object.
+class BoundInputs {
+public:
+  static Result<std::unique_ptr<BoundInputs>> bind(const ModInfo &mod, const ModInputs &inputs);
+  BoundInputs(const BoundInputs &) = delete;
+  BoundInputs &operator=(const BoundInputs &) = delete;
+
+  /// The context with its error record zeroed.
+  const flexjit_mod_context &context();
+  /// The canonical values of the params and buffers (block-mask cache keys).
+  const std::vector<NamedValue> &paramValues() const { return paramValues_; }
+  const std::vector<NamedValue> &bufferValues() const { return bufferValues_; }
+  /// An out-of-bounds report (ModABI.h's error slots) in words, naming the
+  /// buffer: "mod 'document' read buffer 'doc_id' out of bounds: index 300
+  /// of dimension 0, whose size is 256".
+  std::string describeOutOfBounds(const int64_t *slots) const;
+
+private:
+  BoundInputs() = default;
+  const ModInfo *mod_ = nullptr;
+  std::vector<int64_t> params_;
+  std::vector<const void *> buffers_;
+  std::vector<int64_t> dims_;
+  int64_t error_[FLEXJIT_MOD_ERROR_SLOTS] = {0, 0, 0, 0};
+  flexjit_mod_context ctx_{};
+  std::vector<NamedValue> paramValues_, bufferValues_;
+};
+
+struct BlockMaskRequest {
+  std::string mod;        ///< a mask mod of the Program
+  BlockMaskShape shape;   ///< B, H, Q_LEN, KV_LEN, block sizes (default 128)
+  ModInputs inputs;       ///< param values and buffer contents, by name
+  Device device;          ///< host memory (default) or a CUDA device
+  unsigned threads = 0;   ///< CPU creation: worker threads, 0 = all cores
+};
+
+/// A block mask from Session::blockMask. Exactly one of host / device is
+/// set. Holding it keeps the mask alive even after the cache drops it.
+struct BlockMaskHandle {
+  std::shared_ptr<const BlockMask> host;
+  std::shared_ptr<const cuda::DeviceBlockMask> device;
+  Device where;
+  /// True when this call created the mask; false when it came from the cache
+  /// (then `stats` is all zeros: the creation happened earlier).
+  bool created = false;
+  BlockMaskCreateStats stats;
+
+  const BlockMaskShape &shape() const;
+  size_t bytes() const;
+};
+
+/// Why a Session call failed, for callers that map failures to codes (the C
+/// API): the Error's message says the rest.
+enum class FailureKind : uint8_t {
+  InvalidArgument, ///< a bad shape, a score mod, inputs that do not fit the mod
+  NotFound,        ///< no mod of that name
+  Compile,         ///< compiling the mod failed
+  OutOfBounds,     ///< the mod read a buffer out of bounds
+  Device,          ///< CUDA unavailable, or device creation not available
+  Cache,           ///< the value exceeds the cache's byte bound
+  Other,
+};
+
+struct SessionOptions {
+  /// The LLVM optimization level of the CPU JIT (0..3).
+  unsigned optLevel = 3;
+  /// The cache block masks and compiled code go to; nullptr: globalCache().
+  Cache *cache = nullptr;
+};
+
+/// Compiles mods and makes block masks through the cache. Thread-safe: the
+/// compiler behind it serializes compiles, creations run in parallel.
+class Session {
+public:
+  explicit Session(SessionOptions options = {});
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  Cache &cache() const { return *cache_; }
+
+  /// The mask or score mod `modName` compiled for the CPU, from the cache
+  /// (a kernel entry on the CPU device keyed by the mod's fingerprint).
+  Result<CpuMod> cpuMod(const Program &program, const std::string &modName,
+                        FailureKind *why = nullptr);
+
+  /// The block mask the request describes: from the cache when an entry
+  /// with the same mod fingerprint, shape, param values, buffer contents and
+  /// device is there, else created (on the CPU with the JIT-compiled mask and
+  /// its interval pre-classifier, on all cores) and cached. A read out of a
+  /// buffer's bounds during creation is an Error naming the read.
+  ///
+  /// A CUDA device needs GPU creation (the block-mask kernels); until the
+  /// runtime has it, such a request is an Error saying so.
+  Result<BlockMaskHandle> blockMask(const Program &program, const BlockMaskRequest &request,
+                                    FailureKind *why = nullptr);
+
+private:
+  /// Compiled code through the cache: `what` is "cpu_mod" (CpuMod) or
+  /// "cpu_interval" (CpuIntervalFn).
+  template <class T>
+  Result<std::shared_ptr<const T>> compiled(const Program &program, const ModInfo &mod,
+                                            const char *what);
+  Result<Compiler *> compiler();
+
+  SessionOptions options_;
+  Cache *cache_;
+  std::mutex compilerMu_;
+  std::unique_ptr<Result<std::unique_ptr<Compiler>>> compiler_;
+};
+
+/// A device block mask copied back to host memory (for printing it).
+Result<BlockMask> copyToHost(const cuda::DeviceBlockMask &mask);
+
+} // namespace flexjit

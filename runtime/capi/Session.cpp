@@ -1,0 +1,465 @@
+// The C++ facade (flexjit.hpp): programs, inputs bound to the mod ABI, and
+// block masks through the one cache. Everything here delegates: the front
+// end checks, the Compiler JITs, blockMaskFromMod creates, cachedBlockMask
+// caches; this file only connects them and checks what users pass in.
+#include "flexjit/flexjit.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+namespace flexjit {
+
+//===----------------------------------------------------------------------===//
+// Device
+//===----------------------------------------------------------------------===//
+
+Result<Device> Device::parse(const std::string &text) {
+  if (text == "cpu")
+    return Device::cpu();
+  if (text == "cuda")
+    return Device::cuda(0);
+  if (text.rfind("cuda:", 0) == 0) {
+    const char *b = text.data() + 5, *e = text.data() + text.size();
+    int ordinal = -1;
+    auto r = std::from_chars(b, e, ordinal);
+    if (b != e && r.ec == std::errc() && r.ptr == e && ordinal >= 0)
+      return Device::cuda(ordinal);
+  }
+  return Error{"unknown device '" + text + "' (expected cpu, cuda or cuda:N)"};
+}
+
+std::string Device::str() const {
+  return isCpu() ? "cpu" : "cuda:" + std::to_string(ordinal);
+}
+
+//===----------------------------------------------------------------------===//
+// Program
+//===----------------------------------------------------------------------===//
+
+Program Program::fromFile(std::shared_ptr<const FileAST> file) {
+  auto mods = std::make_shared<std::vector<ModInfo>>();
+  for (const ModDecl &m : file->mods)
+    mods->push_back(ModInfo{m.name, m.kind, fingerprint(*file, m), interfaceOf(*file, m)});
+  Program p;
+  p.file_ = std::move(file);
+  p.mods_ = std::move(mods);
+  return p;
+}
+
+Result<Program> Program::fromSource(const std::string &fileName, const std::string &text) {
+  auto file = loadSource(fileName, text);
+  if (!file)
+    return file.error();
+  return fromFile(std::shared_ptr<const FileAST>(std::move(*file)));
+}
+
+Result<Program> Program::fromFile(const std::string &path) {
+  auto file = loadFile(path);
+  if (!file)
+    return file.error();
+  return fromFile(std::shared_ptr<const FileAST>(std::move(*file)));
+}
+
+Program Program::fromTraced(const TracedMod &traced) { return fromFile(traced.sharedFile()); }
+
+Result<const ModInfo *> Program::mod(const std::string &name) const {
+  for (const ModInfo &m : *mods_)
+    if (m.name == name)
+      return &m;
+  std::vector<std::string> names;
+  for (const ModInfo &m : *mods_)
+    names.push_back(m.name);
+  std::string hint = closestName(name, names);
+  return Error{"no mod named '" + name + "' in " + file_->fileName +
+               (hint.empty() ? "" : " (did you mean '" + hint + "'?)")};
+}
+
+//===----------------------------------------------------------------------===//
+// Values and bound inputs
+//===----------------------------------------------------------------------===//
+
+Result<Value> parseValue(ScalarType type, const std::string &text) {
+  auto bad = [&](const std::string &why) -> Error {
+    return Error{"'" + text + "' is not " + why};
+  };
+  switch (type) {
+  case ScalarType::Bool:
+    if (text == "true")
+      return Value::ofBool(true);
+    if (text == "false")
+      return Value::ofBool(false);
+    return bad("a bool (true or false)");
+  case ScalarType::I32:
+  case ScalarType::I64: {
+    const char *b = text.data(), *e = text.data() + text.size();
+    int64_t v = 0;
+    auto r = std::from_chars(b, e, v);
+    bool i32 = type == ScalarType::I32;
+    if (b == e || r.ptr != e || r.ec == std::errc::invalid_argument)
+      return bad(i32 ? "an i32 (a decimal integer)" : "an i64 (a decimal integer)");
+    if (r.ec == std::errc::result_out_of_range ||
+        (i32 && (v < std::numeric_limits<int32_t>::min() ||
+                 v > std::numeric_limits<int32_t>::max())))
+      return bad(i32 ? "in the range of i32" : "in the range of i64");
+    return i32 ? Value::ofI32(int32_t(v)) : Value::ofI64(v);
+  }
+  case ScalarType::F32: {
+    if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])))
+      return bad("an f32 (a number such as 1.5, -2e3, inf or nan)");
+    errno = 0;
+    char *end = nullptr;
+    float v = std::strtof(text.c_str(), &end);
+    if (end != text.c_str() + text.size())
+      return bad("an f32 (a number such as 1.5, -2e3, inf or nan)");
+    if (errno == ERANGE && std::isinf(v))
+      return bad("in the range of f32 (it overflows to infinity)");
+    return Value::ofF32(v);
+  }
+  }
+  return bad("a value");
+}
+
+namespace {
+size_t elementBytes(ScalarType t) {
+  switch (t) {
+  case ScalarType::Bool:
+    return 1; // one byte, 0 or 1 (the ABI's bool buffers)
+  case ScalarType::I32:
+  case ScalarType::F32:
+    return 4;
+  case ScalarType::I64:
+    return 8;
+  }
+  return 0;
+}
+
+/// "param prefix_len: i32, buffer doc_id: i32[N]", or "nothing".
+std::string describeInterface(const ModInterface &iface) {
+  std::string s;
+  for (const ParamDecl &p : iface.params)
+    s += (s.empty() ? "" : ", ") + std::string("param ") + p.name + ": " + typeName(p.type);
+  for (const BufferDecl &b : iface.buffers) {
+    s += (s.empty() ? "" : ", ") + std::string("buffer ") + b.name + ": " +
+         typeName(b.elemType) + "[";
+    for (size_t i = 0; i < b.dims.size(); ++i)
+      s += (i ? ", " : "") + b.dims[i];
+    s += "]";
+  }
+  return s.empty() ? "nothing" : s;
+}
+} // namespace
+
+Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
+                                                       const ModInputs &inputs) {
+  const ModInterface &iface = mod.interface;
+  std::string reads = "mod '" + mod.name + "' reads " + describeInterface(iface);
+  // Names the mod does not read are mistakes (a typo, or the wrong mod).
+  for (const auto &[name, v] : inputs.params) {
+    (void)v;
+    bool known = false;
+    for (const ParamDecl &p : iface.params)
+      known |= p.name == name;
+    if (!known)
+      return Error{"unknown param '" + name + "': " + reads};
+  }
+  for (const auto &[name, v] : inputs.buffers) {
+    (void)v;
+    bool known = false;
+    for (const BufferDecl &b : iface.buffers)
+      known |= b.name == name;
+    if (!known)
+      return Error{"unknown buffer '" + name + "': " + reads};
+  }
+
+  std::unique_ptr<BoundInputs> bound(new BoundInputs());
+  bound->mod_ = &mod;
+  for (const ParamDecl &p : iface.params) {
+    auto it = inputs.params.find(p.name);
+    if (it == inputs.params.end())
+      return Error{"missing param '" + p.name + "': " + reads};
+    Value v = it->second;
+    if (p.type == ScalarType::I64 && v.type == ScalarType::I32)
+      v = Value::ofI64(v.i32);
+    if (v.type != p.type)
+      return Error{"param '" + p.name + "' is " + typeName(p.type) + ", given a value of type " +
+                   typeName(v.type)};
+    int64_t slot = 0;
+    switch (v.type) {
+    case ScalarType::Bool:
+      slot = v.b ? 1 : 0;
+      break;
+    case ScalarType::I32:
+      slot = v.i32;
+      break;
+    case ScalarType::I64:
+      slot = v.i64;
+      break;
+    case ScalarType::F32: {
+      uint32_t bits;
+      std::memcpy(&bits, &v.f32, 4);
+      slot = bits;
+      break;
+    }
+    }
+    bound->params_.push_back(slot);
+    bound->paramValues_.push_back(paramValue(p.name, typeName(p.type), slot));
+  }
+  for (const BufferDecl &b : iface.buffers) {
+    auto it = inputs.buffers.find(b.name);
+    if (it == inputs.buffers.end())
+      return Error{"missing buffer '" + b.name + "': " + reads};
+    const BufferData &d = it->second;
+    if (d.elemType != b.elemType)
+      return Error{"buffer '" + b.name + "' holds " + typeName(b.elemType) + ", given " +
+                   typeName(d.elemType) + " data"};
+    if (d.shape.size() != b.dims.size())
+      return Error{"buffer '" + b.name + "' has " + std::to_string(b.dims.size()) +
+                   " dimension(s), given a shape of " + std::to_string(d.shape.size())};
+    // Element count with overflow checks: the mod trusts these sizes.
+    uint64_t count = 1;
+    for (size_t i = 0; i < d.shape.size(); ++i) {
+      int64_t n = d.shape[i];
+      if (n < 0)
+        return Error{"buffer '" + b.name + "': dimension " + std::to_string(i) +
+                     " has a negative size " + std::to_string(n)};
+      if (n != 0 && count > (uint64_t(1) << 62) / uint64_t(n))
+        return Error{"buffer '" + b.name + "' is too large"};
+      count *= uint64_t(n);
+    }
+    if (count > 0 && !d.data)
+      return Error{"buffer '" + b.name + "' has " + std::to_string(count) +
+                   " elements but no data"};
+    bound->buffers_.push_back(d.data);
+    for (int64_t n : d.shape)
+      bound->dims_.push_back(n);
+    bound->bufferValues_.push_back(bufferValue(b.name, typeName(b.elemType), d.shape, d.data,
+                                               size_t(count) * elementBytes(b.elemType)));
+  }
+  bound->ctx_.params = bound->params_.data();
+  bound->ctx_.buffers = bound->buffers_.data();
+  bound->ctx_.buffer_dims = bound->dims_.data();
+  bound->ctx_.error = bound->error_;
+  return bound;
+}
+
+const flexjit_mod_context &BoundInputs::context() {
+  for (int64_t &e : error_)
+    e = 0;
+  return ctx_;
+}
+
+std::string BoundInputs::describeOutOfBounds(const int64_t *slots) const {
+  int64_t slot = slots[0] - 1;
+  const auto &bufs = mod_->interface.buffers;
+  std::string name = slot >= 0 && size_t(slot) < bufs.size()
+                         ? "'" + bufs[size_t(slot)].name + "'"
+                         : "slot " + std::to_string(slot);
+  return "mod '" + mod_->name + "' read buffer " + name + " out of bounds: index " +
+         std::to_string(slots[2]) + " of dimension " + std::to_string(slots[1]) +
+         ", whose size is " + std::to_string(slots[3]);
+}
+
+//===----------------------------------------------------------------------===//
+// Session
+//===----------------------------------------------------------------------===//
+
+const BlockMaskShape &BlockMaskHandle::shape() const {
+  return host ? host->shape() : device->shape;
+}
+
+size_t BlockMaskHandle::bytes() const { return host ? host->bytes() : device->bytes(); }
+
+Session::Session(SessionOptions options)
+    : options_(options), cache_(options.cache ? options.cache : &globalCache()) {}
+
+Session::~Session() = default;
+
+Result<Compiler *> Session::compiler() {
+  std::lock_guard<std::mutex> lk(compilerMu_);
+  if (!compiler_) {
+    CompilerOptions opts;
+    opts.optLevel = options_.optLevel;
+    compiler_ = std::make_unique<Result<std::unique_ptr<Compiler>>>(Compiler::create(opts));
+  }
+  if (!compiler_->ok())
+    return compiler_->error();
+  return compiler_->value().get();
+}
+
+namespace {
+Result<CpuMod> compileAs(Compiler &c, const FileAST &file, const std::string &mod, CpuMod *) {
+  return c.jit(file, mod);
+}
+Result<CpuIntervalFn> compileAs(Compiler &c, const FileAST &file, const std::string &mod,
+                                CpuIntervalFn *) {
+  return c.jitInterval(file, mod);
+}
+} // namespace
+
+template <class T>
+Result<std::shared_ptr<const T>> Session::compiled(const Program &program, const ModInfo &mod,
+                                                   const char *what) {
+  // Equal fingerprints mean equal code and equal ABIs (Fingerprint.hpp), so
+  // the entry is shared by every file that spells the mod.
+  KernelKey key;
+  key.modFingerprints = {mod.fingerprint};
+  key.kernel = what;
+  key.options = "O" + std::to_string(options_.optLevel);
+  key.arch = "cpu";
+  key.device = kCpuDevice;
+  auto r = cache_->getOrCreateAs<const T>(CacheKey::kernel(key), [&]() -> Result<CacheValue> {
+    auto c = compiler();
+    if (!c)
+      return c.error();
+    auto code = compileAs(**c, program.file(), mod.name, static_cast<T *>(nullptr));
+    if (!code)
+      return code.error();
+    // The JIT's code size is not observable through MLIR's ExecutionEngine:
+    // these entries count against the entry bound only.
+    return makeCacheValue<T>(std::move(*code), 0);
+  });
+  if (!r)
+    return r.error();
+  return std::shared_ptr<const T>(*r);
+}
+
+namespace {
+/// Records why a call failed (when the caller asked) and passes the Error on.
+Error failed(FailureKind *why, FailureKind kind, Error e) {
+  if (why)
+    *why = kind;
+  return e;
+}
+
+/// The kind of an Error that came back through the cache from a build this
+/// thread did not run (another thread's, which it waited for).
+FailureKind kindOfCacheError(const Error &e) {
+  return e.message.find("cache's byte bound") != std::string::npos ? FailureKind::Cache
+                                                                   : FailureKind::Other;
+}
+} // namespace
+
+Result<CpuMod> Session::cpuMod(const Program &program, const std::string &modName,
+                               FailureKind *why) {
+  auto info = program.mod(modName);
+  if (!info)
+    return failed(why, FailureKind::NotFound, info.error());
+  auto code = compiled<CpuMod>(program, **info, "cpu_mod");
+  if (!code)
+    return failed(why, FailureKind::Compile, code.error());
+  return **code;
+}
+
+Result<BlockMaskHandle> Session::blockMask(const Program &program,
+                                           const BlockMaskRequest &request, FailureKind *why) {
+  auto info = program.mod(request.mod);
+  if (!info)
+    return failed(why, FailureKind::NotFound, info.error());
+  const ModInfo &mod = **info;
+  const FailureKind bad = FailureKind::InvalidArgument;
+  if (mod.kind != ModKind::Mask)
+    return failed(why, bad,
+                  Error{"'" + mod.name + "' is a score mod; block masks are made from mask mods"});
+  if (Status st = request.shape.validate(); !st)
+    return failed(why, bad, Error{st.message()});
+  if (request.device.ordinal < kCpuDevice)
+    return failed(why, bad,
+                  Error{"invalid device ordinal " + std::to_string(request.device.ordinal)});
+  auto bound = BoundInputs::bind(mod, request.inputs);
+  if (!bound)
+    return failed(why, bad, bound.error());
+
+  BlockMaskKey key;
+  key.maskFingerprint = mod.fingerprint;
+  key.B = request.shape.B;
+  key.H = request.shape.H;
+  key.qLen = request.shape.qLen;
+  key.kvLen = request.shape.kvLen;
+  key.qBlock = request.shape.qBlock;
+  key.kvBlock = request.shape.kvBlock;
+  key.params = (*bound)->paramValues();
+  key.buffers = (*bound)->bufferValues();
+  key.device = request.device.ordinal;
+
+  BlockMaskHandle handle;
+  handle.where = request.device;
+  if (!request.device.isCpu()) {
+    // Device memory block masks are made on the GPU by the block-mask
+    // kernels; the runtime has no launcher for them yet, and making them on
+    // the host instead would not be what was asked for.
+    std::string where = "block mask on " + request.device.str() + ": ";
+    if (Status st = cuda::initDriver(); !st)
+      return failed(why, FailureKind::Device, Error{where + st.message()});
+    return failed(why, FailureKind::Device,
+                  Error{where + "creating block masks on the GPU is not available in this "
+                                "build yet; use the CPU device"});
+  }
+
+  BoundInputs &in = **bound;
+  // Set by the build when this thread runs it; else the error is another
+  // thread's build that this one waited for.
+  std::optional<FailureKind> buildFailure;
+  auto made = cachedBlockMask(*cache_, key, [&](const BlockMaskShape &shape) -> Result<BlockMask> {
+    buildFailure = FailureKind::Compile;
+    auto code = compiled<CpuMod>(program, mod, "cpu_mod");
+    if (!code)
+      return code.error();
+    auto classifier = compiled<CpuIntervalFn>(program, mod, "cpu_interval");
+    if (!classifier)
+      return classifier.error();
+    buildFailure = FailureKind::Other;
+    BlockMaskCreateStats stats;
+    auto bm = blockMaskFromMod(shape, **code, classifier->get(), in.context(), request.threads,
+                               &stats);
+    if (!bm)
+      return bm.error();
+    if (stats.modError[0] != 0) {
+      buildFailure = FailureKind::OutOfBounds;
+      return Error{in.describeOutOfBounds(stats.modError.data())};
+    }
+    buildFailure = FailureKind::Cache; // what can still fail: entering the cache
+    handle.created = true;
+    handle.stats = stats;
+    return bm;
+  });
+  if (!made) {
+    FailureKind k = kindOfCacheError(made.error());
+    if (buildFailure && k != FailureKind::Cache)
+      k = *buildFailure;
+    return failed(why, k, made.error());
+  }
+  handle.host = std::move(*made);
+  return handle;
+}
+
+//===----------------------------------------------------------------------===//
+// Device masks back to the host
+//===----------------------------------------------------------------------===//
+
+Result<BlockMask> copyToHost(const cuda::DeviceBlockMask &mask) {
+  const BlockMaskShape &s = mask.shape;
+  size_t bh = size_t(s.B * s.H), nQ = size_t(s.numQBlocks()), nKV = size_t(s.numKvBlocks());
+  std::vector<int32_t> packed(mask.bytes() / sizeof(int32_t));
+  if (packed.size() * sizeof(int32_t) != BlockMask::bytesFor(s))
+    return Error{"device block mask: allocation of " + std::to_string(mask.bytes()) +
+                 " bytes does not match its shape"};
+  if (Status st = mask.buffer.copyToHost(packed.data(), mask.bytes()); !st)
+    return Error{st.message()};
+  // The kv lists come first (fieldNames() order); the q lists are derived
+  // from them exactly as the device computed them.
+  auto take = [&, at = size_t(0)](size_t n) mutable {
+    std::vector<int32_t> v(packed.begin() + long(at), packed.begin() + long(at + n));
+    at += n;
+    return v;
+  };
+  std::vector<int32_t> kvNum = take(bh * nQ), kvIdx = take(bh * nQ * nKV);
+  std::vector<int32_t> fullNum = take(bh * nQ), fullIdx = take(bh * nQ * nKV);
+  return BlockMask::fromKvBlocks(s, kvNum, kvIdx, fullNum, fullIdx);
+}
+
+} // namespace flexjit

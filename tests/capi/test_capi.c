@@ -1,0 +1,499 @@
+/* The C API from C: everything a C user can reach through flexjit.h alone,
+ * on the CPU. Prints "N passed, M failed"; exits non-zero on any failure. */
+#include "flexjit/flexjit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (cond) {                                                                    \
+      ++passed;                                                                    \
+    } else {                                                                       \
+      ++failed;                                                                    \
+      fprintf(stderr, "%s:%d: check failed: %s\n  last error: %s\n", __FILE__,     \
+              __LINE__, #cond, flexjit_last_error());                              \
+    }                                                                              \
+  } while (0)
+
+/* A call that must succeed. */
+#define OK(call) CHECK((call) == FLEXJIT_OK)
+/* A call that must fail with `status` and say something containing `text`. */
+#define FAILS(call, status, text)                                                  \
+  do {                                                                             \
+    flexjit_status s_ = (call);                                                    \
+    CHECK(s_ == (status));                                                         \
+    if (s_ != (status))                                                            \
+      fprintf(stderr, "  got %s\n", flexjit_status_name(s_));                      \
+    CHECK(strstr(flexjit_last_error(), (text)) != NULL);                           \
+  } while (0)
+
+static const char *kSource =
+    "param prefix_len: i32\n"
+    "param scale: f32\n"
+    "buffer doc_id: i32[N]\n"
+    "buffer slopes: f32[H]\n"
+    "mask causal(b, h, q, kv) = q >= kv\n"
+    "mask prefix_lm(b, h, q, kv) = kv < prefix_len || q >= kv\n"
+    "mask document(b, h, q, kv) = doc_id[q] == doc_id[kv]\n"
+    "score alibi(s, b, h, q, kv) = s * scale + slopes[h] * float(kv - q)\n";
+
+static int equalInts(const int32_t *a, const int32_t *b, size_t n) {
+  return memcmp(a, b, n * sizeof(int32_t)) == 0;
+}
+
+static void testBasics(void) {
+  const char *v = NULL;
+  OK(flexjit_version(&v));
+  CHECK(v && strlen(v) > 0);
+  FAILS(flexjit_version(NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "NULL");
+  CHECK(strcmp(flexjit_status_name(FLEXJIT_ERROR_DEVICE), "FLEXJIT_ERROR_DEVICE") == 0);
+  CHECK(strcmp(flexjit_status_name((flexjit_status)99), "unknown status") == 0);
+  /* A success clears the thread's message. */
+  OK(flexjit_version(&v));
+  CHECK(strcmp(flexjit_last_error(), "") == 0);
+  OK(flexjit_string_free(NULL));
+}
+
+static void testModules(flexjit_module *m) {
+  size_t n = 0;
+  OK(flexjit_module_mod_count(m, &n));
+  CHECK(n == 4);
+  const char *name = NULL;
+  OK(flexjit_module_mod_name(m, 2, &name));
+  CHECK(name && strcmp(name, "document") == 0);
+  FAILS(flexjit_module_mod_name(m, 4, &name), FLEXJIT_ERROR_INVALID_ARGUMENT, "out of range");
+  flexjit_mod_kind kind;
+  OK(flexjit_module_mod_kind(m, "alibi", &kind));
+  CHECK(kind == FLEXJIT_SCORE);
+  OK(flexjit_module_mod_kind(m, "causal", &kind));
+  CHECK(kind == FLEXJIT_MASK);
+  FAILS(flexjit_module_mod_kind(m, "casual", &kind), FLEXJIT_ERROR_NOT_FOUND,
+        "did you mean 'causal'");
+  FAILS(flexjit_module_mod_kind(NULL, "causal", &kind), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "module is NULL");
+
+  /* Fingerprints: 32 hex digits, equal for an equivalent spelling. */
+  const char *fp = NULL, *fp2 = NULL;
+  OK(flexjit_module_fingerprint(m, "causal", &fp));
+  CHECK(fp && strlen(fp) == 32 && strspn(fp, "0123456789abcdef") == 32);
+  flexjit_module *other = NULL;
+  OK(flexjit_module_from_source("other.flex", "# same mask, other names\n"
+                                              "mask lower(x, y, i, j) = i >= j\n",
+                                &other));
+  OK(flexjit_module_fingerprint(other, "lower", &fp2));
+  CHECK(fp && fp2 && strcmp(fp, fp2) == 0);
+  OK(flexjit_module_fingerprint(m, "prefix_lm", &fp2));
+  CHECK(strcmp(fp, fp2) != 0);
+  OK(flexjit_module_release(other));
+  OK(flexjit_module_release(NULL));
+
+  /* Interfaces, in ABI order. */
+  size_t count = 9;
+  OK(flexjit_module_param_count(m, "causal", &count));
+  CHECK(count == 0);
+  OK(flexjit_module_param_count(m, "alibi", &count));
+  CHECK(count == 1);
+  flexjit_type type;
+  OK(flexjit_module_param(m, "prefix_lm", 0, &name, &type));
+  CHECK(strcmp(name, "prefix_len") == 0 && type == FLEXJIT_I32);
+  FAILS(flexjit_module_param(m, "prefix_lm", 1, &name, &type), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "out of range");
+  OK(flexjit_module_buffer_count(m, "document", &count));
+  CHECK(count == 1);
+  int32_t rank = 0;
+  OK(flexjit_module_buffer(m, "alibi", 0, &name, &type, &rank));
+  CHECK(strcmp(name, "slopes") == 0 && type == FLEXJIT_F32 && rank == 1);
+}
+
+static void testCompileErrors(void) {
+  flexjit_module *m = (flexjit_module *)0x1;
+  FAILS(flexjit_module_from_source("bad.flex", "mask m(b, h, q, kv) = q >= kvv\n", &m),
+        FLEXJIT_ERROR_COMPILE, "bad.flex:1:28: error: unknown name 'kvv'");
+  CHECK(m == (flexjit_module *)0x1); /* untouched on failure */
+  FAILS(flexjit_module_from_source("x.flex", NULL, &m), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "text is NULL");
+  FAILS(flexjit_module_from_source("x.flex", "mask m(b, h, q, kv) = true\n", NULL),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "out is NULL");
+  FAILS(flexjit_module_from_file("/nonexistent/dir/x.flex", &m), FLEXJIT_ERROR_NOT_FOUND,
+        "cannot read");
+#ifdef FLEXJIT_EXAMPLES
+  flexjit_module *ex = NULL;
+  OK(flexjit_module_from_file(FLEXJIT_EXAMPLES "/mods.flex", &ex));
+  size_t n = 0;
+  OK(flexjit_module_mod_count(ex, &n));
+  CHECK(n > 10);
+  OK(flexjit_module_release(ex));
+#endif
+}
+
+static void testEval(flexjit_module *m) {
+  int32_t allowed = -1;
+  OK(flexjit_mask_eval(m, "causal", NULL, 0, NULL, 0, 0, 0, 5, 3, &allowed));
+  CHECK(allowed == 1);
+  OK(flexjit_mask_eval(m, "causal", NULL, 0, NULL, 0, 0, 0, 3, 5, &allowed));
+  CHECK(allowed == 0);
+
+  flexjit_param prefix = {"prefix_len", FLEXJIT_I32, 8, 0.0};
+  OK(flexjit_mask_eval(m, "prefix_lm", &prefix, 1, NULL, 0, 0, 0, 3, 5, &allowed));
+  CHECK(allowed == 1);
+  prefix.int_value = 4;
+  OK(flexjit_mask_eval(m, "prefix_lm", &prefix, 1, NULL, 0, 0, 0, 3, 5, &allowed));
+  CHECK(allowed == 0);
+
+  /* Parameter mistakes. */
+  FAILS(flexjit_mask_eval(m, "prefix_lm", NULL, 0, NULL, 0, 0, 0, 3, 5, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "missing param 'prefix_len'");
+  flexjit_param wrongType = {"prefix_len", FLEXJIT_F32, 0, 8.0};
+  FAILS(flexjit_mask_eval(m, "prefix_lm", &wrongType, 1, NULL, 0, 0, 0, 3, 5, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "param 'prefix_len' is i32");
+  flexjit_param unknown[2] = {{"prefix_len", FLEXJIT_I32, 8, 0.0},
+                              {"prefix", FLEXJIT_I32, 8, 0.0}};
+  FAILS(flexjit_mask_eval(m, "prefix_lm", unknown, 2, NULL, 0, 0, 0, 3, 5, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "unknown param 'prefix'");
+  flexjit_param twice[2] = {{"prefix_len", FLEXJIT_I32, 8, 0.0},
+                            {"prefix_len", FLEXJIT_I32, 9, 0.0}};
+  FAILS(flexjit_mask_eval(m, "prefix_lm", twice, 2, NULL, 0, 0, 0, 3, 5, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "given twice");
+  flexjit_param big = {"prefix_len", FLEXJIT_I32, (int64_t)1 << 40, 0.0};
+  FAILS(flexjit_mask_eval(m, "prefix_lm", &big, 1, NULL, 0, 0, 0, 3, 5, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "out of the range of i32");
+  FAILS(flexjit_mask_eval(m, "prefix_lm", NULL, 1, NULL, 0, 0, 0, 3, 5, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "params is NULL");
+  FAILS(flexjit_mask_eval(m, "alibi", NULL, 0, NULL, 0, 0, 0, 3, 5, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "is a score mod");
+  FAILS(flexjit_mask_eval(m, "causal", NULL, 0, NULL, 0, 0, 0, 3, 5, NULL),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "allowed is NULL");
+
+  /* Buffers. */
+  int32_t docs[6] = {0, 0, 1, 1, 1, 2};
+  int64_t n = 6;
+  flexjit_buffer doc = {"doc_id", FLEXJIT_I32, 1, &n, docs, sizeof docs};
+  OK(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 2, 4, &allowed));
+  CHECK(allowed == 1);
+  OK(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 1, 2, &allowed));
+  CHECK(allowed == 0);
+  /* An index past the end reads 0 and is reported. */
+  allowed = -1;
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 7, 0, &allowed),
+        FLEXJIT_ERROR_OUT_OF_BOUNDS, "read buffer 'doc_id' out of bounds: index 7");
+  CHECK(allowed == 1); /* doc_id[7] read 0 == doc_id[0] */
+  doc.size_bytes = 5 * sizeof(int32_t);
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 2, 4, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "size_bytes is 20 but its dims hold 24 bytes");
+  doc.size_bytes = sizeof docs;
+  doc.element_type = FLEXJIT_I64;
+  doc.size_bytes = 6 * 8;
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 2, 4, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "buffer 'doc_id' holds i32");
+  doc.element_type = FLEXJIT_I32;
+  doc.size_bytes = sizeof docs;
+  doc.data = NULL;
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 2, 4, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "data is NULL");
+  doc.data = docs;
+  doc.rank = 2;
+  int64_t dims2[2] = {2, 3};
+  doc.dims = dims2;
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 2, 4, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "has 1 dimension(s)");
+  doc.rank = 1;
+  doc.dims = &n;
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, NULL, 0, 0, 0, 2, 4, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "missing buffer 'doc_id'");
+
+  /* A score mod with a param and a buffer. */
+  float slopes[2] = {0.5f, -0.25f};
+  int64_t heads = 2;
+  flexjit_buffer sl = {"slopes", FLEXJIT_F32, 1, &heads, slopes, sizeof slopes};
+  flexjit_param scale = {"scale", FLEXJIT_F32, 0, 2.0};
+  float out = 0;
+  OK(flexjit_score_eval(m, "alibi", &scale, 1, &sl, 1, 1.5f, 0, 1, 10, 6, &out));
+  CHECK(out == 1.5f * 2.0f + -0.25f * (6.0f - 10.0f));
+  FAILS(flexjit_score_eval(m, "causal", NULL, 0, NULL, 0, 1.0f, 0, 0, 0, 0, &out),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "is a mask mod");
+}
+
+static flexjit_blockmask *getMask(flexjit_module *m, flexjit_blockmask_desc *d) {
+  flexjit_blockmask *bm = NULL;
+  flexjit_status s = flexjit_blockmask_get(m, d, &bm);
+  if (s != FLEXJIT_OK)
+    fprintf(stderr, "flexjit_blockmask_get(%s): %s\n", d->mod, flexjit_last_error());
+  return bm;
+}
+
+static void testCausalMask(flexjit_module *m) {
+  OK(flexjit_cache_clear());
+  OK(flexjit_cache_reset_counters());
+  flexjit_blockmask_desc d;
+  OK(flexjit_blockmask_desc_init(&d));
+  CHECK(d.batch == 1 && d.heads == 1 && d.q_block == 128 && d.kv_block == 128 &&
+        d.device == FLEXJIT_DEVICE_CPU);
+  d.mod = "causal";
+  d.q_len = d.kv_len = 256;
+  flexjit_blockmask *bm = getMask(m, &d);
+  CHECK(bm != NULL);
+  if (!bm)
+    return;
+
+  flexjit_blockmask_info info;
+  OK(flexjit_blockmask_get_info(bm, &info));
+  CHECK(info.num_q_blocks == 2 && info.num_kv_blocks == 2);
+  CHECK(info.bytes == 1 * 1 * (16 * 2 * 2 + 8 * (2 + 2)));
+  CHECK(fabs(info.sparsity - 25.0) < 1e-9);
+  CHECK(info.created == 1 && info.blocks == 4);
+  CHECK(info.elementwise_blocks == 0); /* the interval analysis decides causal */
+  CHECK(info.device == FLEXJIT_DEVICE_CPU);
+
+  /* The eight arrays, full rows, in PyTorch's layout. */
+  static const int32_t expect[8][4] = {
+      {1, 1},       {0, 1, 1, 0}, /* kv_num_blocks, kv_indices */
+      {0, 1},       {0, 1, 0, 1}, /* full_kv_* */
+      {1, 1},       {0, 1, 1, 0}, /* q_num_blocks, q_indices */
+      {1, 0},       {1, 0, 0, 1}, /* full_q_* */
+  };
+  for (int f = 0; f < FLEXJIT_BLOCKMASK_NUM_FIELDS; ++f) {
+    flexjit_array a;
+    OK(flexjit_blockmask_array(bm, (flexjit_blockmask_field)f, &a));
+    int indices = f % 2;
+    CHECK(a.rank == (indices ? 4 : 3));
+    CHECK(a.shape[0] == 1 && a.shape[1] == 1 && a.shape[2] == 2);
+    CHECK(a.count == (size_t)(indices ? 4 : 2));
+    CHECK(a.data != NULL && a.device_ptr == 0);
+    if (a.data)
+      CHECK(equalInts(a.data, expect[f], a.count));
+  }
+  const char *fname = NULL;
+  OK(flexjit_blockmask_field_name(FLEXJIT_FULL_Q_INDICES, &fname));
+  CHECK(fname && strcmp(fname, "full_q_indices") == 0);
+  flexjit_array a;
+  FAILS(flexjit_blockmask_array(bm, (flexjit_blockmask_field)8, &a),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "unknown field 8");
+  FAILS(flexjit_blockmask_array(NULL, FLEXJIT_KV_INDICES, &a), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "mask is NULL");
+
+  char *text = NULL;
+  OK(flexjit_blockmask_to_string(bm, 20, 20, 4, &text));
+  /* PyTorch's picture: a cell is computed (partial or full) or not. */
+  CHECK(text && strcmp(text, "(0, 0)\n██  \n████\n") == 0);
+  OK(flexjit_string_free(text));
+  char *json = NULL;
+  OK(flexjit_blockmask_to_json(bm, &json));
+  CHECK(json && strstr(json, "{\"kv_num_blocks\": [[[1, 1]]], "
+                             "\"kv_indices\": [[[[0, 1], [1, 0]]]], ") == json);
+  CHECK(json && strstr(json, "\"block_size\": [128, 128], \"seq_lengths\": [256, 256], "
+                             "\"bytes\": 96, \"sparsity\": 25.0, "
+                             "\"elementwise_blocks\": 0}") != NULL);
+  OK(flexjit_string_free(json));
+
+  /* The same request again: a cache hit. */
+  flexjit_blockmask *again = getMask(m, &d);
+  CHECK(again != NULL);
+  if (again) {
+    OK(flexjit_blockmask_get_info(again, &info));
+    CHECK(info.created == 0 && info.elementwise_blocks == 0);
+    flexjit_array x, y;
+    OK(flexjit_blockmask_array(bm, FLEXJIT_KV_INDICES, &x));
+    OK(flexjit_blockmask_array(again, FLEXJIT_KV_INDICES, &y));
+    CHECK(x.data == y.data); /* one shared entry */
+    OK(flexjit_blockmask_release(again));
+  }
+  flexjit_cache_stats st;
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_BLOCK_MASK, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.hits == 1 && st.misses == 1 && st.entries == 1 && st.bytes == 96 &&
+        st.peak_bytes == 96);
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_KERNEL, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 2 && st.bytes == 0); /* the JIT'd mask and its classifier */
+
+  /* Clearing leaves held handles valid. */
+  OK(flexjit_cache_clear());
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_BLOCK_MASK, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 0 && st.bytes == 0);
+  OK(flexjit_blockmask_array(bm, FLEXJIT_FULL_KV_INDICES, &a));
+  CHECK(a.data && equalInts(a.data, expect[3], 4));
+  OK(flexjit_blockmask_release(bm));
+  OK(flexjit_blockmask_release(NULL));
+}
+
+static void testInputsDecideMasks(flexjit_module *m) {
+  flexjit_blockmask_desc d;
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "prefix_lm";
+  d.q_len = d.kv_len = 128;
+  d.q_block = d.kv_block = 32; /* 4 x 4 blocks */
+  flexjit_param p = {"prefix_len", FLEXJIT_I32, 64, 0.0};
+  d.params = &p;
+  d.num_params = 1;
+  flexjit_blockmask *a = getMask(m, &d);
+  p.int_value = 96;
+  flexjit_blockmask *b = getMask(m, &d);
+  CHECK(a && b);
+  if (a && b) {
+    flexjit_array fa, fb;
+    OK(flexjit_blockmask_array(a, FLEXJIT_FULL_KV_NUM_BLOCKS, &fa));
+    OK(flexjit_blockmask_array(b, FLEXJIT_FULL_KV_NUM_BLOCKS, &fb));
+    /* Row 0 (q 0..31): prefix blocks full, its diagonal partial. */
+    static const int32_t wantA[4] = {2, 2, 2, 3}, wantB[4] = {3, 3, 3, 3};
+    CHECK(equalInts(fa.data, wantA, 4));
+    CHECK(equalInts(fb.data, wantB, 4));
+    flexjit_blockmask_info ia, ib;
+    OK(flexjit_blockmask_get_info(a, &ia));
+    OK(flexjit_blockmask_get_info(b, &ib));
+    CHECK(ia.created == 1 && ib.created == 1);
+    CHECK(ia.elementwise_blocks == 0 && ib.elementwise_blocks == 0);
+  }
+  OK(flexjit_blockmask_release(a));
+  OK(flexjit_blockmask_release(b));
+
+  /* Buffer contents are part of the key: new contents, a new mask. */
+  int32_t docs[128];
+  for (int i = 0; i < 128; ++i)
+    docs[i] = i < 64 ? 0 : 1;
+  int64_t n = 128;
+  flexjit_buffer doc = {"doc_id", FLEXJIT_I32, 1, &n, docs, sizeof docs};
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "document";
+  d.q_len = d.kv_len = 128;
+  d.q_block = d.kv_block = 64;
+  d.buffers = &doc;
+  d.num_buffers = 1;
+  flexjit_blockmask *two = getMask(m, &d);
+  for (int i = 0; i < 128; ++i)
+    docs[i] = 0;
+  flexjit_blockmask *one = getMask(m, &d);
+  CHECK(two && one);
+  if (two && one) {
+    flexjit_array x, y;
+    OK(flexjit_blockmask_array(two, FLEXJIT_FULL_KV_NUM_BLOCKS, &x));
+    OK(flexjit_blockmask_array(one, FLEXJIT_FULL_KV_NUM_BLOCKS, &y));
+    static const int32_t wantTwo[2] = {1, 1}, wantOne[2] = {2, 2};
+    CHECK(equalInts(x.data, wantTwo, 2));
+    CHECK(equalInts(y.data, wantOne, 2));
+  }
+  OK(flexjit_blockmask_release(two));
+  OK(flexjit_blockmask_release(one));
+
+  /* A buffer too short for the sequence: the first bad read is an error. */
+  n = 100;
+  doc.size_bytes = 100 * sizeof(int32_t);
+  flexjit_blockmask *bm = (flexjit_blockmask *)0x1;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_OUT_OF_BOUNDS,
+        "mod 'document' read buffer 'doc_id' out of bounds");
+  CHECK(bm == (flexjit_blockmask *)0x1);
+}
+
+static void testBadRequests(flexjit_module *m) {
+  flexjit_blockmask_desc d;
+  flexjit_blockmask *bm = NULL;
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "causal";
+  d.q_len = d.kv_len = 256;
+  d.q_block = 100;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, "100");
+  d.q_block = 128;
+  d.batch = 0;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, "B");
+  d.batch = 1;
+  d.mod = "alibi";
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, "score mod");
+  d.mod = "nope";
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_NOT_FOUND, "no mod named 'nope'");
+  d.mod = NULL;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc->mod");
+  d.mod = "prefix_lm";
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "missing param 'prefix_len': mod 'prefix_lm' reads param prefix_len: i32");
+  d.mod = "causal";
+  d.device = -2;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, "invalid device");
+  /* A CUDA device: without a driver, or until GPU creation exists, an error. */
+  d.device = 0;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_DEVICE, "block mask on cuda:0: ");
+  FAILS(flexjit_blockmask_get(NULL, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, "module");
+  FAILS(flexjit_blockmask_get(m, NULL, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc");
+  FAILS(flexjit_blockmask_get_info(NULL, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "NULL");
+  FAILS(flexjit_blockmask_desc_init(NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc is NULL");
+}
+
+static void testCacheControl(flexjit_module *m) {
+  uint64_t maxBytes = 0, maxEntries = 0;
+  OK(flexjit_cache_get_limits(&maxBytes, &maxEntries));
+  CHECK(maxBytes > 0 && maxEntries > 0);
+  OK(flexjit_cache_clear());
+  OK(flexjit_cache_reset_counters());
+
+  flexjit_blockmask_desc d;
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "causal";
+  d.q_len = d.kv_len = 1024; /* 8 x 8 blocks: 16*64 + 8*16 = 1152 bytes */
+  OK(flexjit_cache_set_limits(1000, 100));
+  flexjit_blockmask *bm = NULL;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_CACHE, "byte bound");
+  /* Two masks of 96 bytes and a bound of 150: the first is evicted. */
+  d.q_len = d.kv_len = 256;
+  flexjit_blockmask *a = getMask(m, &d);
+  d.kv_len = 255;
+  flexjit_blockmask *b = getMask(m, &d);
+  CHECK(a && b);
+  OK(flexjit_cache_set_limits(150, 100));
+  flexjit_cache_stats st;
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_BLOCK_MASK, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 1 && st.bytes == 96 && st.evictions == 1 && st.peak_bytes == 192);
+  OK(flexjit_cache_get_totals(&st));
+  CHECK(st.bytes == 96);
+
+  size_t rows = 0;
+  OK(flexjit_cache_get_stats_rows(NULL, 0, &rows));
+  CHECK(rows == 2); /* kernels and block masks, both on the CPU */
+  flexjit_cache_stats_row r[4];
+  OK(flexjit_cache_get_stats_rows(r, 4, &rows));
+  CHECK(rows == 2 && r[0].kind == FLEXJIT_CACHE_KERNEL && r[1].kind == FLEXJIT_CACHE_BLOCK_MASK &&
+        r[1].device == FLEXJIT_DEVICE_CPU && r[1].stats.entries == 1);
+  FAILS(flexjit_cache_get_stats_rows(NULL, 3, &rows), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "rows is NULL");
+  FAILS(flexjit_cache_get_stats((flexjit_cache_kind)5, -1, &st),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "unknown cache kind");
+
+  /* Clearing another device leaves the CPU's entries. */
+  OK(flexjit_cache_clear_device(0));
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_BLOCK_MASK, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 1);
+  OK(flexjit_cache_clear_device(FLEXJIT_DEVICE_CPU));
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_BLOCK_MASK, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 0);
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_KERNEL, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 0);
+  FAILS(flexjit_cache_clear_device(-3), FLEXJIT_ERROR_INVALID_ARGUMENT, "invalid device");
+
+  OK(flexjit_cache_reset_counters());
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_BLOCK_MASK, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.hits == 0 && st.misses == 0 && st.evictions == 0);
+  OK(flexjit_cache_set_limits(maxBytes, maxEntries));
+  uint64_t nb = 0, ne = 0;
+  OK(flexjit_cache_get_limits(&nb, &ne));
+  CHECK(nb == maxBytes && ne == maxEntries);
+  OK(flexjit_blockmask_release(a));
+  OK(flexjit_blockmask_release(b));
+}
+
+int main(void) {
+  testBasics();
+  testCompileErrors();
+  flexjit_module *m = NULL;
+  OK(flexjit_module_from_source("test.flex", kSource, &m));
+  if (m) {
+    testModules(m);
+    testEval(m);
+    testCausalMask(m);
+    testInputsDecideMasks(m);
+    testBadRequests(m);
+    testCacheControl(m);
+    OK(flexjit_module_release(m));
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
