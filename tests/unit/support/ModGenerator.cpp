@@ -485,7 +485,9 @@ void Generator::genBuffers() {
     for (int64_t k = 0; k < count; ++k) {
       uint8_t *p = storage->data() + k * elemSize;
       switch (b.elemType) {
-      case T::Bool: *p = static_cast<uint8_t>(pick(2)); break;
+      case T::Bool: // any non-zero byte is true; mostly 1, sometimes not
+        *p = static_cast<uint8_t>(pick(2) ? (pick(4) ? 1 : 1 + pick(255)) : 0);
+        break;
       case T::I32: {
         // Mostly small values, so that reads make good indices and ids.
         int32_t v = pick(4) ? static_cast<int32_t>(pick(8)) - 2 : randomParamValue(rng_, T::I32).i32;
