@@ -79,6 +79,10 @@ private:
   std::shared_ptr<const std::vector<ModInfo>> mods_;
 };
 
+/// What a mod reads, for messages: "param prefix_len: i32, buffer doc_id:
+/// i32[N]", or "nothing".
+std::string describeInterface(const ModInterface &iface);
+
 /// Parses a value of `type` as a user writes it: `true`/`false`, a decimal
 /// integer in the type's range, a float (`1.5`, `-2e3`, `inf`, `nan`).
 Result<Value> parseValue(ScalarType type, const std::string &text);

@@ -4,6 +4,7 @@
 // caches; this file only connects them and checks what users pass in.
 #include "flexjit/flexjit.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -138,7 +139,8 @@ size_t elementBytes(ScalarType t) {
   return 0;
 }
 
-/// "param prefix_len: i32, buffer doc_id: i32[N]", or "nothing".
+} // namespace
+
 std::string describeInterface(const ModInterface &iface) {
   std::string s;
   for (const ParamDecl &p : iface.params)
@@ -152,7 +154,6 @@ std::string describeInterface(const ModInterface &iface) {
   }
   return s.empty() ? "nothing" : s;
 }
-} // namespace
 
 Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
                                                        const ModInputs &inputs) {
@@ -292,6 +293,18 @@ Result<Compiler *> Session::compiler() {
 }
 
 namespace {
+/// Set by an exit handler registered after the first compile, so it runs
+/// before the destructors of the LLVM statics that compile made. Cached JIT
+/// code still in the cache at exit is then left alone: destroying an ORC
+/// engine runs LLVM (its deinitializers are looked up, even compiled), which
+/// must not happen once LLVM's statics are gone.
+std::atomic<bool> processExiting{false};
+
+void registerExitHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::atexit([] { processExiting = true; }); });
+}
+
 Result<CpuMod> compileAs(Compiler &c, const FileAST &file, const std::string &mod, CpuMod *) {
   return c.jit(file, mod);
 }
@@ -319,9 +332,13 @@ Result<std::shared_ptr<const T>> Session::compiled(const Program &program, const
     auto code = compileAs(**c, program.file(), mod.name, static_cast<T *>(nullptr));
     if (!code)
       return code.error();
+    registerExitHandler();
     // The JIT's code size is not observable through MLIR's ExecutionEngine:
     // these entries count against the entry bound only.
-    return makeCacheValue<T>(std::move(*code), 0);
+    return makeCacheValue<T>(std::move(*code), 0, [](T &value) {
+      if (processExiting)
+        (void)new T(std::move(value)); // deliberately kept: the process is ending
+    });
   });
   if (!r)
     return r.error();

@@ -21,6 +21,8 @@ const char *stageName(Stage s) {
 
 const char *usageText() {
   return R"(usage: flexc FILE [options]
+       flexc blockmask FILE --mod NAME --q-len Q --kv-len K [options]
+                           (see flexc blockmask --help)
 
 Compiles the mods of a .flex file and shows any stage of the compilation.
 

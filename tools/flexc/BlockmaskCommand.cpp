@@ -1,0 +1,389 @@
+// `flexc blockmask FILE --mod NAME ...`: the command line turned into a
+// flexjit::BlockMaskRequest, then Session::blockMask and the mask's own
+// text forms. Values are parsed with the type the mod declares for them.
+#include "BlockmaskCommand.h"
+
+#include "flexjit/flexjit.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+using namespace flexjit;
+
+namespace flexc {
+
+const char *blockmaskUsageText() {
+  return R"(usage: flexc blockmask FILE --mod NAME --q-len Q --kv-len K [options]
+
+Builds the block mask of a mask mod (on the CPU, with the JIT-compiled mod and
+its interval block classifier) and prints it.
+
+options:
+  --mod NAME              the mask mod (required)
+  --batch B, --heads H    batch and head counts (default 1: broadcast)
+  --q-len Q, --kv-len K   sequence lengths (required)
+  --block-size N | QB,KVB block sizes, powers of two 16..256 (default 128)
+  --param NAME=VALUE      a param's value (true/false, an integer, a float)
+  --buffer NAME=V0,V1,... a buffer's elements, row-major
+  --buffer NAME=@FILE     ... read from FILE: values separated by commas,
+                          spaces or newlines; '#' starts a comment
+  --buffer-shape NAME=D0,D1,...
+                          the dims of a buffer of rank > 1 (a 1-D buffer's
+                          length is the number of its values)
+  --device cpu|cuda|cuda:N
+                          where the mask is made (default cpu)
+  --format ascii|json     the picture with sparsity and bytes (default), or
+                          a JSON object with the eight arrays
+  -h, --help              this text
+
+exit status: 0 success, 1 an error in the input (the file, the mod, a value,
+a missing or unknown param or buffer), 2 bad usage.
+)";
+}
+
+namespace {
+
+constexpr int kInputError = 1;
+constexpr int kUsageError = 2;
+
+struct Failure {
+  int code;
+};
+
+[[noreturn]] void fail(const std::string &message, int code = kInputError) {
+  std::cerr << message;
+  if (!message.empty() && message.back() != '\n')
+    std::cerr << '\n';
+  throw Failure{code};
+}
+
+[[noreturn]] void usage(const std::string &message) {
+  fail("flexc: error: " + message + "\n(run 'flexc blockmask --help' for usage)", kUsageError);
+}
+
+[[noreturn]] void inputError(const std::string &message) { fail("flexc: error: " + message); }
+
+struct BufferArg {
+  std::string text;       // values, or "@FILE"
+  std::optional<std::vector<int64_t>> shape;
+};
+
+struct Args {
+  std::string file;
+  std::string mod;
+  int64_t batch = 1, heads = 1;
+  std::optional<int64_t> qLen, kvLen;
+  int qBlock = 128, kvBlock = 128;
+  std::vector<std::pair<std::string, std::string>> params; // in order given
+  std::map<std::string, BufferArg> buffers;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  std::string device = "cpu";
+  bool json = false;
+  bool help = false;
+};
+
+int64_t parseInt(const std::string &flag, const std::string &text) {
+  int64_t v = 0;
+  const char *b = text.data(), *e = text.data() + text.size();
+  auto r = std::from_chars(b, e, v);
+  if (b == e || r.ec != std::errc() || r.ptr != e)
+    usage(flag + " needs an integer, not '" + text + "'");
+  return v;
+}
+
+std::vector<int64_t> parseIntList(const std::string &flag, const std::string &text) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (true) {
+    size_t comma = text.find(',', start);
+    out.push_back(parseInt(flag, text.substr(start, comma - start)));
+    if (comma == std::string::npos)
+      return out;
+    start = comma + 1;
+  }
+}
+
+/// "NAME=REST" -> (NAME, REST).
+std::pair<std::string, std::string> splitAssignment(const std::string &flag,
+                                                    const std::string &text) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    usage(flag + " needs NAME=VALUE, not '" + text + "'");
+  return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+Args parseArgs(int argc, char **argv) {
+  Args a;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    size_t eq = arg.find('=');
+    bool inlineValue = arg.rfind("--", 0) == 0 && eq != std::string::npos;
+    std::string flag = inlineValue ? arg.substr(0, eq) : arg;
+    auto value = [&]() -> std::string {
+      if (inlineValue)
+        return arg.substr(eq + 1);
+      if (i + 1 >= argc)
+        usage("option " + flag + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      a.help = true;
+    } else if (flag == "--mod") {
+      a.mod = value();
+    } else if (flag == "--batch") {
+      a.batch = parseInt(flag, value());
+    } else if (flag == "--heads") {
+      a.heads = parseInt(flag, value());
+    } else if (flag == "--q-len") {
+      a.qLen = parseInt(flag, value());
+    } else if (flag == "--kv-len") {
+      a.kvLen = parseInt(flag, value());
+    } else if (flag == "--block-size") {
+      std::vector<int64_t> sizes = parseIntList(flag, value());
+      if (sizes.size() > 2)
+        usage("--block-size takes N or QB,KVB");
+      for (int64_t s : sizes)
+        if (s < 0 || s > (int64_t(1) << 30))
+          usage("--block-size " + std::to_string(s) + " is out of range");
+      a.qBlock = int(sizes[0]);
+      a.kvBlock = int(sizes.size() == 2 ? sizes[1] : sizes[0]);
+    } else if (flag == "--param") {
+      a.params.push_back(splitAssignment(flag, value()));
+    } else if (flag == "--buffer") {
+      auto [name, text] = splitAssignment(flag, value());
+      if (a.buffers.count(name))
+        usage("buffer '" + name + "' given twice");
+      a.buffers[name].text = text;
+    } else if (flag == "--buffer-shape") {
+      auto [name, text] = splitAssignment(flag, value());
+      a.shapes.emplace_back(name, parseIntList(flag, text));
+    } else if (flag == "--device") {
+      a.device = value();
+      if (!Device::parse(a.device))
+        usage("unknown --device '" + a.device + "' (cpu, cuda or cuda:N)");
+    } else if (flag == "--format") {
+      std::string f = value();
+      if (f != "ascii" && f != "json")
+        usage("unknown --format '" + f + "' (ascii or json)");
+      a.json = f == "json";
+    } else if (!arg.empty() && arg[0] == '-') {
+      usage("unknown option '" + arg + "'");
+    } else if (a.file.empty()) {
+      a.file = arg;
+    } else {
+      usage("more than one input file ('" + a.file + "' and '" + arg + "')");
+    }
+  }
+  if (a.help)
+    return a;
+  if (a.file.empty())
+    usage("no input file");
+  if (a.mod.empty())
+    usage("--mod is required");
+  if (!a.qLen || !a.kvLen)
+    usage("--q-len and --kv-len are required");
+  for (auto &[name, shape] : a.shapes) {
+    auto it = a.buffers.find(name);
+    if (it == a.buffers.end())
+      usage("--buffer-shape for '" + name + "', which has no --buffer");
+    it->second.shape = shape;
+  }
+  return a;
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    inputError("cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The value texts of a --buffer: a comma list, or a file's values.
+std::vector<std::string> bufferTexts(const std::string &name, const std::string &text) {
+  std::vector<std::string> out;
+  if (text.empty())
+    return out;
+  if (text[0] != '@') {
+    size_t start = 0;
+    while (true) {
+      size_t comma = text.find(',', start);
+      out.push_back(text.substr(start, comma - start));
+      if (comma == std::string::npos)
+        return out;
+      start = comma + 1;
+    }
+  }
+  std::string body = readFile(text.substr(1));
+  std::string token;
+  bool comment = false;
+  for (char c : body + "\n") {
+    if (comment) {
+      comment = c != '\n';
+      continue;
+    }
+    if (c == '#' || c == ',' || std::isspace(static_cast<unsigned char>(c))) {
+      if (!token.empty())
+        out.push_back(token);
+      token.clear();
+      comment = c == '#';
+      continue;
+    }
+    token += c;
+  }
+  (void)name;
+  return out;
+}
+
+size_t elementSize(ScalarType t) {
+  return t == ScalarType::Bool ? 1 : t == ScalarType::I64 ? 8 : 4;
+}
+
+void storeElement(const Value &v, uint8_t *at) {
+  switch (v.type) {
+  case ScalarType::Bool:
+    *at = v.b ? 1 : 0;
+    break;
+  case ScalarType::I32:
+    std::memcpy(at, &v.i32, 4);
+    break;
+  case ScalarType::I64:
+    std::memcpy(at, &v.i64, 8);
+    break;
+  case ScalarType::F32:
+    std::memcpy(at, &v.f32, 4);
+    break;
+  }
+}
+
+int run(const Args &a) {
+  auto program = Program::fromSource(a.file, readFile(a.file));
+  if (!program)
+    fail(program.error().message);
+  auto mod = program->mod(a.mod);
+  if (!mod)
+    inputError(mod.error().message);
+  const ModInfo &info = **mod;
+  std::string reads = "mod '" + info.name + "' reads " + describeInterface(info.interface);
+
+  BlockMaskRequest req;
+  req.mod = a.mod;
+  req.shape.B = a.batch;
+  req.shape.H = a.heads;
+  req.shape.qLen = *a.qLen;
+  req.shape.kvLen = *a.kvLen;
+  req.shape.qBlock = a.qBlock;
+  req.shape.kvBlock = a.kvBlock;
+  req.device = *Device::parse(a.device);
+
+  for (const auto &[name, text] : a.params) {
+    const ParamDecl *decl = nullptr;
+    for (const ParamDecl &p : info.interface.params)
+      if (p.name == name)
+        decl = &p;
+    if (!decl)
+      inputError("unknown param '" + name + "': " + reads);
+    if (req.inputs.params.count(name))
+      inputError("param '" + name + "' given twice");
+    auto v = parseValue(decl->type, text);
+    if (!v)
+      inputError("param '" + name + "': " + v.error().message);
+    req.inputs.params[name] = *v;
+  }
+
+  std::vector<std::vector<uint8_t>> storage;
+  storage.reserve(a.buffers.size());
+  for (const auto &[name, arg] : a.buffers) {
+    const BufferDecl *decl = nullptr;
+    for (const BufferDecl &b : info.interface.buffers)
+      if (b.name == name)
+        decl = &b;
+    if (!decl)
+      inputError("unknown buffer '" + name + "': " + reads);
+    std::vector<std::string> texts = bufferTexts(name, arg.text);
+    std::vector<int64_t> shape = arg.shape ? *arg.shape : std::vector<int64_t>{int64_t(texts.size())};
+    if (!arg.shape && decl->dims.size() > 1) {
+      std::string dims;
+      for (size_t i = 0; i < decl->dims.size(); ++i)
+        dims += (i ? "," : "") + std::string("D") + std::to_string(i);
+      inputError("buffer '" + name + "' has " + std::to_string(decl->dims.size()) +
+                 " dimensions: give its shape with --buffer-shape " + name + "=" + dims);
+    }
+    int64_t count = 1;
+    for (int64_t d : shape) {
+      if (d < 0 || (d > 0 && count > (int64_t(1) << 40) / d))
+        inputError("buffer '" + name + "': bad shape");
+      count *= d;
+    }
+    if (count != int64_t(texts.size()))
+      inputError("buffer '" + name + "' has " + std::to_string(texts.size()) +
+                 " values but its shape holds " + std::to_string(count));
+    std::vector<uint8_t> bytes(texts.size() * elementSize(decl->elemType));
+    for (size_t i = 0; i < texts.size(); ++i) {
+      auto v = parseValue(decl->elemType, texts[i]);
+      if (!v)
+        inputError("buffer '" + name + "' element " + std::to_string(i) + ": " +
+                   v.error().message);
+      storeElement(*v, bytes.data() + i * elementSize(decl->elemType));
+    }
+    storage.push_back(std::move(bytes));
+    BufferData d;
+    d.elemType = decl->elemType;
+    d.data = storage.back().data();
+    d.shape = shape;
+    req.inputs.buffers[name] = d;
+  }
+
+  Session session;
+  auto mask = session.blockMask(*program, req);
+  if (!mask)
+    inputError(mask.error().message);
+  std::shared_ptr<const BlockMask> host = mask->host;
+  if (!host) {
+    auto h = copyToHost(*mask->device);
+    if (!h)
+      inputError(h.error().message);
+    host = std::make_shared<BlockMask>(std::move(*h));
+  }
+  int64_t elementwise = mask->stats.elementwiseBlocks;
+  if (a.json) {
+    std::cout << host->toJSON({{"elementwise_blocks", std::to_string(elementwise)}}) << '\n';
+    return 0;
+  }
+  const BlockMaskShape &s = host->shape();
+  std::cout << "block mask of '" << info.name << "': B=" << s.B << " H=" << s.H
+            << " Q_LEN=" << s.qLen << " KV_LEN=" << s.kvLen << ", blocks " << s.qBlock << "x"
+            << s.kvBlock << " (" << host->numQBlocks() << "x" << host->numKvBlocks() << ")\n";
+  std::cout << host->toString();
+  char line[64];
+  std::snprintf(line, sizeof line, "%.2f%%", host->sparsity());
+  std::cout << "sparsity: " << line << '\n'
+            << "bytes: " << host->bytes() << '\n'
+            << "blocks evaluated element-wise: " << elementwise << " of "
+            << mask->stats.blocks << '\n';
+  return 0;
+}
+
+} // namespace
+
+int runBlockmask(int argc, char **argv) {
+  try {
+    Args a = parseArgs(argc, argv);
+    if (a.help) {
+      std::cout << blockmaskUsageText();
+      return 0;
+    }
+    return run(a);
+  } catch (const Failure &f) {
+    return f.code;
+  }
+}
+
+} // namespace flexc
