@@ -632,9 +632,12 @@ Abs Abstractor::scanBox(Type t, int64_t slot, ArrayRef<Value> lo, ArrayRef<Value
               v = cmpi(CmpI::ne, v, intC(storedTy, 0));
               next = {or_(iter[0], not_(v)), or_(iter[1], v)};
             } else if (t.isF32()) {
-              // minnum/maxnum skip a NaN element; the flag records it.
-              next = {arith::MinNumFOp::create(b_, loc_, iter[0], v),
-                      arith::MaxNumFOp::create(b_, loc_, iter[1], v), or_(iter[2], isNaN(v))};
+              // A NaN element only sets the flag: it is replaced by a bound that
+              // leaves the other unchanged (minnum/maxnum would do it, but the
+              // GPU pipeline lowers them to libdevice calls, which it cannot link).
+              Value n = isNaN(v);
+              next = {fmin(iter[0], sel(n, iter[0], v)), fmax(iter[1], sel(n, iter[1], v)),
+                      or_(iter[2], n)};
             } else {
               next = {smin(iter[0], v), smax(iter[1], v)};
             }

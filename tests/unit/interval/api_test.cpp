@@ -17,9 +17,11 @@ using namespace flexjit;
 const char *kSource = R"(
 param prefix_len: i32
 buffer doc_id: i32[N]
+buffer w: f32[N]
 mask causal(b, h, q, kv) = q >= kv
 mask prefix_lm(b, h, q, kv) = kv < prefix_len || causal(b, h, q, kv)
 mask document(b, h, q, kv) = doc_id[q] == doc_id[kv]
+mask weighted(b, h, q, kv) = w[kv] * 2.0 > float(q)
 mask floaty(b, h, q, kv) = float(q) * 0.5 - float(kv) >= 0.0 && exp(float(q)) > 0.0
 score alibi(s, b, h, q, kv) = s + float(kv - q)
 )";
@@ -147,7 +149,7 @@ TEST(IntervalApi, ClassifierCompilesForNvptx) {
   ASSERT_TRUE(file.ok()) << file.error().message;
   auto compiler = makeCompiler();
   ASSERT_TRUE(compiler);
-  for (std::string name : {"prefix_lm", "document", "floaty"}) {
+  for (std::string name : {"prefix_lm", "document", "floaty", "weighted"}) {
     auto ir = compiler->loweredIntervalIR(**file, name);
     ASSERT_TRUE(ir.ok()) << ir.error().message;
     std::string text = *ir;
