@@ -322,9 +322,13 @@ int run(const Args &a) {
         inputError("buffer '" + name + "': bad shape");
       count *= d;
     }
-    if (count != int64_t(texts.size()))
-      inputError("buffer '" + name + "' has " + std::to_string(texts.size()) +
-                 " values but its shape holds " + std::to_string(count));
+    if (count != int64_t(texts.size())) {
+      std::string dims;
+      for (size_t i = 0; i < shape.size(); ++i)
+        dims += (i ? "x" : "") + std::to_string(shape[i]);
+      inputError("buffer '" + name + "': " + std::to_string(texts.size()) +
+                 " value(s) given, its shape " + dims + " holds " + std::to_string(count));
+    }
     std::vector<uint8_t> bytes(texts.size() * elementSize(decl->elemType));
     for (size_t i = 0; i < texts.size(); ++i) {
       auto v = parseValue(decl->elemType, texts[i]);
