@@ -152,7 +152,7 @@ struct F32Builder {
         rw, loc, x.getType(), ValueRange{x}, "tanh.approx.f32 $0, $1;", "=f,f",
         /*has_side_effects=*/false, /*is_align_stack=*/false,
         LLVM::tailcallkind::TailCallKind::None,
-        LLVM::AsmDialectAttr::get(rw.getContext(), LLVM::AsmDialect::AD_ATT),
+        /*asm_dialect=*/LLVM::AsmDialectAttr(),
         /*operand_attrs=*/ArrayAttr());
     return asmOp.getResult(0);
   }
