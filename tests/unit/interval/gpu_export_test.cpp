@@ -64,9 +64,7 @@ std::string wrapper(const std::string &mod, int32_t off, bool viol) {
   return s.str();
 }
 
-size_t elemSize(ScalarType t) {
-  return t == ScalarType::Bool ? 1 : t == ScalarType::I64 ? 8 : 4;
-}
+size_t elemSize(ScalarType t) { return t == ScalarType::Bool ? 1 : t == ScalarType::I64 ? 8 : 4; }
 
 /// Writes one case: <dir>/<id>.{viol,def}.<k>.ptx, <id>.inputs, <id>.cpu.<k>.
 std::string exportCase(Compiler &compiler, const FileAST &file, const ModDecl &mod,
@@ -124,7 +122,8 @@ std::string exportCase(Compiler &compiler, const FileAST &file, const ModDecl &m
       for (int h = 0; h < kH; ++h)
         for (int q = 0; q < kQ; ++q)
           for (int kv = 0; kv < kKV; ++kv) {
-            int32_t q0 = int32_t(uint32_t(q) + uint32_t(off)), k0 = int32_t(uint32_t(kv) + uint32_t(off));
+            int32_t q0 = int32_t(uint32_t(q) + uint32_t(off)),
+                    k0 = int32_t(uint32_t(kv) + uint32_t(off));
             int8_t v = (*cls)(b, b, h, h, q0, q0 + 3, k0, k0 + 3, ctx);
             cpu << (v == 0 || v == 1 ? '1' : '0');
           }

@@ -151,7 +151,7 @@ std::string checkFile(const FileAST &file, const std::vector<ModInputs> &inputSe
 }
 
 TEST(IntervalSoundness, GeneratedMasks) {
-  const int files = envCount("FLEXJIT_INTERVAL_FILES", 700);
+  const int files = envCount("FLEXJIT_INTERVAL_FILES", 1200);
   const int boxes = envCount("FLEXJIT_INTERVAL_BOXES", 40);
   Tally tally;
   for (int i = 0; i < files; ++i) {
