@@ -1,6 +1,7 @@
 // flex-opt: mlir-opt for the flex dialect. Parses, verifies, runs passes and
 // prints; the lit tests drive the dialect and every pass through it.
 #include "dialect/FlexDialect.h"
+#include "compiler/Pipelines.h"
 #include "compiler/passes/Passes.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -28,6 +29,10 @@ int main(int argc, char **argv) {
                   mlir::scf::SCFDialect>();
 
   flexjit::registerFlexPasses();
+  // The back ends' own passes and pipelines (math to NVVM, CPU and GPU
+  // lowering to the llvm dialect), so each is runnable and testable here too.
+  flexjit::registerBackendPasses();
+  flexjit::registerBackendExtensions(registry);
   // The generic passes the flex pipeline uses, and the conversions that
   // take its output to the llvm dialect (so tests can check it lowers).
   mlir::registerCanonicalizerPass();
