@@ -25,6 +25,7 @@
 #include "flexjit/Evaluator.hpp"
 #include "flexjit/Fingerprint.hpp"
 #include "flexjit/Frontend.hpp"
+#include "flexjit/GpuBlockMask.hpp"
 #include "flexjit/ModABI.h"
 #include "flexjit/Runtime.hpp"
 #include "flexjit/Trace.hpp"
@@ -150,7 +151,7 @@ enum class FailureKind : uint8_t {
   NotFound,        ///< no mod of that name
   Compile,         ///< compiling the mod failed
   OutOfBounds,     ///< the mod read a buffer out of bounds
-  Device,          ///< CUDA unavailable, or device creation not available
+  Device,          ///< CUDA unavailable, or a driver failure
   Cache,           ///< the value exceeds the cache's byte bound
   Other,
 };
@@ -180,12 +181,12 @@ public:
 
   /// The block mask the request describes: from the cache when an entry
   /// with the same mod fingerprint, shape, param values, buffer contents and
-  /// device is there, else created (on the CPU with the JIT-compiled mask and
-  /// its interval pre-classifier, on all cores) and cached. A read out of a
-  /// buffer's bounds during creation is an Error naming the read.
-  ///
-  /// A CUDA device needs GPU creation (the block-mask kernels); until the
-  /// runtime has it, such a request is an Error saying so.
+  /// device is there, else created and cached — on the CPU with the
+  /// JIT-compiled mask and its interval pre-classifier on all cores, or for
+  /// a CUDA device on the GPU by the block-mask kernels into device memory
+  /// (createBlockMaskOnDevice). A read out of a buffer's bounds during
+  /// creation is an Error naming the read. Without a driver or GPU a CUDA
+  /// request is an Error; it never falls back to the CPU.
   Result<BlockMaskHandle> blockMask(const Program &program, const BlockMaskRequest &request,
                                     FailureKind *why = nullptr);
 
@@ -203,7 +204,8 @@ private:
   std::unique_ptr<Result<std::unique_ptr<Compiler>>> compiler_;
 };
 
-/// A device block mask copied back to host memory (for printing it).
+/// A device block mask copied back to host memory (for printing it); the
+/// q lists are derived again from the kv lists and must agree.
 Result<BlockMask> copyToHost(const cuda::DeviceBlockMask &mask);
 
 } // namespace flexjit

@@ -406,15 +406,31 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
   BlockMaskHandle handle;
   handle.where = request.device;
   if (!request.device.isCpu()) {
-    // Device memory block masks are made on the GPU by the block-mask
-    // kernels; the runtime has no launcher for them yet, and making them on
-    // the host instead would not be what was asked for.
+    // Made on the GPU by the block-mask kernels, straight into device memory.
     std::string where = "block mask on " + request.device.str() + ": ";
     if (Status st = cuda::initDriver(); !st)
       return failed(why, FailureKind::Device, Error{where + st.message()});
-    return failed(why, FailureKind::Device,
-                  Error{where + "creating block masks on the GPU is not available in this "
-                                "build yet; use the CPU device"});
+    auto prepared = PreparedMask::prepare(program.file(), mod.name, request.inputs);
+    if (!prepared) // BoundInputs accepted the inputs, so this is unexpected
+      return failed(why, FailureKind::InvalidArgument, prepared.error());
+    GpuBlockMaskStats gpuStats;
+    auto made = createBlockMaskOnDevice(*prepared, request.shape, request.device.ordinal,
+                                        nullptr, &gpuStats, cache_);
+    if (!made) {
+      const std::string &m = made.error().message;
+      FailureKind k = m.find("out of bounds") != std::string::npos ? FailureKind::OutOfBounds
+                      : kindOfCacheError(made.error()) == FailureKind::Cache
+                          ? FailureKind::Cache
+                          : FailureKind::Device;
+      return failed(why, k, Error{where + m});
+    }
+    handle.device = std::move(*made);
+    handle.created = !gpuStats.cacheHit;
+    if (handle.created) {
+      handle.stats.blocks = gpuStats.blocks;
+      handle.stats.elementwiseBlocks = gpuStats.elementwiseBlocks;
+    }
+    return handle;
   }
 
   BoundInputs &in = **bound;
@@ -461,22 +477,27 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
 Result<BlockMask> copyToHost(const cuda::DeviceBlockMask &mask) {
   const BlockMaskShape &s = mask.shape;
   size_t bh = size_t(s.B * s.H), nQ = size_t(s.numQBlocks()), nKV = size_t(s.numKvBlocks());
-  std::vector<int32_t> packed(mask.bytes() / sizeof(int32_t));
-  if (packed.size() * sizeof(int32_t) != BlockMask::bytesFor(s))
-    return Error{"device block mask: allocation of " + std::to_string(mask.bytes()) +
-                 " bytes does not match its shape"};
-  if (Status st = mask.buffer.copyToHost(packed.data(), mask.bytes()); !st)
-    return Error{st.message()};
-  // The kv lists come first (fieldNames() order); the q lists are derived
-  // from them exactly as the device computed them.
+  auto packed = downloadPacked(mask);
+  if (!packed)
+    return packed.error();
+  if (packed->size() * sizeof(int32_t) != BlockMask::bytesFor(s))
+    return Error{"device block mask: " + std::to_string(packed->size() * sizeof(int32_t)) +
+                 " bytes do not match its shape"};
+  // The kv lists come first (fieldNames() order); fromKvBlocks validates
+  // them and derives the q lists, which must equal the device's.
   auto take = [&, at = size_t(0)](size_t n) mutable {
-    std::vector<int32_t> v(packed.begin() + long(at), packed.begin() + long(at + n));
+    std::vector<int32_t> v(packed->begin() + long(at), packed->begin() + long(at + n));
     at += n;
     return v;
   };
   std::vector<int32_t> kvNum = take(bh * nQ), kvIdx = take(bh * nQ * nKV);
   std::vector<int32_t> fullNum = take(bh * nQ), fullIdx = take(bh * nQ * nKV);
-  return BlockMask::fromKvBlocks(s, kvNum, kvIdx, fullNum, fullIdx);
+  auto host = BlockMask::fromKvBlocks(s, kvNum, kvIdx, fullNum, fullIdx);
+  if (!host)
+    return Error{"device block mask: " + host.error().message};
+  if (host->packed() != *packed)
+    return Error{"device block mask: its q lists disagree with its kv lists"};
+  return host;
 }
 
 } // namespace flexjit
