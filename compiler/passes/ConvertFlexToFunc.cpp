@@ -195,12 +195,21 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
   // Sequenced: argument evaluation order would make the op order compiler-dependent.
   Value noError = i64Const(loc, 0);
   Value code = i64Const(loc, slot + 1);
+  OpBuilder::InsertionGuard guard(b_);
+  // Only the first report counts: look before compare-and-swapping, so that a
+  // mod reading out of bounds everywhere does not make every GPU thread
+  // contend for one address once a report is in.
+  Value seen = LLVM::LoadOp::create(b_, loc, i64_, error, /*alignment=*/8, /*isVolatile=*/false,
+                                    /*isNonTemporal=*/false, /*isInvariant=*/false,
+                                    /*isInvariantGroup=*/false, LLVM::AtomicOrdering::monotonic);
+  Value none = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::eq, seen, noError);
+  auto ifNone = scf::IfOp::create(b_, loc, none, /*withElseRegion=*/false);
+  b_.setInsertionPoint(ifNone.thenBlock()->getTerminator());
   auto cas = LLVM::AtomicCmpXchgOp::create(b_, loc, error, noError, code,
                                            LLVM::AtomicOrdering::monotonic,
                                            LLVM::AtomicOrdering::monotonic);
   Value first = LLVM::ExtractValueOp::create(b_, loc, cas, ArrayRef<int64_t>{1});
   auto ifFirst = scf::IfOp::create(b_, loc, first, /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b_);
   b_.setInsertionPoint(ifFirst.thenBlock()->getTerminator());
   LLVM::StoreOp::create(b_, loc, dim, elementPtr(loc, i64_, error, i64Const(loc, 1)));
   LLVM::StoreOp::create(b_, loc, index, elementPtr(loc, i64_, error, i64Const(loc, 2)));
