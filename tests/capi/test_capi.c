@@ -1,8 +1,11 @@
 /* The C API from C: everything a C user can reach through flexjit.h alone,
  * on the CPU. Prints "N passed, M failed"; exits non-zero on any failure. */
+#define _POSIX_C_SOURCE 200809L /* pthreads, for the thread test */
+
 #include "flexjit/flexjit.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,6 +523,63 @@ static void testCacheControl(flexjit_module *m) {
   OK(flexjit_blockmask_release(b));
 }
 
+/* Threads share the cache and the compiler; each has its own last error. */
+typedef struct {
+  flexjit_module *m;
+  int index;
+  int ok;
+} threadArg;
+
+static void *threadMain(void *p) {
+  threadArg *a = (threadArg *)p;
+  a->ok = 1;
+  for (int i = 0; i < 20; ++i) {
+    flexjit_blockmask_desc d;
+    flexjit_blockmask_desc_init(&d);
+    d.mod = "causal";
+    d.q_len = d.kv_len = 128 * (1 + (i + a->index) % 4);
+    flexjit_blockmask *bm = NULL;
+    if (flexjit_blockmask_get(a->m, &d, &bm) != FLEXJIT_OK) {
+      a->ok = 0;
+      continue;
+    }
+    flexjit_blockmask_info info;
+    if (flexjit_blockmask_get_info(bm, &info) != FLEXJIT_OK ||
+        info.num_q_blocks != 1 + (i + a->index) % 4)
+      a->ok = 0;
+    flexjit_blockmask_release(bm);
+    /* A failure naming this thread's own mod: the message must be ours. */
+    char name[32];
+    snprintf(name, sizeof name, "nope_%d", a->index);
+    d.mod = name;
+    if (flexjit_blockmask_get(a->m, &d, &bm) != FLEXJIT_ERROR_NOT_FOUND ||
+        strstr(flexjit_last_error(), name) == NULL)
+      a->ok = 0;
+  }
+  return NULL;
+}
+
+static void testThreads(flexjit_module *m) {
+  OK(flexjit_cache_clear());
+  OK(flexjit_cache_reset_counters());
+  pthread_t threads[4];
+  threadArg args[4];
+  for (int i = 0; i < 4; ++i) {
+    args[i].m = m;
+    args[i].index = i;
+    args[i].ok = 0;
+    CHECK(pthread_create(&threads[i], NULL, threadMain, &args[i]) == 0);
+  }
+  for (int i = 0; i < 4; ++i) {
+    pthread_join(threads[i], NULL);
+    CHECK(args[i].ok);
+  }
+  /* Four shapes, each created once; the other 76 requests were hits. */
+  flexjit_cache_stats st;
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_BLOCK_MASK, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 4 && st.misses == 4 && st.hits == 76);
+}
+
 int main(void) {
   testBasics();
   testCompileErrors();
@@ -532,6 +592,7 @@ int main(void) {
     testInputsDecideMasks(m);
     testBadRequests(m);
     testCacheControl(m);
+    testThreads(m);
     OK(flexjit_module_release(m));
   }
   printf("%d passed, %d failed\n", passed, failed);
