@@ -51,6 +51,42 @@ NvptxTargets &blockMaskTargets() {
   return targets;
 }
 
+/// arith.minimumf / maximumf (the interval classifier orders float bounds
+/// with them) as compares and selects: convert-gpu-to-nvvm would turn them
+/// into calls of libdevice's __nv_fminf / __nv_fmaxf, which are not linked.
+/// IEEE semantics kept: NaN if either is NaN; for equal operands the bit
+/// patterns are or-ed (minimum: -0 < +0) or and-ed (maximum).
+void expandFloatMinMax(mlir::ModuleOp module) {
+  llvm::SmallVector<mlir::Operation *> ops;
+  module.walk([&](mlir::Operation *op) {
+    if (mlir::isa<mlir::arith::MinimumFOp, mlir::arith::MaximumFOp>(op) &&
+        op->getResult(0).getType().isF32())
+      ops.push_back(op);
+  });
+  for (mlir::Operation *op : ops) {
+    mlir::OpBuilder b(op);
+    mlir::Location loc = op->getLoc();
+    bool isMin = mlir::isa<mlir::arith::MinimumFOp>(op);
+    mlir::Value x = op->getOperand(0), y = op->getOperand(1);
+    using P = mlir::arith::CmpFPredicate;
+    mlir::Value xFirst = mlir::arith::CmpFOp::create(b, loc, isMin ? P::OLT : P::OGT, x, y);
+    mlir::Value yFirst = mlir::arith::CmpFOp::create(b, loc, isMin ? P::OGT : P::OLT, x, y);
+    mlir::Value nan = mlir::arith::CmpFOp::create(b, loc, P::UNO, x, y);
+    mlir::Type i32 = b.getI32Type();
+    mlir::Value xb = mlir::arith::BitcastOp::create(b, loc, i32, x);
+    mlir::Value yb = mlir::arith::BitcastOp::create(b, loc, i32, y);
+    mlir::Value eqBits = isMin ? mlir::Value(mlir::arith::OrIOp::create(b, loc, xb, yb))
+                               : mlir::Value(mlir::arith::AndIOp::create(b, loc, xb, yb));
+    mlir::Value eq = mlir::arith::BitcastOp::create(b, loc, b.getF32Type(), eqBits);
+    mlir::Value sum = mlir::arith::AddFOp::create(b, loc, x, y); // NaN when either is
+    mlir::Value r = mlir::arith::SelectOp::create(b, loc, nan, sum, eq);
+    r = mlir::arith::SelectOp::create(b, loc, yFirst, y, r);
+    r = mlir::arith::SelectOp::create(b, loc, xFirst, x, r);
+    op->getResult(0).replaceAllUsesWith(r);
+    op->erase();
+  }
+}
+
 Result<BlockMaskKernelsPTX> compileBlockMaskKernels(StageRun &run, mlir::ModuleOp lowered,
                                                     const std::string &modName,
                                                     const std::string &arch) {
@@ -82,6 +118,7 @@ Result<BlockMaskKernelsPTX> compileBlockMaskKernels(StageRun &run, mlir::ModuleO
   for (mlir::Operation &op : llvm::make_early_inc_range(lowered.getBody()->getOperations()))
     op.moveBefore(gpuBody, gpuBody->end());
 
+  expandFloatMinMax(*kernelModule);
   buildBlockMaskKernels(gpuModule, *mask, interval);
   if (Status st = run.verify(*kernelModule, "the block-mask kernels"); !st)
     return Error{st.message()};

@@ -83,7 +83,7 @@ Result<const DeviceState *> deviceState(int device) {
 }
 
 /// Bump when the kernels' code changes: it is part of the disk cache's key.
-constexpr const char *kKernelsVersion = "blockmask-kernels/1";
+constexpr const char *kKernelsVersion = "blockmask-kernels/2";
 
 } // namespace
 

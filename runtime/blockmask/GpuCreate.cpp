@@ -2,7 +2,16 @@
 // to the device in one copy, the classify and lists kernels run, and the
 // eight arrays land in one allocation laid out as uploadBlockMask's.
 //
-// Scratch layout (one allocation, freed on return), byte offsets:
+// What a creation needs besides its result is kept per device and reused
+// (a creation holds it for its whole run, so creations on one device take
+// turns): a stream for callers that give none, the scratch allocation below
+// (grown when too small), and a page-locked host staging area, so that the
+// one upload and the read-back are asynchronous copies and no allocation
+// or free of scratch memory is on the path. Page-locked memory comes from
+// cuMemHostAlloc, looked up in the already loaded driver; without it the
+// staging area is ordinary memory (same results, slower copies).
+//
+// Scratch layout, byte offsets:
 //   0   flexjit_mod_context {params, buffers, buffer_dims, error} (device pointers)
 //   32  error record, 4 x i64 (zeroed)
 //   64  element-wise block counter, i64 (zeroed)
@@ -14,6 +23,9 @@
 #include "flexjit/Compiler.hpp"
 
 #include <cstring>
+#include <dlfcn.h>
+#include <map>
+#include <mutex>
 
 namespace flexjit {
 
@@ -23,6 +35,102 @@ constexpr size_t kCounterOffset = 64;
 constexpr size_t kSlotsOffset = 72;
 
 size_t align16(size_t n) { return (n + 15) & ~size_t(15); }
+
+/// cuMemHostAlloc / cuMemFreeHost and the context push/pop they need, from
+/// the driver the runtime already loaded (RTLD_NOLOAD: never loads it).
+struct PinnedApi {
+  using Push = int (*)(void *);
+  using Pop = int (*)(void **);
+  using Alloc = int (*)(void **, size_t, unsigned);
+  using Free = int (*)(void *);
+  Push push = nullptr;
+  Pop pop = nullptr;
+  Alloc alloc = nullptr;
+  Free free = nullptr;
+
+  static const PinnedApi &get() {
+    static const PinnedApi api = [] {
+      PinnedApi a;
+      void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+      if (!lib)
+        return a;
+      a.push = reinterpret_cast<Push>(dlsym(lib, "cuCtxPushCurrent_v2"));
+      a.pop = reinterpret_cast<Pop>(dlsym(lib, "cuCtxPopCurrent_v2"));
+      a.alloc = reinterpret_cast<Alloc>(dlsym(lib, "cuMemHostAlloc"));
+      a.free = reinterpret_cast<Free>(dlsym(lib, "cuMemFreeHost"));
+      if (!a.push || !a.pop || !a.alloc || !a.free)
+        a = PinnedApi{};
+      return a;
+    }();
+    return api;
+  }
+};
+
+/// Host staging memory: page-locked when the driver gives it, else a vector.
+class Staging {
+public:
+  ~Staging() { release(); }
+  uint8_t *data() { return pinned_ ? pinned_ : plain_.data(); }
+  /// At least `bytes`, contents undefined.
+  void reserve(const cuda::Context &ctx, size_t bytes) {
+    if (bytes <= size_)
+      return;
+    release();
+    size_t want = std::max<size_t>(bytes, 64 << 10);
+    const PinnedApi &api = PinnedApi::get();
+    if (api.alloc && api.push(ctx.raw()) == 0) {
+      void *p = nullptr;
+      if (api.alloc(&p, want, 0) == 0) {
+        pinned_ = static_cast<uint8_t *>(p);
+        ctx_ = ctx;
+      }
+      void *popped = nullptr;
+      api.pop(&popped);
+    }
+    if (!pinned_)
+      plain_.resize(want);
+    size_ = want;
+  }
+
+private:
+  void release() {
+    if (pinned_) {
+      const PinnedApi &api = PinnedApi::get();
+      void *popped = nullptr;
+      if (api.push(ctx_.raw()) == 0) {
+        api.free(pinned_);
+        api.pop(&popped);
+      }
+    }
+    pinned_ = nullptr;
+    plain_.clear();
+    size_ = 0;
+  }
+  uint8_t *pinned_ = nullptr;
+  std::vector<uint8_t> plain_;
+  size_t size_ = 0;
+  cuda::Context ctx_;
+};
+
+/// One device's reusable creation resources.
+struct DeviceResources {
+  std::mutex mu;
+  cuda::Stream stream;
+  cuda::DeviceBuffer scratch;
+  Staging staging;
+};
+
+/// Never destroyed: releasing driver resources during exit would race the
+/// driver's own teardown.
+DeviceResources &resourcesFor(int device) {
+  static std::mutex mu;
+  static auto *all = new std::map<int, std::unique_ptr<DeviceResources>>();
+  std::lock_guard<std::mutex> lock(mu);
+  auto &r = (*all)[device];
+  if (!r)
+    r = std::make_unique<DeviceResources>();
+  return *r;
+}
 } // namespace
 
 flexjit_mod_context PackedModInputs::hostContext(int64_t *error) const {
@@ -68,29 +176,49 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   }
   const size_t kindsAt = dataAt;
 
-  auto scratch = cuda::DeviceBuffer::allocate(ctx, kindsAt + blocks);
-  if (!scratch)
-    return Error{what + scratch.error().message};
+  DeviceResources &res = resourcesFor(ctx.device());
+  std::lock_guard<std::mutex> lock(res.mu);
+  if (!stream) {
+    if (!res.stream.valid()) {
+      auto st = cuda::Stream::create(ctx);
+      if (!st)
+        return Error{what + st.error().message};
+      res.stream = std::move(*st);
+    }
+    stream = &res.stream;
+  }
+  if (res.scratch.size() < kindsAt + blocks) {
+    res.scratch = cuda::DeviceBuffer(); // free the old one first
+    auto grown = cuda::DeviceBuffer::allocate(ctx, std::max<size_t>(kindsAt + blocks, 1 << 20));
+    if (!grown)
+      return Error{what + grown.error().message};
+    res.scratch = std::move(*grown);
+  }
+  cuda::DeviceBuffer *scratch = &res.scratch;
   const uint64_t base = scratch->devicePtr();
 
-  std::vector<uint8_t> staged(kindsAt, 0);
-  auto put64 = [&](size_t at, uint64_t v) { std::memcpy(staged.data() + at, &v, 8); };
+  // The staging area: the staged bytes, then the read-back record.
+  const size_t recordAt = align16(kindsAt);
+  res.staging.reserve(ctx, recordAt + 5 * sizeof(int64_t));
+  uint8_t *staged = res.staging.data();
+  std::memset(staged, 0, kindsAt);
+  auto put64 = [&](size_t at, uint64_t v) { std::memcpy(staged + at, &v, 8); };
   put64(0, np ? base + paramsAt : 0);
   put64(8, nb ? base + ptrsAt : 0);
   put64(16, nd ? base + dimsAt : 0);
   put64(24, base + kErrorOffset);
   if (np)
-    std::memcpy(staged.data() + paramsAt, in.params.data(), 8 * np);
+    std::memcpy(staged + paramsAt, in.params.data(), 8 * np);
   if (nd)
-    std::memcpy(staged.data() + dimsAt, in.bufferDims.data(), 8 * nd);
+    std::memcpy(staged + dimsAt, in.bufferDims.data(), 8 * nd);
   for (size_t i = 0; i < nb; ++i) {
     put64(ptrsAt + 8 * i, base + bufferAt[i]);
     if (in.bufferBytes[i])
-      std::memcpy(staged.data() + bufferAt[i], in.buffers[i], in.bufferBytes[i]);
+      std::memcpy(staged + bufferAt[i], in.buffers[i], in.bufferBytes[i]);
   }
-  // Synchronous without a stream; with one, `staged` is still alive when the
+  // Asynchronous on the stream; the staging area stays untouched until the
   // stream is synchronized below, after the kernels.
-  if (Status st = scratch->copyFromHost(staged.data(), staged.size(), 0, stream); !st)
+  if (Status st = scratch->copyFromHost(staged, kindsAt, 0, stream); !st)
     return Error{what + st.message()};
 
   auto out = cuda::DeviceBuffer::allocate(ctx, BlockMask::bytesFor(shape));
@@ -122,12 +250,12 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   if (Status st = launchWith(kernels.lists, blockMaskListsLaunch(B, H, nQ, nKV), listsArgs); !st)
     return Error{what + st.message()};
 
-  int64_t record[5] = {0, 0, 0, 0, 0}; // the error record, then the counter
-  if (Status st = scratch->copyToHost(record, sizeof record, kErrorOffset, stream); !st)
+  // The error record, then the counter.
+  int64_t *record = reinterpret_cast<int64_t *>(staged + recordAt);
+  if (Status st = scratch->copyToHost(record, 5 * sizeof(int64_t), kErrorOffset, stream); !st)
     return Error{what + st.message()};
-  if (stream)
-    if (Status st = stream->synchronize(); !st)
-      return Error{what + st.message()};
+  if (Status st = stream->synchronize(); !st)
+    return Error{what + st.message()};
   if (record[0] != 0)
     return Error{what + "the mask " + in.describeError(record)};
   if (elementwiseBlocks)

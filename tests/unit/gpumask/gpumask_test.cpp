@@ -113,6 +113,18 @@ TEST(GpuMaskPtx, ExampleMasksAssembleForSm80AndSm90a) {
   EXPECT_GT(masks, 5);
 }
 
+// The classifier of a mask with float min/max orders interval bounds with
+// IEEE minimum/maximum; those must not become libdevice calls.
+TEST(GpuMaskPtx, FloatMinMaxInTheClassifierAssembles) {
+  auto f = loadSource("t.flex", "mask m(b, h, q, kv) = min(float(q), float(kv) * 0.5) <= "
+                                "max(float(h), 100.0)\n");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  auto k = sharedCompiler().blockMaskKernels(**f, "m", "sm_90a");
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  if (!std::string(FLEXJIT_PTXAS).empty())
+    EXPECT_EQ(assemble(k->ptx, "sm_90a"), "");
+}
+
 TEST(GpuMaskPtx, ScoreModsAndUnknownModsAreErrors) {
   auto file = loadExamples();
   ASSERT_TRUE(file);
