@@ -120,7 +120,7 @@ struct Compiler::Impl {
     auto module = emit(run, file, modName);
     if (!module)
       return module.error();
-    if (Status st = run.runPipeline(**module, "flex", buildFlexLoweringPipeline); !st)
+    if (Status st = run.runPipeline(**module, "flex", [](mlir::OpPassManager &pm) { buildFlexLoweringPipeline(pm); }); !st)
       return Error{st.message()};
     run.dump("lowered", **module);
     return std::move(*module);

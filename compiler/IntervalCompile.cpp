@@ -2,14 +2,13 @@
 // its block classifier (flex-interval-abstraction), lowered and JIT-compiled
 // with the back end's machinery (StageRun, jitModule).
 //
-// The classifier pipeline is the flex lowering pipeline with the interval
-// pass inserted after flex-inline-calls (it needs call-free bodies) and
-// before flex-lower-semantics (it emits flex.floordiv/floormod/to_int on
-// interval bounds, which that pass then lowers like the mod's own).
+// The classifier comes from the flex lowering pipeline with the interval
+// pass in it (buildFlexLoweringPipeline(pm, mask), compiler/Pipelines.h).
 //
 // These calls build their own MLIRContext (the Compiler's context lives
 // behind its pimpl in Compiler.cpp): they are independent of the Compiler's
 // other calls and may run concurrently with them.
+#include "compiler/Pipelines.h"
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/ModSymbols.h"
 #include "compiler/backend/Stage.h"
@@ -50,18 +49,6 @@ std::unique_ptr<mlir::MLIRContext> makeIntervalContext() {
   return ctx;
 }
 
-/// addFlexToUpstreamPasses with the classifier of `modName` added.
-void buildIntervalPipeline(mlir::OpPassManager &pm, const std::string &modName) {
-  pm.addPass(flex::createFlexInlineCalls());
-  flex::FlexIntervalAbstractionOptions options;
-  options.onlyMod = modName;
-  pm.addPass(flex::createFlexIntervalAbstraction(options));
-  pm.addPass(flex::createFlexLowerSemantics());
-  pm.addPass(flex::createConvertFlexToFunc());
-  pm.addPass(mlir::createCanonicalizerPass());
-  pm.addPass(mlir::createCSEPass());
-}
-
 Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const FileAST &file,
                                                             const std::string &modName) {
   const ModDecl *mod = file.findMod(modName);
@@ -78,7 +65,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const
   run.dump("flex", *module);
   if (Status st =
           run.runPipeline(*module, "interval",
-                          [&](mlir::OpPassManager &pm) { buildIntervalPipeline(pm, modName); });
+                          [&](mlir::OpPassManager &pm) { buildFlexLoweringPipeline(pm, modName); });
       !st)
     return Error{st.message()};
   run.dump("interval-lowered", *module);

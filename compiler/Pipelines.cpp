@@ -23,7 +23,9 @@
 
 namespace flexjit {
 
-void buildFlexLoweringPipeline(mlir::OpPassManager &pm) { addFlexToUpstreamPasses(pm); }
+void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor) {
+  addFlexToUpstreamPasses(pm, classifierFor);
+}
 
 void buildCpuPipeline(mlir::OpPassManager &pm) {
   pm.addPass(mlir::createSCFToControlFlowPass());

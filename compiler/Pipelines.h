@@ -10,9 +10,10 @@
 
 namespace flexjit {
 
-/// The flex dialect to upstream dialects (the passes of compiler/passes/).
+/// The flex dialect to upstream dialects (the passes of compiler/passes/),
+/// with the block classifier of mask `classifierFor` if one is named.
 /// Anchored on builtin.module.
-void buildFlexLoweringPipeline(mlir::OpPassManager &pm);
+void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor = "");
 
 /// A lowered module (func.func mods in func/arith/math/scf/llvm) to the llvm
 /// dialect for the host: scf -> cf, math -> llvm intrinsics (and libm calls

@@ -6,6 +6,8 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+
 namespace flexjit {
 
 /// Registers every flex pass with MLIR's pass registry (for textual
@@ -15,6 +17,10 @@ void registerFlexPasses();
 /// flex-inline-calls, flex-lower-semantics, convert-flex-to-func, then
 /// canonicalize and cse: a flex module in, a module of func/arith/math/scf/llvm
 /// ops with the ABI of ModABI.h out. `pm` must be anchored on builtin.module.
-void addFlexToUpstreamPasses(mlir::OpPassManager &pm);
+/// With `classifierFor` (a mask's name), flex-interval-abstraction adds that
+/// mask's block classifier `<mask>__interval` right after the calls are
+/// inlined (it needs call-free bodies, and emits flex ops on interval bounds
+/// that flex-lower-semantics then lowers like the mod's own).
+void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor = "");
 
 } // namespace flexjit

@@ -26,8 +26,13 @@ void registerFlexPasses() {
   (void)registered;
 }
 
-void addFlexToUpstreamPasses(mlir::OpPassManager &pm) {
+void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor) {
   pm.addPass(flex::createFlexInlineCalls());
+  if (!classifierFor.empty()) {
+    flex::FlexIntervalAbstractionOptions options;
+    options.onlyMod = classifierFor;
+    pm.addPass(flex::createFlexIntervalAbstraction(options));
+  }
   pm.addPass(flex::createFlexLowerSemantics());
   pm.addPass(flex::createConvertFlexToFunc());
   pm.addPass(mlir::createCanonicalizerPass());
