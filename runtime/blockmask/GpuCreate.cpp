@@ -187,6 +187,17 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
     }
     stream = &res.stream;
   }
+  // On an early error return, work already queued may still read the
+  // staging area or write the scratch: wait for it before the next creation
+  // on this device may reuse them.
+  struct SyncOnError {
+    const cuda::Stream *stream;
+    bool armed = true;
+    ~SyncOnError() {
+      if (armed)
+        (void)stream->synchronize();
+    }
+  } syncOnError{stream};
   if (res.scratch.size() < kindsAt + blocks) {
     res.scratch = cuda::DeviceBuffer(); // free the old one first
     auto grown = cuda::DeviceBuffer::allocate(ctx, std::max<size_t>(kindsAt + blocks, 1 << 20));
@@ -254,8 +265,10 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   int64_t *record = reinterpret_cast<int64_t *>(staged + recordAt);
   if (Status st = scratch->copyToHost(record, 5 * sizeof(int64_t), kErrorOffset, stream); !st)
     return Error{what + st.message()};
-  if (Status st = stream->synchronize(); !st)
-    return Error{what + st.message()};
+  Status synced = stream->synchronize();
+  syncOnError.armed = false;
+  if (!synced)
+    return Error{what + synced.message()};
   if (record[0] != 0)
     return Error{what + "the mask " + in.describeError(record)};
   if (elementwiseBlocks)

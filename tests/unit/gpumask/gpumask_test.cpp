@@ -23,6 +23,7 @@
 #include <random>
 #include <sstream>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace {
@@ -255,6 +256,46 @@ TEST(GpuMask, ExampleMasksEqualTheCpuMasks) {
     }
   }
   EXPECT_GT(compared, 30);
+  // Each shape used a fresh cache: from the second shape on, the kernels
+  // came from the disk cache of PTX (when it is usable here).
+  if (DiskCache::global().enabled())
+    EXPECT_GT(DiskCache::global().stats().hits, 0u);
+}
+
+TEST(GpuMask, ConcurrentCreationsOnOneDevice) {
+  REQUIRE_GPU();
+  auto file = loadExamples();
+  ASSERT_TRUE(file);
+  // Every thread makes its own masks (distinct keys) through one cache, so
+  // creations on the device overlap and take turns on its shared resources.
+  Cache cache;
+  const char *names[] = {"causal", "document", "prefix_lm", "sliding_window"};
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(4);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 6; ++i) {
+        BlockMaskShape shape = makeShape(1 + t % 2, 1 + i % 2, 300 + 97 * i + 13 * t,
+                                         500 + 61 * t, 32 << (i % 3), 16 << (t % 3));
+        ExampleInputs in(shape);
+        auto d = createBlockMaskOnDevice(*file, names[t], shape, in.inputs, 0, nullptr, nullptr,
+                                         &cache);
+        if (!d) {
+          failures[size_t(t)] = d.error().message;
+          return;
+        }
+        auto down = downloadPacked(**d);
+        auto cpu = cpuMask(*file, names[t], shape, in.inputs, nullptr);
+        if (!down || !cpu || *down != cpu->packed()) {
+          failures[size_t(t)] = std::string(names[t]) + " differs at " + describe(shape);
+          return;
+        }
+      }
+    });
+  for (auto &th : threads)
+    th.join();
+  for (const std::string &f : failures)
+    EXPECT_EQ(f, "");
 }
 
 TEST(GpuMask, AnalyticMasksNeedNoElementwiseWork) {
