@@ -2,8 +2,10 @@
 //
 // Three steps over a copy of the checked body:
 //   1. inline every mod call (arguments substituted for the callee's
-//      parameters, the callee's let slots renamed apart) and replace every
-//      const by its folded value;
+//      parameters, the callee's let slots renamed apart; an argument the
+//      callee ignores but that reads a buffer stays as an unread let binding,
+//      since its out-of-bounds report is part of the meaning) and replace
+//      every const by its folded value;
 //   2. fold every subexpression whose operands are all literals and whose
 //      value every back end computes exactly (integer and f32 + - * /,
 //      comparisons, logic, where/abs/min/max/clamp/sqrt, conversions), so
@@ -57,9 +59,34 @@ public:
       if (e.modIndex < 0 || static_cast<size_t>(e.modIndex) >= file_.mods.size() ||
           !file_.mods[e.modIndex].body)
         break;
+      const Expr &body = *file_.mods[e.modIndex].body;
+      // An argument is evaluated even when the callee ignores it, and a
+      // buffer read in it may report an out-of-bounds index: such an
+      // argument stays, as a let binding nothing reads (which is how every
+      // back end evaluates it), instead of vanishing with the substitution.
+      std::vector<bool> used(args.size(), false);
+      markUsedArgs(body, used);
+      auto bodySlot = nextSlot_;
+      std::vector<ExprPtr> kept;
+      for (size_t i = 0; i < args.size(); ++i)
+        if (!used[i] && readsBuffer(*args[i]))
+          kept.push_back(args[i]);
+      nextSlot_ += static_cast<int>(kept.size());
       Frame callee;
       callee.args = &args;
-      return run(*file_.mods[e.modIndex].body, callee);
+      ExprPtr inlined = run(body, callee);
+      if (kept.empty())
+        return inlined;
+      auto let = std::make_shared<Expr>(ExprKind::Let, e.loc);
+      let->type = inlined->type;
+      let->index = bodySlot;
+      for (size_t i = 0; i < kept.size(); ++i) {
+        let->letNames.push_back("unused" + std::to_string(i));
+        let->letLocs.push_back(e.loc);
+        let->operands.push_back(kept[i]);
+      }
+      let->operands.push_back(inlined);
+      return let;
     }
     case ExprKind::Let: {
       auto copy = std::make_shared<Expr>(e);
@@ -83,6 +110,21 @@ public:
   }
 
 private:
+  static void markUsedArgs(const Expr &e, std::vector<bool> &used) {
+    if (e.kind == ExprKind::Arg && e.index >= 0 && static_cast<size_t>(e.index) < used.size())
+      used[e.index] = true;
+    for (const auto &op : e.operands)
+      markUsedArgs(*op, used);
+  }
+  static bool readsBuffer(const Expr &e) {
+    if (e.kind == ExprKind::Index)
+      return true;
+    for (const auto &op : e.operands)
+      if (readsBuffer(*op))
+        return true;
+    return false;
+  }
+
   const FileAST &file_;
   int nextSlot_ = 0;
 };

@@ -170,3 +170,19 @@ TEST(Fingerprint, ExactFoldingFollowsTheLanguage) {
 }
 
 } // namespace
+
+// An ignored argument that reads a buffer is still evaluated (its
+// out-of-bounds read is reported), so it is part of the meaning; an ignored
+// argument without buffer reads is not.
+TEST(Fingerprint, IgnoredArgumentsThatReadBuffersCount) {
+  std::string callee = "mask c(b, h, q, kv) = q >= 0\n";
+  std::string plain = fp(callee + "mask m(b, h, q, kv) = c(b, h, q, kv)");
+  EXPECT_EQ(plain, fp(callee + "mask m(b, h, q, kv) = c(b + 1, h, q, kv * 2)"));
+  EXPECT_EQ(plain, fp("mask m(b, h, q, kv) = q >= 0"));
+  std::string reads = fp(callee + "mask m(b, h, q, kv) = c(b, doc_id[kv], q, kv)");
+  EXPECT_NE(plain, reads);
+  EXPECT_NE(reads, fp(callee + "mask m(b, h, q, kv) = c(b, doc_id[q], q, kv)"));
+  // Names still do not matter.
+  EXPECT_EQ(reads, fp("mask d(x, y, z, w) = z >= 0\n"
+                      "mask m(b, h, q, kv) = d(b, doc_id[kv], q, kv)"));
+}
