@@ -24,20 +24,28 @@ endif()
 
 set(FLEXJIT_LLVM_BIN "${FLEXJIT_LLVM_ROOT}/bin")
 
-function(flexjit_link_llvm target)
-  if(NOT FLEXJIT_STATIC)
-    target_link_libraries(${target} PRIVATE MLIR LLVM)
-    return()
-  endif()
+if(FLEXJIT_STATIC)
   file(GLOB _mlir_archives "${FLEXJIT_LLVM_ROOT}/lib/libMLIR*.a")
   list(FILTER _mlir_archives EXCLUDE REGEX "Test|libMLIRPython|CAPI")
   file(GLOB _llvm_archives "${FLEXJIT_LLVM_ROOT}/lib/libLLVM*.a")
   list(FILTER _llvm_archives EXCLUDE REGEX "libLLVMTableGen|libLLVMTestingSupport")
   # Archive members are pulled in only when referenced, so naming them all in
-  # one group costs link time, not size.
-  target_link_libraries(${target} PRIVATE
-    -Wl,--start-group ${_mlir_archives} ${_llvm_archives} -Wl,--end-group
-    -Wl,-Bstatic zstd z -Wl,-Bdynamic
-    -static-libstdc++ -static-libgcc -Wl,--gc-sections -Wl,--as-needed
-    pthread dl m rt)
+  # one group costs link time, not size. They go at the very end of every
+  # link line (after every flexjit library, whatever the targets' link order),
+  # with zstd/zlib static and libstdc++ static.
+  string(JOIN " " _archives ${_mlir_archives} ${_llvm_archives})
+  set(CMAKE_CXX_STANDARD_LIBRARIES
+      "-Wl,--start-group ${_archives} -Wl,--end-group -Wl,-Bstatic -lzstd -lz -Wl,-Bdynamic -lpthread -ldl -lm -lrt")
+endif()
+
+function(flexjit_link_llvm target)
+  if(NOT FLEXJIT_STATIC)
+    target_link_libraries(${target} PRIVATE MLIR LLVM)
+    return()
+  endif()
+  # The archives themselves come from CMAKE_CXX_STANDARD_LIBRARIES (above).
+  get_target_property(_type ${target} TYPE)
+  if(_type STREQUAL "EXECUTABLE")
+    target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc -Wl,--gc-sections)
+  endif()
 endfunction()

@@ -491,11 +491,19 @@ static void testCacheControl(flexjit_module *m) {
 
   size_t rows = 0;
   OK(flexjit_cache_get_stats_rows(NULL, 0, &rows));
-  CHECK(rows == 2); /* kernels and block masks, both on the CPU */
-  flexjit_cache_stats_row r[4];
-  OK(flexjit_cache_get_stats_rows(r, 4, &rows));
-  CHECK(rows == 2 && r[0].kind == FLEXJIT_CACHE_KERNEL && r[1].kind == FLEXJIT_CACHE_BLOCK_MASK &&
-        r[1].device == FLEXJIT_DEVICE_CPU && r[1].stats.entries == 1);
+  /* Kernels and block masks on the CPU; with a GPU, the device masks and
+   * kernels made earlier add rows of their own. */
+  CHECK(rows >= 2 && rows <= 8);
+  flexjit_cache_stats_row r[8];
+  OK(flexjit_cache_get_stats_rows(r, 8, &rows));
+  int cpuKernels = 0, cpuMasks = 0;
+  for (size_t i = 0; i < rows && i < 8; ++i) {
+    if (r[i].device != FLEXJIT_DEVICE_CPU)
+      continue;
+    cpuKernels += r[i].kind == FLEXJIT_CACHE_KERNEL;
+    cpuMasks += r[i].kind == FLEXJIT_CACHE_BLOCK_MASK && r[i].stats.entries == 1;
+  }
+  CHECK(cpuKernels == 1 && cpuMasks == 1);
   FAILS(flexjit_cache_get_stats_rows(NULL, 3, &rows), FLEXJIT_ERROR_INVALID_ARGUMENT,
         "rows is NULL");
   FAILS(flexjit_cache_get_stats((flexjit_cache_kind)5, -1, &st),
