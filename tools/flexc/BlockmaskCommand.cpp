@@ -2,6 +2,7 @@
 // flexjit::BlockMaskRequest, then Session::blockMask and the mask's own
 // text forms. Values are parsed with the type the mod declares for them.
 #include "BlockmaskCommand.h"
+#include "Failure.h"
 
 #include "flexjit/flexjit.hpp"
 
@@ -48,20 +49,6 @@ a missing or unknown param or buffer), 2 bad usage.
 }
 
 namespace {
-
-constexpr int kInputError = 1;
-constexpr int kUsageError = 2;
-
-struct Failure {
-  int code;
-};
-
-[[noreturn]] void fail(const std::string &message, int code = kInputError) {
-  std::cerr << message;
-  if (!message.empty() && message.back() != '\n')
-    std::cerr << '\n';
-  throw Failure{code};
-}
 
 [[noreturn]] void usage(const std::string &message) {
   fail("flexc: error: " + message + "\n(run 'flexc blockmask --help' for usage)", kUsageError);
@@ -195,15 +182,6 @@ Args parseArgs(int argc, char **argv) {
     it->second.shape = shape;
   }
   return a;
-}
-
-std::string readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    inputError("cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 /// The value texts of a --buffer: a comma list, or a file's values.

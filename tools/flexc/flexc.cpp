@@ -3,6 +3,7 @@
 // Exit status: 0 success, 1 an error in the user's input (the .flex file, a
 // mod name, an output path), 2 bad usage. See `flexc --help`.
 #include "BlockmaskCommand.h"
+#include "Failure.h"
 #include "Options.h"
 
 #include "flexjit/Compiler.hpp"
@@ -19,32 +20,11 @@
 
 namespace fs = std::filesystem;
 using namespace flexjit;
+using flexc::fail;
+using flexc::readFile;
 using flexc::Stage;
 
 namespace {
-
-constexpr int kInputError = 1;
-constexpr int kUsageError = 2;
-
-struct Failure {
-  int code;
-};
-
-[[noreturn]] void fail(const std::string &message, int code = kInputError) {
-  std::cerr << message;
-  if (!message.empty() && message.back() != '\n')
-    std::cerr << '\n';
-  throw Failure{code};
-}
-
-std::string readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail("flexc: error: cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void writeFile(const fs::path &path, const std::string &text) {
   std::error_code ec;
@@ -257,7 +237,7 @@ int main(int argc, char **argv) {
   std::optional<flexc::Options> options = flexc::parseOptions(argc, argv, error);
   if (!options) {
     std::cerr << "flexc: error: " << error << "\n(run 'flexc --help' for usage)\n";
-    return kUsageError;
+    return flexc::kUsageError;
   }
   if (options->help) {
     std::cout << flexc::usageText();
@@ -265,7 +245,7 @@ int main(int argc, char **argv) {
   }
   try {
     return run(*options);
-  } catch (const Failure &f) {
+  } catch (const flexc::Failure &f) {
     return f.code;
   }
 }
