@@ -167,18 +167,7 @@ Result<PreparedMask> PreparedMask::prepare(const FileAST &file, const std::strin
 }
 
 BlockMaskKey PreparedMask::key(const BlockMaskShape &shape, int device) const {
-  BlockMaskKey k;
-  k.maskFingerprint = fingerprint;
-  k.B = shape.B;
-  k.H = shape.H;
-  k.qLen = shape.qLen;
-  k.kvLen = shape.kvLen;
-  k.qBlock = shape.qBlock;
-  k.kvBlock = shape.kvBlock;
-  k.params = inputs.keyParams;
-  k.buffers = inputs.keyBuffers;
-  k.device = device;
-  return k;
+  return blockMaskKey(fingerprint, shape, inputs.keyParams, inputs.keyBuffers, device);
 }
 
 Result<std::shared_ptr<const BlockMaskKernelsModule>>

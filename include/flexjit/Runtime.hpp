@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace flexjit::cuda {
 
@@ -230,6 +231,13 @@ namespace flexjit {
 
 /// The shape a block-mask key describes.
 BlockMaskShape shapeOf(const BlockMaskKey &key);
+
+/// The block-mask key of mask `maskFingerprint` for `shape` on `device`,
+/// with the canonical param and buffer values (paramValue / bufferValue,
+/// each list sorted by name as the ABI slots are); shapeOf's inverse.
+BlockMaskKey blockMaskKey(const std::string &maskFingerprint, const BlockMaskShape &shape,
+                          std::vector<NamedValue> params, std::vector<NamedValue> buffers,
+                          int device);
 
 using BlockMaskMaker = std::function<Result<BlockMask>(const BlockMaskShape &)>;
 

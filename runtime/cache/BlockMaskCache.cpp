@@ -15,6 +15,23 @@ BlockMaskShape shapeOf(const BlockMaskKey &k) {
   return s;
 }
 
+BlockMaskKey blockMaskKey(const std::string &maskFingerprint, const BlockMaskShape &shape,
+                          std::vector<NamedValue> params, std::vector<NamedValue> buffers,
+                          int device) {
+  BlockMaskKey k;
+  k.maskFingerprint = maskFingerprint;
+  k.B = shape.B;
+  k.H = shape.H;
+  k.qLen = shape.qLen;
+  k.kvLen = shape.kvLen;
+  k.qBlock = shape.qBlock;
+  k.kvBlock = shape.kvBlock;
+  k.params = std::move(params);
+  k.buffers = std::move(buffers);
+  k.device = device;
+  return k;
+}
+
 namespace {
 Result<BlockMask> makeChecked(const BlockMaskKey &key, const BlockMaskMaker &make) {
   BlockMaskShape want = shapeOf(key);

@@ -391,17 +391,8 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
   if (!bound)
     return failed(why, bad, bound.error());
 
-  BlockMaskKey key;
-  key.maskFingerprint = mod.fingerprint;
-  key.B = request.shape.B;
-  key.H = request.shape.H;
-  key.qLen = request.shape.qLen;
-  key.kvLen = request.shape.kvLen;
-  key.qBlock = request.shape.qBlock;
-  key.kvBlock = request.shape.kvBlock;
-  key.params = (*bound)->paramValues();
-  key.buffers = (*bound)->bufferValues();
-  key.device = request.device.ordinal;
+  BlockMaskKey key = blockMaskKey(mod.fingerprint, request.shape, (*bound)->paramValues(),
+                                  (*bound)->bufferValues(), request.device.ordinal);
 
   BlockMaskHandle handle;
   handle.where = request.device;
