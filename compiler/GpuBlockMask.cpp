@@ -17,16 +17,6 @@ namespace flexjit {
 
 namespace {
 
-size_t elementBytes(ScalarType t) {
-  switch (t) {
-  case ScalarType::Bool: return 1;
-  case ScalarType::I32: return 4;
-  case ScalarType::I64: return 8;
-  case ScalarType::F32: return 4;
-  }
-  return 0;
-}
-
 /// The process's compiler for these kernels (its calls use their own MLIR
 /// contexts; the Compiler object only carries the options).
 Result<Compiler *> processCompiler() {
@@ -95,26 +85,12 @@ Result<PackedModInputs> packModInputs(const FileAST &file, const ModDecl &mod,
     auto it = inputs.params.find(d.name);
     if (it == inputs.params.end())
       return Error{"mask '" + mod.name + "': no value for param '" + d.name + "'"};
-    Value v = it->second;
-    if (d.type == ScalarType::I64 && v.type == ScalarType::I32)
-      v = Value::ofI64(v.i32);
-    if (v.type != d.type)
+    std::optional<int64_t> slot = abiParamSlot(d.type, it->second);
+    if (!slot)
       return Error{"mask '" + mod.name + "': param '" + d.name + "' is " + typeName(d.type) +
-                   ", the value given is " + typeName(v.type)};
-    int64_t slot = 0;
-    switch (v.type) {
-    case ScalarType::Bool: slot = v.b ? 1 : 0; break;
-    case ScalarType::I32: slot = v.i32; break;
-    case ScalarType::I64: slot = v.i64; break;
-    case ScalarType::F32: {
-      uint32_t bits;
-      std::memcpy(&bits, &v.f32, 4);
-      slot = bits;
-      break;
-    }
-    }
-    p.params.push_back(slot);
-    p.keyParams.push_back(paramValue(d.name, typeName(d.type), slot));
+                   ", the value given is " + typeName(it->second.type)};
+    p.params.push_back(*slot);
+    p.keyParams.push_back(paramValue(d.name, typeName(d.type), *slot));
   }
   for (const BufferDecl &d : iface.buffers) {
     auto it = inputs.buffers.find(d.name);

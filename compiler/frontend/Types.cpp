@@ -115,4 +115,33 @@ std::string Value::str() const {
   return "?";
 }
 
+size_t elementBytes(ScalarType t) {
+  switch (t) {
+  case ScalarType::Bool: return 1;
+  case ScalarType::I32: return 4;
+  case ScalarType::I64: return 8;
+  case ScalarType::F32: return 4;
+  }
+  return 0;
+}
+
+std::optional<int64_t> abiParamSlot(ScalarType declared, const Value &given) {
+  Value v = given;
+  if (declared == ScalarType::I64 && v.type == ScalarType::I32)
+    v = Value::ofI64(v.i32);
+  if (v.type != declared)
+    return std::nullopt;
+  switch (v.type) {
+  case ScalarType::Bool: return v.b ? 1 : 0;
+  case ScalarType::I32: return v.i32;
+  case ScalarType::I64: return v.i64;
+  case ScalarType::F32: {
+    uint32_t bits;
+    std::memcpy(&bits, &v.f32, 4);
+    return int64_t(bits);
+  }
+  }
+  return std::nullopt;
+}
+
 } // namespace flexjit

@@ -4,7 +4,9 @@
 // expression, the evaluator computes Values, constants fold into Values.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace flexjit {
@@ -15,6 +17,10 @@ enum class ScalarType : uint8_t { Bool, I32, I64, F32 };
 const char *typeName(ScalarType t);
 inline bool isInteger(ScalarType t) { return t == ScalarType::I32 || t == ScalarType::I64; }
 inline bool isNumeric(ScalarType t) { return t != ScalarType::Bool; }
+
+/// Bytes of one element of a buffer of type `t` as the mod ABI lays it out
+/// (ModABI.h): bool 1 (0 or 1), i32 and f32 4, i64 8.
+size_t elementBytes(ScalarType t);
 
 /// One scalar of the language. Integers wrap (two's complement) on overflow.
 struct Value {
@@ -37,5 +43,11 @@ struct Value {
   /// Text form: `true`, `42`, `42i64`, `1.5`, `inf`, `nan`, exact for f32.
   std::string str() const;
 };
+
+/// The mod-ABI param slot (ModABI.h) of `v` for a param declared `declared`:
+/// an i32 value widens to a declared i64 (the language's one implicit
+/// conversion); then bool is 0/1, i32/i64 sign-extended, f32 its bits in the
+/// low 32. nullopt when the value's type does not fit the declaration.
+std::optional<int64_t> abiParamSlot(ScalarType declared, const Value &v);
 
 } // namespace flexjit

@@ -125,22 +125,6 @@ Result<Value> parseValue(ScalarType type, const std::string &text) {
   return bad("a value");
 }
 
-namespace {
-size_t elementBytes(ScalarType t) {
-  switch (t) {
-  case ScalarType::Bool:
-    return 1; // one byte, 0 or 1 (the ABI's bool buffers)
-  case ScalarType::I32:
-  case ScalarType::F32:
-    return 4;
-  case ScalarType::I64:
-    return 8;
-  }
-  return 0;
-}
-
-} // namespace
-
 std::string describeInterface(const ModInterface &iface) {
   std::string s;
   for (const ParamDecl &p : iface.params)
@@ -183,32 +167,12 @@ Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
     auto it = inputs.params.find(p.name);
     if (it == inputs.params.end())
       return Error{"missing param '" + p.name + "': " + reads};
-    Value v = it->second;
-    if (p.type == ScalarType::I64 && v.type == ScalarType::I32)
-      v = Value::ofI64(v.i32);
-    if (v.type != p.type)
+    std::optional<int64_t> slot = abiParamSlot(p.type, it->second);
+    if (!slot)
       return Error{"param '" + p.name + "' is " + typeName(p.type) + ", given a value of type " +
-                   typeName(v.type)};
-    int64_t slot = 0;
-    switch (v.type) {
-    case ScalarType::Bool:
-      slot = v.b ? 1 : 0;
-      break;
-    case ScalarType::I32:
-      slot = v.i32;
-      break;
-    case ScalarType::I64:
-      slot = v.i64;
-      break;
-    case ScalarType::F32: {
-      uint32_t bits;
-      std::memcpy(&bits, &v.f32, 4);
-      slot = bits;
-      break;
-    }
-    }
-    bound->params_.push_back(slot);
-    bound->paramValues_.push_back(paramValue(p.name, typeName(p.type), slot));
+                   typeName(it->second.type)};
+    bound->params_.push_back(*slot);
+    bound->paramValues_.push_back(paramValue(p.name, typeName(p.type), *slot));
   }
   for (const BufferDecl &b : iface.buffers) {
     auto it = inputs.buffers.find(b.name);

@@ -14,24 +14,10 @@ Result<std::unique_ptr<AbiContext>> AbiContext::create(const FileAST &file, cons
     auto it = inputs.params.find(p.name);
     if (it == inputs.params.end())
       return Error{"no value for param '" + p.name + "'"};
-    Value v = it->second;
-    if (p.type == ScalarType::I64 && v.type == ScalarType::I32)
-      v = Value::ofI64(v.i32);
-    if (v.type != p.type)
+    std::optional<int64_t> slot = abiParamSlot(p.type, it->second);
+    if (!slot)
       return Error{"param '" + p.name + "' has the wrong type"};
-    int64_t slot = 0;
-    switch (v.type) {
-    case ScalarType::Bool: slot = v.b ? 1 : 0; break;
-    case ScalarType::I32: slot = v.i32; break;
-    case ScalarType::I64: slot = v.i64; break;
-    case ScalarType::F32: {
-      uint32_t bits;
-      std::memcpy(&bits, &v.f32, 4);
-      slot = bits;
-      break;
-    }
-    }
-    c->params_.push_back(slot);
+    c->params_.push_back(*slot);
   }
   for (const BufferDecl &b : c->iface_.buffers) {
     auto it = inputs.buffers.find(b.name);
@@ -103,7 +89,7 @@ ModInputs randomInputs(const FileAST &file, std::mt19937_64 &rng,
       data.shape.push_back(it->second);
       count *= it->second;
     }
-    size_t elem = b.elemType == ScalarType::Bool ? 1 : b.elemType == ScalarType::I64 ? 8 : 4;
+    size_t elem = elementBytes(b.elemType);
     auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(count) * elem);
     for (int64_t k = 0; k < count; ++k) {
       uint8_t *p = bytes->data() + k * elem;
