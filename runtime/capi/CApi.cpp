@@ -240,6 +240,32 @@ flexjit_status findMod(const flexjit_module *m, const char *mod, const ModInfo *
   return FLEXJIT_OK;
 }
 
+/// Runs `body(const ModInfo &)` on the mod, or returns findMod's failure.
+template <class F>
+flexjit_status withMod(const flexjit_module *m, const char *mod, F &&body) {
+  const ModInfo *info = nullptr;
+  if (flexjit_status s = findMod(m, mod, info))
+    return s;
+  return body(*info);
+}
+
+/// An index into the mod's `what`s ("param", "buffer"), of which it reads `size`.
+flexjit_status checkIndex(size_t index, size_t size, const char *what, const ModInfo &info) {
+  FLEXJIT_CHECK_ARG(index < size, std::string(what) + " index " + std::to_string(index) +
+                                      " out of range (mod '" + info.name + "' reads " +
+                                      std::to_string(size) + " " + what + "s)");
+  return FLEXJIT_OK;
+}
+
+/// A new module from source text, or the compile error.
+flexjit_status newModule(const std::string &name, const std::string &text, flexjit_module **out) {
+  auto p = Program::fromSource(name, text);
+  if (!p)
+    return fail(FLEXJIT_ERROR_COMPILE, p.error().message);
+  *out = new flexjit_module{std::move(*p)};
+  return FLEXJIT_OK;
+}
+
 /// A device mask brought to the host, for the text forms.
 Result<std::shared_ptr<const BlockMask>> hostMask(const flexjit_blockmask *m) {
   if (m->handle.host)
@@ -248,6 +274,15 @@ Result<std::shared_ptr<const BlockMask>> hostMask(const flexjit_blockmask *m) {
   if (!h)
     return h.error();
   return std::shared_ptr<const BlockMask>(std::make_shared<BlockMask>(std::move(*h)));
+}
+
+/// hostMask as a status: a failed copy from the device is a device error.
+flexjit_status hostMaskOf(const flexjit_blockmask *m, std::shared_ptr<const BlockMask> &out) {
+  auto host = hostMask(m);
+  if (!host)
+    return fail(FLEXJIT_ERROR_DEVICE, host.error().message);
+  out = std::move(*host);
+  return FLEXJIT_OK;
 }
 
 flexjit_cache_stats statsOf(const CacheStats &s) {
@@ -263,6 +298,37 @@ flexjit_cache_stats statsOf(const CacheStats &s) {
 }
 
 bool validDevice(int32_t d) { return d >= FLEXJIT_DEVICE_CPU; }
+
+/// Compiles the mod (which must be of `kind`), binds the inputs and runs
+/// `call(code, ctx)` once; an out-of-bounds read it reports is a failure.
+template <class Call>
+flexjit_status evalMod(const flexjit_module *module, const char *mod, ModKind kind,
+                       const flexjit_param *params, size_t numParams,
+                       const flexjit_buffer *buffers, size_t numBuffers, Call &&call) {
+  const ModInfo *info = nullptr;
+  if (flexjit_status s = findMod(module, mod, info))
+    return s;
+  if (info->kind != kind)
+    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT,
+                "'" + info->name + "' is a " + spelling(info->kind) + " mod, not a " +
+                    spelling(kind) + " mod");
+  ModInputs inputs;
+  std::string error;
+  if (!convertInputs(params, numParams, buffers, numBuffers, inputs, error))
+    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, error);
+  auto bound = BoundInputs::bind(*info, inputs);
+  if (!bound)
+    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, bound.error().message);
+  FailureKind why = FailureKind::Other;
+  auto code = session().cpuMod(module->program, mod, &why);
+  if (!code)
+    return fail(statusOf(why), code.error().message);
+  const flexjit_mod_context &ctx = (*bound)->context();
+  call(*code, ctx);
+  if (ctx.error[0] != 0)
+    return fail(FLEXJIT_ERROR_OUT_OF_BOUNDS, (*bound)->describeOutOfBounds(ctx.error));
+  return FLEXJIT_OK;
+}
 
 } // namespace
 
@@ -318,11 +384,7 @@ flexjit_status flexjit_module_from_source(const char *name, const char *text,
     FLEXJIT_CHECK_ARG(name, "name is NULL");
     FLEXJIT_CHECK_ARG(text, "text is NULL");
     FLEXJIT_CHECK_ARG(out, "out is NULL");
-    auto p = Program::fromSource(name, text);
-    if (!p)
-      return fail(FLEXJIT_ERROR_COMPILE, p.error().message);
-    *out = new flexjit_module{std::move(*p)};
-    return FLEXJIT_OK;
+    return newModule(name, text, out);
   });
 }
 
@@ -335,11 +397,7 @@ flexjit_status flexjit_module_from_file(const char *path, flexjit_module **out) 
       return fail(FLEXJIT_ERROR_NOT_FOUND, std::string("cannot read '") + path + "'");
     std::stringstream ss;
     ss << in.rdbuf();
-    auto p = Program::fromSource(path, ss.str());
-    if (!p)
-      return fail(FLEXJIT_ERROR_COMPILE, p.error().message);
-    *out = new flexjit_module{std::move(*p)};
-    return FLEXJIT_OK;
+    return newModule(path, ss.str(), out);
   });
 }
 
@@ -377,11 +435,10 @@ flexjit_status flexjit_module_mod_kind(const flexjit_module *module, const char 
                                        flexjit_mod_kind *kind) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(kind, "kind is NULL");
-    const ModInfo *info = nullptr;
-    if (flexjit_status s = findMod(module, mod, info))
-      return s;
-    *kind = info->kind == ModKind::Mask ? FLEXJIT_MASK : FLEXJIT_SCORE;
-    return FLEXJIT_OK;
+    return withMod(module, mod, [&](const ModInfo &info) {
+      *kind = info.kind == ModKind::Mask ? FLEXJIT_MASK : FLEXJIT_SCORE;
+      return FLEXJIT_OK;
+    });
   });
 }
 
@@ -389,11 +446,10 @@ flexjit_status flexjit_module_fingerprint(const flexjit_module *module, const ch
                                           const char **fingerprint) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(fingerprint, "fingerprint is NULL");
-    const ModInfo *info = nullptr;
-    if (flexjit_status s = findMod(module, mod, info))
-      return s;
-    *fingerprint = info->fingerprint.c_str();
-    return FLEXJIT_OK;
+    return withMod(module, mod, [&](const ModInfo &info) {
+      *fingerprint = info.fingerprint.c_str();
+      return FLEXJIT_OK;
+    });
   });
 }
 
@@ -401,11 +457,10 @@ flexjit_status flexjit_module_param_count(const flexjit_module *module, const ch
                                           size_t *count) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(count, "count is NULL");
-    const ModInfo *info = nullptr;
-    if (flexjit_status s = findMod(module, mod, info))
-      return s;
-    *count = info->interface.params.size();
-    return FLEXJIT_OK;
+    return withMod(module, mod, [&](const ModInfo &info) {
+      *count = info.interface.params.size();
+      return FLEXJIT_OK;
+    });
   });
 }
 
@@ -413,16 +468,14 @@ flexjit_status flexjit_module_param(const flexjit_module *module, const char *mo
                                     size_t index, const char **name, flexjit_type *type) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(name && type, "name or type is NULL");
-    const ModInfo *info = nullptr;
-    if (flexjit_status s = findMod(module, mod, info))
-      return s;
-    const auto &ps = info->interface.params;
-    FLEXJIT_CHECK_ARG(index < ps.size(), "param index " + std::to_string(index) +
-                                             " out of range (mod '" + info->name + "' reads " +
-                                             std::to_string(ps.size()) + " params)");
-    *name = ps[index].name.c_str();
-    *type = typeOf(ps[index].type);
-    return FLEXJIT_OK;
+    return withMod(module, mod, [&](const ModInfo &info) {
+      const auto &ps = info.interface.params;
+      if (flexjit_status s = checkIndex(index, ps.size(), "param", info))
+        return s;
+      *name = ps[index].name.c_str();
+      *type = typeOf(ps[index].type);
+      return FLEXJIT_OK;
+    });
   });
 }
 
@@ -430,11 +483,10 @@ flexjit_status flexjit_module_buffer_count(const flexjit_module *module, const c
                                            size_t *count) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(count, "count is NULL");
-    const ModInfo *info = nullptr;
-    if (flexjit_status s = findMod(module, mod, info))
-      return s;
-    *count = info->interface.buffers.size();
-    return FLEXJIT_OK;
+    return withMod(module, mod, [&](const ModInfo &info) {
+      *count = info.interface.buffers.size();
+      return FLEXJIT_OK;
+    });
   });
 }
 
@@ -443,17 +495,15 @@ flexjit_status flexjit_module_buffer(const flexjit_module *module, const char *m
                                      flexjit_type *element_type, int32_t *rank) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(name && element_type && rank, "name, element_type or rank is NULL");
-    const ModInfo *info = nullptr;
-    if (flexjit_status s = findMod(module, mod, info))
-      return s;
-    const auto &bs = info->interface.buffers;
-    FLEXJIT_CHECK_ARG(index < bs.size(), "buffer index " + std::to_string(index) +
-                                             " out of range (mod '" + info->name + "' reads " +
-                                             std::to_string(bs.size()) + " buffers)");
-    *name = bs[index].name.c_str();
-    *element_type = typeOf(bs[index].elemType);
-    *rank = int32_t(bs[index].dims.size());
-    return FLEXJIT_OK;
+    return withMod(module, mod, [&](const ModInfo &info) {
+      const auto &bs = info.interface.buffers;
+      if (flexjit_status s = checkIndex(index, bs.size(), "buffer", info))
+        return s;
+      *name = bs[index].name.c_str();
+      *element_type = typeOf(bs[index].elemType);
+      *rank = int32_t(bs[index].dims.size());
+      return FLEXJIT_OK;
+    });
   });
 }
 
@@ -461,54 +511,16 @@ flexjit_status flexjit_module_buffer(const flexjit_module *module, const char *m
 // Evaluation
 //===--------------------------------------------------------------------===//
 
-namespace {
-/// The compiled mod and its inputs bound, for one evaluation.
-flexjit_status prepareEval(const flexjit_module *module, const char *mod, ModKind kind,
-                           const flexjit_param *params, size_t numParams,
-                           const flexjit_buffer *buffers, size_t numBuffers, CpuMod *&code,
-                           std::unique_ptr<BoundInputs> &bound, std::optional<CpuMod> &storage) {
-  const ModInfo *info = nullptr;
-  if (flexjit_status s = findMod(module, mod, info))
-    return s;
-  if (info->kind != kind)
-    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT,
-                "'" + info->name + "' is a " + spelling(info->kind) + " mod, not a " +
-                    spelling(kind) + " mod");
-  ModInputs inputs;
-  std::string error;
-  if (!convertInputs(params, numParams, buffers, numBuffers, inputs, error))
-    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, error);
-  auto b = BoundInputs::bind(*info, inputs);
-  if (!b)
-    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, b.error().message);
-  FailureKind why = FailureKind::Other;
-  auto c = session().cpuMod(module->program, mod, &why);
-  if (!c)
-    return fail(statusOf(why), c.error().message);
-  storage = std::move(*c);
-  code = &*storage;
-  bound = std::move(*b);
-  return FLEXJIT_OK;
-}
-} // namespace
-
 flexjit_status flexjit_mask_eval(const flexjit_module *module, const char *mod,
                                  const flexjit_param *params, size_t num_params,
                                  const flexjit_buffer *buffers, size_t num_buffers, int32_t b,
                                  int32_t h, int32_t q, int32_t kv, int32_t *allowed) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(allowed, "allowed is NULL");
-    CpuMod *code = nullptr;
-    std::unique_ptr<BoundInputs> bound;
-    std::optional<CpuMod> storage;
-    if (flexjit_status s = prepareEval(module, mod, ModKind::Mask, params, num_params, buffers,
-                                       num_buffers, code, bound, storage))
-      return s;
-    const flexjit_mod_context &ctx = bound->context();
-    *allowed = code->mask(b, h, q, kv, &ctx) ? 1 : 0;
-    if (ctx.error[0] != 0)
-      return fail(FLEXJIT_ERROR_OUT_OF_BOUNDS, bound->describeOutOfBounds(ctx.error));
-    return FLEXJIT_OK;
+    return evalMod(module, mod, ModKind::Mask, params, num_params, buffers, num_buffers,
+                   [&](const CpuMod &code, const flexjit_mod_context &ctx) {
+                     *allowed = code.mask(b, h, q, kv, &ctx) ? 1 : 0;
+                   });
   });
 }
 
@@ -518,17 +530,10 @@ flexjit_status flexjit_score_eval(const flexjit_module *module, const char *mod,
                                   int32_t b, int32_t h, int32_t q, int32_t kv, float *result) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(result, "result is NULL");
-    CpuMod *code = nullptr;
-    std::unique_ptr<BoundInputs> bound;
-    std::optional<CpuMod> storage;
-    if (flexjit_status st = prepareEval(module, mod, ModKind::Score, params, num_params,
-                                        buffers, num_buffers, code, bound, storage))
-      return st;
-    const flexjit_mod_context &ctx = bound->context();
-    *result = code->score(s, b, h, q, kv, &ctx);
-    if (ctx.error[0] != 0)
-      return fail(FLEXJIT_ERROR_OUT_OF_BOUNDS, bound->describeOutOfBounds(ctx.error));
-    return FLEXJIT_OK;
+    return evalMod(module, mod, ModKind::Score, params, num_params, buffers, num_buffers,
+                   [&](const CpuMod &code, const flexjit_mod_context &ctx) {
+                     *result = code.score(s, b, h, q, kv, &ctx);
+                   });
   });
 }
 
@@ -611,14 +616,10 @@ flexjit_status flexjit_blockmask_get_info(const flexjit_blockmask *mask,
     i.created = h.created ? 1 : 0;
     i.blocks = h.stats.blocks;
     i.elementwise_blocks = h.stats.elementwiseBlocks;
-    if (h.host) {
-      i.sparsity = h.host->sparsity();
-    } else {
-      auto host = hostMask(mask);
-      if (!host)
-        return fail(FLEXJIT_ERROR_DEVICE, host.error().message);
-      i.sparsity = (*host)->sparsity();
-    }
+    std::shared_ptr<const BlockMask> host;
+    if (flexjit_status st = hostMaskOf(mask, host))
+      return st;
+    i.sparsity = host->sparsity();
     *info = i;
     return FLEXJIT_OK;
   });
@@ -669,10 +670,10 @@ flexjit_status flexjit_blockmask_to_string(const flexjit_blockmask *mask, int32_
   return guarded([&] {
     FLEXJIT_CHECK_ARG(mask, "mask is NULL");
     FLEXJIT_CHECK_ARG(out, "out is NULL");
-    auto host = hostMask(mask);
-    if (!host)
-      return fail(FLEXJIT_ERROR_DEVICE, host.error().message);
-    *out = copyString((*host)->toString(grid_rows, grid_cols, limit));
+    std::shared_ptr<const BlockMask> host;
+    if (flexjit_status st = hostMaskOf(mask, host))
+      return st;
+    *out = copyString(host->toString(grid_rows, grid_cols, limit));
     return FLEXJIT_OK;
   });
 }
@@ -681,14 +682,14 @@ flexjit_status flexjit_blockmask_to_json(const flexjit_blockmask *mask, char **o
   return guarded([&] {
     FLEXJIT_CHECK_ARG(mask, "mask is NULL");
     FLEXJIT_CHECK_ARG(out, "out is NULL");
-    auto host = hostMask(mask);
-    if (!host)
-      return fail(FLEXJIT_ERROR_DEVICE, host.error().message);
+    std::shared_ptr<const BlockMask> host;
+    if (flexjit_status st = hostMaskOf(mask, host))
+      return st;
     std::vector<std::pair<std::string, std::string>> extra;
     if (mask->handle.created)
       extra.emplace_back("elementwise_blocks",
                          std::to_string(mask->handle.stats.elementwiseBlocks));
-    *out = copyString((*host)->toJSON(extra));
+    *out = copyString(host->toJSON(extra));
     return FLEXJIT_OK;
   });
 }
