@@ -20,7 +20,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 
 #include <memory>
 #include <mutex>
@@ -148,13 +147,10 @@ Result<BlockMaskKernelsPTX> Compiler::blockMaskKernelsFromLowered(const std::str
     return f.error();
   auto ctx = makeKernelContext();
   StageRun run(*ctx, options(), nullptr, modName + "__blockmask");
-  mlir::ParserConfig config(ctx.get());
-  auto module = mlir::parseSourceString<mlir::ModuleOp>(mlirText, config, "lowered.mlir");
+  auto module = parseLoweredModule(run, mlirText);
   if (!module)
-    return run.error("cannot parse the lowered MLIR");
-  if (Status st = run.verify(*module, "the lowered MLIR"); !st)
-    return Error{st.message()};
-  return compileBlockMaskKernels(run, *module, modName, a);
+    return module.error();
+  return compileBlockMaskKernels(run, **module, modName, a);
 }
 
 Result<BlockMaskKernelsPTX> Compiler::blockMaskKernels(const FileAST &file,

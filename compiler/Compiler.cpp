@@ -23,7 +23,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <mutex>
@@ -126,16 +125,6 @@ struct Compiler::Impl {
     return std::move(*module);
   }
 
-  Result<mlir::OwningOpRef<mlir::ModuleOp>> parseLowered(StageRun &run, const std::string &text) {
-    mlir::ParserConfig config(&ctx);
-    auto module = mlir::parseSourceString<mlir::ModuleOp>(text, config, "lowered.mlir");
-    if (!module)
-      return run.error("cannot parse the lowered MLIR");
-    if (Status st = run.verify(*module, "the lowered MLIR"); !st)
-      return Error{st.message()};
-    return std::move(module);
-  }
-
   Result<CpuMod> jit(StageRun &run, mlir::ModuleOp module, const std::string &modName) {
     if (Status st = prefixModSymbols(module); !st)
       return Error{st.message()};
@@ -203,6 +192,18 @@ struct Compiler::Impl {
       return module.error();
     return denseMask(run, **module, modName, arch);
   }
+
+  /// The dense-mask kernel of `modName` compiled for `arch` (the default
+  /// when empty) in one locked run: its PTX, or the LLVM IR it came from.
+  Result<std::string> denseMaskText(const FileAST &file, const std::string &modName,
+                                    const std::string &arch, bool wantPtx) {
+    std::lock_guard<std::mutex> lock(mu);
+    StageRun run(ctx, options, &file, modName);
+    auto r = denseMaskFromFile(run, file, modName, archOr(arch));
+    if (!r)
+      return r.error();
+    return finish<std::string>(run, wantPtx ? r->first.ptx : r->second.llvmIR);
+  }
 };
 
 Result<std::unique_ptr<Compiler>> Compiler::create(CompilerOptions options) {
@@ -241,22 +242,12 @@ Result<std::string> Compiler::loweredIR(const FileAST &file, const std::string &
 
 Result<std::string> Compiler::llvmIR(const FileAST &file, const std::string &modName,
                                      const std::string &arch) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  StageRun run(impl_->ctx, impl_->options, &file, modName);
-  auto r = impl_->denseMaskFromFile(run, file, modName, impl_->archOr(arch));
-  if (!r)
-    return r.error();
-  return finish<std::string>(run, r->second.llvmIR);
+  return impl_->denseMaskText(file, modName, arch, /*wantPtx=*/false);
 }
 
 Result<std::string> Compiler::ptx(const FileAST &file, const std::string &modName,
                                   const std::string &arch) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  StageRun run(impl_->ctx, impl_->options, &file, modName);
-  auto r = impl_->denseMaskFromFile(run, file, modName, impl_->archOr(arch));
-  if (!r)
-    return r.error();
-  return finish<std::string>(run, r->first.ptx);
+  return impl_->denseMaskText(file, modName, arch, /*wantPtx=*/true);
 }
 
 Result<KernelPTX> Compiler::denseMaskKernel(const FileAST &file, const std::string &modName,
@@ -281,7 +272,7 @@ Result<CpuMod> Compiler::jit(const FileAST &file, const std::string &modName) {
 Result<CpuMod> Compiler::jitLowered(const std::string &mlirText, const std::string &modName) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   StageRun run(impl_->ctx, impl_->options, nullptr, modName);
-  auto module = impl_->parseLowered(run, mlirText);
+  auto module = parseLoweredModule(run, mlirText);
   if (!module)
     return module.error();
   return finish(run, impl_->jit(run, **module, modName));
@@ -292,7 +283,7 @@ Result<KernelPTX> Compiler::denseMaskKernelFromLowered(const std::string &mlirTe
                                                        const std::string &arch) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   StageRun run(impl_->ctx, impl_->options, nullptr, modName);
-  auto module = impl_->parseLowered(run, mlirText);
+  auto module = parseLoweredModule(run, mlirText);
   if (!module)
     return module.error();
   auto r = impl_->denseMask(run, **module, modName, impl_->archOr(arch));

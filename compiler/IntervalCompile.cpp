@@ -24,7 +24,6 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Parser/Parser.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
@@ -122,13 +121,10 @@ Result<CpuIntervalFn> Compiler::jitIntervalLowered(const std::string &mlirText,
                                                    const std::string &modName) {
   auto ctx = makeIntervalContext();
   StageRun run(*ctx, options(), nullptr, intervalName(modName));
-  mlir::ParserConfig config(ctx.get());
-  auto module = mlir::parseSourceString<mlir::ModuleOp>(mlirText, config, "lowered.mlir");
+  auto module = parseLoweredModule(run, mlirText);
   if (!module)
-    return run.error("cannot parse the lowered MLIR");
-  if (Status st = run.verify(*module, "the lowered MLIR"); !st)
-    return Error{st.message()};
-  return jitLoweredInterval(run, *module, modName);
+    return module.error();
+  return jitLoweredInterval(run, **module, modName);
 }
 
 } // namespace flexjit

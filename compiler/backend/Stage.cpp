@@ -1,6 +1,7 @@
 #include "compiler/backend/Stage.h"
 
 #include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_os_ostream.h"
@@ -19,6 +20,17 @@ std::string printOp(mlir::Operation *op, bool withLocs) {
   op->print(os, flags);
   os << "\n";
   return text;
+}
+
+Result<mlir::OwningOpRef<mlir::ModuleOp>> parseLoweredModule(StageRun &run,
+                                                             const std::string &text) {
+  mlir::ParserConfig config(&run.context());
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(text, config, "lowered.mlir");
+  if (!module)
+    return run.error("cannot parse the lowered MLIR");
+  if (Status st = run.verify(*module, "the lowered MLIR"); !st)
+    return Error{st.message()};
+  return std::move(module);
 }
 
 StageRun::StageRun(mlir::MLIRContext &ctx, const CompilerOptions &options, const FileAST *file,

@@ -72,4 +72,9 @@ private:
 /// The text of an op as MLIR prints it (with locations when `withLocs`).
 std::string printOp(mlir::Operation *op, bool withLocs = false);
 
+/// Lowered MLIR text (below the flex dialect) parsed in the run's context and
+/// verified; an Error with the parser's or verifier's diagnostics.
+Result<mlir::OwningOpRef<mlir::ModuleOp>> parseLoweredModule(StageRun &run,
+                                                             const std::string &text);
+
 } // namespace flexjit
