@@ -22,7 +22,7 @@ for t in flexjit_runtime_tests flexjit_gpumask_tests flexjit_api_tests flexjit_c
   start=$(date +%s)
   "$bins/$t" > "$out/$t.log" 2>&1; rc=$?
   [ $rc -ne 0 ] && status=1
-  echo "$t: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) \]|passed, ' "$out/$t.log" | tr '\n' ' ')"
+  echo "$t: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]|passed, ' "$out/$t.log" | tr '\n' ' ')"
 done
 if [ -x "$bins/flex-blockmask-bench" ]; then
   PYTHONUNBUFFERED=1 python3 bench/blockmask_vs_pytorch.py --bench "$bins/flex-blockmask-bench" \
