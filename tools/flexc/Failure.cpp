@@ -1,5 +1,6 @@
 #include "Failure.h"
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -14,11 +15,16 @@ void fail(const std::string &message, int code) {
 }
 
 std::string readFile(const std::string &path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    fail("flexc: error: cannot read '" + path + "': it is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in)
     fail("flexc: error: cannot read '" + path + "'");
   std::stringstream ss;
   ss << in.rdbuf();
+  if (in.bad())
+    fail("flexc: error: cannot read '" + path + "'");
   return ss.str();
 }
 
