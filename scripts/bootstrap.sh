@@ -35,7 +35,14 @@ if [ -z "$ptxas" ]; then
   deps="$root/.deps/cuda-nvcc"
   if [ ! -x "$deps/nvidia/cuda_nvcc/bin/ptxas" ]; then
     echo "bootstrap: no CUDA toolkit; fetching ptxas from PyPI (nvidia-cuda-nvcc-cu12)"
-    python3 -m pip install -q --no-deps --target "$deps" nvidia-cuda-nvcc-cu12==12.9.86 \
+    python3 -m pip --version >/dev/null 2>&1 || {
+      as_root apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip; }
+    # Into a folder of our own: Debian marks its Python as externally managed,
+    # which only the second form gets past (nothing of the system's is touched).
+    wheel=nvidia-cuda-nvcc-cu12==12.9.86
+    python3 -m pip install -q --no-deps --target "$deps" "$wheel" 2>/dev/null \
+      || python3 -m pip install -q --no-deps --break-system-packages --target "$deps" "$wheel" \
       || echo "bootstrap: could not install ptxas; PTX assembly tests will skip"
   fi
   [ -x "$deps/nvidia/cuda_nvcc/bin/ptxas" ] && ptxas="$deps/nvidia/cuda_nvcc/bin/ptxas"
