@@ -31,6 +31,8 @@
 
 namespace flexjit {
 
+struct AttentionKernelSpec; // flexjit/AttentionSpec.hpp
+
 /// The GPU architectures the NVPTX back end is asked to target.
 const std::vector<std::string> &supportedArchs(); // sm_80, sm_86, sm_89, sm_90, sm_90a
 
@@ -229,6 +231,15 @@ public:
   Result<BlockMaskKernelsPTX> blockMaskKernelsFromLowered(const std::string &mlirText,
                                                           const std::string &modName,
                                                           const std::string &arch = "");
+
+  /// The attention forward kernel (kernels/AttentionKernel.h) instantiated
+  /// for `spec`, with score mod `scoreMod` and mask mod `maskMod` of `file`
+  /// inlined ("" for none; each must be of its kind, and spec.hasScoreMod /
+  /// hasMaskMod must agree). arch "" means options().arch. Like the
+  /// block-mask kernels, it uses its own MLIR context.
+  Result<KernelPTX> attentionKernel(const FileAST &file, const std::string &scoreMod,
+                                    const std::string &maskMod, const AttentionKernelSpec &spec,
+                                    const std::string &arch = "");
 
   struct Impl;
 

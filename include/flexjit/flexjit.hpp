@@ -16,6 +16,7 @@
 #pragma once
 
 #include "flexjit/AST.hpp"
+#include "flexjit/Attention.hpp"
 #include "flexjit/BlockMask.hpp"
 #include "flexjit/BlockMaskFromMod.hpp"
 #include "flexjit/Cache.hpp"
@@ -190,6 +191,23 @@ public:
   Result<BlockMaskHandle> blockMask(const Program &program, const BlockMaskRequest &request,
                                     FailureKind *why = nullptr);
 
+  /// FlexAttention's forward pass on the GPU (Attention.hpp): the kernel
+  /// with the request's mods inlined comes from the cache (else the disk
+  /// cache of PTX, else the compiler), the block mask from the request or
+  /// the cache (else made on the GPU). Launched on options.stream; when a
+  /// mod reads a buffer, waits for the kernel and reports an out-of-bounds
+  /// read as an Error naming it. Wrong input is an Error naming the problem
+  /// (shapes, dtypes, strides, devices, a block mask for other lengths,
+  /// block sizes or device).
+  Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request,
+                                  FailureKind *why = nullptr);
+
+  /// The same on the CPU (referenceAttention): q, k, v host tensors, out
+  /// a host F32 or F64 tensor, options.lse a host pointer of out's dtype.
+  /// The mods come JIT-compiled from the cache; the block mask is not used.
+  Status referenceAttention(const Program &program, const AttentionRequest &request,
+                            FailureKind *why = nullptr);
+
 private:
   /// Compiled code through the cache: `what` is "cpu_mod" (CpuMod) or
   /// "cpu_interval" (CpuIntervalFn).
@@ -203,6 +221,10 @@ private:
   std::mutex compilerMu_;
   std::unique_ptr<Result<std::unique_ptr<Compiler>>> compiler_;
 };
+
+/// Session::attention on a process-wide Session (globalCache()).
+Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request,
+                                FailureKind *why = nullptr);
 
 /// A device block mask copied back to host memory (for printing it); the
 /// q lists are derived again from the kv lists and must agree.

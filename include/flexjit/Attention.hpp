@@ -1,0 +1,92 @@
+// FlexAttention's forward pass: flexjit::attention(q, k, v, score mod, block
+// mask) on the GPU with the mods compiled into the kernel, and the CPU
+// reference it is tested against.
+//
+//   auto program = flexjit::Program::fromFile("mods.flex");
+//   flexjit::AttentionRequest req;
+//   req.q = flexjit::TensorRef::bhsd(qPtr, flexjit::DType::BF16, 4, 16, 8192, 128, 0);
+//   req.k = ...; req.v = ...; req.out = ...;
+//   req.maskMod = "causal";                     // block mask made and cached
+//   req.scoreMod = "alibi";                     // optional
+//   auto info = flexjit::attention(*program, req);   // Result<AttentionInfo>
+//
+// Session::attention is the same with a Session's cache and compiler.
+#pragma once
+
+#include "flexjit/AttentionSpec.hpp"
+#include "flexjit/Compiler.hpp"
+#include "flexjit/Evaluator.hpp"
+#include "flexjit/ModABI.h"
+#include "flexjit/Tensor.hpp"
+
+#include <optional>
+#include <string>
+
+namespace flexjit {
+
+struct BlockMaskHandle; // flexjit.hpp
+
+struct AttentionOptions {
+  /// Multiplies q . k before the score mod; default 1/sqrt(D).
+  std::optional<double> scale;
+  /// When not 0: f32 [B, Hq, Q_LEN] contiguous on the tensors' device,
+  /// receives the natural log-sum-exp of each row (-inf for a row with no
+  /// allowed position), as PyTorch's return_lse.
+  uint64_t lse = 0;
+  /// A CUstream; nullptr: the device's legacy default stream.
+  void *stream = nullptr;
+  /// Kernel choice overrides, 0: flexjit chooses (AttentionKernelSpec).
+  int blockM = 0, blockN = 0, stages = 0;
+};
+
+struct AttentionRequest {
+  /// q [B, Hq, Q_LEN, D], k [B, Hkv, KV_LEN, D], v [B, Hkv, KV_LEN, Dv],
+  /// out [B, Hq, Q_LEN, Dv]; one dtype (bf16 or f16), one CUDA device, the
+  /// last dimension contiguous. Hq a multiple of Hkv (GQA/MQA).
+  TensorRef q, k, v, out;
+  /// A score mod of the program ("" for none) and what it reads.
+  std::string scoreMod;
+  ModInputs scoreInputs;
+  /// A mask mod of the program ("" for none: every position allowed) and
+  /// what it reads.
+  std::string maskMod;
+  ModInputs maskInputs;
+  /// A block mask of maskMod made earlier on the tensors' device
+  /// (Session::blockMask). Null: the Session makes one (or finds it in the
+  /// cache) for these lengths, 128 x 128 blocks, B and H as the tensors'
+  /// (1, broadcast, where the mask mod reads no b or no h).
+  const BlockMaskHandle *blockMask = nullptr;
+  AttentionOptions options;
+};
+
+/// What an attention call did.
+struct AttentionInfo {
+  AttentionKernelSpec spec; ///< the instantiation that ran
+  std::string entry;        ///< its PTX entry
+  bool kernelCompiled = false; ///< false: the kernel came from the cache
+  bool maskCreated = false;    ///< the block mask was made by this call
+  double hostMs = 0;           ///< host time before the launch returned
+};
+
+/// The CPU reference's mods: compiled CPU functions (CpuMod) and their
+/// host contexts; null where absent.
+struct ReferenceMods {
+  CpuMod::ScoreFn score = nullptr;
+  const flexjit_mod_context *scoreCtx = nullptr;
+  CpuMod::MaskFn mask = nullptr;
+  const flexjit_mod_context *maskCtx = nullptr;
+};
+
+/// Attention on the CPU, element by element (the mask mod at every
+/// position, no block mask): the definition the GPU kernel is tested
+/// against. q, k, v host tensors of any DType; out a host tensor of F32 or
+/// F64, which chooses the precision of the computation (the score mod
+/// itself computes in f32, as the language does); `lse` null or [B, Hq,
+/// Q_LEN] contiguous of out's dtype. A row with no allowed position gets 0
+/// and LSE -inf. Runs on `threads` threads (0: all cores). Out-of-bounds
+/// buffer reads land in the contexts' error records (the caller checks).
+Status referenceAttention(const TensorRef &q, const TensorRef &k, const TensorRef &v,
+                          const TensorRef &out, void *lse, double scale,
+                          const ReferenceMods &mods, unsigned threads = 0);
+
+} // namespace flexjit

@@ -1,0 +1,61 @@
+// What one instantiation of the attention forward kernel template
+// (kernels/AttentionKernel.h) is made of, without MLIR: the runtime chooses
+// specs, keys the cache on them and launches with them.
+#pragma once
+
+#include "flexjit/Compiler.hpp"
+#include "flexjit/Error.hpp"
+#include "flexjit/Tensor.hpp"
+
+#include <string>
+#include <vector>
+
+namespace flexjit {
+
+/// One instantiation of the template: what changes the generated code.
+struct AttentionKernelSpec {
+  DType dtype = DType::BF16; ///< q, k, v and out (bf16 or f16)
+  int headDim = 128;         ///< D of q and k: 64 or 128
+  int valueHeadDim = 128;    ///< D of v and out: 64 or 128
+  int blockM = 128;          ///< query rows per CTA: 64 or 128 (16 per warp)
+  int blockN = 64;           ///< kv columns per tile: 32, 64 or 128
+  int stages = 2;            ///< K/V tiles in flight: 1..3
+  bool hasScoreMod = false;
+  bool hasMaskMod = false;
+
+  int warps() const { return blockM / 16; }
+  int threads() const { return 32 * warps(); }
+  /// "bf16_d128_dv128_m128_n64_s2": part of the entry name and cache key.
+  std::string tag() const;
+};
+
+/// An Error naming what is unsupported (dtype, head dims other than 64 and
+/// 128, block sizes, stages), or success.
+Status checkAttentionKernelSpec(const AttentionKernelSpec &spec);
+
+/// Dynamic shared memory of one CTA: the Q tile plus `stages` K and V tiles.
+unsigned attentionSharedBytes(const AttentionKernelSpec &spec);
+
+/// `flexjit_attention_<tag>` (the mods are part of the module, not the name).
+std::string attentionKernelName(const AttentionKernelSpec &spec);
+
+/// The kernel's parameters, in order:
+///   q, k, v, out, lse                         pointers (lse may be null)
+///   q_sb, q_sh, q_ss, k_sb, k_sh, k_ss,
+///   v_sb, v_sh, v_ss, o_sb, o_sh, o_ss         int64 strides (elements) of b, h, s
+///   B, Hq, Hkv, Q_LEN, KV_LEN                  int32
+///   scale                                      float (natural units, e.g. 1/sqrt(D))
+///   kv_num_blocks, kv_indices,
+///   full_kv_num_blocks, full_kv_indices        int32 pointers (the block mask)
+///   mask_B, mask_H, mask_nQ, mask_nKV          int32: the mask arrays' dims
+///   q_block, kv_block                          int32: the mask's block sizes
+///                                              (q_block % blockM == 0,
+///                                               kv_block % blockN == 0)
+///   mask_ctx, score_ctx                        flexjit_mod_context pointers
+///                                              (device memory; null for an
+///                                              absent mod)
+/// Launch: grid (ceil(Q_LEN / blockM), Hq, B), block (threads()), dynamic
+/// shared memory attentionSharedBytes().
+std::vector<KernelParam> attentionKernelParams();
+
+} // namespace flexjit
