@@ -1,0 +1,36 @@
+// What every generated-kernel compile shares (block-mask kernels, attention):
+// a private MLIR context, lowered mods moved into a gpu.module, the float
+// min/max expansion the GPU needs, and one set of NVPTX target machines.
+#pragma once
+
+#include "compiler/backend/NvptxBackend.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace flexjit {
+
+/// A context with the dialects kernel modules use. Kernel compiles make
+/// their own, so they neither touch nor wait for the Compiler's context.
+std::unique_ptr<mlir::MLIRContext> makeKernelContext();
+
+/// arith.minimumf / maximumf on f32 as compares and selects:
+/// convert-gpu-to-nvvm would turn them into calls of libdevice's
+/// __nv_fminf / __nv_fmaxf, which are not linked. IEEE semantics kept.
+void expandFloatMinMax(mlir::ModuleOp module);
+
+/// builtin.module { gpu.module @flexjit_kernels { <every op of lowered> } }:
+/// the ops are moved out of `lowered`.
+mlir::OwningOpRef<mlir::ModuleOp> wrapInGpuModule(mlir::ModuleOp lowered,
+                                                  mlir::gpu::GPUModuleOp *gpuModule);
+
+/// One set of NVPTX target machines for kernel compiles (making one costs
+/// milliseconds); NvptxTargets is not thread-safe: hold the lock.
+std::mutex &kernelTargetsMutex();
+NvptxTargets &kernelTargets();
+
+} // namespace flexjit

@@ -1,0 +1,117 @@
+// The attention kernel template instantiated for every spec shape and for
+// mods of every kind from examples/mods.flex: the PTX must assemble with
+// ptxas for sm_80 and sm_90a (GPU runs are in tests/unit/attention).
+#include "backend_support.h"
+
+#include "flexjit/AttentionSpec.hpp"
+#include "flexjit/Frontend.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace flexjit {
+namespace {
+
+using backendtest::assemble;
+using backendtest::ptxasPath;
+using backendtest::sharedCompiler;
+
+std::shared_ptr<FileAST> examples() {
+  static std::shared_ptr<FileAST> file = [] {
+    std::string path = std::string(FLEXJIT_SOURCE_DIR) + "/examples/mods.flex";
+    auto f = loadFile(path);
+    EXPECT_TRUE(f.ok()) << (f.ok() ? "" : f.error().message);
+    return f.ok() ? std::shared_ptr<FileAST>(std::move(*f)) : nullptr;
+  }();
+  return file;
+}
+
+AttentionKernelSpec spec(DType t, int d, int dv, int m, int n, int s, bool score, bool mask) {
+  AttentionKernelSpec sp;
+  sp.dtype = t;
+  sp.headDim = d;
+  sp.valueHeadDim = dv;
+  sp.blockM = m;
+  sp.blockN = n;
+  sp.stages = s;
+  sp.hasScoreMod = score;
+  sp.hasMaskMod = mask;
+  return sp;
+}
+
+void compileAndAssemble(const AttentionKernelSpec &sp, const std::string &score,
+                        const std::string &mask) {
+  auto file = examples();
+  ASSERT_TRUE(file);
+  auto k = sharedCompiler().attentionKernel(*file, score, mask, sp, "sm_80");
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  EXPECT_EQ(k->entry, attentionKernelName(sp));
+  EXPECT_NE(k->ptx.find(".entry " + k->entry), std::string::npos);
+  EXPECT_NE(k->ptx.find("mma.sync.aligned.m16n8k16"), std::string::npos);
+  EXPECT_NE(k->ptx.find("ldmatrix.sync.aligned"), std::string::npos);
+  EXPECT_NE(k->ptx.find("cp.async"), std::string::npos);
+  // No call survives: the mods are inlined.
+  EXPECT_EQ(k->ptx.find("call.uni"), std::string::npos);
+  EXPECT_EQ(k->params.size(), attentionKernelParams().size());
+  if (ptxasPath().empty())
+    GTEST_SKIP() << "no ptxas found at configure time: PTX not assembled";
+  for (const char *arch : {"sm_80", "sm_90a"}) {
+    std::string err = assemble(k->ptx, arch, "attention_" + sp.tag());
+    EXPECT_EQ(err, "") << sp.tag() << " " << score << "+" << mask << " on " << arch;
+  }
+}
+
+TEST(AttentionKernel, DefaultSpecWithMaskAndScoreAssembles) {
+  compileAndAssemble(spec(DType::BF16, 128, 128, 128, 64, 2, true, true), "alibi", "causal");
+}
+
+TEST(AttentionKernel, NoModsAssembles) {
+  compileAndAssemble(spec(DType::BF16, 128, 128, 128, 64, 2, false, false), "", "");
+}
+
+TEST(AttentionKernel, HeadDim64F16Assembles) {
+  compileAndAssemble(spec(DType::F16, 64, 64, 64, 128, 3, false, true), "", "document");
+}
+
+TEST(AttentionKernel, ValueHeadDimDiffersAssembles) {
+  compileAndAssemble(spec(DType::BF16, 64, 128, 128, 32, 1, true, false), "softcap", "");
+}
+
+TEST(AttentionKernel, SharedHelperModIsMergedOnce) {
+  // alibi_causal calls causal; causal is also the mask: one copy is kept.
+  compileAndAssemble(spec(DType::BF16, 128, 128, 128, 64, 2, true, true), "alibi_causal",
+                     "causal");
+}
+
+TEST(AttentionKernel, WrongKindOrUnsupportedSpecIsAnError) {
+  auto file = examples();
+  ASSERT_TRUE(file);
+  auto k = sharedCompiler().attentionKernel(*file, "causal", "",
+                                            spec(DType::BF16, 128, 128, 128, 64, 2, true, false));
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.error().message.find("'causal' is a mask mod, used here as a score mod"),
+            std::string::npos)
+      << k.error().message;
+  k = sharedCompiler().attentionKernel(*file, "", "",
+                                       spec(DType::BF16, 96, 96, 128, 64, 2, false, false));
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.error().message.find("head dimension 96"), std::string::npos) << k.error().message;
+  k = sharedCompiler().attentionKernel(*file, "", "",
+                                       spec(DType::F32, 64, 64, 128, 64, 2, false, false));
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.error().message.find("bf16 or f16"), std::string::npos) << k.error().message;
+  k = sharedCompiler().attentionKernel(*file, "", "causal",
+                                       spec(DType::BF16, 64, 64, 128, 64, 2, false, false));
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.error().message.find("disagree"), std::string::npos) << k.error().message;
+  k = sharedCompiler().attentionKernel(*file, "", "no_such_mod",
+                                       spec(DType::BF16, 64, 64, 128, 64, 2, false, true));
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.error().message.find("no mod named 'no_such_mod'"), std::string::npos)
+      << k.error().message;
+}
+
+} // namespace
+} // namespace flexjit
