@@ -255,12 +255,15 @@ void AttentionBuilder::build(gpu::GPUFuncOp kernel) {
     arg[i] = entry.getArgument(i);
   b.setInsertionPointToEnd(&entry);
 
-  const int warps = spec.warps();
-  const int nTiles = spec.blockN / 8; // accumulator tiles of S per warp
-  const int dTiles = Dv() / 8;        // accumulator tiles of O per warp
-  const int kSteps = D() / 16;        // k-steps of Q . K^T
-  const int pSteps = spec.blockN / 16; // k-steps of P . V
+  const int mTiles = spec.rowsPerWarp / 16; // 16-row mma tiles per warp
+  const int nTiles = spec.blockN / 8;       // accumulator tiles of S per m-tile
+  const int dTiles = Dv() / 8;              // accumulator tiles of O per m-tile
+  const int kSteps = D() / 16;              // k-steps of Q . K^T
+  const int pSteps = spec.blockN / 16;      // k-steps of P . V
   const int S = spec.stages;
+  // Q fragments stay in registers for one m-tile; with two, registers are
+  // too few and they are read from shared memory at each k-step instead.
+  const bool qInRegisters = mTiles == 1;
 
   tid = ops.trunc32(ops.threadIdx());
   lane = ops.land(tid, ci(31));
@@ -315,43 +318,72 @@ void AttentionBuilder::build(gpu::GPUFuncOp kernel) {
   waitGroup(S - 1);
   barrier();
 
-  // Q fragments into registers (A operands of Q . K^T), kept for all tiles.
-  Value rowInWarp = ops.add(ops.mul(warp, ci(16)), ops.land(lane, ci(15)));
-  std::vector<std::array<Value, 4>> qFrag(kSteps);
-  for (int ks = 0; ks < kSteps; ++ks) {
-    Value chunk = ops.add(ci(2 * ks), arith::ShRUIOp::create(b, loc, lane, ci(4)));
-    qFrag[ks] = ldmatrix4(swizzled(rowInWarp, chunk, D() * 2), /*trans=*/false);
-  }
-
-  // Per-lane parts of the ldmatrix addresses of K (not transposed) and V
-  // (transposed): which of the four 8x8 matrices this lane addresses.
-  Value quarter = arith::ShRUIOp::create(b, loc, lane, ci(3)); // 0..3
+  // ldmatrix addresses. The swizzled chunk (c ^ (row % 8)) of every
+  // fragment a lane reads is one of four per-lane values plus a constant:
+  // rows step by multiples of 8 (row % 8 is lane % 8) and chunk c = 8 *
+  // (step / 4) + (2 * (step % 4) | lo), whose high bit the swizzle leaves
+  // alone. So each address is a lane value + a constant, which the PTX
+  // encodes as [reg + imm] instead of keeping one register per fragment.
   Value lane8 = ops.land(lane, ci(7));
-  Value kRowInPair = ops.add(ops.mul(arith::ShRUIOp::create(b, loc, quarter, ci(1)), ci(8)), lane8);
-  Value kChunkLo = ops.land(quarter, ci(1));
-  Value vRowInPair = ops.add(ops.mul(ops.land(quarter, ci(1)), ci(8)), lane8);
-  Value vChunkLo = arith::ShRUIOp::create(b, loc, quarter, ci(1));
+  Value quarter = arith::ShRUIOp::create(b, loc, lane, ci(3)); // which 8x8 matrix
+  auto laneOffsets = [&](Value rowInPair, Value chunkLo, int rowBytes) {
+    std::array<Value, 4> offs;
+    for (int i = 0; i < 4; ++i) {
+      Value chunk = ops.lxor(ops.lor(ci(2 * i), chunkLo), lane8);
+      offs[i] = ops.add(ops.mul(rowInPair, ci(rowBytes)), ops.shl(chunk, ci(4)));
+    }
+    return offs;
+  };
+  auto fragOffset = [&](const std::array<Value, 4> &offs, int step, int rowConst, int rowBytes) {
+    return ops.add(offs[step % 4], ci(rowConst * rowBytes + 128 * (step / 4)));
+  };
+  // Q (A operand, not transposed): lanes 0-15 rows 0-15 chunk lo 0, 16-31 chunk lo 1.
+  auto qOffs = laneOffsets(ops.land(lane, ci(15)), arith::ShRUIOp::create(b, loc, lane, ci(4)),
+                           D() * 2);
+  // K (B operand of Q.K^T, not transposed): matrices (n 0-7, lo 0), (n 0-7,
+  // lo 1), (n 8-15, lo 0), (n 8-15, lo 1).
+  auto kOffs = laneOffsets(ops.add(ops.mul(arith::ShRUIOp::create(b, loc, quarter, ci(1)), ci(8)), lane8),
+                           ops.land(quarter, ci(1)), D() * 2);
+  // V (B operand of P.V, transposed): matrices (n 0-7, lo 0), (n 8-15, lo 0),
+  // (n 0-7, lo 1), (n 8-15, lo 1).
+  auto vOffs = laneOffsets(ops.add(ops.mul(ops.land(quarter, ci(1)), ci(8)), lane8),
+                           arith::ShRUIOp::create(b, loc, quarter, ci(1)), Dv() * 2);
+  Value warpRow0 = ops.mul(warp, ci(spec.rowsPerWarp));
+  Value qWarpOff = ops.mul(warpRow0, ci(D() * 2));
+  auto loadQFrag = [&](int mt, int ks) {
+    return ldmatrix4(ops.add(qWarpOff, fragOffset(qOffs, ks, mt * 16, D() * 2)), false);
+  };
+  std::vector<std::vector<std::array<Value, 4>>> qFrag(mTiles);
+  if (qInRegisters)
+    for (int mt = 0; mt < mTiles; ++mt)
+      for (int ks = 0; ks < kSteps; ++ks)
+        qFrag[mt].push_back(loadQFrag(mt, ks));
 
-  // This thread's two query rows (clamped for the mods) and its columns.
-  Value rowA = ops.add(m0, ops.add(ops.mul(warp, ci(16)), arith::ShRUIOp::create(b, loc, lane, ci(2))));
-  Value rowB = ops.add(rowA, ci(8));
+  // This thread's query rows: per m-tile, rows lane/4 and lane/4 + 8
+  // (clamped for the mods), and its columns in an 8-wide tile.
   Value lastQ = ops.sub(arg[kQLen], one);
-  Value qA = smin(rowA, lastQ), qB = smin(rowB, lastQ);
+  std::vector<std::array<Value, 2>> rows(mTiles), qClamped(mTiles);
+  for (int mt = 0; mt < mTiles; ++mt)
+    for (int r = 0; r < 2; ++r) {
+      rows[mt][r] = ops.add(ops.add(m0, warpRow0),
+                            ops.add(arith::ShRUIOp::create(b, loc, lane, ci(2)), ci(mt * 16 + 8 * r)));
+      qClamped[mt][r] = smin(rows[mt][r], lastQ);
+    }
   Value colInTile = ops.mul(ops.land(lane, ci(3)), ci(2));
   Value lastKv = ops.sub(arg[kKvLen], one);
 
-  const bool scoreModFirst = spec.hasScoreMod;
   const float log2e = 1.4426950408889634f;
   Value scaleLog2 = fmul(arg[kScale], cf(log2e));
 
-  // The loop over kv tiles: carries O (dTiles x 4), m (2 rows), l (2 rows).
+  // The loop over kv tiles carries, per m-tile: O (dTiles x 4), m (2 rows),
+  // l (2 rows, this thread's partial sums).
+  const int perTile = dTiles * 4 + 4;
   SmallVector<Value> init;
-  for (int i = 0; i < dTiles * 4; ++i)
-    init.push_back(cf(0.0f));
-  init.push_back(negInf());
-  init.push_back(negInf());
-  init.push_back(cf(0.0f));
-  init.push_back(cf(0.0f));
+  for (int mt = 0; mt < mTiles; ++mt) {
+    for (int i = 0; i < dTiles * 4; ++i)
+      init.push_back(cf(0.0f));
+    init.append({negInf(), negInf(), cf(0.0f), cf(0.0f)});
+  }
   Value lbI = arith::ConstantIndexOp::create(b, loc, 0);
   Value ubI = arith::IndexCastOp::create(b, loc, b.getIndexType(), numTiles);
   Value stepI = arith::ConstantIndexOp::create(b, loc, 1);
@@ -374,155 +406,175 @@ void AttentionBuilder::build(gpu::GPUFuncOp kernel) {
     Value kOff = ops.add(ci(qBytes()), ops.mul(stage, ci(stageBytes())));
     Value vOff = ops.add(kOff, ci(kBytes()));
 
-    // S = Q . K^T (raw): nTiles accumulator tiles of 16 x 8.
-    std::vector<std::array<Value, 4>> s(nTiles);
-    for (auto &tile : s)
-      for (Value &v : tile)
-        v = cf(0.0f);
+    // S = Q . K^T (raw): per m-tile, nTiles accumulator tiles of 16 x 8.
+    std::vector<std::vector<std::array<Value, 4>>> s(mTiles,
+                                                     std::vector<std::array<Value, 4>>(nTiles));
+    for (auto &mtS : s)
+      for (auto &tile : mtS)
+        for (Value &v : tile)
+          v = cf(0.0f);
     for (int ks = 0; ks < kSteps; ++ks) {
-      Value chunk = ops.lor(ci(2 * ks), kChunkLo);
+      std::vector<std::array<Value, 4>> a(mTiles);
+      for (int mt = 0; mt < mTiles; ++mt)
+        a[mt] = qInRegisters ? qFrag[mt][ks] : loadQFrag(mt, ks);
       for (int np = 0; np < nTiles / 2; ++np) {
-        Value row = ops.add(ci(np * 16), kRowInPair);
-        auto r = ldmatrix4(ops.add(kOff, swizzled(row, chunk, D() * 2)), /*trans=*/false);
-        mma(qFrag[ks], r[0], r[1], s[2 * np]);
-        mma(qFrag[ks], r[2], r[3], s[2 * np + 1]);
+        auto r = ldmatrix4(ops.add(kOff, fragOffset(kOffs, ks, np * 16, D() * 2)), false);
+        for (int mt = 0; mt < mTiles; ++mt) {
+          mma(a[mt], r[0], r[1], s[mt][2 * np]);
+          mma(a[mt], r[2], r[3], s[mt][2 * np + 1]);
+        }
       }
     }
 
     // Scores in base-2 units: scale (and the score mod), then the mask.
     auto kvOf = [&](int j, int e) { return ops.add(kvStart, ops.add(colInTile, ci(8 * j + e))); };
-    for (int j = 0; j < nTiles; ++j)
-      for (int e = 0; e < 4; ++e) {
-        Value &v = s[j][e];
-        if (scoreModFirst) {
-          Value kv = smin(kvOf(j, e & 1), lastKv);
-          Value scaled = fmul(v, arg[kScale]);
-          Value r = func::CallOp::create(b, loc, scoreMod,
-                                         ValueRange{scaled, bIdx, hIdx, e < 2 ? qA : qB, kv,
-                                                    arg[kScoreCtx]})
-                        .getResult(0);
-          v = fmul(r, cf(log2e));
-        } else {
-          v = fmul(v, scaleLog2);
+    for (int mt = 0; mt < mTiles; ++mt)
+      for (int j = 0; j < nTiles; ++j)
+        for (int e = 0; e < 4; ++e) {
+          Value &v = s[mt][j][e];
+          if (spec.hasScoreMod) {
+            Value kv = smin(kvOf(j, e & 1), lastKv);
+            Value scaled = fmul(v, arg[kScale]);
+            Value r = func::CallOp::create(b, loc, scoreMod,
+                                           ValueRange{scaled, bIdx, hIdx, qClamped[mt][e / 2], kv,
+                                                      arg[kScoreCtx]})
+                          .getResult(0);
+            v = fmul(r, cf(log2e));
+          } else {
+            v = fmul(v, scaleLog2);
+          }
         }
-      }
-    SmallVector<Type> sTypes(nTiles * 4, f32);
+    // Partial blocks: the mask mod and the end of the sequence.
+    SmallVector<Type> sTypes(mTiles * nTiles * 4, f32);
     auto masked = scf::IfOp::create(b, loc, sTypes, isPartial, /*withElse=*/true);
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(&masked.getThenRegion().front());
       SmallVector<Value> outs;
-      for (int j = 0; j < nTiles; ++j)
-        for (int e = 0; e < 4; ++e) {
-          Value kvRaw = kvOf(j, e & 1);
-          Value ok = slt(kvRaw, arg[kKvLen]);
-          if (spec.hasMaskMod) {
-            Value kv = smin(kvRaw, lastKv);
-            Value m = func::CallOp::create(b, loc, maskMod,
-                                           ValueRange{bIdx, hIdx, e < 2 ? qA : qB, kv,
-                                                      arg[kMaskCtx]})
-                          .getResult(0);
-            ok = ops.land(ok, ops.ne(m, ops.c8(0)));
+      for (int mt = 0; mt < mTiles; ++mt)
+        for (int j = 0; j < nTiles; ++j)
+          for (int e = 0; e < 4; ++e) {
+            Value kvRaw = kvOf(j, e & 1);
+            Value ok = slt(kvRaw, arg[kKvLen]);
+            if (spec.hasMaskMod) {
+              Value kv = smin(kvRaw, lastKv);
+              Value m = func::CallOp::create(b, loc, maskMod,
+                                             ValueRange{bIdx, hIdx, qClamped[mt][e / 2], kv,
+                                                        arg[kMaskCtx]})
+                            .getResult(0);
+              ok = ops.land(ok, ops.ne(m, ops.c8(0)));
+            }
+            outs.push_back(ops.select(ok, s[mt][j][e], negInf()));
           }
-          outs.push_back(ops.select(ok, s[j][e], negInf()));
-        }
       scf::YieldOp::create(b, loc, outs);
       b.setInsertionPointToStart(&masked.getElseRegion().front());
       SmallVector<Value> same;
-      for (auto &tile : s)
-        for (Value v : tile)
-          same.push_back(v);
+      for (auto &mtS : s)
+        for (auto &tile : mtS)
+          for (Value v : tile)
+            same.push_back(v);
       scf::YieldOp::create(b, loc, same);
     }
-    for (int j = 0; j < nTiles; ++j)
-      for (int e = 0; e < 4; ++e)
-        s[j][e] = masked.getResult(j * 4 + e);
+    for (int mt = 0, i = 0; mt < mTiles; ++mt)
+      for (int j = 0; j < nTiles; ++j)
+        for (int e = 0; e < 4; ++e)
+          s[mt][j][e] = masked.getResult(i++);
 
-    // Online softmax, rows A (elements 0, 1) and B (elements 2, 3).
-    Value mOld[2] = {carried[dTiles * 4], carried[dTiles * 4 + 1]};
-    Value lOld[2] = {carried[dTiles * 4 + 2], carried[dTiles * 4 + 3]};
-    Value mNew[2], lNew[2], alpha[2];
-    for (int r = 0; r < 2; ++r) {
-      Value mx = mOld[r];
-      for (int j = 0; j < nTiles; ++j)
-        mx = fmax(mx, fmax(s[j][2 * r], s[j][2 * r + 1]));
-      mNew[r] = quadReduce(mx, /*isMax=*/true);
-      // A row with nothing allowed yet keeps m = -inf: subtract 0 instead,
-      // so that exp2(-inf - -inf) never makes a NaN.
-      Value base = ops.select(feq(mNew[r], negInf()), cf(0.0f), mNew[r]);
-      alpha[r] = exp2(fsub(mOld[r], base));
-      Value sum = cf(0.0f);
-      for (int j = 0; j < nTiles; ++j)
-        for (int e = 0; e < 2; ++e) {
-          Value p = exp2(fsub(s[j][2 * r + e], base));
-          s[j][2 * r + e] = p;
-          sum = fadd(sum, p);
-        }
-      lNew[r] = fadd(fmul(lOld[r], alpha[r]), sum);
+    // Online softmax per row: rows A (elements 0, 1) and B (elements 2, 3).
+    SmallVector<Value> next;
+    std::vector<std::vector<std::array<Value, 4>>> o(mTiles,
+                                                     std::vector<std::array<Value, 4>>(dTiles));
+    std::vector<std::array<Value, 4>> stats(mTiles); // mNew A, B, lNew A, B
+    for (int mt = 0; mt < mTiles; ++mt) {
+      ValueRange c = carried.slice(mt * perTile, perTile);
+      Value alpha[2];
+      for (int r = 0; r < 2; ++r) {
+        Value mOld = c[dTiles * 4 + r], lOld = c[dTiles * 4 + 2 + r];
+        Value mx = mOld;
+        for (int j = 0; j < nTiles; ++j)
+          mx = fmax(mx, fmax(s[mt][j][2 * r], s[mt][j][2 * r + 1]));
+        Value mNew = quadReduce(mx, /*isMax=*/true);
+        // A row with nothing allowed yet keeps m = -inf: subtract 0 instead,
+        // so that exp2(-inf - -inf) never makes a NaN.
+        Value base = ops.select(feq(mNew, negInf()), cf(0.0f), mNew);
+        alpha[r] = exp2(fsub(mOld, base));
+        Value sum = cf(0.0f);
+        for (int j = 0; j < nTiles; ++j)
+          for (int e = 0; e < 2; ++e) {
+            Value p = exp2(fsub(s[mt][j][2 * r + e], base));
+            s[mt][j][2 * r + e] = p;
+            sum = fadd(sum, p);
+          }
+        stats[mt][r] = mNew;
+        stats[mt][2 + r] = fadd(fmul(lOld, alpha[r]), sum);
+      }
+      for (int j = 0; j < dTiles; ++j)
+        for (int e = 0; e < 4; ++e)
+          o[mt][j][e] = fmul(c[j * 4 + e], alpha[e / 2]);
     }
 
-    // O = O * alpha + P . V.
-    std::vector<std::array<Value, 4>> o(dTiles);
-    for (int j = 0; j < dTiles; ++j)
-      for (int e = 0; e < 4; ++e)
-        o[j][e] = fmul(carried[j * 4 + e], alpha[e / 2]);
+    // O += P . V, P packed to the input's type as the A operand.
     for (int ps = 0; ps < pSteps; ++ps) {
-      std::array<Value, 4> pA = {pack(s[2 * ps][0], s[2 * ps][1]), pack(s[2 * ps][2], s[2 * ps][3]),
-                                 pack(s[2 * ps + 1][0], s[2 * ps + 1][1]),
-                                 pack(s[2 * ps + 1][2], s[2 * ps + 1][3])};
-      Value row = ops.add(ci(ps * 16), vRowInPair);
+      std::vector<std::array<Value, 4>> pA(mTiles);
+      for (int mt = 0; mt < mTiles; ++mt) {
+        auto &lo = s[mt][2 * ps], &hi = s[mt][2 * ps + 1];
+        pA[mt] = {pack(lo[0], lo[1]), pack(lo[2], lo[3]), pack(hi[0], hi[1]), pack(hi[2], hi[3])};
+      }
       for (int dp = 0; dp < dTiles / 2; ++dp) {
-        Value chunk = ops.add(ci(2 * dp), vChunkLo);
-        auto r = ldmatrix4(ops.add(vOff, swizzled(row, chunk, Dv() * 2)), /*trans=*/true);
-        mma(pA, r[0], r[1], o[2 * dp]);
-        mma(pA, r[2], r[3], o[2 * dp + 1]);
+        auto r = ldmatrix4(ops.add(vOff, fragOffset(vOffs, dp, ps * 16, Dv() * 2)), true);
+        for (int mt = 0; mt < mTiles; ++mt) {
+          mma(pA[mt], r[0], r[1], o[mt][2 * dp]);
+          mma(pA[mt], r[2], r[3], o[mt][2 * dp + 1]);
+        }
       }
     }
     // The stage just read is the one the next iteration's prefetch fills.
     barrier();
 
-    SmallVector<Value> next;
-    for (auto &tile : o)
-      for (Value v : tile)
-        next.push_back(v);
-    next.append({mNew[0], mNew[1], lNew[0], lNew[1]});
+    for (int mt = 0; mt < mTiles; ++mt) {
+      for (auto &tile : o[mt])
+        for (Value v : tile)
+          next.push_back(v);
+      next.append(stats[mt].begin(), stats[mt].end());
+    }
     scf::YieldOp::create(b, loc, next);
   }
   waitGroup(0);
 
   // Epilogue: normalize, store O (rows below Q_LEN) and the LSE.
   ValueRange fin = loop.getResults();
-  Value rows[2] = {rowA, rowB};
   Value ln2 = cf(0.69314718055994531f);
   Value oBase = globalGep(arg[kO], ops.mul(ops.add(ops.mul(sext(bIdx), arg[kOsb]),
                                                    ops.mul(sext(hIdx), arg[kOsh])),
                                            cl(2)));
-  for (int r = 0; r < 2; ++r) {
-    Value l = quadReduce(fin[dTiles * 4 + 2 + r], /*isMax=*/false);
-    Value m = fin[dTiles * 4 + r];
-    Value has = fgt(l, cf(0.0f));
-    Value inv = ops.select(has, arith::DivFOp::create(b, loc, cf(1.0f), l), cf(0.0f));
-    Value inRange = slt(rows[r], arg[kQLen]);
-    ifThen(inRange, [&] {
-      Value rowPtr = globalGep(oBase, ops.mul(ops.mul(sext(rows[r]), arg[kOss]), cl(2)));
-      for (int j = 0; j < dTiles; ++j) {
-        Value v = pack(fmul(fin[j * 4 + 2 * r], inv), fmul(fin[j * 4 + 2 * r + 1], inv));
-        Value col = ops.add(colInTile, ci(8 * j));
-        ops.store(v, globalGep(rowPtr, sext(ops.mul(col, ci(2)))), 4);
-      }
-      Value lsePtrInt = LLVM::PtrToIntOp::create(b, loc, i64, arg[kLse]);
-      Value writes = ops.land(ops.ne(lsePtrInt, cl(0)), ops.eq(ops.land(lane, ci(3)), ci(0)));
-      ifThen(writes, [&] {
-        Value lse = ops.select(has, fmul(fadd(m, log2(l)), ln2), negInf());
-        Value at = ops.add(ops.mul(ops.add(ops.mul(sext(bIdx), sext(arg[kHq])), sext(hIdx)),
-                                   sext(arg[kQLen])),
-                           sext(rows[r]));
-        ops.store(lse, globalGep(arg[kLse], ops.mul(at, cl(4))), 4);
+  Value lsePtrInt = LLVM::PtrToIntOp::create(b, loc, i64, arg[kLse]);
+  Value writesLse = ops.land(ops.ne(lsePtrInt, cl(0)), ops.eq(ops.land(lane, ci(3)), ci(0)));
+  for (int mt = 0; mt < mTiles; ++mt) {
+    ValueRange c = fin.slice(mt * perTile, perTile);
+    for (int r = 0; r < 2; ++r) {
+      Value l = quadReduce(c[dTiles * 4 + 2 + r], /*isMax=*/false);
+      Value m = c[dTiles * 4 + r];
+      Value has = fgt(l, cf(0.0f));
+      Value inv = ops.select(has, arith::DivFOp::create(b, loc, cf(1.0f), l), cf(0.0f));
+      Value row = rows[mt][r];
+      ifThen(slt(row, arg[kQLen]), [&] {
+        Value rowPtr = globalGep(oBase, ops.mul(ops.mul(sext(row), arg[kOss]), cl(2)));
+        for (int j = 0; j < dTiles; ++j) {
+          Value v = pack(fmul(c[j * 4 + 2 * r], inv), fmul(c[j * 4 + 2 * r + 1], inv));
+          Value col = ops.add(colInTile, ci(8 * j));
+          ops.store(v, globalGep(rowPtr, sext(ops.mul(col, ci(2)))), 4);
+        }
+        ifThen(writesLse, [&] {
+          Value lse = ops.select(has, fmul(fadd(m, log2(l)), ln2), negInf());
+          Value at = ops.add(ops.mul(ops.add(ops.mul(sext(bIdx), sext(arg[kHq])), sext(hIdx)),
+                                     sext(arg[kQLen])),
+                             sext(row));
+          ops.store(lse, globalGep(arg[kLse], ops.mul(at, cl(4))), 4);
+        });
       });
-    });
+    }
   }
   gpu::ReturnOp::create(b, loc);
-  (void)warps;
 }
 
 } // namespace

@@ -7,8 +7,8 @@
 //   gpu.func @<entry>(<the parameters of attentionKernelParams(), in order>) kernel
 //
 // Grid: x = ceil(Q_LEN / blockM) query tiles, y = Hq, z = B. Block: 32 *
-// warps threads (warps = blockM / 16: each warp owns 16 query rows). Dynamic
-// shared memory: attentionSharedBytes(spec).
+// warps threads (warps = blockM / rowsPerWarp: each warp owns 16 or 32
+// query rows). Dynamic shared memory: attentionSharedBytes(spec).
 //
 // Per query tile (rows [m0, m0 + blockM)) the kernel walks row
 // (m0 / qBlock) of the block mask (b and h broadcast when the mask's B or H

@@ -8,7 +8,8 @@ namespace flexjit {
 
 std::string AttentionKernelSpec::tag() const {
   return std::string(dtypeName(dtype)) + "_d" + std::to_string(headDim) + "_dv" +
-         std::to_string(valueHeadDim) + "_m" + std::to_string(blockM) + "_n" +
+         std::to_string(valueHeadDim) + "_m" + std::to_string(blockM) + "_w" +
+         std::to_string(rowsPerWarp) + "_n" +
          std::to_string(blockN) + "_s" + std::to_string(stages);
 }
 
@@ -26,6 +27,9 @@ Status checkAttentionKernelSpec(const AttentionKernelSpec &spec) {
   if (spec.blockM != 64 && spec.blockM != 128)
     return Error{"attention blockM " + std::to_string(spec.blockM) +
                  " is not supported (supported: 64, 128)"};
+  if ((spec.rowsPerWarp != 16 && spec.rowsPerWarp != 32) || spec.rowsPerWarp > spec.blockM)
+    return Error{"attention rowsPerWarp " + std::to_string(spec.rowsPerWarp) +
+                 " is not supported (supported: 16, 32, at most blockM)"};
   if (spec.blockN != 32 && spec.blockN != 64 && spec.blockN != 128)
     return Error{"attention blockN " + std::to_string(spec.blockN) +
                  " is not supported (supported: 32, 64, 128)"};

@@ -36,7 +36,7 @@ struct AttentionOptions {
   /// A CUstream; nullptr: the device's legacy default stream.
   void *stream = nullptr;
   /// Kernel choice overrides, 0: flexjit chooses (AttentionKernelSpec).
-  int blockM = 0, blockN = 0, stages = 0;
+  int blockM = 0, blockN = 0, stages = 0, rowsPerWarp = 0;
 };
 
 struct AttentionRequest {

@@ -17,15 +17,16 @@ struct AttentionKernelSpec {
   DType dtype = DType::BF16; ///< q, k, v and out (bf16 or f16)
   int headDim = 128;         ///< D of q and k: 64 or 128
   int valueHeadDim = 128;    ///< D of v and out: 64 or 128
-  int blockM = 128;          ///< query rows per CTA: 64 or 128 (16 per warp)
+  int blockM = 128;          ///< query rows per CTA: 64 or 128
+  int rowsPerWarp = 16;      ///< query rows of one warp: 16 or 32 (<= blockM)
   int blockN = 64;           ///< kv columns per tile: 32, 64 or 128
   int stages = 2;            ///< K/V tiles in flight: 1..3
   bool hasScoreMod = false;
   bool hasMaskMod = false;
 
-  int warps() const { return blockM / 16; }
+  int warps() const { return blockM / rowsPerWarp; }
   int threads() const { return 32 * warps(); }
-  /// "bf16_d128_dv128_m128_n64_s2": part of the entry name and cache key.
+  /// "bf16_d128_dv128_m128_w16_n64_s2": part of the entry name and cache key.
   std::string tag() const;
 };
 

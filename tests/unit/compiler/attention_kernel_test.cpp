@@ -67,6 +67,12 @@ TEST(AttentionKernel, DefaultSpecWithMaskAndScoreAssembles) {
   compileAndAssemble(spec(DType::BF16, 128, 128, 128, 64, 2, true, true), "alibi", "causal");
 }
 
+TEST(AttentionKernel, TwoRowTilesPerWarpAssembles) {
+  auto sp = spec(DType::BF16, 128, 128, 128, 64, 2, false, true);
+  sp.rowsPerWarp = 32;
+  compileAndAssemble(sp, "", "causal");
+}
+
 TEST(AttentionKernel, NoModsAssembles) {
   compileAndAssemble(spec(DType::BF16, 128, 128, 128, 64, 2, false, false), "", "");
 }
