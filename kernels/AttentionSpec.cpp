@@ -13,6 +13,24 @@ std::string AttentionKernelSpec::tag() const {
          std::to_string(blockN) + "_s" + std::to_string(stages);
 }
 
+AttentionKernelSpec defaultAttentionSpec(DType dtype, int headDim, int valueHeadDim,
+                                         bool hasScoreMod, bool hasMaskMod) {
+  AttentionKernelSpec s;
+  s.dtype = dtype;
+  s.headDim = headDim;
+  s.valueHeadDim = valueHeadDim;
+  s.hasScoreMod = hasScoreMod;
+  s.hasMaskMod = hasMaskMod;
+  s.blockM = 128;
+  s.blockN = 64;
+  s.stages = 2;
+  // Two m-tiles per warp halve the K/V fragment traffic through shared
+  // memory (the bound of this kernel at D = 128), but need every register:
+  // a score mod's own values then spill, so it gets one m-tile per warp.
+  s.rowsPerWarp = hasScoreMod ? 16 : 32;
+  return s;
+}
+
 Status checkAttentionKernelSpec(const AttentionKernelSpec &spec) {
   if (spec.dtype != DType::BF16 && spec.dtype != DType::F16)
     return Error{std::string("the attention kernel takes bf16 or f16 tensors, not ") +

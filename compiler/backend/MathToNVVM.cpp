@@ -41,6 +41,8 @@ struct F32Builder {
   Value select(Value c, Value a, Value b) { return arith::SelectOp::create(rw, loc, c, a, b); }
   /// PTX ex2.approx.f32 (subnormals kept: not the .ftz form).
   Value ex2(Value a) { return call("llvm.nvvm.ex2.approx.f32", {a}); }
+  /// PTX rcp.approx.ftz.f32 (1 ulp; for inputs and results of normal size).
+  Value rcp(Value a) { return call("llvm.nvvm.rcp.approx.ftz.f", {a}); }
   /// LLVM intrinsics by name (llvm.call_intrinsic): convert-gpu-to-nvvm
   /// treats the llvm.intr.* ops for fabs, floor, sqrt, ... as illegal (it
   /// wants them as libdevice calls), a named intrinsic call it leaves alone.
@@ -129,7 +131,12 @@ struct F32Builder {
 
   /// tanh to a few ulp. Below 0.6 the odd Taylor series to x^17 (each further
   /// term is < 0.15 of the previous one there) avoids the cancellation of
-  /// 1 - 2/(e^2x + 1) near 0; above it that formula is well conditioned.
+  /// 1 - 2/(e^2x + 1) near 0; above it that formula is well conditioned, and
+  /// damps the error of e^2|x| by 2/(e^2|x| + 1) <= 0.47: so e^2|x| comes
+  /// from one ex2.approx of 2|x|·log2(e) (|x| clamped to 9.5, where tanh is
+  /// already 1 in f32, so it never overflows) and the quotient from
+  /// rcp.approx (1 ulp), without the full exp and the IEEE division. Score
+  /// mods such as soft-capping evaluate it at every score.
   Value tanh(Value x) {
     static const double coeffs[] = {
         // x^17 ... x^3 coefficients of tanh's Taylor series, highest first.
@@ -142,8 +149,9 @@ struct F32Builder {
     for (size_t i = 1; i < sizeof(coeffs) / sizeof(coeffs[0]); ++i)
       poly = add(mul(poly, x2), c(coeffs[i]));
     Value small = add(x, mul(mul(x, x2), poly));
-    Value e = exp(add(a, a));
-    Value big = copysign(sub(c(1.0), div(c(2.0), add(e, c(1.0)))), x);
+    Value a2 = min(a, c(9.5));
+    Value e = ex2(mul(add(a2, a2), c(1.4426950408889634)));
+    Value big = copysign(sub(c(1.0), mul(c(2.0), rcp(add(e, c(1.0))))), x);
     return select(lt(a, c(0.6)), small, big);
   }
 

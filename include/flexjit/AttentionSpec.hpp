@@ -30,6 +30,12 @@ struct AttentionKernelSpec {
   std::string tag() const;
 };
 
+/// The instantiation flexjit picks for these inputs when the caller does
+/// not choose (AttentionOptions' overrides apply on top): measured on an
+/// H200 at B=4 H=16 S=8192 (docs/attention.md has the table).
+AttentionKernelSpec defaultAttentionSpec(DType dtype, int headDim, int valueHeadDim,
+                                         bool hasScoreMod, bool hasMaskMod);
+
 /// An Error naming what is unsupported (dtype, head dims other than 64 and
 /// 128, block sizes, stages), or success.
 Status checkAttentionKernelSpec(const AttentionKernelSpec &spec);

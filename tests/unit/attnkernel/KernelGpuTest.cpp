@@ -1,0 +1,385 @@
+// The attention kernel template at the level of its ABI (AttentionSpec.hpp):
+// compiled with Compiler::attentionKernel, launched directly with host-made
+// block masks (broadcast B/H, block sizes other than 128) and hand-packed
+// arguments, and compared element by element with a plain double-precision
+// attention over the same bf16/f16-rounded inputs, the mods evaluated by the
+// CPU JIT. Every spec dimension is covered: head dims, rows per warp, kv
+// tile widths, pipeline stages, dtypes. Session::attention has its own
+// tests (tests/unit/attention); these pin the kernel itself.
+// Skips, saying why, without a GPU.
+#include "attnkernel/GpuSupport.h"
+#include "support/ModContext.h"
+
+#include "flexjit/AttentionSpec.hpp"
+#include "flexjit/BlockMask.hpp"
+#include "flexjit/Compiler.hpp"
+#include "flexjit/Frontend.hpp"
+#include "flexjit/Runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <sstream>
+
+namespace {
+using namespace flexjit;
+using namespace flexjit::testsupport;
+using namespace flexjit::gputest;
+
+uint16_t toHalfBits(float f, DType t) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if (t == DType::BF16)
+    return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  // f16, round to nearest even (normal range only: test data is O(1)).
+  uint32_t sign = (u >> 16) & 0x8000u;
+  int32_t exp = int32_t((u >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = u & 0x7fffffu;
+  if (exp <= 0)
+    return uint16_t(sign);
+  uint32_t h = sign | (uint32_t(exp) << 10) | (mant >> 13);
+  uint32_t rest = mant & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
+    ++h;
+  return uint16_t(h);
+}
+
+double fromHalfBits(uint16_t h, DType t) {
+  if (t == DType::BF16) {
+    uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  int exp = (h >> 10) & 0x1f;
+  int mant = h & 0x3ff;
+  double v = exp == 0 ? std::ldexp(mant, -24) : std::ldexp(1024 + mant, exp - 25);
+  return (h & 0x8000) ? -v : v;
+}
+
+/// One test case: shapes, layout, spec, mods and their inputs.
+struct Case {
+  std::string name;
+  DType dtype = DType::BF16;
+  int B = 1, Hq = 2, Hkv = 2, Q = 200, KV = 200, D = 64, Dv = 64;
+  bool bshd = false;
+  AttentionKernelSpec spec;
+  std::string score, mask;
+  ModInputs inputs;
+  int maskB = 1, maskH = 1, qBlock = 128, kvBlock = 128;
+  bool lse = true;
+};
+
+/// Strides of a [B, H, S, D] tensor stored as BHSD or BSHD.
+std::array<int64_t, 3> strides(const Case &c, int H, int S, int D) {
+  if (c.bshd)
+    return {int64_t(S) * H * D, D, int64_t(H) * D};
+  return {int64_t(H) * S * D, int64_t(S) * D, D};
+}
+
+/// Runs the case on the GPU and compares with the double reference.
+void runCase(const Case &c) {
+  SCOPED_TRACE(c.name);
+  const FileAST &file = examples();
+  auto ctxR = cuda::Context::retainPrimary(0);
+  ASSERT_TRUE(ctxR.ok()) << ctxR.error().message;
+  cuda::Context &ctx = *ctxR;
+  auto info = cuda::deviceInfo(0);
+  ASSERT_TRUE(info.ok());
+  std::string arch = info->ccMajor >= 9 ? "sm_90a" : "sm_80";
+
+  AttentionKernelSpec spec = c.spec;
+  spec.dtype = c.dtype;
+  spec.headDim = c.D;
+  spec.valueHeadDim = c.Dv;
+  spec.hasScoreMod = !c.score.empty();
+  spec.hasMaskMod = !c.mask.empty();
+  auto kernel = compiler().attentionKernel(file, c.score, c.mask, spec, arch);
+  ASSERT_TRUE(kernel.ok()) << kernel.error().message;
+  auto module = cuda::Module::loadPTX(ctx, kernel->ptx, kernel->entry);
+  ASSERT_TRUE(module.ok()) << module.error().message;
+  auto fn = module->function(kernel->entry);
+  ASSERT_TRUE(fn.ok()) << fn.error().message;
+
+  // CPU mods and contexts (the reference), and their device copies.
+  std::unique_ptr<AbiContext> scoreCtx, maskCtx;
+  CpuMod::ScoreFn scoreFn = nullptr;
+  CpuMod::MaskFn maskFn = nullptr;
+  std::vector<CpuMod> keep;
+  DeviceContext dScore, dMask;
+  if (!c.score.empty()) {
+    auto m = compiler().jit(file, c.score);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    keep.push_back(*m);
+    scoreFn = m->scoreFn();
+    auto a = AbiContext::create(file, *file.findMod(c.score), c.inputs);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    scoreCtx = std::move(*a);
+    dScore = uploadContext(ctx, *scoreCtx->ctx(), interfaceOf(file, *file.findMod(c.score)));
+  }
+  if (!c.mask.empty()) {
+    auto m = compiler().jit(file, c.mask);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    keep.push_back(*m);
+    maskFn = m->maskFn();
+    auto a = AbiContext::create(file, *file.findMod(c.mask), c.inputs);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    maskCtx = std::move(*a);
+    dMask = uploadContext(ctx, *maskCtx->ctx(), interfaceOf(file, *file.findMod(c.mask)));
+  }
+  auto allowed = [&](int b, int h, int q, int kv) {
+    if (!maskFn)
+      return true;
+    return maskFn(b, h, q, kv, maskCtx->ctx()) != 0;
+  };
+
+  // The block mask, on the host then the device.
+  BlockMaskShape shape;
+  shape.B = c.maskB;
+  shape.H = c.maskH;
+  shape.qLen = c.Q;
+  shape.kvLen = c.KV;
+  shape.qBlock = c.qBlock;
+  shape.kvBlock = c.kvBlock;
+  auto bm = BlockMask::fromPredicate(shape, [&](int32_t b, int32_t h, int32_t q, int32_t kv) {
+    return allowed(b, h, q, kv);
+  });
+  ASSERT_TRUE(bm.ok()) << bm.error().message;
+  auto dbm = cuda::uploadBlockMask(*bm, ctx);
+  ASSERT_TRUE(dbm.ok()) << dbm.error().message;
+
+  // Inputs: random, rounded to the dtype; the reference reads the rounded values.
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto makeTensor = [&](int H, int S, int D, std::vector<uint16_t> &bits,
+                        std::vector<double> &vals) {
+    size_t n = size_t(c.B) * H * S * D;
+    bits.resize(n);
+    vals.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      bits[i] = toHalfBits(normal(rng), c.dtype);
+      vals[i] = fromHalfBits(bits[i], c.dtype);
+    }
+  };
+  std::vector<uint16_t> qb, kb, vb;
+  std::vector<double> qv, kv, vv;
+  makeTensor(c.Hq, c.Q, c.D, qb, qv);
+  makeTensor(c.Hkv, c.KV, c.D, kb, kv);
+  makeTensor(c.Hkv, c.KV, c.Dv, vb, vv);
+  auto sq = strides(c, c.Hq, c.Q, c.D), sk = strides(c, c.Hkv, c.KV, c.D),
+       sv = strides(c, c.Hkv, c.KV, c.Dv), so = strides(c, c.Hq, c.Q, c.Dv);
+  auto dev = [&](const void *data, size_t bytes) {
+    auto buf = cuda::DeviceBuffer::allocate(ctx, bytes);
+    EXPECT_TRUE(buf.ok());
+    if (data)
+      EXPECT_TRUE(buf->copyFromHost(data, bytes).ok());
+    else
+      EXPECT_TRUE(buf->fill(0xff).ok()); // NaN pattern: unwritten output shows
+    return std::move(*buf);
+  };
+  cuda::DeviceBuffer dq = dev(qb.data(), qb.size() * 2), dk = dev(kb.data(), kb.size() * 2),
+                     dv = dev(vb.data(), vb.size() * 2);
+  size_t outN = size_t(c.B) * c.Hq * c.Q * c.Dv;
+  cuda::DeviceBuffer dout = dev(nullptr, outN * 2);
+  cuda::DeviceBuffer dlse = dev(nullptr, size_t(c.B) * c.Hq * c.Q * 4);
+
+  // Arguments in attentionKernelParams() order.
+  uint64_t pq = dq.devicePtr(), pk = dk.devicePtr(), pv = dv.devicePtr(), po = dout.devicePtr(),
+           plse = c.lse ? dlse.devicePtr() : 0;
+  int64_t st[12] = {sq[0], sq[1], sq[2], sk[0], sk[1], sk[2],
+                    sv[0], sv[1], sv[2], so[0], so[1], so[2]};
+  int32_t B = c.B, Hq = c.Hq, Hkv = c.Hkv, Q = c.Q, KV = c.KV;
+  float scale = float(1.0 / std::sqrt(double(c.D)));
+  uint64_t f0 = dbm->fields[0], f1 = dbm->fields[1], f2 = dbm->fields[2], f3 = dbm->fields[3];
+  int32_t mB = c.maskB, mH = c.maskH, nQ = int32_t(bm->numQBlocks()),
+          nKV = int32_t(bm->numKvBlocks()), qBlk = c.qBlock, kvBlk = c.kvBlock;
+  uint64_t mctx = dMask.ptr, sctx = dScore.ptr;
+  std::vector<void *> args = {&pq, &pk, &pv, &po, &plse};
+  for (auto &s : st)
+    args.push_back(&s);
+  for (void *p : std::initializer_list<void *>{&B, &Hq, &Hkv, &Q, &KV, &scale, &f0, &f1, &f2,
+                                               &f3, &mB, &mH, &nQ, &nKV, &qBlk, &kvBlk, &mctx,
+                                               &sctx})
+    args.push_back(p);
+  ASSERT_EQ(args.size(), attentionKernelParams().size());
+  cuda::LaunchConfig cfg;
+  cfg.grid[0] = unsigned((c.Q + spec.blockM - 1) / spec.blockM);
+  cfg.grid[1] = unsigned(c.Hq);
+  cfg.grid[2] = unsigned(c.B);
+  cfg.block[0] = unsigned(spec.threads());
+  cfg.sharedBytes = attentionSharedBytes(spec);
+  Status st2 = cuda::launch(*fn, cfg, args.data());
+  ASSERT_TRUE(st2.ok()) << st2.message();
+  Status sync = ctx.synchronize();
+  ASSERT_TRUE(sync.ok()) << sync.message();
+
+  std::vector<uint16_t> out(outN);
+  ASSERT_TRUE(dout.copyToHost(out.data(), outN * 2).ok());
+  std::vector<float> lse(size_t(c.B) * c.Hq * c.Q);
+  ASSERT_TRUE(dlse.copyToHost(lse.data(), lse.size() * 4).ok());
+
+  // The reference, in double.
+  double maxErr = 0, maxLseErr = 0;
+  int bad = 0;
+  const int group = c.Hq / c.Hkv;
+  std::vector<double> sc(c.KV);
+  for (int b = 0; b < c.B; ++b)
+    for (int h = 0; h < c.Hq; ++h) {
+      int hk = h / group;
+      for (int q = 0; q < c.Q; ++q) {
+        double mx = -INFINITY;
+        for (int k = 0; k < c.KV; ++k) {
+          double dot = 0;
+          for (int d = 0; d < c.D; ++d)
+            dot += qv[size_t(b) * sq[0] + size_t(h) * sq[1] + size_t(q) * sq[2] + d] *
+                   kv[size_t(b) * sk[0] + size_t(hk) * sk[1] + size_t(k) * sk[2] + d];
+          double s = dot * scale;
+          if (scoreFn)
+            s = scoreFn(float(s), b, h, q, k, scoreCtx->ctx());
+          if (!allowed(b, h, q, k))
+            s = -INFINITY;
+          sc[k] = s;
+          mx = std::max(mx, s);
+        }
+        double l = 0;
+        std::vector<double> o(c.Dv, 0.0);
+        if (mx != -INFINITY)
+          for (int k = 0; k < c.KV; ++k) {
+            double p = std::exp(sc[k] - mx);
+            l += p;
+            for (int d = 0; d < c.Dv; ++d)
+              o[d] += p * vv[size_t(b) * sv[0] + size_t(hk) * sv[1] + size_t(k) * sv[2] + d];
+          }
+        for (int d = 0; d < c.Dv; ++d) {
+          double want = l > 0 ? o[d] / l : 0.0;
+          double got =
+              fromHalfBits(out[size_t(b) * so[0] + size_t(h) * so[1] + size_t(q) * so[2] + d],
+                           c.dtype);
+          double err = std::isnan(got) ? INFINITY : std::fabs(got - want);
+          maxErr = std::max(maxErr, err);
+          if (err > 2e-2 && bad++ < 5)
+            ADD_FAILURE() << "out[" << b << "," << h << "," << q << "," << d << "] = " << got
+                          << ", want " << want;
+        }
+        if (c.lse) {
+          double want = l > 0 ? mx + std::log(l) : -INFINITY;
+          double got = lse[(size_t(b) * c.Hq + h) * c.Q + q];
+          double err = (std::isinf(want) && got == want) ? 0.0
+                       : std::isnan(got)                 ? INFINITY
+                                                         : std::fabs(got - want);
+          maxLseErr = std::max(maxLseErr, err);
+          if (err > 1e-3 && bad++ < 5)
+            ADD_FAILURE() << "lse[" << b << "," << h << "," << q << "] = " << got << ", want "
+                          << want;
+        }
+      }
+    }
+  EXPECT_EQ(bad, 0);
+  std::printf("  %-40s max |out err| %.3g, max |lse err| %.3g\n", c.name.c_str(), maxErr,
+              maxLseErr);
+  if (maskCtx)
+    EXPECT_FALSE(maskCtx->report().value().has_value());
+}
+
+AttentionKernelSpec specOf(int blockM, int rowsPerWarp, int blockN, int stages) {
+  AttentionKernelSpec s;
+  s.blockM = blockM;
+  s.rowsPerWarp = rowsPerWarp;
+  s.blockN = blockN;
+  s.stages = stages;
+  return s;
+}
+
+TEST(AttentionKernelGpu, NoMaskEverySpecShape) {
+  REQUIRE_GPU();
+  for (int d : {64, 128})
+    for (auto sp : {specOf(128, 16, 64, 2), specOf(128, 32, 64, 2), specOf(64, 16, 128, 3),
+                    specOf(64, 32, 32, 1)}) {
+      Case c;
+      c.name = "none d" + std::to_string(d) + " " + sp.tag();
+      c.D = c.Dv = d;
+      c.spec = sp;
+      c.Q = 257;
+      c.KV = 300;
+      runCase(c);
+    }
+}
+
+TEST(AttentionKernelGpu, CausalOddLengthsGqaBshd) {
+  REQUIRE_GPU();
+  Case c;
+  c.name = "causal gqa bshd";
+  c.mask = "causal";
+  c.Hq = 4;
+  c.Hkv = 2;
+  c.Q = 333;
+  c.KV = 333;
+  c.D = c.Dv = 128;
+  c.bshd = true;
+  c.spec = specOf(128, 16, 64, 2);
+  runCase(c);
+  c.name = "causal mqa w32";
+  c.Hkv = 1;
+  c.bshd = false;
+  c.spec = specOf(128, 32, 64, 2);
+  runCase(c);
+}
+
+TEST(AttentionKernelGpu, ScoreAndMaskModsWithBuffers) {
+  REQUIRE_GPU();
+  std::vector<float> slopes = {0.5f, 0.25f, 0.125f, 0.0625f};
+  Case c;
+  c.name = "alibi + causal";
+  c.score = "alibi";
+  c.mask = "causal";
+  c.Hq = c.Hkv = 4;
+  c.Q = c.KV = 190;
+  c.inputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {4}};
+  c.spec = specOf(128, 16, 64, 2);
+  runCase(c);
+
+  std::vector<int32_t> doc(300);
+  for (int i = 0; i < 300; ++i)
+    doc[i] = i < 70 ? 0 : i < 200 ? 1 : 2;
+  Case d;
+  d.name = "document, softcap, f16, dv 128";
+  d.mask = "document";
+  d.score = "softcap";
+  d.dtype = DType::F16;
+  d.Q = d.KV = 300;
+  d.D = 64;
+  d.Dv = 128;
+  d.inputs.buffers["doc_id"] = BufferData{ScalarType::I32, doc.data(), {300}};
+  d.spec = specOf(64, 16, 32, 3);
+  runCase(d);
+}
+
+TEST(AttentionKernelGpu, FullyMaskedRowsAndBroadcastMasks) {
+  REQUIRE_GPU();
+  // prefix_lm with kv_len < q_len rows... use a sliding window on a
+  // q longer than kv: rows q - kv > WINDOW see nothing.
+  Case c;
+  c.name = "sliding window, fully masked rows";
+  c.mask = "sliding_window";
+  c.Q = 1500;
+  c.KV = 300;
+  c.D = c.Dv = 64;
+  c.spec = specOf(128, 16, 64, 2);
+  runCase(c);
+  Case p;
+  p.name = "prefix lm, mask per head, 256 blocks";
+  p.mask = "prefix_lm";
+  p.inputs.params["prefix_len"] = Value::ofI32(100);
+  p.Q = p.KV = 520;
+  p.maskH = 2;
+  p.qBlock = 256;
+  p.kvBlock = 256;
+  p.spec = specOf(128, 32, 128, 2);
+  runCase(p);
+}
+
+} // namespace
