@@ -137,6 +137,33 @@ private:
   ContextHandle ctx_;
 };
 
+/// A CUDA event in a context, for timing work on a stream; destroyed on
+/// destruction.
+class Event {
+public:
+  static Result<Event> create(const Context &ctx);
+  Event() = default;
+  Event(Event &&other) noexcept;
+  Event &operator=(Event &&other) noexcept;
+  Event(const Event &) = delete;
+  Event &operator=(const Event &) = delete;
+  ~Event();
+
+  bool valid() const { return event_ != nullptr; }
+  /// Records on `stream` (a CUstream of this event's context; nullptr: the
+  /// legacy default stream).
+  Status record(void *stream);
+  /// Waits until the work recorded before it is done.
+  Status synchronize() const;
+  /// Milliseconds from `start` to `end` (both recorded and completed).
+  static Result<float> elapsedMs(const Event &start, const Event &end);
+
+private:
+  void reset();
+  void *event_ = nullptr;
+  ContextHandle ctx_;
+};
+
 class Module;
 
 /// A kernel of a loaded module; valid while its Module lives.

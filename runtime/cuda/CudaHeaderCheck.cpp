@@ -30,6 +30,7 @@ static_assert(CU_JIT_ERROR_LOG_BUFFER == d::CU_JIT_ERROR_LOG_BUFFER);
 static_assert(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES == d::CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
 static_assert(CU_JIT_LOG_VERBOSE == d::CU_JIT_LOG_VERBOSE);
 static_assert(CU_STREAM_NON_BLOCKING == d::CU_STREAM_NON_BLOCKING);
+static_assert(CU_EVENT_DEFAULT == d::CU_EVENT_DEFAULT);
 
 // The function-pointer types match the header's prototypes.
 static_assert(std::is_same_v<decltype(d::API::cuLaunchKernel),
@@ -38,3 +39,9 @@ static_assert(std::is_same_v<decltype(d::API::cuLaunchKernel),
                                           unsigned, unsigned, d::CUstream,
                                           void **, void **)>);
 static_assert(sizeof(&::cuLaunchKernel) == sizeof(d::API::cuLaunchKernel));
+// cuda.h maps cuEventElapsedTime to _v2 (12.8+), cuEventDestroy to _v2: same
+// signatures as the first versions DriverAPI.cpp falls back to.
+static_assert(std::is_same_v<decltype(&::cuEventElapsedTime),
+                             CUresult (*)(float *, CUevent, CUevent)>);
+static_assert(std::is_same_v<decltype(&::cuEventRecord), CUresult (*)(CUevent, CUstream)>);
+static_assert(std::is_same_v<decltype(&::cuEventCreate), CUresult (*)(CUevent *, unsigned)>);

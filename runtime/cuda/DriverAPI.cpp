@@ -66,7 +66,15 @@ void load(Loaded &out) {
             resolve(lib, "cuModuleGetFunction", a.cuModuleGetFunction, e) &&
             resolve(lib, "cuFuncSetAttribute", a.cuFuncSetAttribute, e) &&
             resolve(lib, "cuFuncGetAttribute", a.cuFuncGetAttribute, e) &&
-            resolve(lib, "cuLaunchKernel", a.cuLaunchKernel, e);
+            resolve(lib, "cuLaunchKernel", a.cuLaunchKernel, e) &&
+            resolve(lib, "cuEventCreate", a.cuEventCreate, e) &&
+            resolve(lib, "cuEventDestroy_v2", a.cuEventDestroy, e) &&
+            resolve(lib, "cuEventRecord", a.cuEventRecord, e) &&
+            resolve(lib, "cuEventSynchronize", a.cuEventSynchronize, e) &&
+            // cuda.h 12.8+ names cuEventElapsedTime_v2; older drivers have
+            // only the first version (same signature).
+            (resolve(lib, "cuEventElapsedTime_v2", a.cuEventElapsedTime, e) ||
+             resolve(lib, "cuEventElapsedTime", a.cuEventElapsedTime, e));
   if (!ok)
     return; // the library stays loaded: unloading a driver is never safe
   CUresult rc = a.cuInit(0);

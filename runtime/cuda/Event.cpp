@@ -1,0 +1,93 @@
+// CUDA events: timing of work on a stream (flex-bench).
+#include "DriverAPI.hpp"
+#include "flexjit/Runtime.hpp"
+
+#include <utility>
+
+namespace flexjit::cuda {
+using namespace driver;
+
+Result<Event> Event::create(const Context &ctx) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!ctx.valid())
+    return Error{"creating a CUDA event: invalid context"};
+  std::string what = "creating a CUDA event on device " + std::to_string(ctx.device());
+  ScopedContext scope(*a, rawContext(ctx.handle()));
+  if (scope.status())
+    return driverError(scope.status(), what);
+  CUevent e = nullptr;
+  if (CUresult rc = (*a)->cuEventCreate(&e, CU_EVENT_DEFAULT))
+    return driverError(rc, what);
+  Event out;
+  out.event_ = e;
+  out.ctx_ = ctx.handle();
+  return out;
+}
+
+Event::Event(Event &&o) noexcept
+    : event_(std::exchange(o.event_, nullptr)), ctx_(std::move(o.ctx_)) {}
+
+Event &Event::operator=(Event &&o) noexcept {
+  if (this != &o) {
+    reset();
+    event_ = std::exchange(o.event_, nullptr);
+    ctx_ = std::move(o.ctx_);
+  }
+  return *this;
+}
+
+Event::~Event() { reset(); }
+
+void Event::reset() {
+  if (!event_)
+    return;
+  if (auto a = api(); a.ok()) {
+    ScopedContext scope(*a, rawContext(ctx_));
+    (*a)->cuEventDestroy(static_cast<CUevent>(event_));
+  }
+  event_ = nullptr;
+  ctx_.reset();
+}
+
+Status Event::record(void *stream) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!event_)
+    return Error{"recording a CUDA event: invalid event"};
+  ScopedContext scope(*a, rawContext(ctx_));
+  if (scope.status())
+    return driverError(scope.status(), "recording a CUDA event");
+  if (CUresult rc = (*a)->cuEventRecord(static_cast<CUevent>(event_),
+                                        static_cast<CUstream>(stream)))
+    return driverError(rc, "recording a CUDA event");
+  return Status::success();
+}
+
+Status Event::synchronize() const {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!event_)
+    return Error{"waiting for a CUDA event: invalid event"};
+  if (CUresult rc = (*a)->cuEventSynchronize(static_cast<CUevent>(event_)))
+    return driverError(rc, "waiting for a CUDA event");
+  return Status::success();
+}
+
+Result<float> Event::elapsedMs(const Event &start, const Event &end) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!start.event_ || !end.event_)
+    return Error{"timing CUDA events: invalid event"};
+  float ms = 0;
+  if (CUresult rc = (*a)->cuEventElapsedTime(&ms, static_cast<CUevent>(start.event_),
+                                             static_cast<CUevent>(end.event_)))
+    return driverError(rc, "timing CUDA events");
+  return ms;
+}
+
+} // namespace flexjit::cuda
