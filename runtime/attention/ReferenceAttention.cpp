@@ -1,0 +1,331 @@
+// The CPU reference attention (flexjit/Attention.hpp): FlexAttention's
+// forward pass element by element, the definition the GPU kernel is tested
+// against. See docs/reference.md.
+//
+// Work is split into tasks of (b, h, a chunk of query rows), run on the
+// worker pool. A task converts the K and V rows of its kv head into the
+// computation's precision T once (K transposed, so that the dot products of
+// one query row with every key vectorize), then per query row: all scores
+// q . k * scale, the mask mod and the score mod per position, the row
+// maximum, exp and the weighted sum of V rows (two passes over the row's
+// scores), out = sum / l and LSE = max + log(l).
+//
+// Mods run with a per-task copy of their context whose error slots are the
+// task's own, so threads never write shared memory; afterwards the first
+// report in task order goes to the caller's error slots (when those are
+// still clear), which makes the report independent of scheduling.
+#include "flexjit/Attention.hpp"
+#include "flexjit/Cache.hpp"
+#include "flexjit/HalfFloat.hpp"
+
+#include "support/ThreadPool.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+#include <vector>
+
+namespace flexjit {
+
+namespace {
+
+const char *kTensorNames[] = {"q", "k", "v", "out"};
+
+Error fail(const std::string &what) { return Error{"referenceAttention: " + what}; }
+
+bool validDType(DType t) { return uint8_t(t) <= uint8_t(DType::F64); }
+
+/// Checks one tensor on its own: host memory, a known dtype, sizes >= 0, a
+/// pointer when it holds elements, byte offsets that fit in int64.
+Status checkTensor(const TensorRef &t, const char *name) {
+  if (!validDType(t.dtype))
+    return fail(std::string(name) + " has an unknown dtype (" + std::to_string(int(t.dtype)) +
+                ")");
+  if (t.device != kCpuDevice)
+    return fail(std::string(name) + " must be a host tensor (device -1), given " + t.str());
+  int64_t elements = 1;
+  for (int i = 0; i < 4; ++i) {
+    if (t.sizes[size_t(i)] < 0)
+      return fail(std::string(name) + " has a negative size: " + t.str());
+    if (__builtin_mul_overflow(elements, t.sizes[size_t(i)], &elements))
+      return fail(std::string(name) + " has more elements than int64 holds: " + t.str());
+  }
+  if (elements == 0)
+    return Status::success();
+  if (t.data == 0)
+    return fail(std::string(name) + " holds " + std::to_string(elements) +
+                " elements but its data pointer is null: " + t.str());
+  // The farthest element from the base, in bytes, must be addressable.
+  int64_t reach = 0;
+  for (int i = 0; i < 4; ++i) {
+    int64_t stride = t.strides[size_t(i)];
+    if (stride == std::numeric_limits<int64_t>::min())
+      return fail(std::string(name) + " has a stride out of range: " + t.str());
+    int64_t part;
+    if (__builtin_mul_overflow(t.sizes[size_t(i)] - 1, stride < 0 ? -stride : stride, &part) ||
+        __builtin_add_overflow(reach, part, &reach))
+      return fail(std::string(name) + " has strides whose offsets overflow int64: " + t.str());
+  }
+  int64_t bytes;
+  if (__builtin_mul_overflow(reach, int64_t(dtypeBytes(t.dtype)), &bytes))
+    return fail(std::string(name) + " has strides whose byte offsets overflow int64: " +
+                t.str());
+  return Status::success();
+}
+
+std::string shapeStr(const TensorRef &t) {
+  return "[" + std::to_string(t.sizes[0]) + ", " + std::to_string(t.sizes[1]) + ", " +
+         std::to_string(t.sizes[2]) + ", " + std::to_string(t.sizes[3]) + "]";
+}
+
+Status checkArguments(const TensorRef &q, const TensorRef &k, const TensorRef &v,
+                      const TensorRef &out, const ReferenceMods &mods) {
+  const TensorRef *all[] = {&q, &k, &v, &out};
+  for (int i = 0; i < 4; ++i)
+    if (Status s = checkTensor(*all[i], kTensorNames[i]); !s)
+      return s;
+  if (out.dtype != DType::F32 && out.dtype != DType::F64)
+    return fail("out must be f32 or f64 (it chooses the precision of the computation), given " +
+                std::string(dtypeName(out.dtype)));
+  const int64_t B = q.sizes[0], Hq = q.sizes[1], Q = q.sizes[2], D = q.sizes[3];
+  const int64_t Hkv = k.sizes[1], KV = k.sizes[2], Dv = v.sizes[3];
+  auto mismatch = [&](const std::string &what) {
+    return fail(what + " (q " + shapeStr(q) + ", k " + shapeStr(k) + ", v " + shapeStr(v) +
+                ", out " + shapeStr(out) + ", as [B, H, S, D])");
+  };
+  if (k.sizes[0] != B || v.sizes[0] != B || out.sizes[0] != B)
+    return mismatch("q, k, v and out must have the same batch size B");
+  if (v.sizes[1] != Hkv)
+    return mismatch("k and v must have the same number of heads");
+  if (v.sizes[2] != KV)
+    return mismatch("k and v must have the same sequence length KV_LEN");
+  if (k.sizes[3] != D)
+    return mismatch("q and k must have the same head dimension D");
+  if (Hkv == 0 && Hq != 0)
+    return mismatch("k and v have no heads but q has " + std::to_string(Hq));
+  if (Hkv != 0 && Hq % Hkv != 0)
+    return mismatch("q's heads (" + std::to_string(Hq) + ") must be a multiple of k's and v's (" +
+                    std::to_string(Hkv) + ")");
+  if (out.sizes[1] != Hq || out.sizes[2] != Q || out.sizes[3] != Dv)
+    return mismatch("out must be [B, Hq, Q_LEN, Dv]");
+  constexpr int64_t kI32Max = std::numeric_limits<int32_t>::max();
+  if (B > kI32Max || Hq > kI32Max || Q > kI32Max || KV > kI32Max)
+    return mismatch("B, H, Q_LEN and KV_LEN must fit in i32 (the mods' index arguments)");
+  if (mods.mask && !mods.maskCtx)
+    return fail("a mask mod is given without its context (ReferenceMods::maskCtx is null)");
+  if (mods.score && !mods.scoreCtx)
+    return fail("a score mod is given without its context (ReferenceMods::scoreCtx is null)");
+  return Status::success();
+}
+
+/// Reads n elements of dtype `t` starting at `src`, `stride` elements
+/// apart, into dst[0], dst[dstStride], ... as T.
+template <class T>
+void readRow(const unsigned char *src, DType t, int64_t stride, int64_t n, T *dst,
+             int64_t dstStride) {
+  const int64_t step = stride * int64_t(dtypeBytes(t));
+  switch (t) {
+  case DType::BF16:
+    for (int64_t i = 0; i < n; ++i, src += step) {
+      uint16_t h;
+      std::memcpy(&h, src, 2);
+      dst[i * dstStride] = T(bf16ToFloat(h));
+    }
+    return;
+  case DType::F16:
+    for (int64_t i = 0; i < n; ++i, src += step) {
+      uint16_t h;
+      std::memcpy(&h, src, 2);
+      dst[i * dstStride] = T(f16ToFloat(h));
+    }
+    return;
+  case DType::F32:
+    for (int64_t i = 0; i < n; ++i, src += step) {
+      float f;
+      std::memcpy(&f, src, 4);
+      dst[i * dstStride] = T(f);
+    }
+    return;
+  case DType::F64:
+    for (int64_t i = 0; i < n; ++i, src += step) {
+      double d;
+      std::memcpy(&d, src, 8);
+      dst[i * dstStride] = T(d);
+    }
+    return;
+  }
+}
+
+/// The address of element (b, h, s, 0) of `t`.
+const unsigned char *rowPtr(const TensorRef &t, int64_t b, int64_t h, int64_t s) {
+  int64_t off = b * t.strides[0] + h * t.strides[1] + s * t.strides[2];
+  return reinterpret_cast<const unsigned char *>(uintptr_t(t.data)) +
+         off * int64_t(dtypeBytes(t.dtype));
+}
+
+using ErrorSlots = std::array<int64_t, FLEXJIT_MOD_ERROR_SLOTS>;
+
+/// The first report among `slots` (task order) into the caller's record,
+/// unless that already holds one.
+void mergeReport(const std::vector<ErrorSlots> &slots, const flexjit_mod_context *ctx) {
+  if (!ctx || !ctx->error || ctx->error[0] != 0)
+    return;
+  for (const ErrorSlots &e : slots)
+    if (e[0] != 0) {
+      std::memcpy(ctx->error, e.data(), sizeof(int64_t) * FLEXJIT_MOD_ERROR_SLOTS);
+      return;
+    }
+}
+
+template <class T>
+Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const TensorRef &out,
+           void *lsePtr, double scale, const ReferenceMods &mods, unsigned threads) {
+  const int64_t B = q.sizes[0], Hq = q.sizes[1], Q = q.sizes[2], D = q.sizes[3];
+  const int64_t Hkv = k.sizes[1], KV = k.sizes[2], Dv = v.sizes[3];
+  if (B == 0 || Hq == 0 || Q == 0)
+    return Status::success();
+  const int64_t group = Hq / Hkv;
+  const unsigned workers = rt::resolveThreads(threads);
+
+  // Rows per task: about four tasks per thread, 16..128 rows each (a task
+  // converts KV_LEN x (D + Dv) elements, worth it over 16 rows or more).
+  const int64_t heads = B * Hq;
+  const int64_t chunksPerHead = std::max<int64_t>(1, (4 * int64_t(workers) + heads - 1) / heads);
+  const int64_t rows = std::clamp<int64_t>((Q + chunksPerHead - 1) / chunksPerHead, 16, 128);
+  const int64_t chunks = (Q + rows - 1) / rows;
+  const int64_t tasks = heads * chunks;
+
+  std::vector<ErrorSlots> maskErrors(size_t(tasks), ErrorSlots{}),
+      scoreErrors(size_t(tasks), ErrorSlots{});
+  std::atomic<bool> outOfMemory{false};
+  const T scaleT = T(scale);
+  const T negInf = -std::numeric_limits<T>::infinity();
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  T *lse = static_cast<T *>(lsePtr);
+  unsigned char *outBase = reinterpret_cast<unsigned char *>(uintptr_t(out.data));
+
+  auto task = [&](int64_t t) {
+    const int64_t chunk = t % chunks, bh = t / chunks;
+    const int64_t b = bh / Hq, h = bh % Hq, hk = h / group;
+    flexjit_mod_context maskCtx{}, scoreCtx{};
+    if (mods.mask) {
+      maskCtx = *mods.maskCtx;
+      maskCtx.error = maskErrors[size_t(t)].data();
+    }
+    if (mods.score) {
+      scoreCtx = *mods.scoreCtx;
+      scoreCtx.error = scoreErrors[size_t(t)].data();
+    }
+    std::vector<T> kt, vr, qrow, s, o;
+    try {
+      kt.resize(size_t(D * KV));
+      vr.resize(size_t(KV * Dv));
+      qrow.resize(size_t(D));
+      s.resize(size_t(KV));
+      o.resize(size_t(Dv));
+    } catch (const std::bad_alloc &) {
+      outOfMemory = true;
+      return;
+    }
+    // K transposed ([D][KV]) and V ([KV][Dv]) of head hk, in T.
+    for (int64_t j = 0; j < KV; ++j) {
+      readRow(rowPtr(k, b, hk, j), k.dtype, k.strides[3], D, kt.data() + j, KV);
+      readRow(rowPtr(v, b, hk, j), v.dtype, v.strides[3], Dv, vr.data() + j * Dv, 1);
+    }
+    const int32_t b32 = int32_t(b), h32 = int32_t(h);
+    const int64_t q0 = chunk * rows, q1 = std::min(Q, q0 + rows);
+    for (int64_t i = q0; i < q1; ++i) {
+      const int32_t i32 = int32_t(i);
+      readRow(rowPtr(q, b, h, i), q.dtype, q.strides[3], D, qrow.data(), 1);
+      // Every dot product of the row, d outermost (vectorizes over kv).
+      T *sp = s.data();
+      std::fill(s.begin(), s.end(), T(0));
+      for (int64_t d = 0; d < D; ++d) {
+        const T qd = qrow[size_t(d)];
+        const T *kd = kt.data() + d * KV;
+        for (int64_t j = 0; j < KV; ++j)
+          sp[j] += qd * kd[j];
+      }
+      // Scale, mask, score mod; the row's maximum.
+      T mx = negInf;
+      bool sawNaN = false;
+      for (int64_t j = 0; j < KV; ++j) {
+        const int32_t j32 = int32_t(j);
+        if (mods.mask && mods.mask(b32, h32, i32, j32, &maskCtx) == 0) {
+          sp[j] = negInf;
+          continue;
+        }
+        T x = sp[j] * scaleT;
+        if (mods.score)
+          x = T(mods.score(float(x), b32, h32, i32, j32, &scoreCtx));
+        sp[j] = x;
+        if (x > mx)
+          mx = x;
+        else if (x != x)
+          sawNaN = true;
+      }
+      // exp, the sum l and sum p * v.
+      std::fill(o.begin(), o.end(), T(0));
+      T l = 0;
+      T rowLse;
+      if (sawNaN) {
+        std::fill(o.begin(), o.end(), nan);
+        rowLse = nan;
+      } else if (mx == negInf) { // nothing allowed (or every score -inf)
+        rowLse = negInf;
+      } else {
+        for (int64_t j = 0; j < KV; ++j) {
+          if (sp[j] == negInf)
+            continue;
+          const T p = std::exp(sp[j] - mx);
+          l += p;
+          const T *vj = vr.data() + j * Dv;
+          T *op = o.data();
+          for (int64_t d = 0; d < Dv; ++d)
+            op[d] += p * vj[d];
+        }
+        const T inv = T(1) / l;
+        for (int64_t d = 0; d < Dv; ++d)
+          o[size_t(d)] *= inv;
+        rowLse = mx + std::log(l);
+      }
+      // The row of out, and its LSE.
+      unsigned char *dst = outBase + (b * out.strides[0] + h * out.strides[1] +
+                                      i * out.strides[2]) * int64_t(sizeof(T));
+      for (int64_t d = 0; d < Dv; ++d)
+        std::memcpy(dst + d * out.strides[3] * int64_t(sizeof(T)), &o[size_t(d)], sizeof(T));
+      if (lse)
+        lse[(b * Hq + h) * Q + i] = rowLse;
+    }
+  };
+  rt::parallelFor(tasks, unsigned(std::min<int64_t>(workers, tasks)), task);
+
+  if (outOfMemory)
+    return fail("out of memory for a task's K and V (" + std::to_string(KV) + " x (" +
+                std::to_string(D) + " + " + std::to_string(Dv) + ") elements of " +
+                std::to_string(sizeof(T)) + " bytes)");
+  if (mods.mask)
+    mergeReport(maskErrors, mods.maskCtx);
+  if (mods.score)
+    mergeReport(scoreErrors, mods.scoreCtx);
+  return Status::success();
+}
+
+} // namespace
+
+Status referenceAttention(const TensorRef &q, const TensorRef &k, const TensorRef &v,
+                          const TensorRef &out, void *lse, double scale,
+                          const ReferenceMods &mods, unsigned threads) {
+  if (Status s = checkArguments(q, k, v, out, mods); !s)
+    return s;
+  if (out.dtype == DType::F64)
+    return run<double>(q, k, v, out, lse, scale, mods, threads);
+  return run<float>(q, k, v, out, lse, scale, mods, threads);
+}
+
+} // namespace flexjit
