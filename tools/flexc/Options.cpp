@@ -23,6 +23,8 @@ const char *usageText() {
   return R"(usage: flexc FILE [options]
        flexc blockmask FILE --mod NAME --q-len Q --kv-len K [options]
                            (see flexc blockmask --help)
+       flexc attention FILE [--score NAME] [--mask NAME] [options]
+                           (see flexc attention --help)
 
 Compiles the mods of a .flex file and shows any stage of the compilation.
 

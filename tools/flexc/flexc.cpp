@@ -2,6 +2,7 @@
 //
 // Exit status: 0 success, 1 an error in the user's input (the .flex file, a
 // mod name, an output path), 2 bad usage. See `flexc --help`.
+#include "AttentionCommand.h"
 #include "BlockmaskCommand.h"
 #include "Failure.h"
 #include "Options.h"
@@ -233,6 +234,8 @@ int run(const flexc::Options &o) {
 int main(int argc, char **argv) {
   if (argc > 1 && std::string(argv[1]) == "blockmask")
     return flexc::runBlockmask(argc, argv);
+  if (argc > 1 && std::string(argv[1]) == "attention")
+    return flexc::runAttention(argc, argv);
   std::string error;
   std::optional<flexc::Options> options = flexc::parseOptions(argc, argv, error);
   if (!options) {
