@@ -7,11 +7,11 @@
 // turns): a stream for callers that give none, the scratch allocation below
 // (grown when too small), and a page-locked host staging area, so that the
 // one upload and the read-back are asynchronous copies and no allocation
-// or free of scratch memory is on the path. Page-locked memory comes from
-// cuMemHostAlloc, looked up in the already loaded driver; without it the
-// staging area is ordinary memory (same results, slower copies).
+// or free of scratch memory is on the path (DeviceUploadResources, shared
+// with attention launches: runtime/attention/DeviceModContext.hpp).
 //
-// Scratch layout, byte offsets:
+// Scratch layout, byte offsets (the first rows are the mask's
+// ModContextImage, with the counter as its caller's bytes):
 //   0   flexjit_mod_context {params, buffers, buffer_dims, error} (device pointers)
 //   32  error record, 4 x i64 (zeroed)
 //   64  element-wise block counter, i64 (zeroed)
@@ -20,117 +20,24 @@
 //   ..  the block kinds, B·H·nQ·nKV bytes (written by classify, read by lists)
 #include "flexjit/GpuBlockMask.hpp"
 
+#include "attention/DeviceModContext.hpp"
 #include "flexjit/Compiler.hpp"
 
 #include <cstring>
-#include <dlfcn.h>
-#include <map>
 #include <mutex>
 
 namespace flexjit {
 
 namespace {
-constexpr size_t kErrorOffset = 32;
-constexpr size_t kCounterOffset = 64;
-constexpr size_t kSlotsOffset = 72;
+/// The mask's context image, with the element-wise block counter as its
+/// caller's bytes.
+constexpr size_t kCounterBytes = 8;
+constexpr size_t kCounterOffset = ModContextImage::kExtraOffset;
+constexpr size_t kErrorOffset = ModContextImage::kErrorOffset;
+static_assert(kCounterOffset == kErrorOffset + 4 * sizeof(int64_t),
+              "the counter is read back with the error record");
 
 size_t align16(size_t n) { return (n + 15) & ~size_t(15); }
-
-/// cuMemHostAlloc / cuMemFreeHost and the context push/pop they need, from
-/// the driver the runtime already loaded (RTLD_NOLOAD: never loads it).
-struct PinnedApi {
-  using Push = int (*)(void *);
-  using Pop = int (*)(void **);
-  using Alloc = int (*)(void **, size_t, unsigned);
-  using Free = int (*)(void *);
-  Push push = nullptr;
-  Pop pop = nullptr;
-  Alloc alloc = nullptr;
-  Free free = nullptr;
-
-  static const PinnedApi &get() {
-    static const PinnedApi api = [] {
-      PinnedApi a;
-      void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
-      if (!lib)
-        return a;
-      a.push = reinterpret_cast<Push>(dlsym(lib, "cuCtxPushCurrent_v2"));
-      a.pop = reinterpret_cast<Pop>(dlsym(lib, "cuCtxPopCurrent_v2"));
-      a.alloc = reinterpret_cast<Alloc>(dlsym(lib, "cuMemHostAlloc"));
-      a.free = reinterpret_cast<Free>(dlsym(lib, "cuMemFreeHost"));
-      if (!a.push || !a.pop || !a.alloc || !a.free)
-        a = PinnedApi{};
-      return a;
-    }();
-    return api;
-  }
-};
-
-/// Host staging memory: page-locked when the driver gives it, else a vector.
-class Staging {
-public:
-  ~Staging() { release(); }
-  uint8_t *data() { return pinned_ ? pinned_ : plain_.data(); }
-  /// At least `bytes`, contents undefined.
-  void reserve(const cuda::Context &ctx, size_t bytes) {
-    if (bytes <= size_)
-      return;
-    release();
-    size_t want = std::max<size_t>(bytes, 64 << 10);
-    const PinnedApi &api = PinnedApi::get();
-    if (api.alloc && api.push(ctx.raw()) == 0) {
-      void *p = nullptr;
-      if (api.alloc(&p, want, 0) == 0) {
-        pinned_ = static_cast<uint8_t *>(p);
-        ctx_ = ctx;
-      }
-      void *popped = nullptr;
-      api.pop(&popped);
-    }
-    if (!pinned_)
-      plain_.resize(want);
-    size_ = want;
-  }
-
-private:
-  void release() {
-    if (pinned_) {
-      const PinnedApi &api = PinnedApi::get();
-      void *popped = nullptr;
-      if (api.push(ctx_.raw()) == 0) {
-        api.free(pinned_);
-        api.pop(&popped);
-      }
-    }
-    pinned_ = nullptr;
-    plain_.clear();
-    size_ = 0;
-  }
-  uint8_t *pinned_ = nullptr;
-  std::vector<uint8_t> plain_;
-  size_t size_ = 0;
-  cuda::Context ctx_;
-};
-
-/// One device's reusable creation resources.
-struct DeviceResources {
-  std::mutex mu;
-  cuda::Stream stream;
-  cuda::DeviceBuffer scratch;
-  Staging staging;
-};
-
-/// Never destroyed: releasing driver resources during exit would race the
-/// driver's own teardown.
-DeviceResources &resourcesFor(int device) {
-  static std::mutex mu;
-  static auto *all = new std::map<int, std::unique_ptr<DeviceResources>>();
-  std::lock_guard<std::mutex> lock(mu);
-  auto &r = (*all)[device];
-  if (!r)
-    r = std::make_unique<DeviceResources>();
-  return *r;
-}
 } // namespace
 
 flexjit_mod_context PackedModInputs::hostContext(int64_t *error) const {
@@ -165,28 +72,17 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   const int64_t nQ = shape.numQBlocks(), nKV = shape.numKvBlocks();
   const size_t blocks = size_t(shape.B * shape.H * nQ * nKV);
 
-  // The staged part of the scratch: context, record, counter, slots, data.
-  const size_t np = in.params.size(), nd = in.bufferDims.size(), nb = in.buffers.size();
-  size_t paramsAt = kSlotsOffset, dimsAt = paramsAt + 8 * np, ptrsAt = dimsAt + 8 * nd;
-  size_t dataAt = align16(ptrsAt + 8 * nb);
-  std::vector<size_t> bufferAt(nb);
-  for (size_t i = 0; i < nb; ++i) {
-    bufferAt[i] = dataAt;
-    dataAt = align16(dataAt + in.bufferBytes[i]);
-  }
-  const size_t kindsAt = dataAt;
+  // The staged part of the scratch: the mask's context image (with the
+  // counter), then the block kinds.
+  const ModContextImage image(in, kCounterBytes);
+  const size_t kindsAt = image.bytes();
 
-  DeviceResources &res = resourcesFor(ctx.device());
+  DeviceUploadResources &res = uploadResourcesFor(UploadUser::BlockMask, ctx.device());
   std::lock_guard<std::mutex> lock(res.mu);
-  if (!stream) {
-    if (!res.stream.valid()) {
-      auto st = cuda::Stream::create(ctx);
-      if (!st)
-        return Error{what + st.error().message};
-      res.stream = std::move(*st);
-    }
-    stream = &res.stream;
-  }
+  auto usable = res.streamOr(ctx, stream);
+  if (!usable)
+    return Error{what + usable.error().message};
+  stream = *usable;
   // On an early error return, work already queued may still read the
   // staging area or write the scratch: wait for it before the next creation
   // on this device may reuse them.
@@ -198,13 +94,8 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
         (void)stream->synchronize();
     }
   } syncOnError{stream};
-  if (res.scratch.size() < kindsAt + blocks) {
-    res.scratch = cuda::DeviceBuffer(); // free the old one first
-    auto grown = cuda::DeviceBuffer::allocate(ctx, std::max<size_t>(kindsAt + blocks, 1 << 20));
-    if (!grown)
-      return Error{what + grown.error().message};
-    res.scratch = std::move(*grown);
-  }
+  if (Status st = res.reserveScratch(ctx, kindsAt + blocks, 1 << 20); !st)
+    return Error{what + st.message()};
   cuda::DeviceBuffer *scratch = &res.scratch;
   const uint64_t base = scratch->devicePtr();
 
@@ -212,21 +103,7 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   const size_t recordAt = align16(kindsAt);
   res.staging.reserve(ctx, recordAt + 5 * sizeof(int64_t));
   uint8_t *staged = res.staging.data();
-  std::memset(staged, 0, kindsAt);
-  auto put64 = [&](size_t at, uint64_t v) { std::memcpy(staged + at, &v, 8); };
-  put64(0, np ? base + paramsAt : 0);
-  put64(8, nb ? base + ptrsAt : 0);
-  put64(16, nd ? base + dimsAt : 0);
-  put64(24, base + kErrorOffset);
-  if (np)
-    std::memcpy(staged + paramsAt, in.params.data(), 8 * np);
-  if (nd)
-    std::memcpy(staged + dimsAt, in.bufferDims.data(), 8 * nd);
-  for (size_t i = 0; i < nb; ++i) {
-    put64(ptrsAt + 8 * i, base + bufferAt[i]);
-    if (in.bufferBytes[i])
-      std::memcpy(staged + bufferAt[i], in.buffers[i], in.bufferBytes[i]);
-  }
+  image.write(base, staged);
   // Asynchronous on the stream; the staging area stays untouched until the
   // stream is synchronized below, after the kernels.
   if (Status st = scratch->copyFromHost(staged, kindsAt, 0, stream); !st)
