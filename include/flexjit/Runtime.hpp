@@ -90,6 +90,11 @@ private:
 class Stream {
 public:
   static Result<Stream> create(const Context &ctx);
+  /// A stream made elsewhere (PyTorch's current stream, say), used in `ctx`
+  /// and never destroyed by this handle; `raw` nullptr is the legacy
+  /// default stream (then valid() is false, but copies, launches and
+  /// synchronize() use it).
+  static Stream borrow(const Context &ctx, void *raw);
   Stream() = default;
   Stream(Stream &&other) noexcept;
   Stream &operator=(Stream &&other) noexcept;
@@ -105,6 +110,7 @@ private:
   void reset();
   void *stream_ = nullptr;
   ContextHandle ctx_;
+  bool owned_ = true;
 };
 
 /// Device memory from cuMemAlloc, freed on destruction.

@@ -2,6 +2,7 @@
 #include "DriverAPI.hpp"
 #include "flexjit/Runtime.hpp"
 
+#include <optional>
 #include <utility>
 
 namespace flexjit::cuda {
@@ -180,14 +181,24 @@ Result<Stream> Stream::create(const Context &ctx) {
   return out;
 }
 
+Stream Stream::borrow(const Context &ctx, void *raw) {
+  Stream out;
+  out.stream_ = raw;
+  out.ctx_ = ctx.handle();
+  out.owned_ = false;
+  return out;
+}
+
 Stream::Stream(Stream &&o) noexcept
-    : stream_(std::exchange(o.stream_, nullptr)), ctx_(std::move(o.ctx_)) {}
+    : stream_(std::exchange(o.stream_, nullptr)), ctx_(std::move(o.ctx_)),
+      owned_(std::exchange(o.owned_, true)) {}
 
 Stream &Stream::operator=(Stream &&o) noexcept {
   if (this != &o) {
     reset();
     stream_ = std::exchange(o.stream_, nullptr);
     ctx_ = std::move(o.ctx_);
+    owned_ = std::exchange(o.owned_, true);
   }
   return *this;
 }
@@ -195,8 +206,12 @@ Stream &Stream::operator=(Stream &&o) noexcept {
 Stream::~Stream() { reset(); }
 
 void Stream::reset() {
-  if (!stream_)
+  if (!stream_ || !owned_) {
+    stream_ = nullptr;
+    ctx_.reset();
+    owned_ = true;
     return;
+  }
   if (auto a = api(); a.ok()) {
     ScopedContext scope(*a, rawContext(ctx_));
     (*a)->cuStreamDestroy(static_cast<CUstream>(stream_));
@@ -209,6 +224,13 @@ Status Stream::synchronize() const {
   auto a = api();
   if (!a.ok())
     return a.error();
+  // The legacy default stream (a borrowed nullptr) is the current context's.
+  std::optional<ScopedContext> scope;
+  if (ctx_) {
+    scope.emplace(*a, rawContext(ctx_));
+    if (scope->status())
+      return driverError(scope->status(), "synchronizing a CUDA stream");
+  }
   if (CUresult rc = (*a)->cuStreamSynchronize(static_cast<CUstream>(stream_)))
     return driverError(rc, "synchronizing a CUDA stream");
   return Status::success();
