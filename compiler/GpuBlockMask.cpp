@@ -77,6 +77,13 @@ constexpr const char *kKernelsVersion = "blockmask-kernels/2";
 
 } // namespace
 
+Result<GpuTarget> gpuTarget(int device) {
+  auto state = deviceState(device);
+  if (!state)
+    return state.error();
+  return GpuTarget{(*state)->ctx, (*state)->arch};
+}
+
 Result<PackedModInputs> packModInputs(const FileAST &file, const ModDecl &mod,
                                       const ModInputs &inputs) {
   PackedModInputs p;

@@ -90,6 +90,16 @@ struct PreparedMask {
   BlockMaskKey key(const BlockMaskShape &shape, int device) const;
 };
 
+/// What flexjit's kernels run with on one CUDA device: its retained primary
+/// context and the PTX target (the device's own arch when flexjit supports
+/// it, else the newest supported one it can run: the driver JIT-compiles
+/// PTX forward). Looked up once per device.
+struct GpuTarget {
+  cuda::Context ctx;
+  std::string arch;
+};
+Result<GpuTarget> gpuTarget(int device);
+
 struct GpuBlockMaskStats {
   bool cacheHit = false;
   int64_t blocks = 0;            ///< B·H·nQ·nKV (on a miss)
