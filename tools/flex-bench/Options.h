@@ -1,0 +1,64 @@
+// flex-bench's command line, parsed by hand as flexc's is: every mistake is
+// one line and exit status 2.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace flexbench {
+
+constexpr int kInputError = 1;  ///< the file, a mod, a value; a failed run
+constexpr int kUsageError = 2;  ///< the command line
+constexpr int kNoGpuError = 3;  ///< no CUDA driver or GPU
+
+/// Thrown (after printing its message) to unwind to main with a status.
+struct Failure {
+  int code;
+};
+
+/// Prints "flex-bench: error: MESSAGE" and throws Failure{code}.
+[[noreturn]] void fail(const std::string &message, int code = kInputError);
+[[noreturn]] void usage(const std::string &message);
+
+struct Options {
+  std::string file;
+  std::vector<std::string> cases;    ///< "causal", "alibi+causal", "none"
+  int64_t batch = 4, heads = 16;
+  std::optional<int64_t> kvHeads;    ///< default: heads
+  int64_t seq = 8192;
+  std::optional<int64_t> qLen, kvLen; ///< default: seq
+  int64_t dim = 128;
+  std::string dtype = "bf16";        ///< bf16 | f16
+  std::string layout = "bhsd";       ///< bhsd | bshd
+  std::vector<std::pair<std::string, std::string>> params; ///< NAME=VALUE, in order
+  int64_t documents = 8;
+  std::string docBuffer = "doc_id";
+  std::string slopesBuffer = "slopes";
+  int iters = 20;
+  int warmup = 5;
+  bool jit = true;
+  bool lse = false;
+  bool densityOnly = false;           ///< print densities (CPU), no GPU
+  bool json = false;
+  std::string jsonFile;               ///< also write the JSON here
+  int device = 0;
+  int blockM = 0, blockN = 0, stages = 0, rowsPerWarp = 0;
+  uint64_t seed = 1;
+  bool help = false;
+  // Hidden: the JIT-timing process flex-bench starts for each case.
+  std::optional<int> jitChild;       ///< the case's index
+  std::string jitCacheDir;
+
+  int64_t q() const { return qLen.value_or(seq); }
+  int64_t kv() const { return kvLen.value_or(seq); }
+  int64_t hkv() const { return kvHeads.value_or(heads); }
+};
+
+/// Parses argv (checks values and their ranges); usage() on a mistake.
+Options parseOptions(int argc, char **argv);
+const char *usageText();
+
+} // namespace flexbench
