@@ -8,7 +8,9 @@
 // one query row with every key vectorize), then per query row: all scores
 // q . k * scale, the mask mod and the score mod per position, the row
 // maximum, exp and the weighted sum of V rows (two passes over the row's
-// scores), out = sum / l and LSE = max + log(l).
+// scores), out = sum / l and LSE = max + log(l). The mask is evaluated
+// first, so that dot products are computed only between the row's first
+// and last allowed keys (half the work for causal, a band for windows).
 //
 // Mods run with a per-task copy of their context whose error slots are the
 // task's own, so threads never write shared memory; afterwards the first
@@ -222,7 +224,9 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
       scoreCtx.error = scoreErrors[size_t(t)].data();
     }
     std::vector<T> kt, vr, qrow, s, o;
+    std::vector<uint8_t> allowed;
     try {
+      allowed.resize(mods.mask ? size_t(KV) : 0);
       kt.resize(size_t(D * KV));
       vr.resize(size_t(KV * Dv));
       qrow.resize(size_t(D));
@@ -242,27 +246,40 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
     for (int64_t i = q0; i < q1; ++i) {
       const int32_t i32 = int32_t(i);
       readRow(rowPtr(q, b, h, i), q.dtype, q.strides[3], D, qrow.data(), 1);
-      // Every dot product of the row, d outermost (vectorizes over kv).
+      // The mask first: dot products only over [lo, hi], the allowed span.
+      int64_t lo = 0, hi = KV;
+      if (mods.mask) {
+        lo = KV;
+        hi = 0;
+        for (int64_t j = 0; j < KV; ++j) {
+          const bool a = mods.mask(b32, h32, i32, int32_t(j), &maskCtx) != 0;
+          allowed[size_t(j)] = a;
+          if (a) {
+            lo = std::min(lo, j);
+            hi = j + 1;
+          }
+        }
+      }
+      // The dot products, d outermost (vectorizes over kv).
       T *sp = s.data();
-      std::fill(s.begin(), s.end(), T(0));
+      std::fill(sp + lo, sp + std::max(lo, hi), T(0));
       for (int64_t d = 0; d < D; ++d) {
         const T qd = qrow[size_t(d)];
         const T *kd = kt.data() + d * KV;
-        for (int64_t j = 0; j < KV; ++j)
+        for (int64_t j = lo; j < hi; ++j)
           sp[j] += qd * kd[j];
       }
       // Scale, mask, score mod; the row's maximum.
       T mx = negInf;
       bool sawNaN = false;
-      for (int64_t j = 0; j < KV; ++j) {
-        const int32_t j32 = int32_t(j);
-        if (mods.mask && mods.mask(b32, h32, i32, j32, &maskCtx) == 0) {
+      for (int64_t j = lo; j < hi; ++j) {
+        if (mods.mask && !allowed[size_t(j)]) {
           sp[j] = negInf;
           continue;
         }
         T x = sp[j] * scaleT;
         if (mods.score)
-          x = T(mods.score(float(x), b32, h32, i32, j32, &scoreCtx));
+          x = T(mods.score(float(x), b32, h32, i32, int32_t(j), &scoreCtx));
         sp[j] = x;
         if (x > mx)
           mx = x;
@@ -279,7 +296,7 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
       } else if (mx == negInf) { // nothing allowed (or every score -inf)
         rowLse = negInf;
       } else {
-        for (int64_t j = 0; j < KV; ++j) {
+        for (int64_t j = lo; j < hi; ++j) {
           if (sp[j] == negInf)
             continue;
           const T p = std::exp(sp[j] - mx);
@@ -289,9 +306,8 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
           for (int64_t d = 0; d < Dv; ++d)
             op[d] += p * vj[d];
         }
-        const T inv = T(1) / l;
         for (int64_t d = 0; d < Dv; ++d)
-          o[size_t(d)] *= inv;
+          o[size_t(d)] /= l;
         rowLse = mx + std::log(l);
       }
       // The row of out, and its LSE.
