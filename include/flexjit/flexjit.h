@@ -1,5 +1,6 @@
 /* flexjit's C API: compile mods from text, make or fetch block masks through
- * the process-wide cache, read cache statistics, clear it, bound it.
+ * the process-wide cache, run attention with the mods compiled in (on the
+ * GPU, or the CPU reference), read cache statistics, clear it, bound it.
  *
  * Conventions
  * - Every function returns a flexjit_status; FLEXJIT_OK (0) is success.
@@ -45,7 +46,7 @@ extern "C" {
 #endif
 
 /* Raised when a function is added or a struct changes. */
-#define FLEXJIT_C_API_VERSION 1
+#define FLEXJIT_C_API_VERSION 2
 
 typedef enum flexjit_status {
   FLEXJIT_OK = 0,
@@ -246,6 +247,85 @@ flexjit_status flexjit_blockmask_to_string(const flexjit_blockmask *mask, int32_
  * "block_size", "seq_lengths", "bytes", "sparsity" and, for a mask this call
  * made, "elementwise_blocks". Free with flexjit_string_free. */
 flexjit_status flexjit_blockmask_to_json(const flexjit_blockmask *mask, char **out);
+
+/*===------------------------------------------------------------------===*
+ * Attention (FlexAttention's forward pass; docs/attention.md)
+ *===------------------------------------------------------------------===*/
+
+typedef enum flexjit_dtype {
+  FLEXJIT_DTYPE_BF16 = 0,
+  FLEXJIT_DTYPE_F16 = 1,
+  FLEXJIT_DTYPE_F32 = 2, /* the reference only */
+  FLEXJIT_DTYPE_F64 = 3  /* the reference only */
+} flexjit_dtype;
+
+/* A 4-D tensor seen as [B, H, S, D], strides in elements. The memory is the
+ * caller's (flexjit never allocates or frees it). */
+typedef struct flexjit_tensor {
+  uint64_t data;       /* a CUdeviceptr, or a host address (device FLEXJIT_DEVICE_CPU) */
+  flexjit_dtype dtype;
+  int64_t sizes[4];    /* B, H, S, D */
+  int64_t strides[4];  /* in elements, same order */
+  int32_t device;      /* a CUDA ordinal, or FLEXJIT_DEVICE_CPU */
+} flexjit_tensor;
+
+/* q [B, Hq, Q_LEN, D], k [B, Hkv, KV_LEN, D], v [B, Hkv, KV_LEN, Dv],
+ * out [B, Hq, Q_LEN, Dv]; Hq a multiple of Hkv. On the GPU: one dtype, bf16
+ * or f16; D and Dv 64 or 128; one CUDA device; the last dimension
+ * contiguous, data 16-byte aligned, the other strides multiples of 8
+ * elements. */
+typedef struct flexjit_attention_desc {
+  flexjit_tensor q, k, v, out;
+  const char *score_mod;  /* a score mod of the module, or NULL / "" for none */
+  const flexjit_param *score_params;
+  size_t num_score_params;
+  const flexjit_buffer *score_buffers;
+  size_t num_score_buffers;
+  const char *mask_mod;   /* a mask mod, or NULL / "" for none (all allowed) */
+  const flexjit_param *mask_params;
+  size_t num_mask_params;
+  const flexjit_buffer *mask_buffers;
+  size_t num_mask_buffers;
+  /* A block mask of mask_mod on the tensors' device (flexjit_blockmask_get);
+   * NULL: made, or found in the cache, for these lengths (128 x 128 blocks). */
+  const flexjit_blockmask *block_mask;
+  double scale;           /* multiplies q . k; 0: 1/sqrt(D) */
+  uint64_t lse;           /* 0, or log-sum-exp out: [B, Hq, Q_LEN] contiguous,
+                             f32 on the GPU, out's dtype in the reference */
+  void *stream;           /* a CUstream; NULL: the legacy default stream */
+  int32_t block_m, block_n, stages, rows_per_warp; /* kernel choice; 0: flexjit's */
+} flexjit_attention_desc;
+
+/* Zeroes the description: no mods, no inputs, no block mask, default scale,
+ * no LSE, the default stream, flexjit's kernel choice. */
+flexjit_status flexjit_attention_desc_init(flexjit_attention_desc *desc);
+
+typedef struct flexjit_attention_info {
+  int32_t kernel_compiled; /* 1: this call loaded the kernel (from the disk cache
+                              or the compiler); 0: it came from the cache */
+  int32_t mask_created;    /* 1: this call made the block mask */
+  int32_t block_m, block_n, stages, rows_per_warp; /* the kernel that ran */
+  double host_ms;          /* host time of the call */
+  char entry[96];          /* the kernel's PTX entry, NUL-terminated */
+} flexjit_attention_info;
+
+/* Attention on the GPU with the mods compiled into the kernel (through the
+ * cache and the disk cache of PTX). Launched on desc->stream and not waited
+ * for, unless a mod reads a buffer: then the call waits for the kernel and
+ * a read out of a buffer's bounds is FLEXJIT_ERROR_OUT_OF_BOUNDS naming it.
+ * `info` may be NULL. Without a driver or GPU: FLEXJIT_ERROR_DEVICE (after
+ * every other check). */
+flexjit_status flexjit_attention(const flexjit_module *module,
+                                 const flexjit_attention_desc *desc,
+                                 flexjit_attention_info *info);
+
+/* The same on the CPU (the reference the kernel is tested against): q, k, v
+ * host tensors of any dtype, out a host tensor of f32 or f64 (which chooses
+ * the precision), desc->lse NULL or a host [B, Hq, Q_LEN] array of out's
+ * dtype; the mask mod at every position (block_mask must be NULL), no
+ * stream. Synchronous; an out-of-bounds read is FLEXJIT_ERROR_OUT_OF_BOUNDS. */
+flexjit_status flexjit_attention_reference(const flexjit_module *module,
+                                           const flexjit_attention_desc *desc);
 
 /*===------------------------------------------------------------------===*
  * The cache (one LRU for compiled kernels and block masks)

@@ -6,6 +6,7 @@
 #include "flexjit/flexjit.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -327,6 +328,66 @@ flexjit_status evalMod(const flexjit_module *module, const char *mod, ModKind ki
   call(*code, ctx);
   if (ctx.error[0] != 0)
     return fail(FLEXJIT_ERROR_OUT_OF_BOUNDS, (*bound)->describeOutOfBounds(ctx.error));
+  return FLEXJIT_OK;
+}
+
+/// A C tensor as a TensorRef; a message in `error` for an unknown dtype.
+bool convertTensor(const flexjit_tensor &t, const char *name, TensorRef &out,
+                   std::string &error) {
+  if (t.dtype < FLEXJIT_DTYPE_BF16 || t.dtype > FLEXJIT_DTYPE_F64) {
+    error = std::string("desc->") + name + ".dtype: unknown dtype " + std::to_string(int(t.dtype));
+    return false;
+  }
+  out.data = t.data;
+  out.dtype = DType(t.dtype);
+  for (size_t i = 0; i < 4; ++i) {
+    out.sizes[i] = t.sizes[i];
+    out.strides[i] = t.strides[i];
+  }
+  out.device = t.device;
+  return true;
+}
+
+/// An attention description as the facade's request; a message in `error`
+/// when it is malformed (whether it fits the mods is the Session's check).
+bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std::string &error) {
+  if (!convertTensor(d.q, "q", r.q, error) || !convertTensor(d.k, "k", r.k, error) ||
+      !convertTensor(d.v, "v", r.v, error) || !convertTensor(d.out, "out", r.out, error))
+    return false;
+  r.scoreMod = d.score_mod ? d.score_mod : "";
+  r.maskMod = d.mask_mod ? d.mask_mod : "";
+  std::string e;
+  if (!convertInputs(d.score_params, d.num_score_params, d.score_buffers, d.num_score_buffers,
+                     r.scoreInputs, e)) {
+    error = "score inputs: " + e;
+    return false;
+  }
+  if (!convertInputs(d.mask_params, d.num_mask_params, d.mask_buffers, d.num_mask_buffers,
+                     r.maskInputs, e)) {
+    error = "mask inputs: " + e;
+    return false;
+  }
+  r.blockMask = d.block_mask ? &d.block_mask->handle : nullptr;
+  if (d.scale != 0)
+    r.options.scale = d.scale;
+  r.options.lse = d.lse;
+  r.options.stream = d.stream;
+  r.options.blockM = d.block_m;
+  r.options.blockN = d.block_n;
+  r.options.stages = d.stages;
+  r.options.rowsPerWarp = d.rows_per_warp;
+  return true;
+}
+
+/// The request of a C attention call, or a status (and message) when the
+/// module or description is missing or malformed.
+flexjit_status requestOf(const flexjit_module *module, const flexjit_attention_desc *desc,
+                         AttentionRequest &req) {
+  FLEXJIT_CHECK_ARG(module, "module is NULL");
+  FLEXJIT_CHECK_ARG(desc, "desc is NULL");
+  std::string error;
+  if (!convertAttention(*desc, req, error))
+    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, error);
   return FLEXJIT_OK;
 }
 
@@ -690,6 +751,59 @@ flexjit_status flexjit_blockmask_to_json(const flexjit_blockmask *mask, char **o
       extra.emplace_back("elementwise_blocks",
                          std::to_string(mask->handle.stats.elementwiseBlocks));
     *out = copyString(host->toJSON(extra));
+    return FLEXJIT_OK;
+  });
+}
+
+//===--------------------------------------------------------------------===//
+// Attention
+//===--------------------------------------------------------------------===//
+
+flexjit_status flexjit_attention_desc_init(flexjit_attention_desc *desc) {
+  return guarded([&] {
+    FLEXJIT_CHECK_ARG(desc, "desc is NULL");
+    std::memset(desc, 0, sizeof *desc);
+    return FLEXJIT_OK;
+  });
+}
+
+flexjit_status flexjit_attention(const flexjit_module *module, const flexjit_attention_desc *desc,
+                                 flexjit_attention_info *info) {
+  return guarded([&] {
+    AttentionRequest req;
+    if (flexjit_status s = requestOf(module, desc, req))
+      return s;
+    FailureKind why = FailureKind::Other;
+    auto r = session().attention(module->program, req, &why);
+    if (!r)
+      return fail(statusOf(why), r.error().message);
+    if (info) {
+      flexjit_attention_info i;
+      std::memset(&i, 0, sizeof i);
+      i.kernel_compiled = r->kernelCompiled ? 1 : 0;
+      i.mask_created = r->maskCreated ? 1 : 0;
+      i.block_m = r->spec.blockM;
+      i.block_n = r->spec.blockN;
+      i.stages = r->spec.stages;
+      i.rows_per_warp = r->spec.rowsPerWarp;
+      i.host_ms = r->hostMs;
+      std::snprintf(i.entry, sizeof i.entry, "%s", r->entry.c_str());
+      *info = i;
+    }
+    return FLEXJIT_OK;
+  });
+}
+
+flexjit_status flexjit_attention_reference(const flexjit_module *module,
+                                           const flexjit_attention_desc *desc) {
+  return guarded([&] {
+    AttentionRequest req;
+    if (flexjit_status s = requestOf(module, desc, req))
+      return s;
+    FailureKind why = FailureKind::Other;
+    Status st = session().referenceAttention(module->program, req, &why);
+    if (!st)
+      return fail(statusOf(why), st.message());
     return FLEXJIT_OK;
   });
 }

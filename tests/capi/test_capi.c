@@ -1,5 +1,6 @@
 /* The C API from C: everything a C user can reach through flexjit.h alone,
- * on the CPU. Prints "N passed, M failed"; exits non-zero on any failure. */
+ * on the CPU (attention: its argument checks and the host reference).
+ * Prints "N passed, M failed"; exits non-zero on any failure. */
 #define _POSIX_C_SOURCE 200809L /* pthreads, for the thread test */
 
 #include "flexjit/flexjit.h"
@@ -588,6 +589,183 @@ static void testThreads(flexjit_module *m) {
   CHECK(st.entries == 4 && st.misses == 4 && st.hits == 76);
 }
 
+/* A flexjit_tensor over host or device memory, contiguous [B, H, S, D]. */
+static flexjit_tensor tensor(uint64_t data, flexjit_dtype dtype, int64_t B, int64_t H, int64_t S,
+                             int64_t D, int32_t device) {
+  flexjit_tensor t;
+  memset(&t, 0, sizeof t);
+  t.data = data;
+  t.dtype = dtype;
+  t.sizes[0] = B;
+  t.sizes[1] = H;
+  t.sizes[2] = S;
+  t.sizes[3] = D;
+  t.strides[3] = 1;
+  t.strides[2] = D;
+  t.strides[1] = S * D;
+  t.strides[0] = H * S * D;
+  t.device = device;
+  return t;
+}
+
+/* 1 when a CUDA device can be used (a device block mask can be made). */
+static int haveGpu(flexjit_module *m) {
+  flexjit_blockmask_desc d;
+  flexjit_blockmask *bm = NULL;
+  flexjit_blockmask_desc_init(&d);
+  d.mod = "causal";
+  d.q_len = d.kv_len = 128;
+  d.device = 0;
+  if (flexjit_blockmask_get(m, &d, &bm) != FLEXJIT_OK)
+    return 0;
+  flexjit_blockmask_release(bm);
+  return 1;
+}
+
+static void testAttentionArguments(flexjit_module *m) {
+  flexjit_attention_desc d;
+  flexjit_attention_info info;
+  FAILS(flexjit_attention_desc_init(NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc is NULL");
+  memset(&d, 0xAB, sizeof d);
+  OK(flexjit_attention_desc_init(&d));
+  CHECK(d.q.data == 0 && d.score_mod == NULL && d.mask_mod == NULL && d.block_mask == NULL &&
+        d.scale == 0.0 && d.lse == 0 && d.stream == NULL && d.block_m == 0 && d.stages == 0);
+  FAILS(flexjit_attention(NULL, &d, &info), FLEXJIT_ERROR_INVALID_ARGUMENT, "module is NULL");
+  FAILS(flexjit_attention(m, NULL, &info), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc is NULL");
+  FAILS(flexjit_attention_reference(NULL, &d), FLEXJIT_ERROR_INVALID_ARGUMENT, "module is NULL");
+  FAILS(flexjit_attention_reference(m, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc is NULL");
+  /* An all-zero description is an error, not a crash. */
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "q has no data");
+
+  /* Made-up, aligned device addresses: B 1, Hq 2, Hkv 1, Q 200, KV 150, D 64. */
+  d.q = tensor(0x100000, FLEXJIT_DTYPE_BF16, 1, 2, 200, 64, 0);
+  d.k = tensor(0x200000, FLEXJIT_DTYPE_BF16, 1, 1, 150, 64, 0);
+  d.v = tensor(0x300000, FLEXJIT_DTYPE_BF16, 1, 1, 150, 64, 0);
+  d.out = tensor(0x400000, FLEXJIT_DTYPE_BF16, 1, 2, 200, 64, 0);
+  d.q.dtype = (flexjit_dtype)7;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "desc->q.dtype: unknown dtype 7");
+  d.q.dtype = FLEXJIT_DTYPE_BF16;
+  d.k.dtype = FLEXJIT_DTYPE_F16;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "k is f16 but q is bf16");
+  d.k.dtype = FLEXJIT_DTYPE_BF16;
+  d.v.strides[2] = 60;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "not a multiple of 8");
+  d.v.strides[2] = 64;
+  d.out.device = FLEXJIT_DEVICE_CPU;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "the GPU kernel needs CUDA tensors");
+  d.out.device = 0;
+  d.mask_mod = "casual";
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_NOT_FOUND, "did you mean 'causal'");
+  d.mask_mod = "alibi";
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "maskMod 'alibi' is a score mod");
+  d.mask_mod = "prefix_lm";
+  d.num_mask_params = 2; /* mask_params NULL */
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "mask inputs: params is NULL but num_params is 2");
+  d.num_mask_params = 0;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "missing param 'prefix_len'");
+  d.mask_mod = "";
+  d.block_m = 96;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "attention blockM 96 is not supported");
+  d.block_m = 0;
+  /* A host block mask is refused (the kernel needs one on the device). */
+  {
+    flexjit_blockmask_desc bd;
+    flexjit_blockmask *bm = NULL;
+    OK(flexjit_blockmask_desc_init(&bd));
+    bd.mod = "causal";
+    bd.q_len = 200;
+    bd.kv_len = 150;
+    OK(flexjit_blockmask_get(m, &bd, &bm));
+    d.block_mask = bm;
+    FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+          "the block mask is in host memory");
+    d.block_mask = NULL;
+    OK(flexjit_blockmask_release(bm));
+  }
+  /* Well-formed: only the device is left to check. */
+  if (!haveGpu(m)) {
+    memset(&info, 0x5A, sizeof info);
+    flexjit_attention_info before = info;
+    FAILS(flexjit_attention(m, &d, &info), FLEXJIT_ERROR_DEVICE, "attention on cuda:0: ");
+    CHECK(memcmp(&info, &before, sizeof info) == 0); /* outputs untouched on failure */
+  }
+}
+
+static void testAttentionReference(flexjit_module *m) {
+  enum { B = 1, H = 2, Q = 6, KV = 7, D = 4 };
+  static float q[B * H * Q * D], k[B * H * KV * D], v[B * H * KV * D];
+  static double out[B * H * Q * D], lse[B * H * Q];
+  int i, h, qi, kv, dd;
+  for (i = 0; i < B * H * KV * D; ++i) {
+    k[i] = (float)(i % 5) - 2.0f;
+    v[i] = (float)((i / D) % KV) + (float)(i % D) / 4.0f;
+  }
+  for (i = 0; i < B * H * Q * D; ++i)
+    q[i] = 0.0f; /* every score 0: out is the mean of v over the allowed positions */
+  flexjit_attention_desc d;
+  OK(flexjit_attention_desc_init(&d));
+  d.q = tensor((uint64_t)(uintptr_t)q, FLEXJIT_DTYPE_F32, B, H, Q, D, FLEXJIT_DEVICE_CPU);
+  d.k = tensor((uint64_t)(uintptr_t)k, FLEXJIT_DTYPE_F32, B, H, KV, D, FLEXJIT_DEVICE_CPU);
+  d.v = tensor((uint64_t)(uintptr_t)v, FLEXJIT_DTYPE_F32, B, H, KV, D, FLEXJIT_DEVICE_CPU);
+  d.out = tensor((uint64_t)(uintptr_t)out, FLEXJIT_DTYPE_F64, B, H, Q, D, FLEXJIT_DEVICE_CPU);
+  d.lse = (uint64_t)(uintptr_t)lse;
+  flexjit_param p[2] = {{"prefix_len", FLEXJIT_I32, 2, 0.0}, {"scale", FLEXJIT_F32, 0, 3.0}};
+  float slopes[2] = {0.0f, 0.0f};
+  int64_t dims[1] = {2};
+  flexjit_buffer sb = {"slopes", FLEXJIT_F32, 1, dims, slopes, sizeof slopes};
+  d.mask_mod = "prefix_lm";
+  d.mask_params = &p[0];
+  d.num_mask_params = 1;
+  d.score_mod = "alibi"; /* s * scale + slopes[h] * (kv - q) = 0 here */
+  d.score_params = &p[1];
+  d.num_score_params = 1;
+  d.score_buffers = &sb;
+  d.num_score_buffers = 1;
+  OK(flexjit_attention_reference(m, &d));
+  {
+    int bad = 0;
+    for (h = 0; h < H; ++h)
+      for (qi = 0; qi < Q; ++qi) {
+        double sum = 0;
+        int n = 0;
+        for (kv = 0; kv < KV; ++kv)
+          if (kv < 2 || qi >= kv) {
+            sum += kv;
+            ++n;
+          }
+        if (fabs(lse[h * Q + qi] - log((double)n)) > 1e-12)
+          ++bad;
+        for (dd = 0; dd < D; ++dd)
+          if (fabs(out[(h * Q + qi) * D + dd] - (sum / n + dd / 4.0)) > 1e-9)
+            ++bad;
+      }
+    CHECK(bad == 0);
+  }
+  /* One slope for two heads: the read of slopes[1] is reported. */
+  dims[0] = 1;
+  sb.size_bytes = sizeof(float);
+  FAILS(flexjit_attention_reference(m, &d), FLEXJIT_ERROR_OUT_OF_BOUNDS,
+        "mod 'alibi' read buffer 'slopes' out of bounds: index 1 of dimension 0, whose size is 1");
+  dims[0] = 2;
+  sb.size_bytes = sizeof slopes;
+  d.out.dtype = FLEXJIT_DTYPE_BF16;
+  FAILS(flexjit_attention_reference(m, &d), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "the reference writes out as f32 or f64");
+  d.out.dtype = FLEXJIT_DTYPE_F64;
+  d.score_mod = "causal";
+  FAILS(flexjit_attention_reference(m, &d), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "scoreMod 'causal' is a mask mod");
+  d.score_mod = NULL;
+  FAILS(flexjit_attention_reference(m, &d), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "scoreInputs holds inputs but no scoreMod is given");
+}
+
 int main(void) {
   testBasics();
   testCompileErrors();
@@ -601,6 +779,8 @@ int main(void) {
     testBadRequests(m);
     testCacheControl(m);
     testThreads(m);
+    testAttentionArguments(m);
+    testAttentionReference(m);
     OK(flexjit_module_release(m));
   }
   printf("%d passed, %d failed\n", passed, failed);

@@ -1,0 +1,62 @@
+// The checks of an AttentionRequest shared by Session::attention (the GPU)
+// and Session::referenceAttention (the CPU): tensors, shapes, mods and their
+// inputs, each failure one Error saying what and where, with its
+// FailureKind. Implemented in runtime/capi/AttentionCheck.cpp (they need
+// Program, which the runtime library does not have).
+#pragma once
+
+#include "flexjit/flexjit.hpp"
+
+#include <memory>
+#include <string>
+
+namespace flexjit {
+
+/// The sizes an attention call runs with, checked consistent.
+struct AttentionDims {
+  int64_t B = 0, Hq = 0, Hkv = 0, qLen = 0, kvLen = 0, D = 0, Dv = 0;
+};
+
+/// A failed check: the message (starting with "attention: ") and its kind.
+struct AttentionFailure {
+  FailureKind kind = FailureKind::InvalidArgument;
+  std::string message;
+};
+
+/// One mod of the request, found, of the right kind and with its inputs
+/// bound (null when the request names no such mod).
+struct CheckedMod {
+  const ModInfo *info = nullptr;
+  std::unique_ptr<BoundInputs> bound;
+};
+
+enum class AttentionTarget : uint8_t { Gpu, Cpu };
+
+/// Sizes (each at least 1 and below 2^31), the shape relations of q, k, v,
+/// out, Hq % Hkv, null data, negative strides, dtypes (the GPU: one of bf16
+/// and f16; the CPU: any for q, k, v and f32/f64 for out), the layout the
+/// GPU kernel loads (last stride 1, data 16-byte aligned, other strides
+/// multiples of 8 elements), options.scale finite, options.lse aligned, and
+/// that every tensor is on one CUDA device (GPU) or on the host (CPU), which
+/// is checked against the devices present only later, by the caller.
+std::optional<AttentionFailure> checkAttentionTensors(const AttentionRequest &request,
+                                                      AttentionTarget target,
+                                                      AttentionDims &dims);
+
+/// The mods: names found (NotFound, with the closest name), kinds right,
+/// inputs bound (and no inputs for an absent mod).
+std::optional<AttentionFailure> checkAttentionMods(const Program &program,
+                                                   const AttentionRequest &request,
+                                                   CheckedMod &score, CheckedMod &mask);
+
+/// An out-of-bounds report of either mod, as an Error message ("" when the
+/// records are clear). `scoreError` / `maskError` are 4-slot records (null
+/// for an absent mod).
+std::string describeModErrors(const CheckedMod &score, const int64_t *scoreError,
+                              const CheckedMod &mask, const int64_t *maskError);
+
+/// Whether `mod`'s body reads argument `index` (a mask's b is 0, h is 1),
+/// directly or in an argument of a mod it calls.
+bool modReadsArg(const FileAST &file, const std::string &mod, int index);
+
+} // namespace flexjit
