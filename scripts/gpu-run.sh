@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
-# Runs the GPU tests and the block-mask benchmark on the GPU machine, from
-# self-contained binaries built here (bash scripts/build-static.sh, then
-# stripped and xz-compressed into a git-ignored folder sent with `carry`):
-#   bash scripts/gpu-run.sh FOLDER          logs and tables go to $OUT (or ./gpu-out)
+# Runs the GPU tests and the benchmarks on the GPU machine, from self-contained
+# binaries built here (bash scripts/build-static.sh, then stripped and
+# xz-compressed into a git-ignored folder sent with `carry`; PACK_DIR=FOLDER
+# makes build-static.sh do both):
+#   bash scripts/gpu-run.sh FOLDER [STEP...]   logs and tables go to $OUT (or ./gpu-out)
+# Steps (default: all, in this order):
+#   tests       the GPU test binaries found in FOLDER (runtime, gpumask, attnkernel,
+#               attention, api, capi)
+#   blockmask   bench/blockmask_vs_pytorch.py with flex-blockmask-bench
+#   flex-bench  flex-bench on examples/mods.flex's seven cases at the issue-4 shapes
+#   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
+#               the same shapes
+# A step whose binary is not in FOLDER is skipped, with a line saying so.
+# Attention shapes: ATTN_SHAPES, words S:B:H:D (default
+# "8192:4:16:128 2048:4:16:128 32768:1:16:128 8192:4:16:64"); the first shape gets
+# flex-bench's cold/warm JIT times, the others --no-jit. ATTN_CASES (python case
+# names, comma-separated) narrows the pytorch step.
 # The tests read examples/ through the source path they were built with
 # (/work/main here): a link makes it point at this checkout.
 set -uo pipefail
-bins=${1:?usage: gpu-run.sh FOLDER}
+bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch ...]}
+shift
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(tests blockmask flex-bench pytorch)
+for s in "${steps[@]}"; do
+  case "$s" in
+    tests|blockmask|flex-bench|pytorch) ;;
+    *) echo "gpu-run: unknown step '$s' (tests, blockmask, flex-bench, pytorch)" >&2; exit 2 ;;
+  esac
+done
 out=${OUT:-$PWD/gpu-out}
 mkdir -p "$out"
 root=$(pwd)
@@ -14,19 +36,78 @@ if [ ! -e /work/main ]; then mkdir -p /work && ln -s "$root" /work/main; fi
 for f in "$bins"/*.xz; do [ -e "$f" ] && xz -d -f -T0 "$f"; done
 chmod +x "$bins"/* 2>/dev/null
 export FLEXJIT_CACHE_DIR=/tmp/flexjit-cache-$$
+shapes=${ATTN_SHAPES:-"8192:4:16:128 2048:4:16:128 32768:1:16:128 8192:4:16:64"}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 python3 -c 'import torch; print("torch", torch.__version__)' | tee -a "$out/gpu.txt"
 status=0
-for t in flexjit_runtime_tests flexjit_gpumask_tests flexjit_api_tests flexjit_capi_test; do
-  [ -x "$bins/$t" ] || continue
-  start=$(date +%s)
-  "$bins/$t" > "$out/$t.log" 2>&1; rc=$?
-  [ $rc -ne 0 ] && status=1
-  echo "$t: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]|passed, ' "$out/$t.log" | tr '\n' ' ')"
-done
-if [ -x "$bins/flex-blockmask-bench" ]; then
+t_all=$(date +%s)
+
+run_tests() {
+  for t in flexjit_runtime_tests flexjit_gpumask_tests flexjit_attnkernel_tests \
+           flexjit_attention_tests flexjit_api_tests flexjit_capi_test; do
+    [ -x "$bins/$t" ] || { echo "$t: not in $bins, skipped"; continue; }
+    local start rc
+    start=$(date +%s)
+    "$bins/$t" > "$out/$t.log" 2>&1; rc=$?
+    [ $rc -ne 0 ] && status=1
+    echo "$t: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]|passed, ' "$out/$t.log" | tr '\n' ' ')"
+  done
+}
+
+run_blockmask() {
+  [ -x "$bins/flex-blockmask-bench" ] || { echo "blockmask: no flex-blockmask-bench in $bins, skipped"; return; }
   PYTHONUNBUFFERED=1 python3 bench/blockmask_vs_pytorch.py --bench "$bins/flex-blockmask-bench" \
     > "$out/blockmask_vs_pytorch.txt" 2>&1 || status=1
   tail -20 "$out/blockmask_vs_pytorch.txt"
-fi
+}
+
+run_flex_bench() {
+  [ -x "$bins/flex-bench" ] || { echo "flex-bench: not in $bins, skipped"; return; }
+  local first=1 shape S B H D name jit rc start
+  for shape in $shapes; do
+    IFS=: read -r S B H D <<< "$shape"
+    name="flex-bench_S${S}_B${B}_H${H}_D${D}"
+    jit=--no-jit
+    [ $first = 1 ] && jit=
+    first=0
+    start=$(date +%s)
+    "$bins/flex-bench" examples/mods.flex \
+      --case none,causal,sliding_window,document,prefix_lm,alibi+causal,softcap+causal \
+      --param prefix_len=2048 --documents 8 \
+      --batch "$B" --heads "$H" --seq "$S" --dim "$D" $jit \
+      --json-file "$out/$name.json" > "$out/$name.txt" 2> "$out/$name.err"; rc=$?
+    [ $rc -ne 0 ] && status=1
+    echo "== $name: exit $rc in $(( $(date +%s) - start )) s"
+    cat "$out/$name.txt"
+    [ $rc -ne 0 ] && tail -5 "$out/$name.err"
+  done
+}
+
+run_pytorch() {
+  [ -e "$bins/libflexjit_capi.so" ] || { echo "pytorch: no libflexjit_capi.so in $bins, skipped"; return; }
+  local shape S B H D name rc start cases=()
+  [ -n "${ATTN_CASES:-}" ] && cases=(--cases "$ATTN_CASES")
+  for shape in $shapes; do
+    IFS=: read -r S B H D <<< "$shape"
+    name="attention_vs_pytorch_S${S}_B${B}_H${H}_D${D}"
+    start=$(date +%s)
+    PYTHONUNBUFFERED=1 python3 bench/attention_vs_pytorch.py --lib "$bins/libflexjit_capi.so" \
+      --batch "$B" --heads "$H" --seq "$S" --dim "$D" "${cases[@]}" \
+      --json "$out/$name.json" > "$out/$name.txt" 2>&1; rc=$?
+    [ $rc -ne 0 ] && status=1
+    echo "== $name: exit $rc in $(( $(date +%s) - start )) s"
+    sed -n '/^| case/,$p' "$out/$name.txt"
+    [ $rc -ne 0 ] && ! grep -q '^| case' "$out/$name.txt" && tail -15 "$out/$name.txt"
+  done
+}
+
+for s in "${steps[@]}"; do
+  case "$s" in
+    tests) run_tests ;;
+    blockmask) run_blockmask ;;
+    flex-bench) run_flex_bench ;;
+    pytorch) run_pytorch ;;
+  esac
+done
+echo "gpu-run: ${steps[*]} in $(( $(date +%s) - t_all )) s, exit $status"
 exit $status
