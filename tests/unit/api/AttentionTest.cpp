@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 
@@ -33,6 +35,25 @@ mask via_call(b, h, q, kv) = causal(b, h, q, kv + b)
 score alibi(s, b, h, q, kv) = s + slopes[h] * float(kv - q)
 score halve(s, b, h, q, kv) = s * 0.5
 )";
+
+/// The GPU tests compile into a disk cache of their own, made fresh for the
+/// run and removed at exit: PTX left in ~/.cache/flexjit by a build with
+/// other kernel code would be loaded otherwise. FLEXJIT_CACHE_DIR, when
+/// set, is kept. (Set before main: DiskCache::global() reads it on first
+/// use.)
+const bool kFreshDiskCache = [] {
+  if (std::getenv("FLEXJIT_CACHE_DIR"))
+    return false;
+  static std::string dir = (std::filesystem::temp_directory_path() / "flexjit-api-test-XXXXXX");
+  if (!mkdtemp(dir.data()))
+    return false;
+  setenv("FLEXJIT_CACHE_DIR", dir.c_str(), 1);
+  std::atexit([] {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  });
+  return true;
+}();
 
 Program program() {
   auto p = Program::fromSource("attn.flex", kSource);
