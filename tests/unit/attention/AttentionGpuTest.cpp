@@ -26,6 +26,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -46,6 +48,25 @@ namespace {
     if (!n_.ok() || *n_ == 0)                                                            \
       GTEST_SKIP() << "no GPU here: no CUDA device";                                     \
   } while (0)
+
+/// The kernels compile into a disk cache of this run's own, removed at
+/// exit: PTX left in ~/.cache/flexjit by a build with other kernel code
+/// would be loaded otherwise. FLEXJIT_CACHE_DIR, when set, is kept. (Set
+/// before main: DiskCache::global() reads it on first use.)
+const bool kFreshDiskCache = [] {
+  if (std::getenv("FLEXJIT_CACHE_DIR"))
+    return false;
+  static std::string dir =
+      (std::filesystem::temp_directory_path() / "flexjit-attention-test-XXXXXX").string();
+  if (!mkdtemp(dir.data()))
+    return false;
+  setenv("FLEXJIT_CACHE_DIR", dir.c_str(), 1);
+  std::atexit([] {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  });
+  return true;
+}();
 
 /// Test-only mods, appended to examples/mods.flex.
 const char *kExtraMods = R"(
