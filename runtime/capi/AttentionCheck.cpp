@@ -89,7 +89,9 @@ std::optional<AttentionFailure> checkGpuLayout(const Named &n) {
   return std::nullopt;
 }
 
-std::string deviceName(int d) { return d == kCpuDevice ? "the host" : "cuda:" + std::to_string(d); }
+std::string deviceName(int d) {
+  return d == kCpuDevice ? "the host" : d < 0 ? "no device" : "cuda:" + std::to_string(d);
+}
 
 } // namespace
 

@@ -237,6 +237,8 @@ TEST(AttentionCheckTest, OptionsAndDevices) {
       {[](AttentionRequest &r) { r.q.device = kCpuDevice; },
        "q is on the host (device -1); the GPU kernel needs CUDA tensors "
        "(Session::referenceAttention takes host tensors)"},
+      {[](AttentionRequest &r) { r.k.device = -5; },
+       "k is on no device (device -5); the GPU kernel needs CUDA tensors"},
       {[](AttentionRequest &r) { r.v.device = 1; },
        "v is on cuda:1 but q is on cuda:0 (all tensors must be on one device)"},
       {[](AttentionRequest &r) {
