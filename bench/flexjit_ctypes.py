@@ -54,6 +54,19 @@ class _Module(ctypes.Structure):
     pass
 
 
+class _BlockMask(ctypes.Structure):
+    pass
+
+
+class BlockMaskDesc(ctypes.Structure):
+    _fields_ = [("mod", ctypes.c_char_p), ("batch", ctypes.c_int64), ("heads", ctypes.c_int64),
+                ("q_len", ctypes.c_int64), ("kv_len", ctypes.c_int64),
+                ("q_block", ctypes.c_int32), ("kv_block", ctypes.c_int32),
+                ("params", ctypes.POINTER(Param)), ("num_params", ctypes.c_size_t),
+                ("buffers", ctypes.POINTER(Buffer)), ("num_buffers", ctypes.c_size_t),
+                ("device", ctypes.c_int32), ("threads", ctypes.c_uint32)]
+
+
 ELEMENT_BYTES = {BOOL: 1, I32: 4, I64: 8, F32: 4}
 _CTYPE_OF = {BOOL: ctypes.c_uint8, I32: ctypes.c_int32, I64: ctypes.c_int64, F32: ctypes.c_float}
 
@@ -105,6 +118,10 @@ class Flexjit:
                   [ctypes.POINTER(_Module), ctypes.c_char_p, ctypes.POINTER(Param), ctypes.c_size_t,
                    ctypes.POINTER(Buffer), ctypes.c_size_t, ctypes.c_int32, ctypes.c_int32,
                    ctypes.c_int32, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32)])
+        self._sig("flexjit_blockmask_desc_init", [ctypes.POINTER(BlockMaskDesc)])
+        self._sig("flexjit_blockmask_get", [ctypes.POINTER(_Module), ctypes.POINTER(BlockMaskDesc),
+                                            ctypes.POINTER(ctypes.POINTER(_BlockMask))])
+        self._sig("flexjit_blockmask_release", [ctypes.POINTER(_BlockMask)])
         _bind_attention(self)
 
     def _sig(self, name, argtypes):
@@ -258,6 +275,25 @@ class Module:
                 inp.num_buffers, b, h, q, kv, ctypes.byref(r))
         return bool(r.value)
 
+    def blockmask(self, mod, q_len, kv_len, batch=1, heads=1, device=0, params=None,
+                  buffers=None, q_block=128, kv_block=128):
+        """flexjit_blockmask_get: the block mask of mask mod `mod` (from the
+        cache, else made) on CUDA device `device` (or FLEXJIT_DEVICE_CPU, -1)."""
+        inp = Inputs(self, mod, params, buffers)
+        d = BlockMaskDesc()
+        self.flexjit.check(self.flexjit.lib.flexjit_blockmask_desc_init(ctypes.byref(d)),
+                           "flexjit_blockmask_desc_init")
+        name = mod.encode()
+        d.mod = name
+        d.batch, d.heads, d.q_len, d.kv_len = batch, heads, q_len, kv_len
+        d.q_block, d.kv_block = q_block, kv_block
+        d.params, d.num_params = inp.params, inp.num_params
+        d.buffers, d.num_buffers = inp.buffers, inp.num_buffers
+        d.device = device
+        h = ctypes.POINTER(_BlockMask)()
+        self._c("flexjit_blockmask_get", ctypes.byref(d), ctypes.byref(h))
+        return BlockMaskHandle(self.flexjit, h)
+
     def attention(self, q, k, v, out, mask=None, score=None, params=None, buffers=None,
                   lse=None, stream=None, scale=None):
         """FlexAttention forward on the GPU (flexjit_attention). q, k, v, out:
@@ -267,6 +303,22 @@ class Module:
         None for the legacy default stream. params: {name: value} and
         buffers: {name: list or CPU tensor}, each mod given what it reads."""
         return _attention(self, q, k, v, out, mask, score, params, buffers, lse, stream, scale)
+
+
+class BlockMaskHandle:
+    """A flexjit_blockmask, released when collected."""
+
+    def __init__(self, lib, handle):
+        self.flexjit = lib
+        self.handle = handle
+
+    def __del__(self):
+        try:
+            if self.handle:
+                self.flexjit.lib.flexjit_blockmask_release(self.handle)
+                self.handle = None
+        except Exception:
+            pass
 
 
 # --- attention (flexjit_attention_desc / flexjit_tensor) ----------------------
@@ -349,7 +401,7 @@ class AttentionCall:
     only. The tensors must stay alive (and in place) while it is used."""
 
     def __init__(self, module, q, k, v, out, mask, score, params, buffers, lse, stream, scale,
-                 block_m=0, block_n=0, stages=0, rows_per_warp=0):
+                 block_mask=None, block_m=0, block_n=0, stages=0, rows_per_warp=0):
         lib = module.flexjit
         if not lib.has_attention:
             raise FlexjitError(ERROR_DEVICE, "%s has no flexjit_attention (an older build)" % lib.path,
@@ -376,6 +428,9 @@ class AttentionCall:
             d.mask_mod = name
             d.mask_params, d.num_mask_params = inp.params, inp.num_params
             d.mask_buffers, d.num_mask_buffers = inp.buffers, inp.num_buffers
+        if block_mask is not None:
+            self.keep.append(block_mask)
+            d.block_mask = ctypes.cast(block_mask.handle, ctypes.c_void_p)
         d.scale = float(scale) if scale else 0.0
         d.lse = lse.data_ptr() if lse is not None else 0
         d.stream = stream if stream else None
@@ -398,9 +453,9 @@ def _attention(module, q, k, v, out, mask, score, params, buffers, lse, stream, 
 
 
 def _prepare(module, q, k, v, out, mask=None, score=None, params=None, buffers=None, lse=None,
-             stream=None, scale=None, **kernel):
+             stream=None, scale=None, block_mask=None, **kernel):
     return AttentionCall(module, q, k, v, out, mask, score, params, buffers, lse, stream, scale,
-                         **kernel)
+                         block_mask, **kernel)
 
 
 Module.prepare_attention = _prepare

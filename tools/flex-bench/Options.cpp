@@ -47,6 +47,9 @@ timing:
   --warmup N            calls before timing (default 5)
   --no-jit              skip the cold and warm JIT measurements
   --lse                 also write the log-sum-exp (f32 [B, H, Q])
+  --mask-per-call       give no block mask: each call finds it in the cache
+                        (default: made once before the timing and given, as
+                        PyTorch's block_mask is)
   --density-only        print each case's density and FLOPs (computed on the
                         CPU) and stop: no GPU needed
 kernel:
@@ -152,6 +155,8 @@ Options parseOptions(int argc, char **argv) {
       o.warmup = int(integer(0, 1000000));
     } else if (arg == "--no-jit") {
       o.jit = false;
+    } else if (arg == "--mask-per-call") {
+      o.maskPerCall = true;
     } else if (arg == "--density-only") {
       o.densityOnly = true;
     } else if (arg == "--lse") {

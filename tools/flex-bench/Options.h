@@ -41,6 +41,7 @@ struct Options {
   int warmup = 5;
   bool jit = true;
   bool lse = false;
+  bool maskPerCall = false;            ///< no block mask given: the Session's cache per call
   bool densityOnly = false;           ///< print densities (CPU), no GPU
   bool json = false;
   std::string jsonFile;               ///< also write the JSON here
