@@ -104,6 +104,10 @@ def parse_args(argv=None):
                     help="flexjit error / PyTorch error allowed (default 2)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
+                    help="cpu: a check of this script without a GPU, at small shapes: eager "
+                    "PyTorch on the CPU against flexjit's CPU reference "
+                    "(flexjit_attention_reference, f32 out), wall-clock times")
     return ap.parse_args(argv)
 
 
@@ -174,7 +178,8 @@ def main(argv=None):
             print("attention_vs_pytorch: error: %s %s does not exist" % (what, path), file=sys.stderr)
             return 2
     import torch
-    if not torch.cuda.is_available():
+    on_gpu = args.device == "cuda"
+    if on_gpu and not torch.cuda.is_available():
         print("attention_vs_pytorch: error: no CUDA GPU available to torch", file=sys.stderr)
         return 3
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -189,15 +194,15 @@ def main(argv=None):
         if hasattr(torch._dynamo.config, knob):
             setattr(torch._dynamo.config, knob, 256)
 
-    device = "cuda"
+    device = args.device
     B, H, S, D = args.batch, args.heads, args.seq, args.dim
-    dev_name = torch.cuda.get_device_name(0)
+    dev_name = torch.cuda.get_device_name(0) if on_gpu else "cpu (flexjit: its CPU reference)"
     lib = fj.Flexjit(args.lib)
     module = lib.module_from_file(args.mods)
     print("torch %s on %s; flexjit %s (%s)" % (torch.__version__, dev_name, lib.version(), lib.path),
           flush=True)
-    print("B=%d H=%d S=%d D=%d bf16; %d timed calls after %d warm-up; reference: %d (b, h) pairs x "
-          "%d rows, fp64" % (B, H, S, D, args.iters, args.warmup, args.ref_pairs, args.ref_rows),
+    print("B=%d H=%d S=%d D=%d bf16 on %s; %d timed calls after %d warm-up; reference: %d (b, h) pairs x "
+          "%d rows, fp64" % (B, H, S, D, device, args.iters, args.warmup, args.ref_pairs, args.ref_rows),
           flush=True)
 
     # Mod inputs, the same values for both.
@@ -221,12 +226,13 @@ def main(argv=None):
     q = torch.randn(B, H, S, D, device=device, dtype=torch.bfloat16, generator=gen)
     k = torch.randn(B, H, S, D, device=device, dtype=torch.bfloat16, generator=gen)
     v = torch.randn(B, H, S, D, device=device, dtype=torch.bfloat16, generator=gen)
-    out_fj = torch.empty_like(q)
+    # flexjit's CPU reference writes f32 (or f64) only.
+    out_fj = torch.empty_like(q) if on_gpu else torch.empty(B, H, S, D, dtype=torch.float32)
     lse_fj = torch.empty(B, H, S, device=device, dtype=torch.float32)
     scale = 1.0 / math.sqrt(D)
 
-    flex = torch.compile(flex_attention)
-    make_mask = torch.compile(create_block_mask)
+    flex = torch.compile(flex_attention) if on_gpu else flex_attention
+    make_mask = torch.compile(create_block_mask) if on_gpu else create_block_mask
     pairs = reference_pairs(B, H, args.ref_pairs)
     rows = torch.tensor(reference_rows(S, args.ref_rows, args.seed), device=device)
 
@@ -260,7 +266,20 @@ def main(argv=None):
         p = torch.where(torch.isfinite(lse)[:, None], p, torch.zeros_like(p))
         return p @ v[b, h].double(), lse
 
+    def synchronize():
+        if on_gpu:
+            torch.cuda.synchronize()
+
     def time_calls(fn):
+        if not on_gpu:
+            for _ in range(args.warmup):
+                fn()
+            ms = []
+            for _ in range(args.iters):
+                t0 = time.perf_counter()
+                fn()
+                ms.append((time.perf_counter() - t0) * 1e3)
+            return statistics.median(ms), min(ms)
         for _ in range(args.warmup):
             fn()
         torch.cuda.synchronize()
@@ -288,10 +307,10 @@ def main(argv=None):
             row["flops"] = flops
 
             # PyTorch: the block mask once, then the compiled attention.
-            torch.cuda.synchronize()
+            synchronize()
             t0 = time.perf_counter()
-            bm = make_mask(mask_fn, None, None, S, S, device=device) if mask_fn else None
-            torch.cuda.synchronize()
+            bm = make_mask(mask_fn, 1, 1, S, S, device=device) if mask_fn else None
+            synchronize()
             row["torch_blockmask_first_s"] = time.perf_counter() - t0
 
             def run_torch():
@@ -303,27 +322,28 @@ def main(argv=None):
 
             t0 = time.perf_counter()
             run_torch()
-            torch.cuda.synchronize()
+            synchronize()
             row["torch_first_call_s"] = time.perf_counter() - t0
             ms, mn = time_calls(run_torch)
             row.update(torch_ms=ms, torch_min_ms=mn, torch_tflops=flops / (ms * 1e-3) / 1e12)
 
             # flexjit: the block mask once (B, H broadcast, as PyTorch's), then one
             # prepared call (tensors, mods, inputs, mask) on torch's current stream.
-            torch.cuda.synchronize()
+            synchronize()
             t0 = time.perf_counter()
             fj_mask = (module.blockmask(mask_name, S, S, params=fj_params, buffers=fj_buffers,
                                         device=torch.cuda.current_device())
-                       if mask_name else None)
+                       if mask_name and on_gpu else None)
             row["flexjit_blockmask_first_s"] = time.perf_counter() - t0
             call = module.prepare_attention(
                 q, k, v, out_fj, mask=mask_name, score=score_name, params=fj_params,
                 buffers=fj_buffers, lse=lse_fj, scale=scale, block_mask=fj_mask,
-                stream=torch.cuda.current_stream().cuda_stream)
-            torch.cuda.synchronize()
+                stream=torch.cuda.current_stream().cuda_stream if on_gpu else None,
+                reference=not on_gpu)
+            synchronize()
             t0 = time.perf_counter()
             call()
-            torch.cuda.synchronize()
+            synchronize()
             row["flexjit_first_call_s"] = time.perf_counter() - t0
             ms, mn = time_calls(call)
             row.update(flexjit_ms=ms, flexjit_min_ms=mn, flexjit_tflops=flops / (ms * 1e-3) / 1e12)
@@ -332,7 +352,7 @@ def main(argv=None):
             # Accuracy on the reference subset (fresh outputs of both).
             out_t, lse_t = run_torch()
             call()
-            torch.cuda.synchronize()
+            synchronize()
             errs = {"torch": [0.0, 0.0, 0.0, True], "flexjit": [0.0, 0.0, 0.0, True]}
             mean_acc = {"torch": 0.0, "flexjit": 0.0}
             diff_max = 0.0

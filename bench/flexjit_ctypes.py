@@ -393,6 +393,9 @@ def _bind_attention(lib):
     lib._sig("flexjit_attention_desc_init", [ctypes.POINTER(AttentionDesc)])
     lib._sig("flexjit_attention", [ctypes.POINTER(_Module), ctypes.POINTER(AttentionDesc),
                                    ctypes.POINTER(AttentionInfo)])
+    if lib.has("flexjit_attention_reference"):
+        lib._sig("flexjit_attention_reference",
+                 [ctypes.POINTER(_Module), ctypes.POINTER(AttentionDesc)])
 
 
 class AttentionCall:
@@ -401,7 +404,8 @@ class AttentionCall:
     only. The tensors must stay alive (and in place) while it is used."""
 
     def __init__(self, module, q, k, v, out, mask, score, params, buffers, lse, stream, scale,
-                 block_mask=None, block_m=0, block_n=0, stages=0, rows_per_warp=0):
+                 block_mask=None, block_m=0, block_n=0, stages=0, rows_per_warp=0,
+                 reference=False):
         lib = module.flexjit
         if not lib.has_attention:
             raise FlexjitError(ERROR_DEVICE, "%s has no flexjit_attention (an older build)" % lib.path,
@@ -436,12 +440,25 @@ class AttentionCall:
         d.stream = stream if stream else None
         d.block_m, d.block_n, d.stages, d.rows_per_warp = block_m, block_n, stages, rows_per_warp
         self.info = AttentionInfo()
-        self._fn = lib.lib.flexjit_attention
         self._check = lib.check
         self._desc_ref = ctypes.byref(self.desc)
         self._info_ref = ctypes.byref(self.info)
+        self.reference = reference
+        if reference:
+            # The CPU reference (host tensors; out and lse f32 or f64).
+            if not lib.has("flexjit_attention_reference"):
+                raise FlexjitError(ERROR_DEVICE, "%s has no flexjit_attention_reference" % lib.path,
+                                   "flexjit_attention_reference")
+            self._fn = lib.lib.flexjit_attention_reference
+        else:
+            self._fn = lib.lib.flexjit_attention
 
     def __call__(self):
+        if self.reference:
+            status = self._fn(self.module.handle, self._desc_ref)
+            if status != OK:
+                self._check(status, "flexjit_attention_reference")
+            return self.info
         status = self._fn(self.module.handle, self._desc_ref, self._info_ref)
         if status != OK:
             self._check(status, "flexjit_attention")
@@ -454,6 +471,8 @@ def _attention(module, q, k, v, out, mask, score, params, buffers, lse, stream, 
 
 def _prepare(module, q, k, v, out, mask=None, score=None, params=None, buffers=None, lse=None,
              stream=None, scale=None, block_mask=None, **kernel):
+    """An AttentionCall; reference=True makes it flexjit_attention_reference
+    (the CPU reference: host tensors, out and lse f32 or f64)."""
     return AttentionCall(module, q, k, v, out, mask, score, params, buffers, lse, stream, scale,
                          block_mask, **kernel)
 
