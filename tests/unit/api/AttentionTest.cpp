@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -509,6 +510,38 @@ TEST(AttentionLaunchTest, ArgumentsFollowTheKernelsParameters) {
   EXPECT_EQ(c.grid[2], 3u);
   EXPECT_EQ(c.block[0], 128u);
   EXPECT_EQ(c.sharedBytes, attentionSharedBytes(spec));
+}
+
+TEST(AttentionLaunchTest, PtxEntryTakesWhatIsPacked) {
+  // The compiled kernel's .param list against the sizes and kinds the
+  // launch packs (from each parameter's C type): one mismatch would shift
+  // every later argument.
+  auto compiler = Compiler::create();
+  ASSERT_TRUE(compiler.ok()) << compiler.error().message;
+  Program p = program();
+  AttentionKernelSpec spec = defaultAttentionSpec(DType::BF16, 64, 64, true, true);
+  auto k = (*compiler)->attentionKernel(p.file(), "halve", "causal", spec, "sm_80");
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  size_t entry = k->ptx.find(".entry " + attentionKernelName(spec) + "(");
+  ASSERT_NE(entry, std::string::npos);
+  size_t end = k->ptx.find(')', entry);
+  std::vector<std::string> types;
+  for (size_t at = k->ptx.find(".param ", entry); at < end; at = k->ptx.find(".param ", at + 1)) {
+    size_t b = at + 7, e = k->ptx.find(' ', b);
+    types.push_back(k->ptx.substr(b, e - b));
+  }
+  std::vector<KernelParam> params = attentionKernelParams();
+  ASSERT_EQ(types.size(), params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string &c = params[i].ctype;
+    std::vector<std::string> want = c.back() == '*' || c == "int64_t"
+                                        ? std::vector<std::string>{".b64", ".u64", ".s64"}
+                                    : c == "int32_t" ? std::vector<std::string>{".b32", ".u32", ".s32"}
+                                                     : std::vector<std::string>{".f32"};
+    EXPECT_NE(std::find(want.begin(), want.end(), types[i]), want.end())
+        << "parameter " << i << " (" << params[i].name << ", " << c << ") is '" << types[i]
+        << "' in the PTX";
+  }
 }
 
 TEST(AttentionLaunchTest, ModContextImagePointsIntoItself) {
