@@ -55,6 +55,12 @@ std::optional<AttentionFailure> checkAttentionMods(const Program &program,
 std::string describeModErrors(const CheckedMod &score, const int64_t *scoreError,
                               const CheckedMod &mask, const int64_t *maskError);
 
+/// The ABI slots of a checked mod's bound inputs (as packModInputs lays
+/// them out), for its device image: read from the bound host context, so
+/// no buffer is hashed again (packModInputs also hashes each buffer's
+/// contents for block-mask keys, which launches do not use). No key values.
+PackedModInputs packedInputsOf(const CheckedMod &mod);
+
 /// Whether `mod`'s body reads argument `index` (a mask's b is 0, h is 1),
 /// directly or in an argument of a mod it calls.
 bool modReadsArg(const FileAST &file, const std::string &mod, int index);

@@ -328,16 +328,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       attentionLaunchConfig(spec, dims.B, dims.Hq, dims.qLen, &stream);
   PackedModInputs packed[2]; // score, mask
   const CheckedMod *mods[2] = {&score, &mask};
-  for (int i = 0; i < 2; ++i) {
-    if (!mods[i]->info)
-      continue;
-    const std::string &name = mods[i]->info->name;
-    auto p = packModInputs(program.file(), *program.file().findMod(name),
-                           i == 0 ? request.scoreInputs : request.maskInputs);
-    if (!p) // BoundInputs accepted them, so this is unexpected
-      return failed(why, bad, "attention: " + p.error().message);
-    packed[i] = std::move(*p);
-  }
+  for (int i = 0; i < 2; ++i)
+    if (mods[i]->info)
+      packed[i] = packedInputsOf(*mods[i]);
 
   // ctxPtr: the device contexts of the score mod and the mask mod (0: none).
   auto launch = [&](const uint64_t ctxPtr[2]) {

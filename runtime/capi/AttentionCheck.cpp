@@ -246,6 +246,27 @@ std::string describeModErrors(const CheckedMod &score, const int64_t *scoreError
   return "";
 }
 
+PackedModInputs packedInputsOf(const CheckedMod &m) {
+  PackedModInputs p;
+  const ModInterface &iface = m.info->interface;
+  const flexjit_mod_context &ctx = m.bound->context();
+  p.params.assign(ctx.params, ctx.params + iface.params.size());
+  size_t dimAt = 0;
+  for (size_t i = 0; i < iface.buffers.size(); ++i) {
+    const BufferDecl &b = iface.buffers[i];
+    size_t count = 1;
+    for (size_t d = 0; d < b.dims.size(); ++d) {
+      p.bufferDims.push_back(ctx.buffer_dims[dimAt + d]);
+      count *= size_t(ctx.buffer_dims[dimAt + d]);
+    }
+    dimAt += b.dims.size();
+    p.buffers.push_back(ctx.buffers[i]);
+    p.bufferBytes.push_back(count * elementBytes(b.elemType));
+    p.bufferNames.push_back(b.name);
+  }
+  return p;
+}
+
 namespace {
 bool readsArg(const Expr &e, int index) {
   if (e.kind == ExprKind::Arg && e.index == index)

@@ -599,6 +599,40 @@ TEST(AttentionLaunchTest, ModContextImagePointsIntoItself) {
   EXPECT_EQ(empty.bytes(), 64u);
 }
 
+TEST(AttentionLaunchTest, PackedInputsAsPackModInputsLaysThemOut) {
+  const char *src = R"(
+param zeta: i64
+param alpha: f32
+param on: bool
+buffer table: f32[H, N]
+buffer ids: i32[N]
+score mix(s, b, h, q, kv) = where(on, s * alpha + table[h, kv] + float(ids[q]), s) + float(zeta)
+)";
+  auto p = Program::fromSource("mix.flex", src);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  std::vector<float> table(3 * 5, 1.5f);
+  std::vector<int32_t> ids(7, 2);
+  AttentionRequest r = goodRequest();
+  r.scoreMod = "mix";
+  r.scoreInputs.params["zeta"] = Value::ofI64(-9);
+  r.scoreInputs.params["alpha"] = Value::ofF32(0.25f);
+  r.scoreInputs.params["on"] = Value::ofBool(true);
+  r.scoreInputs.buffers["table"] = BufferData{ScalarType::F32, table.data(), {3, 5}};
+  r.scoreInputs.buffers["ids"] = BufferData{ScalarType::I32, ids.data(), {7}};
+  CheckedMod score, mask;
+  ASSERT_FALSE(checkAttentionMods(*p, r, score, mask).has_value());
+  PackedModInputs got = packedInputsOf(score);
+  auto want = packModInputs(p->file(), *p->file().findMod("mix"), r.scoreInputs);
+  ASSERT_TRUE(want.ok()) << want.error().message;
+  EXPECT_EQ(got.params, want->params);
+  EXPECT_EQ(got.buffers, want->buffers);
+  EXPECT_EQ(got.bufferBytes, want->bufferBytes);
+  EXPECT_EQ(got.bufferDims, want->bufferDims);
+  EXPECT_EQ(got.bufferNames, want->bufferNames);
+  EXPECT_EQ(got.params.size(), 3u);
+  EXPECT_EQ(got.bufferBytes, (std::vector<size_t>{28, 60})); // ids, table: sorted by name
+}
+
 TEST(AttentionLaunchTest, WhichMaskArgumentsAModReads) {
   Program p = program();
   EXPECT_FALSE(modReadsArg(p.file(), "causal", 0));
