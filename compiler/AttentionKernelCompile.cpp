@@ -67,7 +67,10 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
   for (const std::string &name : {scoreMod, maskMod}) {
     if (name.empty())
       continue;
-    auto text = loweredIR(file, name);
+    // Inlined into the kernel's inner loop, a mod reports out-of-bounds
+    // reads into the thread's own record (the kernel publishes it at its
+    // end): no atomic, no branch per score.
+    auto text = loweredIR(file, name, /*localErrors=*/true);
     if (!text)
       return text.error();
     texts.push_back(std::move(*text));

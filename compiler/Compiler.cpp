@@ -115,11 +115,16 @@ struct Compiler::Impl {
   }
 
   Result<mlir::OwningOpRef<mlir::ModuleOp>> lowered(StageRun &run, const FileAST &file,
-                                                   const std::string &modName) {
+                                                   const std::string &modName,
+                                                   bool localErrors = false) {
     auto module = emit(run, file, modName);
     if (!module)
       return module.error();
-    if (Status st = run.runPipeline(**module, "flex", [](mlir::OpPassManager &pm) { buildFlexLoweringPipeline(pm); }); !st)
+    if (Status st = run.runPipeline(**module, "flex",
+                                    [&](mlir::OpPassManager &pm) {
+                                      buildFlexLoweringPipeline(pm, "", localErrors);
+                                    });
+        !st)
       return Error{st.message()};
     run.dump("lowered", **module);
     return std::move(*module);
@@ -231,10 +236,11 @@ Result<std::string> Compiler::flexIR(const FileAST &file, const std::string &mod
   return finish<std::string>(run, printOp(**module));
 }
 
-Result<std::string> Compiler::loweredIR(const FileAST &file, const std::string &modName) {
+Result<std::string> Compiler::loweredIR(const FileAST &file, const std::string &modName,
+                                        bool localErrors) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   StageRun run(impl_->ctx, impl_->options, &file, modName);
-  auto module = impl_->lowered(run, file, modName);
+  auto module = impl_->lowered(run, file, modName, localErrors);
   if (!module)
     return module.error();
   return finish<std::string>(run, printOp(**module));

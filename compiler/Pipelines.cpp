@@ -23,8 +23,9 @@
 
 namespace flexjit {
 
-void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor) {
-  addFlexToUpstreamPasses(pm, classifierFor);
+void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor,
+                               bool localErrors) {
+  addFlexToUpstreamPasses(pm, classifierFor, localErrors);
 }
 
 void buildCpuPipeline(mlir::OpPassManager &pm) {

@@ -11,9 +11,11 @@
 namespace flexjit {
 
 /// The flex dialect to upstream dialects (the passes of compiler/passes/),
-/// with the block classifier of mask `classifierFor` if one is named.
+/// with the block classifier of mask `classifierFor` if one is named, and
+/// thread-private error records with `localErrors` (addFlexToUpstreamPasses).
 /// Anchored on builtin.module.
-void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor = "");
+void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor = "",
+                               bool localErrors = false);
 
 /// A lowered module (func.func mods in func/arith/math/scf/llvm) to the llvm
 /// dialect for the host: scf -> cf, math -> llvm intrinsics (and libm calls

@@ -34,7 +34,19 @@ def ConvertFlexToFunc : Pass<"convert-flex-to-func", "::mlir::ModuleOp"> {
     are bounds-checked and the first out-of-bounds read is reported in
     `error[0..3]`. flex.param and flex.buffer declarations are erased.
     Runs after flex-inline-calls and flex-lower-semantics.
+
+    With `local-errors`, the error record must be private to the calling
+    thread (a kernel gives each thread its own and publishes the first
+    report once, at its end): reports are plain stores, and buffer elements
+    are loaded without a branch (from the context itself when out of
+    bounds, the value then replaced by 0). Inlined into a kernel's inner
+    loop, a buffer read is then a few selects instead of a branch with an
+    atomic compare-and-swap in it.
   }];
+  let options = [
+    Option<"localErrors", "local-errors", "bool", /*default=*/"false",
+           "Report into a thread-private error record, without atomics or branches">
+  ];
   let dependentDialects = [
     "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",
     "::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect"

@@ -21,6 +21,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 
+#include "flexjit/ModABI.h"
+
 #include <cmath>
 #include <limits>
 
@@ -153,6 +155,16 @@ private:
   /// The reduction of `v` over the 4 threads of a quad (one row's owners).
   Value quadReduce(Value v, bool isMax);
 
+  /// The context a mod is called with. A mod that reads params or buffers
+  /// (lowered with local errors, Compiler::loweredIR) gets a copy private
+  /// to the thread: the device context's pointers and an error record of
+  /// its own, which LLVM keeps in registers; `localError` is set to that
+  /// record. Other mods get the device context as it is.
+  Value privateContext(func::FuncOp mod, Value deviceCtx, Value &localError);
+  /// Publishes a private error record into the device context's: the first
+  /// report of the thread, if it has one and no report is in yet.
+  void publishErrors(Value deviceCtx, Value localError);
+
   /// The kv tile `t` of this row of the block mask: its first column and
   /// whether it is in a partial block.
   std::pair<Value, Value> tileStart(Value t, Value sub, Value nPartial, Value listBase);
@@ -236,6 +248,62 @@ Value AttentionBuilder::quadReduce(Value v, bool isMax) {
   return v;
 }
 
+Value AttentionBuilder::privateContext(func::FuncOp mod, Value deviceCtx, Value &localError) {
+  localError = Value();
+  if (!mod)
+    return deviceCtx;
+  auto count = [&](const char *attr) -> int64_t {
+    auto a = mod->getAttrOfType<ArrayAttr>(attr);
+    return a ? int64_t(a.size()) : 0;
+  };
+  int64_t params = count("flex.params"), buffers = count("flex.buffers");
+  auto dimsAttr = mod->getAttrOfType<IntegerAttr>("flex.buffer_dims");
+  int64_t dims = dimsAttr ? dimsAttr.getInt() : 0;
+  if (params == 0 && buffers == 0)
+    return deviceCtx;
+  // Copies of the context and of the arrays it points to, the error record
+  // zeroed: all of it is read-only to the mod but for the record, so after
+  // inlining LLVM keeps every value in registers, loaded once here.
+  Type ctxTy = LLVM::LLVMStructType::getLiteral(b.getContext(), {ptr, ptr, ptr, ptr});
+  Value local = LLVM::AllocaOp::create(b, loc, ptr, ctxTy, cl(1), 8);
+  auto copyArray = [&](int field, Type elem, int64_t n) -> Value {
+    Value from = ops.load(ptr, ops.gep(deviceCtx, cl(field), ptr), 8);
+    if (n == 0)
+      return from;
+    Value to = LLVM::AllocaOp::create(b, loc, ptr, LLVM::LLVMArrayType::get(elem, n), cl(1), 8);
+    for (int64_t k = 0; k < n; ++k)
+      ops.store(ops.load(elem, ops.gep(from, cl(k), elem), 8), ops.gep(to, cl(k), elem), 8);
+    return to;
+  };
+  ops.store(copyArray(0, i64, params), ops.gep(local, cl(0), ptr), 8);
+  ops.store(copyArray(1, ptr, buffers), ops.gep(local, cl(1), ptr), 8);
+  ops.store(copyArray(2, i64, dims), ops.gep(local, cl(2), ptr), 8);
+  localError = LLVM::AllocaOp::create(
+      b, loc, ptr, LLVM::LLVMArrayType::get(i64, FLEXJIT_MOD_ERROR_SLOTS), cl(1), 8);
+  for (int k = 0; k < FLEXJIT_MOD_ERROR_SLOTS; ++k)
+    ops.store(cl(0), ops.gep(localError, cl(k), i64), 8);
+  ops.store(localError, ops.gep(local, cl(3), ptr), 8);
+  return local;
+}
+
+void AttentionBuilder::publishErrors(Value deviceCtx, Value localError) {
+  if (!localError)
+    return;
+  Value code = ops.load(i64, localError, 8);
+  ifThen(ops.ne(code, cl(0)), [&] {
+    Value record = ops.load(ptr, ops.gep(deviceCtx, cl(3), ptr), 8);
+    auto cas = LLVM::AtomicCmpXchgOp::create(b, loc, record, cl(0), code,
+                                             LLVM::AtomicOrdering::monotonic,
+                                             LLVM::AtomicOrdering::monotonic);
+    Value won = LLVM::ExtractValueOp::create(b, loc, cas, ArrayRef<int64_t>{1});
+    ifThen(won, [&] {
+      for (int k = 1; k < FLEXJIT_MOD_ERROR_SLOTS; ++k)
+        ops.store(ops.load(i64, ops.gep(localError, cl(k), i64), 8),
+                  ops.gep(record, cl(k), i64), 8);
+    });
+  });
+}
+
 std::pair<Value, Value> AttentionBuilder::tileStart(Value t, Value sub, Value nPartial,
                                                     Value listBase) {
   Value blk = ops.udiv(t, sub);
@@ -278,6 +346,9 @@ void AttentionBuilder::build(gpu::GPUFuncOp kernel) {
   Value groupSize = ops.udiv(arg[kHq], arg[kHkv]);
   hkvIdx = ops.udiv(hIdx, groupSize);
   shared = LLVM::AddressOfOp::create(b, loc, ptrShared, kSharedGlobal);
+  Value scoreError, maskError;
+  Value scoreCtx = privateContext(scoreMod, arg[kScoreCtx], scoreError);
+  Value maskCtx = privateContext(maskMod, arg[kMaskCtx], maskError);
 
   qRowBase = ops.add(ops.mul(sext(bIdx), arg[kQsb]), ops.mul(sext(hIdx), arg[kQsh]));
   kRowBase = ops.add(ops.mul(sext(bIdx), arg[kKsb]), ops.mul(sext(hkvIdx), arg[kKsh]));
@@ -437,7 +508,7 @@ void AttentionBuilder::build(gpu::GPUFuncOp kernel) {
             Value scaled = fmul(v, arg[kScale]);
             Value r = func::CallOp::create(b, loc, scoreMod,
                                            ValueRange{scaled, bIdx, hIdx, qClamped[mt][e / 2], kv,
-                                                      arg[kScoreCtx]})
+                                                      scoreCtx})
                           .getResult(0);
             v = fmul(r, cf(log2e));
           } else {
@@ -460,7 +531,7 @@ void AttentionBuilder::build(gpu::GPUFuncOp kernel) {
               Value kv = smin(kvRaw, lastKv);
               Value m = func::CallOp::create(b, loc, maskMod,
                                              ValueRange{bIdx, hIdx, qClamped[mt][e / 2], kv,
-                                                        arg[kMaskCtx]})
+                                                        maskCtx})
                             .getResult(0);
               ok = ops.land(ok, ops.ne(m, ops.c8(0)));
             }
@@ -540,6 +611,8 @@ void AttentionBuilder::build(gpu::GPUFuncOp kernel) {
     scf::YieldOp::create(b, loc, next);
   }
   waitGroup(0);
+  publishErrors(arg[kScoreCtx], scoreError);
+  publishErrors(arg[kMaskCtx], maskError);
 
   // Epilogue: normalize, store O (rows below Q_LEN) and the LSE.
   ValueRange fin = loop.getResults();

@@ -40,13 +40,18 @@ using namespace flexjit::flex;
 
 namespace {
 
+/// Marks the `and` that gates a report into a thread-private error record
+/// (local errors): speculating a branch ands the branch's condition into it.
+constexpr const char *kReportGate = "flex.report_gate";
+
 /// Field numbers of flexjit_mod_context.
 enum ContextField { kParams = 0, kBuffers = 1, kBufferDims = 2, kError = 3 };
 
 class ModConverter {
 public:
-  ModConverter(Operation *mod, SymbolTable &symbols)
-      : mod_(mod), symbols_(symbols), b_(mod), prologue_(mod->getContext()),
+  ModConverter(Operation *mod, SymbolTable &symbols, bool localErrors)
+      : localErrors_(localErrors), mod_(mod), symbols_(symbols), b_(mod),
+        prologue_(mod->getContext()),
         ctx_(mod->getContext()),
         ptrTy_(LLVM::LLVMPointerType::get(ctx_)), i64_(b_.getI64Type()) {}
 
@@ -79,11 +84,20 @@ private:
     return LLVM::LoadOp::create(b, loc, type, addr, /*alignment=*/0, /*isVolatile=*/false,
                                 /*isNonTemporal=*/false, /*isInvariant=*/true);
   }
+  /// `@flexjit_zero`: 8 zero bytes, what out-of-bounds reads load with
+  /// local errors. Made once per module.
+  StringRef zeroGlobal();
+  /// With local errors: every scf.if the emitter made for `where` and the
+  /// lazy `&&` / `||` whose branches are free of side effects but for gated
+  /// reports (buffer reads lowered above) becomes straight-line code and
+  /// selects, each report gated by its branch's condition. Innermost first.
+  void speculateBranches();
   LogicalResult lowerParamGet(ParamGetOp op);
   LogicalResult lowerBufferLoad(BufferLoadOp op);
   void reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value> inBounds,
                          ArrayRef<Value> indices, ArrayRef<Value> dims);
 
+  bool localErrors_;
   Operation *mod_;
   SymbolTable &symbols_;
   OpBuilder b_;
@@ -168,6 +182,69 @@ static int64_t slotOf(ArrayAttr list, FlatSymbolRefAttr sym) {
   return -1;
 }
 
+StringRef ModConverter::zeroGlobal() {
+  constexpr const char *kName = "flexjit_zero";
+  auto module = mod_->getParentOfType<ModuleOp>();
+  if (!SymbolTable::lookupSymbolIn(module, kName)) {
+    OpBuilder b(module.getBodyRegion());
+    b.setInsertionPointToStart(module.getBody());
+    LLVM::GlobalOp::create(b, module.getLoc(), i64_, /*isConstant=*/true, LLVM::Linkage::Internal,
+                           kName, b.getI64IntegerAttr(0), /*alignment=*/8);
+  }
+  return kName;
+}
+
+/// Whether `op` may run whether or not its branch is taken: it has no side
+/// effect but loads (of buffers, through the zero fallback, or of the
+/// thread's error record) and gated stores into the error record.
+static bool speculatable(Operation *op) {
+  if (isa<scf::YieldOp, LLVM::GEPOp, LLVM::AddressOfOp, LLVM::LoadOp, LLVM::StoreOp>(op))
+    return true;
+  Dialect *d = op->getDialect();
+  return d && (d->getNamespace() == "arith" || d->getNamespace() == "math");
+}
+
+void ModConverter::speculateBranches() {
+  SmallVector<scf::IfOp> ifs;
+  func_.walk<WalkOrder::PostOrder>([&](scf::IfOp op) { ifs.push_back(op); });
+  for (scf::IfOp op : ifs) {
+    if (op.getNumResults() == 0 || op.getElseRegion().empty())
+      continue;
+    bool ok = true;
+    for (Region *r : {&op.getThenRegion(), &op.getElseRegion()})
+      for (Operation &inner : r->front())
+        ok &= speculatable(&inner);
+    if (!ok)
+      continue;
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    Value cond = op.getCondition();
+    Value notCond =
+        arith::XOrIOp::create(b, loc, cond, arith::ConstantOp::create(b, loc, b.getBoolAttr(true)));
+    SmallVector<Value> thenValues, elseValues;
+    for (auto [region, path, values] :
+         {std::tuple{&op.getThenRegion(), cond, &thenValues},
+          std::tuple{&op.getElseRegion(), notCond, &elseValues}}) {
+      Block &block = region->front();
+      auto yield = cast<scf::YieldOp>(block.getTerminator());
+      values->append(yield.getOperands().begin(), yield.getOperands().end());
+      for (Operation &inner : llvm::make_early_inc_range(block.without_terminator())) {
+        if (inner.hasAttr(kReportGate)) {
+          OpBuilder g(&inner);
+          inner.setOperand(0, arith::AndIOp::create(g, inner.getLoc(), inner.getOperand(0), path));
+        }
+      }
+      for (Operation &inner : llvm::make_early_inc_range(block.without_terminator()))
+        inner.moveBefore(op);
+    }
+    SmallVector<Value> results;
+    for (auto [t, e] : llvm::zip(thenValues, elseValues))
+      results.push_back(arith::SelectOp::create(b, loc, cond, t, e));
+    op.replaceAllUsesWith(results);
+    op.erase();
+  }
+}
+
 LogicalResult ModConverter::lowerParamGet(ParamGetOp op) {
   int64_t slot = slotOf(params_, op.getParamAttr());
   if (slot < 0)
@@ -196,6 +273,30 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
   Value noError = i64Const(loc, 0);
   Value code = i64Const(loc, slot + 1);
   OpBuilder::InsertionGuard guard(b_);
+  if (localErrors_) {
+    // A thread-private record, written without a branch: the report is
+    // gated by `when` (out of bounds, and on the path that reads), the
+    // first one stays. Plain loads, selects and stores, which LLVM turns
+    // into registers once the record is a local of the kernel.
+    Value allIn = inBounds[0];
+    for (size_t j = 1; j < inBounds.size(); ++j)
+      allIn = arith::AndIOp::create(b_, loc, allIn, inBounds[j]);
+    Value when = arith::XOrIOp::create(b_, loc, allIn,
+                                       arith::ConstantOp::create(b_, loc, b_.getBoolAttr(true)));
+    Value seen = LLVM::LoadOp::create(b_, loc, i64_, error, /*alignment=*/8);
+    Value isFirst = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::eq, seen, noError);
+    auto gate = arith::AndIOp::create(b_, loc, when, isFirst);
+    gate->setAttr(kReportGate, b_.getUnitAttr());
+    Value first = gate;
+    Value values[4] = {code, dim, index, bound};
+    for (int k = 0; k < 4; ++k) {
+      Value slotPtr = elementPtr(loc, i64_, error, i64Const(loc, k));
+      Value old = k == 0 ? seen : LLVM::LoadOp::create(b_, loc, i64_, slotPtr, /*alignment=*/8);
+      LLVM::StoreOp::create(b_, loc, arith::SelectOp::create(b_, loc, first, values[k], old),
+                            slotPtr, /*alignment=*/8);
+    }
+    return;
+  }
   // Only the first report counts: look before compare-and-swapping, so that a
   // mod reading out of bounds everywhere does not make every GPU thread
   // contend for one address once a report is in.
@@ -241,20 +342,38 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   Type t = op.getType();
   // bool buffers hold one byte (0/1) per element.
   Type storedTy = t.isInteger(1) ? b_.getI8Type() : t;
-  auto ifOp = scf::IfOp::create(b_, loc, TypeRange{t}, allIn, /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard guard(b_);
-    b_.setInsertionPointToEnd(ifOp.thenBlock());
-    Value data = (*info)->data;
-    // Row-major linear index.
+  // Row-major linear index.
+  auto linearIndex = [&]() {
     Value linear = indices[0];
     for (size_t j = 1; j < indices.size(); ++j)
       linear = arith::AddIOp::create(b_, loc, arith::MulIOp::create(b_, loc, linear, dims[j]),
                                      indices[j]);
-    Value v = invariantLoad(b_, loc, storedTy, elementPtr(loc, storedTy, data, linear));
-    if (storedTy != t)
-      v = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ne, v,
-                                arith::ConstantOp::create(b_, loc, b_.getI8IntegerAttr(0)));
+    return linear;
+  };
+  auto fromStored = [&](Value v) -> Value {
+    if (storedTy == t)
+      return v;
+    return arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ne, v,
+                                 arith::ConstantOp::create(b_, loc, b_.getI8IntegerAttr(0)));
+  };
+  if (localErrors_) {
+    // No branch: out of bounds, the load reads a zero constant instead (so
+    // it is safe wherever it executes) and the report is gated.
+    Value elem = elementPtr(loc, storedTy, (*info)->data, linearIndex());
+    Value zeroAddr = LLVM::AddressOfOp::create(b_, loc, ptrTy_, zeroGlobal());
+    Value addr = arith::SelectOp::create(b_, loc, allIn, elem, zeroAddr);
+    Value v = fromStored(invariantLoad(b_, loc, storedTy, addr));
+    reportOutOfBounds(loc, slot, inBounds, indices, dims);
+    op.replaceAllUsesWith(v);
+    op.erase();
+    return success();
+  }
+  auto ifOp = scf::IfOp::create(b_, loc, TypeRange{t}, allIn, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToEnd(ifOp.thenBlock());
+    Value v = fromStored(
+        invariantLoad(b_, loc, storedTy, elementPtr(loc, storedTy, (*info)->data, linearIndex())));
     scf::YieldOp::create(b_, loc, v);
 
     b_.setInsertionPointToEnd(ifOp.elseBlock());
@@ -304,6 +423,13 @@ LogicalResult ModConverter::run() {
   };
   func_->setAttr("flex.params", names(params_));
   func_->setAttr("flex.buffers", names(buffers_));
+  // How many sizes the mod's buffers have in buffer_dims (the sum of their
+  // ranks): a kernel that copies the context needs the length.
+  int64_t dimCount = 0;
+  for (Attribute a : buffers_)
+    if (auto decl = symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(a).getValue()))
+      dimCount += decl.getRank();
+  func_->setAttr("flex.buffer_dims", b_.getI64IntegerAttr(dimCount));
 
   func_.getBody().takeBody(mod_->getRegion(0));
   Block &entry = func_.getBody().front();
@@ -341,6 +467,8 @@ LogicalResult ModConverter::run() {
     if (failed(lowerBufferLoad(l)))
       return failure();
 
+  if (localErrors_)
+    speculateBranches();
   auto yield = cast<YieldOp>(entry.getTerminator());
   b_.setInsertionPoint(yield);
   Value v = yield.getValue();
@@ -353,6 +481,7 @@ LogicalResult ModConverter::run() {
 }
 
 struct ConvertFlexToFuncPass : flexjit::flex::impl::ConvertFlexToFuncBase<ConvertFlexToFuncPass> {
+  using ConvertFlexToFuncBase::ConvertFlexToFuncBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
@@ -361,7 +490,7 @@ struct ConvertFlexToFuncPass : flexjit::flex::impl::ConvertFlexToFuncBase<Conver
       if (isa<MaskOp, ScoreOp>(op))
         mods.push_back(&op);
     for (Operation *mod : mods) {
-      ModConverter converter(mod, symbols);
+      ModConverter converter(mod, symbols, localErrors);
       if (failed(converter.run()))
         return signalPassFailure();
     }

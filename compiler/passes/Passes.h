@@ -21,6 +21,10 @@ void registerFlexPasses();
 /// mask's block classifier `<mask>__interval` right after the calls are
 /// inlined (it needs call-free bodies, and emits flex ops on interval bounds
 /// that flex-lower-semantics then lowers like the mod's own).
-void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor = "");
+/// With `localErrors`, convert-flex-to-func reports into a thread-private
+/// error record (its local-errors option): for mods inlined into kernels
+/// that publish the record themselves (the attention kernel).
+void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor = "",
+                             bool localErrors = false);
 
 } // namespace flexjit

@@ -26,7 +26,8 @@ void registerFlexPasses() {
   (void)registered;
 }
 
-void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor) {
+void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor,
+                             bool localErrors) {
   pm.addPass(flex::createFlexInlineCalls());
   if (!classifierFor.empty()) {
     flex::FlexIntervalAbstractionOptions options;
@@ -34,7 +35,9 @@ void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classif
     pm.addPass(flex::createFlexIntervalAbstraction(options));
   }
   pm.addPass(flex::createFlexLowerSemantics());
-  pm.addPass(flex::createConvertFlexToFunc());
+  flex::ConvertFlexToFuncOptions convert;
+  convert.localErrors = localErrors;
+  pm.addPass(flex::createConvertFlexToFunc(convert));
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
 }

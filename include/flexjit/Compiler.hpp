@@ -188,7 +188,12 @@ public:
   /// the .flex source.
   Result<std::string> flexIR(const FileAST &file, const std::string &modName);
   /// In func/arith/math/scf/llvm: `func.func @<mod>` with the ABI of ModABI.h.
-  Result<std::string> loweredIR(const FileAST &file, const std::string &modName);
+  /// With `localErrors`, out-of-bounds reads are reported into an error
+  /// record private to the calling thread, without atomics or branches
+  /// (convert-flex-to-func's local-errors option): for kernels that give
+  /// each thread its own record and publish it (the attention kernel).
+  Result<std::string> loweredIR(const FileAST &file, const std::string &modName,
+                                bool localErrors = false);
   /// The dense mask kernel's LLVM IR (optimized, as handed to NVPTX).
   Result<std::string> llvmIR(const FileAST &file, const std::string &modName,
                              const std::string &arch = "");
