@@ -8,8 +8,10 @@
 # so it is built in a build folder of its own, "$BUILD_DIR-pic" (the other
 # targets' objects stay as they are); its exports are checked to be the
 # flexjit_* C API alone, and it must not need libLLVM or libMLIR.
-# The alias `gpu-attention` stands for flex-bench flexjit_capi and the attention
-# tests (what scripts/gpu-run.sh runs for attention).
+# Aliases: `attention-bench` = flex-bench flexjit_capi (gpu-run.sh's flex-bench and
+# pytorch steps), `attention-tests` = flexjit_attention_tests flexjit_attnkernel_tests
+# flexjit_api_tests; `gpu-attention` = both (about 15 MB xz each: more than one
+# 64 MiB carry, so pack the two apart).
 # Environment: BUILD_DIR (default build-static), JOBS, CMAKE_ARGS, and PACK_DIR:
 # when set, each result is also xz-compressed into PACK_DIR/<name>.xz (the
 # folder to send to the GPU machine with `carry`, see scripts/gpu-run.sh).
@@ -19,7 +21,11 @@ build=${BUILD_DIR:-$root/build-static}
 export CCACHE_BASEDIR="$root"
 targets=()
 for t in "$@"; do
-  if [ "$t" = gpu-attention ]; then
+  if [ "$t" = attention-bench ]; then
+    targets+=(flex-bench flexjit_capi)
+  elif [ "$t" = attention-tests ]; then
+    targets+=(flexjit_attention_tests flexjit_attnkernel_tests flexjit_api_tests)
+  elif [ "$t" = gpu-attention ]; then
     targets+=(flex-bench flexjit_capi flexjit_attention_tests flexjit_attnkernel_tests flexjit_api_tests)
   else
     targets+=("$t")
