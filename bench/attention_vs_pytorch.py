@@ -94,6 +94,8 @@ def parse_args(argv=None):
                     help="comma-separated, of: " + ", ".join(CASES) + " (default: all)")
     ap.add_argument("--iters", type=positive, default=20, help="timed calls (default 20)")
     ap.add_argument("--warmup", type=positive, default=5, help="calls before timing (default 5)")
+    ap.add_argument("--warmup-ms", type=float, default=100.0,
+                    help="and more warm-up calls until they took this long (default 100)")
     ap.add_argument("--documents", type=positive, default=8)
     ap.add_argument("--prefix-len", type=positive, default=2048)
     ap.add_argument("--ref-rows", type=positive, default=256,
@@ -270,19 +272,24 @@ def main(argv=None):
         if on_gpu:
             torch.cuda.synchronize()
 
+    def warm_up(fn):
+        for _ in range(args.warmup):
+            fn()
+        synchronize()
+        t0 = time.perf_counter()
+        while (time.perf_counter() - t0) * 1e3 < args.warmup_ms:
+            fn()
+            synchronize()
+
     def time_calls(fn):
+        warm_up(fn)
         if not on_gpu:
-            for _ in range(args.warmup):
-                fn()
             ms = []
             for _ in range(args.iters):
                 t0 = time.perf_counter()
                 fn()
                 ms.append((time.perf_counter() - t0) * 1e3)
             return statistics.median(ms), min(ms)
-        for _ in range(args.warmup):
-            fn()
-        torch.cuda.synchronize()
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(args.iters)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(args.iters)]
         for i in range(args.iters):

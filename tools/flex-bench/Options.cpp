@@ -44,7 +44,8 @@ mod inputs:
                         for head h (default slopes)
 timing:
   --iters N             timed calls, each between two CUDA events (default 20)
-  --warmup N            calls before timing (default 5)
+  --warmup N            calls before timing (default 5), and more until
+  --warmup-ms MS        they took at least MS milliseconds (default 100)
   --no-jit              skip the cold and warm JIT measurements
   --lse                 also write the log-sum-exp (f32 [B, H, Q])
   --mask-per-call       give no block mask: each call finds it in the cache
@@ -153,6 +154,8 @@ Options parseOptions(int argc, char **argv) {
       o.iters = int(integer(1, 1000000));
     } else if (flag == "--warmup") {
       o.warmup = int(integer(0, 1000000));
+    } else if (flag == "--warmup-ms") {
+      o.warmupMs = int(integer(0, 600000));
     } else if (arg == "--no-jit") {
       o.jit = false;
     } else if (arg == "--mask-per-call") {

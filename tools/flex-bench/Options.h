@@ -39,6 +39,7 @@ struct Options {
   std::string slopesBuffer = "slopes";
   int iters = 20;
   int warmup = 5;
+  int warmupMs = 100;                 ///< and warm-up calls for at least this long
   bool jit = true;
   bool lse = false;
   bool maskPerCall = false;            ///< no block mask given: the Session's cache per call

@@ -596,13 +596,23 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
   AttentionRequest req = requestFor(g, c, o);
   req.blockMask = mask ? &*mask : nullptr;
   FailureKind why = FailureKind::Other;
-  // The first call compiles (or loads the kernel from the disk cache): never timed.
-  for (int i = 0; i < std::max(1, o.warmup); ++i) {
+  // The first call compiles (or loads the kernel from the disk cache): never
+  // timed. Then warm-up calls, --warmup of them and for --warmup-ms at least
+  // (clocks up, caches warm).
+  {
     auto info = session.attention(program, req, &why);
     if (!info)
       fail(what + ": " + info.error().message);
-    if (i == 0)
-      r.info = *info;
+    r.info = *info;
+    check(g.stream.synchronize(), what + ": the first call");
+  }
+  auto warmStart = Clock::now();
+  for (int i = 0; i < o.warmup || msSince(warmStart) < o.warmupMs; ++i) {
+    auto info = session.attention(program, req, &why);
+    if (!info)
+      fail(what + ": " + info.error().message);
+    if (i % 4 == 3 || i + 1 >= o.warmup)
+      check(g.stream.synchronize(), what + ": the warm-up calls");
   }
   check(g.stream.synchronize(), what + ": the warm-up calls");
   std::vector<cuda::Event> starts, ends;
@@ -638,10 +648,10 @@ void printTable(const std::vector<CaseResult> &results, const Gpu &g, const Opti
   std::printf("device: %s (%s); flexjit %s\n", g.info.name.c_str(), g.info.arch().c_str(),
               FLEXJIT_VERSION);
   std::printf("shape: B=%lld H=%lld HKV=%lld Q=%lld KV=%lld D=%lld %s %s%s; medians of %d "
-              "calls after %d warm-up\n",
+              "calls after >= %d warm-up (>= %d ms)\n",
               (long long)o.batch, (long long)o.heads, (long long)o.hkv(), (long long)o.q(),
               (long long)o.kv(), (long long)o.dim, o.dtype.c_str(), o.layout.c_str(),
-              o.lse ? " +lse" : "", o.iters, std::max(1, o.warmup));
+              o.lse ? " +lse" : "", o.iters, o.warmup, o.warmupMs);
   std::printf("block mask: %s\n", o.maskPerCall ? "none given, found in the cache by each call"
                                                 : "made once on the GPU (full B, H) and given");
   std::printf("| case | density | ms | TFLOP/s | min ms | host ms | cold JIT ms | warm JIT ms "
@@ -684,7 +694,8 @@ std::string resultsJson(const std::vector<CaseResult> &results, const Gpu &g, co
     << ", \"layout\": " << jsonString(o.layout) << ", \"lse\": " << (o.lse ? "true" : "false")
     << "},\n"
     << "  \"mask_per_call\": " << (o.maskPerCall ? "true" : "false") << ",\n"
-    << "  \"iters\": " << o.iters << ", \"warmup\": " << std::max(1, o.warmup) << ",\n"
+    << "  \"iters\": " << o.iters << ", \"warmup\": " << o.warmup
+    << ", \"warmup_ms\": " << o.warmupMs << ",\n"
     << "  \"cases\": [";
   for (size_t i = 0; i < results.size(); ++i) {
     const CaseResult &r = results[i];
