@@ -36,8 +36,9 @@ def ConvertFlexToFunc : Pass<"convert-flex-to-func", "::mlir::ModuleOp"> {
     Runs after flex-inline-calls and flex-lower-semantics.
 
     With `local-errors`, the error record must be private to the calling
-    thread (a kernel gives each thread its own and publishes the first
-    report once, at its end): reports are plain stores, and buffer elements
+    thread (a kernel gives each thread its own and publishes its report
+    once, at its end): reports are plain stores (the thread's last report
+    stays), and buffer elements
     are loaded without a branch (from the context itself when out of
     bounds, the value then replaced by 0). Inlined into a kernel's inner
     loop, a buffer read is then a few selects instead of a branch with an

@@ -161,8 +161,8 @@ private:
   /// its own, which LLVM keeps in registers; `localError` is set to that
   /// record. Other mods get the device context as it is.
   Value privateContext(func::FuncOp mod, Value deviceCtx, Value &localError);
-  /// Publishes a private error record into the device context's: the first
-  /// report of the thread, if it has one and no report is in yet.
+  /// Publishes a private error record into the device context's: the
+  /// thread's report, if it has one and no report is in yet.
   void publishErrors(Value deviceCtx, Value localError);
 
   /// The kv tile `t` of this row of the block mask: its first column and

@@ -275,24 +275,27 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
   OpBuilder::InsertionGuard guard(b_);
   if (localErrors_) {
     // A thread-private record, written without a branch: the report is
-    // gated by `when` (out of bounds, and on the path that reads), the
-    // first one stays. Plain loads, selects and stores, which LLVM turns
-    // into registers once the record is a local of the kernel.
+    // gated by `when` (out of bounds, and on the path that reads; branches
+    // flattened by speculateBranches and their conditions into the gate).
+    // The last report of the thread stays, not the first: "first" would
+    // chain every read's update on the previous one's, a serial dependency
+    // through a kernel's whole tile of scores, while identical reports
+    // (the same read at many scores) fold into one update. The kernel
+    // publishes one report per thread, and which thread's report wins is
+    // unordered anyway.
     Value allIn = inBounds[0];
     for (size_t j = 1; j < inBounds.size(); ++j)
       allIn = arith::AndIOp::create(b_, loc, allIn, inBounds[j]);
     Value when = arith::XOrIOp::create(b_, loc, allIn,
                                        arith::ConstantOp::create(b_, loc, b_.getBoolAttr(true)));
-    Value seen = LLVM::LoadOp::create(b_, loc, i64_, error, /*alignment=*/8);
-    Value isFirst = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::eq, seen, noError);
-    auto gate = arith::AndIOp::create(b_, loc, when, isFirst);
+    auto gate = arith::AndIOp::create(b_, loc, when,
+                                      arith::ConstantOp::create(b_, loc, b_.getBoolAttr(true)));
     gate->setAttr(kReportGate, b_.getUnitAttr());
-    Value first = gate;
     Value values[4] = {code, dim, index, bound};
     for (int k = 0; k < 4; ++k) {
       Value slotPtr = elementPtr(loc, i64_, error, i64Const(loc, k));
-      Value old = k == 0 ? seen : LLVM::LoadOp::create(b_, loc, i64_, slotPtr, /*alignment=*/8);
-      LLVM::StoreOp::create(b_, loc, arith::SelectOp::create(b_, loc, first, values[k], old),
+      Value old = LLVM::LoadOp::create(b_, loc, i64_, slotPtr, /*alignment=*/8);
+      LLVM::StoreOp::create(b_, loc, arith::SelectOp::create(b_, loc, gate, values[k], old),
                             slotPtr, /*alignment=*/8);
     }
     return;

@@ -32,6 +32,8 @@ flex.score @alibi_causal(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) buffers(@
 // CHECK: %[[ADDR:.*]] = arith.select %{{.*}}, %{{.*}}, %[[ZERO]] : !llvm.ptr
 // CHECK: llvm.load %[[ADDR]] invariant : !llvm.ptr -> f32
 // CHECK: %[[GATE:.*]] = arith.andi %{{.*}}, %{{.*}} {flex.report_gate}
+// CHECK: %[[OLD:.*]] = llvm.load
+// CHECK: arith.select %[[GATE]], %{{.*}}, %[[OLD]] : i64
 // CHECK: llvm.store
 // CHECK: arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
 // CHECK: return
