@@ -241,10 +241,16 @@ Cache &globalCache();
 
 /// flexjit's version as built ("0.1.0").
 const char *flexjitVersionString();
+/// "0.1.0+<16 hex digits>": the version and a hash of the code generator's
+/// sources, computed at build time (cmake/CodegenHash.cmake).
+const char *codegenVersionString();
 
 /// What names a compiled artifact on disk.
 struct DiskCacheKey {
-  std::string flexjitVersion = flexjitVersionString();
+  /// flexjit's version and a hash of the sources of its code generator
+  /// (compiler/, kernels/, dialect/), so that PTX written by other code is
+  /// never read back.
+  std::string flexjitVersion = codegenVersionString();
   std::string llvmVersion; ///< e.g. "22.1.8"; the caller passes LLVM's version
   std::string arch;        ///< "sm_90a"
   std::string options;     ///< canonical compile options

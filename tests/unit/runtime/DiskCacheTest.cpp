@@ -80,7 +80,10 @@ TEST(DiskCacheTest, KeyCoversVersionsArchAndOptions) {
   DiskCacheKey base = key();
   std::string h = DiskCache::keyHash(base);
   EXPECT_EQ(h.size(), 64u);
-  EXPECT_EQ(base.flexjitVersion, std::string(flexjitVersionString()));
+  EXPECT_EQ(base.flexjitVersion, std::string(codegenVersionString()));
+  // The version, then "+" and 16 hex digits of the code generator's sources.
+  EXPECT_EQ(base.flexjitVersion.rfind(std::string(flexjitVersionString()) + "+", 0), 0u);
+  EXPECT_EQ(base.flexjitVersion.size(), std::string(flexjitVersionString()).size() + 17);
   auto differs = [&](auto mutate) {
     DiskCacheKey k = base;
     mutate(k);
