@@ -461,6 +461,14 @@ struct JitTimes {
 int runJitChild(const Options &o, const std::string &text) {
   if (setenv("FLEXJIT_CACHE_DIR", o.jitCacheDir.c_str(), 1) != 0)
     fail("cannot set FLEXJIT_CACHE_DIR");
+  // The driver keeps its own cache of PTX compiled to machine code (in
+  // ~/.nv/ComputeCache by default): in the same folder, it is empty for the
+  // cold child as the disk cache is, and filled by it for the warm one.
+  // Set before the driver loads.
+  std::string nvCache = o.jitCacheDir + "/nv-compute-cache";
+  if (setenv("CUDA_CACHE_PATH", nvCache.c_str(), 1) != 0 ||
+      setenv("CUDA_CACHE_DISABLE", "0", 1) != 0)
+    fail("cannot set CUDA_CACHE_PATH");
   Gpu g;
   openGpu(g, o);
   allocate(g, o, /*random=*/false);
