@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -104,8 +105,10 @@ public:
   /// The context with its error record zeroed.
   const flexjit_mod_context &context();
   /// The canonical values of the params and buffers (block-mask cache keys).
+  /// A buffer's value holds a hash of its contents, computed on the first
+  /// call (the attention kernel's launch never needs it).
   const std::vector<NamedValue> &paramValues() const { return paramValues_; }
-  const std::vector<NamedValue> &bufferValues() const { return bufferValues_; }
+  const std::vector<NamedValue> &bufferValues() const;
   /// An out-of-bounds report (ModABI.h's error slots) in words, naming the
   /// buffer: "mod 'document' read buffer 'doc_id' out of bounds: index 300
   /// of dimension 0, whose size is 256".
@@ -119,7 +122,15 @@ private:
   std::vector<int64_t> dims_;
   int64_t error_[FLEXJIT_MOD_ERROR_SLOTS] = {0, 0, 0, 0};
   flexjit_mod_context ctx_{};
-  std::vector<NamedValue> paramValues_, bufferValues_;
+  std::vector<NamedValue> paramValues_;
+  struct BufferRef {
+    std::string name, type;
+    std::vector<int64_t> shape;
+    const void *data;
+    size_t bytes;
+  };
+  std::vector<BufferRef> bufferRefs_;
+  mutable std::optional<std::vector<NamedValue>> bufferValues_;
 };
 
 struct BlockMaskRequest {

@@ -202,14 +202,24 @@ Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
     bound->buffers_.push_back(d.data);
     for (int64_t n : d.shape)
       bound->dims_.push_back(n);
-    bound->bufferValues_.push_back(bufferValue(b.name, typeName(b.elemType), d.shape, d.data,
-                                               size_t(count) * elementBytes(b.elemType)));
+    bound->bufferRefs_.push_back({b.name, typeName(b.elemType), d.shape, d.data,
+                                  size_t(count) * elementBytes(b.elemType)});
   }
   bound->ctx_.params = bound->params_.data();
   bound->ctx_.buffers = bound->buffers_.data();
   bound->ctx_.buffer_dims = bound->dims_.data();
   bound->ctx_.error = bound->error_;
   return bound;
+}
+
+const std::vector<NamedValue> &BoundInputs::bufferValues() const {
+  if (!bufferValues_) {
+    std::vector<NamedValue> values;
+    for (const BufferRef &b : bufferRefs_)
+      values.push_back(bufferValue(b.name, b.type, b.shape, b.data, b.bytes));
+    bufferValues_ = std::move(values);
+  }
+  return *bufferValues_;
 }
 
 const flexjit_mod_context &BoundInputs::context() {

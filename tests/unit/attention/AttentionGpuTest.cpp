@@ -599,6 +599,36 @@ TEST(AttentionGpu, OutOfBoundsBufferReadIsAnError) {
 // Tiny, for compute-sanitizer (memcheck, racecheck): one mask mod, one
 // score mod, GQA, a KV length with a partial last block and a q length
 // below one block.
+// The bf16 error bar of issue 4: no worse than twice PyTorch FlexAttention's
+// error. Measured once on the GPU machine by bench/attention_vs_pytorch.py
+// (H100, PyTorch 2.11 torch.compile(flex_attention), bf16, B=4 H=16
+// S=8192 D=128, N(0, 1) inputs, max |error| against fp64 over 3 (b, h) x
+// 256 rows, 2026-11-27): PyTorch's largest error among the seven issue
+// cases was 8.37e-3 (ALiBi + causal); causal 7.31e-3, softcap + causal
+// 7.86e-3; flexjit's was equal in every case (bench/results/). Here the
+// same kind of inputs at a size the reference computes quickly must stay
+// within twice the recorded figure for the same case.
+TEST(AttentionGpu, Bf16ErrorWithinTwicePyTorchs) {
+  REQUIRE_GPU();
+  struct Bar {
+    const char *mask, *score;
+    double torchMaxErr;
+  };
+  for (const Bar &bar : {Bar{"causal", "", 7.31e-3}, Bar{"causal", "alibi", 8.37e-3},
+                         Bar{"causal", "softcap", 7.86e-3}}) {
+    GpuCase c;
+    c.name = std::string("bar ") + bar.mask + (*bar.score ? std::string(" + ") + bar.score : "");
+    c.mask = bar.mask;
+    c.score = bar.score;
+    c.B = 1;
+    c.Hq = c.Hkv = 4;
+    c.Q = c.KV = 1024;
+    c.D = c.Dv = 128;
+    Errors e = runCase(c);
+    EXPECT_LE(e.out, 2 * bar.torchMaxErr) << c.name;
+  }
+}
+
 TEST(AttentionGpuSanitize, CausalSoftcapTiny) {
   REQUIRE_GPU();
   GpuCase c;
