@@ -1,16 +1,18 @@
 // The attention kernel template at the level of its ABI (AttentionSpec.hpp):
 // compiled with Compiler::attentionKernel, launched directly with host-made
 // block masks (broadcast B/H, block sizes other than 128) and hand-packed
-// arguments, and compared element by element with a plain double-precision
-// attention over the same bf16/f16-rounded inputs, the mods evaluated by the
-// CPU JIT. Every spec dimension is covered: head dims, rows per warp, kv
+// arguments, and compared element by element with the CPU reference
+// (referenceAttention in double) over the same bf16/f16-rounded inputs, the
+// mods compiled by the CPU JIT. Every spec dimension is covered: head dims, rows per warp, kv
 // tile widths, pipeline stages, dtypes. Session::attention has its own
 // tests (tests/unit/attention); these pin the kernel itself.
 // Skips, saying why, without a GPU.
 #include "attnkernel/GpuSupport.h"
 #include "support/ModContext.h"
 
+#include "flexjit/Attention.hpp"
 #include "flexjit/AttentionSpec.hpp"
+#include "flexjit/HalfFloat.hpp"
 #include "flexjit/BlockMask.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
@@ -31,35 +33,10 @@ using namespace flexjit::testsupport;
 using namespace flexjit::gputest;
 
 uint16_t toHalfBits(float f, DType t) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if (t == DType::BF16)
-    return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-  // f16, round to nearest even (normal range only: test data is O(1)).
-  uint32_t sign = (u >> 16) & 0x8000u;
-  int32_t exp = int32_t((u >> 23) & 0xff) - 127 + 15;
-  uint32_t mant = u & 0x7fffffu;
-  if (exp <= 0)
-    return uint16_t(sign);
-  uint32_t h = sign | (uint32_t(exp) << 10) | (mant >> 13);
-  uint32_t rest = mant & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
-    ++h;
-  return uint16_t(h);
+  return t == DType::BF16 ? floatToBf16(f) : floatToF16(f);
 }
 
-double fromHalfBits(uint16_t h, DType t) {
-  if (t == DType::BF16) {
-    uint32_t u = uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  }
-  int exp = (h >> 10) & 0x1f;
-  int mant = h & 0x3ff;
-  double v = exp == 0 ? std::ldexp(mant, -24) : std::ldexp(1024 + mant, exp - 25);
-  return (h & 0x8000) ? -v : v;
-}
+double fromHalfBits(uint16_t h, DType t) { return t == DType::BF16 ? bf16ToFloat(h) : f16ToFloat(h); }
 
 /// One test case: shapes, layout, spec, mods and their inputs.
 struct Case {
@@ -155,21 +132,15 @@ void runCase(const Case &c) {
   // Inputs: random, rounded to the dtype; the reference reads the rounded values.
   std::mt19937 rng(1234);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto makeTensor = [&](int H, int S, int D, std::vector<uint16_t> &bits,
-                        std::vector<double> &vals) {
-    size_t n = size_t(c.B) * H * S * D;
-    bits.resize(n);
-    vals.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      bits[i] = toHalfBits(normal(rng), c.dtype);
-      vals[i] = fromHalfBits(bits[i], c.dtype);
-    }
+  auto makeTensor = [&](int H, int S, int D, std::vector<uint16_t> &bits) {
+    bits.resize(size_t(c.B) * H * S * D);
+    for (uint16_t &x : bits)
+      x = toHalfBits(normal(rng), c.dtype);
   };
   std::vector<uint16_t> qb, kb, vb;
-  std::vector<double> qv, kv, vv;
-  makeTensor(c.Hq, c.Q, c.D, qb, qv);
-  makeTensor(c.Hkv, c.KV, c.D, kb, kv);
-  makeTensor(c.Hkv, c.KV, c.Dv, vb, vv);
+  makeTensor(c.Hq, c.Q, c.D, qb);
+  makeTensor(c.Hkv, c.KV, c.D, kb);
+  makeTensor(c.Hkv, c.KV, c.Dv, vb);
   auto sq = strides(c, c.Hq, c.Q, c.D), sk = strides(c, c.Hkv, c.KV, c.D),
        sv = strides(c, c.Hkv, c.KV, c.Dv), so = strides(c, c.Hq, c.Q, c.Dv);
   auto dev = [&](const void *data, size_t bytes) {
@@ -222,43 +193,38 @@ void runCase(const Case &c) {
   std::vector<float> lse(size_t(c.B) * c.Hq * c.Q);
   ASSERT_TRUE(dlse.copyToHost(lse.data(), lse.size() * 4).ok());
 
-  // The reference, in double.
+  // The reference in double (referenceAttention) over the same rounded inputs.
+  auto hostTensor = [&](std::vector<uint16_t> &bits, int H, int S, int D,
+                        const std::array<int64_t, 3> &st) {
+    TensorRef t;
+    t.data = uint64_t(reinterpret_cast<uintptr_t>(bits.data()));
+    t.dtype = c.dtype;
+    t.sizes = {c.B, H, S, D};
+    t.strides = {st[0], st[1], st[2], 1};
+    t.device = kCpuDevice;
+    return t;
+  };
+  std::vector<double> ref(outN), refLse(size_t(c.B) * c.Hq * c.Q);
+  TensorRef refOut = TensorRef::bhsd(uint64_t(reinterpret_cast<uintptr_t>(ref.data())),
+                                     DType::F64, c.B, c.Hq, c.Q, c.Dv, kCpuDevice);
+  refOut.strides = {so[0], so[1], so[2], 1};
+  ReferenceMods mods;
+  mods.score = scoreFn;
+  mods.scoreCtx = scoreCtx ? scoreCtx->ctx() : nullptr;
+  mods.mask = maskFn;
+  mods.maskCtx = maskCtx ? maskCtx->ctx() : nullptr;
+  Status rs = referenceAttention(hostTensor(qb, c.Hq, c.Q, c.D, sq), hostTensor(kb, c.Hkv, c.KV, c.D, sk),
+                                 hostTensor(vb, c.Hkv, c.KV, c.Dv, sv), refOut, refLse.data(), scale,
+                                 mods);
+  ASSERT_TRUE(rs.ok()) << rs.message();
   double maxErr = 0, maxLseErr = 0;
   int bad = 0;
-  const int group = c.Hq / c.Hkv;
-  std::vector<double> sc(c.KV);
   for (int b = 0; b < c.B; ++b)
-    for (int h = 0; h < c.Hq; ++h) {
-      int hk = h / group;
+    for (int h = 0; h < c.Hq; ++h)
       for (int q = 0; q < c.Q; ++q) {
-        double mx = -INFINITY;
-        for (int k = 0; k < c.KV; ++k) {
-          double dot = 0;
-          for (int d = 0; d < c.D; ++d)
-            dot += qv[size_t(b) * sq[0] + size_t(h) * sq[1] + size_t(q) * sq[2] + d] *
-                   kv[size_t(b) * sk[0] + size_t(hk) * sk[1] + size_t(k) * sk[2] + d];
-          double s = dot * scale;
-          if (scoreFn)
-            s = scoreFn(float(s), b, h, q, k, scoreCtx->ctx());
-          if (!allowed(b, h, q, k))
-            s = -INFINITY;
-          sc[k] = s;
-          mx = std::max(mx, s);
-        }
-        double l = 0;
-        std::vector<double> o(c.Dv, 0.0);
-        if (mx != -INFINITY)
-          for (int k = 0; k < c.KV; ++k) {
-            double p = std::exp(sc[k] - mx);
-            l += p;
-            for (int d = 0; d < c.Dv; ++d)
-              o[d] += p * vv[size_t(b) * sv[0] + size_t(hk) * sv[1] + size_t(k) * sv[2] + d];
-          }
         for (int d = 0; d < c.Dv; ++d) {
-          double want = l > 0 ? o[d] / l : 0.0;
-          double got =
-              fromHalfBits(out[size_t(b) * so[0] + size_t(h) * so[1] + size_t(q) * so[2] + d],
-                           c.dtype);
+          size_t at = size_t(b) * so[0] + size_t(h) * so[1] + size_t(q) * so[2] + d;
+          double want = ref[at], got = fromHalfBits(out[at], c.dtype);
           double err = std::isnan(got) ? INFINITY : std::fabs(got - want);
           maxErr = std::max(maxErr, err);
           if (err > 2e-2 && bad++ < 5)
@@ -266,8 +232,8 @@ void runCase(const Case &c) {
                           << ", want " << want;
         }
         if (c.lse) {
-          double want = l > 0 ? mx + std::log(l) : -INFINITY;
-          double got = lse[(size_t(b) * c.Hq + h) * c.Q + q];
+          size_t at = (size_t(b) * c.Hq + h) * c.Q + q;
+          double want = refLse[at], got = lse[at];
           double err = (std::isinf(want) && got == want) ? 0.0
                        : std::isnan(got)                 ? INFINITY
                                                          : std::fabs(got - want);
@@ -277,7 +243,6 @@ void runCase(const Case &c) {
                           << want;
         }
       }
-    }
   EXPECT_EQ(bad, 0);
   std::printf("  %-40s max |out err| %.3g, max |lse err| %.3g\n", c.name.c_str(), maxErr,
               maxLseErr);
@@ -299,8 +264,9 @@ TEST(AttentionKernelGpu, NoMaskEverySpecShape) {
   for (int d : {64, 128})
     for (auto sp : {specOf(128, 16, 64, 2), specOf(128, 32, 64, 2), specOf(64, 16, 128, 3),
                     specOf(64, 32, 32, 1)}) {
+      sp.headDim = sp.valueHeadDim = d;
       Case c;
-      c.name = "none d" + std::to_string(d) + " " + sp.tag();
+      c.name = "none " + sp.tag();
       c.D = c.Dv = d;
       c.spec = sp;
       c.Q = 257;
