@@ -11,6 +11,9 @@
 #   flex-bench  flex-bench on examples/mods.flex's seven cases at the issue-4 shapes
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
 #               the same shapes
+#   sanitizer   compute-sanitizer memcheck and racecheck on the small attention case
+#               (flexjit_attention_tests --gtest_filter='AttentionGpuSanitize.*');
+#               not part of the default steps
 # A step whose binary is not in FOLDER is skipped, with a line saying so.
 # Attention shapes: ATTN_SHAPES, words S:B:H:D (default
 # "8192:4:16:128 2048:4:16:128 32768:1:16:128 8192:4:16:64"); the first shape gets
@@ -19,14 +22,14 @@
 # The tests read examples/ through the source path they were built with
 # (/work/main here): a link makes it point at this checkout.
 set -uo pipefail
-bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch ...]}
+bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch|sanitizer ...]}
 shift
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(tests blockmask flex-bench pytorch)
 for s in "${steps[@]}"; do
   case "$s" in
-    tests|blockmask|flex-bench|pytorch) ;;
-    *) echo "gpu-run: unknown step '$s' (tests, blockmask, flex-bench, pytorch)" >&2; exit 2 ;;
+    tests|blockmask|flex-bench|pytorch|sanitizer) ;;
+    *) echo "gpu-run: unknown step '$s' (tests, blockmask, flex-bench, pytorch, sanitizer)" >&2; exit 2 ;;
   esac
 done
 out=${OUT:-$PWD/gpu-out}
@@ -101,9 +104,22 @@ run_pytorch() {
   done
 }
 
+run_sanitizer() {
+  local t="$bins/flexjit_attention_tests" tool rc
+  [ -x "$t" ] || { echo "sanitizer: no flexjit_attention_tests in $bins, skipped"; return; }
+  command -v compute-sanitizer >/dev/null || { echo "sanitizer: no compute-sanitizer, skipped"; return; }
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool "$tool" --error-exitcode 1 "$t" --gtest_filter='AttentionGpuSanitize.*' \
+      > "$out/sanitizer_$tool.log" 2>&1; rc=$?
+    [ $rc -ne 0 ] && status=1
+    echo "sanitizer $tool: exit $rc; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer_$tool.log" | head -1)"
+  done
+}
+
 for s in "${steps[@]}"; do
   case "$s" in
     tests) run_tests ;;
+    sanitizer) run_sanitizer ;;
     blockmask) run_blockmask ;;
     flex-bench) run_flex_bench ;;
     pytorch) run_pytorch ;;
