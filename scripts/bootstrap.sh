@@ -59,6 +59,11 @@ case "$mode" in
   examples)
     out="$build/examples-ptx"
     "$build/tools/flexc/flexc" examples/mods.flex --summary --emit=ptx --arch sm_90a -o "$out"
+    # The attention kernel with two of the mods inlined (ALiBi + causal).
+    "$build/tools/flexc/flexc" attention examples/mods.flex --score alibi --mask causal \
+      --arch sm_90a --summary
+    "$build/tools/flexc/flexc" attention examples/mods.flex --score alibi --mask causal \
+      --arch sm_90a -o "$out/attention_alibi_causal.ptx"
     echo "PTX written to $out/"
     ;;
   test)
