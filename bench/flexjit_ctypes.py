@@ -396,6 +396,8 @@ def _bind_attention(lib):
     if lib.has("flexjit_attention_reference"):
         lib._sig("flexjit_attention_reference",
                  [ctypes.POINTER(_Module), ctypes.POINTER(AttentionDesc)])
+    if lib.has("flexjit_attention_wait_compiles"):
+        lib._sig("flexjit_attention_wait_compiles", [])
 
 
 class AttentionCall:
@@ -478,3 +480,10 @@ def _prepare(module, q, k, v, out, mask=None, score=None, params=None, buffers=N
 
 
 Module.prepare_attention = _prepare
+
+
+def wait_compiles(lib):
+    """flexjit_attention_wait_compiles: the kernels compiling in the background
+    (tiered compilation) are ready afterwards. A no-op for older libraries."""
+    if lib.has("flexjit_attention_wait_compiles"):
+        lib.check(lib.lib.flexjit_attention_wait_compiles(), "flexjit_attention_wait_compiles")

@@ -37,6 +37,12 @@ struct AttentionOptions {
   void *stream = nullptr;
   /// Kernel choice overrides, 0: flexjit chooses (AttentionKernelSpec).
   int blockM = 0, blockN = 0, stages = 0, rowsPerWarp = 0;
+  /// Tiered compilation, when flexjit chooses the kernel: if the chosen
+  /// instantiation (two m-tiles per warp) is neither in the cache nor on
+  /// disk, this call runs the one-m-tile one, which compiles in about half
+  /// the time and gives bitwise the same results, while the chosen one
+  /// compiles in the background (Session::waitForBackgroundCompiles).
+  bool tiered = true;
 };
 
 struct AttentionRequest {
@@ -65,6 +71,9 @@ struct AttentionInfo {
   std::string entry;        ///< its PTX entry
   bool kernelCompiled = false; ///< false: the kernel came from the cache
   bool maskCreated = false;    ///< the block mask was made by this call
+  /// A faster instantiation than `spec` is compiling in the background
+  /// (tiered compilation); later calls use it once it is ready.
+  bool betterKernelCompiling = false;
   double hostMs = 0;           ///< host time before the launch returned
 };
 

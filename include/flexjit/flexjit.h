@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 /* Raised when a function is added or a struct changes. */
-#define FLEXJIT_C_API_VERSION 2
+#define FLEXJIT_C_API_VERSION 3
 
 typedef enum flexjit_status {
   FLEXJIT_OK = 0,
@@ -318,6 +318,13 @@ typedef struct flexjit_attention_info {
 flexjit_status flexjit_attention(const flexjit_module *module,
                                  const flexjit_attention_desc *desc,
                                  flexjit_attention_info *info);
+
+/* Waits until the attention kernels being compiled in the background are
+ * ready (tiered compilation: when flexjit chooses the kernel and its best
+ * instantiation is neither cached nor on disk, a call runs a quicker-to-
+ * compile one with bitwise the same results and compiles the best one in
+ * the background; docs/attention.md). Benchmarks call it before timing. */
+flexjit_status flexjit_attention_wait_compiles(void);
 
 /* The same on the CPU (the reference the kernel is tested against): q, k, v
  * host tensors of any dtype, out a host tensor of f32 or f64 (which chooses

@@ -34,7 +34,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <mutex>
+#include <set>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -219,7 +222,18 @@ public:
   Status referenceAttention(const Program &program, const AttentionRequest &request,
                             FailureKind *why = nullptr);
 
+  /// Waits until the kernels this Session compiles in the background are
+  /// in the cache (tiered compilation: AttentionOptions::tiered). The
+  /// destructor waits too.
+  void waitForBackgroundCompiles();
+
 private:
+  /// Runs `factory` for `key` through the cache on a thread of its own,
+  /// once per key; a failure is remembered (backgroundFailed), so that the
+  /// next call compiles in the foreground and reports it.
+  void startBackgroundCompile(const CacheKey &key, std::function<Result<CacheValue>()> factory);
+  bool backgroundFailed(const std::string &keyBytes);
+
   /// Compiled code through the cache: `what` is "cpu_mod" (CpuMod) or
   /// "cpu_interval" (CpuIntervalFn).
   template <class T>
@@ -231,6 +245,9 @@ private:
   Cache *cache_;
   std::mutex compilerMu_;
   std::unique_ptr<Result<std::unique_ptr<Compiler>>> compiler_;
+  std::mutex backgroundMu_;
+  std::vector<std::thread> background_;
+  std::set<std::string> backgroundStarted_, backgroundFailed_;
 };
 
 /// Session::attention on a process-wide Session (globalCache()).

@@ -220,54 +220,95 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   info.entry = attentionKernelName(spec);
 
   // The kernel: cache, disk cache, compiler.
-  KernelKey kk;
-  kk.modFingerprints = {score.info ? score.info->fingerprint : "",
-                        mask.info ? mask.info->fingerprint : ""};
-  kk.kernel = "attn_fwd";
-  kk.headDimQK = spec.headDim;
-  kk.headDimV = spec.valueHeadDim;
-  kk.dtype = dtypeName(spec.dtype);
-  kk.blockM = spec.blockM;
-  kk.blockN = spec.blockN;
-  kk.options = std::string(kAttentionKernelVersion) + " " + spec.tag() + " O" +
-               std::to_string(options_.optLevel);
-  kk.arch = target->arch;
-  kk.device = device;
+  auto keyOf = [&](const AttentionKernelSpec &sp) {
+    KernelKey kk;
+    kk.modFingerprints = {score.info ? score.info->fingerprint : "",
+                          mask.info ? mask.info->fingerprint : ""};
+    kk.kernel = "attn_fwd";
+    kk.headDimQK = sp.headDim;
+    kk.headDimV = sp.valueHeadDim;
+    kk.dtype = dtypeName(sp.dtype);
+    kk.blockM = sp.blockM;
+    kk.blockN = sp.blockN;
+    kk.options = std::string(kAttentionKernelVersion) + " " + sp.tag() + " O" +
+                 std::to_string(options_.optLevel);
+    kk.arch = target->arch;
+    kk.device = device;
+    return kk;
+  };
+  auto diskKeyOf = [](const KernelKey &kk) {
+    KernelKey onDisk = kk;
+    onDisk.device = kCpuDevice; // the PTX is the same for every device of an arch
+    DiskCacheKey dk;
+    dk.llvmVersion = LLVM_VERSION_STRING;
+    dk.arch = kk.arch;
+    dk.options = kk.options;
+    dk.kernelKey = CacheKey::kernel(onDisk).bytes();
+    return dk;
+  };
+  // Compiles (or reads from disk) and loads one instantiation; the factory
+  // of its cache entry. `compiled` is set when it runs.
+  Program prog = program;
+  const std::string scoreName = request.scoreMod, maskName = request.maskMod;
+  auto factoryOf = [this, prog, scoreName, maskName, ctx, diskKeyOf](
+                       const AttentionKernelSpec &sp, const KernelKey &kk, bool *compiled,
+                       FailureKind *failure) {
+    return [=]() -> Result<CacheValue> {
+      if (compiled)
+        *compiled = true;
+      if (failure)
+        *failure = FailureKind::Compile;
+      auto ptx = DiskCache::global().getOrCompile(diskKeyOf(kk), [&]() -> Result<std::string> {
+        auto c = compiler();
+        if (!c)
+          return c.error();
+        auto k = (*c)->attentionKernel(prog.file(), scoreName, maskName, sp, kk.arch);
+        if (!k)
+          return k.error();
+        return std::move(k->ptx);
+      });
+      if (!ptx)
+        return ptx.error();
+      if (failure)
+        *failure = FailureKind::Device;
+      std::string entry = attentionKernelName(sp);
+      auto module = cuda::Module::loadPTX(ctx, *ptx, "attention kernel " + entry);
+      if (!module)
+        return module.error();
+      auto fn = module->function(entry);
+      if (!fn)
+        return fn.error();
+      if (failure)
+        *failure = FailureKind::Cache;
+      AttentionKernelModule m{std::move(*module), *fn};
+      return makeCacheValue<AttentionKernelModule>(std::move(m), ptx->size());
+    };
+  };
+
+  // Tiered compilation: when flexjit chose an instantiation with two m-tiles
+  // per warp (the fastest, and the slowest to compile: about twice the
+  // code), and neither it nor its PTX exists yet, the call runs the one-
+  // m-tile instantiation, which compiles in about half the time and gives
+  // bitwise the same results (each row is computed the same way), while the
+  // other compiles on a thread of this Session; later calls take it once it
+  // is in the cache.
+  const AttentionOptions &o = request.options;
+  const bool chosenByFlexjit = !o.blockM && !o.blockN && !o.stages && !o.rowsPerWarp;
+  KernelKey kk = keyOf(spec);
+  if (o.tiered && chosenByFlexjit && spec.rowsPerWarp == 32 && !cache_->lookup(CacheKey::kernel(kk)) &&
+      !DiskCache::global().load(diskKeyOf(kk)) && !backgroundFailed(CacheKey::kernel(kk).bytes())) {
+    AttentionKernelSpec quick = spec;
+    quick.rowsPerWarp = 16;
+    startBackgroundCompile(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr, nullptr));
+    spec = quick;
+    kk = keyOf(spec);
+    info.spec = spec;
+    info.entry = attentionKernelName(spec);
+    info.betterKernelCompiling = true;
+  }
   FailureKind kernelFailure = FailureKind::Other;
   auto kernel = cache_->getOrCreateAs<const AttentionKernelModule>(
-      CacheKey::kernel(kk), [&]() -> Result<CacheValue> {
-        info.kernelCompiled = true;
-        KernelKey onDisk = kk;
-        onDisk.device = kCpuDevice; // the PTX is the same for every device of an arch
-        DiskCacheKey dk;
-        dk.llvmVersion = LLVM_VERSION_STRING;
-        dk.arch = kk.arch;
-        dk.options = kk.options;
-        dk.kernelKey = CacheKey::kernel(onDisk).bytes();
-        kernelFailure = FailureKind::Compile;
-        auto ptx = DiskCache::global().getOrCompile(dk, [&]() -> Result<std::string> {
-          auto c = compiler();
-          if (!c)
-            return c.error();
-          auto k = (*c)->attentionKernel(program.file(), request.scoreMod, request.maskMod, spec,
-                                         kk.arch);
-          if (!k)
-            return k.error();
-          return std::move(k->ptx);
-        });
-        if (!ptx)
-          return ptx.error();
-        kernelFailure = FailureKind::Device;
-        auto module = cuda::Module::loadPTX(ctx, *ptx, "attention kernel " + info.entry);
-        if (!module)
-          return module.error();
-        auto fn = module->function(info.entry);
-        if (!fn)
-          return fn.error();
-        kernelFailure = FailureKind::Cache;
-        AttentionKernelModule m{std::move(*module), *fn};
-        return makeCacheValue<AttentionKernelModule>(std::move(m), ptx->size());
-      });
+      CacheKey::kernel(kk), factoryOf(spec, kk, &info.kernelCompiled, &kernelFailure));
   if (!kernel) {
     FailureKind k = kernel.error().message.find("cache's byte bound") != std::string::npos
                         ? FailureKind::Cache

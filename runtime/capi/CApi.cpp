@@ -794,6 +794,13 @@ flexjit_status flexjit_attention(const flexjit_module *module, const flexjit_att
   });
 }
 
+flexjit_status flexjit_attention_wait_compiles(void) {
+  return guarded([&] {
+    session().waitForBackgroundCompiles();
+    return FLEXJIT_OK;
+  });
+}
+
 flexjit_status flexjit_attention_reference(const flexjit_module *module,
                                            const flexjit_attention_desc *desc) {
   return guarded([&] {

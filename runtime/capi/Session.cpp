@@ -252,7 +252,36 @@ size_t BlockMaskHandle::bytes() const { return host ? host->bytes() : device->by
 Session::Session(SessionOptions options)
     : options_(options), cache_(options.cache ? options.cache : &globalCache()) {}
 
-Session::~Session() = default;
+Session::~Session() { waitForBackgroundCompiles(); }
+
+void Session::waitForBackgroundCompiles() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(backgroundMu_);
+    threads.swap(background_);
+  }
+  for (std::thread &t : threads)
+    t.join();
+}
+
+void Session::startBackgroundCompile(const CacheKey &key,
+                                     std::function<Result<CacheValue>()> factory) {
+  std::lock_guard<std::mutex> lock(backgroundMu_);
+  if (!backgroundStarted_.insert(key.bytes()).second)
+    return;
+  background_.emplace_back([this, key, factory = std::move(factory)] {
+    auto r = cache_->getOrCreate(key, factory);
+    if (!r) {
+      std::lock_guard<std::mutex> l(backgroundMu_);
+      backgroundFailed_.insert(key.bytes());
+    }
+  });
+}
+
+bool Session::backgroundFailed(const std::string &keyBytes) {
+  std::lock_guard<std::mutex> lock(backgroundMu_);
+  return backgroundFailed_.count(keyBytes) != 0;
+}
 
 Result<Compiler *> Session::compiler() {
   std::lock_guard<std::mutex> lk(compilerMu_);

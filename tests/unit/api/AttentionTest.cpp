@@ -755,6 +755,7 @@ TEST(AttentionGpuTest, CausalThenCacheHitsCompileNothing) {
   GpuTensors t = GpuTensors::make(2, 4, 2, 300, 300, 64);
   AttentionRequest r = t.request();
   r.maskMod = "causal";
+  r.options.tiered = false; // one kernel throughout: this test counts the caches' work
   auto first = session.attention(p, r);
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_TRUE(first->kernelCompiled);
@@ -790,6 +791,63 @@ TEST(AttentionGpuTest, CausalThenCacheHitsCompileNothing) {
     EXPECT_EQ(after.hits, before.hits + 2);
     EXPECT_EQ(after.misses, before.misses);
   }
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+}
+
+// Tiered compilation: the first call runs the one-m-tile kernel while the
+// chosen two-m-tile one compiles in the background; both give bitwise the
+// same output, and once it is ready the chosen one runs, from the cache.
+TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
+  REQUIRE_GPU();
+  // A mod of its own, so that no earlier test left its kernels on disk.
+  auto tp = Program::fromSource("tiered.flex",
+                                "mask tiered_band(b, h, q, kv) = kv <= q && q - kv < 100\n");
+  ASSERT_TRUE(tp.ok()) << tp.error().message;
+  Cache cache;
+  SessionOptions so;
+  so.cache = &cache;
+  Session session(so);
+  GpuTensors t = GpuTensors::make(1, 4, 4, 333, 333, 64);
+  std::vector<uint16_t> qh(size_t(4 * 333 * 64));
+  for (size_t i = 0; i < qh.size(); ++i)
+    qh[i] = bf16(float((i * 2654435761u) % 1000) / 500.0f - 1.0f);
+  ASSERT_TRUE(t.q.copyFromHost(qh.data(), qh.size() * 2).ok());
+  AttentionRequest r = t.request();
+  r.maskMod = "tiered_band";
+
+  auto first = session.attention(*tp, r);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_TRUE(first->kernelCompiled);
+  EXPECT_TRUE(first->betterKernelCompiling);
+  EXPECT_EQ(first->spec.rowsPerWarp, 16);
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+  std::vector<float> quick = t.outputs();
+
+  session.waitForBackgroundCompiles();
+  std::vector<uint16_t> nan(qh.size(), 0xFFFF);
+  ASSERT_TRUE(t.out.copyFromHost(nan.data(), nan.size() * 2).ok());
+  auto second = session.attention(*tp, r);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_FALSE(second->kernelCompiled); // compiled in the background, now in the cache
+  EXPECT_FALSE(second->betterKernelCompiling);
+  EXPECT_EQ(second->spec.rowsPerWarp, 32);
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+  std::vector<float> chosen = t.outputs();
+  ASSERT_EQ(quick.size(), chosen.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < quick.size(); ++i)
+    differ += !(quick[i] == chosen[i]); // NaN (unwritten) counts as different
+  EXPECT_EQ(differ, 0u);
+
+  // The chosen kernel's PTX is on disk now: a new Session takes it at once.
+  Cache cache2;
+  SessionOptions so2;
+  so2.cache = &cache2;
+  Session fresh(so2);
+  auto third = fresh.attention(*tp, r);
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  EXPECT_EQ(third->spec.rowsPerWarp, 32);
+  EXPECT_FALSE(third->betterKernelCompiling);
   ASSERT_TRUE(t.ctx.synchronize().ok());
 }
 
