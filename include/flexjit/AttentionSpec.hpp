@@ -31,8 +31,9 @@ struct AttentionKernelSpec {
 };
 
 /// The instantiation flexjit picks for these inputs when the caller does
-/// not choose (AttentionOptions' overrides apply on top): measured on an
-/// H200 at B=4 H=16 S=8192 (docs/attention.md has the table).
+/// not choose (AttentionOptions' overrides apply on top): the fastest of
+/// the tilings measured on an H100 and an H200 at B=4 H=16 S=8192
+/// (docs/attention.md, Performance: "Tuning").
 AttentionKernelSpec defaultAttentionSpec(DType dtype, int headDim, int valueHeadDim,
                                          bool hasScoreMod, bool hasMaskMod);
 

@@ -177,6 +177,10 @@ public:
   /// The cached object or nullptr (counts a hit or a miss).
   std::shared_ptr<void> lookup(const CacheKey &key);
 
+  /// Whether a ready entry for `key` is there, without counting a hit or a
+  /// miss or touching the LRU order (for a caller deciding what to ask for).
+  bool contains(const CacheKey &key);
+
   /// Drops every entry (of one device). Builds in flight when a clear
   /// happens return their value to their callers but do not enter the cache.
   void clear();
@@ -298,6 +302,10 @@ public:
   DiskCacheStats stats() const;
   /// Where the file for a key lives (for tests and tools).
   std::string pathFor(const DiskCacheKey &key) const;
+  /// Whether a file for `key` is there (not read, not validated, not
+  /// counted): for a caller choosing what to ask for; getOrCompile still
+  /// checks the file and rebuilds a corrupt one.
+  bool contains(const DiskCacheKey &key) const;
 
   /// The process-wide disk cache (directory from the environment; its one
   /// warning goes to stderr unless setWarningHandler is called first).

@@ -172,6 +172,12 @@ std::shared_ptr<void> Cache::lookup(const CacheKey &key) {
   return it->second.object;
 }
 
+bool Cache::contains(const CacheKey &key) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = map_.find(key);
+  return it != map_.end() && !it->second.pending;
+}
+
 void Cache::clear() {
   std::vector<std::shared_ptr<void>> dropped;
   {

@@ -295,8 +295,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   const AttentionOptions &o = request.options;
   const bool chosenByFlexjit = !o.blockM && !o.blockN && !o.stages && !o.rowsPerWarp;
   KernelKey kk = keyOf(spec);
-  if (o.tiered && chosenByFlexjit && spec.rowsPerWarp == 32 && !cache_->lookup(CacheKey::kernel(kk)) &&
-      !DiskCache::global().load(diskKeyOf(kk)) && !backgroundFailed(CacheKey::kernel(kk).bytes())) {
+  if (o.tiered && chosenByFlexjit && spec.rowsPerWarp == 32 && !cache_->contains(CacheKey::kernel(kk)) &&
+      !DiskCache::global().contains(diskKeyOf(kk)) && !backgroundFailed(CacheKey::kernel(kk).bytes())) {
     AttentionKernelSpec quick = spec;
     quick.rowsPerWarp = 16;
     startBackgroundCompile(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr, nullptr));

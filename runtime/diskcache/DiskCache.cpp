@@ -155,6 +155,11 @@ std::string DiskCache::pathFor(const DiskCacheKey &key) const {
   return dir_ + "/" + keyHash(key) + ".ptx";
 }
 
+bool DiskCache::contains(const DiskCacheKey &key) const {
+  struct stat st;
+  return enabled() && ::stat(pathFor(key).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 bool DiskCache::enabled() const {
   std::lock_guard<std::mutex> lk(mu_);
   return !disabled_;

@@ -4,6 +4,7 @@
 // contexts, which mask arguments a mod reads; and on a GPU (skipping, with
 // the reason, elsewhere): results with known answers, the kernel cache and
 // the disk cache, explicit and default streams, out-of-bounds reports.
+#include "support/GpuTest.h"
 #include "flexjit/flexjit.hpp"
 
 #include "runtime/attention/AttentionCheck.hpp"
@@ -37,24 +38,8 @@ score alibi(s, b, h, q, kv) = s + slopes[h] * float(kv - q)
 score halve(s, b, h, q, kv) = s * 0.5
 )";
 
-/// The GPU tests compile into a disk cache of their own, made fresh for the
-/// run and removed at exit: PTX left in ~/.cache/flexjit by a build with
-/// other kernel code would be loaded otherwise. FLEXJIT_CACHE_DIR, when
-/// set, is kept. (Set before main: DiskCache::global() reads it on first
-/// use.)
-const bool kFreshDiskCache = [] {
-  if (std::getenv("FLEXJIT_CACHE_DIR"))
-    return false;
-  static std::string dir = (std::filesystem::temp_directory_path() / "flexjit-api-test-XXXXXX");
-  if (!mkdtemp(dir.data()))
-    return false;
-  setenv("FLEXJIT_CACHE_DIR", dir.c_str(), 1);
-  std::atexit([] {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  });
-  return true;
-}();
+/// The kernels compile into a disk cache of this run's own (GpuTest.h).
+const bool kFreshDiskCache = testsupport::useFreshDiskCache("flexjit-api-test");
 
 Program program() {
   auto p = Program::fromSource("attn.flex", kSource);
@@ -88,12 +73,6 @@ bool gpuPresent(std::string *why = nullptr) {
   return true;
 }
 
-#define REQUIRE_GPU()                                                                    \
-  do {                                                                                   \
-    std::string why_;                                                                    \
-    if (!gpuPresent(&why_))                                                              \
-      GTEST_SKIP() << "no GPU here: " << why_;                                           \
-  } while (0)
 
 /// The request must fail before the device with `kind` and a message
 /// containing `text`.

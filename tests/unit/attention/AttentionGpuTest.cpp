@@ -21,6 +21,7 @@
 // mod) for compute-sanitizer --tool memcheck / racecheck.
 //
 // Every test skips, saying why, where no GPU is present.
+#include "support/GpuTest.h"
 #include "attention/AttentionTestUtil.h"
 
 #include <chrono>
@@ -40,33 +41,8 @@ using namespace flexjit::attntest;
 
 namespace {
 
-#define REQUIRE_GPU()                                                                    \
-  do {                                                                                   \
-    if (Status s_ = cuda::initDriver(); !s_)                                             \
-      GTEST_SKIP() << "no GPU here: " << s_.message();                                   \
-    auto n_ = cuda::deviceCount();                                                       \
-    if (!n_.ok() || *n_ == 0)                                                            \
-      GTEST_SKIP() << "no GPU here: no CUDA device";                                     \
-  } while (0)
-
-/// The kernels compile into a disk cache of this run's own, removed at
-/// exit: PTX left in ~/.cache/flexjit by a build with other kernel code
-/// would be loaded otherwise. FLEXJIT_CACHE_DIR, when set, is kept. (Set
-/// before main: DiskCache::global() reads it on first use.)
-const bool kFreshDiskCache = [] {
-  if (std::getenv("FLEXJIT_CACHE_DIR"))
-    return false;
-  static std::string dir =
-      (std::filesystem::temp_directory_path() / "flexjit-attention-test-XXXXXX").string();
-  if (!mkdtemp(dir.data()))
-    return false;
-  setenv("FLEXJIT_CACHE_DIR", dir.c_str(), 1);
-  std::atexit([] {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  });
-  return true;
-}();
+/// The kernels compile into a disk cache of this run's own (GpuTest.h).
+const bool kFreshDiskCache = testsupport::useFreshDiskCache("flexjit-attention-test");
 
 /// Test-only mods, appended to examples/mods.flex.
 const char *kExtraMods = R"(

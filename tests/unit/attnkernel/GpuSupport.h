@@ -1,6 +1,8 @@
-// What the GPU tests of this folder share: the skip without a GPU, one
-// Compiler, examples/mods.flex, and a mod context copied to the device.
+// What the GPU tests of this folder share: one Compiler, examples/mods.flex,
+// and a mod context copied to the device (the skip: support/GpuTest.h).
 #pragma once
+
+#include "support/GpuTest.h"
 
 #include "flexjit/AST.hpp"
 #include "flexjit/Compiler.hpp"
@@ -13,14 +15,6 @@
 
 namespace flexjit::gputest {
 
-#define REQUIRE_GPU()                                                                    \
-  do {                                                                                   \
-    if (Status s_ = cuda::initDriver(); !s_)                                             \
-      GTEST_SKIP() << "no GPU here: " << s_.message();                                   \
-    auto n_ = cuda::deviceCount();                                                       \
-    if (!n_.ok() || *n_ == 0)                                                            \
-      GTEST_SKIP() << "no GPU here: no CUDA device";                                     \
-  } while (0)
 
 /// One Compiler for the test binary.
 Compiler &compiler();

@@ -6,6 +6,7 @@
 //  - analytic masks need no element-wise work; out-of-bounds reads are
 //    reported as errors; the second call is a cache hit.
 // GPU tests skip, saying why, where there is no driver or no device.
+#include "support/GpuTest.h"
 #include "support/ModContext.h"
 #include "support/ModGenerator.h"
 
@@ -30,14 +31,6 @@ namespace {
 using namespace flexjit;
 using namespace flexjit::testsupport;
 
-#define REQUIRE_GPU()                                                                    \
-  do {                                                                                   \
-    if (Status s_ = cuda::initDriver(); !s_)                                             \
-      GTEST_SKIP() << "no GPU here: " << s_.message();                                   \
-    auto n_ = cuda::deviceCount();                                                       \
-    if (!n_.ok() || *n_ == 0)                                                            \
-      GTEST_SKIP() << "no GPU here: no CUDA device";                                     \
-  } while (0)
 
 int envCount(const char *name, int dflt) {
   const char *v = std::getenv(name);

@@ -101,6 +101,19 @@ TEST(CacheTest, HitMissAndRelease) {
   EXPECT_EQ(c.stats(CacheKind::BlockMask, kCpuDevice).peakBytes, 100u);
 }
 
+TEST(CacheTest, ContainsCountsNothing) {
+  Cache c;
+  EXPECT_FALSE(c.contains(maskKey(10)));
+  ASSERT_TRUE(c.getOrCreate(maskKey(10), valueOf(1, 10)).ok());
+  EXPECT_TRUE(c.contains(maskKey(10)));
+  EXPECT_FALSE(c.contains(maskKey(11)));
+  CacheStats s = c.stats(CacheKind::BlockMask, kCpuDevice);
+  EXPECT_EQ(s.hits, 0u);
+  EXPECT_EQ(s.misses, 1u); // the build only
+  c.clear();
+  EXPECT_FALSE(c.contains(maskKey(10)));
+}
+
 TEST(CacheTest, LruByBytes) {
   Cache c({/*maxBytes=*/1000, /*maxEntries=*/100});
   std::atomic<int> released{0};

@@ -1,5 +1,6 @@
 // The CUDA runtime. Without a driver or GPU (as on CI): every entry point
 // returns a clear Error and nothing crashes; GPU tests skip, saying why.
+#include "support/GpuTest.h"
 #include "CudaTestKernels.hpp"
 #include "flexjit/Cache.hpp"
 #include "flexjit/Runtime.hpp"
@@ -16,15 +17,6 @@ using namespace flexjit::cuda;
 
 namespace {
 
-/// Skips the test, loudly, unless a driver and a GPU are present.
-#define REQUIRE_GPU()                                                          \
-  do {                                                                         \
-    if (Status s_ = initDriver(); !s_)                                         \
-      GTEST_SKIP() << "no GPU here: " << s_.message();                         \
-    auto n_ = deviceCount();                                                   \
-    if (!n_.ok() || *n_ == 0)                                                  \
-      GTEST_SKIP() << "no GPU here: no CUDA device";                           \
-  } while (0)
 
 bool contains(const std::string &s, const std::string &needle) {
   return s.find(needle) != std::string::npos;

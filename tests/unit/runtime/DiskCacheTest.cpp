@@ -70,6 +70,14 @@ TEST(DiskCacheTest, CompilesOnceThenReads) {
   EXPECT_EQ(compiles, 1);
   EXPECT_EQ(again.stats().hits, 1u);
   ASSERT_TRUE(again.load(key()).has_value());
+  // contains() looks without reading or counting.
+  DiskCacheStats before = again.stats();
+  EXPECT_TRUE(again.contains(key()));
+  DiskCacheKey other = key();
+  other.arch = "sm_80";
+  EXPECT_FALSE(again.contains(other));
+  EXPECT_EQ(again.stats().hits, before.hits);
+  EXPECT_EQ(again.stats().misses, before.misses);
   EXPECT_FALSE(again.load(key("other")).has_value());
   // No temporary files left behind.
   std::string cmd = "test -z \"$(ls '" + dir + "' | grep tmp)\"";

@@ -1,0 +1,46 @@
+// What the GPU tests share: the skip, saying why, where there is no driver
+// or no device; and a disk cache of the test run's own.
+#pragma once
+
+#include "flexjit/Runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+/// Skips the test, with the reason, without a CUDA driver or device.
+#define REQUIRE_GPU()                                                                    \
+  do {                                                                                   \
+    if (::flexjit::Status s_ = ::flexjit::cuda::initDriver(); !s_)                       \
+      GTEST_SKIP() << "no GPU here: " << s_.message();                                   \
+    auto n_ = ::flexjit::cuda::deviceCount();                                            \
+    if (!n_.ok() || *n_ == 0)                                                            \
+      GTEST_SKIP() << "no GPU here: no CUDA device";                                     \
+  } while (0)
+
+namespace flexjit::testsupport {
+
+/// Points FLEXJIT_CACHE_DIR at a fresh folder (`<tmp>/<prefix>-XXXXXX`),
+/// removed at exit, unless it is set already: PTX left in ~/.cache/flexjit
+/// by a build with other kernel code must not be loaded by the tests. Call
+/// it before the disk cache is first used (from a namespace-scope
+/// initializer). True when it made the folder.
+inline bool useFreshDiskCache(const char *prefix) {
+  if (std::getenv("FLEXJIT_CACHE_DIR"))
+    return false;
+  static std::string dir =
+      (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
+  if (!mkdtemp(dir.data()))
+    return false;
+  setenv("FLEXJIT_CACHE_DIR", dir.c_str(), 1);
+  std::atexit([] {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  });
+  return true;
+}
+
+} // namespace flexjit::testsupport
