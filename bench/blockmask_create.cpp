@@ -10,10 +10,10 @@
 // for scripts (bench/blockmask_vs_pytorch.py). --dump DIR writes each case's
 // device mask, downloaded, as DIR/<case>.i32 (BlockMask::packed() order);
 // --ptx FILE writes the causal kernels' PTX; --no-gpu runs the CPU parts only.
-#include "flexjit/BlockMaskFromMod.hpp"
+#include "api/blockmask/BlockMaskFromMod.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
-#include "flexjit/GpuBlockMask.hpp"
+#include "api/blockmask/GpuBlockMask.hpp"
 #include "flexjit/Runtime.hpp"
 
 #include <algorithm>

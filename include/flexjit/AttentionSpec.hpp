@@ -5,7 +5,7 @@
 
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Error.hpp"
-#include "flexjit/Tensor.hpp"
+#include "flexjit/DType.hpp"
 
 #include <string>
 #include <vector>

@@ -245,16 +245,14 @@ Cache &globalCache();
 
 /// flexjit's version as built ("0.1.0").
 const char *flexjitVersionString();
-/// "0.1.0+<16 hex digits>": the version and a hash of the code generator's
-/// sources, computed at build time (cmake/CodegenHash.cmake).
-const char *codegenVersionString();
 
 /// What names a compiled artifact on disk.
 struct DiskCacheKey {
-  /// flexjit's version and a hash of the sources of its code generator
-  /// (compiler/, kernels/, dialect/), so that PTX written by other code is
-  /// never read back.
-  std::string flexjitVersion = codegenVersionString();
+  /// The version of the code that made the artifact, so that an artifact
+  /// other code wrote is never read back: for PTX, the code generator's
+  /// (codegenVersionString(), Compiler.hpp), which the API layer passes in
+  /// (the runtime knows nothing of the compiler).
+  std::string flexjitVersion;
   std::string llvmVersion; ///< e.g. "22.1.8"; the caller passes LLVM's version
   std::string arch;        ///< "sm_90a"
   std::string options;     ///< canonical compile options

@@ -36,6 +36,14 @@ struct AttentionKernelSpec; // flexjit/AttentionSpec.hpp
 /// The GPU architectures the NVPTX back end is asked to target.
 const std::vector<std::string> &supportedArchs(); // sm_80, sm_86, sm_89, sm_90, sm_90a
 
+/// "0.1.0+<16 hex digits>": flexjit's version and a hash of every file that
+/// shapes the PTX this compiler generates (its sources, the kernel
+/// templates', the dialect's, and the public headers they include),
+/// computed at build time (cmake/CodegenHash.cmake). PTX kept on disk is
+/// keyed on it (DiskCacheKey::flexjitVersion), so PTX that other code wrote
+/// is never read back.
+const char *codegenVersionString();
+
 struct CompilerOptions {
   /// GPU target of ptx(), llvmIR() and denseMaskKernel() unless a call names one.
   std::string arch = "sm_80";

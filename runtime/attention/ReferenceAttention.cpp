@@ -1,4 +1,4 @@
-// The CPU reference attention (flexjit/Attention.hpp): FlexAttention's
+// The CPU reference attention (flexjit/ReferenceAttention.hpp): FlexAttention's
 // forward pass element by element, the definition the GPU kernel is tested
 // against. See docs/reference.md.
 //
@@ -16,10 +16,10 @@
 // task's own, so threads never write shared memory; afterwards the first
 // report in task order goes to the caller's error slots (when those are
 // still clear), which makes the report independent of scheduling.
-#include "flexjit/Attention.hpp"
+#include "flexjit/ReferenceAttention.hpp"
 #include "flexjit/Cache.hpp"
-#include "flexjit/HalfFloat.hpp"
 
+#include "attention/HalfFloat.hpp"
 #include "support/ThreadPool.hpp"
 
 #include <algorithm>

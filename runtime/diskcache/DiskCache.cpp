@@ -13,8 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "CodegenHash.h"
-
 #ifndef FLEXJIT_VERSION
 #define FLEXJIT_VERSION "unknown"
 #endif
@@ -22,11 +20,6 @@
 namespace flexjit {
 
 const char *flexjitVersionString() { return FLEXJIT_VERSION; }
-
-const char *codegenVersionString() {
-  static const std::string v = std::string(FLEXJIT_VERSION) + "+" + FLEXJIT_CODEGEN_HASH;
-  return v.c_str();
-}
 
 namespace {
 

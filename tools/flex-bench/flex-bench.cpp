@@ -665,7 +665,7 @@ double tflops(const CaseResult &r) {
 
 void printTable(const std::vector<CaseResult> &results, const Gpu &g, const Options &o) {
   std::printf("device: %s (%s); flexjit %s\n", g.info.name.c_str(), g.info.arch().c_str(),
-              FLEXJIT_VERSION);
+              flexjitVersionString());
   std::printf("shape: B=%lld H=%lld HKV=%lld Q=%lld KV=%lld D=%lld %s %s%s; medians of %d "
               "calls after >= %d warm-up (>= %d ms)\n",
               (long long)o.batch, (long long)o.heads, (long long)o.hkv(), (long long)o.q(),
@@ -705,7 +705,7 @@ std::string resultsJson(const std::vector<CaseResult> &results, const Gpu &g, co
   std::ostringstream j;
   j << "{\n  \"device\": {\"name\": " << jsonString(g.info.name)
     << ", \"arch\": " << jsonString(g.info.arch()) << ", \"ordinal\": " << o.device << "},\n"
-    << "  \"flexjit\": " << jsonString(FLEXJIT_VERSION) << ",\n"
+    << "  \"flexjit\": " << jsonString(flexjitVersionString()) << ",\n"
     << "  \"file\": " << jsonString(o.file) << ",\n"
     << "  \"shape\": {\"batch\": " << o.batch << ", \"heads\": " << o.heads
     << ", \"kv_heads\": " << o.hkv() << ", \"q_len\": " << o.q() << ", \"kv_len\": " << o.kv()

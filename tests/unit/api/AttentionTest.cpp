@@ -7,9 +7,9 @@
 #include "support/GpuTest.h"
 #include "flexjit/flexjit.hpp"
 
-#include "runtime/attention/AttentionCheck.hpp"
-#include "runtime/attention/DeviceModContext.hpp"
-#include "runtime/attention/Launch.hpp"
+#include "api/attention/AttentionCheck.hpp"
+#include "api/DeviceModContext.hpp"
+#include "api/attention/Launch.hpp"
 
 #include <gtest/gtest.h>
 

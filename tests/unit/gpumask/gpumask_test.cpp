@@ -1,4 +1,4 @@
-// GPU block-mask creation (compiler/GpuBlockMask.cpp, kernels/BlockMaskKernel.cpp):
+// GPU block-mask creation (api/blockmask/GpuBlockMask.cpp, kernels/BlockMaskKernel.cpp):
 //  - the kernels' PTX assembles with ptxas for sm_80 and sm_90a (no GPU needed);
 //  - on a GPU, the device block mask equals the CPU one, all eight arrays,
 //    for every mask of examples/mods.flex and for generated mods, at odd
@@ -13,7 +13,7 @@
 #include "flexjit/BlockMask.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
-#include "flexjit/GpuBlockMask.hpp"
+#include "api/blockmask/GpuBlockMask.hpp"
 #include "flexjit/Runtime.hpp"
 
 #include <gtest/gtest.h>

@@ -27,6 +27,7 @@ std::string freshDir(const std::string &name) {
 
 DiskCacheKey key(const std::string &kernel = "attn_fwd f16 128") {
   DiskCacheKey k;
+  k.flexjitVersion = "0.1.0+0123456789abcdef"; // the API passes the code generator's
   k.llvmVersion = "22.1.8";
   k.arch = "sm_90a";
   k.options = "-O3";
@@ -88,10 +89,6 @@ TEST(DiskCacheTest, KeyCoversVersionsArchAndOptions) {
   DiskCacheKey base = key();
   std::string h = DiskCache::keyHash(base);
   EXPECT_EQ(h.size(), 64u);
-  EXPECT_EQ(base.flexjitVersion, std::string(codegenVersionString()));
-  // The version, then "+" and 16 hex digits of the code generator's sources.
-  EXPECT_EQ(base.flexjitVersion.rfind(std::string(flexjitVersionString()) + "+", 0), 0u);
-  EXPECT_EQ(base.flexjitVersion.size(), std::string(flexjitVersionString()).size() + 17);
   auto differs = [&](auto mutate) {
     DiskCacheKey k = base;
     mutate(k);

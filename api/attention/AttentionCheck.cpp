@@ -1,7 +1,7 @@
-// The checks of an attention request (runtime/attention/AttentionCheck.hpp):
+// The checks of an attention request (api/attention/AttentionCheck.hpp):
 // everything that can be checked without the GPU, each failure one message
 // naming the tensor, the dimension or the option, and what would be right.
-#include "runtime/attention/AttentionCheck.hpp"
+#include "api/attention/AttentionCheck.hpp"
 
 #include <cmath>
 #include <limits>

@@ -1,5 +1,5 @@
 // The attention kernel's parameters and launch shape (Launch.hpp).
-#include "attention/Launch.hpp"
+#include "api/attention/Launch.hpp"
 
 namespace flexjit {
 

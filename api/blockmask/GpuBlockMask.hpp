@@ -1,4 +1,4 @@
-// Block masks created on the GPU by generated kernels (issue 3, item 1): the
+// Block masks created on the GPU by generated kernels (docs/blockmask.md): the
 // mask mod and its interval classifier inlined into the classify kernel, the
 // kv and the transposed q lists built by the lists kernel
 // (kernels/BlockMaskKernel.h), the result written straight into one device
@@ -28,7 +28,7 @@
 namespace flexjit {
 
 //===----------------------------------------------------------------------===//
-// Runtime half: no compiler needed (runtime/blockmask/GpuCreate.cpp)
+// Running the kernels once loaded (api/blockmask/GpuCreate.cpp)
 //===----------------------------------------------------------------------===//
 
 /// A mask's runtime inputs in the ABI's slot order (interfaceOf), on the host.
@@ -68,7 +68,7 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
                                                   int64_t *elementwiseBlocks = nullptr);
 
 //===----------------------------------------------------------------------===//
-// Entry points with the compiler (compiler/GpuBlockMask.cpp)
+// Entry points: the kernels compiled and cached (api/blockmask/GpuBlockMask.cpp)
 //===----------------------------------------------------------------------===//
 
 /// The ABI slots of mask `mod` from inputs by name: an Error for a missing

@@ -1,11 +1,12 @@
 // The checks of an AttentionRequest shared by Session::attention (the GPU)
 // and Session::referenceAttention (the CPU): tensors, shapes, mods and their
 // inputs, each failure one Error saying what and where, with its
-// FailureKind. Implemented in runtime/capi/AttentionCheck.cpp (they need
-// Program, which the runtime library does not have).
+// FailureKind (api/attention/AttentionCheck.cpp).
 #pragma once
 
 #include "flexjit/flexjit.hpp"
+
+#include "api/blockmask/GpuBlockMask.hpp"
 
 #include <memory>
 #include <string>

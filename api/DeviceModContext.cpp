@@ -1,6 +1,6 @@
 // Mod contexts in device memory (DeviceModContext.hpp): the image layout,
 // page-locked staging and the per-device upload resources.
-#include "attention/DeviceModContext.hpp"
+#include "api/DeviceModContext.hpp"
 
 #include <algorithm>
 #include <cstring>

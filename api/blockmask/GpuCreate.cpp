@@ -8,7 +8,7 @@
 // (grown when too small), and a page-locked host staging area, so that the
 // one upload and the read-back are asynchronous copies and no allocation
 // or free of scratch memory is on the path (DeviceUploadResources, shared
-// with attention launches: runtime/attention/DeviceModContext.hpp).
+// with attention launches: api/DeviceModContext.hpp).
 //
 // Scratch layout, byte offsets (the first rows are the mask's
 // ModContextImage, with the counter as its caller's bytes):
@@ -18,9 +18,9 @@
 //   72  params, then buffer dims, then the buffer pointer array (8 bytes each)
 //   ..  each buffer's contents, 16-byte aligned
 //   ..  the block kinds, B·H·nQ·nKV bytes (written by classify, read by lists)
-#include "flexjit/GpuBlockMask.hpp"
+#include "api/blockmask/GpuBlockMask.hpp"
 
-#include "attention/DeviceModContext.hpp"
+#include "api/DeviceModContext.hpp"
 #include "flexjit/Compiler.hpp"
 
 #include <cstring>

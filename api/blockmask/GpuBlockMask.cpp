@@ -1,13 +1,12 @@
 // GPU block-mask creation, the entry points: inputs by name to ABI slots,
 // the kernels through the cache and the disk cache (compiled here on a
 // miss), and the block mask through the cache.
-#include "flexjit/GpuBlockMask.hpp"
+#include "api/blockmask/GpuBlockMask.hpp"
 
+#include "api/PtxDiskKey.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Fingerprint.hpp"
 #include "kernels/BlockMaskConstants.h"
-
-#include "llvm/Config/llvm-config.h"
 
 #include <cstring>
 #include <map>
@@ -167,14 +166,7 @@ blockMaskKernelsFor(const PreparedMask &mask, const cuda::Context &ctx, Cache &c
   kk.device = ctx.device();
   auto r = cache.getOrCreateAs<const BlockMaskKernelsModule>(
       CacheKey::kernel(kk), [&]() -> Result<CacheValue> {
-        KernelKey onDisk = kk;
-        onDisk.device = kCpuDevice; // PTX is the same for every device of an arch
-        DiskCacheKey dk;
-        dk.llvmVersion = LLVM_VERSION_STRING;
-        dk.arch = arch;
-        dk.options = kKernelsVersion;
-        dk.kernelKey = CacheKey::kernel(onDisk).bytes();
-        auto ptx = DiskCache::global().getOrCompile(dk, [&]() -> Result<std::string> {
+        auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
           auto compiler = processCompiler();
           if (!compiler)
             return compiler.error();

@@ -1,10 +1,10 @@
 // Mod contexts (ModABI.h) in device memory, shared by GPU block-mask
-// creation (runtime/blockmask/GpuCreate.cpp) and attention launches
-// (runtime/capi/Attention.cpp): the image one context takes in device
+// creation (api/blockmask/GpuCreate.cpp) and attention launches
+// (api/attention/Attention.cpp): the image one context takes in device
 // memory, and the per-device resources an upload reuses from call to call.
 #pragma once
 
-#include "flexjit/GpuBlockMask.hpp"
+#include "api/blockmask/GpuBlockMask.hpp"
 #include "flexjit/Runtime.hpp"
 
 #include <cstddef>

@@ -1,7 +1,7 @@
 // One launch of the attention forward kernel: its parameters packed in the
 // order of attentionKernelParams() (flexjit/AttentionSpec.hpp), and its
 // launch shape. No compiler and no validation here: Session::attention
-// (runtime/capi/Attention.cpp) checks the request first.
+// (api/attention/Attention.cpp) checks the request first.
 #pragma once
 
 #include "flexjit/AttentionSpec.hpp"

@@ -1,29 +1,9 @@
-// DType names and sizes, TensorRef constructors (flexjit/Tensor.hpp).
+// TensorRef constructors and its text for messages (flexjit/Tensor.hpp).
 #include "flexjit/Tensor.hpp"
 
 #include <sstream>
 
 namespace flexjit {
-
-const char *dtypeName(DType t) {
-  switch (t) {
-  case DType::BF16: return "bf16";
-  case DType::F16: return "f16";
-  case DType::F32: return "f32";
-  case DType::F64: return "f64";
-  }
-  return "?";
-}
-
-size_t dtypeBytes(DType t) {
-  switch (t) {
-  case DType::BF16:
-  case DType::F16: return 2;
-  case DType::F32: return 4;
-  case DType::F64: return 8;
-  }
-  return 0;
-}
 
 TensorRef TensorRef::bhsd(uint64_t data, DType dtype, int64_t B, int64_t H, int64_t S, int64_t D,
                           int device) {

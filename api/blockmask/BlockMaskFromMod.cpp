@@ -7,7 +7,7 @@
 // that shows both an allowed and a masked element is partial, whatever the
 // rest holds: the diagonal of causal, the edges of a window); only then the
 // runtime's element loop.
-#include "flexjit/BlockMaskFromMod.hpp"
+#include "api/blockmask/BlockMaskFromMod.hpp"
 
 #include <array>
 

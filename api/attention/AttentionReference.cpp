@@ -2,7 +2,7 @@
 // with the request checked as Session::attention checks it where the rules
 // are shared (AttentionCheck.hpp), the mods JIT-compiled for the CPU
 // through the cache, and their out-of-bounds reports turned into an Error.
-#include "runtime/attention/AttentionCheck.hpp"
+#include "api/attention/AttentionCheck.hpp"
 
 #include <cmath>
 

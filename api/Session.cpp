@@ -4,6 +4,9 @@
 // caches; this file only connects them and checks what users pass in.
 #include "flexjit/flexjit.hpp"
 
+#include "api/blockmask/BlockMaskFromMod.hpp"
+#include "api/blockmask/GpuBlockMask.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <charconv>

@@ -11,11 +11,10 @@
 //     uploaded for this call, and the call waits for the kernel on its
 //     stream and reads the error records back (an out-of-bounds read is an
 //     Error naming it).
-#include "runtime/attention/AttentionCheck.hpp"
-#include "runtime/attention/DeviceModContext.hpp"
-#include "runtime/attention/Launch.hpp"
-
-#include "llvm/Config/llvm-config.h"
+#include "api/attention/AttentionCheck.hpp"
+#include "api/DeviceModContext.hpp"
+#include "api/attention/Launch.hpp"
+#include "api/PtxDiskKey.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -29,7 +28,7 @@ namespace {
 
 /// Names the kernel in cache keys. A change of the kernel's code needs no
 /// bump here: the disk cache's keys carry a hash of the code generator's
-/// sources (codegenVersionString(), Cache.hpp).
+/// sources (codegenVersionString(), Compiler.hpp; api/PtxDiskKey.hpp).
 constexpr const char *kAttentionKernelVersion = "attention-kernel";
 
 /// The block mask made when the request has neither a mask mod nor a mask:
@@ -236,21 +235,11 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     kk.device = device;
     return kk;
   };
-  auto diskKeyOf = [](const KernelKey &kk) {
-    KernelKey onDisk = kk;
-    onDisk.device = kCpuDevice; // the PTX is the same for every device of an arch
-    DiskCacheKey dk;
-    dk.llvmVersion = LLVM_VERSION_STRING;
-    dk.arch = kk.arch;
-    dk.options = kk.options;
-    dk.kernelKey = CacheKey::kernel(onDisk).bytes();
-    return dk;
-  };
   // Compiles (or reads from disk) and loads one instantiation; the factory
   // of its cache entry. `compiled` is set when it runs.
   Program prog = program;
   const std::string scoreName = request.scoreMod, maskName = request.maskMod;
-  auto factoryOf = [this, prog, scoreName, maskName, ctx, diskKeyOf](
+  auto factoryOf = [this, prog, scoreName, maskName, ctx](
                        const AttentionKernelSpec &sp, const KernelKey &kk, bool *compiled,
                        FailureKind *failure) {
     return [=]() -> Result<CacheValue> {
@@ -258,7 +247,7 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
         *compiled = true;
       if (failure)
         *failure = FailureKind::Compile;
-      auto ptx = DiskCache::global().getOrCompile(diskKeyOf(kk), [&]() -> Result<std::string> {
+      auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
         auto c = compiler();
         if (!c)
           return c.error();
@@ -296,7 +285,7 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   const bool chosenByFlexjit = !o.blockM && !o.blockN && !o.stages && !o.rowsPerWarp;
   KernelKey kk = keyOf(spec);
   if (o.tiered && chosenByFlexjit && spec.rowsPerWarp == 32 && !cache_->contains(CacheKey::kernel(kk)) &&
-      !DiskCache::global().contains(diskKeyOf(kk)) && !backgroundFailed(CacheKey::kernel(kk).bytes())) {
+      !DiskCache::global().contains(ptxDiskKey(kk)) && !backgroundFailed(CacheKey::kernel(kk).bytes())) {
     AttentionKernelSpec quick = spec;
     quick.rowsPerWarp = 16;
     startBackgroundCompile(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr, nullptr));
