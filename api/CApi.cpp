@@ -5,6 +5,8 @@
 #include "flexjit/flexjit.h"
 #include "flexjit/flexjit.hpp"
 
+#include "api/CApiStatus.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -31,9 +33,11 @@ namespace {
 
 thread_local std::string lastError;
 
-flexjit_status fail(flexjit_status status, const std::string &message) {
-  lastError = message;
-  return status;
+/// Records a failed call's message; its status comes from the Error's kind
+/// alone (capiStatusOf, CApiStatus.hpp), never from the message.
+flexjit_status fail(const Error &e) {
+  lastError = e.message;
+  return capiStatusOf(e.kind);
 }
 
 /// Runs `body` (which returns a status) with exceptions turned into one.
@@ -42,39 +46,19 @@ template <class F> flexjit_status guarded(F &&body) {
     lastError.clear();
     return body();
   } catch (const std::bad_alloc &) {
-    return fail(FLEXJIT_ERROR_OUT_OF_MEMORY, "out of memory");
+    return fail(Error{ErrorKind::OutOfMemory, "out of memory"});
   } catch (const std::exception &e) {
-    return fail(FLEXJIT_ERROR_INTERNAL, std::string("internal error: ") + e.what());
+    return fail(Error{ErrorKind::Internal, std::string("internal error: ") + e.what()});
   } catch (...) {
-    return fail(FLEXJIT_ERROR_INTERNAL, "internal error");
+    return fail(Error{ErrorKind::Internal, "internal error"});
   }
 }
 
-#define FLEXJIT_CHECK_ARG(cond, what)                                                         \
-  do {                                                                                        \
-    if (!(cond))                                                                              \
-      return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, what);                                      \
+#define FLEXJIT_CHECK_ARG(cond, what)                                                              \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      return fail(Error{ErrorKind::InvalidArgument, what});                                        \
   } while (0)
-
-flexjit_status statusOf(FailureKind k) {
-  switch (k) {
-  case FailureKind::InvalidArgument:
-    return FLEXJIT_ERROR_INVALID_ARGUMENT;
-  case FailureKind::NotFound:
-    return FLEXJIT_ERROR_NOT_FOUND;
-  case FailureKind::Compile:
-    return FLEXJIT_ERROR_COMPILE;
-  case FailureKind::OutOfBounds:
-    return FLEXJIT_ERROR_OUT_OF_BOUNDS;
-  case FailureKind::Device:
-    return FLEXJIT_ERROR_DEVICE;
-  case FailureKind::Cache:
-    return FLEXJIT_ERROR_CACHE;
-  case FailureKind::Other:
-    break;
-  }
-  return FLEXJIT_ERROR_INTERNAL;
-}
 
 /// The process-wide session: one compiler, the global cache. Never
 /// destroyed, so that no JIT'd code is torn down while LLVM's own statics
@@ -236,7 +220,7 @@ flexjit_status findMod(const flexjit_module *m, const char *mod, const ModInfo *
   FLEXJIT_CHECK_ARG(mod, "mod name is NULL");
   auto info = m->program.mod(mod);
   if (!info)
-    return fail(FLEXJIT_ERROR_NOT_FOUND, info.error().message);
+    return fail(info.error());
   out = *info;
   return FLEXJIT_OK;
 }
@@ -262,7 +246,7 @@ flexjit_status checkIndex(size_t index, size_t size, const char *what, const Mod
 flexjit_status newModule(const std::string &name, const std::string &text, flexjit_module **out) {
   auto p = Program::fromSource(name, text);
   if (!p)
-    return fail(FLEXJIT_ERROR_COMPILE, p.error().message);
+    return fail(p.error());
   *out = new flexjit_module{std::move(*p)};
   return FLEXJIT_OK;
 }
@@ -277,11 +261,11 @@ Result<std::shared_ptr<const BlockMask>> hostMask(const flexjit_blockmask *m) {
   return std::shared_ptr<const BlockMask>(std::make_shared<BlockMask>(std::move(*h)));
 }
 
-/// hostMask as a status: a failed copy from the device is a device error.
+/// hostMask as a status.
 flexjit_status hostMaskOf(const flexjit_blockmask *m, std::shared_ptr<const BlockMask> &out) {
   auto host = hostMask(m);
   if (!host)
-    return fail(FLEXJIT_ERROR_DEVICE, host.error().message);
+    return fail(host.error());
   out = std::move(*host);
   return FLEXJIT_OK;
 }
@@ -310,24 +294,23 @@ flexjit_status evalMod(const flexjit_module *module, const char *mod, ModKind ki
   if (flexjit_status s = findMod(module, mod, info))
     return s;
   if (info->kind != kind)
-    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT,
-                "'" + info->name + "' is a " + spelling(info->kind) + " mod, not a " +
-                    spelling(kind) + " mod");
+    return fail(Error{ErrorKind::InvalidArgument, "'" + info->name + "' is a " +
+                                                      spelling(info->kind) + " mod, not a " +
+                                                      spelling(kind) + " mod"});
   ModInputs inputs;
   std::string error;
   if (!convertInputs(params, numParams, buffers, numBuffers, inputs, error))
-    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, error);
+    return fail(Error{ErrorKind::InvalidArgument, error});
   auto bound = BoundInputs::bind(*info, inputs);
   if (!bound)
-    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, bound.error().message);
-  FailureKind why = FailureKind::Other;
-  auto code = session().cpuMod(module->program, mod, &why);
+    return fail(bound.error());
+  auto code = session().cpuMod(module->program, mod);
   if (!code)
-    return fail(statusOf(why), code.error().message);
+    return fail(code.error());
   const flexjit_mod_context &ctx = (*bound)->context();
   call(*code, ctx);
   if (ctx.error[0] != 0)
-    return fail(FLEXJIT_ERROR_OUT_OF_BOUNDS, (*bound)->describeOutOfBounds(ctx.error));
+    return fail(Error{ErrorKind::OutOfBounds, (*bound)->describeOutOfBounds(ctx.error)});
   return FLEXJIT_OK;
 }
 
@@ -387,7 +370,7 @@ flexjit_status requestOf(const flexjit_module *module, const flexjit_attention_d
   FLEXJIT_CHECK_ARG(desc, "desc is NULL");
   std::string error;
   if (!convertAttention(*desc, req, error))
-    return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, error);
+    return fail(Error{ErrorKind::InvalidArgument, error});
   return FLEXJIT_OK;
 }
 
@@ -455,7 +438,7 @@ flexjit_status flexjit_module_from_file(const char *path, flexjit_module **out) 
     FLEXJIT_CHECK_ARG(out, "out is NULL");
     std::ifstream in(path, std::ios::binary);
     if (!in)
-      return fail(FLEXJIT_ERROR_NOT_FOUND, std::string("cannot read '") + path + "'");
+      return fail(Error{ErrorKind::NotFound, std::string("cannot read '") + path + "'"});
     std::stringstream ss;
     ss << in.rdbuf();
     return newModule(path, ss.str(), out);
@@ -638,11 +621,10 @@ flexjit_status flexjit_blockmask_get(const flexjit_module *module,
     std::string error;
     if (!convertInputs(desc->params, desc->num_params, desc->buffers, desc->num_buffers,
                        req.inputs, error))
-      return fail(FLEXJIT_ERROR_INVALID_ARGUMENT, error);
-    FailureKind why = FailureKind::Other;
-    auto h = session().blockMask(module->program, req, &why);
+      return fail(Error{ErrorKind::InvalidArgument, error});
+    auto h = session().blockMask(module->program, req);
     if (!h)
-      return fail(statusOf(why), h.error().message);
+      return fail(h.error());
     *out = new flexjit_blockmask{std::move(*h)};
     return FLEXJIT_OK;
   });
@@ -773,10 +755,9 @@ flexjit_status flexjit_attention(const flexjit_module *module, const flexjit_att
     AttentionRequest req;
     if (flexjit_status s = requestOf(module, desc, req))
       return s;
-    FailureKind why = FailureKind::Other;
-    auto r = session().attention(module->program, req, &why);
+    auto r = session().attention(module->program, req);
     if (!r)
-      return fail(statusOf(why), r.error().message);
+      return fail(r.error());
     if (info) {
       flexjit_attention_info i;
       std::memset(&i, 0, sizeof i);
@@ -807,10 +788,9 @@ flexjit_status flexjit_attention_reference(const flexjit_module *module,
     AttentionRequest req;
     if (flexjit_status s = requestOf(module, desc, req))
       return s;
-    FailureKind why = FailureKind::Other;
-    Status st = session().referenceAttention(module->program, req, &why);
+    Status st = session().referenceAttention(module->program, req);
     if (!st)
-      return fail(statusOf(why), st.message());
+      return fail(st.error());
     return FLEXJIT_OK;
   });
 }

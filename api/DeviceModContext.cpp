@@ -132,7 +132,7 @@ Status DeviceUploadResources::reserveScratch(const cuda::Context &ctx, size_t by
   scratch = cuda::DeviceBuffer(); // free the old one first
   auto grown = cuda::DeviceBuffer::allocate(ctx, std::max(bytes, minimum));
   if (!grown)
-    return Error{grown.error().message};
+    return grown.error();
   scratch = std::move(*grown);
   return Status::success();
 }

@@ -4,6 +4,7 @@
 // caches; this file only connects them and checks what users pass in.
 #include "flexjit/flexjit.hpp"
 
+#include "api/ModError.hpp"
 #include "api/blockmask/BlockMaskFromMod.hpp"
 #include "api/blockmask/GpuBlockMask.hpp"
 
@@ -34,7 +35,8 @@ Result<Device> Device::parse(const std::string &text) {
     if (b != e && r.ec == std::errc() && r.ptr == e && ordinal >= 0)
       return Device::cuda(ordinal);
   }
-  return Error{"unknown device '" + text + "' (expected cpu, cuda or cuda:N)"};
+  return Error{ErrorKind::InvalidArgument,
+               "unknown device '" + text + "' (expected cpu, cuda or cuda:N)"};
 }
 
 std::string Device::str() const {
@@ -79,8 +81,8 @@ Result<const ModInfo *> Program::mod(const std::string &name) const {
   for (const ModInfo &m : *mods_)
     names.push_back(m.name);
   std::string hint = closestName(name, names);
-  return Error{"no mod named '" + name + "' in " + file_->fileName +
-               (hint.empty() ? "" : " (did you mean '" + hint + "'?)")};
+  return Error{ErrorKind::NotFound, "no mod named '" + name + "' in " + file_->fileName +
+                                        (hint.empty() ? "" : " (did you mean '" + hint + "'?)")};
 }
 
 //===----------------------------------------------------------------------===//
@@ -89,7 +91,7 @@ Result<const ModInfo *> Program::mod(const std::string &name) const {
 
 Result<Value> parseValue(ScalarType type, const std::string &text) {
   auto bad = [&](const std::string &why) -> Error {
-    return Error{"'" + text + "' is not " + why};
+    return Error{ErrorKind::InvalidArgument, "'" + text + "' is not " + why};
   };
   switch (type) {
   case ScalarType::Bool:
@@ -153,7 +155,7 @@ Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
     for (const ParamDecl &p : iface.params)
       known |= p.name == name;
     if (!known)
-      return Error{"unknown param '" + name + "': " + reads};
+      return Error{ErrorKind::InvalidArgument, "unknown param '" + name + "': " + reads};
   }
   for (const auto &[name, v] : inputs.buffers) {
     (void)v;
@@ -161,7 +163,7 @@ Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
     for (const BufferDecl &b : iface.buffers)
       known |= b.name == name;
     if (!known)
-      return Error{"unknown buffer '" + name + "': " + reads};
+      return Error{ErrorKind::InvalidArgument, "unknown buffer '" + name + "': " + reads};
   }
 
   std::unique_ptr<BoundInputs> bound(new BoundInputs());
@@ -169,39 +171,43 @@ Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
   for (const ParamDecl &p : iface.params) {
     auto it = inputs.params.find(p.name);
     if (it == inputs.params.end())
-      return Error{"missing param '" + p.name + "': " + reads};
+      return Error{ErrorKind::InvalidArgument, "missing param '" + p.name + "': " + reads};
     std::optional<int64_t> slot = abiParamSlot(p.type, it->second);
     if (!slot)
-      return Error{"param '" + p.name + "' is " + typeName(p.type) + ", given a value of type " +
-                   typeName(it->second.type)};
+      return Error{ErrorKind::InvalidArgument, "param '" + p.name + "' is " + typeName(p.type) +
+                                                   ", given a value of type " +
+                                                   typeName(it->second.type)};
     bound->params_.push_back(*slot);
     bound->paramValues_.push_back(paramValue(p.name, typeName(p.type), *slot));
   }
   for (const BufferDecl &b : iface.buffers) {
     auto it = inputs.buffers.find(b.name);
     if (it == inputs.buffers.end())
-      return Error{"missing buffer '" + b.name + "': " + reads};
+      return Error{ErrorKind::InvalidArgument, "missing buffer '" + b.name + "': " + reads};
     const BufferData &d = it->second;
     if (d.elemType != b.elemType)
-      return Error{"buffer '" + b.name + "' holds " + typeName(b.elemType) + ", given " +
-                   typeName(d.elemType) + " data"};
+      return Error{ErrorKind::InvalidArgument, "buffer '" + b.name + "' holds " +
+                                                   typeName(b.elemType) + ", given " +
+                                                   typeName(d.elemType) + " data"};
     if (d.shape.size() != b.dims.size())
-      return Error{"buffer '" + b.name + "' has " + std::to_string(b.dims.size()) +
-                   " dimension(s), given a shape of " + std::to_string(d.shape.size())};
+      return Error{ErrorKind::InvalidArgument,
+                   "buffer '" + b.name + "' has " + std::to_string(b.dims.size()) +
+                       " dimension(s), given a shape of " + std::to_string(d.shape.size())};
     // Element count with overflow checks: the mod trusts these sizes.
     uint64_t count = 1;
     for (size_t i = 0; i < d.shape.size(); ++i) {
       int64_t n = d.shape[i];
       if (n < 0)
-        return Error{"buffer '" + b.name + "': dimension " + std::to_string(i) +
-                     " has a negative size " + std::to_string(n)};
+        return Error{ErrorKind::InvalidArgument, "buffer '" + b.name + "': dimension " +
+                                                     std::to_string(i) + " has a negative size " +
+                                                     std::to_string(n)};
       if (n != 0 && count > (uint64_t(1) << 62) / uint64_t(n))
-        return Error{"buffer '" + b.name + "' is too large"};
+        return Error{ErrorKind::InvalidArgument, "buffer '" + b.name + "' is too large"};
       count *= uint64_t(n);
     }
     if (count > 0 && !d.data)
-      return Error{"buffer '" + b.name + "' has " + std::to_string(count) +
-                   " elements but no data"};
+      return Error{ErrorKind::InvalidArgument, "buffer '" + b.name + "' has " +
+                                                   std::to_string(count) + " elements but no data"};
     bound->buffers_.push_back(d.data);
     for (int64_t n : d.shape)
       bound->dims_.push_back(n);
@@ -232,14 +238,10 @@ const flexjit_mod_context &BoundInputs::context() {
 }
 
 std::string BoundInputs::describeOutOfBounds(const int64_t *slots) const {
-  int64_t slot = slots[0] - 1;
-  const auto &bufs = mod_->interface.buffers;
-  std::string name = slot >= 0 && size_t(slot) < bufs.size()
-                         ? "'" + bufs[size_t(slot)].name + "'"
-                         : "slot " + std::to_string(slot);
-  return "mod '" + mod_->name + "' read buffer " + name + " out of bounds: index " +
-         std::to_string(slots[2]) + " of dimension " + std::to_string(slots[1]) +
-         ", whose size is " + std::to_string(slots[3]);
+  std::vector<std::string> names;
+  for (const BufferRef &b : bufferRefs_)
+    names.push_back(b.name);
+  return flexjit::describeOutOfBounds(mod_->name, names, slots);
 }
 
 //===----------------------------------------------------------------------===//
@@ -351,51 +353,33 @@ Result<std::shared_ptr<const T>> Session::compiled(const Program &program, const
   return std::shared_ptr<const T>(*r);
 }
 
-namespace {
-/// Records why a call failed (when the caller asked) and passes the Error on.
-Error failed(FailureKind *why, FailureKind kind, Error e) {
-  if (why)
-    *why = kind;
-  return e;
-}
-
-/// The kind of an Error that came back through the cache from a build this
-/// thread did not run (another thread's, which it waited for).
-FailureKind kindOfCacheError(const Error &e) {
-  return e.message.find("cache's byte bound") != std::string::npos ? FailureKind::Cache
-                                                                   : FailureKind::Other;
-}
-} // namespace
-
-Result<CpuMod> Session::cpuMod(const Program &program, const std::string &modName,
-                               FailureKind *why) {
+Result<CpuMod> Session::cpuMod(const Program &program, const std::string &modName) {
   auto info = program.mod(modName);
   if (!info)
-    return failed(why, FailureKind::NotFound, info.error());
+    return info.error();
   auto code = compiled<CpuMod>(program, **info, "cpu_mod");
   if (!code)
-    return failed(why, FailureKind::Compile, code.error());
+    return code.error();
   return **code;
 }
 
 Result<BlockMaskHandle> Session::blockMask(const Program &program,
-                                           const BlockMaskRequest &request, FailureKind *why) {
+                                           const BlockMaskRequest &request) {
   auto info = program.mod(request.mod);
   if (!info)
-    return failed(why, FailureKind::NotFound, info.error());
+    return info.error();
   const ModInfo &mod = **info;
-  const FailureKind bad = FailureKind::InvalidArgument;
   if (mod.kind != ModKind::Mask)
-    return failed(why, bad,
-                  Error{"'" + mod.name + "' is a score mod; block masks are made from mask mods"});
+    return Error{ErrorKind::InvalidArgument,
+                 "'" + mod.name + "' is a score mod; block masks are made from mask mods"};
   if (Status st = request.shape.validate(); !st)
-    return failed(why, bad, Error{st.message()});
+    return st.error();
   if (request.device.ordinal < kCpuDevice)
-    return failed(why, bad,
-                  Error{"invalid device ordinal " + std::to_string(request.device.ordinal)});
+    return Error{ErrorKind::InvalidArgument,
+                 "invalid device ordinal " + std::to_string(request.device.ordinal)};
   auto bound = BoundInputs::bind(mod, request.inputs);
   if (!bound)
-    return failed(why, bad, bound.error());
+    return bound.error();
 
   BlockMaskKey key = blockMaskKey(mod.fingerprint, request.shape, (*bound)->paramValues(),
                                   (*bound)->bufferValues(), request.device.ordinal);
@@ -406,21 +390,15 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
     // Made on the GPU by the block-mask kernels, straight into device memory.
     std::string where = "block mask on " + request.device.str() + ": ";
     if (Status st = cuda::initDriver(); !st)
-      return failed(why, FailureKind::Device, Error{where + st.message()});
+      return st.error().prefixed(where);
     auto prepared = PreparedMask::prepare(program.file(), mod.name, request.inputs);
     if (!prepared) // BoundInputs accepted the inputs, so this is unexpected
-      return failed(why, FailureKind::InvalidArgument, prepared.error());
+      return prepared.error();
     GpuBlockMaskStats gpuStats;
     auto made = createBlockMaskOnDevice(*prepared, request.shape, request.device.ordinal,
                                         nullptr, &gpuStats, cache_);
-    if (!made) {
-      const std::string &m = made.error().message;
-      FailureKind k = m.find("out of bounds") != std::string::npos ? FailureKind::OutOfBounds
-                      : kindOfCacheError(made.error()) == FailureKind::Cache
-                          ? FailureKind::Cache
-                          : FailureKind::Device;
-      return failed(why, k, Error{where + m});
-    }
+    if (!made)
+      return made.error().prefixed(where);
     handle.device = std::move(*made);
     handle.created = !gpuStats.cacheHit;
     if (handle.created) {
@@ -431,38 +409,26 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
   }
 
   BoundInputs &in = **bound;
-  // Set by the build when this thread runs it; else the error is another
-  // thread's build that this one waited for.
-  std::optional<FailureKind> buildFailure;
   auto made = cachedBlockMask(*cache_, key, [&](const BlockMaskShape &shape) -> Result<BlockMask> {
-    buildFailure = FailureKind::Compile;
     auto code = compiled<CpuMod>(program, mod, "cpu_mod");
     if (!code)
       return code.error();
     auto classifier = compiled<CpuIntervalFn>(program, mod, "cpu_interval");
     if (!classifier)
       return classifier.error();
-    buildFailure = FailureKind::Other;
     BlockMaskCreateStats stats;
     auto bm = blockMaskFromMod(shape, **code, classifier->get(), in.context(), request.threads,
                                &stats);
     if (!bm)
       return bm.error();
-    if (stats.modError[0] != 0) {
-      buildFailure = FailureKind::OutOfBounds;
-      return Error{in.describeOutOfBounds(stats.modError.data())};
-    }
-    buildFailure = FailureKind::Cache; // what can still fail: entering the cache
+    if (stats.modError[0] != 0)
+      return Error{ErrorKind::OutOfBounds, in.describeOutOfBounds(stats.modError.data())};
     handle.created = true;
     handle.stats = stats;
     return bm;
   });
-  if (!made) {
-    FailureKind k = kindOfCacheError(made.error());
-    if (buildFailure && k != FailureKind::Cache)
-      k = *buildFailure;
-    return failed(why, k, made.error());
-  }
+  if (!made)
+    return made.error();
   handle.host = std::move(*made);
   return handle;
 }
@@ -478,8 +444,9 @@ Result<BlockMask> copyToHost(const cuda::DeviceBlockMask &mask) {
   if (!packed)
     return packed.error();
   if (packed->size() * sizeof(int32_t) != BlockMask::bytesFor(s))
-    return Error{"device block mask: " + std::to_string(packed->size() * sizeof(int32_t)) +
-                 " bytes do not match its shape"};
+    return Error{ErrorKind::Internal,
+                 "device block mask: " + std::to_string(packed->size() * sizeof(int32_t)) +
+                     " bytes do not match its shape"};
   // The kv lists come first (fieldNames() order); fromKvBlocks validates
   // them and derives the q lists, which must equal the device's.
   auto take = [&, at = size_t(0)](size_t n) mutable {
@@ -491,9 +458,9 @@ Result<BlockMask> copyToHost(const cuda::DeviceBlockMask &mask) {
   std::vector<int32_t> fullNum = take(bh * nQ), fullIdx = take(bh * nQ * nKV);
   auto host = BlockMask::fromKvBlocks(s, kvNum, kvIdx, fullNum, fullIdx);
   if (!host)
-    return Error{"device block mask: " + host.error().message};
+    return Error{ErrorKind::Internal, "device block mask: " + host.error().message};
   if (host->packed() != *packed)
-    return Error{"device block mask: its q lists disagree with its kv lists"};
+    return Error{ErrorKind::Internal, "device block mask: its q lists disagree with its kv lists"};
   return host;
 }
 

@@ -41,8 +41,9 @@ Result<mlir::func::FuncOp> modOfKind(mlir::ModuleOp module, const std::string &n
   if (!k)
     return k.error();
   if (*k != kind)
-    return Error{"'" + name + "' is a " + (*k == ModKind::Mask ? "mask" : "score") +
-                 " mod, used here as a " + (kind == ModKind::Mask ? "mask" : "score") + " mod"};
+    return Error{ErrorKind::InvalidArgument,
+                 "'" + name + "' is a " + (*k == ModKind::Mask ? "mask" : "score") +
+                     " mod, used here as a " + (kind == ModKind::Mask ? "mask" : "score") + " mod"};
   return *fn;
 }
 
@@ -56,9 +57,10 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
   if (auto f = nvptxFeatures(a); !f)
     return f.error();
   if (Status st = checkAttentionKernelSpec(spec); !st)
-    return Error{st.message()};
+    return st.error();
   if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
-    return Error{"the attention kernel spec and the mods disagree (a mod is given for a spec "
+    return Error{ErrorKind::InvalidArgument,
+                 "the attention kernel spec and the mods disagree (a mod is given for a spec "
                  "without it, or missing)"};
 
   // Lowered text of each mod (in the Compiler's context), then parsed into
@@ -85,7 +87,7 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
     if (!m)
       return m.error();
     if (Status st = prefixModSymbols(**m); !st)
-      return Error{st.message()};
+      return st.error();
     if (!merged)
       merged = std::move(*m);
     else
@@ -114,14 +116,14 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
   std::string entry = attentionKernelName(spec);
   buildAttentionKernel(gpuModule, spec, score, mask, entry);
   if (Status st = run.verify(*kernelModule, "the attention kernel"); !st)
-    return Error{st.message()};
+    return st.error();
 
   std::lock_guard<std::mutex> lock(kernelTargetsMutex());
   auto artifacts = compileKernelModule(run, *kernelModule, kernelTargets(), a);
   if (!artifacts)
     return artifacts.error();
   if (Status st = run.dumpStatus(); !st)
-    return Error{st.message()};
+    return st.error();
   KernelPTX k;
   k.ptx = std::move(artifacts->ptx);
   k.entry = entry;

@@ -33,7 +33,7 @@ Result<BlockMaskKernelsPTX> compileBlockMaskKernels(StageRun &run, mlir::ModuleO
                                                     const std::string &modName,
                                                     const std::string &arch) {
   if (Status st = prefixModSymbols(lowered); !st)
-    return Error{st.message()};
+    return st.error();
   auto mask = findModFunc(lowered, modSymbol(modName));
   if (!mask)
     return mask.error();
@@ -41,12 +41,13 @@ Result<BlockMaskKernelsPTX> compileBlockMaskKernels(StageRun &run, mlir::ModuleO
   if (!kind)
     return kind.error();
   if (*kind != ModKind::Mask)
-    return Error{"'" + modName + "' is a score mod; block masks are made from mask mods"};
+    return Error{ErrorKind::InvalidArgument,
+                 "'" + modName + "' is a score mod; block masks are made from mask mods"};
   std::string intervalSymbol = modSymbol(modName + "__interval");
   auto interval = lowered.lookupSymbol<mlir::func::FuncOp>(intervalSymbol);
   if (!interval)
-    return Error{"the lowered module has no block classifier '" + modName +
-                 "__interval' (make it with loweredIntervalIR)"};
+    return Error{ErrorKind::NotFound, "the lowered module has no block classifier '" + modName +
+                                          "__interval' (make it with loweredIntervalIR)"};
 
   // builtin.module { gpu.module @flexjit_kernels { <mods, classifier> <kernels> } }
   mlir::gpu::GPUModuleOp gpuModule;
@@ -54,7 +55,7 @@ Result<BlockMaskKernelsPTX> compileBlockMaskKernels(StageRun &run, mlir::ModuleO
   expandFloatMinMax(*kernelModule);
   buildBlockMaskKernels(gpuModule, *mask, interval);
   if (Status st = run.verify(*kernelModule, "the block-mask kernels"); !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("blockmask-kernels", *kernelModule);
 
   std::lock_guard<std::mutex> lock(kernelTargetsMutex());

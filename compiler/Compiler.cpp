@@ -67,14 +67,14 @@ Error unknownMod(const FileAST &file, const std::string &modName) {
   std::string near = closestName(modName, names);
   if (!near.empty())
     msg += "\nhint: did you mean '" + near + "'?";
-  return Error{msg};
+  return Error{ErrorKind::NotFound, msg};
 }
 
 /// A call's result, unless writing its dump folder failed.
 template <typename T> Result<T> finish(StageRun &run, Result<T> r) {
   if (r.ok())
     if (Status st = run.dumpStatus(); !st)
-      return Error{st.message()};
+      return st.error();
   return r;
 }
 
@@ -109,7 +109,7 @@ struct Compiler::Impl {
     if (!module)
       return run.error("cannot emit the flex IR of mod '" + modName + "'");
     if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
-      return Error{st.message()};
+      return st.error();
     run.dump("flex", *module);
     return std::move(module);
   }
@@ -125,14 +125,14 @@ struct Compiler::Impl {
                                       buildFlexLoweringPipeline(pm, "", localErrors);
                                     });
         !st)
-      return Error{st.message()};
+      return st.error();
     run.dump("lowered", **module);
     return std::move(*module);
   }
 
   Result<CpuMod> jit(StageRun &run, mlir::ModuleOp module, const std::string &modName) {
     if (Status st = prefixModSymbols(module); !st)
-      return Error{st.message()};
+      return st.error();
     std::string symbol = modSymbol(modName);
     auto fn = findModFunc(module, symbol);
     if (!fn)
@@ -150,7 +150,7 @@ struct Compiler::Impl {
     if (auto f = nvptxFeatures(arch); !f)
       return f.error();
     if (Status st = prefixModSymbols(lowered); !st)
-      return Error{st.message()};
+      return st.error();
     auto fn = findModFunc(lowered, modSymbol(modName));
     if (!fn)
       return fn.error();
@@ -173,7 +173,7 @@ struct Compiler::Impl {
     std::string entry = denseMaskKernelName(modName);
     buildDenseMaskKernel(gpuModule, *fn, *kind, entry);
     if (Status st = run.verify(*kernelModule, "the dense mask kernel"); !st)
-      return Error{st.message()};
+      return st.error();
 
     auto artifacts = compileKernelModule(run, *kernelModule, targets, arch);
     if (!artifacts)
@@ -213,8 +213,9 @@ struct Compiler::Impl {
 
 Result<std::unique_ptr<Compiler>> Compiler::create(CompilerOptions options) {
   if (options.optLevel > 3)
-    return Error{"optimization level " + std::to_string(options.optLevel) +
-                 " is out of range (0..3)"};
+    return Error{ErrorKind::InvalidArgument, "optimization level " +
+                                                 std::to_string(options.optLevel) +
+                                                 " is out of range (0..3)"};
   if (auto f = nvptxFeatures(options.arch); !f)
     return f.error();
   initializeLLVMTargets();

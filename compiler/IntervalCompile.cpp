@@ -52,21 +52,22 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const
                                                             const std::string &modName) {
   const ModDecl *mod = file.findMod(modName);
   if (!mod)
-    return Error{file.fileName + ": error: no mod named '" + modName + "'"};
+    return Error{ErrorKind::NotFound, file.fileName + ": error: no mod named '" + modName + "'"};
   if (mod->kind != ModKind::Mask)
-    return Error{file.fileName + ": error: '" + modName +
-                 "' is a score mod; block classification is for mask mods"};
+    return Error{ErrorKind::InvalidArgument,
+                 file.fileName + ": error: '" + modName +
+                     "' is a score mod; block classification is for mask mods"};
   mlir::OwningOpRef<mlir::ModuleOp> module = emitFlexModule(run.context(), file, mod);
   if (!module)
     return run.error("cannot emit the flex IR of mod '" + modName + "'");
   if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("flex", *module);
   if (Status st =
           run.runPipeline(*module, "interval",
                           [&](mlir::OpPassManager &pm) { buildFlexLoweringPipeline(pm, modName); });
       !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("interval-lowered", *module);
   return std::move(module);
 }
@@ -74,7 +75,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const
 Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
                                          const std::string &modName) {
   if (Status st = prefixModSymbols(module); !st)
-    return Error{st.message()};
+    return st.error();
   std::string symbol = modSymbol(intervalName(modName));
   auto fn = findModFunc(module, symbol);
   if (!fn)
@@ -86,8 +87,9 @@ Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
   for (unsigned i = 0; ok && i < 8; ++i)
     ok = t.getInput(i).isSignlessInteger(32);
   if (!ok)
-    return Error{"function '" + intervalName(modName) +
-                 "' does not have a block classifier's type (i32 x 8, !llvm.ptr) -> i8"};
+    return Error{ErrorKind::Compile,
+                 "function '" + intervalName(modName) +
+                     "' does not have a block classifier's type (i32 x 8, !llvm.ptr) -> i8"};
   // jitModule hands back the looked-up symbol as a CpuMod (which owns the
   // engine); the pointer is the classifier's, cast back to its own type.
   auto code = jitModule(run, module, modName, symbol, ModKind::Mask);

@@ -37,12 +37,6 @@ constexpr const char *kAttentionKernelVersion = "attention-kernel";
 constexpr const char *kAllAllowedMask = "flexjit:all-allowed";
 constexpr int kDefaultBlock = 128;
 
-Error failed(FailureKind *why, FailureKind kind, const std::string &message) {
-  if (why)
-    *why = kind;
-  return Error{message};
-}
-
 /// The attention kernel of one spec and pair of mods, loaded on one device.
 struct AttentionKernelModule {
   cuda::Module module;
@@ -142,12 +136,12 @@ public:
     std::vector<uint8_t> host(image.bytes());
     image.write(buf->devicePtr(), host.data());
     if (Status st = buf->copyFromHost(host.data(), host.size()); !st) // synchronous
-      return Error{st.message()};
+      return st.error();
     if (lru_.size() >= kMaxEntries) {
       Entry &old = lru_.back();
       // A kernel queued earlier may still read it.
       if (Status st = old.ctx.synchronize(); !st)
-        return Error{st.message()};
+        return st.error();
       index_.erase(old.key);
       lru_.pop_back();
     }
@@ -177,41 +171,39 @@ double msSince(std::chrono::steady_clock::time_point t0) {
 
 } // namespace
 
-Result<AttentionInfo> Session::attention(const Program &program, const AttentionRequest &request,
-                                         FailureKind *why) {
+Result<AttentionInfo> Session::attention(const Program &program, const AttentionRequest &request) {
   const auto t0 = std::chrono::steady_clock::now();
-  const FailureKind bad = FailureKind::InvalidArgument;
 
   // Everything the host can check, then the device.
   AttentionDims dims;
   if (auto f = checkAttentionTensors(request, AttentionTarget::Gpu, dims))
-    return failed(why, f->kind, f->message);
+    return *f;
   CheckedMod score, mask;
   if (auto f = checkAttentionMods(program, request, score, mask))
-    return failed(why, f->kind, f->message);
+    return *f;
   const BlockMaskShape *givenShape =
       request.blockMask && request.blockMask->device ? &request.blockMask->device->shape
                                                      : nullptr;
   AttentionKernelSpec spec = chooseSpec(request, dims, givenShape);
   if (Status st = checkAttentionKernelSpec(spec); !st)
-    return failed(why, bad, "attention: " + st.message());
+    return st.error().prefixed("attention: ");
   const int device = request.q.device;
   if (request.blockMask)
     if (auto m = checkGivenMask(*request.blockMask, dims, device, spec))
-      return failed(why, bad, "attention: " + *m);
+      return Error{ErrorKind::InvalidArgument, "attention: " + *m};
   const std::string on = "attention on cuda:" + std::to_string(device) + ": ";
   if (Status st = cuda::initDriver(); !st)
-    return failed(why, FailureKind::Device, on + st.message());
+    return st.error().prefixed(on);
   auto count = cuda::deviceCount();
   if (!count)
-    return failed(why, FailureKind::Device, on + count.error().message);
+    return count.error().prefixed(on);
   if (device >= *count)
-    return failed(why, bad,
-                  "attention: the tensors are on cuda:" + std::to_string(device) + " but " +
-                      std::to_string(*count) + " CUDA device(s) are present");
+    return Error{ErrorKind::InvalidArgument,
+                 "attention: the tensors are on cuda:" + std::to_string(device) + " but " +
+                     std::to_string(*count) + " CUDA device(s) are present"};
   auto target = gpuTarget(device);
   if (!target)
-    return failed(why, FailureKind::Device, on + target.error().message);
+    return target.error().prefixed(on);
   const cuda::Context &ctx = target->ctx;
 
   AttentionInfo info;
@@ -239,14 +231,11 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   // of its cache entry. `compiled` is set when it runs.
   Program prog = program;
   const std::string scoreName = request.scoreMod, maskName = request.maskMod;
-  auto factoryOf = [this, prog, scoreName, maskName, ctx](
-                       const AttentionKernelSpec &sp, const KernelKey &kk, bool *compiled,
-                       FailureKind *failure) {
+  auto factoryOf = [this, prog, scoreName, maskName, ctx](const AttentionKernelSpec &sp,
+                                                          const KernelKey &kk, bool *compiled) {
     return [=]() -> Result<CacheValue> {
       if (compiled)
         *compiled = true;
-      if (failure)
-        *failure = FailureKind::Compile;
       auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
         auto c = compiler();
         if (!c)
@@ -258,8 +247,6 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       });
       if (!ptx)
         return ptx.error();
-      if (failure)
-        *failure = FailureKind::Device;
       std::string entry = attentionKernelName(sp);
       auto module = cuda::Module::loadPTX(ctx, *ptx, "attention kernel " + entry);
       if (!module)
@@ -267,8 +254,6 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       auto fn = module->function(entry);
       if (!fn)
         return fn.error();
-      if (failure)
-        *failure = FailureKind::Cache;
       AttentionKernelModule m{std::move(*module), *fn};
       return makeCacheValue<AttentionKernelModule>(std::move(m), ptx->size());
     };
@@ -288,22 +273,17 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       !DiskCache::global().contains(ptxDiskKey(kk)) && !backgroundFailed(CacheKey::kernel(kk).bytes())) {
     AttentionKernelSpec quick = spec;
     quick.rowsPerWarp = 16;
-    startBackgroundCompile(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr, nullptr));
+    startBackgroundCompile(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr));
     spec = quick;
     kk = keyOf(spec);
     info.spec = spec;
     info.entry = attentionKernelName(spec);
     info.betterKernelCompiling = true;
   }
-  FailureKind kernelFailure = FailureKind::Other;
   auto kernel = cache_->getOrCreateAs<const AttentionKernelModule>(
-      CacheKey::kernel(kk), factoryOf(spec, kk, &info.kernelCompiled, &kernelFailure));
-  if (!kernel) {
-    FailureKind k = kernel.error().message.find("cache's byte bound") != std::string::npos
-                        ? FailureKind::Cache
-                        : kernelFailure;
-    return failed(why, k, on + kernel.error().message);
-  }
+      CacheKey::kernel(kk), factoryOf(spec, kk, &info.kernelCompiled));
+  if (!kernel)
+    return kernel.error().prefixed(on);
 
   // The block mask.
   std::shared_ptr<const cuda::DeviceBlockMask> dmask;
@@ -319,10 +299,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     br.shape.qBlock = br.shape.kvBlock = kDefaultBlock;
     br.inputs = request.maskInputs;
     br.device = Device::cuda(device);
-    FailureKind k = FailureKind::Other;
-    auto h = blockMask(program, br, &k);
+    auto h = blockMask(program, br);
     if (!h)
-      return failed(why, k, "attention: " + h.error().message);
+      return h.error().prefixed("attention: ");
     dmask = h->device;
     info.maskCreated = h->created;
   } else {
@@ -340,12 +319,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
         return tail ? BlockKind::Partial : BlockKind::Full;
       });
     });
-    if (!m) {
-      FailureKind k = m.error().message.find("cache's byte bound") != std::string::npos
-                          ? FailureKind::Cache
-                          : FailureKind::Device;
-      return failed(why, k, on + m.error().message);
-    }
+    if (!m)
+      return m.error().prefixed(on);
     dmask = *m;
   }
 
@@ -379,11 +354,11 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
         continue;
       auto p = ParamContexts::get().context(ctx, packed[i]);
       if (!p)
-        return failed(why, FailureKind::Device, on + p.error().message);
+        return p.error().prefixed(on);
       ctxPtr[i] = *p;
     }
     if (Status st = launch(ctxPtr); !st)
-      return failed(why, FailureKind::Device, on + st.message());
+      return st.error().prefixed(on);
     info.hostMs = msSince(t0);
     return info;
   }
@@ -411,7 +386,7 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     }
   } syncOnExit;
   if (Status st = res.reserveScratch(ctx, total, 64 << 10); !st)
-    return failed(why, FailureKind::Device, on + st.message());
+    return st.error().prefixed(on);
   const size_t recordAt = total; // two read-back records after the images
   res.staging.reserve(ctx, recordAt + 2 * FLEXJIT_MOD_ERROR_SLOTS * sizeof(int64_t));
   uint8_t *staged = res.staging.data();
@@ -424,9 +399,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     }
   syncOnExit.stream = &stream;
   if (Status st = res.scratch.copyFromHost(staged, total, 0, &stream); !st)
-    return failed(why, FailureKind::Device, on + st.message());
+    return st.error().prefixed(on);
   if (Status st = launch(ctxPtr); !st)
-    return failed(why, FailureKind::Device, on + st.message());
+    return st.error().prefixed(on);
   int64_t *records[2] = {nullptr, nullptr};
   const size_t recordBytes = FLEXJIT_MOD_ERROR_SLOTS * sizeof(int64_t);
   for (int i = 0; i < 2; ++i)
@@ -435,24 +410,23 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       if (Status st = res.scratch.copyToHost(records[i], recordBytes,
                                              at[i] + ModContextImage::kErrorOffset, &stream);
           !st)
-        return failed(why, FailureKind::Device, on + st.message());
+        return st.error().prefixed(on);
     }
   syncOnExit.stream = nullptr;
   if (Status st = stream.synchronize(); !st)
-    return failed(why, FailureKind::Device, on + st.message());
+    return st.error().prefixed(on);
   std::string oob = describeModErrors(score, records[0], mask, records[1]);
   if (!oob.empty())
-    return failed(why, FailureKind::OutOfBounds, oob);
+    return Error{ErrorKind::OutOfBounds, oob};
   info.hostMs = msSince(t0);
   return info;
 }
 
-Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request,
-                                FailureKind *why) {
+Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request) {
   // Never destroyed: JIT'd code must outlive LLVM's statics at exit (as the
   // C API's session).
   static Session *session = new Session();
-  return session->attention(program, request, why);
+  return session->attention(program, request);
 }
 
 } // namespace flexjit

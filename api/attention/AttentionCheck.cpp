@@ -12,8 +12,8 @@ namespace {
 
 const char *kDimNames[4] = {"B", "H", "S", "D"};
 
-std::optional<AttentionFailure> invalid(const std::string &message) {
-  return AttentionFailure{FailureKind::InvalidArgument, "attention: " + message};
+std::optional<Error> invalid(const std::string &message) {
+  return Error{ErrorKind::InvalidArgument, "attention: " + message};
 }
 
 std::string hex(uint64_t v) {
@@ -35,7 +35,7 @@ struct Named {
 };
 
 /// One tensor alone: a known dtype, data, sizes, strides >= 0.
-std::optional<AttentionFailure> checkOne(const Named &n) {
+std::optional<Error> checkOne(const Named &n) {
   const TensorRef &t = *n.t;
   if (uint8_t(t.dtype) > uint8_t(DType::F64))
     return invalid(std::string(n.name) + " has an unknown dtype (" +
@@ -60,8 +60,7 @@ std::optional<AttentionFailure> checkOne(const Named &n) {
 }
 
 /// `a`'s size `da` must equal `b`'s size `db`; `what` names it ("B", "Q_LEN").
-std::optional<AttentionFailure> same(const Named &a, size_t da, const Named &b, size_t db,
-                                     const char *what) {
+std::optional<Error> same(const Named &a, size_t da, const Named &b, size_t db, const char *what) {
   if (a.t->sizes[da] == b.t->sizes[db])
     return std::nullopt;
   return invalid(std::string(a.name) + "'s " + what + " (dimension " + std::to_string(da) +
@@ -70,7 +69,7 @@ std::optional<AttentionFailure> same(const Named &a, size_t da, const Named &b, 
 }
 
 /// The layout the GPU kernel's 16-byte loads need.
-std::optional<AttentionFailure> checkGpuLayout(const Named &n) {
+std::optional<Error> checkGpuLayout(const Named &n) {
   const TensorRef &t = *n.t;
   if (t.strides[3] != 1)
     return invalid(std::string(n.name) + "'s last dimension (D) is not contiguous: its stride "
@@ -95,9 +94,8 @@ std::string deviceName(int d) {
 
 } // namespace
 
-std::optional<AttentionFailure> checkAttentionTensors(const AttentionRequest &r,
-                                                      AttentionTarget target,
-                                                      AttentionDims &dims) {
+std::optional<Error> checkAttentionTensors(const AttentionRequest &r, AttentionTarget target,
+                                           AttentionDims &dims) {
   const bool gpu = target == AttentionTarget::Gpu;
   const Named q{"q", &r.q}, k{"k", &r.k}, v{"v", &r.v}, out{"out", &r.out};
   const Named all[4] = {q, k, v, out};
@@ -200,9 +198,8 @@ std::optional<AttentionFailure> checkAttentionTensors(const AttentionRequest &r,
   return std::nullopt;
 }
 
-std::optional<AttentionFailure> checkAttentionMods(const Program &program,
-                                                   const AttentionRequest &r, CheckedMod &score,
-                                                   CheckedMod &mask) {
+std::optional<Error> checkAttentionMods(const Program &program, const AttentionRequest &r,
+                                        CheckedMod &score, CheckedMod &mask) {
   struct Slot {
     const char *field;   // "scoreMod"
     const char *inputs;  // "scoreInputs"
@@ -222,7 +219,7 @@ std::optional<AttentionFailure> checkAttentionMods(const Program &program,
     }
     auto info = program.mod(s.name);
     if (!info)
-      return AttentionFailure{FailureKind::NotFound, "attention: " + info.error().message};
+      return info.error().prefixed("attention: ");
     if ((*info)->kind != s.kind)
       return invalid(std::string(s.field) + " '" + s.name + "' is a " +
                      spelling((*info)->kind) + " mod; " + s.field + " takes a " +
@@ -248,6 +245,7 @@ std::string describeModErrors(const CheckedMod &score, const int64_t *scoreError
 
 PackedModInputs packedInputsOf(const CheckedMod &m) {
   PackedModInputs p;
+  p.modName = m.info->name;
   const ModInterface &iface = m.info->interface;
   const flexjit_mod_context &ctx = m.bound->context();
   p.params.assign(ctx.params, ctx.params + iface.params.size());

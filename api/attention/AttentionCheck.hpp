@@ -1,7 +1,7 @@
 // The checks of an AttentionRequest shared by Session::attention (the GPU)
 // and Session::referenceAttention (the CPU): tensors, shapes, mods and their
-// inputs, each failure one Error saying what and where, with its
-// FailureKind (api/attention/AttentionCheck.cpp).
+// inputs, each failure one Error (its message starting with "attention: ")
+// saying what and where (api/attention/AttentionCheck.cpp).
 #pragma once
 
 #include "flexjit/flexjit.hpp"
@@ -16,12 +16,6 @@ namespace flexjit {
 /// The sizes an attention call runs with, checked consistent.
 struct AttentionDims {
   int64_t B = 0, Hq = 0, Hkv = 0, qLen = 0, kvLen = 0, D = 0, Dv = 0;
-};
-
-/// A failed check: the message (starting with "attention: ") and its kind.
-struct AttentionFailure {
-  FailureKind kind = FailureKind::InvalidArgument;
-  std::string message;
 };
 
 /// One mod of the request, found, of the right kind and with its inputs
@@ -40,15 +34,13 @@ enum class AttentionTarget : uint8_t { Gpu, Cpu };
 /// multiples of 8 elements), options.scale finite, options.lse aligned, and
 /// that every tensor is on one CUDA device (GPU) or on the host (CPU), which
 /// is checked against the devices present only later, by the caller.
-std::optional<AttentionFailure> checkAttentionTensors(const AttentionRequest &request,
-                                                      AttentionTarget target,
-                                                      AttentionDims &dims);
+std::optional<Error> checkAttentionTensors(const AttentionRequest &request, AttentionTarget target,
+                                           AttentionDims &dims);
 
 /// The mods: names found (NotFound, with the closest name), kinds right,
 /// inputs bound (and no inputs for an absent mod).
-std::optional<AttentionFailure> checkAttentionMods(const Program &program,
-                                                   const AttentionRequest &request,
-                                                   CheckedMod &score, CheckedMod &mask);
+std::optional<Error> checkAttentionMods(const Program &program, const AttentionRequest &request,
+                                        CheckedMod &score, CheckedMod &mask);
 
 /// An out-of-bounds report of either mod, as an Error message ("" when the
 /// records are clear). `scoreError` / `maskError` are 4-slot records (null

@@ -8,19 +8,13 @@
 
 namespace flexjit {
 
-Status Session::referenceAttention(const Program &program, const AttentionRequest &request,
-                                   FailureKind *why) {
-  auto failed = [&](FailureKind kind, const std::string &message) -> Status {
-    if (why)
-      *why = kind;
-    return Error{message};
-  };
+Status Session::referenceAttention(const Program &program, const AttentionRequest &request) {
   AttentionDims dims;
   if (auto f = checkAttentionTensors(request, AttentionTarget::Cpu, dims))
-    return failed(f->kind, f->message);
+    return *f;
   CheckedMod score, mask;
   if (auto f = checkAttentionMods(program, request, score, mask))
-    return failed(f->kind, f->message);
+    return *f;
 
   ReferenceMods mods;
   // The compiled code stays alive while the CpuMods are held.
@@ -28,10 +22,9 @@ Status Session::referenceAttention(const Program &program, const AttentionReques
   for (CheckedMod *m : {&score, &mask}) {
     if (!m->info)
       continue;
-    FailureKind k = FailureKind::Other;
-    auto code = cpuMod(program, m->info->name, &k);
+    auto code = cpuMod(program, m->info->name);
     if (!code)
-      return failed(k, "attention reference: " + code.error().message);
+      return code.error().prefixed("attention reference: ");
     (m == &score ? scoreCode : maskCode) = std::move(*code);
   }
   if (scoreCode) {
@@ -48,11 +41,11 @@ Status Session::referenceAttention(const Program &program, const AttentionReques
                                           reinterpret_cast<void *>(uintptr_t(request.options.lse)),
                                           scale, mods);
   if (!st)
-    return failed(FailureKind::InvalidArgument, "attention reference: " + st.message());
+    return st.error().prefixed("attention reference: ");
   std::string oob = describeModErrors(score, mods.scoreCtx ? mods.scoreCtx->error : nullptr,
                                       mask, mods.maskCtx ? mods.maskCtx->error : nullptr);
   if (!oob.empty())
-    return failed(FailureKind::OutOfBounds, oob);
+    return Error{ErrorKind::OutOfBounds, oob};
   return Status::success();
 }
 

@@ -62,7 +62,8 @@ Result<BlockMask> blockMaskFromMod(const BlockMaskShape &shape, const CpuMod &ma
                                    const flexjit_mod_context &ctx, unsigned threads,
                                    BlockMaskCreateStats *stats) {
   if (mask.kind() != ModKind::Mask || !mask.maskFn())
-    return Error{"block mask: '" + mask.name() + "' is not a compiled mask mod"};
+    return Error{ErrorKind::InvalidArgument,
+                 "block mask: '" + mask.name() + "' is not a compiled mask mod"};
   BlockMaskCreateOptions options;
   options.threads = threads;
   if (classifier)

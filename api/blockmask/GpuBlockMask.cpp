@@ -86,39 +86,47 @@ Result<GpuTarget> gpuTarget(int device) {
 Result<PackedModInputs> packModInputs(const FileAST &file, const ModDecl &mod,
                                       const ModInputs &inputs) {
   PackedModInputs p;
+  p.modName = mod.name;
   ModInterface iface = interfaceOf(file, mod);
   for (const ParamDecl &d : iface.params) {
     auto it = inputs.params.find(d.name);
     if (it == inputs.params.end())
-      return Error{"mask '" + mod.name + "': no value for param '" + d.name + "'"};
+      return Error{ErrorKind::InvalidArgument,
+                   "mask '" + mod.name + "': no value for param '" + d.name + "'"};
     std::optional<int64_t> slot = abiParamSlot(d.type, it->second);
     if (!slot)
-      return Error{"mask '" + mod.name + "': param '" + d.name + "' is " + typeName(d.type) +
-                   ", the value given is " + typeName(it->second.type)};
+      return Error{ErrorKind::InvalidArgument,
+                   "mask '" + mod.name + "': param '" + d.name + "' is " + typeName(d.type) +
+                       ", the value given is " + typeName(it->second.type)};
     p.params.push_back(*slot);
     p.keyParams.push_back(paramValue(d.name, typeName(d.type), *slot));
   }
   for (const BufferDecl &d : iface.buffers) {
     auto it = inputs.buffers.find(d.name);
     if (it == inputs.buffers.end())
-      return Error{"mask '" + mod.name + "': no data for buffer '" + d.name + "'"};
+      return Error{ErrorKind::InvalidArgument,
+                   "mask '" + mod.name + "': no data for buffer '" + d.name + "'"};
     const BufferData &data = it->second;
     if (data.elemType != d.elemType)
-      return Error{"mask '" + mod.name + "': buffer '" + d.name + "' holds " +
-                   typeName(d.elemType) + ", the data given is " + typeName(data.elemType)};
+      return Error{ErrorKind::InvalidArgument,
+                   "mask '" + mod.name + "': buffer '" + d.name + "' holds " +
+                       typeName(d.elemType) + ", the data given is " + typeName(data.elemType)};
     if (data.shape.size() != d.dims.size())
-      return Error{"mask '" + mod.name + "': buffer '" + d.name + "' has rank " +
-                   std::to_string(d.dims.size()) + ", the data given has rank " +
-                   std::to_string(data.shape.size())};
+      return Error{ErrorKind::InvalidArgument, "mask '" + mod.name + "': buffer '" + d.name +
+                                                   "' has rank " + std::to_string(d.dims.size()) +
+                                                   ", the data given has rank " +
+                                                   std::to_string(data.shape.size())};
     size_t count = 1;
     for (int64_t s : data.shape) {
       if (s < 0)
-        return Error{"mask '" + mod.name + "': buffer '" + d.name + "' has a size below zero"};
+        return Error{ErrorKind::InvalidArgument,
+                     "mask '" + mod.name + "': buffer '" + d.name + "' has a size below zero"};
       count *= size_t(s);
     }
     size_t bytes = count * elementBytes(d.elemType);
     if (bytes && !data.data)
-      return Error{"mask '" + mod.name + "': buffer '" + d.name + "' has no data"};
+      return Error{ErrorKind::InvalidArgument,
+                   "mask '" + mod.name + "': buffer '" + d.name + "' has no data"};
     p.buffers.push_back(data.data);
     p.bufferBytes.push_back(bytes);
     p.bufferNames.push_back(d.name);
@@ -133,10 +141,11 @@ Result<PreparedMask> PreparedMask::prepare(const FileAST &file, const std::strin
                                            const ModInputs &inputs) {
   const ModDecl *mod = file.findMod(modName);
   if (!mod)
-    return Error{file.fileName + ": error: no mod named '" + modName + "'"};
+    return Error{ErrorKind::NotFound, file.fileName + ": error: no mod named '" + modName + "'"};
   if (mod->kind != ModKind::Mask)
-    return Error{file.fileName + ": error: '" + modName +
-                 "' is a score mod; block masks are made from mask mods"};
+    return Error{ErrorKind::InvalidArgument,
+                 file.fileName + ": error: '" + modName +
+                     "' is a score mod; block masks are made from mask mods"};
   auto packed = packModInputs(file, *mod, inputs);
   if (!packed)
     return packed.error();
@@ -204,7 +213,7 @@ createBlockMaskOnDevice(const PreparedMask &mask, const BlockMaskShape &shape, i
                         const cuda::Stream *stream, GpuBlockMaskStats *stats, Cache *cache,
                         Cache *kernelCache) {
   if (!mask.file)
-    return Error{"block mask on device: the mask was not prepared"};
+    return Error{ErrorKind::InvalidArgument, "block mask on device: the mask was not prepared"};
   Cache &c = cache ? *cache : globalCache();
   bool built = false;
   int64_t elementwise = 0;
@@ -212,7 +221,7 @@ createBlockMaskOnDevice(const PreparedMask &mask, const BlockMaskShape &shape, i
       CacheKey::blockMask(mask.key(shape, device)), [&]() -> Result<CacheValue> {
         built = true;
         if (Status st = shape.validate(); !st)
-          return Error{"block mask on device: " + st.message()};
+          return st.error().prefixed("block mask on device: ");
         auto state = deviceState(device);
         if (!state)
           return state.error();
@@ -221,8 +230,12 @@ createBlockMaskOnDevice(const PreparedMask &mask, const BlockMaskShape &shape, i
           return kernels.error();
         auto d = runBlockMaskKernels(**kernels, shape, mask.inputs, (*state)->ctx, stream,
                                      &elementwise);
-        if (!d)
-          return Error{d.error().message + " (mask '" + mask.modName + "')"};
+        if (!d) {
+          Error e = d.error();
+          if (e.kind != ErrorKind::OutOfBounds) // an out-of-bounds report names the mod
+            e.message += " (mask '" + mask.modName + "')";
+          return e;
+        }
         size_t bytes = d->bytes();
         return makeCacheValue<cuda::DeviceBlockMask>(std::move(*d), bytes);
       });

@@ -40,11 +40,13 @@ struct PackedModInputs {
   std::vector<std::string> bufferNames;
   std::vector<NamedValue> keyParams;  ///< canonical values for BlockMaskKey
   std::vector<NamedValue> keyBuffers;
+  std::string modName; ///< the mod's name, for messages
 
   /// A host context over these inputs with `error` (4 slots) as its record.
   flexjit_mod_context hostContext(int64_t *error) const;
-  /// "read buffer 'doc' out of bounds (dimension 0, index 9000, bound 8192)"
-  /// for a non-clear error record, "" for a clear one.
+  /// "mod 'document' read buffer 'doc' out of bounds: index 9000 of
+  /// dimension 0, whose size is 8192" for a record that is not clear
+  /// (api/ModError.hpp), "" for a clear one.
   std::string describeError(const int64_t *error) const;
 };
 

@@ -21,6 +21,7 @@
 #include "api/blockmask/GpuBlockMask.hpp"
 
 #include "api/DeviceModContext.hpp"
+#include "api/ModError.hpp"
 #include "flexjit/Compiler.hpp"
 
 #include <cstring>
@@ -50,14 +51,7 @@ flexjit_mod_context PackedModInputs::hostContext(int64_t *error) const {
 }
 
 std::string PackedModInputs::describeError(const int64_t *error) const {
-  if (error[0] == 0)
-    return "";
-  int64_t slot = error[0] - 1;
-  std::string name = slot >= 0 && size_t(slot) < bufferNames.size()
-                         ? "'" + bufferNames[size_t(slot)] + "'"
-                         : "slot " + std::to_string(slot);
-  return "read buffer " + name + " out of bounds (dimension " + std::to_string(error[1]) +
-         ", index " + std::to_string(error[2]) + ", bound " + std::to_string(error[3]) + ")";
+  return error[0] == 0 ? "" : describeOutOfBounds(modName, bufferNames, error);
 }
 
 Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &kernels,
@@ -67,7 +61,7 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
                                                   const cuda::Stream *stream,
                                                   int64_t *elementwiseBlocks) {
   if (Status st = shape.validate(); !st)
-    return Error{"block mask on device: " + st.message()};
+    return st.error().prefixed("block mask on device: ");
   const std::string what = "block mask on device: ";
   const int64_t nQ = shape.numQBlocks(), nKV = shape.numKvBlocks();
   const size_t blocks = size_t(shape.B * shape.H * nQ * nKV);
@@ -81,7 +75,7 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   std::lock_guard<std::mutex> lock(res.mu);
   auto usable = res.streamOr(ctx, stream);
   if (!usable)
-    return Error{what + usable.error().message};
+    return usable.error().prefixed(what);
   stream = *usable;
   // On an early error return, work already queued may still read the
   // staging area or write the scratch: wait for it before the next creation
@@ -95,7 +89,7 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
     }
   } syncOnError{stream};
   if (Status st = res.reserveScratch(ctx, kindsAt + blocks, 1 << 20); !st)
-    return Error{what + st.message()};
+    return st.error().prefixed(what);
   cuda::DeviceBuffer *scratch = &res.scratch;
   const uint64_t base = scratch->devicePtr();
 
@@ -107,11 +101,11 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   // Asynchronous on the stream; the staging area stays untouched until the
   // stream is synchronized below, after the kernels.
   if (Status st = scratch->copyFromHost(staged, kindsAt, 0, stream); !st)
-    return Error{what + st.message()};
+    return st.error().prefixed(what);
 
   auto out = cuda::DeviceBuffer::allocate(ctx, BlockMask::bytesFor(shape));
   if (!out)
-    return Error{what + out.error().message};
+    return out.error().prefixed(what);
 
   uint64_t kindsPtr = base + kindsAt, counterPtr = base + kCounterOffset, ctxPtr = base;
   uint64_t outPtr = out->devicePtr();
@@ -133,21 +127,21 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   if (Status st = launchWith(kernels.classify, blockMaskClassifyLaunch(B, H, nQ, nKV),
                              classifyArgs);
       !st)
-    return Error{what + st.message()};
+    return st.error().prefixed(what);
   void *listsArgs[] = {&kindsPtr, &outPtr, &B, &H, &nQ32, &nKV32};
   if (Status st = launchWith(kernels.lists, blockMaskListsLaunch(B, H, nQ, nKV), listsArgs); !st)
-    return Error{what + st.message()};
+    return st.error().prefixed(what);
 
   // The error record, then the counter.
   int64_t *record = reinterpret_cast<int64_t *>(staged + recordAt);
   if (Status st = scratch->copyToHost(record, 5 * sizeof(int64_t), kErrorOffset, stream); !st)
-    return Error{what + st.message()};
+    return st.error().prefixed(what);
   Status synced = stream->synchronize();
   syncOnError.armed = false;
   if (!synced)
-    return Error{what + synced.message()};
+    return synced.error().prefixed(what);
   if (record[0] != 0)
-    return Error{what + "the mask " + in.describeError(record)};
+    return Error{ErrorKind::OutOfBounds, what + in.describeError(record)};
   if (elementwiseBlocks)
     *elementwiseBlocks = record[4];
 
@@ -170,7 +164,7 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
 Result<std::vector<int32_t>> downloadPacked(const cuda::DeviceBlockMask &mask) {
   std::vector<int32_t> packed(mask.bytes() / sizeof(int32_t));
   if (Status st = mask.buffer.copyToHost(packed.data(), mask.bytes()); !st)
-    return Error{"downloading a block mask: " + st.message()};
+    return st.error().prefixed("downloading a block mask: ");
   return packed;
 }
 

@@ -38,7 +38,9 @@ namespace {
 
 const char *kTensorNames[] = {"q", "k", "v", "out"};
 
-Error fail(const std::string &what) { return Error{"referenceAttention: " + what}; }
+Error fail(const std::string &what) {
+  return Error{ErrorKind::InvalidArgument, "referenceAttention: " + what};
+}
 
 bool validDType(DType t) { return uint8_t(t) <= uint8_t(DType::F64); }
 

@@ -101,9 +101,9 @@ Result<BlockMask> BlockMask::fromPredicate(const BlockMaskShape &shape, ElementF
                                            const BlockMaskCreateOptions &options,
                                            BlockMaskCreateStats *stats) {
   if (Status st = shape.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   if (!fn)
-    return Error{"block mask: no predicate given"};
+    return Error{ErrorKind::InvalidArgument, "block mask: no predicate given"};
   auto kinds = classifyAll(shape, options, stats, [&](int64_t) {
     return [fn, user](int32_t b, int32_t h, int32_t q, int32_t kv) {
       return fn(user, b, h, q, kv);
@@ -119,9 +119,9 @@ Result<BlockMask> BlockMask::fromMaskMod(const BlockMaskShape &shape, MaskModFn 
                                          const BlockMaskCreateOptions &options,
                                          BlockMaskCreateStats *stats) {
   if (Status st = shape.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   if (!mod)
-    return Error{"block mask: no compiled mask mod given"};
+    return Error{ErrorKind::InvalidArgument, "block mask: no compiled mask mod given"};
   // Each row evaluates with its own context copy and error slots, so that
   // threads never write shared memory; the first report in row order wins,
   // which makes the report independent of scheduling.

@@ -36,16 +36,17 @@ namespace {
 Result<BlockMask> makeChecked(const BlockMaskKey &key, const BlockMaskMaker &make) {
   BlockMaskShape want = shapeOf(key);
   if (Status st = want.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   auto m = make(want);
   if (!m.ok())
     return m.error();
   const BlockMaskShape &got = m->shape();
   if (got.B != want.B || got.H != want.H || got.qLen != want.qLen ||
       got.kvLen != want.kvLen || got.qBlock != want.qBlock || got.kvBlock != want.kvBlock)
-    return Error{"block mask cache: the mask made for B=" + std::to_string(want.B) +
-                 " H=" + std::to_string(want.H) + " Q_LEN=" + std::to_string(want.qLen) +
-                 " KV_LEN=" + std::to_string(want.kvLen) + " has another shape"};
+    return Error{ErrorKind::Internal,
+                 "block mask cache: the mask made for B=" + std::to_string(want.B) +
+                     " H=" + std::to_string(want.H) + " Q_LEN=" + std::to_string(want.qLen) +
+                     " KV_LEN=" + std::to_string(want.kvLen) + " has another shape"};
   return m;
 }
 } // namespace
@@ -53,8 +54,10 @@ Result<BlockMask> makeChecked(const BlockMaskKey &key, const BlockMaskMaker &mak
 Result<std::shared_ptr<const BlockMask>>
 cachedBlockMask(Cache &cache, const BlockMaskKey &key, const BlockMaskMaker &make) {
   if (key.device != kCpuDevice)
-    return Error{"block mask cache: a host block mask needs a key with the CPU "
-                 "device, not device " + std::to_string(key.device)};
+    return Error{ErrorKind::InvalidArgument,
+                 "block mask cache: a host block mask needs a key with the CPU "
+                 "device, not device " +
+                     std::to_string(key.device)};
   auto r = cache.getOrCreateAs<const BlockMask>(
       CacheKey::blockMask(key), [&]() -> Result<CacheValue> {
         auto m = makeChecked(key, make);
@@ -72,10 +75,11 @@ Result<std::shared_ptr<const cuda::DeviceBlockMask>>
 cachedDeviceBlockMask(Cache &cache, const BlockMaskKey &key, const cuda::Context &ctx,
                       const BlockMaskMaker &make) {
   if (!ctx.valid())
-    return Error{"block mask cache: invalid CUDA context"};
+    return Error{ErrorKind::InvalidArgument, "block mask cache: invalid CUDA context"};
   if (key.device != ctx.device())
-    return Error{"block mask cache: key for device " + std::to_string(key.device) +
-                 " used with a context of device " + std::to_string(ctx.device())};
+    return Error{ErrorKind::InvalidArgument,
+                 "block mask cache: key for device " + std::to_string(key.device) +
+                     " used with a context of device " + std::to_string(ctx.device())};
   auto r = cache.getOrCreateAs<const cuda::DeviceBlockMask>(
       CacheKey::blockMask(key), [&]() -> Result<CacheValue> {
         auto m = makeChecked(key, make);

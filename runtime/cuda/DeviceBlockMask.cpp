@@ -9,12 +9,12 @@ Result<DeviceBlockMask> uploadBlockMask(const BlockMask &mask, const Context &ct
   size_t bytes = packed.size() * sizeof(int32_t);
   auto buf = DeviceBuffer::allocate(ctx, bytes);
   if (!buf.ok())
-    return Error{"uploading a block mask: " + buf.error().message};
+    return buf.error().prefixed("uploading a block mask: ");
   if (Status s = buf->copyFromHost(packed.data(), bytes, 0, stream); !s)
-    return Error{"uploading a block mask: " + s.message()};
+    return s.error().prefixed("uploading a block mask: ");
   if (stream)
     if (Status s = stream->synchronize(); !s) // `packed` dies on return
-      return Error{"uploading a block mask: " + s.message()};
+      return s.error().prefixed("uploading a block mask: ");
   DeviceBlockMask d;
   d.shape = mask.shape();
   auto off = mask.packedOffsets();

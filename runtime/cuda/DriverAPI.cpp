@@ -96,7 +96,7 @@ Result<const API *> api() {
   static std::once_flag once;
   std::call_once(once, [] { load(loaded); });
   if (!loaded.ok)
-    return Error{loaded.error};
+    return Error{ErrorKind::Device, loaded.error};
   return &loaded.api;
 }
 
@@ -111,7 +111,7 @@ Error driverError(CUresult rc, const std::string &what) {
     if ((*a)->cuGetErrorString(rc, &s) == CUDA_SUCCESS && s)
       desc = s;
   }
-  return Error{what + ": " + name + (desc.empty() ? "" : ": " + desc)};
+  return Error{ErrorKind::Device, what + ": " + name + (desc.empty() ? "" : ": " + desc)};
 }
 
 ScopedContext::ScopedContext(const API *api, CUcontext ctx)

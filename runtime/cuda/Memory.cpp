@@ -12,11 +12,11 @@ Result<DeviceBuffer> DeviceBuffer::allocate(const Context &ctx, size_t bytes) {
   if (!a.ok())
     return a.error();
   if (!ctx.valid())
-    return Error{"allocating device memory: invalid context"};
+    return Error{ErrorKind::InvalidArgument, "allocating device memory: invalid context"};
   std::string what = "allocating " + std::to_string(bytes) +
                      " bytes on CUDA device " + std::to_string(ctx.device());
   if (bytes == 0)
-    return Error{what + ": a zero-byte allocation is not allowed"};
+    return Error{ErrorKind::InvalidArgument, what + ": a zero-byte allocation is not allowed"};
   ScopedContext scope(*a, rawContext(ctx.handle()));
   if (scope.status())
     return driverError(scope.status(), what);
@@ -61,10 +61,10 @@ void DeviceBuffer::reset() {
 namespace {
 Status checkRange(const char *op, size_t bytes, size_t offset, size_t size) {
   if (offset > size || bytes > size - offset)
-    return Error{std::string(op) + " of " + std::to_string(bytes) +
-                 " bytes at offset " + std::to_string(offset) +
-                 " overruns a device buffer of " + std::to_string(size) +
-                 " bytes"};
+    return Error{ErrorKind::InvalidArgument, std::string(op) + " of " + std::to_string(bytes) +
+                                                 " bytes at offset " + std::to_string(offset) +
+                                                 " overruns a device buffer of " +
+                                                 std::to_string(size) + " bytes"};
   return Status::success();
 }
 } // namespace

@@ -296,10 +296,10 @@ std::optional<std::string> DiskCache::load(const DiskCacheKey &key) {
 
 Status DiskCache::store(const DiskCacheKey &key, const std::string &payload) {
   if (!ensureDirectory())
-    return Error{"disk cache turned off"};
+    return Error{ErrorKind::Cache, "disk cache turned off"};
   std::string hash = keyHash(key);
   if (!writeFile(dir_ + "/" + hash + ".ptx", hash, payload))
-    return Error{"disk cache: writing failed"};
+    return Error{ErrorKind::Cache, "disk cache: writing failed"};
   return Status::success();
 }
 

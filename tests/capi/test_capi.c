@@ -463,6 +463,48 @@ static void testBadRequests(flexjit_module *m) {
   FAILS(flexjit_blockmask_desc_init(NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc is NULL");
 }
 
+/* The status codes are part of the ABI: their numbers never change. */
+_Static_assert(FLEXJIT_OK == 0 && FLEXJIT_ERROR_INVALID_ARGUMENT == 1 &&
+                   FLEXJIT_ERROR_COMPILE == 2 && FLEXJIT_ERROR_NOT_FOUND == 3 &&
+                   FLEXJIT_ERROR_OUT_OF_BOUNDS == 4 && FLEXJIT_ERROR_DEVICE == 5 &&
+                   FLEXJIT_ERROR_CACHE == 6 && FLEXJIT_ERROR_OUT_OF_MEMORY == 7 &&
+                   FLEXJIT_ERROR_INTERNAL == 8,
+               "flexjit_status values are stable");
+
+/* Every kind of failure a caller can provoke, each with its own status (the
+ * library sets a kind on every error, and the status comes from the kind,
+ * never from the message). Out of memory and internal errors are not
+ * provoked on purpose. */
+static void testEveryKind(flexjit_module *m) {
+  flexjit_module *bad = NULL;
+  FAILS(flexjit_module_from_source("k.flex", "mask m(b, h, q, kv) = q >=\n", &bad),
+        FLEXJIT_ERROR_COMPILE, "k.flex:");
+  int32_t allowed = 0;
+  FAILS(flexjit_mask_eval(m, "causal", NULL, 0, NULL, 0, 0, 0, 1, 0, NULL),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "allowed is NULL");
+  FAILS(flexjit_mask_eval(m, "nope", NULL, 0, NULL, 0, 0, 0, 1, 0, &allowed),
+        FLEXJIT_ERROR_NOT_FOUND, "no mod named 'nope'");
+  int32_t docs[2] = {0, 0};
+  int64_t dims[1] = {2};
+  flexjit_buffer doc = {"doc_id", FLEXJIT_I32, 1, dims, docs, sizeof docs};
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 5, 0, &allowed),
+        FLEXJIT_ERROR_OUT_OF_BOUNDS, "mod 'document' read buffer 'doc_id' out of bounds");
+  flexjit_blockmask_desc d;
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "causal";
+  d.q_len = d.kv_len = 256;
+  d.device = 1000; /* no such device, with or without a GPU */
+  flexjit_blockmask *bm = NULL;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_DEVICE, "block mask on cuda:1000: ");
+  uint64_t maxBytes = 0, maxEntries = 0;
+  OK(flexjit_cache_get_limits(&maxBytes, &maxEntries));
+  OK(flexjit_cache_set_limits(64, maxEntries));
+  d.device = FLEXJIT_DEVICE_CPU;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_CACHE, "byte bound");
+  OK(flexjit_cache_set_limits(maxBytes, maxEntries));
+  CHECK(bm == NULL);
+}
+
 static void testCacheControl(flexjit_module *m) {
   uint64_t maxBytes = 0, maxEntries = 0;
   OK(flexjit_cache_get_limits(&maxBytes, &maxEntries));
@@ -777,6 +819,7 @@ int main(void) {
     testCausalMask(m);
     testInputsDecideMasks(m);
     testBadRequests(m);
+    testEveryKind(m);
     testCacheControl(m);
     testThreads(m);
     testAttentionArguments(m);

@@ -603,12 +603,11 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
     mask = deviceMask(session, program, c, o);
   AttentionRequest req = requestFor(g, c, o);
   req.blockMask = mask ? &*mask : nullptr;
-  FailureKind why = FailureKind::Other;
   // The first call compiles (or loads the kernel from the disk cache): never
   // timed. Then warm-up calls, --warmup of them and for --warmup-ms at least
   // (clocks up, caches warm).
   {
-    auto info = session.attention(program, req, &why);
+    auto info = session.attention(program, req);
     if (!info)
       fail(what + ": " + info.error().message);
     r.info = *info;
@@ -618,7 +617,7 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
     // chosen one.
     if (info->betterKernelCompiling) {
       session.waitForBackgroundCompiles();
-      auto again = session.attention(program, req, &why);
+      auto again = session.attention(program, req);
       if (!again)
         fail(what + ": " + again.error().message);
       r.info = *again;
@@ -627,7 +626,7 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
   }
   auto warmStart = Clock::now();
   for (int i = 0; i < o.warmup || msSince(warmStart) < o.warmupMs; ++i) {
-    auto info = session.attention(program, req, &why);
+    auto info = session.attention(program, req);
     if (!info)
       fail(what + ": " + info.error().message);
     if (i % 4 == 3 || i + 1 >= o.warmup)
@@ -642,7 +641,7 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
   std::vector<double> host;
   for (int i = 0; i < o.iters; ++i) {
     check(starts[size_t(i)].record(g.stream.raw()), "recording a CUDA event");
-    auto info = session.attention(program, req, &why);
+    auto info = session.attention(program, req);
     if (!info)
       fail(what + ": " + info.error().message);
     check(ends[size_t(i)].record(g.stream.raw()), "recording a CUDA event");

@@ -76,12 +76,11 @@ bool gpuPresent(std::string *why = nullptr) {
 
 /// The request must fail before the device with `kind` and a message
 /// containing `text`.
-void expectFails(const AttentionRequest &r, FailureKind kind, const std::string &text) {
+void expectFails(const AttentionRequest &r, ErrorKind kind, const std::string &text) {
   Session session;
-  FailureKind why = FailureKind::Other;
-  auto got = session.attention(program(), r, &why);
+  auto got = session.attention(program(), r);
   ASSERT_FALSE(got.ok()) << "expected: " << text;
-  EXPECT_EQ(int(why), int(kind)) << got.error().message;
+  EXPECT_EQ(int(got.error().kind), int(kind)) << got.error().message;
   EXPECT_NE(got.error().message.find(text), std::string::npos)
       << "message: " << got.error().message << "\nexpected to contain: " << text;
   EXPECT_EQ(got.error().message.rfind("attention", 0), 0u) << got.error().message;
@@ -114,7 +113,7 @@ TEST(AttentionCheckTest, TensorsOneByOne) {
   for (const Case &c : cases) {
     AttentionRequest r = goodRequest();
     c.edit(r);
-    expectFails(r, FailureKind::InvalidArgument, c.text);
+    expectFails(r, ErrorKind::InvalidArgument, c.text);
   }
 }
 
@@ -148,46 +147,46 @@ TEST(AttentionCheckTest, ShapeRelations) {
   for (const Case &c : cases) {
     AttentionRequest r = goodRequest();
     c.edit(r);
-    expectFails(r, FailureKind::InvalidArgument, c.text);
+    expectFails(r, ErrorKind::InvalidArgument, c.text);
   }
   // Every message shows the layout it checks against.
   AttentionRequest r = goodRequest();
   r.k.sizes[0] = 3;
-  expectFails(r, FailureKind::InvalidArgument, "(q [B, Hq, Q_LEN, D], k [B, Hkv, KV_LEN, D]");
+  expectFails(r, ErrorKind::InvalidArgument, "(q [B, Hq, Q_LEN, D], k [B, Hkv, KV_LEN, D]");
 }
 
 TEST(AttentionCheckTest, DtypesAndHeadDims) {
   AttentionRequest r = goodRequest();
   r.k.dtype = DType::F16;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "k is f16 but q is bf16 (q, k, v and out must have one dtype)");
   r = goodRequest();
   r.q.dtype = r.k.dtype = r.v.dtype = r.out.dtype = DType::F32;
-  expectFails(r, FailureKind::InvalidArgument, "the GPU kernel takes bf16 or f16 tensors, not f32");
+  expectFails(r, ErrorKind::InvalidArgument, "the GPU kernel takes bf16 or f16 tensors, not f32");
   r = goodRequest();
   for (TensorRef *t : {&r.q, &r.k})
     *t = TensorRef::bhsd(t->data, DType::BF16, 2, t->sizes[1], t->sizes[2], 96, 0);
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "head dimension 96 of q and k is not supported (supported: 64, 128)");
   r = goodRequest();
   for (TensorRef *t : {&r.v, &r.out})
     *t = TensorRef::bhsd(t->data, DType::BF16, 2, t->sizes[1], t->sizes[2], 32, 0);
-  expectFails(r, FailureKind::InvalidArgument, "head dimension 32 of v is not supported");
+  expectFails(r, ErrorKind::InvalidArgument, "head dimension 32 of v is not supported");
 }
 
 TEST(AttentionCheckTest, Layout) {
   AttentionRequest r = goodRequest();
   r.v.strides[3] = 2;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "v's last dimension (D) is not contiguous: its stride is 2, the kernel needs 1");
   r = goodRequest();
   r.q.data += 8;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "q's data 0x100008 is not 16-byte aligned (the kernel reads and writes rows with "
               "16-byte vector accesses)");
   r = goodRequest();
   r.k.strides[2] = 68;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "k's stride of S (dimension 2) is 68 elements, not a multiple of 8: every row must "
               "start 16-byte aligned");
   // BSHD views (PyTorch's transpose(1, 2)) are fine.
@@ -195,7 +194,7 @@ TEST(AttentionCheckTest, Layout) {
   r.q = TensorRef::bshd(0x100000, DType::BF16, 2, 300, 4, 64, 0);
   r.out = TensorRef::bshd(0x400000, DType::BF16, 2, 300, 4, 64, 0);
   if (!gpuPresent())
-    expectFails(r, FailureKind::Device, "attention on cuda:0: ");
+    expectFails(r, ErrorKind::Device, "attention on cuda:0: ");
 }
 
 TEST(AttentionCheckTest, OptionsAndDevices) {
@@ -231,43 +230,43 @@ TEST(AttentionCheckTest, OptionsAndDevices) {
   for (const Case &c : cases) {
     AttentionRequest r = goodRequest();
     c.edit(r);
-    expectFails(r, FailureKind::InvalidArgument, c.text);
+    expectFails(r, ErrorKind::InvalidArgument, c.text);
   }
 }
 
 TEST(AttentionCheckTest, Mods) {
   AttentionRequest r = goodRequest();
   r.scoreMod = "alibbi";
-  expectFails(r, FailureKind::NotFound, "no mod named 'alibbi' in attn.flex (did you mean 'alibi'?)");
+  expectFails(r, ErrorKind::NotFound, "no mod named 'alibbi' in attn.flex (did you mean 'alibi'?)");
   r = goodRequest();
   r.maskMod = "casual";
-  expectFails(r, FailureKind::NotFound, "did you mean 'causal'?");
+  expectFails(r, ErrorKind::NotFound, "did you mean 'causal'?");
   r = goodRequest();
   r.scoreMod = "causal";
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "scoreMod 'causal' is a mask mod; scoreMod takes a score mod");
   r = goodRequest();
   r.maskMod = "halve";
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "maskMod 'halve' is a score mod; maskMod takes a mask mod");
   r = goodRequest();
   r.maskMod = "prefix_lm";
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "mask mod 'prefix_lm': missing param 'prefix_len': mod 'prefix_lm' reads param "
               "prefix_len: i32");
   r = goodRequest();
   r.scoreMod = "alibi";
   std::vector<int32_t> wrong(4);
   r.scoreInputs.buffers["slopes"] = BufferData{ScalarType::I32, wrong.data(), {4}};
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "score mod 'alibi': buffer 'slopes' holds f32, given i32 data");
   r = goodRequest();
   r.maskInputs.params["prefix_len"] = Value::ofI32(3);
-  expectFails(r, FailureKind::InvalidArgument, "maskInputs holds inputs but no maskMod is given");
+  expectFails(r, ErrorKind::InvalidArgument, "maskInputs holds inputs but no maskMod is given");
   r = goodRequest();
   r.maskMod = "causal";
   r.maskInputs.params["prefix_len"] = Value::ofI32(3);
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "mask mod 'causal': unknown param 'prefix_len': mod 'causal' reads nothing");
 }
 
@@ -297,50 +296,50 @@ TEST(AttentionCheckTest, GivenBlockMasks) {
       maskShape(1, 1, 300, 200, 128, 128),
       [](int64_t, int64_t, int64_t, int64_t) { return BlockKind::Partial; }));
   r.blockMask = &host;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask is in host memory; the kernel needs it on cuda:0 (make it with "
               "BlockMaskRequest::device = Device::cuda(0))");
 
   BlockMaskHandle other = fakeDeviceMask(maskShape(1, 1, 300, 200, 128, 128), 1);
   r.blockMask = &other;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask is on cuda:1 but the tensors are on cuda:0");
 
   BlockMaskHandle lengths = fakeDeviceMask(maskShape(1, 1, 256, 256, 128, 128));
   r.blockMask = &lengths;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask is for Q_LEN = 256, KV_LEN = 256 but q and k have Q_LEN = 300, "
               "KV_LEN = 200 (make the mask with qLen = 300, kvLen = 200)");
 
   BlockMaskHandle batch = fakeDeviceMask(maskShape(3, 1, 300, 200, 128, 128));
   r.blockMask = &batch;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask has B = 3; it must be 1 (broadcast) or the tensors' B = 2");
   BlockMaskHandle heads = fakeDeviceMask(maskShape(2, 2, 300, 200, 128, 128));
   r.blockMask = &heads;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask has H = 2; it must be 1 (broadcast) or q's Hq = 4");
 
   BlockMaskHandle small = fakeDeviceMask(maskShape(1, 1, 300, 200, 32, 128));
   r.blockMask = &small;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask's q block size 32 is not a multiple of the kernel's blockM = 128 "
               "(make the mask with qBlock a multiple of 128)");
   BlockMaskHandle q64 = fakeDeviceMask(maskShape(1, 1, 300, 200, 64, 128));
   r.blockMask = &q64;
   r.options.blockM = 128;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask's q block size 64 is not a multiple of the kernel's blockM = 128 "
               "(make the mask with qBlock a multiple of 128, or set options.blockM = 64)");
   r.options.blockM = 0;
   BlockMaskHandle kv16 = fakeDeviceMask(maskShape(1, 1, 300, 200, 128, 16));
   r.blockMask = &kv16;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask's kv block size 16 is not a multiple of the kernel's blockN = 32");
   BlockMaskHandle kv64 = fakeDeviceMask(maskShape(1, 1, 300, 200, 128, 64));
   r.blockMask = &kv64;
   r.options.blockN = 128;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask's kv block size 64 is not a multiple of the kernel's blockN = 128 "
               "(make the mask with kvBlock a multiple of 128, or set options.blockN to a divisor "
               "of it (32, 64, 128))");
@@ -351,7 +350,7 @@ TEST(AttentionCheckTest, GivenBlockMasks) {
     r.options.blockN = 0;
     for (BlockMaskHandle *ok : {&q64, &kv64}) {
       r.blockMask = ok;
-      expectFails(r, FailureKind::Device, "attention on cuda:0: ");
+      expectFails(r, ErrorKind::Device, "attention on cuda:0: ");
     }
   }
 }
@@ -365,16 +364,14 @@ TEST(AttentionCheckTest, DeviceIsCheckedLast) {
   r.maskInputs.params["prefix_len"] = Value::ofI32(10);
   r.scoreMod = "halve";
   Session session;
-  FailureKind kind = FailureKind::Other;
-  auto got = session.attention(program(), r, &kind);
+  auto got = session.attention(program(), r);
   ASSERT_FALSE(got.ok());
-  EXPECT_EQ(int(kind), int(FailureKind::Device));
+  EXPECT_EQ(int(got.error().kind), int(ErrorKind::Device));
   EXPECT_EQ(got.error().message, "attention on cuda:0: " + why);
   // The free function is the same on a process-wide session.
-  kind = FailureKind::Other;
-  auto free = flexjit::attention(program(), r, &kind);
+  auto free = flexjit::attention(program(), r);
   ASSERT_FALSE(free.ok());
-  EXPECT_EQ(int(kind), int(FailureKind::Device));
+  EXPECT_EQ(int(free.error().kind), int(ErrorKind::Device));
 }
 
 TEST(AttentionCheckTest, HostTarget) {
@@ -894,10 +891,9 @@ TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {
 
   // Too few slopes for 4 heads: the kernel reports the read.
   r.scoreInputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {2}};
-  FailureKind why = FailureKind::Other;
-  auto d = session.attention(p, r, &why);
+  auto d = session.attention(p, r);
   ASSERT_FALSE(d.ok());
-  EXPECT_EQ(int(why), int(FailureKind::OutOfBounds)) << d.error().message;
+  EXPECT_EQ(int(d.error().kind), int(ErrorKind::OutOfBounds)) << d.error().message;
   EXPECT_NE(d.error().message.find("mod 'alibi' read buffer 'slopes' out of bounds: index "),
             std::string::npos)
       << d.error().message;
@@ -911,9 +907,9 @@ TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {
   r.scoreInputs = {};
   r.maskMod = "document";
   r.maskInputs.buffers["doc_id"] = BufferData{ScalarType::I32, doc.data(), {100}};
-  auto e = session.attention(p, r, &why);
+  auto e = session.attention(p, r);
   ASSERT_FALSE(e.ok());
-  EXPECT_EQ(int(why), int(FailureKind::OutOfBounds)) << e.error().message;
+  EXPECT_EQ(int(e.error().kind), int(ErrorKind::OutOfBounds)) << e.error().message;
   EXPECT_NE(e.error().message.find("buffer 'doc_id' out of bounds"), std::string::npos)
       << e.error().message;
 }
@@ -1039,28 +1035,28 @@ TEST(AttentionReferenceTest, Failures) {
   std::vector<float> slopes = {1.0f, 2.0f};
   r.scoreMod = "alibi";
   r.scoreInputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {2}};
-  FailureKind why = FailureKind::Other;
-  Status st = session.referenceAttention(p, r, &why);
+  Status st = session.referenceAttention(p, r);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(int(why), int(FailureKind::OutOfBounds));
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::OutOfBounds));
   EXPECT_EQ(st.message(), "attention: mod 'alibi' read buffer 'slopes' out of bounds: index 2 of "
                           "dimension 0, whose size is 2");
 
   r = t.request();
   r.maskMod = "nope";
-  st = session.referenceAttention(p, r, &why);
+  st = session.referenceAttention(p, r);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(int(why), int(FailureKind::NotFound));
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::NotFound));
   r = t.request();
   r.out.dtype = DType::BF16;
-  st = session.referenceAttention(p, r, &why);
+  st = session.referenceAttention(p, r);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(int(why), int(FailureKind::InvalidArgument));
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::InvalidArgument));
   EXPECT_NE(st.message().find("the reference writes out as f32 or f64"), std::string::npos);
   r = t.request();
   r.q.device = 0;
-  st = session.referenceAttention(p, r, &why);
+  st = session.referenceAttention(p, r);
   ASSERT_FALSE(st.ok());
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::InvalidArgument));
   EXPECT_NE(st.message().find("q is on cuda:0; the reference takes host tensors"),
             std::string::npos);
 }

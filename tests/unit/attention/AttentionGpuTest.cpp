@@ -189,7 +189,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.scoreInputs = inputsOf(prog, c.score, in);
   req.options.scale = c.scale;
   req.options.lse = c.lse ? dlse.devicePtr() : 0;
-  Result<BlockMaskHandle> bm = Error{"none"};
+  Result<BlockMaskHandle> bm = Error{ErrorKind::NotFound, "none"};
   if (c.explicitBlockMask) {
     BlockMaskRequest bmr;
     bmr.mod = c.mask;
@@ -205,8 +205,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
       return false;
     req.blockMask = &*bm;
   }
-  FailureKind why = FailureKind::Other;
-  auto info = session().attention(prog, req, &why);
+  auto info = session().attention(prog, req);
   EXPECT_TRUE(info.ok()) << (info.ok() ? "" : info.error().message);
   if (!info.ok())
     return false;
@@ -551,10 +550,9 @@ TEST(AttentionGpu, OutOfBoundsBufferReadIsAnError) {
   req.out = TensorRef::bhsd(dout.devicePtr(), DType::BF16, 1, 2, Q, 64, 0);
   req.maskMod = "document";
   req.maskInputs.buffers["doc_id"] = BufferData{ScalarType::I32, doc.data(), {150}};
-  FailureKind why = FailureKind::Other;
-  auto info = session().attention(program(), req, &why);
+  auto info = session().attention(program(), req);
   ASSERT_FALSE(info.ok());
-  EXPECT_EQ(why, FailureKind::OutOfBounds) << info.error().message;
+  EXPECT_EQ(info.error().kind, ErrorKind::OutOfBounds) << info.error().message;
   EXPECT_NE(info.error().message.find("doc_id"), std::string::npos) << info.error().message;
   EXPECT_NE(info.error().message.find("out of bounds"), std::string::npos)
       << info.error().message;
@@ -565,10 +563,9 @@ TEST(AttentionGpu, OutOfBoundsBufferReadIsAnError) {
   s.maskInputs = {};
   s.scoreMod = "alibi";
   s.scoreInputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {1}};
-  why = FailureKind::Other;
-  auto sinfo = session().attention(program(), s, &why);
+  auto sinfo = session().attention(program(), s);
   ASSERT_FALSE(sinfo.ok());
-  EXPECT_EQ(why, FailureKind::OutOfBounds) << sinfo.error().message;
+  EXPECT_EQ(sinfo.error().kind, ErrorKind::OutOfBounds) << sinfo.error().message;
   EXPECT_NE(sinfo.error().message.find("slopes"), std::string::npos) << sinfo.error().message;
 }
 

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <new>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 using namespace flexjit;
@@ -93,8 +95,8 @@ TEST(CacheTest, HitMissAndRelease) {
   EXPECT_EQ(s.bytes, 100u);
   c.clear();
   EXPECT_EQ(released.load(), 0) << "callers still hold it";
-  a = Error{"drop"};
-  b = Error{"drop"};
+  a = Error{ErrorKind::Internal, "drop"};
+  b = Error{ErrorKind::Internal, "drop"};
   EXPECT_EQ(released.load(), 1);
   EXPECT_EQ(c.stats(CacheKind::BlockMask, kCpuDevice).entries, 0u);
   EXPECT_EQ(c.stats(CacheKind::BlockMask, kCpuDevice).bytes, 0u);
@@ -153,6 +155,7 @@ TEST(CacheTest, TooLargeIsAnError) {
   Cache c({1000, 10});
   auto r = c.getOrCreate(maskKey(1), valueOf(1, 1001));
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::Cache);
   EXPECT_NE(r.error().message.find("exceeds the cache's byte bound of 1000"),
             std::string::npos)
       << r.error().message;
@@ -160,16 +163,31 @@ TEST(CacheTest, TooLargeIsAnError) {
   EXPECT_TRUE(c.getOrCreate(maskKey(1), valueOf(1, 1000)).ok());
 }
 
+TEST(CacheTest, ThrowingFactoryIsAnErrorOfItsKind) {
+  Cache c;
+  auto oom =
+      c.getOrCreate(kernelKey("f16"), []() -> Result<CacheValue> { throw std::bad_alloc(); });
+  ASSERT_FALSE(oom.ok());
+  EXPECT_EQ(oom.error().kind, ErrorKind::OutOfMemory) << oom.error().message;
+  auto other = c.getOrCreate(kernelKey("f16"),
+                             []() -> Result<CacheValue> { throw std::runtime_error("boom"); });
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().kind, ErrorKind::Internal);
+  EXPECT_NE(other.error().message.find("boom"), std::string::npos) << other.error().message;
+  EXPECT_EQ(c.totals().entries, 0u);
+}
+
 TEST(CacheTest, FailingFactoryCachesNothing) {
   Cache c;
   int calls = 0;
   auto bad = [&]() -> Result<CacheValue> {
     ++calls;
-    return Error{"compile failed: boom"};
+    return Error{ErrorKind::Compile, "compile failed: boom"};
   };
   auto r = c.getOrCreate(kernelKey("f16"), bad);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "compile failed: boom");
+  EXPECT_EQ(r.error().kind, ErrorKind::Compile); // the factory's kind, passed on
   r = c.getOrCreate(kernelKey("f16"), bad);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(calls, 2);
@@ -277,14 +295,15 @@ TEST(CacheTest, ConcurrentFailureReachesEveryWaiter) {
   auto bad = [&]() -> Result<CacheValue> {
     ++builds;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    return Error{"ptx: no"};
+    return Error{ErrorKind::Device, "ptx: no"};
   };
   std::vector<std::thread> ts;
   std::atomic<int> errors{0};
   for (int t = 0; t < 6; ++t)
     ts.emplace_back([&] {
       auto r = c.getOrCreate(kernelKey("bf16"), bad);
-      if (!r.ok() && r.error().message == "ptx: no")
+      // Every waiter gets the builder's Error, its kind included.
+      if (!r.ok() && r.error().message == "ptx: no" && r.error().kind == ErrorKind::Device)
         ++errors;
     });
   for (auto &t : ts)
@@ -342,7 +361,7 @@ TEST(CacheTest, Stress) {
         CacheKey key = (k & 1) ? maskKey(k, dev) : kernelKey(std::to_string(k), dev);
         auto r = c.getOrCreate(key, [&, k]() -> Result<CacheValue> {
           if (k % 17 == 0)
-            return Error{"unbuildable"};
+            return Error{ErrorKind::Compile, "unbuildable"};
           ++made;
           ++live;
           return makeCacheValue<int>(k, size_t(10 + k), [&](int &) { --live; });

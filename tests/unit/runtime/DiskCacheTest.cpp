@@ -153,10 +153,11 @@ TEST(DiskCacheTest, CompileErrorWritesNothing) {
   std::string dir = freshDir("error");
   DiskCache dc({dir, nullptr});
   auto r = dc.getOrCompile(key(), []() -> Result<std::string> {
-    return Error{"lowering failed"};
+    return Error{ErrorKind::Compile, "lowering failed"};
   });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "lowering failed");
+  EXPECT_EQ(r.error().kind, ErrorKind::Compile);
   EXPECT_FALSE(dc.load(key()).has_value());
   EXPECT_TRUE(dc.enabled());
 }
