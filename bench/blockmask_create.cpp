@@ -1,4 +1,4 @@
-// Block-mask creation times (issue 3), B=1, H=1, blocks 128x128, masks of
+// Block-mask creation times (docs/blockmask.md), B=1, H=1, blocks 128x128, masks of
 // examples/mods.flex:
 //   gpu   createBlockMaskOnDevice with the block-mask cache cleared before
 //         each call (kernels stay cached): upload, both kernels, read-back

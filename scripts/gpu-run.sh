@@ -8,7 +8,7 @@
 #   tests       the GPU test binaries found in FOLDER (runtime, gpumask, attnkernel,
 #               attention, api, capi)
 #   blockmask   bench/blockmask_vs_pytorch.py with flex-blockmask-bench
-#   flex-bench  flex-bench on examples/mods.flex's seven cases at the issue-4 shapes
+#   flex-bench  flex-bench on examples/mods.flex's seven cases at the standard shapes (ATTN_SHAPES)
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
 #               the same shapes
 #   sanitizer   compute-sanitizer memcheck and racecheck on the small attention case

@@ -1,4 +1,4 @@
-// The AST evaluator: the oracle of every back end (DSL.md, common semantics).
+// The AST evaluator: the oracle of every back end (docs/language.md, "Semantics").
 //
 // Deliberately naive: a recursive walk over the checked tree, one Value per
 // node, each rule written out where it applies. Speed does not matter here;

@@ -1,5 +1,5 @@
 // BlockMask: PyTorch FlexAttention's block-sparse mask, field for field
-// (DESIGN.md "BlockMask").
+// (docs/runtime.md, "BlockMask").
 //
 // For Q_LEN, KV_LEN and block sizes (QB, KVB): nQ = ceil(Q_LEN/QB),
 // nKV = ceil(KV_LEN/KVB). Eight int32 arrays, row-major:
@@ -60,8 +60,8 @@ struct BlockRange {
 struct BlockMaskCreateOptions {
   /// Worker threads; 0: all cores (std::thread::hardware_concurrency).
   unsigned threads = 0;
-  /// Decides whole blocks without evaluating elements (issue 3's interval
-  /// analysis plugs in here). Must be sound: SurelyTrue only if every
+  /// Decides whole blocks without evaluating elements (the interval
+  /// analysis of docs/analysis.md plugs in here). Must be sound: SurelyTrue only if every
   /// element in the range is allowed, SurelyFalse only if none is, Mixed
   /// only if at least one is and one is not. May be called from several
   /// threads at once.

@@ -1,4 +1,4 @@
-// The one bounded cache of the runtime (DESIGN.md "The cache"), and the disk
+// The one bounded cache of the runtime (docs/runtime.md, "The cache"), and the disk
 // cache of compiled PTX.
 //
 // One LRU holds compiled kernels and block masks, bounded by bytes and by

@@ -14,8 +14,8 @@
 // (simulated: f32 reference rounded to bf16 stays below 0.008) while any
 // wrong position (a mask, index, head or scale mistake) moves values by
 // O(0.1..1). LSE is f32 on the GPU: |err| <= 1e-3 * max(1, |LSE|).
-// PyTorch's own bf16 error is compared elsewhere (the issue's "no worse
-// than twice PyTorch's" is checked by a PyTorch script).
+// PyTorch's own bf16 error is compared elsewhere (the bar "no worse than
+// twice PyTorch's" is checked by a PyTorch script, bench/attention_vs_pytorch.py).
 //
 // AttentionGpuSanitize.* is a tiny standalone case (one mask mod, one score
 // mod) for compute-sanitizer --tool memcheck / racecheck.
@@ -572,11 +572,11 @@ TEST(AttentionGpu, OutOfBoundsBufferReadIsAnError) {
 // Tiny, for compute-sanitizer (memcheck, racecheck): one mask mod, one
 // score mod, GQA, a KV length with a partial last block and a q length
 // below one block.
-// The bf16 error bar of issue 4: no worse than twice PyTorch FlexAttention's
+// The bf16 error bar: no worse than twice PyTorch FlexAttention's
 // error. Measured once on the GPU machine by bench/attention_vs_pytorch.py
 // (H100, PyTorch 2.11 torch.compile(flex_attention), bf16, B=4 H=16
 // S=8192 D=128, N(0, 1) inputs, max |error| against fp64 over 3 (b, h) x
-// 256 rows, 2026-11-27): PyTorch's largest error among the seven issue
+// 256 rows, 2026-11-27): PyTorch's largest error among the seven standard
 // cases was 8.37e-3 (ALiBi + causal); causal 7.31e-3, softcap + causal
 // 7.86e-3; flexjit's was equal in every case (bench/results/). Here the
 // same kind of inputs at a size the reference computes quickly must stay

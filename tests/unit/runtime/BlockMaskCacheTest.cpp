@@ -1,4 +1,4 @@
-// Block masks through the one cache: the facts issue 3 lists as tests.
+// Block masks through the one cache: what docs/runtime.md promises.
 #include "flexjit/Runtime.hpp"
 
 #include <gtest/gtest.h>
