@@ -33,6 +33,7 @@ namespace flexjit {
 namespace {
 
 using backendtest::sharedCompiler;
+constexpr auto spec = backendtest::attentionSpec;
 
 const char *kListPath = FLEXJIT_SOURCE_DIR "/tests/unit/compiler/kernel_ptx_hashes.txt";
 
@@ -140,16 +141,9 @@ void checkGroup(const std::string &group, const std::vector<std::pair<std::strin
          "meant, record it with scripts/kernel-ptx-check.sh --update";
 }
 
-AttentionKernelSpec spec(DType t, int d, int dv, int m, int w, int n, int s) {
-  AttentionKernelSpec sp;
-  sp.dtype = t;
-  sp.headDim = d;
-  sp.valueHeadDim = dv;
-  sp.blockM = m;
-  sp.rowsPerWarp = w;
-  sp.blockN = n;
-  sp.stages = s;
-  return sp;
+AttentionKernelSpec dense(AttentionKernelSpec s) {
+  s.blockSparse = false;
+  return s;
 }
 
 TEST(KernelPtx, AttentionForward) {
@@ -195,6 +189,10 @@ TEST(KernelPtx, AttentionForward) {
       {spec(f16, 128, 128, 128, 16, 64, 1), "relative_position", "natten", "sm_80"},
       {spec(bf, 128, 128, 64, 32, 64, 3), "", "global_tokens", "sm_90a"},
       {spec(f16, 64, 64, 128, 32, 128, 1), "", "dilated_sliding_window", "sm_80"},
+      // dense kernels: no mask mod and no block mask, every kv tile
+      {dense(defaultAttentionSpec(bf, 128, 128, false, false)), "", "", "sm_80"},
+      {dense(defaultAttentionSpec(bf, 128, 128, true, false)), "alibi", "", "sm_90a"},
+      {dense(spec(f16, 64, 64, 64, 16, 32, 1)), "softcap", "", "sm_80"},
   };
   std::vector<std::pair<std::string, PtxFn>> cases;
   for (C c : cs) {
