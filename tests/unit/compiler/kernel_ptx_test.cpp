@@ -15,6 +15,7 @@
 
 #include "flexjit/AttentionSpec.hpp"
 #include "flexjit/Frontend.hpp"
+#include "kernels/KernelInstance.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Config/llvm-config.h"
@@ -99,6 +100,8 @@ using PtxFn = std::function<Result<std::string>()>;
 /// Compiles every case of `group`, then compares with (or records) the list.
 void checkGroup(const std::string &group, const std::vector<std::pair<std::string, PtxFn>> &cases) {
   const char *dump = std::getenv("FLEXJIT_PTX_DUMP_DIR");
+  if (dump && !*dump)
+    dump = nullptr;
   const char *update = std::getenv("FLEXJIT_PTX_HASHES_UPDATE");
   const bool updating = update && std::string(update) == "1";
   HashList recorded = readList();
@@ -211,42 +214,47 @@ TEST(KernelPtx, AttentionForward) {
   checkGroup("attention", cases);
 }
 
-TEST(KernelPtx, BlockMaskKernels) {
+/// The cases of a template whose one mod is all that varies: (mod, arch).
+std::vector<std::pair<std::string, PtxFn>>
+oneModCases(const KernelSpec &spec, const std::vector<std::pair<const char *, const char *>> &mods) {
   auto file = examples();
-  ASSERT_TRUE(file);
   std::vector<std::pair<std::string, PtxFn>> cases;
-  for (auto [mask, arch] : std::vector<std::pair<const char *, const char *>>{
-           {"causal", "sm_80"}, {"causal", "sm_90a"}, {"document", "sm_80"},
-           {"prefix_lm", "sm_80"}, {"natten", "sm_80"}, {"sliding_window", "sm_90a"},
-           {"document_causal", "sm_80"}})
-    cases.emplace_back(std::string(arch) + " " + mask,
-                       [file, mask = std::string(mask), arch = std::string(arch)]()
-                           -> Result<std::string> {
-                         auto k = sharedCompiler().blockMaskKernels(*file, mask, arch);
+  for (auto [mod, arch] : mods)
+    cases.emplace_back(std::string(arch) + " " + mod,
+                       [file, spec, mod = std::string(mod),
+                        arch = std::string(arch)]() -> Result<std::string> {
+                         auto k = sharedCompiler().compile(*file, KernelInstance{spec, {mod}}, arch);
                          if (!k)
                            return k.error();
                          return k->ptx;
                        });
-  checkGroup("blockmask", cases);
+  return cases;
+}
+
+TEST(KernelPtx, BlockMaskKernels) {
+  ASSERT_TRUE(examples());
+  checkGroup("blockmask", oneModCases(BlockMaskKernelsSpec{},
+                                      {{"causal", "sm_80"},
+                                       {"causal", "sm_90a"},
+                                       {"document", "sm_80"},
+                                       {"prefix_lm", "sm_80"},
+                                       {"natten", "sm_80"},
+                                       {"sliding_window", "sm_90a"},
+                                       {"document_causal", "sm_80"}}));
 }
 
 TEST(KernelPtx, DenseMask) {
-  auto file = examples();
-  ASSERT_TRUE(file);
-  std::vector<std::pair<std::string, PtxFn>> cases;
-  for (auto [mod, arch] : std::vector<std::pair<const char *, const char *>>{
-           {"causal", "sm_80"}, {"causal", "sm_90a"}, {"document", "sm_80"},
-           {"prefix_lm", "sm_80"}, {"natten", "sm_80"}, {"alibi", "sm_80"},
-           {"softcap", "sm_90a"}, {"bias_2d", "sm_80"}, {"alibi_causal", "sm_80"}})
-    cases.emplace_back(std::string(arch) + " " + mod,
-                       [file, mod = std::string(mod), arch = std::string(arch)]()
-                           -> Result<std::string> {
-                         auto k = sharedCompiler().denseMaskKernel(*file, mod, arch);
-                         if (!k)
-                           return k.error();
-                         return k->ptx;
-                       });
-  checkGroup("densemask", cases);
+  ASSERT_TRUE(examples());
+  checkGroup("densemask", oneModCases(DenseMaskKernelSpec{},
+                                      {{"causal", "sm_80"},
+                                       {"causal", "sm_90a"},
+                                       {"document", "sm_80"},
+                                       {"prefix_lm", "sm_80"},
+                                       {"natten", "sm_80"},
+                                       {"alibi", "sm_80"},
+                                       {"softcap", "sm_90a"},
+                                       {"bias_2d", "sm_80"},
+                                       {"alibi_causal", "sm_80"}}));
 }
 
 } // namespace
