@@ -4,7 +4,8 @@
 //   - the kernel, with the mods inlined, comes from the cache (else the
 //     disk cache of PTX, else the compiler), loaded on the device;
 //   - the block mask is the request's, or Session::blockMask's for the mask
-//     mod (cached), or one with every block full (cached);
+//     mod (cached); without either the kernel is dense (it walks every kv
+//     tile) and no block mask is made;
 //   - the mods' contexts go to device memory: a mod that reads no buffer
 //     gets a shared, immutable context cached by its param values, and the
 //     launch stays asynchronous; when a mod reads a buffer, its contents are
@@ -31,10 +32,6 @@ namespace {
 /// sources (codegenVersionString(), Compiler.hpp; api/PtxDiskKey.hpp).
 constexpr const char *kAttentionKernelVersion = "attention-kernel";
 
-/// The block mask made when the request has neither a mask mod nor a mask:
-/// every block full (tail blocks partial). Its "fingerprint" is no hex
-/// digest, so it never collides with a mod's.
-constexpr const char *kAllAllowedMask = "flexjit:all-allowed";
 constexpr int kDefaultBlock = 128;
 
 /// The attention kernel of one spec and pair of mods, loaded on one device.
@@ -45,11 +42,14 @@ struct AttentionKernelModule {
 
 /// The kernel instantiation for the request: defaultAttentionSpec with the
 /// options' overrides; where the caller did not choose, blockM and blockN
-/// shrink to divide a given block mask's block sizes.
+/// shrink to divide a given block mask's block sizes. Without a mask mod and
+/// a given block mask, the kernel is dense: it walks every kv tile, and no
+/// block mask is made (16·nQ·nKV bytes of all-allowed blocks otherwise).
 AttentionKernelSpec chooseSpec(const AttentionRequest &r, const AttentionDims &dims,
                                const BlockMaskShape *givenMask) {
   AttentionKernelSpec s = defaultAttentionSpec(r.q.dtype, int(dims.D), int(dims.Dv),
                                                !r.scoreMod.empty(), !r.maskMod.empty());
+  s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
   const AttentionOptions &o = r.options;
   if (o.blockM)
     s.blockM = o.blockM;
@@ -181,29 +181,43 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   CheckedMod score, mask;
   if (auto f = checkAttentionMods(program, request, score, mask))
     return *f;
+  // The device is looked up before the kernel is chosen (its limits, and
+  // its arch once there are kernels for several), but a failure to find it
+  // is reported after every check that needs no device: a mistake in the
+  // request gets the same error with or without a GPU.
+  const int device = request.q.device;
+  const std::string on = "attention on cuda:" + std::to_string(device) + ": ";
+  std::optional<GpuTarget> target;
+  std::optional<Error> deviceFailure;
+  if (Status st = cuda::initDriver(); !st) {
+    deviceFailure = st.error().prefixed(on);
+  } else if (auto count = cuda::deviceCount(); !count) {
+    deviceFailure = count.error().prefixed(on);
+  } else if (device >= *count) {
+    deviceFailure = Error{ErrorKind::InvalidArgument,
+                          "attention: the tensors are on cuda:" + std::to_string(device) +
+                              " but " + std::to_string(*count) + " CUDA device(s) are present"};
+  } else if (auto t = gpuTarget(device); !t) {
+    deviceFailure = t.error().prefixed(on);
+  } else {
+    target = std::move(*t);
+  }
+
+  // The kernel (one template, mma.sync, for every arch flexjit targets),
+  // checked against the device's shared memory when the device is known.
   const BlockMaskShape *givenShape =
       request.blockMask && request.blockMask->device ? &request.blockMask->device->shape
                                                      : nullptr;
   AttentionKernelSpec spec = chooseSpec(request, dims, givenShape);
-  if (Status st = checkAttentionKernelSpec(spec); !st)
+  if (Status st = checkAttentionKernelSpec(
+          spec, target ? unsigned(target->sharedMemPerBlockOptin) : kNoSharedMemoryLimit);
+      !st)
     return st.error().prefixed("attention: ");
-  const int device = request.q.device;
   if (request.blockMask)
     if (auto m = checkGivenMask(*request.blockMask, dims, device, spec))
       return Error{ErrorKind::InvalidArgument, "attention: " + *m};
-  const std::string on = "attention on cuda:" + std::to_string(device) + ": ";
-  if (Status st = cuda::initDriver(); !st)
-    return st.error().prefixed(on);
-  auto count = cuda::deviceCount();
-  if (!count)
-    return count.error().prefixed(on);
-  if (device >= *count)
-    return Error{ErrorKind::InvalidArgument,
-                 "attention: the tensors are on cuda:" + std::to_string(device) + " but " +
-                     std::to_string(*count) + " CUDA device(s) are present"};
-  auto target = gpuTarget(device);
-  if (!target)
-    return target.error().prefixed(on);
+  if (deviceFailure)
+    return *deviceFailure;
   const cuda::Context &ctx = target->ctx;
 
   AttentionInfo info;
@@ -304,25 +318,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       return h.error().prefixed("attention: ");
     dmask = h->device;
     info.maskCreated = h->created;
-  } else {
-    BlockMaskShape s;
-    s.qLen = dims.qLen;
-    s.kvLen = dims.kvLen;
-    s.qBlock = s.kvBlock = kDefaultBlock;
-    BlockMaskKey key = blockMaskKey(kAllAllowedMask, s, {}, {}, device);
-    auto m = cachedDeviceBlockMask(*cache_, key, ctx, [&](const BlockMaskShape &shape) {
-      info.maskCreated = true;
-      const int64_t nQ = shape.numQBlocks(), nKV = shape.numKvBlocks();
-      const bool qTail = shape.qLen % shape.qBlock != 0, kvTail = shape.kvLen % shape.kvBlock != 0;
-      return BlockMask::fromClassifier(shape, [&](int64_t, int64_t, int64_t qb, int64_t kb) {
-        bool tail = (qTail && qb == nQ - 1) || (kvTail && kb == nKV - 1);
-        return tail ? BlockKind::Partial : BlockKind::Full;
-      });
-    });
-    if (!m)
-      return m.error().prefixed(on);
-    dmask = *m;
   }
+  // Else the kernel is dense (spec.blockSparse is false): no block mask.
 
   // The mods' contexts and the launch.
   const float scale =
@@ -338,12 +335,14 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       packed[i] = packedInputsOf(*mods[i]);
 
   // ctxPtr: the device contexts of the score mod and the mask mod (0: none).
-  auto launch = [&](const uint64_t ctxPtr[2]) {
-    AttentionLaunchArgs args =
+  auto launch = [&](const uint64_t ctxPtr[2]) -> Status {
+    KernelArgs args =
         attentionLaunchArgs(request.q, request.k, request.v, request.out, request.options.lse,
-                            scale, *dmask, ctxPtr[1], ctxPtr[0]);
-    std::vector<void *> params = args.pointers();
-    return cuda::launch(fn, config, params.data());
+                            scale, dmask.get(), ctxPtr[1], ctxPtr[0]);
+    auto params = args.pointers();
+    if (!params)
+      return params.error();
+    return cuda::launch(fn, config, params->data());
   };
 
   if (!readsBuffers(score) && !readsBuffers(mask)) {
