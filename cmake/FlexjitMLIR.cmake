@@ -49,3 +49,11 @@ function(flexjit_link_llvm target)
     target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc -Wl,--gc-sections)
   endif()
 endfunction()
+
+# LLVM's support library alone (hashing, JSON, threads; no MLIR, no code
+# generation), for the runtime. The static build brings it with the archives.
+function(flexjit_link_llvm_support target)
+  if(NOT FLEXJIT_STATIC)
+    target_link_libraries(${target} PUBLIC LLVM)
+  endif()
+endfunction()

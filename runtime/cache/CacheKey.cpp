@@ -1,6 +1,9 @@
 // Structured cache keys encoded into unambiguous byte strings.
 #include "flexjit/Cache.hpp"
-#include "support/Sha256.hpp"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/BLAKE3.h"
 
 #include <charconv>
 #include <cstdio>
@@ -44,7 +47,11 @@ const char *cacheKindName(CacheKind kind) {
 }
 
 std::string hashBytes(const void *data, size_t size) {
-  return rt::sha256Hex(data, size, 16);
+  // BLAKE3 rather than SHA-256: buffer contents can be megabytes, and it
+  // hashed them about 15 times faster here (docs/runtime.md).
+  return llvm::toHex(
+      llvm::BLAKE3::hash<16>(llvm::ArrayRef<uint8_t>(static_cast<const uint8_t *>(data), size)),
+      /*LowerCase=*/true);
 }
 std::string hashBytes(const std::string &bytes) {
   return hashBytes(bytes.data(), bytes.size());
