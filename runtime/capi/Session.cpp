@@ -387,6 +387,8 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
                   Error{"'" + mod.name + "' is a score mod; block masks are made from mask mods"});
   if (Status st = request.shape.validate(); !st)
     return failed(why, bad, Error{st.message()});
+  if (Status st = checkThreads(request.threads, "block mask"); !st)
+    return failed(why, bad, Error{st.message()});
   if (request.device.ordinal < kCpuDevice)
     return failed(why, bad,
                   Error{"invalid device ordinal " + std::to_string(request.device.ordinal)});
