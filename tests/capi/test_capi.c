@@ -1,6 +1,9 @@
 /* The C API from C: everything a C user can reach through flexjit.h alone,
- * on the CPU (attention: its argument checks and the host reference).
- * Prints "N passed, M failed"; exits non-zero on any failure. */
+ * on the CPU (attention: its argument checks and the host reference), and
+ * device block masks where there is a GPU.
+ * Prints "N passed, M failed, K skipped"; exits non-zero on any failure.
+ * Without a GPU the device part is skipped, saying why; with
+ * FLEXJIT_REQUIRE_GPU=1 in the environment that is a failure instead. */
 #define _POSIX_C_SOURCE 200809L /* pthreads, for the thread test */
 
 #include "flexjit/flexjit.h"
@@ -11,7 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
+static int passed, failed, skipped;
+
+/* A part that needs a GPU could not run: skipped, or with
+ * FLEXJIT_REQUIRE_GPU=1 failed. */
+static void skipWithoutGpu(const char *what, const char *why) {
+  const char *req = getenv("FLEXJIT_REQUIRE_GPU");
+  if (req && strcmp(req, "1") == 0) {
+    ++failed;
+    fprintf(stderr, "FAILED: %s: FLEXJIT_REQUIRE_GPU=1, but no GPU here: %s\n", what, why);
+  } else {
+    ++skipped;
+    fprintf(stderr, "skipped: %s: no GPU here: %s\n", what, why);
+  }
+}
 
 #define CHECK(cond)                                                                \
   do {                                                                             \
@@ -390,6 +406,44 @@ static void testInputsDecideMasks(flexjit_module *m) {
   CHECK(bm == (flexjit_blockmask *)0x1);
 }
 
+/* threads caps CPU creation's workers (0: all cores); more than 1024 is an
+ * error (100000 used to abort the process), on the CPU and on a device. */
+static void testThreadLimit(flexjit_module *m) {
+  static const uint32_t bad[] = {1025u, 100000u, 0x80000000u, 0xFFFFFFFFu};
+  flexjit_blockmask_desc d;
+  flexjit_blockmask *bm = NULL;
+  char text[96];
+  size_t i;
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "causal";
+  d.batch = 2;
+  d.heads = 3;
+  d.q_len = d.kv_len = 4096;
+  for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    d.threads = bad[i];
+    snprintf(text, sizeof text, "block mask: threads = %u is more than the limit of 1024",
+             (unsigned)bad[i]);
+    d.device = FLEXJIT_DEVICE_CPU;
+    FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, text);
+    d.device = 0;
+    FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, text);
+    CHECK(bm == NULL);
+  }
+  d.device = FLEXJIT_DEVICE_CPU;
+  for (i = 0; i < 3; ++i) {
+    flexjit_blockmask_info info;
+    d.threads = i == 0 ? 1024u : i == 1 ? 3u : 1u;
+    d.q_len = 4096 - 128 * (int64_t)i; /* a new mask each time, not a cache hit */
+    OK(flexjit_blockmask_get(m, &d, &bm));
+    if (bm) {
+      OK(flexjit_blockmask_get_info(bm, &info));
+      CHECK(info.num_q_blocks == 32 - (int64_t)i && info.created == 1);
+      OK(flexjit_blockmask_release(bm));
+      bm = NULL;
+    }
+  }
+}
+
 /* A CUDA device: made on the GPU where there is one (the same arrays as on
  * the CPU, in device memory), else FLEXJIT_ERROR_DEVICE; never the CPU. */
 static void testDeviceMask(flexjit_module *m, flexjit_blockmask_desc *cpu) {
@@ -398,9 +452,10 @@ static void testDeviceMask(flexjit_module *m, flexjit_blockmask_desc *cpu) {
   flexjit_blockmask *gpu = NULL;
   flexjit_status s = flexjit_blockmask_get(m, &d, &gpu);
   if (s != FLEXJIT_OK) {
+    /* The error without a GPU is checked; the device part is not run. */
     CHECK(s == FLEXJIT_ERROR_DEVICE);
     CHECK(strstr(flexjit_last_error(), "block mask on cuda:0: ") != NULL);
-    fprintf(stderr, "note: no device block mask here: %s\n", flexjit_last_error());
+    skipWithoutGpu("device block masks", flexjit_last_error());
     return;
   }
   flexjit_blockmask *host = getMask(m, cpu);
@@ -779,10 +834,11 @@ int main(void) {
     testBadRequests(m);
     testCacheControl(m);
     testThreads(m);
+    testThreadLimit(m);
     testAttentionArguments(m);
     testAttentionReference(m);
     OK(flexjit_module_release(m));
   }
-  printf("%d passed, %d failed\n", passed, failed);
+  printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   return failed ? 1 : 0;
 }

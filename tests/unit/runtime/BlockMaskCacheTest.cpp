@@ -1,5 +1,6 @@
 // Block masks through the one cache: the facts issue 3 lists as tests.
 #include "flexjit/Runtime.hpp"
+#include "support/GpuTest.h"
 
 #include <gtest/gtest.h>
 
@@ -147,8 +148,7 @@ TEST(BlockMaskCacheTest, DeviceMasksNeedAGpu) {
 // On a GPU: one device mask entry serves fp32, fp16 and bf16 kernels (separate
 // entries); devices have separate entries; clearing one leaves the others.
 TEST(BlockMaskCacheGpuTest, SharedAcrossDtypesSeparateAcrossDevices) {
-  if (Status s = cuda::initDriver(); !s)
-    GTEST_SKIP() << "no GPU here: " << s.message();
+  REQUIRE_GPU();
   auto ctx = cuda::Context::retainPrimary(0);
   ASSERT_TRUE(ctx.ok()) << ctx.error().message;
   Cache cache;
