@@ -4,6 +4,7 @@
 #include "flexjit/Compiler.hpp"
 
 #include "dialect/FlexDialect.h"
+#include "compiler/IntervalContext.h"
 #include "compiler/Pipelines.h"
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/ModSymbols.h"
@@ -85,6 +86,7 @@ struct Compiler::Impl {
   mlir::MLIRContext ctx;
   NvptxTargets targets;
   std::mutex mu;
+  IntervalContext interval;
 
   Impl(CompilerOptions opts, const mlir::DialectRegistry &registry)
       : options(std::move(opts)), ctx(registry, mlir::MLIRContext::Threading::DISABLED) {
@@ -221,6 +223,8 @@ Result<std::unique_ptr<Compiler>> Compiler::create(CompilerOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options), makeRegistry());
   return std::unique_ptr<Compiler>(new Compiler(std::move(impl)));
 }
+
+IntervalContext &intervalContextOf(Compiler::Impl &impl) { return impl.interval; }
 
 Compiler::Compiler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Compiler::~Compiler() = default;
