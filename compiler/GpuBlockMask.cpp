@@ -52,6 +52,8 @@ std::string ptxArchFor(const cuda::DeviceInfo &info) {
 struct DeviceState {
   cuda::Context ctx;
   std::string arch;
+  size_t sharedMemOptin;
+  std::string name;
 };
 
 /// Each device's retained primary context and PTX arch, looked up once.
@@ -68,7 +70,8 @@ Result<const DeviceState *> deviceState(int device) {
   auto info = cuda::deviceInfo(device);
   if (!info)
     return info.error();
-  DeviceState s{std::move(*ctx), ptxArchFor(*info)};
+  DeviceState s{std::move(*ctx), ptxArchFor(*info), info->sharedMemPerBlockOptin,
+                info->name};
   return &states.emplace(device, std::move(s)).first->second;
 }
 
@@ -81,7 +84,7 @@ Result<GpuTarget> gpuTarget(int device) {
   auto state = deviceState(device);
   if (!state)
     return state.error();
-  return GpuTarget{(*state)->ctx, (*state)->arch};
+  return GpuTarget{(*state)->ctx, (*state)->arch, (*state)->sharedMemOptin, (*state)->name};
 }
 
 Result<PackedModInputs> packModInputs(const FileAST &file, const ModDecl &mod,

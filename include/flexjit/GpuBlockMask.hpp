@@ -97,6 +97,8 @@ struct PreparedMask {
 struct GpuTarget {
   cuda::Context ctx;
   std::string arch;
+  size_t sharedMemOptin = 0; ///< shared memory a block may use after opting in
+  std::string name;          ///< "NVIDIA H100 80GB HBM3"
 };
 Result<GpuTarget> gpuTarget(int device);
 

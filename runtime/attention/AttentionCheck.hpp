@@ -39,9 +39,20 @@ enum class AttentionTarget : uint8_t { Gpu, Cpu };
 /// multiples of 8 elements), options.scale finite, options.lse aligned, and
 /// that every tensor is on one CUDA device (GPU) or on the host (CPU), which
 /// is checked against the devices present only later, by the caller.
+/// Also: each tensor's farthest element within 64-bit byte offsets (the
+/// sum over dimensions of (size - 1) * stride, plus one, times the element
+/// size), out's elements distinct (no stride 0 or overlapping strides where
+/// a size is above 1), and out and options.lse sharing no memory with each
+/// other or with q, k, v (byte ranges apart, or views of one buffer with
+/// the same strides that have no element in common).
 std::optional<AttentionFailure> checkAttentionTensors(const AttentionRequest &request,
                                                       AttentionTarget target,
                                                       AttentionDims &dims);
+
+/// The kernel of `spec` against the shared memory a block of `device` (as
+/// "cuda:0 (NVIDIA A100)") may use after opting in.
+std::optional<AttentionFailure> checkSharedMemory(const AttentionKernelSpec &spec,
+                                                  size_t optinBytes, const std::string &device);
 
 /// The mods: names found (NotFound, with the closest name), kinds right,
 /// inputs bound (and no inputs for an absent mod).

@@ -214,6 +214,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (!target)
     return failed(why, FailureKind::Device, on + target.error().message);
   const cuda::Context &ctx = target->ctx;
+  if (auto f = checkSharedMemory(spec, target->sharedMemOptin,
+                                 "cuda:" + std::to_string(device) + " (" + target->name + ")"))
+    return failed(why, f->kind, f->message);
 
   AttentionInfo info;
   info.spec = spec;

@@ -707,6 +707,15 @@ static void testAttentionArguments(flexjit_module *m) {
   d.v.strides[2] = 60;
   FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "not a multiple of 8");
   d.v.strides[2] = 64;
+  /* out written twice in one place, out on top of q: refused before the GPU. */
+  d.out.strides[1] = 0;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "out's stride of H (dimension 1) is 0: its size is 2, so out's elements overlap");
+  d.out.strides[1] = 200 * 64;
+  d.out.data = d.q.data + 128;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "out and q overlap in memory");
+  d.out.data = 0x400000;
   d.out.device = FLEXJIT_DEVICE_CPU;
   FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
         "the GPU kernel needs CUDA tensors");

@@ -198,6 +198,100 @@ TEST(AttentionCheckTest, Layout) {
     expectFails(r, FailureKind::Device, "attention on cuda:0: ");
 }
 
+// Requests that would make the kernel address memory it must not: offsets
+// past 64 bits, out writing one place twice, out or lse sharing memory with
+// what the kernel reads. Each is refused before the device.
+TEST(AttentionCheckTest, StridesOverflowOverlapAndAliasing) {
+  struct Case {
+    Edit edit;
+    const char *text;
+  };
+  const Case cases[] = {
+      {[](AttentionRequest &r) { r.q.strides[0] = int64_t(1) << 62; },
+       "q's sizes and strides reach 9223372036854929408 bytes past its data 0x100000, beyond "
+       "64-bit offsets"},
+      {[](AttentionRequest &r) {
+         r.k.sizes[2] = r.v.sizes[2] = (int64_t(1) << 31) - 1;
+         r.k.strides[2] = int64_t(1) << 40;
+       },
+       "k's sizes and strides reach"},
+      {[](AttentionRequest &r) { r.out.strides[1] = 0; },
+       "out's stride of H (dimension 1) is 0: its size is 4, so out's elements overlap and "
+       "would be written on top of each other"},
+      {[](AttentionRequest &r) { r.out.strides[2] = 32; },
+       "out's stride of S (dimension 2) is 32 elements, within the 64 elements the dimensions "
+       "of smaller strides span: its size is 300"},
+      {[](AttentionRequest &r) { r.out.data = r.q.data; },
+       "out and q overlap in memory (out spans 0x100000..0x14b000, q spans "
+       "0x100000..0x14b000): what the kernel writes to out must not be read or written "
+       "through q"},
+      {[](AttentionRequest &r) { r.out.data = r.v.data + 1024; },
+       "out and v overlap in memory"},
+      {[](AttentionRequest &r) { r.options.lse = r.out.data + 64; },
+       "options.lse and out overlap in memory"},
+      {[](AttentionRequest &r) { r.options.lse = r.k.data; }, "options.lse and k overlap"},
+  };
+  for (const Case &c : cases) {
+    AttentionRequest r = goodRequest();
+    c.edit(r);
+    expectFails(r, FailureKind::InvalidArgument, c.text);
+  }
+
+  // Allowed: reads that share memory (k and v, q broadcast over heads with
+  // stride 0), and q and out as interleaved views of one [B, S, 2, H, D]
+  // buffer (ranges overlap, elements do not).
+  auto passes = [](const AttentionRequest &r) {
+    AttentionDims dims;
+    auto f = checkAttentionTensors(r, AttentionTarget::Gpu, dims);
+    return f ? f->message : std::string();
+  };
+  AttentionRequest r = goodRequest();
+  r.v.data = r.k.data;
+  r.q.strides[1] = 0;
+  EXPECT_EQ(passes(r), "");
+  r = goodRequest();
+  const int64_t H = 4, S = 300, D = 64;
+  for (TensorRef *t : {&r.q, &r.out})
+    t->strides = {S * 2 * H * D, D, 2 * H * D, 1};
+  r.out.data = r.q.data + uint64_t(H * D * 2);
+  EXPECT_EQ(passes(r), "");
+  r.out.data = r.q.data + uint64_t(2 * D * 2); // now out's head 0 is q's head 2
+  EXPECT_NE(passes(r).find("out and q overlap in memory"), std::string::npos) << passes(r);
+  // The reference (host tensors) is held to the same rules.
+  AttentionRequest h;
+  h.q = TensorRef::bhsd(0x1000, DType::F32, 1, 2, 10, 16, kCpuDevice);
+  h.k = TensorRef::bhsd(0x2000, DType::F32, 1, 1, 12, 16, kCpuDevice);
+  h.v = TensorRef::bhsd(0x3000, DType::F32, 1, 1, 12, 16, kCpuDevice);
+  h.out = TensorRef::bhsd(0x1400, DType::F64, 1, 2, 10, 16, kCpuDevice);
+  AttentionDims dims;
+  auto f = checkAttentionTensors(h, AttentionTarget::Cpu, dims);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_NE(f->message.find("out and q overlap in memory"), std::string::npos) << f->message;
+}
+
+// Kernel overrides against the device's shared memory: the largest
+// instantiation (blockM 128, blockN 128, 3 stages, D = Dv = 128: 229376
+// bytes) fits an H100's 232448 bytes, not an A100's 166912.
+TEST(AttentionCheckTest, SharedMemoryAgainstTheDevice) {
+  AttentionKernelSpec s = defaultAttentionSpec(DType::BF16, 128, 128, false, false);
+  s.blockM = 128;
+  s.blockN = 128;
+  s.stages = 3;
+  ASSERT_TRUE(checkAttentionKernelSpec(s));
+  EXPECT_EQ(attentionSharedBytes(s), 229376u);
+  EXPECT_FALSE(checkSharedMemory(s, 232448, "cuda:0 (NVIDIA H100 80GB HBM3)").has_value());
+  auto f = checkSharedMemory(s, 166912, "cuda:1 (NVIDIA A100-SXM4-80GB)");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(int(f->kind), int(FailureKind::InvalidArgument));
+  EXPECT_EQ(f->message, "attention: the kernel " + s.tag() +
+                            " needs 229376 bytes of shared memory per block, more than the "
+                            "166912 cuda:1 (NVIDIA A100-SXM4-80GB) allows (after opting in); "
+                            "choose a smaller options.stages or options.blockN (shared memory: "
+                            "(blockM * D + stages * blockN * (D + Dv)) * 2 bytes)");
+  s.stages = 2;
+  EXPECT_FALSE(checkSharedMemory(s, 166912, "cuda:1").has_value());
+}
+
 TEST(AttentionCheckTest, OptionsAndDevices) {
   struct Case {
     Edit edit;
@@ -222,9 +316,11 @@ TEST(AttentionCheckTest, OptionsAndDevices) {
       {[](AttentionRequest &r) { r.v.device = 1; },
        "v is on cuda:1 but q is on cuda:0 (all tensors must be on one device)"},
       {[](AttentionRequest &r) {
-         for (TensorRef *t : {&r.q, &r.out})
-           t->sizes[1] = 70000;
-         r.k.sizes[1] = r.v.sizes[1] = 70000;
+         uint64_t at = uint64_t(1) << 40; // 70000 heads each, far apart
+         for (TensorRef *t : {&r.q, &r.k, &r.v, &r.out}) {
+           *t = TensorRef::bhsd(at, DType::BF16, 2, 70000, t->sizes[2], 64, 0);
+           at += uint64_t(1) << 40;
+         }
        },
        "must each be at most 65535 (they are the launch grid's y and z)"},
   };
