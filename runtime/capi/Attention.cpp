@@ -298,16 +298,16 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   const AttentionOptions &o = request.options;
   const bool chosenByFlexjit = !o.blockM && !o.blockN && !o.stages && !o.rowsPerWarp;
   KernelKey kk = keyOf(spec);
+  std::optional<std::pair<CacheKey, std::function<Result<CacheValue>()>>> better;
   if (o.tiered && chosenByFlexjit && spec.rowsPerWarp == 32 && !cache_->contains(CacheKey::kernel(kk)) &&
-      !DiskCache::global().contains(diskKeyOf(kk)) && !backgroundFailed(CacheKey::kernel(kk).bytes())) {
+      !DiskCache::global().contains(diskKeyOf(kk)) && !backgroundFailed(CacheKey::kernel(kk))) {
+    better.emplace(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr, nullptr));
     AttentionKernelSpec quick = spec;
     quick.rowsPerWarp = 16;
-    startBackgroundCompile(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr, nullptr));
     spec = quick;
     kk = keyOf(spec);
     info.spec = spec;
     info.entry = attentionKernelName(spec);
-    info.betterKernelCompiling = true;
   }
   FailureKind kernelFailure = FailureKind::Other;
   auto kernel = cache_->getOrCreateAs<const AttentionKernelModule>(
@@ -318,6 +318,12 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
                         : kernelFailure;
     return failed(why, k, on + kernel.error().message);
   }
+  // The chosen kernel compiles after the quick one, not beside it: the
+  // quick one comes sooner, and the background compile then runs code this
+  // process has run before (its statics exist before the exit handler that
+  // waits for it is registered). Queued again after an eviction.
+  if (better)
+    info.betterKernelCompiling = startBackgroundCompile(better->first, std::move(better->second));
 
   // The block mask.
   std::shared_ptr<const cuda::DeviceBlockMask> dmask;

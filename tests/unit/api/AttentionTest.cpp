@@ -924,6 +924,25 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   EXPECT_EQ(third->spec.rowsPerWarp, 32);
   EXPECT_FALSE(third->betterKernelCompiling);
   ASSERT_TRUE(t.ctx.synchronize().ok());
+
+  // Evicted from the cache and gone from disk: the first Session tiers
+  // again and the chosen kernel comes back (it used to stay on the quick
+  // one for good: the key was remembered as started).
+  cache.clear();
+  std::error_code ec;
+  for (const auto &f : std::filesystem::directory_iterator(DiskCache::global().directory(), ec))
+    if (f.path().extension() == ".ptx")
+      std::filesystem::remove(f.path(), ec);
+  auto fourth = session.attention(*tp, r);
+  ASSERT_TRUE(fourth.ok()) << fourth.error().message;
+  EXPECT_EQ(fourth->spec.rowsPerWarp, 16);
+  EXPECT_TRUE(fourth->betterKernelCompiling);
+  session.waitForBackgroundCompiles();
+  auto fifth = session.attention(*tp, r);
+  ASSERT_TRUE(fifth.ok()) << fifth.error().message;
+  EXPECT_EQ(fifth->spec.rowsPerWarp, 32);
+  EXPECT_FALSE(fifth->kernelCompiled);
+  ASSERT_TRUE(t.ctx.synchronize().ok());
 }
 
 TEST(AttentionGpuTest, NoMaskExplicitAndDefaultStreams) {
