@@ -217,6 +217,9 @@ createBlockMaskOnDevice(const PreparedMask &mask, const BlockMaskShape &shape, i
   if (!mask.file)
     return Error{"block mask on device: the mask was not prepared"};
   Cache &c = cache ? *cache : globalCache();
+  if (shape.validate())
+    if (Status st = c.admits(CacheKind::BlockMask, BlockMask::bytesFor(shape)); !st)
+      return Error{"block mask on device: " + st.message()};
   bool built = false;
   int64_t elementwise = 0;
   auto r = c.getOrCreateAs<const cuda::DeviceBlockMask>(

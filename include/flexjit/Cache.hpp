@@ -175,6 +175,12 @@ public:
     return std::static_pointer_cast<T>(*r);
   }
 
+  /// The Error getOrCreate gives for a value over the byte bound, for a
+  /// value of `bytes` (success when it fits): for callers that know the
+  /// size before building, so that nothing is built to be refused. Counts
+  /// nothing.
+  Status admits(CacheKind kind, size_t bytes) const;
+
   /// The cached object or nullptr (counts a hit or a miss).
   std::shared_ptr<void> lookup(const CacheKey &key);
 

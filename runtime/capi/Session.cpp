@@ -376,6 +376,10 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
     return failed(why, bad, Error{st.message()});
   if (Status st = checkThreads(request.threads, "block mask"); !st)
     return failed(why, bad, Error{st.message()});
+  // Refused from its shape, before anything is compiled or made, when it
+  // could never enter the cache.
+  if (Status st = cache_->admits(CacheKind::BlockMask, BlockMask::bytesFor(request.shape)); !st)
+    return failed(why, FailureKind::Cache, Error{st.message()});
   if (request.device.ordinal < kCpuDevice)
     return failed(why, bad,
                   Error{"invalid device ordinal " + std::to_string(request.device.ordinal)});

@@ -531,7 +531,26 @@ static void testCacheControl(flexjit_module *m) {
   d.q_len = d.kv_len = 1024; /* 8 x 8 blocks: 16*64 + 8*16 = 1152 bytes */
   OK(flexjit_cache_set_limits(1000, 100));
   flexjit_blockmask *bm = NULL;
+  /* Refused from its shape before anything is made (no miss, no failure
+   * counted), on the CPU and for a device alike. */
   FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_CACHE, "byte bound");
+  d.device = 0;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_CACHE, "byte bound");
+  d.device = FLEXJIT_DEVICE_CPU;
+  {
+    flexjit_cache_stats t;
+    OK(flexjit_cache_get_totals(&t));
+    CHECK(t.misses == 0 && t.failures == 0);
+  }
+  /* 16 GiB of mask (2^19 tokens, 16-token blocks) against the default 1 GiB:
+   * refused at once, not built (it used to be, then refused). */
+  OK(flexjit_cache_set_limits(maxBytes, maxEntries));
+  d.q_len = d.kv_len = (int64_t)1 << 19;
+  d.q_block = d.kv_block = 16;
+  FAILS(flexjit_blockmask_get(m, &d, &bm),
+        FLEXJIT_ERROR_CACHE, "entry of 17180393472 bytes exceeds the cache's byte bound");
+  d.q_block = d.kv_block = 128;
+  OK(flexjit_cache_set_limits(1000, 100));
   /* Two masks of 96 bytes and a bound of 150: the first is evicted. */
   d.q_len = d.kv_len = 256;
   flexjit_blockmask *a = getMask(m, &d);
