@@ -171,6 +171,9 @@ public:
   /// the block sizes this is the percentage of empty blocks; with tail
   /// blocks it is what PyTorch prints (and may be below 0).
   double sparsity() const;
+  /// The same from the shape and the number of computed (partial + full)
+  /// blocks: the sum of kv_num_blocks and full_kv_num_blocks.
+  static double sparsityFor(const BlockMaskShape &shape, int64_t computedBlocks);
 
   /// PyTorch's to_string(grid_size, limit): one picture per (b, h), each
   /// cell summarising a rows x cols section of the dense block matrix as

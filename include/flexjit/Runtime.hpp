@@ -250,6 +250,11 @@ struct DeviceBlockMask {
   size_t bytes() const { return buffer.size(); }
 };
 
+/// The mask's computed blocks (partial + full: the sum of kv_num_blocks and
+/// full_kv_num_blocks), from those two [B, H, nQ] arrays alone (8·B·H·nQ
+/// bytes copied back), for its sparsity (BlockMask::sparsityFor).
+Result<int64_t> computedBlocks(const DeviceBlockMask &mask);
+
 /// Copies a host block mask to the device (synchronously without a stream).
 Result<DeviceBlockMask> uploadBlockMask(const BlockMask &mask, const Context &ctx,
                                         const Stream *stream = nullptr);

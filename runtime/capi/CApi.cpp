@@ -677,10 +677,14 @@ flexjit_status flexjit_blockmask_get_info(const flexjit_blockmask *mask,
     i.created = h.created ? 1 : 0;
     i.blocks = h.stats.blocks;
     i.elementwise_blocks = h.stats.elementwiseBlocks;
-    std::shared_ptr<const BlockMask> host;
-    if (flexjit_status st = hostMaskOf(mask, host))
-      return st;
-    i.sparsity = host->sparsity();
+    if (h.host) {
+      i.sparsity = h.host->sparsity();
+    } else { // two [B, H, nQ] arrays copied back, not the whole mask
+      auto computed = cuda::computedBlocks(*h.device);
+      if (!computed)
+        return fail(FLEXJIT_ERROR_DEVICE, computed.error().message);
+      i.sparsity = BlockMask::sparsityFor(s, *computed);
+    }
     *info = i;
     return FLEXJIT_OK;
   });

@@ -466,6 +466,11 @@ static void testDeviceMask(flexjit_module *m, flexjit_blockmask_desc *cpu) {
   flexjit_blockmask_info info;
   OK(flexjit_blockmask_get_info(gpu, &info));
   CHECK(info.device == 0 && info.bytes == 96);
+  {
+    flexjit_blockmask_info hostInfo;
+    OK(flexjit_blockmask_get_info(host, &hostInfo));
+    CHECK(info.sparsity == hostInfo.sparsity);
+  }
   char *gj = NULL, *hj = NULL;
   OK(flexjit_blockmask_to_json(gpu, &gj));
   OK(flexjit_blockmask_to_json(host, &hj));
