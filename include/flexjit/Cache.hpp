@@ -29,7 +29,9 @@
 
 namespace flexjit {
 
-enum class CacheKind : uint8_t { Kernel = 0, BlockMask = 1 };
+/// Compiled kernels, block masks, and the device contexts of mods that
+/// read no buffer (their param values in device memory, shared by launches).
+enum class CacheKind : uint8_t { Kernel = 0, BlockMask = 1, ModContext = 2 };
 const char *cacheKindName(CacheKind kind);
 
 /// The device a cache entry lives on; CPU-side entries (CPU block masks,
@@ -92,6 +94,8 @@ class CacheKey {
 public:
   static CacheKey kernel(const KernelKey &key);
   static CacheKey blockMask(const BlockMaskKey &key);
+  /// A mod's device context holding only params: their ABI slots, device.
+  static CacheKey modContext(int device, const std::vector<int64_t> &paramSlots);
 
   CacheKind kind() const { return kind_; }
   int device() const { return device_; }

@@ -43,7 +43,15 @@ private:
 } // namespace
 
 const char *cacheKindName(CacheKind kind) {
-  return kind == CacheKind::Kernel ? "kernel" : "block_mask";
+  switch (kind) {
+  case CacheKind::Kernel:
+    return "kernel";
+  case CacheKind::BlockMask:
+    return "block_mask";
+  case CacheKind::ModContext:
+    break;
+  }
+  return "mod_context";
 }
 
 std::string hashBytes(const void *data, size_t size) {
@@ -122,6 +130,15 @@ CacheKey CacheKey::blockMask(const BlockMaskKey &k) {
     e.field('n', b.name).field('v', b.value);
   e.field('D', k.device);
   return CacheKey(CacheKind::BlockMask, k.device, e.take());
+}
+
+CacheKey CacheKey::modContext(int device, const std::vector<int64_t> &paramSlots) {
+  Encoder e;
+  e.field('K', "mod_context").field('p', int64_t(paramSlots.size()));
+  for (int64_t v : paramSlots)
+    e.field('v', v);
+  e.field('D', int64_t(device));
+  return CacheKey(CacheKind::ModContext, device, e.take());
 }
 
 } // namespace flexjit

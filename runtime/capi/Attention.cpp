@@ -6,8 +6,8 @@
 //   - the block mask is the request's, or Session::blockMask's for the mask
 //     mod (cached), or one with every block full (cached);
 //   - the mods' contexts go to device memory: a mod that reads no buffer
-//     gets a shared, immutable context cached by its param values, and the
-//     launch stays asynchronous; when a mod reads a buffer, its contents are
+//     gets a shared, immutable context, an entry of the one cache keyed by
+//     its param values, and the launch stays asynchronous; when a mod reads a buffer, its contents are
 //     uploaded for this call, and the call waits for the kernel on its
 //     stream and reads the error records back (an out-of-bounds read is an
 //     Error naming it).
@@ -20,8 +20,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <list>
-#include <map>
 
 namespace flexjit {
 
@@ -114,61 +112,44 @@ std::optional<std::string> checkGivenMask(const BlockMaskHandle &h, const Attent
   return std::nullopt;
 }
 
-/// Device contexts of mods that read no buffer. Nothing writes them (only
-/// buffer reads report errors), so launches on any stream may share one
-/// and none needs a wait: they are kept by device and param slots, at most
-/// kMaxEntries of them. One dropped for room is freed only after its
-/// device has finished all work queued so far (cuCtxSynchronize), since a
-/// kernel may still read it. Never destroyed (driver teardown at exit).
-class ParamContexts {
-public:
-  static ParamContexts &get() {
-    static auto *p = new ParamContexts();
-    return *p;
-  }
-
-  /// The device address of the context holding `in`'s params (no buffers).
-  Result<uint64_t> context(const cuda::Context &ctx, const PackedModInputs &in) {
-    Key key{ctx.device(), in.params};
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = index_.find(key);
-    if (it != index_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second);
-      return it->second->buffer.devicePtr();
-    }
-    ModContextImage image(in);
-    auto buf = cuda::DeviceBuffer::allocate(ctx, image.bytes());
-    if (!buf)
-      return buf.error();
-    std::vector<uint8_t> host(image.bytes());
-    image.write(buf->devicePtr(), host.data());
-    if (Status st = buf->copyFromHost(host.data(), host.size()); !st) // synchronous
-      return Error{st.message()};
-    if (lru_.size() >= kMaxEntries) {
-      Entry &old = lru_.back();
-      // A kernel queued earlier may still read it.
-      if (Status st = old.ctx.synchronize(); !st)
-        return Error{st.message()};
-      index_.erase(old.key);
-      lru_.pop_back();
-    }
-    lru_.push_front(Entry{key, ctx, std::move(*buf)});
-    index_[key] = lru_.begin();
-    return lru_.front().buffer.devicePtr();
-  }
-
-private:
-  static constexpr size_t kMaxEntries = 256;
-  using Key = std::pair<int, std::vector<int64_t>>;
-  struct Entry {
-    Key key;
-    cuda::Context ctx;
-    cuda::DeviceBuffer buffer;
-  };
-  std::mutex mu_;
-  std::list<Entry> lru_;
-  std::map<Key, std::list<Entry>::iterator> index_;
+/// The device context of a mod that reads no buffer: an entry of the one
+/// cache (kind ModContext, keyed by device and param slots, accounted as
+/// its image's bytes). Nothing writes it (only buffer reads report errors),
+/// so launches on any stream share it and none waits. Each launch records a
+/// fence after it; once the cache drops the entry (eviction, clear) and the
+/// last caller lets go, its memory is freed when those launches are done
+/// (freeWhenDone), never by synchronizing the device.
+struct ModContextEntry {
+  cuda::DeviceBuffer buffer;
+  std::shared_ptr<cuda::UseFences> fences;
 };
+
+Result<std::shared_ptr<const ModContextEntry>>
+modContextEntry(Cache &cache, const cuda::Context &ctx, const cuda::Stream &stream,
+                const PackedModInputs &in) {
+  return cache.getOrCreateAs<const ModContextEntry>(
+      CacheKey::modContext(ctx.device(), in.params), [&]() -> Result<CacheValue> {
+        cuda::sweepDeferredFrees();
+        ModContextImage image(in);
+        auto buf = cuda::DeviceBuffer::allocateOnStream(ctx, image.bytes(), stream);
+        if (!buf)
+          return buf.error();
+        std::vector<uint8_t> host(image.bytes());
+        image.write(buf->devicePtr(), host.data());
+        // On the launch's stream, waited for once (a miss): then launches on
+        // any stream may read it.
+        if (Status st = buf->copyFromHost(host.data(), host.size(), 0, &stream); !st)
+          return Error{st.message()};
+        if (Status st = stream.synchronize(); !st)
+          return Error{st.message()};
+        ModContextEntry e{std::move(*buf), std::make_shared<cuda::UseFences>(ctx)};
+        return makeCacheValue<ModContextEntry>(std::move(e), image.bytes(),
+                                               [](ModContextEntry &entry) {
+                                                 cuda::freeWhenDone(std::move(entry.buffer),
+                                                                    entry.fences);
+                                               });
+      });
+}
 
 bool readsBuffers(const CheckedMod &m) { return m.info && !m.info->interface.buffers.empty(); }
 
@@ -392,18 +373,31 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   };
 
   if (!readsBuffers(score) && !readsBuffers(mask)) {
-    // Shared immutable contexts: the launch stays asynchronous.
+    // Shared immutable contexts from the cache: the launch stays
+    // asynchronous; a fence after it keeps their memory until it is done.
     uint64_t ctxPtr[2] = {0, 0};
+    std::shared_ptr<const ModContextEntry> entries[2];
     for (int i = 0; i < 2; ++i) {
       if (!mods[i]->info)
         continue;
-      auto p = ParamContexts::get().context(ctx, packed[i]);
-      if (!p)
-        return failed(why, FailureKind::Device, on + p.error().message);
-      ctxPtr[i] = *p;
+      auto e = modContextEntry(*cache_, ctx, stream, packed[i]);
+      if (!e) {
+        FailureKind k = e.error().message.find("cache's byte bound") != std::string::npos
+                            ? FailureKind::Cache
+                            : FailureKind::Device;
+        return failed(why, k, on + e.error().message);
+      }
+      entries[i] = *e;
+      ctxPtr[i] = entries[i]->buffer.devicePtr();
     }
     if (Status st = launch(ctxPtr); !st)
       return failed(why, FailureKind::Device, on + st.message());
+    for (const auto &e : entries)
+      if (e && !e->fences->recordUse(stream))
+        // No fence (no event to be had): this launch then must be done
+        // before the entry may be freed; wait for this stream alone.
+        if (Status st = stream.synchronize(); !st)
+          return failed(why, FailureKind::Device, on + st.message());
     info.hostMs = msSince(t0);
     return info;
   }

@@ -27,6 +27,11 @@ struct flexjit_blockmask {
   BlockMaskHandle handle;
 };
 
+static_assert(int(CacheKind::Kernel) == FLEXJIT_CACHE_KERNEL &&
+                  int(CacheKind::BlockMask) == FLEXJIT_CACHE_BLOCK_MASK &&
+                  int(CacheKind::ModContext) == FLEXJIT_CACHE_MOD_CONTEXT,
+              "C cache kinds are the C++ ones");
+
 namespace {
 
 thread_local std::string lastError;
@@ -827,7 +832,8 @@ flexjit_status flexjit_cache_get_stats(flexjit_cache_kind kind, int32_t device,
                                        flexjit_cache_stats *stats) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(stats, "stats is NULL");
-    FLEXJIT_CHECK_ARG(kind == FLEXJIT_CACHE_KERNEL || kind == FLEXJIT_CACHE_BLOCK_MASK,
+    FLEXJIT_CHECK_ARG(kind == FLEXJIT_CACHE_KERNEL || kind == FLEXJIT_CACHE_BLOCK_MASK ||
+                          kind == FLEXJIT_CACHE_MOD_CONTEXT,
                       "unknown cache kind " + std::to_string(int(kind)));
     FLEXJIT_CHECK_ARG(validDevice(device), "invalid device " + std::to_string(device));
     *stats = statsOf(session().cache().stats(CacheKind(kind), device));
@@ -851,8 +857,7 @@ flexjit_status flexjit_cache_get_stats_rows(flexjit_cache_stats_row *rows, size_
                                                  std::to_string(capacity));
     auto all = session().cache().statsRows();
     for (size_t i = 0; i < all.size() && i < capacity; ++i) {
-      rows[i].kind = all[i].kind == CacheKind::Kernel ? FLEXJIT_CACHE_KERNEL
-                                                      : FLEXJIT_CACHE_BLOCK_MASK;
+      rows[i].kind = flexjit_cache_kind(all[i].kind); // the same values
       rows[i].device = all[i].device;
       rows[i].stats = statsOf(all[i].stats);
     }

@@ -586,6 +586,9 @@ static void testCacheControl(flexjit_module *m) {
   CHECK(cpuKernels == 1 && cpuMasks == 1);
   FAILS(flexjit_cache_get_stats_rows(NULL, 3, &rows), FLEXJIT_ERROR_INVALID_ARGUMENT,
         "rows is NULL");
+  /* Mod contexts (attention's, in device memory) are a kind of their own. */
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_MOD_CONTEXT, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 0 && st.misses == 0);
   FAILS(flexjit_cache_get_stats((flexjit_cache_kind)5, -1, &st),
         FLEXJIT_ERROR_INVALID_ARGUMENT, "unknown cache kind");
 

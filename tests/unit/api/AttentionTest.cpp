@@ -975,6 +975,39 @@ TEST(AttentionGpuTest, NoMaskExplicitAndDefaultStreams) {
   t.expectMeans([](int64_t, int64_t, int64_t, int64_t) { return true; });
 }
 
+// Mod contexts of param-only mods are entries of the one cache (they used
+// to live in a private LRU of their own): counted in its stats, evicted and
+// cleared with it, made again when needed.
+TEST(AttentionGpuTest, ModContextsAreCacheEntries) {
+  REQUIRE_GPU();
+  Cache cache;
+  SessionOptions so;
+  so.cache = &cache;
+  Session session(so);
+  Program p = program();
+  GpuTensors t = GpuTensors::make(1, 2, 2, 256, 256, 64);
+  AttentionRequest r = t.request();
+  r.maskMod = "prefix_lm";
+  for (int32_t len : {100, 7}) {
+    r.maskInputs.params["prefix_len"] = Value::ofI32(len);
+    auto a = session.attention(p, r);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+  }
+  CacheStats st = cache.stats(CacheKind::ModContext, 0);
+  EXPECT_EQ(st.entries, 2u);
+  EXPECT_EQ(st.misses, 2u);
+  EXPECT_GT(st.bytes, 0u);
+  cache.clear(); // while the launches may still run: freed once they are done
+  EXPECT_EQ(cache.stats(CacheKind::ModContext, 0).entries, 0u);
+  r.maskInputs.params["prefix_len"] = Value::ofI32(7);
+  auto b = session.attention(p, r);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+  t.expectMeans([](int64_t, int64_t, int64_t q, int64_t kv) { return kv < 7 || q >= kv; });
+  EXPECT_EQ(cache.stats(CacheKind::ModContext, 0).entries, 1u);
+  EXPECT_EQ(cuda::sweepDeferredFrees(), 0u); // the cleared ones' launches are done
+}
+
 TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {
   REQUIRE_GPU();
   Session session;
