@@ -39,7 +39,8 @@ const char *cacheKindName(CacheKind kind);
 constexpr int kCpuDevice = -1;
 
 /// 32 lowercase hex digits: 128 bits of BLAKE3 of the bytes (LLVM's; about
-/// 15 times SHA-256's speed here). For buffer contents in block-mask keys.
+/// 17 times SHA-256's speed here, docs/runtime.md). For buffer contents in
+/// block-mask keys.
 std::string hashBytes(const void *data, size_t size);
 std::string hashBytes(const std::string &bytes);
 
