@@ -742,6 +742,12 @@ float fromBf16(uint16_t h) {
 /// k arbitrary, v[b, h, kv, d] = kv + d / 64 (rounded to bf16): with q = 0
 /// each row's output is the average of v over the positions the masks
 /// allow, whatever the scale.
+/// A Session over a cache of the test's own (its counts are the test's).
+struct OwnCacheSession {
+  Cache cache;
+  Session session{SessionOptions{3, &cache}};
+};
+
 struct GpuTensors {
   cuda::Context ctx;
   cuda::DeviceBuffer q, k, v, out, lse;
@@ -822,10 +828,9 @@ struct GpuTensors {
 
 TEST(AttentionGpuTest, CausalThenCacheHitsCompileNothing) {
   REQUIRE_GPU();
-  Cache cache;
-  SessionOptions so;
-  so.cache = &cache;
-  Session session(so);
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
   Program p = program();
   GpuTensors t = GpuTensors::make(2, 4, 2, 300, 300, 64);
   AttentionRequest r = t.request();
@@ -878,10 +883,9 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   auto tp = Program::fromSource("tiered.flex",
                                 "mask tiered_band(b, h, q, kv) = kv <= q && q - kv < 100\n");
   ASSERT_TRUE(tp.ok()) << tp.error().message;
-  Cache cache;
-  SessionOptions so;
-  so.cache = &cache;
-  Session session(so);
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
   GpuTensors t = GpuTensors::make(1, 4, 4, 333, 333, 64);
   std::vector<uint16_t> qh(size_t(4 * 333 * 64));
   for (size_t i = 0; i < qh.size(); ++i)
@@ -980,10 +984,9 @@ TEST(AttentionGpuTest, NoMaskExplicitAndDefaultStreams) {
 // cleared with it, made again when needed.
 TEST(AttentionGpuTest, ModContextsAreCacheEntries) {
   REQUIRE_GPU();
-  Cache cache;
-  SessionOptions so;
-  so.cache = &cache;
-  Session session(so);
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
   Program p = program();
   GpuTensors t = GpuTensors::make(1, 2, 2, 256, 256, 64);
   AttentionRequest r = t.request();
