@@ -29,6 +29,11 @@ struct flexjit_blockmask {
   BlockMaskHandle handle;
 };
 
+static_assert(int(CacheKind::Kernel) == FLEXJIT_CACHE_KERNEL &&
+                  int(CacheKind::BlockMask) == FLEXJIT_CACHE_BLOCK_MASK &&
+                  int(CacheKind::ModContext) == FLEXJIT_CACHE_MOD_CONTEXT,
+              "C cache kinds are the C++ ones");
+
 namespace {
 
 thread_local std::string lastError;
@@ -659,10 +664,14 @@ flexjit_status flexjit_blockmask_get_info(const flexjit_blockmask *mask,
     i.created = h.created ? 1 : 0;
     i.blocks = h.stats.blocks;
     i.elementwise_blocks = h.stats.elementwiseBlocks;
-    std::shared_ptr<const BlockMask> host;
-    if (flexjit_status st = hostMaskOf(mask, host))
-      return st;
-    i.sparsity = host->sparsity();
+    if (h.host) {
+      i.sparsity = h.host->sparsity();
+    } else { // two [B, H, nQ] arrays copied back, not the whole mask
+      auto computed = cuda::computedBlocks(*h.device);
+      if (!computed)
+        return fail(computed.error());
+      i.sparsity = BlockMask::sparsityFor(s, *computed);
+    }
     *info = i;
     return FLEXJIT_OK;
   });
@@ -803,7 +812,8 @@ flexjit_status flexjit_cache_get_stats(flexjit_cache_kind kind, int32_t device,
                                        flexjit_cache_stats *stats) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(stats, "stats is NULL");
-    FLEXJIT_CHECK_ARG(kind == FLEXJIT_CACHE_KERNEL || kind == FLEXJIT_CACHE_BLOCK_MASK,
+    FLEXJIT_CHECK_ARG(kind == FLEXJIT_CACHE_KERNEL || kind == FLEXJIT_CACHE_BLOCK_MASK ||
+                          kind == FLEXJIT_CACHE_MOD_CONTEXT,
                       "unknown cache kind " + std::to_string(int(kind)));
     FLEXJIT_CHECK_ARG(validDevice(device), "invalid device " + std::to_string(device));
     *stats = statsOf(session().cache().stats(CacheKind(kind), device));
@@ -827,8 +837,7 @@ flexjit_status flexjit_cache_get_stats_rows(flexjit_cache_stats_row *rows, size_
                                                  std::to_string(capacity));
     auto all = session().cache().statsRows();
     for (size_t i = 0; i < all.size() && i < capacity; ++i) {
-      rows[i].kind = all[i].kind == CacheKind::Kernel ? FLEXJIT_CACHE_KERNEL
-                                                      : FLEXJIT_CACHE_BLOCK_MASK;
+      rows[i].kind = flexjit_cache_kind(all[i].kind); // the same values
       rows[i].device = all[i].device;
       rows[i].stats = statsOf(all[i].stats);
     }

@@ -3,6 +3,7 @@
 // end checks, the Compiler JITs, blockMaskFromMod creates, cachedBlockMask
 // caches; this file only connects them and checks what users pass in.
 #include "flexjit/flexjit.hpp"
+#include "runtime/cache/BackgroundBuilds.hpp"
 
 #include "api/ModError.hpp"
 #include "api/blockmask/BlockMaskFromMod.hpp"
@@ -255,38 +256,24 @@ const BlockMaskShape &BlockMaskHandle::shape() const {
 size_t BlockMaskHandle::bytes() const { return host ? host->bytes() : device->bytes(); }
 
 Session::Session(SessionOptions options)
-    : options_(options), cache_(options.cache ? options.cache : &globalCache()) {}
+    : options_(options), cache_(options.cache ? options.cache : &globalCache()),
+      background_(std::make_unique<BackgroundBuilds>(*cache_)) {}
 
-Session::~Session() { waitForBackgroundCompiles(); }
+Session::~Session() = default; // BackgroundBuilds waits and joins
 
-void Session::waitForBackgroundCompiles() {
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard<std::mutex> lock(backgroundMu_);
-    threads.swap(background_);
-  }
-  for (std::thread &t : threads)
-    t.join();
-}
+void Session::waitForBackgroundCompiles() { background_->wait(); }
 
-void Session::startBackgroundCompile(const CacheKey &key,
+bool Session::startBackgroundCompile(const CacheKey &key,
                                      std::function<Result<CacheValue>()> factory) {
-  std::lock_guard<std::mutex> lock(backgroundMu_);
-  if (!backgroundStarted_.insert(key.bytes()).second)
-    return;
-  background_.emplace_back([this, key, factory = std::move(factory)] {
-    auto r = cache_->getOrCreate(key, factory);
-    if (!r) {
-      std::lock_guard<std::mutex> l(backgroundMu_);
-      backgroundFailed_.insert(key.bytes());
-    }
-  });
+  // The compiler exists before the first background compile, so that the
+  // exit handler BackgroundBuilds registers comes after the statics it made
+  // (and runs before their destructors).
+  if (!compiler())
+    return false;
+  return background_->start(key, std::move(factory));
 }
 
-bool Session::backgroundFailed(const std::string &keyBytes) {
-  std::lock_guard<std::mutex> lock(backgroundMu_);
-  return backgroundFailed_.count(keyBytes) != 0;
-}
+bool Session::backgroundFailed(const CacheKey &key) { return background_->failed(key); }
 
 Result<Compiler *> Session::compiler() {
   std::lock_guard<std::mutex> lk(compilerMu_);
@@ -373,6 +360,12 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
     return Error{ErrorKind::InvalidArgument,
                  "'" + mod.name + "' is a score mod; block masks are made from mask mods"};
   if (Status st = request.shape.validate(); !st)
+    return st.error();
+  if (Status st = checkThreads(request.threads, "block mask"); !st)
+    return st.error();
+  // Refused from its shape, before anything is compiled or made, when it
+  // could never enter the cache.
+  if (Status st = cache_->admits(CacheKind::BlockMask, BlockMask::bytesFor(request.shape)); !st)
     return st.error();
   if (request.device.ordinal < kCpuDevice)
     return Error{ErrorKind::InvalidArgument,

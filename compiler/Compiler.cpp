@@ -6,6 +6,7 @@
 
 #include "dialect/FlexDialect.h"
 #include "compiler/KernelCompile.h"
+#include "compiler/IntervalContext.h"
 #include "compiler/Pipelines.h"
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/ModSymbols.h"
@@ -87,6 +88,7 @@ struct Compiler::Impl {
   CompilerOptions options;
   mlir::MLIRContext ctx;
   std::mutex mu;
+  IntervalContext interval;
 
   Impl(CompilerOptions opts, const mlir::DialectRegistry &registry)
       : options(std::move(opts)), ctx(registry, mlir::MLIRContext::Threading::DISABLED) {
@@ -199,6 +201,8 @@ Result<std::unique_ptr<Compiler>> Compiler::create(CompilerOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options), makeRegistry());
   return std::unique_ptr<Compiler>(new Compiler(std::move(impl)));
 }
+
+IntervalContext &intervalContextOf(Compiler::Impl &impl) { return impl.interval; }
 
 Compiler::Compiler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Compiler::~Compiler() = default;

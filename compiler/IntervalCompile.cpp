@@ -5,9 +5,11 @@
 // The classifier comes from the flex lowering pipeline with the interval
 // pass in it (buildFlexLoweringPipeline(pm, mask), compiler/Pipelines.h).
 //
-// These calls build their own MLIRContext (the Compiler's context lives
-// behind its pimpl in Compiler.cpp): they are independent of the Compiler's
-// other calls and may run concurrently with them.
+// These calls share one MLIRContext per Compiler, made on first use
+// (compiler/IntervalContext.h), apart from the Compiler's main context: they
+// serialize among themselves but may run while the Compiler compiles
+// something else.
+#include "compiler/IntervalContext.h"
 #include "compiler/Pipelines.h"
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/ModSymbols.h"
@@ -28,11 +30,14 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <atomic>
 #include <memory>
 
 namespace flexjit {
 
 namespace {
+
+std::atomic<uint64_t> contextsMade{0};
 
 std::string intervalName(const std::string &modName) { return modName + "__interval"; }
 
@@ -46,6 +51,18 @@ std::unique_ptr<mlir::MLIRContext> makeIntervalContext() {
   auto ctx = std::make_unique<mlir::MLIRContext>(registry, mlir::MLIRContext::Threading::DISABLED);
   ctx->loadAllAvailableDialects();
   return ctx;
+}
+
+/// The Compiler's interval context, locked for as long as `lock` holds it.
+mlir::MLIRContext &lockedIntervalContext(Compiler::Impl &impl,
+                                         std::unique_lock<std::mutex> &lock) {
+  IntervalContext &ic = intervalContextOf(impl);
+  lock = std::unique_lock<std::mutex>(ic.mu);
+  if (!ic.ctx) {
+    ic.ctx = makeIntervalContext();
+    ++contextsMade;
+  }
+  return *ic.ctx;
 }
 
 Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const FileAST &file,
@@ -101,9 +118,12 @@ Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
 
 } // namespace
 
+uint64_t intervalContextsMade() { return contextsMade.load(); }
+
 Result<std::string> Compiler::loweredIntervalIR(const FileAST &file, const std::string &modName) {
-  auto ctx = makeIntervalContext();
-  StageRun run(*ctx, options(), &file, intervalName(modName));
+  std::unique_lock<std::mutex> lock;
+  mlir::MLIRContext &ctx = lockedIntervalContext(*impl_, lock);
+  StageRun run(ctx, options(), &file, intervalName(modName));
   auto module = lowerWithInterval(run, file, modName);
   if (!module)
     return module.error();
@@ -111,8 +131,9 @@ Result<std::string> Compiler::loweredIntervalIR(const FileAST &file, const std::
 }
 
 Result<CpuIntervalFn> Compiler::jitInterval(const FileAST &file, const std::string &modName) {
-  auto ctx = makeIntervalContext();
-  StageRun run(*ctx, options(), &file, intervalName(modName));
+  std::unique_lock<std::mutex> lock;
+  mlir::MLIRContext &ctx = lockedIntervalContext(*impl_, lock);
+  StageRun run(ctx, options(), &file, intervalName(modName));
   auto module = lowerWithInterval(run, file, modName);
   if (!module)
     return module.error();
@@ -121,8 +142,9 @@ Result<CpuIntervalFn> Compiler::jitInterval(const FileAST &file, const std::stri
 
 Result<CpuIntervalFn> Compiler::jitIntervalLowered(const std::string &mlirText,
                                                    const std::string &modName) {
-  auto ctx = makeIntervalContext();
-  StageRun run(*ctx, options(), nullptr, intervalName(modName));
+  std::unique_lock<std::mutex> lock;
+  mlir::MLIRContext &ctx = lockedIntervalContext(*impl_, lock);
+  StageRun run(ctx, options(), nullptr, intervalName(modName));
   auto module = parseLoweredModule(run, mlirText);
   if (!module)
     return module.error();

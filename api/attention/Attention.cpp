@@ -7,9 +7,9 @@
 //     mod (cached); without either the kernel is dense (it walks every kv
 //     tile) and no block mask is made;
 //   - the mods' contexts go to device memory: a mod that reads no buffer
-//     gets a shared, immutable context cached by its param values, and the
-//     launch stays asynchronous; when a mod reads a buffer, its contents are
-//     uploaded for this call, and the call waits for the kernel on its
+//     gets a shared, immutable context, an entry of the one cache keyed by
+//     its param values, and the launch stays asynchronous; when a mod reads
+//     a buffer, its contents are uploaded for this call, and the call waits for the kernel on its
 //     stream and reads the error records back (an out-of-bounds read is an
 //     Error naming it).
 #include "api/attention/AttentionCheck.hpp"
@@ -20,8 +20,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <list>
-#include <map>
 
 namespace flexjit {
 
@@ -107,61 +105,44 @@ std::optional<std::string> checkGivenMask(const BlockMaskHandle &h, const Attent
   return std::nullopt;
 }
 
-/// Device contexts of mods that read no buffer. Nothing writes them (only
-/// buffer reads report errors), so launches on any stream may share one
-/// and none needs a wait: they are kept by device and param slots, at most
-/// kMaxEntries of them. One dropped for room is freed only after its
-/// device has finished all work queued so far (cuCtxSynchronize), since a
-/// kernel may still read it. Never destroyed (driver teardown at exit).
-class ParamContexts {
-public:
-  static ParamContexts &get() {
-    static auto *p = new ParamContexts();
-    return *p;
-  }
-
-  /// The device address of the context holding `in`'s params (no buffers).
-  Result<uint64_t> context(const cuda::Context &ctx, const PackedModInputs &in) {
-    Key key{ctx.device(), in.params};
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = index_.find(key);
-    if (it != index_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second);
-      return it->second->buffer.devicePtr();
-    }
-    ModContextImage image(in);
-    auto buf = cuda::DeviceBuffer::allocate(ctx, image.bytes());
-    if (!buf)
-      return buf.error();
-    std::vector<uint8_t> host(image.bytes());
-    image.write(buf->devicePtr(), host.data());
-    if (Status st = buf->copyFromHost(host.data(), host.size()); !st) // synchronous
-      return st.error();
-    if (lru_.size() >= kMaxEntries) {
-      Entry &old = lru_.back();
-      // A kernel queued earlier may still read it.
-      if (Status st = old.ctx.synchronize(); !st)
-        return st.error();
-      index_.erase(old.key);
-      lru_.pop_back();
-    }
-    lru_.push_front(Entry{key, ctx, std::move(*buf)});
-    index_[key] = lru_.begin();
-    return lru_.front().buffer.devicePtr();
-  }
-
-private:
-  static constexpr size_t kMaxEntries = 256;
-  using Key = std::pair<int, std::vector<int64_t>>;
-  struct Entry {
-    Key key;
-    cuda::Context ctx;
-    cuda::DeviceBuffer buffer;
-  };
-  std::mutex mu_;
-  std::list<Entry> lru_;
-  std::map<Key, std::list<Entry>::iterator> index_;
+/// The device context of a mod that reads no buffer: an entry of the one
+/// cache (kind ModContext, keyed by device and param slots, accounted as
+/// its image's bytes). Nothing writes it (only buffer reads report errors),
+/// so launches on any stream share it and none waits. Each launch records a
+/// fence after it; once the cache drops the entry (eviction, clear) and the
+/// last caller lets go, its memory is freed when those launches are done
+/// (freeWhenDone), never by synchronizing the device.
+struct ModContextEntry {
+  cuda::DeviceBuffer buffer;
+  std::shared_ptr<cuda::UseFences> fences;
 };
+
+Result<std::shared_ptr<const ModContextEntry>>
+modContextEntry(Cache &cache, const cuda::Context &ctx, const cuda::Stream &stream,
+                const PackedModInputs &in) {
+  return cache.getOrCreateAs<const ModContextEntry>(
+      CacheKey::modContext(ctx.device(), in.params), [&]() -> Result<CacheValue> {
+        cuda::sweepDeferredFrees();
+        ModContextImage image(in);
+        auto buf = cuda::DeviceBuffer::allocateOnStream(ctx, image.bytes(), stream);
+        if (!buf)
+          return buf.error();
+        std::vector<uint8_t> host(image.bytes());
+        image.write(buf->devicePtr(), host.data());
+        // On the launch's stream, waited for once (a miss): then launches on
+        // any stream may read it.
+        if (Status st = buf->copyFromHost(host.data(), host.size(), 0, &stream); !st)
+          return st.error();
+        if (Status st = stream.synchronize(); !st)
+          return st.error();
+        ModContextEntry e{std::move(*buf), std::make_shared<cuda::UseFences>(ctx)};
+        return makeCacheValue<ModContextEntry>(std::move(e), image.bytes(),
+                                               [](ModContextEntry &entry) {
+                                                 cuda::freeWhenDone(std::move(entry.buffer),
+                                                                    entry.fences);
+                                               });
+      });
+}
 
 bool readsBuffers(const CheckedMod &m) { return m.info && !m.info->interface.buffers.empty(); }
 
@@ -203,21 +184,23 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     target = std::move(*t);
   }
 
-  // The kernel (one template, mma.sync, for every arch flexjit targets),
-  // checked against the device's shared memory when the device is known.
+  // The kernel (one template, mma.sync, for every arch flexjit targets):
+  // what it supports, then (the device known) its shared memory against the
+  // device's opt-in limit, an error naming the device.
   const BlockMaskShape *givenShape =
       request.blockMask && request.blockMask->device ? &request.blockMask->device->shape
                                                      : nullptr;
   AttentionKernelSpec spec = chooseSpec(request, dims, givenShape);
-  if (Status st = checkAttentionKernelSpec(
-          spec, target ? unsigned(target->sharedMemPerBlockOptin) : kNoSharedMemoryLimit);
-      !st)
+  if (Status st = checkAttentionKernelSpec(spec); !st)
     return st.error().prefixed("attention: ");
   if (request.blockMask)
     if (auto m = checkGivenMask(*request.blockMask, dims, device, spec))
       return Error{ErrorKind::InvalidArgument, "attention: " + *m};
   if (deviceFailure)
     return *deviceFailure;
+  if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)
+    return st.error().prefixed("attention on cuda:" + std::to_string(device) + " (" +
+                               target->name + "): ");
   const cuda::Context &ctx = target->ctx;
 
   AttentionInfo info;
@@ -283,21 +266,27 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   const AttentionOptions &o = request.options;
   const bool chosenByFlexjit = !o.blockM && !o.blockN && !o.stages && !o.rowsPerWarp;
   KernelKey kk = keyOf(spec);
+  std::optional<std::pair<CacheKey, std::function<Result<CacheValue>()>>> better;
   if (o.tiered && chosenByFlexjit && spec.rowsPerWarp == 32 && !cache_->contains(CacheKey::kernel(kk)) &&
-      !DiskCache::global().contains(ptxDiskKey(kk)) && !backgroundFailed(CacheKey::kernel(kk).bytes())) {
+      !DiskCache::global().contains(ptxDiskKey(kk)) && !backgroundFailed(CacheKey::kernel(kk))) {
+    better.emplace(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr));
     AttentionKernelSpec quick = spec;
     quick.rowsPerWarp = 16;
-    startBackgroundCompile(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr));
     spec = quick;
     kk = keyOf(spec);
     info.spec = spec;
     info.entry = attentionKernelName(spec);
-    info.betterKernelCompiling = true;
   }
   auto kernel = cache_->getOrCreateAs<const AttentionKernelModule>(
       CacheKey::kernel(kk), factoryOf(spec, kk, &info.kernelCompiled));
   if (!kernel)
     return kernel.error().prefixed(on);
+  // The chosen kernel compiles after the quick one, not beside it: the
+  // quick one comes sooner, and the background compile then runs code this
+  // process has run before (its statics exist before the exit handler that
+  // waits for it is registered). Queued again after an eviction.
+  if (better)
+    info.betterKernelCompiling = startBackgroundCompile(better->first, std::move(better->second));
 
   // The block mask.
   std::shared_ptr<const cuda::DeviceBlockMask> dmask;
@@ -346,18 +335,27 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   };
 
   if (!readsBuffers(score) && !readsBuffers(mask)) {
-    // Shared immutable contexts: the launch stays asynchronous.
+    // Shared immutable contexts from the cache: the launch stays
+    // asynchronous; a fence after it keeps their memory until it is done.
     uint64_t ctxPtr[2] = {0, 0};
+    std::shared_ptr<const ModContextEntry> entries[2];
     for (int i = 0; i < 2; ++i) {
       if (!mods[i]->info)
         continue;
-      auto p = ParamContexts::get().context(ctx, packed[i]);
-      if (!p)
-        return p.error().prefixed(on);
-      ctxPtr[i] = *p;
+      auto e = modContextEntry(*cache_, ctx, stream, packed[i]);
+      if (!e)
+        return e.error().prefixed(on);
+      entries[i] = *e;
+      ctxPtr[i] = entries[i]->buffer.devicePtr();
     }
     if (Status st = launch(ctxPtr); !st)
       return st.error().prefixed(on);
+    for (const auto &e : entries)
+      if (e && !e->fences->recordUse(stream))
+        // No fence (no event to be had): this launch then must be done
+        // before the entry may be freed; wait for this stream alone.
+        if (Status st = stream.synchronize(); !st)
+          return st.error().prefixed(on);
     info.hostMs = msSince(t0);
     return info;
   }

@@ -3,8 +3,11 @@
 // naming the tensor, the dimension or the option, and what would be right.
 #include "api/attention/AttentionCheck.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <vector>
 
 namespace flexjit {
 
@@ -14,6 +17,15 @@ const char *kDimNames[4] = {"B", "H", "S", "D"};
 
 std::optional<Error> invalid(const std::string &message) {
   return Error{ErrorKind::InvalidArgument, "attention: " + message};
+}
+
+std::string decimal(__int128 v) {
+  std::string s;
+  do {
+    s.insert(s.begin(), char('0' + int(v % 10)));
+    v /= 10;
+  } while (v);
+  return s;
 }
 
 std::string hex(uint64_t v) {
@@ -56,7 +68,118 @@ std::optional<Error> checkOne(const Named &n) {
                      std::to_string(d) + ") is " + std::to_string(t.strides[d]) +
                      "; strides must not be negative");
   }
+  // The kernel (and the reference) address elements with 64-bit byte
+  // offsets from `data`: the farthest element's must not overflow.
+  __int128 last = 0;
+  for (size_t d = 0; d < 4; ++d)
+    last += __int128(t.sizes[d] - 1) * t.strides[d];
+  const __int128 bytes = (last + 1) * __int128(dtypeBytes(t.dtype));
+  if (bytes > std::numeric_limits<int64_t>::max() ||
+      __int128(t.data) + bytes > __int128(std::numeric_limits<uint64_t>::max()))
+    return invalid(std::string(n.name) + "'s sizes and strides reach " + decimal(bytes) +
+                   " bytes past its data " + hex(t.data) +
+                   ", beyond 64-bit offsets (the sum over dimensions of (size - 1) * stride, "
+                   "plus one, times the element size)");
   return std::nullopt;
+}
+
+/// The bytes a tensor's elements span from its data (checkOne made sure it
+/// fits).
+uint64_t spanBytes(const TensorRef &t) {
+  uint64_t last = 0;
+  for (size_t d = 0; d < 4; ++d)
+    last += uint64_t(t.sizes[d] - 1) * uint64_t(t.strides[d]);
+  return (last + 1) * dtypeBytes(t.dtype);
+}
+
+/// out's elements must be distinct: a dimension of size > 1 with stride 0,
+/// or a stride within the span of the dimensions with smaller strides,
+/// would write several elements to one place.
+std::optional<Error> checkNoSelfOverlap(const Named &n) {
+  const TensorRef &t = *n.t;
+  std::vector<size_t> dims;
+  for (size_t d = 0; d < 4; ++d)
+    if (t.sizes[d] > 1)
+      dims.push_back(d);
+  std::stable_sort(dims.begin(), dims.end(),
+                   [&](size_t a, size_t b) { return t.strides[a] < t.strides[b]; });
+  int64_t span = 0; // the farthest element of the dimensions so far
+  for (size_t d : dims) {
+    if (t.strides[d] <= span || t.strides[d] == 0)
+      return invalid(std::string(n.name) + "'s stride of " + kDimNames[d] + " (dimension " +
+                     std::to_string(d) + ") is " + std::to_string(t.strides[d]) +
+                     (t.strides[d] == 0
+                          ? ""
+                          : " elements, within the " + std::to_string(span + 1) +
+                                " elements the dimensions of smaller strides span") +
+                     ": its size is " + std::to_string(t.sizes[d]) + ", so " + n.name +
+                     "'s elements overlap and would be written on top of each other");
+    span += (t.sizes[d] - 1) * t.strides[d];
+  }
+  return std::nullopt;
+}
+
+/// Whether two layouts with the same strides share an element, `delta`
+/// elements apart (b's data minus a's): some k with k_d in [-(a.sizes[d] -
+/// 1), b.sizes[d] - 1] and sum k_d * stride_d == delta. A search over the
+/// dimensions by falling stride; nullopt when it would take too long.
+std::optional<bool> shareElement(const TensorRef &a, const TensorRef &b, int64_t delta) {
+  struct Dim {
+    int64_t stride, lo, hi;
+  };
+  std::vector<Dim> dims;
+  for (size_t d = 0; d < 4; ++d)
+    if (a.strides[d] > 0 && (a.sizes[d] > 1 || b.sizes[d] > 1))
+      dims.push_back({a.strides[d], -(a.sizes[d] - 1), b.sizes[d] - 1});
+  std::sort(dims.begin(), dims.end(), [](const Dim &x, const Dim &y) { return x.stride > y.stride; });
+  std::vector<__int128> reach(dims.size() + 1, 0); // what the dimensions after i can add
+  for (size_t i = dims.size(); i-- > 0;)
+    reach[i] = reach[i + 1] + __int128(std::max(-dims[i].lo, dims[i].hi)) * dims[i].stride;
+  int budget = 4096;
+  std::function<std::optional<bool>(size_t, __int128)> search =
+      [&](size_t i, __int128 target) -> std::optional<bool> {
+    if (--budget < 0)
+      return std::nullopt;
+    if (i == dims.size())
+      return target == 0;
+    const Dim &dim = dims[i];
+    const __int128 r = reach[i + 1], s = dim.stride;
+    // k * s within [target - r, target + r].
+    __int128 kLo = target - r >= 0 ? (target - r + s - 1) / s : -((r - target) / s);
+    __int128 kHi = target + r >= 0 ? (target + r) / s : -((-(target + r) + s - 1) / s);
+    kLo = std::max<__int128>(kLo, dim.lo);
+    kHi = std::min<__int128>(kHi, dim.hi);
+    for (__int128 k = kLo; k <= kHi; ++k) {
+      auto found = search(i + 1, target - k * s);
+      if (!found || *found)
+        return found;
+    }
+    return false;
+  };
+  return search(0, delta);
+}
+
+/// A written tensor (`w`: out, or lse given as a contiguous tensor) and
+/// another of the call must not share memory: byte ranges apart, or the
+/// same strides and dtype and no element in common.
+std::optional<Error> checkApart(const Named &w, const Named &o) {
+  const TensorRef &a = *w.t, &b = *o.t;
+  const uint64_t aEnd = a.data + spanBytes(a), bEnd = b.data + spanBytes(b);
+  if (aEnd <= b.data || bEnd <= a.data)
+    return std::nullopt;
+  const size_t elem = dtypeBytes(a.dtype);
+  if (a.dtype == b.dtype && a.strides == b.strides) {
+    const int64_t bytes = int64_t(b.data - a.data); // |.| < both spans: fits
+    if (bytes % int64_t(elem) == 0) {
+      auto shared = shareElement(a, b, bytes / int64_t(elem));
+      if (shared && !*shared)
+        return std::nullopt; // interleaved views of one buffer
+    }
+  }
+  return invalid(std::string(w.name) + " and " + o.name + " overlap in memory (" + w.name +
+                 " spans " + hex(a.data) + ".." + hex(aEnd) + ", " + o.name + " spans " +
+                 hex(b.data) + ".." + hex(bEnd) + "): what the kernel writes to " + w.name +
+                 " must not be read or written through " + o.name);
 }
 
 /// `a`'s size `da` must equal `b`'s size `db`; `what` names it ("B", "Q_LEN").
@@ -154,6 +277,13 @@ std::optional<Error> checkAttentionTensors(const AttentionRequest &r, AttentionT
       if (auto f = checkGpuLayout(n))
         return f;
 
+  // What is written must not overlap itself or anything else of the call.
+  if (auto f = checkNoSelfOverlap(out))
+    return f;
+  for (const Named &n : {q, k, v})
+    if (auto f = checkApart(out, n))
+      return f;
+
   // Options.
   if (r.options.scale && !std::isfinite(*r.options.scale))
     return invalid("options.scale is " + std::to_string(*r.options.scale) +
@@ -164,6 +294,15 @@ std::optional<Error> checkAttentionTensors(const AttentionRequest &r, AttentionT
       return invalid("options.lse " + hex(r.options.lse) + " is not " + std::to_string(align) +
                      "-byte aligned (" + (gpu ? "f32" : dtypeName(r.out.dtype)) +
                      " [B, Hq, Q_LEN])");
+    // lse as a contiguous [B, Hq, Q_LEN, 1] tensor of its dtype.
+    TensorRef lse = TensorRef::bhsd(r.options.lse, gpu ? DType::F32 : r.out.dtype, dims.B,
+                                    dims.Hq, dims.qLen, 1, r.out.device);
+    const Named l{"options.lse", &lse};
+    if (auto f = checkOne(l))
+      return f;
+    for (const Named &n : all)
+      if (auto f = checkApart(l, n))
+        return f;
   }
   if (!gpu && r.options.stream)
     return invalid("options.stream is set, but the reference runs on the host");

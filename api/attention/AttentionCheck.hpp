@@ -34,6 +34,12 @@ enum class AttentionTarget : uint8_t { Gpu, Cpu };
 /// multiples of 8 elements), options.scale finite, options.lse aligned, and
 /// that every tensor is on one CUDA device (GPU) or on the host (CPU), which
 /// is checked against the devices present only later, by the caller.
+/// Also: each tensor's farthest element within 64-bit byte offsets (the
+/// sum over dimensions of (size - 1) * stride, plus one, times the element
+/// size), out's elements distinct (no stride 0 or overlapping strides where
+/// a size is above 1), and out and options.lse sharing no memory with each
+/// other or with q, k, v (byte ranges apart, or views of one buffer with
+/// the same strides that have no element in common).
 std::optional<Error> checkAttentionTensors(const AttentionRequest &request, AttentionTarget target,
                                            AttentionDims &dims);
 

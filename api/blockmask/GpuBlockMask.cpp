@@ -52,6 +52,7 @@ struct DeviceState {
   cuda::Context ctx;
   std::string arch;
   size_t sharedMemPerBlockOptin = 0;
+  std::string name;
 };
 
 /// Each device's retained primary context and PTX arch, looked up once.
@@ -68,7 +69,7 @@ Result<const DeviceState *> deviceState(int device) {
   auto info = cuda::deviceInfo(device);
   if (!info)
     return info.error();
-  DeviceState s{std::move(*ctx), ptxArchFor(*info), info->sharedMemPerBlockOptin};
+  DeviceState s{std::move(*ctx), ptxArchFor(*info), info->sharedMemPerBlockOptin, info->name};
   return &states.emplace(device, std::move(s)).first->second;
 }
 
@@ -81,7 +82,8 @@ Result<GpuTarget> gpuTarget(int device) {
   auto state = deviceState(device);
   if (!state)
     return state.error();
-  return GpuTarget{(*state)->ctx, (*state)->arch, (*state)->sharedMemPerBlockOptin};
+  return GpuTarget{(*state)->ctx, (*state)->arch, (*state)->sharedMemPerBlockOptin,
+                   (*state)->name};
 }
 
 Result<PackedModInputs> packModInputs(const FileAST &file, const ModDecl &mod,
@@ -216,6 +218,9 @@ createBlockMaskOnDevice(const PreparedMask &mask, const BlockMaskShape &shape, i
   if (!mask.file)
     return Error{ErrorKind::InvalidArgument, "block mask on device: the mask was not prepared"};
   Cache &c = cache ? *cache : globalCache();
+  if (shape.validate())
+    if (Status st = c.admits(CacheKind::BlockMask, BlockMask::bytesFor(shape)); !st)
+      return st.error().prefixed("block mask on device: ");
   bool built = false;
   int64_t elementwise = 0;
   auto r = c.getOrCreateAs<const cuda::DeviceBlockMask>(

@@ -102,6 +102,7 @@ struct GpuTarget {
   /// Dynamic shared memory a block may use after opting in (kernel specs
   /// are checked against it).
   size_t sharedMemPerBlockOptin = 0;
+  std::string name; ///< "NVIDIA H100 80GB HBM3", for messages
 };
 Result<GpuTarget> gpuTarget(int device);
 

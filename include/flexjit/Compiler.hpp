@@ -210,6 +210,10 @@ public:
                                                const std::string &modName,
                                                const std::string &arch = "");
 
+  /// The interval calls below share one MLIR context per Compiler (made on
+  /// first use), apart from the main one: they serialize among themselves
+  /// but not with the Compiler's other calls.
+  ///
   /// The mask `modName` lowered (as loweredIR()) together with its block
   /// classifier `func.func @<modName>__interval(i32 b0, b1, h0, h1, q0, q1,
   /// kv0, kv1, !llvm.ptr ctx) -> i8` (verdicts as CpuIntervalFn's), for the
@@ -222,8 +226,9 @@ public:
                                            const std::string &modName);
 
   /// The GPU block-mask creation kernels of mask `modName`; arch "" means
-  /// options().arch. Like the interval calls, these use their own MLIR
-  /// context. An Error for a score mod or an unknown mod.
+  /// options().arch. These use an MLIR context of their own per call (the
+  /// classifier comes from the interval context, as text). An Error for a
+  /// score mod or an unknown mod.
   Result<BlockMaskKernelsPTX> blockMaskKernels(const FileAST &file, const std::string &modName,
                                                const std::string &arch = "");
   /// The same from lowered MLIR text holding the mask and its classifier

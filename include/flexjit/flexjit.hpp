@@ -164,6 +164,8 @@ struct SessionOptions {
   Cache *cache = nullptr;
 };
 
+class BackgroundBuilds; // runtime/cache/BackgroundBuilds.hpp
+
 /// Compiles mods and makes block masks through the cache. Thread-safe: the
 /// compiler behind it serializes compiles, creations run in parallel. A
 /// failed call's Error says why in its kind (ErrorKind, Error.hpp: not
@@ -208,15 +210,19 @@ public:
 
   /// Waits until the kernels this Session compiles in the background are
   /// in the cache (tiered compilation: AttentionOptions::tiered). The
-  /// destructor waits too.
+  /// destructor waits too (and joins the thread they compile on); at
+  /// process exit a compile in flight is waited for and queued ones are
+  /// dropped.
   void waitForBackgroundCompiles();
 
 private:
-  /// Runs `factory` for `key` through the cache on a thread of its own,
-  /// once per key; a failure is remembered (backgroundFailed), so that the
-  /// next call compiles in the foreground and reports it.
-  void startBackgroundCompile(const CacheKey &key, std::function<Result<CacheValue>()> factory);
-  bool backgroundFailed(const std::string &keyBytes);
+  /// Queues `factory` for `key` on this Session's background thread
+  /// (BackgroundBuilds: once while queued or running, again after the entry
+  /// was evicted); false when it cannot (no thread), and the caller then
+  /// compiles it itself. A failure is remembered (backgroundFailed), so
+  /// that the next call compiles in the foreground and reports it.
+  bool startBackgroundCompile(const CacheKey &key, std::function<Result<CacheValue>()> factory);
+  bool backgroundFailed(const CacheKey &key);
 
   /// Compiled code through the cache: `what` is "cpu_mod" (CpuMod) or
   /// "cpu_interval" (CpuIntervalFn).
@@ -229,9 +235,7 @@ private:
   Cache *cache_;
   std::mutex compilerMu_;
   std::unique_ptr<Result<std::unique_ptr<Compiler>>> compiler_;
-  std::mutex backgroundMu_;
-  std::vector<std::thread> background_;
-  std::set<std::string> backgroundStarted_, backgroundFailed_;
+  std::unique_ptr<BackgroundBuilds> background_;
 };
 
 /// Session::attention on a process-wide Session (globalCache()).

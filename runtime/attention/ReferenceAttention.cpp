@@ -20,6 +20,7 @@
 #include "flexjit/Cache.hpp"
 
 #include "attention/HalfFloat.hpp"
+#include "flexjit/BlockMask.hpp"
 #include "support/ThreadPool.hpp"
 
 #include <algorithm>
@@ -340,6 +341,8 @@ Status referenceAttention(const TensorRef &q, const TensorRef &k, const TensorRe
                           const TensorRef &out, void *lse, double scale,
                           const ReferenceMods &mods, unsigned threads) {
   if (Status s = checkArguments(q, k, v, out, mods); !s)
+    return s;
+  if (Status s = checkThreads(threads, "reference attention"); !s)
     return s;
   if (out.dtype == DType::F64)
     return run<double>(q, k, v, out, lse, scale, mods, threads);

@@ -290,9 +290,12 @@ double BlockMask::sparsity() const {
     computed += v;
   for (int32_t v : fullKvNum_)
     computed += v;
-  double numel = double(shape_.B) * double(shape_.H) * double(shape_.qLen) *
-                 double(shape_.kvLen);
-  double computedSize = double(computed) * shape_.qBlock * shape_.kvBlock;
+  return sparsityFor(shape_, computed);
+}
+
+double BlockMask::sparsityFor(const BlockMaskShape &shape, int64_t computedBlocks) {
+  double numel = double(shape.B) * double(shape.H) * double(shape.qLen) * double(shape.kvLen);
+  double computedSize = double(computedBlocks) * shape.qBlock * shape.kvBlock;
   return 100 * (1 - computedSize / numel);
 }
 

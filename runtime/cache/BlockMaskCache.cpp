@@ -33,6 +33,16 @@ BlockMaskKey blockMaskKey(const std::string &maskFingerprint, const BlockMaskSha
 }
 
 namespace {
+/// A mask over the cache's byte bound is refused from its shape, before it
+/// is made (BlockMask::bytesFor, docs/blockmask.md); an invalid shape is
+/// left to makeChecked's error.
+Status admitted(const Cache &cache, const BlockMaskKey &key) {
+  BlockMaskShape s = shapeOf(key);
+  if (!s.validate())
+    return Status::success();
+  return cache.admits(CacheKind::BlockMask, BlockMask::bytesFor(s));
+}
+
 Result<BlockMask> makeChecked(const BlockMaskKey &key, const BlockMaskMaker &make) {
   BlockMaskShape want = shapeOf(key);
   if (Status st = want.validate(); !st)
@@ -58,6 +68,8 @@ cachedBlockMask(Cache &cache, const BlockMaskKey &key, const BlockMaskMaker &mak
                  "block mask cache: a host block mask needs a key with the CPU "
                  "device, not device " +
                      std::to_string(key.device)};
+  if (Status st = admitted(cache, key); !st)
+    return st.error();
   auto r = cache.getOrCreateAs<const BlockMask>(
       CacheKey::blockMask(key), [&]() -> Result<CacheValue> {
         auto m = makeChecked(key, make);
@@ -74,6 +86,8 @@ cachedBlockMask(Cache &cache, const BlockMaskKey &key, const BlockMaskMaker &mak
 Result<std::shared_ptr<const cuda::DeviceBlockMask>>
 cachedDeviceBlockMask(Cache &cache, const BlockMaskKey &key, const cuda::Context &ctx,
                       const BlockMaskMaker &make) {
+  if (Status st = admitted(cache, key); !st)
+    return st.error();
   if (!ctx.valid())
     return Error{ErrorKind::InvalidArgument, "block mask cache: invalid CUDA context"};
   if (key.device != ctx.device())

@@ -8,6 +8,23 @@
 
 namespace flexjit {
 
+namespace {
+Error oversized(CacheKind kind, size_t bytes, size_t bound) {
+  return Error{ErrorKind::Cache, std::string("cache: a ") + cacheKindName(kind) + " entry of " +
+                                     std::to_string(bytes) +
+                                     " bytes exceeds the cache's byte bound of " +
+                                     std::to_string(bound) +
+                                     " bytes; raise it with Cache::setLimits"};
+}
+} // namespace
+
+Status Cache::admits(CacheKind kind, size_t bytes) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (bytes > limits_.maxBytes)
+    return oversized(kind, bytes, limits_.maxBytes);
+  return Status::success();
+}
+
 /// A build in flight: the builder fills it, waiters read it once `done`.
 struct Cache::Pending {
   bool done = false;
@@ -129,11 +146,7 @@ Result<std::shared_ptr<void>> Cache::getOrCreate(const CacheKey &key,
   it = map_.find(key);
   pending->done = true;
   if (made->ok() && (*made)->bytes > limits_.maxBytes)
-    made.emplace(Error{ErrorKind::Cache, std::string("cache: a ") + cacheKindName(key.kind()) +
-                                             " entry of " + std::to_string((*made)->bytes) +
-                                             " bytes exceeds the cache's byte bound of " +
-                                             std::to_string(limits_.maxBytes) +
-                                             " bytes; raise it with Cache::setLimits"});
+    made.emplace(oversized(key.kind(), (*made)->bytes, limits_.maxBytes));
   if (!made->ok()) {
     statsFor(key.kind(), key.device()).failures++;
     pending->error = made->error();

@@ -74,7 +74,11 @@ void load(Loaded &out) {
             // cuda.h 12.8+ names cuEventElapsedTime_v2; older drivers have
             // only the first version (same signature).
             (resolve(lib, "cuEventElapsedTime_v2", a.cuEventElapsedTime, e) ||
-             resolve(lib, "cuEventElapsedTime", a.cuEventElapsedTime, e));
+             resolve(lib, "cuEventElapsedTime", a.cuEventElapsedTime, e)) &&
+            resolve(lib, "cuEventQuery", a.cuEventQuery, e);
+  std::string optional;
+  if (ok && !resolve(lib, "cuMemAllocAsync", a.cuMemAllocAsync, optional))
+    a.cuMemAllocAsync = nullptr; // older driver: DeviceBuffer::allocateOnStream uses cuMemAlloc
   if (!ok)
     return; // the library stays loaded: unloading a driver is never safe
   CUresult rc = a.cuInit(0);

@@ -7,7 +7,7 @@
 namespace flexjit::cuda {
 using namespace driver;
 
-Result<Event> Event::create(const Context &ctx) {
+Result<Event> Event::create(const Context &ctx, bool timing) {
   auto a = api();
   if (!a.ok())
     return a.error();
@@ -18,7 +18,7 @@ Result<Event> Event::create(const Context &ctx) {
   if (scope.status())
     return driverError(scope.status(), what);
   CUevent e = nullptr;
-  if (CUresult rc = (*a)->cuEventCreate(&e, CU_EVENT_DEFAULT))
+  if (CUresult rc = (*a)->cuEventCreate(&e, timing ? CU_EVENT_DEFAULT : CU_EVENT_DISABLE_TIMING))
     return driverError(rc, what);
   Event out;
   out.event_ = e;
@@ -75,6 +75,20 @@ Status Event::synchronize() const {
   if (CUresult rc = (*a)->cuEventSynchronize(static_cast<CUevent>(event_)))
     return driverError(rc, "waiting for a CUDA event");
   return Status::success();
+}
+
+Result<bool> Event::done() const {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!event_)
+    return Error{ErrorKind::Device, "querying a CUDA event: invalid event"};
+  CUresult rc = (*a)->cuEventQuery(static_cast<CUevent>(event_));
+  if (rc == CUDA_SUCCESS)
+    return true;
+  if (rc == CUDA_ERROR_NOT_READY)
+    return false;
+  return driverError(rc, "querying a CUDA event");
 }
 
 Result<float> Event::elapsedMs(const Event &start, const Event &end) {

@@ -30,6 +30,26 @@ Result<DeviceBuffer> DeviceBuffer::allocate(const Context &ctx, size_t bytes) {
   return b;
 }
 
+Result<DeviceBuffer> DeviceBuffer::allocateOnStream(const Context &ctx, size_t bytes,
+                                                    const Stream &stream) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!ctx.valid() || !(*a)->cuMemAllocAsync || bytes == 0)
+    return allocate(ctx, bytes); // its errors, or no stream-ordered allocator
+  ScopedContext scope(*a, rawContext(ctx.handle()));
+  if (scope.status())
+    return driverError(scope.status(), "allocating device memory");
+  CUdeviceptr p = 0;
+  if ((*a)->cuMemAllocAsync(&p, bytes, static_cast<CUstream>(stream.raw())) != CUDA_SUCCESS)
+    return allocate(ctx, bytes); // e.g. CUDA_ERROR_NOT_SUPPORTED: no memory pools here
+  DeviceBuffer b;
+  b.ptr_ = p;
+  b.size_ = bytes;
+  b.ctx_ = ctx.handle();
+  return b;
+}
+
 DeviceBuffer::DeviceBuffer(DeviceBuffer &&o) noexcept
     : ptr_(std::exchange(o.ptr_, 0)), size_(std::exchange(o.size_, 0)),
       ctx_(std::move(o.ctx_)) {}

@@ -197,6 +197,101 @@ TEST(AttentionCheckTest, Layout) {
     expectFails(r, ErrorKind::Device, "attention on cuda:0: ");
 }
 
+// Requests that would make the kernel address memory it must not: offsets
+// past 64 bits, out writing one place twice, out or lse sharing memory with
+// what the kernel reads. Each is refused before the device.
+TEST(AttentionCheckTest, StridesOverflowOverlapAndAliasing) {
+  struct Case {
+    Edit edit;
+    const char *text;
+  };
+  const Case cases[] = {
+      {[](AttentionRequest &r) { r.q.strides[0] = int64_t(1) << 62; },
+       "q's sizes and strides reach 9223372036854929408 bytes past its data 0x100000, beyond "
+       "64-bit offsets"},
+      {[](AttentionRequest &r) {
+         r.k.sizes[2] = r.v.sizes[2] = (int64_t(1) << 31) - 1;
+         r.k.strides[2] = int64_t(1) << 40;
+       },
+       "k's sizes and strides reach"},
+      {[](AttentionRequest &r) { r.out.strides[1] = 0; },
+       "out's stride of H (dimension 1) is 0: its size is 4, so out's elements overlap and "
+       "would be written on top of each other"},
+      {[](AttentionRequest &r) { r.out.strides[2] = 32; },
+       "out's stride of S (dimension 2) is 32 elements, within the 64 elements the dimensions "
+       "of smaller strides span: its size is 300"},
+      {[](AttentionRequest &r) { r.out.data = r.q.data; },
+       "out and q overlap in memory (out spans 0x100000..0x14b000, q spans "
+       "0x100000..0x14b000): what the kernel writes to out must not be read or written "
+       "through q"},
+      {[](AttentionRequest &r) { r.out.data = r.v.data + 1024; },
+       "out and v overlap in memory"},
+      {[](AttentionRequest &r) { r.options.lse = r.out.data + 64; },
+       "options.lse and out overlap in memory"},
+      {[](AttentionRequest &r) { r.options.lse = r.k.data; }, "options.lse and k overlap"},
+  };
+  for (const Case &c : cases) {
+    AttentionRequest r = goodRequest();
+    c.edit(r);
+    expectFails(r, ErrorKind::InvalidArgument, c.text);
+  }
+
+  // Allowed: reads that share memory (k and v, q broadcast over heads with
+  // stride 0), and q and out as interleaved views of one [B, S, 2, H, D]
+  // buffer (ranges overlap, elements do not).
+  auto passes = [](const AttentionRequest &r) {
+    AttentionDims dims;
+    auto f = checkAttentionTensors(r, AttentionTarget::Gpu, dims);
+    return f ? f->message : std::string();
+  };
+  AttentionRequest r = goodRequest();
+  r.v.data = r.k.data;
+  r.q.strides[1] = 0;
+  EXPECT_EQ(passes(r), "");
+  r = goodRequest();
+  const int64_t H = 4, S = 300, D = 64;
+  for (TensorRef *t : {&r.q, &r.out})
+    t->strides = {S * 2 * H * D, D, 2 * H * D, 1};
+  r.out.data = r.q.data + uint64_t(H * D * 2);
+  EXPECT_EQ(passes(r), "");
+  r.out.data = r.q.data + uint64_t(2 * D * 2); // now out's head 0 is q's head 2
+  EXPECT_NE(passes(r).find("out and q overlap in memory"), std::string::npos) << passes(r);
+  // The reference (host tensors) is held to the same rules.
+  AttentionRequest h;
+  h.q = TensorRef::bhsd(0x1000, DType::F32, 1, 2, 10, 16, kCpuDevice);
+  h.k = TensorRef::bhsd(0x2000, DType::F32, 1, 1, 12, 16, kCpuDevice);
+  h.v = TensorRef::bhsd(0x3000, DType::F32, 1, 1, 12, 16, kCpuDevice);
+  h.out = TensorRef::bhsd(0x1400, DType::F64, 1, 2, 10, 16, kCpuDevice);
+  AttentionDims dims;
+  auto f = checkAttentionTensors(h, AttentionTarget::Cpu, dims);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_NE(f->message.find("out and q overlap in memory"), std::string::npos) << f->message;
+}
+
+// Kernel overrides against the device's shared memory (the one check,
+// checkAttentionKernelSpec with the device's opt-in limit, which
+// Session::attention prefixes with the device): the largest instantiation
+// (blockM 128, blockN 128, 3 stages, D = Dv = 128: 229376 bytes) fits an
+// H100's 232448 bytes, not an A100's 166912.
+TEST(AttentionCheckTest, SharedMemoryAgainstTheDevice) {
+  AttentionKernelSpec s = defaultAttentionSpec(DType::BF16, 128, 128, false, false);
+  s.blockM = 128;
+  s.blockN = 128;
+  s.stages = 3;
+  ASSERT_TRUE(checkAttentionKernelSpec(s));
+  EXPECT_EQ(attentionSharedBytes(s), 229376u);
+  EXPECT_TRUE(checkAttentionKernelSpec(s, 232448).ok());
+  Status st = checkAttentionKernelSpec(s, 166912);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::InvalidArgument));
+  EXPECT_EQ(st.message(), "the attention kernel " + s.tag() +
+                              " needs 229376 bytes of dynamic shared memory per block, more than "
+                              "the device's limit of 166912 bytes (fewer stages or a smaller "
+                              "blockN need less)");
+  s.stages = 2;
+  EXPECT_TRUE(checkAttentionKernelSpec(s, 166912).ok());
+}
+
 TEST(AttentionCheckTest, OptionsAndDevices) {
   struct Case {
     Edit edit;
@@ -221,9 +316,11 @@ TEST(AttentionCheckTest, OptionsAndDevices) {
       {[](AttentionRequest &r) { r.v.device = 1; },
        "v is on cuda:1 but q is on cuda:0 (all tensors must be on one device)"},
       {[](AttentionRequest &r) {
-         for (TensorRef *t : {&r.q, &r.out})
-           t->sizes[1] = 70000;
-         r.k.sizes[1] = r.v.sizes[1] = 70000;
+         uint64_t at = uint64_t(1) << 40; // 70000 heads each, far apart
+         for (TensorRef *t : {&r.q, &r.k, &r.v, &r.out}) {
+           *t = TensorRef::bhsd(at, DType::BF16, 2, 70000, t->sizes[2], 64, 0);
+           at += uint64_t(1) << 40;
+         }
        },
        "must each be at most 65535 (they are the launch grid's y and z)"},
   };
@@ -656,6 +753,12 @@ float fromBf16(uint16_t h) {
 /// k arbitrary, v[b, h, kv, d] = kv + d / 64 (rounded to bf16): with q = 0
 /// each row's output is the average of v over the positions the masks
 /// allow, whatever the scale.
+/// A Session over a cache of the test's own (its counts are the test's).
+struct OwnCacheSession {
+  Cache cache;
+  Session session{SessionOptions{3, &cache}};
+};
+
 struct GpuTensors {
   cuda::Context ctx;
   cuda::DeviceBuffer q, k, v, out, lse;
@@ -736,10 +839,9 @@ struct GpuTensors {
 
 TEST(AttentionGpuTest, CausalThenCacheHitsCompileNothing) {
   REQUIRE_GPU();
-  Cache cache;
-  SessionOptions so;
-  so.cache = &cache;
-  Session session(so);
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
   Program p = program();
   GpuTensors t = GpuTensors::make(2, 4, 2, 300, 300, 64);
   AttentionRequest r = t.request();
@@ -792,10 +894,9 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   auto tp = Program::fromSource("tiered.flex",
                                 "mask tiered_band(b, h, q, kv) = kv <= q && q - kv < 100\n");
   ASSERT_TRUE(tp.ok()) << tp.error().message;
-  Cache cache;
-  SessionOptions so;
-  so.cache = &cache;
-  Session session(so);
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
   GpuTensors t = GpuTensors::make(1, 4, 4, 333, 333, 64);
   std::vector<uint16_t> qh(size_t(4 * 333 * 64));
   for (size_t i = 0; i < qh.size(); ++i)
@@ -838,6 +939,25 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   EXPECT_EQ(third->spec.rowsPerWarp, 32);
   EXPECT_FALSE(third->betterKernelCompiling);
   ASSERT_TRUE(t.ctx.synchronize().ok());
+
+  // Evicted from the cache and gone from disk: the first Session tiers
+  // again and the chosen kernel comes back (it used to stay on the quick
+  // one for good: the key was remembered as started).
+  cache.clear();
+  std::error_code ec;
+  for (const auto &f : std::filesystem::directory_iterator(DiskCache::global().directory(), ec))
+    if (f.path().extension() == ".ptx")
+      std::filesystem::remove(f.path(), ec);
+  auto fourth = session.attention(*tp, r);
+  ASSERT_TRUE(fourth.ok()) << fourth.error().message;
+  EXPECT_EQ(fourth->spec.rowsPerWarp, 16);
+  EXPECT_TRUE(fourth->betterKernelCompiling);
+  session.waitForBackgroundCompiles();
+  auto fifth = session.attention(*tp, r);
+  ASSERT_TRUE(fifth.ok()) << fifth.error().message;
+  EXPECT_EQ(fifth->spec.rowsPerWarp, 32);
+  EXPECT_FALSE(fifth->kernelCompiled);
+  ASSERT_TRUE(t.ctx.synchronize().ok());
 }
 
 TEST(AttentionGpuTest, NoMaskExplicitAndDefaultStreams) {
@@ -868,6 +988,38 @@ TEST(AttentionGpuTest, NoMaskExplicitAndDefaultStreams) {
   EXPECT_FALSE(b->kernelCompiled);
   ASSERT_TRUE(t.ctx.synchronize().ok());
   t.expectMeans([](int64_t, int64_t, int64_t, int64_t) { return true; });
+}
+
+// Mod contexts of param-only mods are entries of the one cache (they used
+// to live in a private LRU of their own): counted in its stats, evicted and
+// cleared with it, made again when needed.
+TEST(AttentionGpuTest, ModContextsAreCacheEntries) {
+  REQUIRE_GPU();
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
+  Program p = program();
+  GpuTensors t = GpuTensors::make(1, 2, 2, 256, 256, 64);
+  AttentionRequest r = t.request();
+  r.maskMod = "prefix_lm";
+  for (int32_t len : {100, 7}) {
+    r.maskInputs.params["prefix_len"] = Value::ofI32(len);
+    auto a = session.attention(p, r);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+  }
+  CacheStats st = cache.stats(CacheKind::ModContext, 0);
+  EXPECT_EQ(st.entries, 2u);
+  EXPECT_EQ(st.misses, 2u);
+  EXPECT_GT(st.bytes, 0u);
+  cache.clear(); // while the launches may still run: freed once they are done
+  EXPECT_EQ(cache.stats(CacheKind::ModContext, 0).entries, 0u);
+  r.maskInputs.params["prefix_len"] = Value::ofI32(7);
+  auto b = session.attention(p, r);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+  t.expectMeans([](int64_t, int64_t, int64_t q, int64_t kv) { return kv < 7 || q >= kv; });
+  EXPECT_EQ(cache.stats(CacheKind::ModContext, 0).entries, 1u);
+  EXPECT_EQ(cuda::sweepDeferredFrees(), 0u); // the cleared ones' launches are done
 }
 
 TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {

@@ -256,6 +256,27 @@ TEST(GpuMask, ExampleMasksEqualTheCpuMasks) {
     EXPECT_GT(DiskCache::global().stats().hits, 0u);
 }
 
+// A device mask's sparsity from its two count arrays alone (what
+// flexjit_blockmask_get_info reports; it used to copy the whole mask back
+// and rebuild it on the host): the same as the host mask's.
+TEST(GpuMask, SparsityFromTheCountsAlone) {
+  REQUIRE_GPU();
+  auto file = loadExamples();
+  ASSERT_TRUE(file);
+  Cache cache;
+  for (const char *name : {"causal", "document", "sliding_window"}) {
+    BlockMaskShape shape = makeShape(2, 3, 1000, 777, 64, 32);
+    ExampleInputs in(shape);
+    auto d = createBlockMaskOnDevice(*file, name, shape, in.inputs, 0, nullptr, nullptr, &cache);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    auto cpu = cpuMask(*file, name, shape, in.inputs, nullptr);
+    ASSERT_TRUE(cpu.ok()) << cpu.error().message;
+    auto computed = cuda::computedBlocks(**d);
+    ASSERT_TRUE(computed.ok()) << computed.error().message;
+    EXPECT_EQ(BlockMask::sparsityFor(shape, *computed), cpu->sparsity()) << name;
+  }
+}
+
 TEST(GpuMask, ConcurrentCreationsOnOneDevice) {
   REQUIRE_GPU();
   auto file = loadExamples();

@@ -66,12 +66,30 @@ TEST(CacheKeyTest, FieldsDecideEquality) {
   EXPECT_EQ(kernelKey("f32", 3).device(), 3);
 }
 
+TEST(CacheKeyTest, ModContextKeys) {
+  CacheKey a = CacheKey::modContext(0, {100});
+  EXPECT_EQ(a.kind(), CacheKind::ModContext);
+  EXPECT_EQ(a.device(), 0);
+  EXPECT_EQ(a, CacheKey::modContext(0, {100}));
+  EXPECT_FALSE(a == CacheKey::modContext(1, {100}));
+  EXPECT_FALSE(a == CacheKey::modContext(0, {7}));
+  EXPECT_FALSE(CacheKey::modContext(0, {1, 23}) == CacheKey::modContext(0, {12, 3}));
+  EXPECT_STREQ(cacheKindName(CacheKind::ModContext), "mod_context");
+  // Its own row in the stats.
+  Cache c;
+  ASSERT_TRUE(c.getOrCreate(a, [] { return Result<CacheValue>(makeCacheValue<int>(1, 64)); }).ok());
+  EXPECT_EQ(c.stats(CacheKind::ModContext, 0).bytes, 64u);
+  EXPECT_EQ(c.stats(CacheKind::Kernel, 0).entries, 0u);
+}
+
 TEST(CacheKeyTest, HashBytes) {
-  // SHA-256("abc") starts ba7816bf8f01cfea414140de5dae2223.
-  EXPECT_EQ(hashBytes(std::string("abc")), "ba7816bf8f01cfea414140de5dae2223");
-  EXPECT_EQ(hashBytes(std::string("")), "e3b0c44298fc1c149afbf4c8996fb924");
+  // BLAKE3("abc") starts 6437b3ac38465133ffb63b75273a8db5, BLAKE3("")
+  // af1349b9f5f9a1a6a0404dea36dcc949 (the published test values).
+  EXPECT_EQ(hashBytes(std::string("abc")), "6437b3ac38465133ffb63b75273a8db5");
+  EXPECT_EQ(hashBytes(std::string("")), "af1349b9f5f9a1a6a0404dea36dcc949");
   std::string big(1000, 'a');
-  EXPECT_EQ(hashBytes(big), "41edece42d63e8d9bf515a9ba6932e1c");
+  EXPECT_EQ(hashBytes(big), "9957a9014733dd6b6e2f6abcbe7b259a");
+  EXPECT_EQ(hashBytes(big.data(), big.size()), hashBytes(big));
 }
 
 TEST(CacheTest, HitMissAndRelease) {
