@@ -59,17 +59,6 @@ mlir::DialectRegistry makeRegistry() {
   return registry;
 }
 
-Error unknownMod(const FileAST &file, const std::string &modName) {
-  std::vector<std::string> names;
-  for (const ModDecl &m : file.mods)
-    names.push_back(m.name);
-  std::string msg = file.fileName + ": error: no mod named '" + modName + "'";
-  std::string near = closestName(modName, names);
-  if (!near.empty())
-    msg += "\nhint: did you mean '" + near + "'?";
-  return Error{msg};
-}
-
 /// A call's result, unless writing its dump folder failed.
 template <typename T> Result<T> finish(StageRun &run, Result<T> r) {
   if (r.ok())
@@ -100,7 +89,7 @@ struct Compiler::Impl {
                                                 const std::string &modName) {
     const ModDecl *mod = file.findMod(modName);
     if (!mod)
-      return unknownMod(file, modName);
+      return unknownModError(file, modName);
     mlir::OwningOpRef<mlir::ModuleOp> module;
     {
       mlir::TimingScope t = run.time("emit flex IR");
