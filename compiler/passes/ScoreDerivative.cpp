@@ -31,7 +31,8 @@
 // the adjoint in halves, NaN passes it to both, as torch.minimum/maximum),
 // clamp (the emitter tags the minimumf of its min(max(x, lo), hi): x gets it
 // when lo <= x <= hi, lo when x < lo < hi, hi when x > hi or hi < lo, as
-// torch.clamp), abs (sign(x), 0 at 0), exp, exp2, log, log2, sqrt, tanh,
+// torch.clamp, and hi also when x < lo == hi, where torch.clamp drops it),
+// abs (sign(x), 0 at 0), exp, exp2, log, log2, sqrt, tanh,
 // sigmoid in the forms PyTorch's autograd uses. Integer and bool values,
 // comparisons, float(int) and int(float) carry no adjoint: they are
 // constants to the derivative. Params are constants; only buffers get
@@ -258,7 +259,11 @@ void Differentiator::reverseMinMax(Operation *op, Value a, DenseMap<Value, Value
       Value v = primal(atLeast.getLhs()), lo = primal(atLeast.getRhs()), hi = primal(y);
       Value inside = arith::AndIOp::create(b_, loc_, cmp(P::OGE, v, lo), cmp(P::OLE, v, hi));
       Value below = arith::AndIOp::create(b_, loc_, cmp(P::OLT, v, lo), cmp(P::OLT, lo, hi));
-      Value above = arith::OrIOp::create(b_, loc_, cmp(P::OGT, v, hi), cmp(P::OLT, hi, lo));
+      // torch.clamp gives hi nothing where lo == hi > x, so that
+      // clamp(x, t, t) = t would have no derivative in t: hi gets it there.
+      Value above = arith::OrIOp::create(
+          b_, loc_, arith::OrIOp::create(b_, loc_, cmp(P::OGT, v, hi), cmp(P::OLT, hi, lo)),
+          arith::AndIOp::create(b_, loc_, cmp(P::OEQ, hi, lo), cmp(P::OLT, v, lo)));
       accumulate(adj, atLeast.getLhs(), select(inside, a, zero));
       accumulate(adj, atLeast.getRhs(), select(below, a, zero));
       accumulate(adj, y, select(above, a, zero));
