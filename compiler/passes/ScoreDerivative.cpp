@@ -33,7 +33,10 @@
 // when lo <= x <= hi, lo when x < lo < hi, hi when x > hi or hi < lo, as
 // torch.clamp, and hi also when x < lo == hi, where torch.clamp drops it),
 // abs (sign(x), 0 at 0), exp, exp2, log, log2, sqrt, tanh,
-// sigmoid in the forms PyTorch's autograd uses. Integer and bool values,
+// sigmoid in the forms PyTorch's autograd uses. Those whose factor may be
+// infinite or NaN (* / exp exp2 log log2 sqrt tanh sigmoid) contribute
+// exactly 0 where their adjoint is 0: where(c, sqrt(s), 0.0) at s < 0 has
+// derivative 0, not PyTorch's NaN (0 * inf). Integer and bool values,
 // comparisons, float(int) and int(float) carry no adjoint: they are
 // constants to the derivative. Params are constants; only buffers get
 // gradients. An op outside these rules that reads or makes an f32 value
@@ -138,6 +141,14 @@ private:
     return arith::CmpFOp::create(b_, loc_, p, x, y);
   }
   Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b_, loc_, c, x, y); }
+  /// `contribution` of an adjoint `a` through a factor that may be
+  /// infinite or NaN, made exactly 0 where `a` is 0 (docs/backward.md:
+  /// the branch a `where` does not take, computed on both sides, must not
+  /// turn its 0 into NaN by 0 * inf).
+  Value safe(Value a, Value contribution) {
+    Value zero = f32(0.0);
+    return select(cmp(arith::CmpFPredicate::OEQ, a, zero), zero, contribution);
+  }
 
   /// The primal value of `v` where reverse code is being built: values
   /// computed inside forward branches are read from the results that
@@ -302,13 +313,13 @@ LogicalResult Differentiator::reverseOp(Operation *op, DenseMap<Value, Value> &a
     accumulate(adj, x(0), a);
     accumulate(adj, x(1), neg(a));
   } else if (isa<arith::MulFOp>(op)) {
-    accumulate(adj, x(0), mul(a, px(1)));
-    accumulate(adj, x(1), mul(a, px(0)));
+    accumulate(adj, x(0), safe(a, mul(a, px(1))));
+    accumulate(adj, x(1), safe(a, mul(a, px(0))));
   } else if (isa<arith::DivFOp>(op)) {
     // torch: grad / other, -grad * ((self / other) / other).
     Value y = px(1);
-    accumulate(adj, x(0), div(a, y));
-    accumulate(adj, x(1), neg(mul(a, div(primal(r), y))));
+    accumulate(adj, x(0), safe(a, div(a, y)));
+    accumulate(adj, x(1), safe(a, neg(mul(a, div(primal(r), y)))));
   } else if (isa<arith::NegFOp>(op)) {
     accumulate(adj, x(0), neg(a));
   } else if (auto sel = dyn_cast<arith::SelectOp>(op)) {
@@ -325,21 +336,21 @@ LogicalResult Differentiator::reverseOp(Operation *op, DenseMap<Value, Value> &a
     accumulate(adj, x(0),
                select(cmp(P::OGT, v, zero), a, select(cmp(P::OLT, v, zero), neg(a), zero)));
   } else if (isa<math::ExpOp>(op)) {
-    accumulate(adj, x(0), mul(a, primal(r)));
+    accumulate(adj, x(0), safe(a, mul(a, primal(r))));
   } else if (isa<math::Exp2Op>(op)) {
-    accumulate(adj, x(0), mul(mul(a, primal(r)), f32(ln2)));
+    accumulate(adj, x(0), safe(a, mul(mul(a, primal(r)), f32(ln2))));
   } else if (isa<math::LogOp>(op)) {
-    accumulate(adj, x(0), div(a, px(0)));
+    accumulate(adj, x(0), safe(a, div(a, px(0))));
   } else if (isa<math::Log2Op>(op)) {
-    accumulate(adj, x(0), div(a, mul(px(0), f32(ln2))));
+    accumulate(adj, x(0), safe(a, div(a, mul(px(0), f32(ln2)))));
   } else if (isa<math::SqrtOp>(op)) {
-    accumulate(adj, x(0), div(a, mul(f32(2.0), primal(r))));
+    accumulate(adj, x(0), safe(a, div(a, mul(f32(2.0), primal(r)))));
   } else if (isa<math::TanhOp>(op)) {
     Value y = primal(r);
-    accumulate(adj, x(0), mul(a, sub(f32(1.0), mul(y, y))));
+    accumulate(adj, x(0), safe(a, mul(a, sub(f32(1.0), mul(y, y)))));
   } else if (isa<SigmoidOp>(op)) {
     Value y = primal(r);
-    accumulate(adj, x(0), mul(mul(a, sub(f32(1.0), y)), y));
+    accumulate(adj, x(0), safe(a, mul(mul(a, sub(f32(1.0), y)), y)));
   } else if (auto load = dyn_cast<BufferLoadOp>(op)) {
     SmallVector<Value> indices;
     for (Value i : load.getIndices())

@@ -28,7 +28,7 @@
 //    the derivative takes the tie-breaking rule of PyTorch, which a finite
 //    difference cannot see even where f itself is smooth there (a tie of
 //    two branches with the same slope); those rules have their own test
-//    (TiesFollowPyTorch). Ties that hold on a whole neighbourhood (max(s,
+//    (TiesAndUntakenBranches). Ties that hold on a whole neighbourhood (max(s,
 //    s), clamp(x, t, t)) are compared like any point;
 //  - the tolerance is then that variation + |g| (|left - right|
 //    + 3 spread + 8 noise + 10^-2 |slope|)
@@ -508,13 +508,14 @@ TEST(DerivativeProperty, NullGradientContextAndSlotsWriteNothing) {
   EXPECT_EQ((*report)->index, 5);
 }
 
-TEST(DerivativeProperty, TiesFollowPyTorch) {
+TEST(DerivativeProperty, TiesAndUntakenBranches) {
   auto file = loadSource("ties.flex", R"(
     score mx(s, b, h, q, kv) = max(s, 1.0)
     score cl(s, b, h, q, kv) = clamp(s, -1.0, 1.0)
     score ab(s, b, h, q, kv) = abs(s)
     score wh(s, b, h, q, kv) = where(s > 0.0, s * 3.0, s * 5.0)
     score mn(s, b, h, q, kv) = min(s, s)
+    score nan_branch(s, b, h, q, kv) = where(s > 0.0, sqrt(s) * log(s), exp(s))
   )");
   ASSERT_TRUE(file.ok()) << file.error().message;
   ModInputs none;
@@ -537,6 +538,9 @@ TEST(DerivativeProperty, TiesFollowPyTorch) {
   EXPECT_EQ(at("wh", 0.0f), 5.0f); // the branch taken
   EXPECT_EQ(at("wh", 1.0f), 3.0f);
   EXPECT_EQ(at("mn", 3.0f), 1.0f); // both halves of a tie with itself
+  // The branch not taken adds exactly 0 (PyTorch: 0 * inf = NaN).
+  EXPECT_EQ(at("nan_branch", -1.0f), std::exp(-1.0f));
+  EXPECT_EQ(at("nan_branch", 0.0f), 1.0f);
 }
 
 } // namespace
