@@ -50,6 +50,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
@@ -148,6 +149,15 @@ private:
   Value safe(Value a, Value contribution) {
     Value zero = f32(0.0);
     return select(cmp(arith::CmpFPredicate::OEQ, a, zero), zero, contribution);
+  }
+  /// safe(), unless the factor is a finite constant (a non-zero one for a
+  /// divisor): 30.0 * tanh(s / 30.0) needs no guard.
+  Value safeUnless(Value factor, bool divisor, Value a, Value contribution) {
+    FloatAttr c;
+    if (matchPattern(factor, m_Constant(&c)) && c.getValue().isFinite() &&
+        !(divisor && c.getValue().isZero()))
+      return contribution;
+    return safe(a, contribution);
   }
 
   /// The primal value of `v` where reverse code is being built: values
@@ -313,12 +323,12 @@ LogicalResult Differentiator::reverseOp(Operation *op, DenseMap<Value, Value> &a
     accumulate(adj, x(0), a);
     accumulate(adj, x(1), neg(a));
   } else if (isa<arith::MulFOp>(op)) {
-    accumulate(adj, x(0), safe(a, mul(a, px(1))));
-    accumulate(adj, x(1), safe(a, mul(a, px(0))));
+    accumulate(adj, x(0), safeUnless(px(1), false, a, mul(a, px(1))));
+    accumulate(adj, x(1), safeUnless(px(0), false, a, mul(a, px(0))));
   } else if (isa<arith::DivFOp>(op)) {
     // torch: grad / other, -grad * ((self / other) / other).
     Value y = px(1);
-    accumulate(adj, x(0), safe(a, div(a, y)));
+    accumulate(adj, x(0), safeUnless(y, true, a, div(a, y)));
     accumulate(adj, x(1), safe(a, neg(mul(a, div(primal(r), y)))));
   } else if (isa<arith::NegFOp>(op)) {
     accumulate(adj, x(0), neg(a));

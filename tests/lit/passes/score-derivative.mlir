@@ -17,13 +17,19 @@ flex.score @arith(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) {
 }
 // The adjoint of s: g through -(s*s/2 - s) + 2, both uses of s in s*s.
 // CHECK-LABEL: flex.score_grad @arith__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) attributes {primal = @arith}
+// A factor that may be infinite (s) is guarded: an adjoint of 0 gives 0;
+// a finite constant one (the divisor 2.0) is not.
 // CHECK: %[[NEG:.*]] = arith.negf %g : f32
 // CHECK: %[[NNEG:.*]] = arith.negf %[[NEG]] : f32
 // CHECK: %[[DIV:.*]] = arith.divf %[[NEG]], %{{.*}} : f32
+// CHECK-NOT: arith.select
 // CHECK: %[[A:.*]] = arith.mulf %[[DIV]], %s : f32
-// CHECK: %[[SUM:.*]] = arith.addf %[[NNEG]], %[[A]] : f32
-// CHECK: %[[B:.*]] = arith.mulf %[[DIV]], %s : f32
-// CHECK: %[[R:.*]] = arith.addf %[[SUM]], %[[B]] : f32
+// CHECK: %[[Z:.*]] = arith.cmpf oeq, %[[DIV]], %{{.*}} : f32
+// CHECK: %[[SA:.*]] = arith.select %[[Z]], %{{.*}}, %[[A]] : f32
+// CHECK: %[[SUM:.*]] = arith.addf %[[NNEG]], %[[SA]] : f32
+// CHECK: arith.mulf %[[DIV]], %s : f32
+// CHECK: %[[SB:.*]] = arith.select
+// CHECK: %[[R:.*]] = arith.addf %[[SUM]], %[[SB]] : f32
 // CHECK: flex.yield %[[R]] : f32
 
 // ONLY: flex.score_grad @arith__grad
@@ -88,26 +94,34 @@ flex.score @transcendental(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) {
 // abs: sign(x), 0 at 0
 // CHECK-DAG: arith.cmpf ogt, %[[L2]], %{{.*}} : f32
 // CHECK-DAG: arith.cmpf olt, %[[L2]], %{{.*}} : f32
+// (each then guarded: 0 where the adjoint is 0)
 // log2: g / (x ln 2)
 // CHECK: arith.mulf %[[E2]], %{{.*}} : f32
 // CHECK: arith.divf
+// CHECK: arith.select
 // exp2: g y ln 2
 // CHECK: arith.mulf %{{.*}}, %[[E2]] : f32
+// CHECK: arith.select
 // sqrt: g / (2 y)
 // CHECK: arith.mulf %{{.*}}, %[[SQ]] : f32
 // CHECK: arith.divf
+// CHECK: arith.select
 // sigmoid: g (1 - y) y
 // CHECK: arith.subf %{{.*}}, %[[SG]] : f32
 // CHECK: arith.mulf
 // CHECK: arith.mulf %{{.*}}, %[[SG]] : f32
+// CHECK: arith.select
 // tanh: g (1 - y^2)
 // CHECK: arith.mulf %[[T]], %[[T]] : f32
 // CHECK: arith.subf
 // CHECK: arith.mulf
+// CHECK: arith.select
 // log: g / x
 // CHECK: arith.divf %{{.*}}, %[[E]] : f32
+// CHECK: arith.select
 // exp: g y
-// CHECK: %[[DS:.*]] = arith.mulf %{{.*}}, %[[E]] : f32
+// CHECK: arith.mulf %{{.*}}, %[[E]] : f32
+// CHECK: %[[DS:.*]] = arith.select
 // CHECK: flex.yield %[[DS]] : f32
 
 flex.score @biased(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) buffers(@bias, @ids) {
@@ -142,8 +156,10 @@ flex.score @biased(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) buffers(@bias, 
 // CHECK: } else {
 // CHECK: %[[R:.*]] = scf.if %[[C]] -> (f32) {
 // CHECK-NOT: flex.buffer_load
-// CHECK: %[[DX:.*]] = arith.mulf %g, %[[F]]#4 : f32
-// CHECK: %[[DY:.*]] = arith.mulf %g, %[[F]]#3 : f32
+// CHECK: arith.mulf %g, %[[F]]#4 : f32
+// CHECK: %[[DX:.*]] = arith.select
+// CHECK: arith.mulf %g, %[[F]]#3 : f32
+// CHECK: %[[DY:.*]] = arith.select
 // CHECK: flex.buffer_grad_add @bias[%[[F]]#2, %[[F]]#0], %[[DY]] : f32
 // CHECK: flex.buffer_grad_add @bias[%[[F]]#2, %[[F]]#1], %[[DX]] : f32
 // CHECK-NOT: @ids
