@@ -108,26 +108,11 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
     mask = *fn;
   }
 
-  mlir::gpu::GPUModuleOp gpuModule;
-  mlir::OwningOpRef<mlir::ModuleOp> kernelModule = wrapInGpuModule(*merged, &gpuModule);
-  expandFloatMinMax(*kernelModule);
   std::string entry = attentionKernelName(spec);
-  buildAttentionKernel(gpuModule, spec, score, mask, entry);
-  if (Status st = run.verify(*kernelModule, "the attention kernel"); !st)
-    return Error{st.message()};
-
-  std::lock_guard<std::mutex> lock(kernelTargetsMutex());
-  auto artifacts = compileKernelModule(run, *kernelModule, kernelTargets(), a);
-  if (!artifacts)
-    return artifacts.error();
-  if (Status st = run.dumpStatus(); !st)
-    return Error{st.message()};
-  KernelPTX k;
-  k.ptx = std::move(artifacts->ptx);
-  k.entry = entry;
-  k.arch = a;
-  k.params = attentionKernelParams();
-  return k;
+  return compileKernel(run, *merged, a, entry, attentionKernelParams(), "the attention kernel",
+                       [&](mlir::gpu::GPUModuleOp gpuModule) {
+                         buildAttentionKernel(gpuModule, spec, score, mask, entry);
+                       });
 }
 
 } // namespace flexjit

@@ -9,7 +9,6 @@
 #include "compiler/backend/ModSymbols.h"
 #include "compiler/backend/NvptxBackend.h"
 #include "compiler/backend/Stage.h"
-#include "compiler/mlirgen/MLIRGen.h"
 #include "flexjit/Diagnostics.hpp"
 #include "kernels/DenseMaskKernel.h"
 
@@ -87,20 +86,7 @@ struct Compiler::Impl {
   /// The checked file's mod as a flex module.
   Result<mlir::OwningOpRef<mlir::ModuleOp>> emit(StageRun &run, const FileAST &file,
                                                 const std::string &modName) {
-    const ModDecl *mod = file.findMod(modName);
-    if (!mod)
-      return unknownModError(file, modName);
-    mlir::OwningOpRef<mlir::ModuleOp> module;
-    {
-      mlir::TimingScope t = run.time("emit flex IR");
-      module = emitFlexModule(ctx, file, mod);
-    }
-    if (!module)
-      return run.error("cannot emit the flex IR of mod '" + modName + "'");
-    if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
-      return Error{st.message()};
-    run.dump("flex", *module);
-    return std::move(module);
+    return emitFlexStage(run, file, modName);
   }
 
   Result<mlir::OwningOpRef<mlir::ModuleOp>> lowered(StageRun &run, const FileAST &file,

@@ -12,7 +12,6 @@
 #include "compiler/backend/ModSymbols.h"
 #include "compiler/backend/NvptxBackend.h"
 #include "compiler/backend/Stage.h"
-#include "compiler/mlirgen/MLIRGen.h"
 #include "dialect/FlexDialect.h"
 #include "dialect/FlexOps.h"
 #include "flexjit/Compiler.hpp"
@@ -38,22 +37,10 @@ std::unique_ptr<mlir::MLIRContext> makeGradContext() {
 Result<mlir::OwningOpRef<mlir::ModuleOp>> emitScore(StageRun &run, const FileAST &file,
                                                     const std::string &modName) {
   const ModDecl *mod = file.findMod(modName);
-  if (!mod)
-    return unknownModError(file, modName);
-  if (mod->kind != ModKind::Score)
+  if (mod && mod->kind != ModKind::Score)
     return Error{file.fileName + ": error: '" + modName +
                  "' is a mask mod; only score mods have a derivative"};
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  {
-    mlir::TimingScope t = run.time("emit flex IR");
-    module = emitFlexModule(run.context(), file, mod);
-  }
-  if (!module)
-    return run.error("cannot emit the flex IR of mod '" + modName + "'");
-  if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
-    return Error{st.message()};
-  run.dump("flex", *module);
-  return std::move(module);
+  return emitFlexStage(run, file, modName);
 }
 
 /// The score and its derivative, lowered to func/arith/math/scf/llvm.
@@ -155,26 +142,11 @@ Result<KernelPTX> Compiler::scoreGradKernel(const FileAST &file, const std::stri
   if (!grad)
     return grad.error();
 
-  mlir::gpu::GPUModuleOp gpuModule;
-  mlir::OwningOpRef<mlir::ModuleOp> kernelModule = wrapInGpuModule(**module, &gpuModule);
-  expandFloatMinMax(*kernelModule);
   std::string entry = scoreGradKernelName(modName);
-  buildScoreGradKernel(gpuModule, *grad, entry);
-  if (Status st = run.verify(*kernelModule, "the dense derivative kernel"); !st)
-    return Error{st.message()};
-
-  std::lock_guard<std::mutex> lock(kernelTargetsMutex());
-  auto artifacts = compileKernelModule(run, *kernelModule, kernelTargets(), a);
-  if (!artifacts)
-    return artifacts.error();
-  if (Status st = run.dumpStatus(); !st)
-    return Error{st.message()};
-  KernelPTX k;
-  k.ptx = std::move(artifacts->ptx);
-  k.entry = entry;
-  k.arch = a;
-  k.params = scoreGradKernelParams();
-  return k;
+  return compileKernel(run, **module, a, entry, scoreGradKernelParams(),
+                       "the dense derivative kernel", [&](mlir::gpu::GPUModuleOp gpuModule) {
+                         buildScoreGradKernel(gpuModule, *grad, entry);
+                       });
 }
 
 } // namespace flexjit

@@ -337,14 +337,27 @@ LogicalResult ParamGetOp::verifySymbolUses(SymbolTableCollection &tables) {
   return success();
 }
 
+/// The flex.buffer that a read or a gradient add of `op` names, checked to
+/// be indexed with one index per dimension; null after an error.
+static BufferOp indexedBuffer(Operation *op, FlatSymbolRefAttr buffer, size_t indices,
+                              SymbolTableCollection &tables) {
+  auto decl = tables.lookupNearestSymbolFrom<BufferOp>(op, buffer);
+  if (!decl) {
+    op->emitOpError() << buffer << " does not name a flex.buffer";
+    return nullptr;
+  }
+  if (indices != decl.getRank()) {
+    op->emitOpError() << "indexes buffer " << buffer << " of rank " << decl.getRank()
+                      << " with " << indices << (indices == 1 ? " index" : " indices");
+    return nullptr;
+  }
+  return decl;
+}
+
 LogicalResult BufferLoadOp::verifySymbolUses(SymbolTableCollection &tables) {
-  auto decl = tables.lookupNearestSymbolFrom<BufferOp>(*this, getBufferAttr());
+  BufferOp decl = indexedBuffer(*this, getBufferAttr(), getIndices().size(), tables);
   if (!decl)
-    return emitOpError() << getBufferAttr() << " does not name a flex.buffer";
-  if (getIndices().size() != decl.getRank())
-    return emitOpError() << "indexes buffer " << getBufferAttr() << " of rank "
-                         << decl.getRank() << " with " << getIndices().size()
-                         << (getIndices().size() == 1 ? " index" : " indices");
+    return failure();
   if (decl.getElementType() != getType())
     return emitOpError() << "reads buffer " << getBufferAttr() << " of "
                          << decl.getElementType() << " as " << getType();
@@ -358,13 +371,9 @@ LogicalResult BufferGradAddOp::verify() {
 }
 
 LogicalResult BufferGradAddOp::verifySymbolUses(SymbolTableCollection &tables) {
-  auto decl = tables.lookupNearestSymbolFrom<BufferOp>(*this, getBufferAttr());
+  BufferOp decl = indexedBuffer(*this, getBufferAttr(), getIndices().size(), tables);
   if (!decl)
-    return emitOpError() << getBufferAttr() << " does not name a flex.buffer";
-  if (getIndices().size() != decl.getRank())
-    return emitOpError() << "indexes buffer " << getBufferAttr() << " of rank "
-                         << decl.getRank() << " with " << getIndices().size()
-                         << (getIndices().size() == 1 ? " index" : " indices");
+    return failure();
   if (!decl.getElementType().isF32())
     return emitOpError() << "adds to the gradient of buffer " << getBufferAttr() << " of "
                          << decl.getElementType() << ": only f32 buffers have gradients";

@@ -114,6 +114,10 @@ private:
   /// selects, each report gated by its branch's condition. Innermost first.
   void speculateBranches();
   LogicalResult lowerParamGet(ParamGetOp op);
+  /// The slot of a read's or a gradient add's `buffer`, checked against
+  /// the mod's list and the buffer's rank.
+  FailureOr<BufferSlot *> accessedSlot(Operation *op, FlatSymbolRefAttr buffer, size_t indices,
+                                       int64_t &slot);
   LogicalResult lowerBufferLoad(BufferLoadOp op);
   LogicalResult lowerBufferGradAdd(BufferGradAddOp op);
   void reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value> inBounds,
@@ -381,16 +385,27 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
   LLVM::StoreOp::create(b_, loc, bound, elementPtr(loc, i64_, error, i64Const(loc, 3)));
 }
 
-LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
-  int64_t slot = slotOf(buffers_, op.getBufferAttr());
+FailureOr<ModConverter::BufferSlot *> ModConverter::accessedSlot(Operation *op,
+                                                                 FlatSymbolRefAttr buffer,
+                                                                 size_t indices, int64_t &slot) {
+  slot = slotOf(buffers_, buffer);
   if (slot < 0)
-    return op.emitOpError() << "reads " << op.getBufferAttr() << ", which its mod does not list";
-  FailureOr<BufferSlot *> info = bufferSlot(slot, op.getLoc());
+    return op->emitOpError() << "accesses " << buffer << ", which its mod does not list";
+  FailureOr<BufferSlot *> info = bufferSlot(slot, op->getLoc());
   if (failed(info))
     return failure();
-  if ((*info)->dims.size() != op.getIndices().size())
-    return op.emitOpError() << "has " << op.getIndices().size() << " indices for a buffer of rank "
-                            << (*info)->dims.size();
+  if ((*info)->dims.size() != indices)
+    return op->emitOpError() << "has " << indices << " indices for a buffer of rank "
+                             << (*info)->dims.size();
+  return info;
+}
+
+LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
+  int64_t slot;
+  FailureOr<BufferSlot *> info =
+      accessedSlot(op, op.getBufferAttr(), op.getIndices().size(), slot);
+  if (failed(info))
+    return failure();
 
   Location loc = op.getLoc();
   b_.setInsertionPoint(op);
@@ -443,16 +458,11 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
 }
 
 LogicalResult ModConverter::lowerBufferGradAdd(BufferGradAddOp op) {
-  int64_t slot = slotOf(buffers_, op.getBufferAttr());
-  if (slot < 0)
-    return op.emitOpError() << "adds to " << op.getBufferAttr()
-                            << ", which its mod does not list";
-  FailureOr<BufferSlot *> info = bufferSlot(slot, op.getLoc());
+  int64_t slot;
+  FailureOr<BufferSlot *> info =
+      accessedSlot(op, op.getBufferAttr(), op.getIndices().size(), slot);
   if (failed(info))
     return failure();
-  if ((*info)->dims.size() != op.getIndices().size())
-    return op.emitOpError() << "has " << op.getIndices().size() << " indices for a buffer of rank "
-                            << (*info)->dims.size();
   GradSlot grad = gradSlot(slot);
   Location loc = op.getLoc();
   b_.setInsertionPoint(op);

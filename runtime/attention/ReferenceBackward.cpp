@@ -250,6 +250,26 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
       return x;
     return T(fwd.score(x32, b, h, i, j, ctx));
   };
+  // One allowed position (b, h, i, j) with q . k = dot: P and dS_raw (the
+  // score mod's derivative adds the buffers' gradients when gctx is given).
+  // False where the score is -inf: the position contributes nothing.
+  auto positionGrad = [&](T dot, int32_t b, int32_t h, int32_t i, int32_t j, T rowLse,
+                          T rowDelta, const T *dorow, const T *vj,
+                          const flexjit_mod_context *scoreCtx,
+                          const flexjit_mod_grad_context *gctx, T &p, T &ds) -> bool {
+    float x32;
+    const T sp = scoreAt(dot, b, h, i, j, scoreCtx, x32);
+    if (sp == negInf)
+      return false;
+    p = std::exp(sp - rowLse);
+    T dp = 0;
+    for (int64_t d = 0; d < Dv; ++d)
+      dp += dorow[d] * vj[d];
+    ds = p * (dp - rowDelta);
+    if (mods.scoreGrad)
+      ds = T(mods.scoreGrad(float(ds), x32, b, h, i, j, scoreCtx, gctx));
+    return true;
+  };
 
   // 2. Pass A: delta and dQ per query row, and the buffer gradients.
   const int64_t heads = B * Hq;
@@ -323,18 +343,10 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
       for (int64_t j = 0; j < KV; ++j) {
         if (!allowed[size_t(j)])
           continue;
-        float x32;
-        const T sp = scoreAt(s[size_t(j)], b32, h32, i32, int32_t(j), &scoreCtx, x32);
-        if (sp == negInf)
+        T p, ds;
+        if (!positionGrad(s[size_t(j)], b32, h32, i32, int32_t(j), rowLse, rowDelta,
+                          dorow.data(), vr.data() + j * Dv, &scoreCtx, gctx, p, ds))
           continue;
-        const T p = std::exp(sp - rowLse);
-        T dp = 0;
-        const T *vj = vr.data() + j * Dv;
-        for (int64_t d = 0; d < Dv; ++d)
-          dp += dorow[size_t(d)] * vj[d];
-        T ds = p * (dp - rowDelta);
-        if (mods.scoreGrad)
-          ds = T(mods.scoreGrad(float(ds), x32, b32, h32, i32, int32_t(j), &scoreCtx, gctx));
         const T coef = ds * scaleT;
         for (int64_t d = 0; d < D; ++d)
           dqrow[size_t(d)] += coef * kt[size_t(d * KV + j)];
@@ -406,21 +418,14 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
           T dot = 0;
           for (int64_t d = 0; d < D; ++d)
             dot += qrow[size_t(d)] * kj[d];
-          float x32;
-          const T sp = scoreAt(dot, b32, h32, i32, j32, &scoreCtx, x32);
-          if (sp == negInf)
+          // No gradient context: the buffers' gradients come from pass A.
+          T p, ds;
+          if (!positionGrad(dot, b32, h32, i32, j32, rowLse, rowDelta, dorow.data(),
+                            vc.data() + jj * Dv, &scoreCtx, nullptr, p, ds))
             continue;
-          const T p = std::exp(sp - rowLse);
-          const T *vj = vc.data() + jj * Dv;
           T *dvj = dvc.data() + jj * Dv;
-          T dp = 0;
-          for (int64_t d = 0; d < Dv; ++d) {
+          for (int64_t d = 0; d < Dv; ++d)
             dvj[d] += p * dorow[size_t(d)];
-            dp += dorow[size_t(d)] * vj[d];
-          }
-          T ds = p * (dp - rowDelta);
-          if (mods.scoreGrad) // the buffers' gradients come from pass A
-            ds = T(mods.scoreGrad(float(ds), x32, b32, h32, i32, j32, &scoreCtx, nullptr));
           const T coef = ds * scaleT;
           T *dkj = dkc.data() + jj * D;
           for (int64_t d = 0; d < D; ++d)

@@ -4,6 +4,7 @@
 // called; the Compiler's derivative calls reject what has no derivative
 // and name the mod (GPU runs: tests/unit/attnkernel/ScoreGradGpuTest.cpp).
 #include "compiler/backend_support.h"
+#include "support/SharedCompiler.h"
 
 #include "flexjit/Frontend.hpp"
 
@@ -13,14 +14,7 @@ namespace {
 using namespace flexjit;
 using namespace flexjit::backendtest;
 
-const FileAST &examples() {
-  static std::unique_ptr<FileAST> file = [] {
-    auto f = loadFile(std::string(FLEXJIT_SOURCE_DIR) + "/examples/mods.flex");
-    EXPECT_TRUE(f.ok()) << f.error().message;
-    return std::move(*f);
-  }();
-  return *file;
-}
+const FileAST &examples() { return testsupport::exampleMods(); }
 
 TEST(ScoreGradBackend, DenseKernelPtxAssemblesForSm80AndSm90a) {
   if (ptxasPath().empty())

@@ -56,6 +56,7 @@
 #include "support/GradContext.h"
 #include "support/ModContext.h"
 #include "support/ModGenerator.h"
+#include "support/SharedCompiler.h"
 
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
@@ -80,31 +81,7 @@ int envCount(const char *name, int dflt) {
   return v ? std::atoi(v) : dflt;
 }
 
-Compiler &sharedCompiler() {
-  static std::unique_ptr<Compiler> compiler = [] {
-    auto c = Compiler::create();
-    if (!c.ok()) {
-      ADD_FAILURE() << c.error().message;
-      return std::unique_ptr<Compiler>();
-    }
-    return std::move(c.value());
-  }();
-  return *compiler;
-}
-
-std::string examplesPath() { return std::string(FLEXJIT_SOURCE_DIR) + "/examples/mods.flex"; }
-
-std::unique_ptr<FileAST> loadExamples() {
-  std::ifstream in(examplesPath());
-  std::stringstream text;
-  text << in.rdbuf();
-  auto file = loadSource(examplesPath(), text.str());
-  if (!file.ok()) {
-    ADD_FAILURE() << file.error().message;
-    return nullptr;
-  }
-  return std::move(file.value());
-}
+Compiler &sharedCompiler() { return sharedTestCompiler(); }
 
 struct Coverage {
   int compared = 0, nonZero = 0, kinks = 0, nonFinite = 0;
@@ -346,8 +323,7 @@ std::vector<Value> exampleIndices(std::mt19937_64 &rng, int64_t H, int64_t N) {
 }
 
 TEST(DerivativeProperty, ExampleScoreMods) {
-  auto file = loadExamples();
-  ASSERT_TRUE(file);
+  const FileAST *file = &exampleMods();
   const int64_t H = 4, N = 37;
   std::vector<float> slopes(H), bias(H * N);
   std::vector<int32_t> docs(N);
@@ -435,8 +411,7 @@ TEST(DerivativeProperty, GeneratedModsWithTranscendentals) {
 /// Runs `grad` at many points of every example score mod; the values, the
 /// buffer gradients and the reports of two compilations agree bit for bit.
 TEST(DerivativeProperty, LocalErrorsLoweringComputesTheSame) {
-  auto file = loadExamples();
-  ASSERT_TRUE(file);
+  const FileAST *file = &exampleMods();
   const int64_t H = 3, N = 11;
   std::vector<float> slopes{0.5f, -0.25f, 2.0f}, bias(H * N, 0.0f);
   for (size_t i = 0; i < bias.size(); ++i)
@@ -478,8 +453,7 @@ TEST(DerivativeProperty, LocalErrorsLoweringComputesTheSame) {
 }
 
 TEST(DerivativeProperty, NullGradientContextAndSlotsWriteNothing) {
-  auto file = loadExamples();
-  ASSERT_TRUE(file);
+  const FileAST *file = &exampleMods();
   const ModDecl *mod = file->findMod("alibi");
   ASSERT_TRUE(mod);
   std::vector<float> slopes{0.5f, -0.25f};

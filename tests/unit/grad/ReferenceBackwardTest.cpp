@@ -16,6 +16,7 @@
 // gradient); they must agree within 2e-4 of it.
 #include "support/GradContext.h"
 #include "support/ModContext.h"
+#include "support/SharedCompiler.h"
 
 #include "flexjit/Attention.hpp"
 #include "flexjit/Cache.hpp"
@@ -38,14 +39,7 @@ namespace {
 using namespace flexjit;
 using namespace flexjit::testsupport;
 
-Compiler &compiler() {
-  static std::unique_ptr<Compiler> c = [] {
-    auto r = Compiler::create();
-    EXPECT_TRUE(r.ok());
-    return std::move(r.value());
-  }();
-  return *c;
-}
+Compiler &compiler() { return sharedTestCompiler(); }
 
 /// examples/mods.flex and two mods of this test's own (a score mod smooth
 /// everywhere, as finite differences need, reading one buffer twice).
