@@ -187,6 +187,22 @@ private:
   std::vector<GradScratch *> free_;
 };
 
+/// Tasks of (head, a chunk of `length` rows or keys): about four per
+/// thread, 16..128 rows each.
+struct TaskSplit {
+  int64_t length = 16, chunks = 0, tasks = 0;
+};
+TaskSplit splitTasks(int64_t heads, int64_t length, unsigned workers) {
+  TaskSplit t;
+  if (heads <= 0 || length <= 0)
+    return t;
+  const int64_t perHead = std::max<int64_t>(1, (4 * int64_t(workers) + heads - 1) / heads);
+  t.length = std::clamp<int64_t>((length + perHead - 1) / perHead, 16, 128);
+  t.chunks = (length + t.length - 1) / t.length;
+  t.tasks = heads * t.chunks;
+  return t;
+}
+
 template <class T> DType dtypeOf() { return sizeof(T) == 8 ? DType::F64 : DType::F32; }
 
 template <class T>
@@ -272,14 +288,8 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
   };
 
   // 2. Pass A: delta and dQ per query row, and the buffer gradients.
-  const int64_t heads = B * Hq;
-  int64_t rows = 16, chunks = 0, tasksA = 0;
-  if (heads > 0 && Q > 0) {
-    const int64_t perHead = std::max<int64_t>(1, (4 * int64_t(workers) + heads - 1) / heads);
-    rows = std::clamp<int64_t>((Q + perHead - 1) / perHead, 16, 128);
-    chunks = (Q + rows - 1) / rows;
-    tasksA = heads * chunks;
-  }
+  const TaskSplit splitA = splitTasks(B * Hq, Q, workers);
+  const int64_t rows = splitA.length, chunks = splitA.chunks, tasksA = splitA.tasks;
   std::vector<ErrorSlots> maskErrorsA(size_t(tasksA), ErrorSlots{}),
       scoreErrorsA(size_t(tasksA), ErrorSlots{});
   auto taskA = [&](int64_t t) {
@@ -366,14 +376,8 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
     return fail("out of memory for a task of the dQ pass");
 
   // 3. Pass B: dK and dV per key, over the query heads of its kv head.
-  const int64_t kvHeads = B * Hkv;
-  int64_t keys = 16, kvChunks = 0, tasksB = 0;
-  if (kvHeads > 0 && KV > 0) {
-    const int64_t perHead = std::max<int64_t>(1, (4 * int64_t(workers) + kvHeads - 1) / kvHeads);
-    keys = std::clamp<int64_t>((KV + perHead - 1) / perHead, 16, 128);
-    kvChunks = (KV + keys - 1) / keys;
-    tasksB = kvHeads * kvChunks;
-  }
+  const TaskSplit splitB = splitTasks(B * Hkv, KV, workers);
+  const int64_t keys = splitB.length, kvChunks = splitB.chunks, tasksB = splitB.tasks;
   std::vector<ErrorSlots> maskErrorsB(size_t(tasksB), ErrorSlots{}),
       scoreErrorsB(size_t(tasksB), ErrorSlots{});
   auto taskB = [&](int64_t t) {
