@@ -13,7 +13,6 @@
 #include "compiler/backend/KernelModule.h"
 #include "compiler/backend/NvptxBackend.h"
 #include "compiler/backend/Stage.h"
-#include "compiler/mlirgen/MLIRGen.h"
 #include "flexjit/Diagnostics.hpp"
 #include "kernels/KernelInstance.h"
 
@@ -63,17 +62,6 @@ mlir::DialectRegistry makeRegistry() {
   return registry;
 }
 
-Error unknownMod(const FileAST &file, const std::string &modName) {
-  std::vector<std::string> names;
-  for (const ModDecl &m : file.mods)
-    names.push_back(m.name);
-  std::string msg = file.fileName + ": error: no mod named '" + modName + "'";
-  std::string near = closestName(modName, names);
-  if (!near.empty())
-    msg += "\nhint: did you mean '" + near + "'?";
-  return Error{ErrorKind::NotFound, msg};
-}
-
 /// A call's result, unless writing its dump folder failed.
 template <typename T> Result<T> finish(StageRun &run, Result<T> r) {
   if (r.ok())
@@ -102,20 +90,7 @@ struct Compiler::Impl {
   /// The checked file's mod as a flex module.
   Result<mlir::OwningOpRef<mlir::ModuleOp>> emit(StageRun &run, const FileAST &file,
                                                 const std::string &modName) {
-    const ModDecl *mod = file.findMod(modName);
-    if (!mod)
-      return unknownMod(file, modName);
-    mlir::OwningOpRef<mlir::ModuleOp> module;
-    {
-      mlir::TimingScope t = run.time("emit flex IR");
-      module = emitFlexModule(ctx, file, mod);
-    }
-    if (!module)
-      return run.error("cannot emit the flex IR of mod '" + modName + "'");
-    if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
-      return st.error();
-    run.dump("flex", *module);
-    return std::move(module);
+    return emitFlexStage(run, file, modName);
   }
 
   Result<mlir::OwningOpRef<mlir::ModuleOp>> lowered(StageRun &run, const FileAST &file,
@@ -165,6 +140,15 @@ struct Compiler::Impl {
       if (slots[i].withClassifier) {
         // The interval lowering has a context of its own (IntervalCompile.cpp).
         auto text = self.loweredIntervalIR(file, name);
+        if (!text)
+          return text.error();
+        texts.push_back(std::move(*text));
+        continue;
+      }
+      if (slots[i].withDerivative) {
+        // So has the derivative's (ScoreGradCompile.cpp): the score and
+        // `<mod>__grad`.
+        auto text = self.loweredScoreGradIR(file, name, slots[i].localErrors);
         if (!text)
           return text.error();
         texts.push_back(std::move(*text));

@@ -58,6 +58,12 @@ Result<std::vector<BoundMod>> bindMods(mlir::ModuleOp module, const KernelInstan
         return Error{ErrorKind::NotFound, "the lowered module has no block classifier '" + name +
                                               "__interval' (make it with loweredIntervalIR)"};
     }
+    if (slots[i].withDerivative) {
+      auto grad = findScoreGradFunc(module, name);
+      if (!grad)
+        return grad.error();
+      m.derivative = *grad;
+    }
     bound.push_back(m);
   }
   return bound;

@@ -5,6 +5,7 @@
 #include "kernels/attention/AttentionKernel.h"
 #include "kernels/blockmask/BlockMaskKernel.h"
 #include "kernels/densemask/DenseMaskKernel.h"
+#include "kernels/scoregrad/ScoreGradKernel.h"
 
 namespace flexjit {
 
