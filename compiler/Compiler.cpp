@@ -298,4 +298,17 @@ Result<KernelPTX> Compiler::denseMaskKernelFromLowered(const std::string &mlirTe
   return finish<KernelPTX>(run, std::move(r->first));
 }
 
+Result<Compiler *> processCompiler() {
+  static std::mutex mu;
+  static std::unique_ptr<Compiler> compiler;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!compiler) {
+    auto c = Compiler::create();
+    if (!c)
+      return c.error();
+    compiler = std::move(*c);
+  }
+  return compiler.get();
+}
+
 } // namespace flexjit

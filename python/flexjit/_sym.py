@@ -358,8 +358,10 @@ def paren(s, min_prec):
 
 
 def binary(op, a, b, type_, prec, nonneg=False):
-    """`a op b`, left-associative (the right operand binds tighter)."""
-    return Sym("%s %s %s" % (paren(a, prec), op, paren(b, prec + 1)), type_, prec=prec,
+    """`a op b`, left-associative (the right operand binds tighter);
+    comparisons do not chain, so both their operands bind tighter."""
+    left = prec + 1 if prec == PREC_CMP else prec
+    return Sym("%s %s %s" % (paren(a, left), op, paren(b, prec + 1)), type_, prec=prec,
                nonneg=nonneg)
 
 

@@ -12,7 +12,6 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <mutex>
 #include <new>
 #include <optional>
 #include <algorithm>
@@ -907,25 +906,6 @@ flexjit_status flexjit_cache_reset_counters(void) {
 // Stages as text; block masks made elsewhere (API version 4)
 //===--------------------------------------------------------------------===//
 
-namespace {
-
-/// The compiler of flexjit_module_emit, made on first use; a Compiler
-/// serializes its calls, so one is shared by every thread.
-Result<Compiler *> emitCompiler() {
-  static std::mutex mu;
-  static std::unique_ptr<Compiler> compiler;
-  std::lock_guard<std::mutex> lock(mu);
-  if (!compiler) {
-    auto c = Compiler::create();
-    if (!c)
-      return c.error();
-    compiler = std::move(*c);
-  }
-  return compiler.get();
-}
-
-} // namespace
-
 extern "C" {
 
 flexjit_status flexjit_module_emit(const flexjit_module *module, const char *mod,
@@ -954,7 +934,7 @@ flexjit_status flexjit_module_emit(const flexjit_module *module, const char *mod
     }
     Compiler *compiler = nullptr;
     if (emitStageNeedsCompiler(s)) {
-      auto c = emitCompiler();
+      auto c = processCompiler();
       if (!c)
         return fail(FLEXJIT_ERROR_COMPILE, c.error().message);
       compiler = *c;
