@@ -75,6 +75,9 @@ void load(Loaded &out) {
             // only the first version (same signature).
             (resolve(lib, "cuEventElapsedTime_v2", a.cuEventElapsedTime, e) ||
              resolve(lib, "cuEventElapsedTime", a.cuEventElapsedTime, e));
+  // Not every driver has it; without it only tensor maps are unavailable.
+  a.cuTensorMapEncodeTiled = reinterpret_cast<decltype(a.cuTensorMapEncodeTiled)>(
+      dlsym(lib, "cuTensorMapEncodeTiled"));
   if (!ok)
     return; // the library stays loaded: unloading a driver is never safe
   CUresult rc = a.cuInit(0);

@@ -1,0 +1,83 @@
+#include "support/Ptxas.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <unistd.h>
+
+namespace flexjit::testsupport {
+namespace {
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// The lines of ptxas's -v report about `entry` (from "Compiling entry
+/// function '<entry>'" to the next entry).
+std::string entryReport(const std::string &log, const std::string &entry) {
+  std::string start = "Compiling entry function '" + entry + "'";
+  size_t at = log.find(start);
+  if (at == std::string::npos)
+    return "";
+  size_t end = log.find("Compiling entry function", at + start.size());
+  return log.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+} // namespace
+
+std::string ptxasPath() { return FLEXJIT_PTXAS; }
+std::string cuobjdumpPath() { return FLEXJIT_CUOBJDUMP; }
+
+PtxasRun runPtxas(const std::string &ptx, const std::string &arch, const std::string &name,
+                  bool disassemble) {
+  PtxasRun run;
+  char dirTemplate[] = "/tmp/flexjit-ptxas-XXXXXX";
+  if (!mkdtemp(dirTemplate)) {
+    run.log = "cannot create a temporary folder";
+    return run;
+  }
+  std::string dir = dirTemplate;
+  std::string base = dir + "/" + name + "." + arch;
+  {
+    std::ofstream out(base + ".ptx");
+    out << ptx;
+  }
+  std::string cmd = "'" + ptxasPath() + "' -v -arch=" + arch + " '" + base + ".ptx' -o '" +
+                    base + ".cubin' > '" + base + ".log' 2>&1";
+  run.ok = std::system(cmd.c_str()) == 0;
+  run.log = readFile(base + ".log");
+  if (run.ok && disassemble && !cuobjdumpPath().empty()) {
+    std::string dis = "'" + cuobjdumpPath() + "' -sass '" + base + ".cubin' > '" + base +
+                      ".sass' 2>&1";
+    if (std::system(dis.c_str()) == 0)
+      run.sass = readFile(base + ".sass");
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return run;
+}
+
+int ptxasRegisters(const std::string &log, const std::string &entry) {
+  std::smatch m;
+  std::string report = entryReport(log, entry);
+  if (std::regex_search(report, m, std::regex("Used ([0-9]+) registers")))
+    return std::stoi(m[1]);
+  return -1;
+}
+
+int ptxasSpillBytes(const std::string &log, const std::string &entry) {
+  std::smatch m;
+  std::string report = entryReport(log, entry);
+  if (std::regex_search(report, m,
+                        std::regex("([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads")))
+    return std::stoi(m[1]) + std::stoi(m[2]);
+  return -1;
+}
+
+} // namespace flexjit::testsupport
