@@ -140,6 +140,15 @@ void Sm90Ops::namedBarrierArrive(int id, int threads) {
   NVVM::BarrierArriveOp::create(b, loc, i32c(b, loc, id), i32c(b, loc, threads));
 }
 
+void Sm90Ops::namedBarrierSync(Value id, int threads) {
+  NVVM::BarrierOp::create(b, loc, TypeRange{}, id, i32c(b, loc, threads),
+                          NVVM::BarrierReductionAttr(), Value());
+}
+
+void Sm90Ops::namedBarrierArrive(Value id, int threads) {
+  NVVM::BarrierArriveOp::create(b, loc, id, i32c(b, loc, threads));
+}
+
 Value Sm90Ops::electOne() {
   return NVVM::ElectSyncOp::create(b, loc, b.getI1Type(), Value());
 }
@@ -159,6 +168,34 @@ Value Sm90Ops::descriptorPlus(Value desc, int bytes) {
   // The start address is the low field: adding within it never carries out
   // (shared memory is below 2^18 bytes).
   return arith::AddIOp::create(b, loc, desc, i64c(b, loc, bytes >> 4));
+}
+
+Value Sm90Ops::descriptorPlus(Value desc, Value bytes) {
+  Value units = arith::ShRUIOp::create(b, loc, bytes, i32c(b, loc, 4));
+  return arith::AddIOp::create(b, loc, desc,
+                               arith::ExtUIOp::create(b, loc, b.getI64Type(), units));
+}
+
+Value Sm90Ops::packPair(DType dtype, Value lo, Value hi) {
+  Value v;
+  if (dtype == DType::BF16)
+    v = NVVM::ConvertF32x2ToBF16x2Op::create(b, loc, VectorType::get({2}, b.getBF16Type()), hi,
+                                             lo, Value(), NVVM::FPRoundingMode::RN);
+  else
+    v = NVVM::ConvertF32x2ToF16x2Op::create(b, loc, VectorType::get({2}, b.getF16Type()), hi, lo,
+                                            Value(), NVVM::FPRoundingMode::RN);
+  return LLVM::BitcastOp::create(b, loc, b.getI32Type(), v);
+}
+
+SmallVector<Value> Sm90Ops::aFragments(DType dtype, ArrayRef<Value> acc) {
+  SmallVector<Value> a;
+  // k-step ks covers the 8-column blocks 2 ks and 2 ks + 1.
+  for (size_t j = 0; j + 2 <= acc.size() / 4; j += 2) {
+    const Value *lo = &acc[4 * j], *hi = &acc[4 * (j + 1)];
+    a.append({packPair(dtype, lo[0], lo[1]), packPair(dtype, lo[2], lo[3]),
+              packPair(dtype, hi[0], hi[1]), packPair(dtype, hi[2], hi[3])});
+  }
+  return a;
 }
 
 SmallVector<Value> Sm90Ops::wgmma(int n, DType dtype, Value descA, ArrayRef<Value> aRegs,

@@ -128,6 +128,9 @@ struct Sm90Ops {
   /// with `threads` participants.
   void namedBarrierSync(int id, int threads);
   void namedBarrierArrive(int id, int threads);
+  /// The same with the barrier chosen at run time (i32).
+  void namedBarrierSync(mlir::Value id, int threads);
+  void namedBarrierArrive(mlir::Value id, int threads);
   /// True in one lane of the warp (elect.sync).
   mlir::Value electOne();
 
@@ -138,6 +141,7 @@ struct Sm90Ops {
   mlir::Value descriptor(mlir::Value addr, const SwizzledTile &tile, WgmmaMajor major);
   /// `desc` moved `bytes` (a multiple of 16) further in shared memory.
   mlir::Value descriptorPlus(mlir::Value desc, int bytes);
+  mlir::Value descriptorPlus(mlir::Value desc, mlir::Value bytes /*i32*/);
 
   /// One wgmma.mma_async m64nNk16 with f32 accumulators: D = A·B (+ D when
   /// `acc` is not empty), B from shared memory (`descB`, read as `majorB`),
@@ -150,6 +154,14 @@ struct Sm90Ops {
                                        llvm::ArrayRef<mlir::Value> aRegs, mlir::Value descB,
                                        WgmmaMajor majorB, llvm::ArrayRef<mlir::Value> acc,
                                        WgmmaIssue issue);
+  /// Two f32 as one register of two 16-bit values of `dtype` (round to
+  /// nearest even; `lo` in the low half).
+  mlir::Value packPair(DType dtype, mlir::Value lo, mlir::Value hi);
+  /// A thread's accumulators (wgmma's order, N/2 values for N columns) as
+  /// the A fragments of a wgmma whose k is those N columns: N/16 k-steps of
+  /// 4 packed registers (rows r and r + 8 of columns 2q, 2q + 1, then of
+  /// columns 8 + 2q, 8 + 2q + 1).
+  llvm::SmallVector<mlir::Value> aFragments(DType dtype, llvm::ArrayRef<mlir::Value> acc);
   void wgmmaFence();
   void wgmmaCommit();
   /// wgmma.wait_group `pending`: returns `live` passed through the wait (use

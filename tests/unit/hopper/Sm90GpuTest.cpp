@@ -67,12 +67,13 @@ struct Gpu {
     EXPECT_TRUE(m.ok()) << m.error().message;
     return m.ok() ? *m : cuda::TensorMap{};
   }
-  void run(const TestKernel &k, void **args) {
+  void run(const TestKernel &k, void **args, unsigned grid = 1) {
     auto module = cuda::Module::loadPTX(ctx, k.ptx, k.entry);
     ASSERT_TRUE(module.ok()) << module.error().message;
     auto fn = module->function(k.entry);
     ASSERT_TRUE(fn.ok()) << fn.error().message;
     cuda::LaunchConfig cfg;
+    cfg.grid[0] = grid;
     cfg.block[0] = unsigned(k.threads);
     cfg.sharedBytes = unsigned(k.sharedBytes);
     ASSERT_TRUE(cuda::launch(*fn, cfg, args).ok());
@@ -235,6 +236,77 @@ TEST(Sm90Gpu, WarpSpecializedPipelineIsExact) {
     }
     SCOPED_TRACE(pingPong ? "ping-pong" : "no ping-pong");
     expectEqual(C, want, n);
+  }
+}
+
+/// Values in {-1, 0, 1}: every S is an integer of at most D in magnitude
+/// (exact in bf16), every sum below exact in f32.
+std::vector<uint16_t> signs(DType t, size_t n, std::mt19937 &rng) {
+  std::uniform_int_distribution<int> d(-1, 1);
+  std::vector<uint16_t> v(n);
+  for (auto &x : v)
+    x = encode(t, float(d(rng)));
+  return v;
+}
+
+TEST(Sm90Gpu, MainloopEveryVariantIsExact) {
+  REQUIRE_HOPPER();
+  struct Variant {
+    int d, n;
+    bool pp, ov, pers;
+  };
+  for (Variant var : {Variant{128, 128, true, true, true}, Variant{64, 128, true, true, true},
+                      Variant{256, 64, true, true, true}, Variant{128, 128, false, true, true},
+                      Variant{128, 128, true, false, true}, Variant{128, 128, true, true, false}}) {
+    Sm90MainloopConfig cfg;
+    cfg.headDim = cfg.valueHeadDim = var.d;
+    cfg.blockN = var.n;
+    cfg.pingPong = var.pp;
+    cfg.intraOverlap = var.ov;
+    cfg.persistent = var.pers;
+    auto k = mainloopKernel(cfg);
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    SCOPED_TRACE(k->entry);
+    Gpu gpu = Gpu::make();
+    const DType t = cfg.dtype;
+    const int W = 7, T = 4, M = cfg.blockM(), N = cfg.blockN, D = var.d;
+    std::mt19937 rng(19);
+    auto Q = signs(t, size_t(W) * M * D, rng), K = signs(t, size_t(W) * T * N * D, rng),
+         V = signs(t, size_t(W) * T * N * D, rng);
+    auto qBuf = gpu.upload(Q.data(), Q.size() * 2), kBuf = gpu.upload(K.data(), K.size() * 2),
+         vBuf = gpu.upload(V.data(), V.size() * 2);
+    auto oBuf = gpu.upload(nullptr, size_t(W) * M * D * 4);
+    ASSERT_TRUE(oBuf.fill(0xff).ok()); // NaN: a row the kernel never writes shows
+    auto mapQ = gpu.map2d(qBuf, t, W * M, D, M), mapK = gpu.map2d(kBuf, t, W * T * N, D, N),
+         mapV = gpu.map2d(vBuf, t, W * T * N, D, N);
+    uint64_t oPtr = oBuf.devicePtr();
+    int32_t w = W, tiles = T;
+    void *args[] = {&mapQ, &mapK, &mapV, &oPtr, &w, &tiles};
+    gpu.run(*k, args, cfg.persistent ? 3u : unsigned(W));
+    std::vector<float> got(size_t(W) * M * D);
+    ASSERT_TRUE(oBuf.copyToHost(got.data(), got.size() * 4).ok());
+
+    std::vector<float> want(got.size(), 0.0f);
+    for (int wt = 0; wt < W; ++wt) {
+      int n = (3 * wt) % (T + 1);
+      std::vector<uint16_t> Qw(Q.begin() + size_t(wt) * M * D, Q.begin() + size_t(wt + 1) * M * D);
+      std::vector<double> O(size_t(M) * D, 0.0);
+      for (int tt = 0; tt < n; ++tt) {
+        size_t first = (size_t(wt) * T + tt) * N * D;
+        std::vector<uint16_t> Kt(K.begin() + first, K.begin() + first + size_t(N) * D);
+        auto S = matmulNT(t, Qw, Kt, M, N, D); // integers: bf16(S) = S
+        for (int i = 0; i < M; ++i)
+          for (int c = 0; c < D; ++c) {
+            double acc = 0;
+            for (int x = 0; x < N; ++x)
+              acc += double(S[size_t(i) * N + x]) * decode(t, V[first + size_t(x) * D + c]);
+            O[size_t(i) * D + c] = 0.5 * O[size_t(i) * D + c] + acc;
+          }
+      }
+      for (size_t i = 0; i < O.size(); ++i)
+        want[size_t(wt) * M * D + i] = float(O[i]);
+    }
+    expectEqual(got, want, D);
   }
 }
 

@@ -156,5 +156,46 @@ TEST(Sm90Ptx, WarpSpecializedPipelineMovesRegisters) {
   }
 }
 
+/// The mainloop's variants: the head dims with their tiles, and each
+/// technique switched off once.
+std::vector<Sm90MainloopConfig> mainloopVariants() {
+  std::vector<Sm90MainloopConfig> v;
+  auto add = [&](int d, int n, bool pp, bool ov, bool pers) {
+    Sm90MainloopConfig c;
+    c.headDim = c.valueHeadDim = d;
+    c.blockN = n;
+    c.pingPong = pp;
+    c.intraOverlap = ov;
+    c.persistent = pers;
+    v.push_back(c);
+  };
+  add(128, 128, true, true, true);
+  add(64, 128, true, true, true);
+  add(256, 64, true, true, true);
+  add(128, 128, false, true, true);
+  add(128, 128, true, false, true);
+  add(128, 128, true, true, false);
+  return v;
+}
+
+TEST(Sm90Ptx, MainloopBatchesStayAsynchronous) {
+  for (const Sm90MainloopConfig &c : mainloopVariants()) {
+    auto k = mainloopKernel(c);
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    SCOPED_TRACE(k->entry);
+    EXPECT_TRUE(has(k->ptx, "setmaxnreg.dec.sync.aligned.u32 40")) << k->entry;
+    EXPECT_TRUE(has(k->ptx, "setmaxnreg.inc.sync.aligned.u32 232")) << k->entry;
+    SKIP_WITHOUT_PTXAS();
+    auto run = assembleClean(*k);
+    expectSass(run, {"HGMMA", "UTMALDG", "SYNCS", "USETMAXREG"});
+    const int qk = c.headDim / 16, pv = c.blockN / 16;
+    // Overlapped: tile 0's Q·Kᵀ, the loop's Q·Kᵀ and P·V, the last P·V.
+    if (c.intraOverlap)
+      expectAsyncBatches(run, 4, 2 * qk + 2 * pv);
+    else
+      expectAsyncBatches(run, 2, qk + pv);
+  }
+}
+
 } // namespace
 } // namespace flexjit::hoppertest

@@ -399,4 +399,49 @@ Result<TestKernel> warpSpecializedKernel(DType dtype, int n, int kDim, bool ping
   return k.compile(384, aBytes + stages * bBytes + 1024 + 64);
 }
 
+Result<TestKernel> mainloopKernel(const Sm90MainloopConfig &cfg) {
+  if (std::string why = cfg.unsupported(); !why.empty())
+    return Error{why};
+  std::string name = "sm90_mainloop_d" + std::to_string(cfg.headDim) + "_dv" +
+                     std::to_string(cfg.valueHeadDim) + "_n" + std::to_string(cfg.blockN) +
+                     (cfg.pingPong ? "_pp" : "") + (cfg.intraOverlap ? "_ov" : "") +
+                     (cfg.persistent ? "_pers" : "");
+  Build k(name, "mmmpii", cfg.threads(), true);
+  configureSm90Kernel(k.fn, cfg, {0, 1, 2});
+  KernelOps o = k.ops();
+  Sm90Ops s = k.sm90();
+  Type p3 = LLVM::LLVMPointerType::get(k.ctx.get(), 3);
+  Value smem = LLVM::AddressOfOp::create(*k.b, k.loc, p3, kSmem);
+  Value W = k.arg(4), T = k.arg(5);
+  Value w0; // the current work tile (set by beginWorkTile)
+  Sm90Thread me;
+  Sm90Hooks h;
+  h.numWorkTiles = [&] { return W; };
+  h.beginWorkTile = [&](Value w) {
+    w0 = w;
+    return o.urem(o.mul(w, o.c32(3)), o.add(T, o.c32(1)));
+  };
+  h.qCoords = [&](int j) -> SmallVector<Value> {
+    return {o.c32(64 * j), o.mul(w0, o.c32(cfg.blockM()))};
+  };
+  auto kvRow = [&](Value t) { return o.mul(o.add(o.mul(w0, T), t), o.c32(cfg.blockN)); };
+  h.kCoords = [&](Value t, int j) -> SmallVector<Value> { return {o.c32(64 * j), kvRow(t)}; };
+  h.vCoords = h.kCoords;
+  h.consumerSetup = [&](const Sm90Thread &t) { me = t; };
+  h.initialState = [&] { return SmallVector<Value>(); };
+  h.transform = [&](ArrayRef<Value> sAcc, Value, ArrayRef<Value>, bool) {
+    Sm90Step step;
+    step.p = s.aFragments(cfg.dtype, sAcc);
+    Value half = arith::ConstantOp::create(*k.b, k.loc, k.b->getF32FloatAttr(0.5f));
+    step.rowScale = {half, half};
+    return step;
+  };
+  h.epilogue = [&](ArrayRef<Value> oAcc, ArrayRef<Value>) {
+    Value row0 = o.add(o.mul(w0, o.c32(cfg.blockM())), o.mul(me.consumer, o.c32(64)));
+    storeAccumulators(k, oAcc, k.arg(3), me.tidInGroup, cfg.valueHeadDim, row0);
+  };
+  buildSm90Mainloop(*k.b, k.loc, cfg, smem, k.arg(0), k.arg(1), k.arg(2), h);
+  return k.compile(cfg.threads(), int(cfg.sharedBytes()));
+}
+
 } // namespace flexjit::hoppertest

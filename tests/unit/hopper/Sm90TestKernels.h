@@ -6,6 +6,7 @@
 
 #include "flexjit/Error.hpp"
 #include "flexjit/Tensor.hpp"
+#include "kernels/Sm90Mainloop.h"
 
 #include <string>
 
@@ -48,5 +49,15 @@ Result<TestKernel> wgmmaRegisterAKernel(DType dtype, int n, int k);
 ///   params: map A, map B (grid constants; B is [T*N x K]), C (f32* [128 x N]), T (i32)
 /// Three warpgroups.
 Result<TestKernel> warpSpecializedKernel(DType dtype, int n, int k, bool pingPong);
+
+/// The attention-shaped mainloop of kernels/Sm90Mainloop.h with a plain
+/// transform: for work tile w (of W) with n_w = (3 w) % (T + 1) kv tiles,
+///   O_w = Σ_{t < n_w} bf16(S_t)·V_{w,t}, O halved before each tile is added,
+///   S_t = Q_w·K_{w,t}ᵀ,
+/// Q [W*blockM x D], K [W*T*blockN x D], V [W*T*blockN x Dv] row-major
+/// (tile t of work tile w at row (w T + t) blockN), O f32 [W*blockM x Dv].
+///   params: map Q, map K, map V (grid constants), O (f32*), W, T (i32)
+/// Threads: cfg.threads(); grid: any number of CTAs when persistent, else W.
+Result<TestKernel> mainloopKernel(const Sm90MainloopConfig &cfg);
 
 } // namespace flexjit::hoppertest
