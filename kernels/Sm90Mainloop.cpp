@@ -270,10 +270,11 @@ void Builder::consumer() {
         sAcc = s.wgmmaWait(0, sAcc);
         releaseBy(*kRing, uses, tidInGroup);
         Sm90Step step0 = hooks.transform(sAcc, o.c32(0), state0, /*first=*/true);
+        SmallVector<Value> p0 = s.aFragments(cfg.dtype, step0.probs);
         SmallVector<Value> init(o0);
-        init.append(step0.p.begin(), step0.p.end());
+        init.append(p0.begin(), p0.end());
         init.append(step0.state.begin(), step0.state.end());
-        const size_t nP = step0.p.size(), nState = step0.state.size();
+        const size_t nP = p0.size(), nState = step0.state.size();
         auto loop = scf::ForOp::create(b, loc, index(o.c32(1)), index(n), index(o.c32(1)), init);
         {
           OpBuilder::InsertionGuard lg(b);
@@ -293,11 +294,28 @@ void Builder::consumer() {
           sNext = s.wgmmaWait(1, sNext);
           releaseBy(*kRing, use, tidInGroup);
           Sm90Step step = hooks.transform(sNext, t, st, /*first=*/false);
-          oNext = s.wgmmaWait(0, oNext);
+          // The transform's values pass through the wait: computed before
+          // it, under the P·V in flight.
+          SmallVector<Value> live(oNext);
+          live.append(step.probs.begin(), step.probs.end());
+          for (Value f : step.rowScale)
+            if (f)
+              live.push_back(f);
+          live = s.wgmmaWait(0, live);
+          ArrayRef<Value> rest = ArrayRef<Value>(live).drop_front(oValues);
+          SmallVector<Value> probs(rest.take_front(step.probs.size()));
+          rest = rest.drop_front(step.probs.size());
+          for (Value &f : step.rowScale)
+            if (f) {
+              f = rest.front();
+              rest = rest.drop_front();
+            }
+          oNext.assign(live.begin(), live.begin() + oValues);
           releaseBy(*vRing, prev, tidInGroup);
           oNext = scaleRows(oNext, step.rowScale);
+          SmallVector<Value> pNext = s.aFragments(cfg.dtype, probs);
           SmallVector<Value> next(oNext);
-          next.append(step.p.begin(), step.p.end());
+          next.append(pNext.begin(), pNext.end());
           next.append(step.state.begin(), step.state.end());
           scf::YieldOp::create(b, loc, next);
         }
@@ -336,7 +354,7 @@ void Builder::consumer() {
           oCur = scaleRows(oCur, step.rowScale);
           vRing->wait(use);
           turnBegin();
-          SmallVector<Value> oNext = accumulate(step.p, use, oCur);
+          SmallVector<Value> oNext = accumulate(s.aFragments(cfg.dtype, step.probs), use, oCur);
           turnEnd();
           oNext = s.wgmmaWait(0, oNext);
           releaseBy(*vRing, use, tidInGroup);

@@ -68,9 +68,13 @@ struct Sm90Thread {
 
 /// The transform's result for one kv tile.
 struct Sm90Step {
-  /// P as wgmma A fragments: blockN/16 k-steps of 4 packed registers
-  /// (Sm90Ops::aFragments of the probabilities).
-  llvm::SmallVector<mlir::Value> p;
+  /// P (f32, the thread's blockN/2 values in S's order). The loop packs it
+  /// into wgmma A fragments itself, after the P·V that still reads the
+  /// previous P has completed: packed earlier, the new P would need
+  /// registers of its own while the old one is read, and ptxas, reusing the
+  /// old one's, moves the wait for that P·V up before the transform, which
+  /// then no longer overlaps it.
+  llvm::SmallVector<mlir::Value> probs;
   /// The kernel's state after this tile (row statistics).
   llvm::SmallVector<mlir::Value> state;
   /// O's factor before P·V(t) is added, for rows `row` and `row + 8` (null:
@@ -92,8 +96,9 @@ struct Sm90Hooks {
   std::function<void(const Sm90Thread &)> consumerSetup;
   /// The state at the start of a work tile.
   std::function<llvm::SmallVector<mlir::Value>()> initialState;
-  /// S(t) (the thread's blockN/2 accumulators in wgmma's order) to P, the
-  /// new state and O's scale. `first`: t is the work tile's first kv tile.
+  /// S(t) (the thread's blockN/2 accumulators in wgmma's order) to P (f32),
+  /// the new state and O's scale. `first`: t is the work tile's first kv
+  /// tile.
   std::function<Sm90Step(llvm::ArrayRef<mlir::Value> s, mlir::Value t,
                          llvm::ArrayRef<mlir::Value> state, bool first)>
       transform;

@@ -431,7 +431,7 @@ Result<TestKernel> mainloopKernel(const Sm90MainloopConfig &cfg) {
   h.initialState = [&] { return SmallVector<Value>(); };
   h.transform = [&](ArrayRef<Value> sAcc, Value, ArrayRef<Value>, bool) {
     Sm90Step step;
-    step.p = s.aFragments(cfg.dtype, sAcc);
+    step.probs.assign(sAcc.begin(), sAcc.end());
     Value half = arith::ConstantOp::create(*k.b, k.loc, k.b->getF32FloatAttr(0.5f));
     step.rowScale = {half, half};
     return step;
