@@ -37,6 +37,38 @@ struct Layout {
   int kBase, vBase, barriers, kRing, vRing, end;
 };
 
+/// Value lists carried by a loop, split back by their sizes.
+struct Carried {
+  SmallVector<Value> o, p, state;
+  size_t size() const { return o.size() + p.size() + state.size(); }
+  SmallVector<Value> pack() const {
+    SmallVector<Value> v(o);
+    v.append(p.begin(), p.end());
+    v.append(state.begin(), state.end());
+    return v;
+  }
+  /// The same sizes as this one, taken from the front of `v`.
+  Carried unpack(ArrayRef<Value> v) const {
+    Carried c;
+    c.o.assign(v.begin(), v.begin() + o.size());
+    v = v.drop_front(o.size());
+    c.p.assign(v.begin(), v.begin() + p.size());
+    v = v.drop_front(p.size());
+    c.state.assign(v.begin(), v.begin() + state.size());
+    return c;
+  }
+};
+
+/// O and the state after a work tile.
+struct KvResult {
+  SmallVector<Value> o, state;
+  SmallVector<Value> pack() const { return Carried{o, {}, state}.pack(); }
+  KvResult unpack(ValueRange v) const {
+    Carried c = Carried{o, {}, state}.unpack(SmallVector<Value>(v.begin(), v.end()));
+    return {c.o, c.state};
+  }
+};
+
 class Builder {
 public:
   Builder(OpBuilder &b, Location loc, const Sm90MainloopConfig &cfg, const Sm90Hooks &hooks)
@@ -93,11 +125,20 @@ private:
     return s.descriptorPlus(base, o.mul(vRing->slot(use), o.c32(L.v.bytes())));
   }
   SmallVector<Value> scores(Value use);
+  /// S for use n in a turn of its own, waited for; K's slot released.
+  SmallVector<Value> scoresAlone(Value use);
   SmallVector<Value> accumulate(ArrayRef<Value> p, Value use, ArrayRef<Value> oAcc);
   void turnBegin();
   void turnEnd();
-  void releaseBy(TmaRing &ring, Value use, Value tidInGroup);
+  /// One arrival per consumer warpgroup: its thread 0's.
+  void releaseBy(TmaRing &ring, Value use);
   SmallVector<Value> scaleRows(ArrayRef<Value> oAcc, const std::array<Value, 2> &scale);
+  SmallVector<Value>
+  forCarrying(Value lb, Value ub, ArrayRef<Value> init,
+              const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body);
+  /// A work tile's n > 0 kv tiles, from the uses-th use of the rings on.
+  KvResult overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0, ArrayRef<Value> state0);
+  KvResult sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0, ArrayRef<Value> state0);
   Sm90Thread thread;
 };
 
@@ -149,20 +190,18 @@ void Builder::producer() {
         b.setInsertionPointToStart(loop.getBody());
         Value t = i32(loop.getInductionVar());
         Value use = o.add(uses, t);
-        kRing->acquire(use);
-        ifThen(issuer, [&] {
-          kRing->expect(use, o.c32(L.k.bytes()));
-          Value dst = at(o.add(o.c32(L.kBase), o.mul(kRing->slot(use), o.c32(L.k.bytes()))));
-          loadTile(dst, L.k, kMap, kRing->full(use),
-                   [&](int j) { return hooks.kCoords(t, j); });
-        });
-        vRing->acquire(use);
-        ifThen(issuer, [&] {
-          vRing->expect(use, o.c32(L.v.bytes()));
-          Value dst = at(o.add(o.c32(L.vBase), o.mul(vRing->slot(use), o.c32(L.v.bytes()))));
-          loadTile(dst, L.v, vMap, vRing->full(use),
-                   [&](int j) { return hooks.vCoords(t, j); });
-        });
+        // Each ring's slot once every consumer has read its previous tile.
+        auto produce = [&](TmaRing &ring, int base, const SwizzledTile &tile, Value map,
+                           const std::function<SmallVector<Value>(Value, int)> &coords) {
+          ring.acquire(use);
+          ifThen(issuer, [&] {
+            ring.expect(use, o.c32(tile.bytes()));
+            Value dst = at(o.add(o.c32(base), o.mul(ring.slot(use), o.c32(tile.bytes()))));
+            loadTile(dst, tile, map, ring.full(use), [&](int j) { return coords(t, j); });
+          });
+        };
+        produce(*kRing, L.kBase, L.k, kMap, hooks.kCoords);
+        produce(*vRing, L.vBase, L.v, vMap, hooks.vCoords);
       }
       return n;
     });
@@ -174,9 +213,10 @@ SmallVector<Value> Builder::scores(Value use) {
   SmallVector<Value> acc;
   const int steps = cfg.headDim / 16;
   for (int ks = 0; ks < steps; ++ks)
-    acc = s.wgmma(cfg.blockN, cfg.dtype, s.descriptorPlus(qDesc, L.q.kStepOffset(WgmmaMajor::K, ks)),
-                  {}, s.descriptorPlus(kDesc, L.k.kStepOffset(WgmmaMajor::K, ks)), WgmmaMajor::K,
-                  acc, WgmmaIssue{ks == 0, ks == steps - 1});
+    acc =
+        s.wgmma(cfg.blockN, cfg.dtype, s.descriptorPlus(qDesc, L.q.kStepOffset(WgmmaMajor::K, ks)),
+                {}, s.descriptorPlus(kDesc, L.k.kStepOffset(WgmmaMajor::K, ks)), WgmmaMajor::K, acc,
+                WgmmaIssue{ks == 0, ks == steps - 1});
   return acc;
 }
 
@@ -189,8 +229,8 @@ SmallVector<Value> Builder::accumulate(ArrayRef<Value> p, Value use, ArrayRef<Va
     if (ks == 0)
       issue.laterInputs = p.drop_front(4);
     acc = s.wgmma(cfg.valueHeadDim, cfg.dtype, Value(), p.slice(4 * ks, 4),
-                  s.descriptorPlus(vDesc, L.v.kStepOffset(WgmmaMajor::MN, ks)), WgmmaMajor::MN,
-                  acc, issue);
+                  s.descriptorPlus(vDesc, L.v.kStepOffset(WgmmaMajor::MN, ks)), WgmmaMajor::MN, acc,
+                  issue);
   }
   return acc;
 }
@@ -205,8 +245,8 @@ void Builder::turnEnd() {
     s.namedBarrierArrive(o.sub(o.c32(kTurn + 1), consumerIdx), 256);
 }
 
-void Builder::releaseBy(TmaRing &ring, Value use, Value tidInGroup) {
-  ifThen(o.eq(tidInGroup, o.c32(0)), [&] { ring.release(use); });
+void Builder::releaseBy(TmaRing &ring, Value use) {
+  ifThen(o.eq(thread.tidInGroup, o.c32(0)), [&] { ring.release(use); });
 }
 
 SmallVector<Value> Builder::scaleRows(ArrayRef<Value> oAcc, const std::array<Value, 2> &scale) {
@@ -217,13 +257,113 @@ SmallVector<Value> Builder::scaleRows(ArrayRef<Value> oAcc, const std::array<Val
   return out;
 }
 
+/// for (t = lb; t < ub; ++t) carrying `init`: `body(t, carried)` returns
+/// the next values; the loop's results come back.
+SmallVector<Value>
+Builder::forCarrying(Value lb, Value ub, ArrayRef<Value> init,
+                     const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body) {
+  auto loop = scf::ForOp::create(b, loc, index(lb), index(ub), index(o.c32(1)), init);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> carried(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().end());
+    scf::YieldOp::create(b, loc, body(i32(loop.getInductionVar()), carried));
+  }
+  return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
+}
+
+SmallVector<Value> Builder::scoresAlone(Value use) {
+  kRing->wait(use);
+  turnBegin();
+  SmallVector<Value> sAcc = scores(use);
+  turnEnd();
+  sAcc = s.wgmmaWait(0, sAcc);
+  releaseBy(*kRing, use);
+  return sAcc;
+}
+
+KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
+                                    ArrayRef<Value> state0) {
+  // Tile 0's scores and transform, then per tile t >= 1: S(t) and
+  // P(t-1)·V(t-1) issued together, S(t)'s transform under P·V.
+  SmallVector<Value> sAcc = scoresAlone(uses);
+  Sm90Step step0 = hooks.transform(sAcc, o.c32(0), state0, /*first=*/true);
+  Carried init{SmallVector<Value>(o0.begin(), o0.end()), s.aFragments(cfg.dtype, step0.probs),
+               step0.state};
+  Carried fin = init.unpack(forCarrying(o.c32(1), n, init.pack(), [&](Value t, ArrayRef<Value> c) {
+    Carried cur = init.unpack(c);
+    Value use = o.add(uses, t), prev = o.sub(use, o.c32(1));
+    kRing->wait(use);
+    turnBegin();
+    SmallVector<Value> sNext = scores(use);
+    vRing->wait(prev);
+    SmallVector<Value> oNext = accumulate(cur.p, prev, cur.o);
+    turnEnd();
+    sNext = s.wgmmaWait(1, sNext);
+    releaseBy(*kRing, use);
+    Sm90Step step = hooks.transform(sNext, t, cur.state, /*first=*/false);
+    // The transform's values pass through the wait: computed before it,
+    // under the P·V in flight.
+    Carried next{oNext, step.probs, step.state};
+    SmallVector<Value> live = next.pack();
+    for (Value f : step.rowScale)
+      if (f)
+        live.push_back(f);
+    live = s.wgmmaWait(0, live);
+    next = next.unpack(live);
+    ArrayRef<Value> scales = ArrayRef<Value>(live).drop_front(next.size());
+    for (Value &f : step.rowScale)
+      if (f) {
+        f = scales.front();
+        scales = scales.drop_front();
+      }
+    releaseBy(*vRing, prev);
+    next.o = scaleRows(next.o, step.rowScale);
+    next.p = s.aFragments(cfg.dtype, next.p);
+    return next.pack();
+  }));
+  Value last = o.sub(o.add(uses, n), o.c32(1));
+  vRing->wait(last);
+  turnBegin();
+  SmallVector<Value> oAcc = accumulate(fin.p, last, fin.o);
+  turnEnd();
+  s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+  oAcc = s.wgmmaWait(0, oAcc);
+  releaseBy(*vRing, last);
+  return {oAcc, fin.state};
+}
+
+KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
+                                    ArrayRef<Value> state0) {
+  // One tile at a time: S(t), its transform, O's scale, P(t)·V(t).
+  Carried init{SmallVector<Value>(o0.begin(), o0.end()),
+               {},
+               SmallVector<Value>(state0.begin(), state0.end())};
+  Carried fin = init.unpack(forCarrying(o.c32(0), n, init.pack(), [&](Value t, ArrayRef<Value> c) {
+    Carried cur = init.unpack(c);
+    Value use = o.add(uses, t);
+    SmallVector<Value> sAcc = scoresAlone(use);
+    Sm90Step step = hooks.transform(sAcc, t, cur.state, /*first=*/false);
+    cur.o = scaleRows(cur.o, step.rowScale);
+    vRing->wait(use);
+    turnBegin();
+    cur.o = accumulate(s.aFragments(cfg.dtype, step.probs), use, cur.o);
+    turnEnd();
+    cur.o = s.wgmmaWait(0, cur.o);
+    releaseBy(*vRing, use);
+    cur.state = step.state;
+    return cur.pack();
+  }));
+  s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+  return {fin.o, fin.state};
+}
+
 void Builder::consumer() {
   s.setMaxRegisters(cfg.consumerRegisters, /*increase=*/true);
   consumerIdx = o.sub(shr(tid, 7), o.c32(1));
-  Value tidInGroup = o.land(tid, o.c32(127));
   thread.consumer = consumerIdx;
-  thread.tidInGroup = tidInGroup;
-  thread.warp = shr(tidInGroup, 5);
+  thread.tidInGroup = o.land(tid, o.c32(127));
+  thread.warp = shr(thread.tidInGroup, 5);
   thread.lane = o.land(tid, o.c32(31));
   thread.row = o.add(o.add(o.mul(consumerIdx, o.c32(64)), o.mul(thread.warp, o.c32(16))),
                      shr(thread.lane, 2));
@@ -243,137 +383,25 @@ void Builder::consumer() {
     SmallVector<Value> state0 = hooks.initialState();
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
     SmallVector<Value> o0(oValues, zero);
-    // (O, state) after the work tile's kv tiles; none: O = 0, state as it began.
+    // (O, state) after the work tile's kv tiles; none: O = 0, state as it
+    // began, and Q released at once.
+    KvResult none{o0, state0};
     SmallVector<Type> types;
-    for (Value v : o0)
-      types.push_back(v.getType());
-    for (Value v : state0)
+    for (Value v : none.pack())
       types.push_back(v.getType());
     auto some = scf::IfOp::create(b, loc, types, o.ugt(n, o.c32(0)), /*withElse=*/true);
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(&some.getElseRegion().front());
       s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
-      SmallVector<Value> same(o0);
-      same.append(state0.begin(), state0.end());
-      scf::YieldOp::create(b, loc, same);
-
+      scf::YieldOp::create(b, loc, none.pack());
       b.setInsertionPointToStart(&some.getThenRegion().front());
-      SmallVector<Value> oAcc, state;
-      if (cfg.intraOverlap) {
-        // Tile 0's scores and transform, then per tile t >= 1: S(t) and
-        // P(t-1)·V(t-1) issued together, S(t)'s transform under P·V.
-        kRing->wait(uses);
-        turnBegin();
-        SmallVector<Value> sAcc = scores(uses);
-        turnEnd();
-        sAcc = s.wgmmaWait(0, sAcc);
-        releaseBy(*kRing, uses, tidInGroup);
-        Sm90Step step0 = hooks.transform(sAcc, o.c32(0), state0, /*first=*/true);
-        SmallVector<Value> p0 = s.aFragments(cfg.dtype, step0.probs);
-        SmallVector<Value> init(o0);
-        init.append(p0.begin(), p0.end());
-        init.append(step0.state.begin(), step0.state.end());
-        const size_t nP = p0.size(), nState = step0.state.size();
-        auto loop = scf::ForOp::create(b, loc, index(o.c32(1)), index(n), index(o.c32(1)), init);
-        {
-          OpBuilder::InsertionGuard lg(b);
-          b.setInsertionPointToStart(loop.getBody());
-          Value t = i32(loop.getInductionVar());
-          ValueRange c = loop.getRegionIterArgs();
-          SmallVector<Value> oCur(c.begin(), c.begin() + oValues);
-          SmallVector<Value> p(c.begin() + oValues, c.begin() + oValues + nP);
-          SmallVector<Value> st(c.begin() + oValues + nP, c.end());
-          Value use = o.add(uses, t), prev = o.sub(use, o.c32(1));
-          kRing->wait(use);
-          turnBegin();
-          SmallVector<Value> sNext = scores(use);
-          vRing->wait(prev);
-          SmallVector<Value> oNext = accumulate(p, prev, oCur);
-          turnEnd();
-          sNext = s.wgmmaWait(1, sNext);
-          releaseBy(*kRing, use, tidInGroup);
-          Sm90Step step = hooks.transform(sNext, t, st, /*first=*/false);
-          // The transform's values pass through the wait: computed before
-          // it, under the P·V in flight.
-          SmallVector<Value> live(oNext);
-          live.append(step.probs.begin(), step.probs.end());
-          for (Value f : step.rowScale)
-            if (f)
-              live.push_back(f);
-          live = s.wgmmaWait(0, live);
-          ArrayRef<Value> rest = ArrayRef<Value>(live).drop_front(oValues);
-          SmallVector<Value> probs(rest.take_front(step.probs.size()));
-          rest = rest.drop_front(step.probs.size());
-          for (Value &f : step.rowScale)
-            if (f) {
-              f = rest.front();
-              rest = rest.drop_front();
-            }
-          oNext.assign(live.begin(), live.begin() + oValues);
-          releaseBy(*vRing, prev, tidInGroup);
-          oNext = scaleRows(oNext, step.rowScale);
-          SmallVector<Value> pNext = s.aFragments(cfg.dtype, probs);
-          SmallVector<Value> next(oNext);
-          next.append(pNext.begin(), pNext.end());
-          next.append(step.state.begin(), step.state.end());
-          scf::YieldOp::create(b, loc, next);
-        }
-        ValueRange r = loop.getResults();
-        SmallVector<Value> oCur(r.begin(), r.begin() + oValues);
-        SmallVector<Value> p(r.begin() + oValues, r.begin() + oValues + nP);
-        state.assign(r.begin() + oValues + nP, r.begin() + oValues + nP + nState);
-        Value last = o.sub(o.add(uses, n), o.c32(1));
-        vRing->wait(last);
-        turnBegin();
-        oAcc = accumulate(p, last, oCur);
-        turnEnd();
-        s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
-        oAcc = s.wgmmaWait(0, oAcc);
-        releaseBy(*vRing, last, tidInGroup);
-      } else {
-        // One tile at a time: S(t), its transform, O's scale, P(t)·V(t).
-        SmallVector<Value> init(o0);
-        init.append(state0.begin(), state0.end());
-        auto loop = scf::ForOp::create(b, loc, index(o.c32(0)), index(n), index(o.c32(1)), init);
-        {
-          OpBuilder::InsertionGuard lg(b);
-          b.setInsertionPointToStart(loop.getBody());
-          Value t = i32(loop.getInductionVar());
-          ValueRange c = loop.getRegionIterArgs();
-          SmallVector<Value> oCur(c.begin(), c.begin() + oValues);
-          SmallVector<Value> st(c.begin() + oValues, c.end());
-          Value use = o.add(uses, t);
-          kRing->wait(use);
-          turnBegin();
-          SmallVector<Value> sAcc = scores(use);
-          turnEnd();
-          sAcc = s.wgmmaWait(0, sAcc);
-          releaseBy(*kRing, use, tidInGroup);
-          Sm90Step step = hooks.transform(sAcc, t, st, /*first=*/false);
-          oCur = scaleRows(oCur, step.rowScale);
-          vRing->wait(use);
-          turnBegin();
-          SmallVector<Value> oNext = accumulate(s.aFragments(cfg.dtype, step.probs), use, oCur);
-          turnEnd();
-          oNext = s.wgmmaWait(0, oNext);
-          releaseBy(*vRing, use, tidInGroup);
-          SmallVector<Value> next(oNext);
-          next.append(step.state.begin(), step.state.end());
-          scf::YieldOp::create(b, loc, next);
-        }
-        ValueRange r = loop.getResults();
-        oAcc.assign(r.begin(), r.begin() + oValues);
-        state.assign(r.begin() + oValues, r.end());
-        s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
-      }
-      SmallVector<Value> results(oAcc);
-      results.append(state.begin(), state.end());
-      scf::YieldOp::create(b, loc, results);
+      KvResult r = cfg.intraOverlap ? overlappedKvTiles(n, uses, o0, state0)
+                                    : sequentialKvTiles(n, uses, o0, state0);
+      scf::YieldOp::create(b, loc, r.pack());
     }
-    ValueRange r = some.getResults();
-    hooks.epilogue(SmallVector<Value>(r.begin(), r.begin() + oValues),
-                   SmallVector<Value>(r.begin() + oValues, r.end()));
+    KvResult r = none.unpack(some.getResults());
+    hooks.epilogue(r.o, r.state);
     return n;
   });
   if (hooks.consumerFinish)
@@ -428,15 +456,14 @@ std::string Sm90MainloopConfig::unsupported() const {
   if (stages < 2 || stages > 4)
     return "the sm_90a mainloop takes 2 to 4 stages, not " + std::to_string(stages);
   if (consumers < 1 || consumers > 3)
-    return "the sm_90a mainloop takes 1 to 3 consumer warpgroups, not " +
-           std::to_string(consumers);
+    return "the sm_90a mainloop takes 1 to 3 consumer warpgroups, not " + std::to_string(consumers);
   if (pingPong && consumers != 2)
     return "ping-pong needs exactly 2 consumer warpgroups";
   if (producerRegisters < 24 || consumerRegisters > 256 || producerRegisters % 8 != 0 ||
       consumerRegisters % 8 != 0 ||
       128 * (producerRegisters + consumers * consumerRegisters) > 65536)
-    return "registers " + std::to_string(producerRegisters) + " + " +
-           std::to_string(consumers) + " x " + std::to_string(consumerRegisters) +
+    return "registers " + std::to_string(producerRegisters) + " + " + std::to_string(consumers) +
+           " x " + std::to_string(consumerRegisters) +
            " per thread do not fit the register file (multiples of 8, 24..256)";
   return "";
 }

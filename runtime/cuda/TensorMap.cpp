@@ -47,6 +47,23 @@ std::string TensorMapDesc::str() const {
          list(strides, r > 0 ? 1 : 0, r) + " box " + list(box, 0, r);
 }
 
+TensorMapDesc attentionTileMap(const TensorRef &t, int boxRows) {
+  const uint64_t elem = dtypeBytes(t.dtype);
+  TensorMapDesc d;
+  d.address = t.data;
+  d.dtype = t.dtype;
+  d.rank = 4;
+  // Innermost first: D, S, H, B. Negative sizes or strides (which a checked
+  // request never has) become huge values that checkTensorMap refuses.
+  d.dims = {uint64_t(t.sizes[3]), uint64_t(t.sizes[2]), uint64_t(t.sizes[1]),
+            uint64_t(t.sizes[0]), 0};
+  d.strides = {0, uint64_t(t.strides[2]) * elem, uint64_t(t.strides[1]) * elem,
+               uint64_t(t.strides[0]) * elem, 0};
+  d.box = {64, uint32_t(boxRows), 1, 1, 0};
+  d.swizzle = TensorMapSwizzle::B128;
+  return d;
+}
+
 Status checkTensorMap(const TensorMapDesc &d, const std::string &what) {
   auto fail = [&](const std::string &why) {
     return Status(Error{"tensor map of " + what + " (" + d.str() + "): " + why});

@@ -51,6 +51,13 @@ struct TensorMapDesc {
   std::string str() const;
 };
 
+/// The map of an attention tensor [B, H, S, D] (TensorRef's logical order,
+/// any strides) for boxes of `boxRows` rows of S and 64 columns of D, with
+/// 128-byte swizzle: dims (D, S, H, B), byte strides of S, H, B. A tile of
+/// [rows x D] is D / 64 such boxes (kernels/Sm90Ops.h, SwizzledTile).
+/// checkTensorMap says whether the tensor's strides and sizes allow it.
+TensorMapDesc attentionTileMap(const TensorRef &t, int boxRows);
+
 /// The driver's rules for `desc`, without the driver: rank 1..5, address
 /// 16-byte aligned, dims 1..2^32, strides multiples of 16 below 2^40, box
 /// dims 1..256 and within the dims' ranks, the inner box a multiple of 16

@@ -16,25 +16,29 @@
 namespace flexjit::hoppertest {
 namespace {
 
-#define REQUIRE_HOPPER()                                                                      \
-  do {                                                                                        \
-    REQUIRE_GPU();                                                                            \
-    auto info_ = ::flexjit::cuda::deviceInfo(0);                                              \
-    ASSERT_TRUE(info_.ok()) << info_.error().message;                                         \
-    if (info_->ccMajor != 9)                                                                  \
-      GTEST_SKIP() << "not a Hopper GPU (compute capability " << info_->ccMajor << "."        \
-                   << info_->ccMinor << "): sm_90a kernels do not run here";                  \
+#define REQUIRE_HOPPER()                                                                           \
+  do {                                                                                             \
+    REQUIRE_GPU();                                                                                 \
+    auto info_ = ::flexjit::cuda::deviceInfo(0);                                                   \
+    ASSERT_TRUE(info_.ok()) << info_.error().message;                                              \
+    if (info_->ccMajor != 9)                                                                       \
+      GTEST_SKIP() << "not a Hopper GPU (compute capability " << info_->ccMajor << "."             \
+                   << info_->ccMinor << "): sm_90a kernels do not run here";                       \
   } while (0)
 
 uint16_t encode(DType t, float v) { return t == DType::BF16 ? floatToBf16(v) : floatToF16(v); }
 
-/// Small integers: exact in bf16/f16, and their dot products exact in f32.
-std::vector<uint16_t> smallInts(DType t, size_t n, std::mt19937 &rng) {
-  std::uniform_int_distribution<int> d(-3, 3);
+/// Integers in [-bound, bound]: exact in bf16/f16, and their dot products
+/// exact in f32.
+std::vector<uint16_t> randomInts(DType t, size_t n, std::mt19937 &rng, int bound) {
+  std::uniform_int_distribution<int> d(-bound, bound);
   std::vector<uint16_t> v(n);
   for (auto &x : v)
     x = encode(t, float(d(rng)));
   return v;
+}
+std::vector<uint16_t> smallInts(DType t, size_t n, std::mt19937 &rng) {
+  return randomInts(t, n, rng, 3);
 }
 float decode(DType t, uint16_t h) { return t == DType::BF16 ? bf16ToFloat(h) : f16ToFloat(h); }
 
@@ -53,8 +57,7 @@ struct Gpu {
     return buf.ok() ? std::move(*buf) : cuda::DeviceBuffer();
   }
   /// A 2-D map of a row-major [rows x cols] 16-bit matrix, boxes [boxRows x 64].
-  cuda::TensorMap map2d(const cuda::DeviceBuffer &buf, DType t, int rows, int cols,
-                        int boxRows) {
+  cuda::TensorMap map2d(const cuda::DeviceBuffer &buf, DType t, int rows, int cols, int boxRows) {
     cuda::TensorMapDesc d;
     d.address = buf.devicePtr();
     d.dtype = t;
@@ -101,15 +104,8 @@ TEST(Sm90Gpu, TmaTileWithStridesAndZeroFill) {
   for (auto &x : host)
     x = uint16_t(rng() | 1); // never zero: a zero-filled row must come from TMA
   auto buf = gpu.upload(host.data(), host.size() * 2);
-  cuda::TensorMapDesc d;
-  d.address = buf.devicePtr();
-  d.dtype = DType::BF16;
-  d.rank = 4;
-  d.dims = {uint64_t(D), uint64_t(S), uint64_t(H), uint64_t(B), 0};
-  d.strides = {0, uint64_t(H) * D * 2, uint64_t(D) * 2, uint64_t(S) * H * D * 2, 0};
-  d.box = {64, uint32_t(rows), 1, 1, 0};
-  d.swizzle = cuda::TensorMapSwizzle::B128;
-  auto map = cuda::encodeTensorMap(d, "q", &gpu.ctx);
+  auto ref = TensorRef::bshd(buf.devicePtr(), DType::BF16, B, S, H, D, 0);
+  auto map = cuda::encodeTensorMap(cuda::attentionTileMap(ref, rows), "q", &gpu.ctx);
   ASSERT_TRUE(map.ok()) << map.error().message;
 
   auto k = tmaTileCopyKernel(DType::BF16, rows, D);
@@ -229,7 +225,8 @@ TEST(Sm90Gpu, WarpSpecializedPipelineIsExact) {
     // Σ_t A·B_tᵀ = A·(Σ_t B_t)ᵀ, summed in f64 (exact for these integers).
     std::vector<float> want(size_t(128) * n, 0.0f);
     for (int tt = 0; tt < T; ++tt) {
-      std::vector<uint16_t> Bt(B.begin() + size_t(tt) * n * kd, B.begin() + size_t(tt + 1) * n * kd);
+      std::vector<uint16_t> Bt(B.begin() + size_t(tt) * n * kd,
+                               B.begin() + size_t(tt + 1) * n * kd);
       auto part = matmulNT(t, A, Bt, 128, n, kd);
       for (size_t i = 0; i < want.size(); ++i)
         want[i] += part[i];
@@ -242,11 +239,7 @@ TEST(Sm90Gpu, WarpSpecializedPipelineIsExact) {
 /// Values in {-1, 0, 1}: every S is an integer of at most D in magnitude
 /// (exact in bf16), every sum below exact in f32.
 std::vector<uint16_t> signs(DType t, size_t n, std::mt19937 &rng) {
-  std::uniform_int_distribution<int> d(-1, 1);
-  std::vector<uint16_t> v(n);
-  for (auto &x : v)
-    x = encode(t, float(d(rng)));
-  return v;
+  return randomInts(t, n, rng, 1);
 }
 
 TEST(Sm90Gpu, MainloopEveryVariantIsExact) {

@@ -89,8 +89,10 @@ struct Build {
     return LLVM::GEPOp::create(*b, loc, p3.getType(), b->getI8Type(), p3,
                                ValueRange{ops().c32(bytes)});
   }
-  Value tid() { return arith::IndexCastUIOp::create(*b, loc, b->getI32Type(),
-                                                      gpu::ThreadIdOp::create(*b, loc, gpu::Dimension::x)); }
+  Value tid() {
+    return arith::IndexCastUIOp::create(*b, loc, b->getI32Type(),
+                                        gpu::ThreadIdOp::create(*b, loc, gpu::Dimension::x));
+  }
 
   template <class F> void ifThen(Value cond, F &&body) {
     auto op = scf::IfOp::create(*b, loc, TypeRange{}, cond, false);
@@ -115,6 +117,23 @@ struct Build {
     OpBuilder::InsertionGuard g(*b);
     b->setInsertionPointToStart(loop.getBody());
     body(arith::IndexCastOp::create(*b, loc, b->getI32Type(), loop.getInductionVar()));
+  }
+
+  /// An mbarrier at `bar` that thread 0 initializes (one arrival) before a
+  /// CTA barrier; then thread 0 announces `bytes` and issues `loads` on it.
+  template <class F> void loadOnce(Value bar, int bytes, F &&loads) {
+    KernelOps o = ops();
+    Sm90Ops s = sm90();
+    Value first = o.eq(tid(), o.c32(0));
+    ifThen(first, [&] {
+      s.mbarrierInit(bar, 1);
+      s.fenceMbarrierInit();
+    });
+    NVVM::Barrier0Op::create(*b, loc);
+    ifThen(first, [&] {
+      s.mbarrierArriveExpectTx(bar, o.c32(bytes));
+      loads();
+    });
   }
 
   Result<TestKernel> compile(int threads, int sharedBytes) {
@@ -150,8 +169,8 @@ void storeAccumulators(Build &k, ArrayRef<Value> acc, Value cBase, Value tidInGr
   KernelOps o = k.ops();
   Value warp = arith::ShRUIOp::create(*k.b, k.loc, tidInGroup, o.c32(5));
   Value lane = o.land(tidInGroup, o.c32(31));
-  Value r0 = o.add(row0, o.add(o.mul(warp, o.c32(16)), arith::ShRUIOp::create(*k.b, k.loc, lane,
-                                                                            o.c32(2))));
+  Value r0 = o.add(
+      row0, o.add(o.mul(warp, o.c32(16)), arith::ShRUIOp::create(*k.b, k.loc, lane, o.c32(2))));
   Value c0 = o.mul(o.land(lane, o.c32(3)), o.c32(2));
   for (int j = 0; j < n / 8; ++j)
     for (int e = 0; e < 4; ++e) {
@@ -172,25 +191,18 @@ Result<TestKernel> tmaTileCopyKernel(DType dtype, int rows, int headDim) {
   Value smem = k.smem();
   Value bar = k.at(smem, tileBytes);
   Value tid = k.tid();
-  Value first = o.eq(tid, o.c32(0));
-  k.ifThen(first, [&] {
-    s.mbarrierInit(bar, 1);
-    s.fenceMbarrierInit();
-  });
-  NVVM::Barrier0Op::create(*k.b, k.loc);
-  k.ifThen(first, [&] {
+  k.loadOnce(bar, tileBytes, [&] {
     s.prefetchTensorMap(k.arg(0));
-    s.mbarrierArriveExpectTx(bar, o.c32(tileBytes));
     for (int j = 0; j < headDim / 64; ++j)
-      s.tmaLoad(k.at(smem, j * rows * 128), k.arg(0),
-                {o.c32(64 * j), k.arg(2), k.arg(3), k.arg(4)}, bar);
+      s.tmaLoad(k.at(smem, j * rows * 128), k.arg(0), {o.c32(64 * j), k.arg(2), k.arg(3), k.arg(4)},
+                bar);
   });
   s.mbarrierWait(bar, o.c32(0));
   // Copy the tile out as it lies in shared memory, 4 bytes per thread a step.
   k.forLoop(o.c32(0), o.c32(tileBytes / 4 / 32), [&](Value i) {
     Value word = o.add(o.mul(i, o.c32(32)), tid);
-    Value src = LLVM::GEPOp::create(*k.b, k.loc, smem.getType(), k.b->getI32Type(), smem,
-                                    ValueRange{word});
+    Value src =
+        LLVM::GEPOp::create(*k.b, k.loc, smem.getType(), k.b->getI32Type(), smem, ValueRange{word});
     Value v = o.load(k.b->getI32Type(), src, 4);
     o.store(v, o.gep(k.arg(1), o.ext64(word), k.b->getI32Type()), 4);
   });
@@ -207,14 +219,7 @@ Result<TestKernel> wgmmaSharedKernel(DType dtype, int n, int kDim) {
   Value aSmem = smem, bSmem = k.at(smem, aBytes);
   Value bar = k.at(smem, aBytes + bBytes);
   Value tid = k.tid();
-  Value first = o.eq(tid, o.c32(0));
-  k.ifThen(first, [&] {
-    s.mbarrierInit(bar, 1);
-    s.fenceMbarrierInit();
-  });
-  NVVM::Barrier0Op::create(*k.b, k.loc);
-  k.ifThen(first, [&] {
-    s.mbarrierArriveExpectTx(bar, o.c32(aBytes + bBytes));
+  k.loadOnce(bar, aBytes + bBytes, [&] {
     for (int j = 0; j < kDim / 64; ++j) {
       s.tmaLoad(k.at(aSmem, j * aTile.blockBytes()), k.arg(0), {o.c32(64 * j), o.c32(0)}, bar);
       s.tmaLoad(k.at(bSmem, j * bTile.blockBytes()), k.arg(1), {o.c32(64 * j), o.c32(0)}, bar);
@@ -227,8 +232,8 @@ Result<TestKernel> wgmmaSharedKernel(DType dtype, int n, int kDim) {
   const int steps = kDim / 16;
   for (int ks = 0; ks < steps; ++ks)
     acc = s.wgmma(n, dtype, s.descriptorPlus(descA, aTile.kStepOffset(WgmmaMajor::K, ks)), {},
-                  s.descriptorPlus(descB, bTile.kStepOffset(WgmmaMajor::K, ks)), WgmmaMajor::K,
-                  acc, WgmmaIssue{ks == 0, ks == steps - 1});
+                  s.descriptorPlus(descB, bTile.kStepOffset(WgmmaMajor::K, ks)), WgmmaMajor::K, acc,
+                  WgmmaIssue{ks == 0, ks == steps - 1});
   acc = s.wgmmaWait(0, acc);
   storeAccumulators(k, acc, k.arg(2), tid, n, o.c32(0));
   return k.compile(128, aBytes + bBytes + 1024 + 64);
@@ -243,14 +248,7 @@ Result<TestKernel> wgmmaRegisterAKernel(DType dtype, int n, int kDim) {
   Value smem = k.smem();
   Value bar = k.at(smem, vBytes);
   Value tid = k.tid();
-  Value first = o.eq(tid, o.c32(0));
-  k.ifThen(first, [&] {
-    s.mbarrierInit(bar, 1);
-    s.fenceMbarrierInit();
-  });
-  NVVM::Barrier0Op::create(*k.b, k.loc);
-  k.ifThen(first, [&] {
-    s.mbarrierArriveExpectTx(bar, o.c32(vBytes));
+  k.loadOnce(bar, vBytes, [&] {
     for (int j = 0; j < n / 64; ++j)
       s.tmaLoad(k.at(smem, j * vTile.blockBytes()), k.arg(0), {o.c32(64 * j), o.c32(0)}, bar);
   });
@@ -278,9 +276,10 @@ Result<TestKernel> wgmmaRegisterAKernel(DType dtype, int n, int kDim) {
       later.append(a[ks].begin(), a[ks].end());
   }
   for (int ks = 0; ks < steps; ++ks)
-    acc = s.wgmma(n, dtype, Value(), a[ks],
-                  s.descriptorPlus(descV, vTile.kStepOffset(WgmmaMajor::MN, ks)), WgmmaMajor::MN,
-                  acc, WgmmaIssue{ks == 0, ks == steps - 1, ks == 0 ? later : SmallVector<Value>()});
+    acc =
+        s.wgmma(n, dtype, Value(), a[ks],
+                s.descriptorPlus(descV, vTile.kStepOffset(WgmmaMajor::MN, ks)), WgmmaMajor::MN, acc,
+                WgmmaIssue{ks == 0, ks == steps - 1, ks == 0 ? later : SmallVector<Value>()});
   acc = s.wgmmaWait(0, acc);
   storeAccumulators(k, acc, k.arg(2), tid, n, o.c32(0));
   return k.compile(128, vBytes + 1024 + 64);
@@ -302,8 +301,9 @@ Result<TestKernel> warpSpecializedKernel(DType dtype, int n, int kDim, bool ping
   const int barBase = aBytes + stages * bBytes;
   Value aFull = k.at(smem, barBase);
   auto barAt = [&](int first, Value stage) {
-    return LLVM::GEPOp::create(*k.b, k.loc, smem.getType(), k.b->getI8Type(), smem,
-                               ValueRange{o.add(o.c32(barBase + 8 * first), o.mul(stage, o.c32(8)))});
+    return LLVM::GEPOp::create(
+        *k.b, k.loc, smem.getType(), k.b->getI8Type(), smem,
+        ValueRange{o.add(o.c32(barBase + 8 * first), o.mul(stage, o.c32(8)))});
   };
   auto bFull = [&](Value stage) { return barAt(1, stage); };
   auto bEmpty = [&](Value stage) { return barAt(1 + stages, stage); };
@@ -351,16 +351,16 @@ Result<TestKernel> warpSpecializedKernel(DType dtype, int n, int kDim, bool ping
       },
       [&] { // The consumers: warpgroup 1 rows 0-63, warpgroup 2 rows 64-127.
         s.setMaxRegisters(232, /*increase=*/true);
-        Value mine = o.sub(wg, o.c32(1)); // 0 or 1
+        Value mine = o.sub(wg, o.c32(1));       // 0 or 1
         const int myBarrier = 1, threads = 256; // named barriers 1 and 2
-        if (pingPong) // warpgroup 1 issues first: warpgroup 2 lets it.
+        if (pingPong)                           // warpgroup 1 issues first: warpgroup 2 lets it.
           k.ifThen(o.eq(mine, o.c32(1)), [&] { s.namedBarrierArrive(myBarrier, threads); });
         s.mbarrierWait(aFull, o.c32(0));
         Value aAddr = o.add(s.sharedAddress(aSmem), o.mul(mine, o.c32(aHalf.blockBytes())));
         Value descA = s.descriptor(aAddr, aTile, WgmmaMajor::K);
         // The accumulators live across the loop: scf.for carries them.
-        SmallVector<Value> init(n / 2, arith::ConstantOp::create(*k.b, k.loc,
-                                                                 k.b->getF32FloatAttr(0.0f)));
+        SmallVector<Value> init(n / 2,
+                                arith::ConstantOp::create(*k.b, k.loc, k.b->getF32FloatAttr(0.0f)));
         Type idx = k.b->getIndexType();
         auto loop = scf::ForOp::create(*k.b, k.loc, arith::ConstantIndexOp::create(*k.b, k.loc, 0),
                                        arith::IndexCastOp::create(*k.b, k.loc, idx, T),
@@ -368,15 +368,16 @@ Result<TestKernel> warpSpecializedKernel(DType dtype, int n, int kDim, bool ping
         {
           OpBuilder::InsertionGuard g(*k.b);
           k.b->setInsertionPointToStart(loop.getBody());
-          Value t = arith::IndexCastOp::create(*k.b, k.loc, k.b->getI32Type(),
-                                               loop.getInductionVar());
+          Value t =
+              arith::IndexCastOp::create(*k.b, k.loc, k.b->getI32Type(), loop.getInductionVar());
           Value stage = o.urem(t, o.c32(stages));
           Value phase = o.land(o.udiv(t, o.c32(stages)), o.c32(1));
           s.mbarrierWait(bFull(stage), phase);
           if (pingPong) {
             // Wait for my turn: bar.sync on my barrier (the other arrives).
-            k.ifThenElse(o.eq(mine, o.c32(0)), [&] { s.namedBarrierSync(1, threads); },
-                         [&] { s.namedBarrierSync(2, threads); });
+            k.ifThenElse(
+                o.eq(mine, o.c32(0)), [&] { s.namedBarrierSync(1, threads); },
+                [&] { s.namedBarrierSync(2, threads); });
           }
           Value descB = s.descriptor(s.sharedAddress(bStage(stage)), bTile, WgmmaMajor::K);
           SmallVector<Value> acc(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().end());
@@ -386,8 +387,9 @@ Result<TestKernel> warpSpecializedKernel(DType dtype, int n, int kDim, bool ping
                           {}, s.descriptorPlus(descB, bTile.kStepOffset(WgmmaMajor::K, ks)),
                           WgmmaMajor::K, acc, WgmmaIssue{ks == 0, ks == steps - 1});
           if (pingPong) // the other warpgroup's turn
-            k.ifThenElse(o.eq(mine, o.c32(0)), [&] { s.namedBarrierArrive(2, threads); },
-                         [&] { s.namedBarrierArrive(1, threads); });
+            k.ifThenElse(
+                o.eq(mine, o.c32(0)), [&] { s.namedBarrierArrive(2, threads); },
+                [&] { s.namedBarrierArrive(1, threads); });
           acc = s.wgmmaWait(0, acc);
           // The stage is read: one arrival per warpgroup frees it.
           k.ifThen(o.eq(tidInGroup, o.c32(0)), [&] { s.mbarrierArrive(bEmpty(stage)); });

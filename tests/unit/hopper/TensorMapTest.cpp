@@ -85,6 +85,23 @@ TEST(TensorMap, MessageSaysWhichTensorAndItsShape) {
                         "1..256)");
 }
 
+TEST(TensorMap, AttentionTensorsInBothLayouts) {
+  // [B, H, S, D] contiguous and [B, S, H, D] seen as [B, H, S, D].
+  auto bhsd = TensorRef::bhsd(0x10000, DType::BF16, 2, 3, 100, 128, 0);
+  auto d = attentionTileMap(bhsd, 128);
+  EXPECT_EQ(d.str(), "bf16 dims [128, 100, 3, 2] strides [256, 25600, 76800] box [64, 128, 1, 1]");
+  EXPECT_EQ(d.swizzle, TensorMapSwizzle::B128);
+  EXPECT_TRUE(checkTensorMap(d, "q").ok());
+  auto bshd = TensorRef::bshd(0x10000, DType::F16, 2, 100, 3, 64, 0);
+  d = attentionTileMap(bshd, 64);
+  EXPECT_EQ(d.str(), "f16 dims [64, 100, 3, 2] strides [384, 128, 38400] box [64, 64, 1, 1]");
+  EXPECT_TRUE(checkTensorMap(d, "k").ok());
+  // A row stride of 100 elements (200 bytes): not for the copy engine.
+  TensorRef odd = bhsd;
+  odd.strides[2] = 100;
+  EXPECT_FALSE(checkTensorMap(attentionTileMap(odd, 128), "v").ok());
+}
+
 TEST(TensorMap, EncodesWithTheDriver) {
   auto d = attentionLike();
   if (Status s = initDriver(); !s) {
