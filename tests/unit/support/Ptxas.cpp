@@ -29,10 +29,17 @@ std::string entryReport(const std::string &log, const std::string &entry) {
   return log.substr(at, end == std::string::npos ? std::string::npos : end - at);
 }
 
+/// A tool found at configure time, if it is still there (a test binary may
+/// run on another machine, such as the GPU machine).
+std::string toolAt(const char *path) {
+  std::error_code ec;
+  return std::string(path).empty() || !std::filesystem::exists(path, ec) ? "" : path;
+}
+
 } // namespace
 
-std::string ptxasPath() { return FLEXJIT_PTXAS; }
-std::string cuobjdumpPath() { return FLEXJIT_CUOBJDUMP; }
+std::string ptxasPath() { return toolAt(FLEXJIT_PTXAS); }
+std::string cuobjdumpPath() { return toolAt(FLEXJIT_CUOBJDUMP); }
 
 PtxasRun runPtxas(const std::string &ptx, const std::string &arch, const std::string &name,
                   bool disassemble) {

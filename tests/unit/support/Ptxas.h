@@ -7,9 +7,10 @@
 
 namespace flexjit::testsupport {
 
-/// ptxas found at configure time ("" when none: tests skip, saying so).
+/// ptxas found at configure time, if it is there at run time ("" when not:
+/// tests skip, saying so).
 std::string ptxasPath();
-/// cuobjdump found at configure time ("" when none).
+/// cuobjdump likewise.
 std::string cuobjdumpPath();
 
 struct PtxasRun {
