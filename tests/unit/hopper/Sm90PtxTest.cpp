@@ -34,7 +34,8 @@ bool has(const std::string &text, const std::string &what) {
   return flat.find(what) != std::string::npos;
 }
 
-/// Assembles `k` for sm_90a; expects no warning and no spill. Returns the
+/// Assembles `k` for sm_90a; expects no warning, no spill and no local
+/// memory. Returns the
 /// run (its SASS when cuobjdump is there).
 testsupport::PtxasRun assembleClean(const TestKernel &k) {
   testsupport::PtxasRun run;
@@ -49,6 +50,7 @@ testsupport::PtxasRun assembleClean(const TestKernel &k) {
   EXPECT_TRUE(run.ok) << run.log;
   EXPECT_FALSE(has(run.log, "warning")) << run.log;
   EXPECT_EQ(ptxasSpillBytes(run.log, k.entry), 0) << run.log;
+  EXPECT_EQ(testsupport::ptxasStackBytes(run.log, k.entry), 0) << run.log;
   return run;
 }
 

@@ -87,4 +87,12 @@ int ptxasSpillBytes(const std::string &log, const std::string &entry) {
   return -1;
 }
 
+int ptxasStackBytes(const std::string &log, const std::string &entry) {
+  std::smatch m;
+  std::string report = entryReport(log, entry);
+  if (std::regex_search(report, m, std::regex("([0-9]+) bytes stack frame")))
+    return std::stoi(m[1]);
+  return -1;
+}
+
 } // namespace flexjit::testsupport

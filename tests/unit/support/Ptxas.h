@@ -30,5 +30,7 @@ PtxasRun runPtxas(const std::string &ptx, const std::string &arch, const std::st
 int ptxasRegisters(const std::string &log, const std::string &entry);
 /// Spill store + load bytes reported for `entry` (-1 when absent).
 int ptxasSpillBytes(const std::string &log, const std::string &entry);
+/// Stack frame bytes (local memory) reported for `entry` (-1 when absent).
+int ptxasStackBytes(const std::string &log, const std::string &entry);
 
 } // namespace flexjit::testsupport
