@@ -70,29 +70,31 @@ PtxasRun runPtxas(const std::string &ptx, const std::string &arch, const std::st
   return run;
 }
 
-int ptxasRegisters(const std::string &log, const std::string &entry) {
+namespace {
+/// The sum of the numbers the groups of `pattern` capture in `entry`'s
+/// report; -1 when the report does not have it.
+int reported(const std::string &log, const std::string &entry, const char *pattern) {
   std::smatch m;
   std::string report = entryReport(log, entry);
-  if (std::regex_search(report, m, std::regex("Used ([0-9]+) registers")))
-    return std::stoi(m[1]);
-  return -1;
+  if (!std::regex_search(report, m, std::regex(pattern)))
+    return -1;
+  int sum = 0;
+  for (size_t i = 1; i < m.size(); ++i)
+    sum += std::stoi(m[i]);
+  return sum;
+}
+} // namespace
+
+int ptxasRegisters(const std::string &log, const std::string &entry) {
+  return reported(log, entry, "Used ([0-9]+) registers");
 }
 
 int ptxasSpillBytes(const std::string &log, const std::string &entry) {
-  std::smatch m;
-  std::string report = entryReport(log, entry);
-  if (std::regex_search(report, m,
-                        std::regex("([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads")))
-    return std::stoi(m[1]) + std::stoi(m[2]);
-  return -1;
+  return reported(log, entry, "([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads");
 }
 
 int ptxasStackBytes(const std::string &log, const std::string &entry) {
-  std::smatch m;
-  std::string report = entryReport(log, entry);
-  if (std::regex_search(report, m, std::regex("([0-9]+) bytes stack frame")))
-    return std::stoi(m[1]);
-  return -1;
+  return reported(log, entry, "([0-9]+) bytes stack frame");
 }
 
 } // namespace flexjit::testsupport
