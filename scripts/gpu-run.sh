@@ -2,12 +2,12 @@
 # Runs the GPU tests and the benchmarks on the GPU machine, from self-contained
 # binaries built here (bash scripts/build-static.sh, then stripped and
 # xz-compressed into a git-ignored folder sent with `carry`; PACK_DIR=FOLDER
-# makes build-static.sh do both):
+# makes build-static.sh do both, scripts/pack-dist.sh packs them into one archive):
 #   bash scripts/gpu-run.sh FOLDER [STEP...]   logs and tables go to $OUT (or ./gpu-out)
 # Steps (default: all, in this order):
-#   tests       the GPU test binaries found in FOLDER (runtime, gpumask, attnkernel,
-#               attention, api, capi), with FLEXJIT_REQUIRE_GPU=1: a GPU test that
-#               finds no GPU fails instead of skipping
+#   tests       every test binary found in FOLDER (flexjit_*_tests, flexjit_capi_test),
+#               with FLEXJIT_REQUIRE_GPU=1: a GPU test that finds no GPU fails
+#               instead of skipping
 #   blockmask   bench/blockmask_vs_pytorch.py with flex-blockmask-bench
 #   flex-bench  flex-bench on examples/mods.flex's seven cases at the standard shapes (ATTN_SHAPES)
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
@@ -37,6 +37,8 @@ out=${OUT:-$PWD/gpu-out}
 mkdir -p "$out"
 root=$(pwd)
 if [ ! -e /work/main ]; then mkdir -p /work && ln -s "$root" /work/main; fi
+# scripts/pack-dist.sh's solid archive, else files xz-compressed one by one.
+for f in "$bins"/*.tar.xz; do [ -e "$f" ] && tar -xJf "$f" -C "$bins" && rm -f "$f"; done
 for f in "$bins"/*.xz; do [ -e "$f" ] && xz -d -f -T0 "$f"; done
 chmod +x "$bins"/* 2>/dev/null
 export FLEXJIT_CACHE_DIR=/tmp/flexjit-cache-$$
@@ -49,15 +51,18 @@ status=0
 t_all=$(date +%s)
 
 run_tests() {
-  for t in flexjit_runtime_tests flexjit_gpumask_tests flexjit_attnkernel_tests \
-           flexjit_attention_tests flexjit_api_tests flexjit_capi_test; do
-    [ -x "$bins/$t" ] || { echo "$t: not in $bins, skipped"; continue; }
+  local found=0
+  for f in "$bins"/flexjit_*_tests "$bins"/flexjit_capi_test; do
+    [ -x "$f" ] || continue
+    found=1
+    local t; t=$(basename "$f")
     local start rc
     start=$(date +%s)
     "$bins/$t" > "$out/$t.log" 2>&1; rc=$?
     [ $rc -ne 0 ] && status=1
     echo "$t: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]|passed, ' "$out/$t.log" | tr '\n' ' ')"
   done
+  [ $found = 1 ] || echo "tests: no test binaries in $bins, skipped"
 }
 
 run_blockmask() {
