@@ -12,7 +12,6 @@
 #include "compiler/backend/KernelModule.h"
 #include "compiler/backend/NvptxBackend.h"
 #include "compiler/backend/Stage.h"
-#include "compiler/mlirgen/MLIRGen.h"
 #include "flexjit/Diagnostics.hpp"
 #include "kernels/KernelInstance.h"
 
@@ -62,17 +61,6 @@ mlir::DialectRegistry makeRegistry() {
   return registry;
 }
 
-Error unknownMod(const FileAST &file, const std::string &modName) {
-  std::vector<std::string> names;
-  for (const ModDecl &m : file.mods)
-    names.push_back(m.name);
-  std::string msg = file.fileName + ": error: no mod named '" + modName + "'";
-  std::string near = closestName(modName, names);
-  if (!near.empty())
-    msg += "\nhint: did you mean '" + near + "'?";
-  return Error{msg};
-}
-
 /// A call's result, unless writing its dump folder failed.
 template <typename T> Result<T> finish(StageRun &run, Result<T> r) {
   if (r.ok())
@@ -100,20 +88,7 @@ struct Compiler::Impl {
   /// The checked file's mod as a flex module.
   Result<mlir::OwningOpRef<mlir::ModuleOp>> emit(StageRun &run, const FileAST &file,
                                                 const std::string &modName) {
-    const ModDecl *mod = file.findMod(modName);
-    if (!mod)
-      return unknownMod(file, modName);
-    mlir::OwningOpRef<mlir::ModuleOp> module;
-    {
-      mlir::TimingScope t = run.time("emit flex IR");
-      module = emitFlexModule(ctx, file, mod);
-    }
-    if (!module)
-      return run.error("cannot emit the flex IR of mod '" + modName + "'");
-    if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
-      return Error{st.message()};
-    run.dump("flex", *module);
-    return std::move(module);
+    return emitFlexStage(run, file, modName);
   }
 
   Result<mlir::OwningOpRef<mlir::ModuleOp>> lowered(StageRun &run, const FileAST &file,

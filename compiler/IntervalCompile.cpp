@@ -12,7 +12,6 @@
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/ModSymbols.h"
 #include "compiler/backend/Stage.h"
-#include "compiler/mlirgen/MLIRGen.h"
 #include "compiler/passes/Passes.h"
 #include "dialect/FlexDialect.h"
 #include "flexjit/Compiler.hpp"
@@ -51,17 +50,13 @@ std::unique_ptr<mlir::MLIRContext> makeIntervalContext() {
 Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const FileAST &file,
                                                             const std::string &modName) {
   const ModDecl *mod = file.findMod(modName);
-  if (!mod)
-    return Error{file.fileName + ": error: no mod named '" + modName + "'"};
-  if (mod->kind != ModKind::Mask)
+  if (mod && mod->kind != ModKind::Mask)
     return Error{file.fileName + ": error: '" + modName +
                  "' is a score mod; block classification is for mask mods"};
-  mlir::OwningOpRef<mlir::ModuleOp> module = emitFlexModule(run.context(), file, mod);
-  if (!module)
-    return run.error("cannot emit the flex IR of mod '" + modName + "'");
-  if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
-    return Error{st.message()};
-  run.dump("flex", *module);
+  auto emitted = emitFlexStage(run, file, modName);
+  if (!emitted)
+    return emitted.error();
+  mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*emitted);
   if (Status st =
           run.runPipeline(*module, "interval",
                           [&](mlir::OpPassManager &pm) { buildFlexLoweringPipeline(pm, modName); });

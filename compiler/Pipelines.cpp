@@ -24,8 +24,12 @@
 namespace flexjit {
 
 void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor,
-                               bool localErrors) {
-  addFlexToUpstreamPasses(pm, classifierFor, localErrors);
+                               bool localErrors, const std::string &derivativeOf) {
+  addFlexToUpstreamPasses(pm, classifierFor, localErrors, derivativeOf);
+}
+
+void buildFlexDerivativePipeline(mlir::OpPassManager &pm, const std::string &scoreMod) {
+  addFlexDerivativePasses(pm, scoreMod);
 }
 
 void buildCpuPipeline(mlir::OpPassManager &pm) {

@@ -1,7 +1,9 @@
 // Every pass pipeline flexjit runs, assembled here and nowhere else, so that
 // the order of passes is in one place (docs/compiler.md lists it).
 //
-//   flex:    flex dialect        -> func/arith/math/scf/llvm   (addFlexToUpstreamPasses)
+//   flex:    flex dialect        -> func/arith/math/scf/llvm   (addFlexToUpstreamPasses),
+//            optionally with a score mod's derivative
+//   grad:    flex dialect        -> the same with the derivative flex.score_grad added
 //   cpu:     lowered module      -> llvm dialect, for the ORC JIT
 //   gpu:     kernel module       -> nvvm + llvm dialect inside its gpu.module
 #pragma once
@@ -14,8 +16,14 @@ namespace flexjit {
 /// with the block classifier of mask `classifierFor` if one is named, and
 /// thread-private error records with `localErrors` (addFlexToUpstreamPasses).
 /// Anchored on builtin.module.
+/// With `derivativeOf` (a score mod), its derivative `<score>__grad`
+/// (flex-score-derivative, docs/backward.md) is made and lowered with it.
 void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor = "",
-                               bool localErrors = false);
+                               bool localErrors = false, const std::string &derivativeOf = "");
+
+/// The derivative of score mod `scoreMod` in the flex dialect:
+/// flex-inline-calls, flex-score-derivative. Anchored on builtin.module.
+void buildFlexDerivativePipeline(mlir::OpPassManager &pm, const std::string &scoreMod);
 
 /// A lowered module (func.func mods in func/arith/math/scf/llvm) to the llvm
 /// dialect for the host: scf -> cf, math -> llvm intrinsics (and libm calls

@@ -65,6 +65,12 @@ SmallVector<Type> ScoreOp::getArgTypes(MLIRContext *ctx) {
 }
 Type ScoreOp::getResultType(MLIRContext *ctx) { return Float32Type::get(ctx); }
 
+SmallVector<Type> ScoreGradOp::getArgTypes(MLIRContext *ctx) {
+  Type i32 = IntegerType::get(ctx, 32), f32 = Float32Type::get(ctx);
+  return {f32, f32, i32, i32, i32, i32};
+}
+Type ScoreGradOp::getResultType(MLIRContext *ctx) { return Float32Type::get(ctx); }
+
 namespace {
 
 /// "(i32, f32)": types in diagnostics without the quotes a diagnostic adds.
@@ -77,10 +83,11 @@ std::string typeList(TypeRange types) {
   return out;
 }
 
-/// The flex.mask or flex.score that (transitively) contains `op`, or null.
+/// The flex.mask, flex.score or flex.score_grad that (transitively)
+/// contains `op`, or null.
 Operation *enclosingMod(Operation *op) {
   for (Operation *p = op->getParentOp(); p; p = p->getParentOp())
-    if (isa<MaskOp, ScoreOp>(p))
+    if (isa<MaskOp, ScoreOp, ScoreGradOp>(p))
       return p;
   return nullptr;
 }
@@ -88,10 +95,14 @@ Operation *enclosingMod(Operation *op) {
 ArrayAttr modParams(Operation *mod) {
   if (auto m = dyn_cast<MaskOp>(mod))
     return m.getParams();
+  if (auto m = dyn_cast<ScoreGradOp>(mod))
+    return m.getParams();
   return cast<ScoreOp>(mod).getParams();
 }
 ArrayAttr modBuffers(Operation *mod) {
   if (auto m = dyn_cast<MaskOp>(mod))
+    return m.getBuffers();
+  if (auto m = dyn_cast<ScoreGradOp>(mod))
     return m.getBuffers();
   return cast<ScoreOp>(mod).getBuffers();
 }
@@ -203,6 +214,12 @@ template <class ModOp> LogicalResult verifyModRegion(ModOp op) {
                            << op.getSymName() << " does not list in its buffers";
         return WalkResult::interrupt();
       }
+    } else if (auto add = dyn_cast<BufferGradAddOp>(inner)) {
+      if (!listsSymbol(op.getBuffers(), add.getBufferAttr())) {
+        add.emitOpError() << "adds to the gradient of " << add.getBufferAttr() << ", which @"
+                          << op.getSymName() << " does not list in its buffers";
+        return WalkResult::interrupt();
+      }
     }
     return WalkResult::advance();
   });
@@ -255,6 +272,27 @@ Value ScoreOp::getYieldedValue() {
   return cast<YieldOp>(getBodyBlock().getTerminator()).getValue();
 }
 
+void ScoreGradOp::print(OpAsmPrinter &p) { printMod(*this, p); }
+ParseResult ScoreGradOp::parse(OpAsmParser &parser, OperationState &result) {
+  return parseMod<ScoreGradOp>(parser, result);
+}
+LogicalResult ScoreGradOp::verifyRegions() { return verifyModRegion(*this); }
+LogicalResult ScoreGradOp::verifySymbolUses(SymbolTableCollection &tables) {
+  if (failed(verifyModSymbols(*this, tables)))
+    return failure();
+  auto primal = tables.lookupNearestSymbolFrom<ScoreOp>(*this, getPrimalAttr());
+  if (!primal)
+    return emitOpError() << "is the derivative of " << getPrimalAttr()
+                         << ", which does not name a flex.score";
+  if (primal.getParams() != getParams() || primal.getBuffers() != getBuffers())
+    return emitOpError() << "must list the params and buffers of its primal "
+                         << getPrimalAttr();
+  return success();
+}
+Value ScoreGradOp::getYieldedValue() {
+  return cast<YieldOp>(getBodyBlock().getTerminator()).getValue();
+}
+
 template <class ModOp> static void nameArgs(ModOp op, Region &region, OpAsmSetValueNameFn setName) {
   ArrayAttr names = op.getArgNames();
   for (auto [i, arg] : llvm::enumerate(region.getArguments()))
@@ -268,14 +306,20 @@ void MaskOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn setNam
 void ScoreOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn setName) {
   nameArgs(*this, region, setName);
 }
+void ScoreGradOp::getAsmBlockArgumentNames(Region &region, OpAsmSetValueNameFn setName) {
+  nameArgs(*this, region, setName);
+}
 
 LogicalResult YieldOp::verify() {
   Operation *parent = (*this)->getParentOp();
-  Type want = isa<MaskOp>(parent) ? MaskOp::getResultType(getContext())
-                                  : ScoreOp::getResultType(getContext());
+  bool isMask = isa<MaskOp>(parent);
+  // A score mod and its derivative both yield f32.
+  Type want = isMask ? MaskOp::getResultType(getContext()) : ScoreOp::getResultType(getContext());
   if (getValue().getType() != want)
     return emitOpError() << "yields " << getValue().getType() << ", but a "
-                         << (isa<MaskOp>(parent) ? "mask" : "score") << " mod yields " << want;
+                         << (isMask ? "mask mod" : isa<ScoreOp>(parent) ? "score mod"
+                                                                        : "score derivative")
+                         << " yields " << want;
   return success();
 }
 
@@ -293,17 +337,46 @@ LogicalResult ParamGetOp::verifySymbolUses(SymbolTableCollection &tables) {
   return success();
 }
 
+/// The flex.buffer that a read or a gradient add of `op` names, checked to
+/// be indexed with one index per dimension; null after an error.
+static BufferOp indexedBuffer(Operation *op, FlatSymbolRefAttr buffer, size_t indices,
+                              SymbolTableCollection &tables) {
+  auto decl = tables.lookupNearestSymbolFrom<BufferOp>(op, buffer);
+  if (!decl) {
+    op->emitOpError() << buffer << " does not name a flex.buffer";
+    return nullptr;
+  }
+  if (indices != decl.getRank()) {
+    op->emitOpError() << "indexes buffer " << buffer << " of rank " << decl.getRank()
+                      << " with " << indices << (indices == 1 ? " index" : " indices");
+    return nullptr;
+  }
+  return decl;
+}
+
 LogicalResult BufferLoadOp::verifySymbolUses(SymbolTableCollection &tables) {
-  auto decl = tables.lookupNearestSymbolFrom<BufferOp>(*this, getBufferAttr());
+  BufferOp decl = indexedBuffer(*this, getBufferAttr(), getIndices().size(), tables);
   if (!decl)
-    return emitOpError() << getBufferAttr() << " does not name a flex.buffer";
-  if (getIndices().size() != decl.getRank())
-    return emitOpError() << "indexes buffer " << getBufferAttr() << " of rank "
-                         << decl.getRank() << " with " << getIndices().size()
-                         << (getIndices().size() == 1 ? " index" : " indices");
+    return failure();
   if (decl.getElementType() != getType())
     return emitOpError() << "reads buffer " << getBufferAttr() << " of "
                          << decl.getElementType() << " as " << getType();
+  return success();
+}
+
+LogicalResult BufferGradAddOp::verify() {
+  if (!isa_and_nonnull<ScoreGradOp>(enclosingMod(*this)))
+    return emitOpError() << "must be inside a flex.score_grad";
+  return success();
+}
+
+LogicalResult BufferGradAddOp::verifySymbolUses(SymbolTableCollection &tables) {
+  BufferOp decl = indexedBuffer(*this, getBufferAttr(), getIndices().size(), tables);
+  if (!decl)
+    return failure();
+  if (!decl.getElementType().isF32())
+    return emitOpError() << "adds to the gradient of buffer " << getBufferAttr() << " of "
+                         << decl.getElementType() << ": only f32 buffers have gradients";
   return success();
 }
 

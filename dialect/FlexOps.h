@@ -25,6 +25,20 @@ struct OutOfBoundsReportResource
   llvm::StringRef getName() final { return "flex.out_of_bounds_report"; }
 };
 
+/// The unit attribute the emitter puts on the arith.minimumf of
+/// `clamp(x, lo, hi)` on f32 (min(max(x, lo), hi)): flex-score-derivative
+/// gives such a pair clamp's own derivative, as PyTorch's clamp has it,
+/// instead of composing min's and max's.
+inline constexpr const char *kClampAttrName = "flex.clamp";
+
+/// flex-score-derivative names the derivative of score @s `@s__grad`.
+inline constexpr const char *kScoreGradSuffix = "__grad";
+
+/// The gradients of the buffers a derivative (flex.score_grad) adds to.
+struct BufferGradientResource : mlir::SideEffects::Resource::Base<BufferGradientResource> {
+  llvm::StringRef getName() final { return "flex.buffer_gradient"; }
+};
+
 } // namespace flexjit::flex
 
 #define GET_OP_CLASSES

@@ -14,6 +14,8 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 // write keeps an unused read alive, since its report is observable.
 def Flex_BufferMemory : Resource<"::flexjit::flex::BufferMemoryResource">;
 def Flex_OutOfBoundsReport : Resource<"::flexjit::flex::OutOfBoundsReportResource">;
+// What a derivative writes: the gradients of the buffers it reads.
+def Flex_BufferGradient : Resource<"::flexjit::flex::BufferGradientResource">;
 
 //===----------------------------------------------------------------------===//
 // Module-level declarations
@@ -101,8 +103,33 @@ def Flex_ScoreOp : Flex_ModOp<"score", "score"> {
   }];
 }
 
+def Flex_ScoreGradOp : Flex_ModOp<"score_grad", "score derivative"> {
+  let summary = "The derivative of a score mod: (g, s: f32, b, h, q, kv: i32) -> f32";
+  let description = [{
+    Made by `flex-score-derivative` from the score mod `primal`
+    (docs/backward.md): given the upstream gradient `g` = dL/ds' and the
+    primal's arguments, the body recomputes the primal, yields g * ds'/ds and
+    adds g * ds'/dbuf[i] to the gradient of every f32 buffer element it read
+    (`flex.buffer_grad_add`). Its params and buffers are the primal's.
+
+    ```mlir
+    flex.score_grad @alibi__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32)
+        buffers(@slopes) attributes {primal = @alibi} {
+      ...
+      flex.buffer_grad_add @slopes[%i], %d : f32
+      flex.yield %g : f32
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       StrArrayAttr:$arg_names,
+                       FlatSymbolRefArrayAttr:$params,
+                       FlatSymbolRefArrayAttr:$buffers,
+                       FlatSymbolRefAttr:$primal);
+}
+
 def Flex_YieldOp : Flex_Op<"yield", [Pure, Terminator, ReturnLike,
-    ParentOneOf<["MaskOp", "ScoreOp"]>]> {
+    ParentOneOf<["MaskOp", "ScoreOp", "ScoreGradOp"]>]> {
   let summary = "The value of a mod's body";
   let arguments = (ins Flex_ScalarType:$value);
   let assemblyFormat = "$value attr-dict `:` type($value)";
@@ -135,6 +162,23 @@ def Flex_BufferLoadOp : Flex_Op<"buffer_load", [
   let arguments = (ins FlatSymbolRefAttr:$buffer, Variadic<I64>:$indices);
   let results = (outs Flex_ScalarType:$result);
   let assemblyFormat = "$buffer `[` $indices `]` attr-dict `:` type($result)";
+}
+
+def Flex_BufferGradAddOp : Flex_Op<"buffer_grad_add", [
+    MemoryEffects<[MemWrite<Flex_BufferGradient>]>,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "Adds to the gradient of one buffer element (in a derivative)";
+  let description = [{
+    `flex.buffer_grad_add @bias[%h, %kv], %v : f32` adds `%v` to the
+    gradient of element `bias[h, kv]` of an f32 buffer. Only in a
+    `flex.score_grad`, whose interface lists the buffer. An index outside
+    the bounds adds nothing and reports nothing (the read it differentiates
+    has reported it); a buffer whose gradient the caller does not want
+    (a null pointer in the gradient context) gets nothing either.
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$buffer, Variadic<I64>:$indices, F32:$value);
+  let assemblyFormat = "$buffer `[` $indices `]` `,` $value attr-dict `:` type($value)";
+  let hasVerifier = 1;
 }
 
 def Flex_CallOp : Flex_Op<"call", [

@@ -54,6 +54,29 @@ def ConvertFlexToFunc : Pass<"convert-flex-to-func", "::mlir::ModuleOp"> {
   ];
 }
 
+def FlexScoreDerivative : Pass<"flex-score-derivative", "::mlir::ModuleOp"> {
+  let summary = "Add the derivative flex.score_grad @<score>__grad of each score mod";
+  let description = [{
+    For each flex.score @s (calls already inlined), adds, right after it,
+    `flex.score_grad @s__grad(%g, %s: f32, %b, %h, %q, %kv: i32)` whose body
+    recomputes @s (the same reads, reported the same way), then runs reverse
+    mode over it: it yields g * ds'/ds and, for every read of an f32 buffer,
+    adds g * ds'/dbuf[index] to that element's gradient
+    (flex.buffer_grad_add at the read's own indices). The score is kept.
+    Runs after flex-inline-calls and before flex-lower-semantics.
+    docs/backward.md has the rules and how ties at kinks are broken (as
+    PyTorch's autograd does). An op outside those rules that touches an f32
+    value gets a located error.
+  }];
+  let options = [
+    Option<"onlyMod", "mod", "std::string", /*default=*/"\"\"",
+           "Only the score mod of this name (default: every score mod)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect", "::mlir::scf::SCFDialect"
+  ];
+}
+
 def FlexIntervalAbstraction : Pass<"flex-interval-abstraction", "::mlir::ModuleOp"> {
   let summary = "Add a sound block classifier @<mask>__interval next to each mask";
   let description = [{

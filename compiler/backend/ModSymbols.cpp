@@ -1,5 +1,8 @@
 #include "compiler/backend/ModSymbols.h"
 
+#include "dialect/FlexOps.h"
+#include "flexjit/Diagnostics.hpp"
+
 #include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/raw_ostream.h"
@@ -48,6 +51,39 @@ Result<mlir::func::FuncOp> findModFunc(mlir::ModuleOp module, const std::string 
   if (!fn || fn.isExternal())
     return Error{"no function '" + name + "' in the lowered module"};
   return fn;
+}
+
+Result<mlir::func::FuncOp> findScoreGradFunc(mlir::ModuleOp module, const std::string &scoreMod) {
+  auto fn = findModFunc(module, modSymbol(scoreMod + flex::kScoreGradSuffix));
+  if (!fn)
+    return fn.error();
+  mlir::FunctionType t = fn->getFunctionType();
+  auto ins = t.getInputs();
+  bool ok = ins.size() == 8 && t.getNumResults() == 1 && t.getResult(0).isF32() &&
+            ins[0].isF32() && ins[1].isF32() && mlir::isa<mlir::LLVM::LLVMPointerType>(ins[6]) &&
+            mlir::isa<mlir::LLVM::LLVMPointerType>(ins[7]);
+  for (unsigned i = 2; ok && i < 6; ++i)
+    ok = ins[i].isSignlessInteger(32);
+  if (!ok) {
+    std::string sig;
+    llvm::raw_string_ostream os(sig);
+    os << t;
+    return Error{"function '" + fn->getSymName().str() + "' has type " + sig +
+                 ", not a score derivative's (f32, f32, i32, i32, i32, i32, !llvm.ptr, "
+                 "!llvm.ptr) -> f32"};
+  }
+  return *fn;
+}
+
+Error unknownModError(const FileAST &file, const std::string &modName) {
+  std::vector<std::string> names;
+  for (const ModDecl &m : file.mods)
+    names.push_back(m.name);
+  std::string msg = file.fileName + ": error: no mod named '" + modName + "'";
+  std::string near = closestName(modName, names);
+  if (!near.empty())
+    msg += "\nhint: did you mean '" + near + "'?";
+  return Error{msg};
 }
 
 } // namespace flexjit

@@ -27,4 +27,13 @@ Result<ModKind> modKindOf(mlir::func::FuncOp fn);
 /// The func.func named `name` in `module` with a mod's ABI.
 Result<mlir::func::FuncOp> findModFunc(mlir::ModuleOp module, const std::string &name);
 
+/// The derivative of score mod `scoreMod` in `module` (after
+/// prefixModSymbols: `flexjit_mod_<scoreMod>__grad`), checked to have the
+/// derivative's ABI (f32, f32, i32, i32, i32, i32, !llvm.ptr, !llvm.ptr)
+/// -> f32 (ModABI.h, docs/backward.md).
+Result<mlir::func::FuncOp> findScoreGradFunc(mlir::ModuleOp module, const std::string &scoreMod);
+
+/// "FILE: error: no mod named 'x'", with a "did you mean" hint.
+Error unknownModError(const FileAST &file, const std::string &modName);
+
 } // namespace flexjit

@@ -1,5 +1,8 @@
 #include "compiler/backend/Stage.h"
 
+#include "compiler/backend/ModSymbols.h"
+#include "compiler/mlirgen/MLIRGen.h"
+
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/FileSystem.h"
@@ -20,6 +23,24 @@ std::string printOp(mlir::Operation *op, bool withLocs) {
   op->print(os, flags);
   os << "\n";
   return text;
+}
+
+Result<mlir::OwningOpRef<mlir::ModuleOp>> emitFlexStage(StageRun &run, const FileAST &file,
+                                                        const std::string &modName) {
+  const ModDecl *mod = file.findMod(modName);
+  if (!mod)
+    return unknownModError(file, modName);
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  {
+    mlir::TimingScope t = run.time("emit flex IR");
+    module = emitFlexModule(run.context(), file, mod);
+  }
+  if (!module)
+    return run.error("cannot emit the flex IR of mod '" + modName + "'");
+  if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
+    return Error{st.message()};
+  run.dump("flex", *module);
+  return std::move(module);
 }
 
 Result<mlir::OwningOpRef<mlir::ModuleOp>> parseLoweredModule(StageRun &run,

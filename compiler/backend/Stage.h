@@ -76,6 +76,12 @@ private:
 /// The text of an op as MLIR prints it (with locations when `withLocs`).
 std::string printOp(mlir::Operation *op, bool withLocs = false);
 
+/// The checked file's mod `modName` (with the mods it calls) emitted as a
+/// flex module in the run's context, verified, dumped as the "flex" stage;
+/// an Error for an unknown mod (with a "did you mean" hint).
+Result<mlir::OwningOpRef<mlir::ModuleOp>> emitFlexStage(StageRun &run, const FileAST &file,
+                                                        const std::string &modName);
+
 /// Lowered MLIR text (below the flex dialect) parsed in the run's context and
 /// verified; an Error with the parser's or verifier's diagnostics.
 Result<mlir::OwningOpRef<mlir::ModuleOp>> parseLoweredModule(StageRun &run,

@@ -389,8 +389,12 @@ MValue ModuleEmitter::emitBuiltin(const Expr &e) {
       return {};
     MValue atLeast = isFloat ? MValue(arith::MaximumFOp::create(b_, l, x, lo))
                             : MValue(arith::MaxSIOp::create(b_, l, x, lo));
-    return isFloat ? MValue(arith::MinimumFOp::create(b_, l, atLeast, hi))
-                   : MValue(arith::MinSIOp::create(b_, l, atLeast, hi));
+    if (!isFloat)
+      return arith::MinSIOp::create(b_, l, atLeast, hi);
+    // Tagged: clamp's derivative differs from min's and max's at ties.
+    auto r = arith::MinimumFOp::create(b_, l, atLeast, hi);
+    r->setAttr(flex::kClampAttrName, b_.getUnitAttr());
+    return r;
   }
   default:
     break;

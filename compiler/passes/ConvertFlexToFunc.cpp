@@ -2,6 +2,9 @@
 //
 //   mask  @m(%b, %h, %q, %kv: i32, %ctx: !llvm.ptr) -> i8     (0 or 1)
 //   score @s(%s: f32, %b, %h, %q, %kv: i32, %ctx: !llvm.ptr) -> f32
+//   score derivative (flex.score_grad, docs/backward.md)
+//         @s__grad(%g, %s: f32, %b, %h, %q, %kv: i32, %ctx: !llvm.ptr,
+//                  %gctx: !llvm.ptr) -> f32
 //
 // %ctx points to a flexjit_mod_context {params, buffers, buffer_dims, error}.
 // A param is read from its 8-byte slot; a buffer read checks every index
@@ -20,6 +23,14 @@
 // invariant: the mod never writes them (buffers are read-only), which lets
 // LLVM hoist and share them across inlined calls, and use the read-only data
 // path on the GPU. Only the error record is written.
+//
+// A derivative's flex.buffer_grad_add becomes, when every index is in
+// bounds and the buffer's slot in the flexjit_mod_grad_context %gctx holds a
+// non-null pointer (a null %gctx wants none), an `llvm.atomicrmw fadd` of
+// the value into that f32
+// array at the row-major index (monotonic: concurrent callers, the CPU
+// reference's threads or a kernel's, may add to one element). The gradient
+// pointers are loaded once, in the prologue, like the context's.
 #include "dialect/FlexOps.h"
 #include "dialect/FlexPasses.h"
 
@@ -46,6 +57,8 @@ constexpr const char *kReportGate = "flex.report_gate";
 
 /// Field numbers of flexjit_mod_context.
 enum ContextField { kParams = 0, kBuffers = 1, kBufferDims = 2, kError = 3 };
+/// Field numbers of flexjit_mod_grad_context.
+enum GradContextField { kBufferGrads = 0 };
 
 class ModConverter {
 public:
@@ -63,10 +76,18 @@ private:
     Value data;
     SmallVector<Value> dims;
   };
+  /// What the prologue loaded for one buffer's gradient (derivatives).
+  struct GradSlot {
+    Value data;   // float *, may be null
+    Value wanted; // data != null
+  };
 
   Value contextField(ContextField f);
   Value paramValue(int64_t slot, Type type);
   FailureOr<BufferSlot *> bufferSlot(int64_t slot, Location loc);
+  GradSlot gradSlot(int64_t slot);
+  /// The row-major linear index of `indices` in a buffer of sizes `dims`.
+  Value linearIndex(Location loc, ArrayRef<Value> indices, ArrayRef<Value> dims);
 
   Value i64Const(OpBuilder &b, Location loc, int64_t v) {
     return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v));
@@ -93,7 +114,12 @@ private:
   /// selects, each report gated by its branch's condition. Innermost first.
   void speculateBranches();
   LogicalResult lowerParamGet(ParamGetOp op);
+  /// The slot of a read's or a gradient add's `buffer`, checked against
+  /// the mod's list and the buffer's rank.
+  FailureOr<BufferSlot *> accessedSlot(Operation *op, FlatSymbolRefAttr buffer, size_t indices,
+                                       int64_t &slot);
   LogicalResult lowerBufferLoad(BufferLoadOp op);
+  LogicalResult lowerBufferGradAdd(BufferGradAddOp op);
   void reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value> inBounds,
                          ArrayRef<Value> indices, ArrayRef<Value> dims);
 
@@ -107,7 +133,10 @@ private:
   Type i64_;
   func::FuncOp func_;
   Value ctxArg_;
+  Value gradCtxArg_; // derivatives only
   Value fields_[4];
+  Value bufferGrads_; // gctx->buffer_grads
+  DenseMap<int64_t, GradSlot> gradSlots_;
   DenseMap<int64_t, Value> paramValues_;
   DenseMap<int64_t, BufferSlot> bufferSlots_;
   ArrayAttr params_, buffers_;
@@ -173,6 +202,42 @@ FailureOr<ModConverter::BufferSlot *> ModConverter::bufferSlot(int64_t slot, Loc
     info.dims.push_back(invariantLoad(
         b, loc, i64_, elementPtr(b, loc, i64_, dimsPtr, i64Const(b, loc, dimsOffset + j))));
   return &(bufferSlots_[slot] = std::move(info));
+}
+
+ModConverter::GradSlot ModConverter::gradSlot(int64_t slot) {
+  auto it = gradSlots_.find(slot);
+  if (it != gradSlots_.end())
+    return it->second;
+  OpBuilder &b = prologue_;
+  Location loc = func_.getLoc();
+  // A null gctx, or a null buffer_grads array, wants no gradient. Branch-free
+  // (a kernel may flatten branches): a null pointer is read as @flexjit_zero,
+  // which holds a null pointer.
+  Value null = LLVM::ZeroOp::create(b, loc, ptrTy_);
+  auto orZero = [&](Value base, Value addr) -> Value {
+    Value nonNull = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, base, null);
+    Value zero = LLVM::AddressOfOp::create(b, loc, ptrTy_, zeroGlobal());
+    return arith::SelectOp::create(b, loc, nonNull, addr, zero);
+  };
+  if (!bufferGrads_) {
+    auto gctxTy = LLVM::LLVMStructType::getLiteral(ctx_, {ptrTy_});
+    Value field = LLVM::GEPOp::create(b, loc, ptrTy_, gctxTy, gradCtxArg_,
+                                      ArrayRef<LLVM::GEPArg>{0, int32_t(kBufferGrads)});
+    bufferGrads_ = invariantLoad(b, loc, ptrTy_, orZero(gradCtxArg_, field));
+  }
+  GradSlot info;
+  Value entry = elementPtr(b, loc, ptrTy_, bufferGrads_, i64Const(b, loc, slot));
+  info.data = invariantLoad(b, loc, ptrTy_, orZero(bufferGrads_, entry));
+  info.wanted = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, info.data, null);
+  return gradSlots_[slot] = info;
+}
+
+Value ModConverter::linearIndex(Location loc, ArrayRef<Value> indices, ArrayRef<Value> dims) {
+  Value linear = indices[0];
+  for (size_t j = 1; j < indices.size(); ++j)
+    linear = arith::AddIOp::create(b_, loc, arith::MulIOp::create(b_, loc, linear, dims[j]),
+                                   indices[j]);
+  return linear;
 }
 
 static int64_t slotOf(ArrayAttr list, FlatSymbolRefAttr sym) {
@@ -320,16 +385,27 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
   LLVM::StoreOp::create(b_, loc, bound, elementPtr(loc, i64_, error, i64Const(loc, 3)));
 }
 
-LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
-  int64_t slot = slotOf(buffers_, op.getBufferAttr());
+FailureOr<ModConverter::BufferSlot *> ModConverter::accessedSlot(Operation *op,
+                                                                 FlatSymbolRefAttr buffer,
+                                                                 size_t indices, int64_t &slot) {
+  slot = slotOf(buffers_, buffer);
   if (slot < 0)
-    return op.emitOpError() << "reads " << op.getBufferAttr() << ", which its mod does not list";
-  FailureOr<BufferSlot *> info = bufferSlot(slot, op.getLoc());
+    return op->emitOpError() << "accesses " << buffer << ", which its mod does not list";
+  FailureOr<BufferSlot *> info = bufferSlot(slot, op->getLoc());
   if (failed(info))
     return failure();
-  if ((*info)->dims.size() != op.getIndices().size())
-    return op.emitOpError() << "has " << op.getIndices().size() << " indices for a buffer of rank "
-                            << (*info)->dims.size();
+  if ((*info)->dims.size() != indices)
+    return op->emitOpError() << "has " << indices << " indices for a buffer of rank "
+                             << (*info)->dims.size();
+  return info;
+}
+
+LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
+  int64_t slot;
+  FailureOr<BufferSlot *> info =
+      accessedSlot(op, op.getBufferAttr(), op.getIndices().size(), slot);
+  if (failed(info))
+    return failure();
 
   Location loc = op.getLoc();
   b_.setInsertionPoint(op);
@@ -345,14 +421,6 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   Type t = op.getType();
   // bool buffers hold one byte (0/1) per element.
   Type storedTy = t.isInteger(1) ? b_.getI8Type() : t;
-  // Row-major linear index.
-  auto linearIndex = [&]() {
-    Value linear = indices[0];
-    for (size_t j = 1; j < indices.size(); ++j)
-      linear = arith::AddIOp::create(b_, loc, arith::MulIOp::create(b_, loc, linear, dims[j]),
-                                     indices[j]);
-    return linear;
-  };
   auto fromStored = [&](Value v) -> Value {
     if (storedTy == t)
       return v;
@@ -362,7 +430,7 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   if (localErrors_) {
     // No branch: out of bounds, the load reads a zero constant instead (so
     // it is safe wherever it executes) and the report is gated.
-    Value elem = elementPtr(loc, storedTy, (*info)->data, linearIndex());
+    Value elem = elementPtr(loc, storedTy, (*info)->data, linearIndex(loc, indices, dims));
     Value zeroAddr = LLVM::AddressOfOp::create(b_, loc, ptrTy_, zeroGlobal());
     Value addr = arith::SelectOp::create(b_, loc, allIn, elem, zeroAddr);
     Value v = fromStored(invariantLoad(b_, loc, storedTy, addr));
@@ -376,7 +444,7 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
     OpBuilder::InsertionGuard guard(b_);
     b_.setInsertionPointToEnd(ifOp.thenBlock());
     Value v = fromStored(
-        invariantLoad(b_, loc, storedTy, elementPtr(loc, storedTy, (*info)->data, linearIndex())));
+        invariantLoad(b_, loc, storedTy, elementPtr(loc, storedTy, (*info)->data, linearIndex(loc, indices, dims))));
     scf::YieldOp::create(b_, loc, v);
 
     b_.setInsertionPointToEnd(ifOp.elseBlock());
@@ -389,11 +457,48 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   return success();
 }
 
+LogicalResult ModConverter::lowerBufferGradAdd(BufferGradAddOp op) {
+  int64_t slot;
+  FailureOr<BufferSlot *> info =
+      accessedSlot(op, op.getBufferAttr(), op.getIndices().size(), slot);
+  if (failed(info))
+    return failure();
+  GradSlot grad = gradSlot(slot);
+  Location loc = op.getLoc();
+  b_.setInsertionPoint(op);
+  SmallVector<Value> indices(op.getIndices()), dims((*info)->dims);
+  // Out of bounds adds nothing: the read reported it. Unsigned compares, as
+  // the read's.
+  Value add = grad.wanted;
+  for (auto [idx, d] : llvm::zip(indices, dims))
+    add = arith::AndIOp::create(b_, loc, add,
+                                arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ult, idx, d));
+  auto ifOp = scf::IfOp::create(b_, loc, add, /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    Value addr = elementPtr(loc, b_.getF32Type(), grad.data, linearIndex(loc, indices, dims));
+    LLVM::AtomicRMWOp::create(b_, loc, LLVM::AtomicBinOp::fadd, addr, op.getValue(),
+                              LLVM::AtomicOrdering::monotonic);
+  }
+  op.erase();
+  return success();
+}
+
 LogicalResult ModConverter::run() {
   bool isMask = isa<MaskOp>(mod_);
+  bool isGrad = isa<ScoreGradOp>(mod_);
   StringRef name = SymbolTable::getSymbolName(mod_).getValue();
-  params_ = isMask ? cast<MaskOp>(mod_).getParams() : cast<ScoreOp>(mod_).getParams();
-  buffers_ = isMask ? cast<MaskOp>(mod_).getBuffers() : cast<ScoreOp>(mod_).getBuffers();
+  if (auto m = dyn_cast<MaskOp>(mod_)) {
+    params_ = m.getParams();
+    buffers_ = m.getBuffers();
+  } else if (auto g = dyn_cast<ScoreGradOp>(mod_)) {
+    params_ = g.getParams();
+    buffers_ = g.getBuffers();
+  } else {
+    params_ = cast<ScoreOp>(mod_).getParams();
+    buffers_ = cast<ScoreOp>(mod_).getBuffers();
+  }
 
   // Every flex op but the reads must be gone by now.
   WalkResult walk = mod_->walk([&](Operation *op) {
@@ -411,13 +516,21 @@ LogicalResult ModConverter::run() {
   if (walk.wasInterrupted())
     return failure();
 
-  SmallVector<Type> inputs = isMask ? MaskOp::getArgTypes(ctx_) : ScoreOp::getArgTypes(ctx_);
+  SmallVector<Type> inputs = isMask   ? MaskOp::getArgTypes(ctx_)
+                             : isGrad ? ScoreGradOp::getArgTypes(ctx_)
+                                      : ScoreOp::getArgTypes(ctx_);
   inputs.push_back(ptrTy_);
+  if (isGrad)
+    inputs.push_back(ptrTy_); // the flexjit_mod_grad_context
   Type result = isMask ? Type(b_.getI8Type()) : Type(b_.getF32Type());
   func_ = func::FuncOp::create(b_, mod_->getLoc(), name, b_.getFunctionType(inputs, result));
   // Kernels inline mods; the CPU JIT calls them by name (external linkage).
   func_->setAttr("passthrough", b_.getArrayAttr({b_.getStringAttr("alwaysinline")}));
-  func_->setAttr("flex.kind", b_.getStringAttr(isMask ? "mask" : "score"));
+  func_->setAttr("flex.kind",
+                 b_.getStringAttr(isMask ? "mask" : isGrad ? "score_grad" : "score"));
+  if (isGrad)
+    func_->setAttr("flex.primal",
+                   b_.getStringAttr(cast<ScoreGradOp>(mod_).getPrimalAttr().getValue()));
   auto names = [&](ArrayAttr list) {
     SmallVector<Attribute> out;
     for (Attribute a : list)
@@ -437,15 +550,20 @@ LogicalResult ModConverter::run() {
   func_.getBody().takeBody(mod_->getRegion(0));
   Block &entry = func_.getBody().front();
   ctxArg_ = entry.addArgument(ptrTy_, mod_->getLoc());
+  if (isGrad)
+    gradCtxArg_ = entry.addArgument(ptrTy_, mod_->getLoc());
   prologue_.setInsertionPointToStart(&entry);
 
   SmallVector<ParamGetOp> gets;
   SmallVector<BufferLoadOp> loads;
+  SmallVector<BufferGradAddOp> adds;
   func_.walk([&](Operation *op) {
     if (auto g = dyn_cast<ParamGetOp>(op))
       gets.push_back(g);
     else if (auto l = dyn_cast<BufferLoadOp>(op))
       loads.push_back(l);
+    else if (auto a = dyn_cast<BufferGradAddOp>(op))
+      adds.push_back(a);
   });
   // The prologue first, while no op of the body has been erased (the
   // prologue builder inserts before the body's first op).
@@ -463,11 +581,23 @@ LogicalResult ModConverter::run() {
       return failure();
     contextField(kError);
   }
+  for (BufferGradAddOp a : adds) {
+    int64_t slot = slotOf(buffers_, a.getBufferAttr());
+    if (slot < 0)
+      return a.emitOpError() << "adds to " << a.getBufferAttr()
+                             << ", which its mod does not list";
+    if (failed(bufferSlot(slot, a.getLoc())))
+      return failure();
+    gradSlot(slot);
+  }
   for (ParamGetOp g : gets)
     if (failed(lowerParamGet(g)))
       return failure();
   for (BufferLoadOp l : loads)
     if (failed(lowerBufferLoad(l)))
+      return failure();
+  for (BufferGradAddOp a : adds)
+    if (failed(lowerBufferGradAdd(a)))
       return failure();
 
   if (localErrors_)
@@ -490,7 +620,7 @@ struct ConvertFlexToFuncPass : flexjit::flex::impl::ConvertFlexToFuncBase<Conver
     SymbolTable symbols(module);
     SmallVector<Operation *> mods;
     for (Operation &op : module.getBody()->getOperations())
-      if (isa<MaskOp, ScoreOp>(op))
+      if (isa<MaskOp, ScoreOp, ScoreGradOp>(op))
         mods.push_back(&op);
     for (Operation *mod : mods) {
       ModConverter converter(mod, symbols, localErrors);

@@ -24,7 +24,15 @@ void registerFlexPasses();
 /// With `localErrors`, convert-flex-to-func reports into a thread-private
 /// error record (its local-errors option): for mods inlined into kernels
 /// that publish the record themselves (the attention kernel).
+/// With `derivativeOf` (a score mod's name), flex-score-derivative adds its
+/// derivative `<score>__grad` right after the calls are inlined, lowered
+/// with the rest (docs/backward.md).
 void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor = "",
-                             bool localErrors = false);
+                             bool localErrors = false, const std::string &derivativeOf = "");
+
+/// flex-inline-calls, then flex-score-derivative for the score mod
+/// `scoreMod`: the flex form of its derivative (a flex.score_grad next to
+/// the score), before any lowering.
+void addFlexDerivativePasses(mlir::OpPassManager &pm, const std::string &scoreMod);
 
 } // namespace flexjit

@@ -26,9 +26,19 @@ void registerFlexPasses() {
   (void)registered;
 }
 
-void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor,
-                             bool localErrors) {
+void addFlexDerivativePasses(mlir::OpPassManager &pm, const std::string &scoreMod) {
   pm.addPass(flex::createFlexInlineCalls());
+  flex::FlexScoreDerivativeOptions options;
+  options.onlyMod = scoreMod;
+  pm.addPass(flex::createFlexScoreDerivative(options));
+}
+
+void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor,
+                             bool localErrors, const std::string &derivativeOf) {
+  if (!derivativeOf.empty())
+    addFlexDerivativePasses(pm, derivativeOf);
+  else
+    pm.addPass(flex::createFlexInlineCalls());
   if (!classifierFor.empty()) {
     flex::FlexIntervalAbstractionOptions options;
     options.onlyMod = classifierFor;

@@ -119,6 +119,33 @@ private:
   Fn fn_;
 };
 
+/// The derivative of a score mod (docs/backward.md) compiled for the CPU:
+/// given the upstream gradient g = dL/ds' and the score mod's arguments, it
+/// returns g * ds'/ds and adds g * ds'/dbuf[i] into the gradient array of
+/// every f32 buffer element it reads (the ABI of ModABI.h,
+/// flexjit_score_grad_fn). Cheap to copy; the code stays alive while any
+/// copy does. Safe to call from several threads at once: the buffer
+/// gradients are added atomically.
+class CpuScoreGrad {
+public:
+  using Fn = flexjit_score_grad_fn;
+
+  /// The score mod's name.
+  const std::string &name() const { return code_.name(); }
+  Fn fn() const { return fn_; }
+  float operator()(float g, float s, int32_t b, int32_t h, int32_t q, int32_t kv,
+                   const flexjit_mod_context *ctx, const flexjit_mod_grad_context *gctx) const {
+    return fn_(g, s, b, h, q, kv, ctx, gctx);
+  }
+
+  /// `code` owns the JIT-compiled module that holds `fn`.
+  CpuScoreGrad(CpuMod code, Fn fn) : code_(std::move(code)), fn_(fn) {}
+
+private:
+  CpuMod code_;
+  Fn fn_;
+};
+
 /// A compiled kernel: PTX text for one architecture and how to launch it.
 struct KernelPTX {
   std::string ptx;
@@ -155,6 +182,11 @@ struct KernelModulePTX {
 /// One instantiation of a kernel template: its spec and the mods it
 /// inlines (kernels/KernelInstance.h; docs/kernels.md).
 struct KernelInstance;
+
+/// A launch of the dense derivative kernel (Compiler::scoreGradKernel) over
+/// [B, H, Q, KV]: 1-D, 256 threads a block (any 1-D grid is correct).
+LaunchDims scoreGradLaunch(int64_t B, int64_t H, int64_t Q, int64_t KV);
+
 
 class Compiler {
 public:
@@ -247,6 +279,30 @@ public:
   Result<KernelModulePTX> compileLowered(const std::string &mlirText,
                                          const KernelInstance &instance,
                                          const std::string &arch = "");
+
+  /// The derivative of score mod `modName` (docs/backward.md), named
+  /// `<modName>__grad`. In the flex dialect: the module after
+  /// flex-inline-calls and flex-score-derivative, the score and its
+  /// `flex.score_grad` side by side. An Error for a mask mod, an unknown
+  /// mod, or a mod that cannot be differentiated (located in the .flex
+  /// file). Like the interval calls, these use their own MLIR context.
+  Result<std::string> scoreGradIR(const FileAST &file, const std::string &modName);
+  /// Lowered as loweredIR() lowers mods: `func.func @<modName>` (the score)
+  /// and `func.func @<modName>__grad(f32 g, f32 s, i32 b, h, q, kv,
+  /// !llvm.ptr ctx, !llvm.ptr gctx) -> f32`, for the back ends and for the
+  /// kernels that inline both. `localErrors` as in loweredIR().
+  Result<std::string> loweredScoreGradIR(const FileAST &file, const std::string &modName,
+                                         bool localErrors = false);
+  /// The derivative compiled for the CPU.
+  Result<CpuScoreGrad> jitScoreGrad(const FileAST &file, const std::string &modName);
+  /// The same from lowered MLIR text (what loweredScoreGradIR() prints).
+  Result<CpuScoreGrad> jitScoreGradLowered(const std::string &mlirText,
+                                           const std::string &modName);
+  /// The dense derivative kernel (kernels/ScoreGradKernel.h: the derivative
+  /// at every element of a [B, H, Q, KV] grid); arch "" means
+  /// options().arch.
+  Result<KernelPTX> scoreGradKernel(const FileAST &file, const std::string &modName,
+                                    const std::string &arch = "");
 
   struct Impl;
 

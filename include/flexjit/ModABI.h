@@ -6,6 +6,12 @@
  *   returning 1 (allowed) or 0;
  * a compiled score mod is  float score(float s, int32 b, int32 h, int32 q, int32 kv, const flexjit_mod_context *).
  *
+ * The derivative of a score mod (docs/backward.md) is
+ *   float score__grad(float g, float s, int32 b, int32 h, int32 q, int32 kv,
+ *                     const flexjit_mod_context *, const flexjit_mod_grad_context *)
+ *   returning g * d score(s, ...) / ds, and adding g * d score / d buffer[i]
+ *   into the gradient of every f32 buffer element i that score(s, ...) reads.
+ *
  * Slots follow the mod's interface (flexjit::interfaceOf): the params and the
  * buffers the mod reads, each list sorted by name. */
 #ifndef FLEXJIT_MODABI_H
@@ -31,6 +37,25 @@ typedef struct flexjit_mod_context {
 } flexjit_mod_context;
 
 #define FLEXJIT_MOD_ERROR_SLOTS 4
+
+/* Where a score mod's derivative adds the gradients of the buffers it reads.
+ * A null pointer in its place wants no buffer gradient at all. Like the
+ * context, it and the pointer array must not change while code that calls
+ * the derivative runs (the pointers are loaded once per call and may be kept
+ * in registers); only the gradient arrays are written. */
+typedef struct flexjit_mod_grad_context {
+  /* One pointer per buffer slot (the mod's interface order): an f32 array
+   * of the buffer's element count, row-major, that receives
+   * g * d score / d element by atomic f32 adds (safe for concurrent calls;
+   * the caller zeroes it first). Null: that buffer's gradient is not
+   * wanted and nothing is written. Slots of non-f32 buffers are ignored. */
+  float *const *buffer_grads;
+} flexjit_mod_grad_context;
+
+/* The compiled derivative of a score mod (Compiler::jitScoreGrad). */
+typedef float (*flexjit_score_grad_fn)(float g, float s, int32_t b, int32_t h, int32_t q,
+                                       int32_t kv, const flexjit_mod_context *ctx,
+                                       const flexjit_mod_grad_context *gctx);
 
 #ifdef __cplusplus
 }

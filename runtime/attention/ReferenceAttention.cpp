@@ -20,6 +20,7 @@
 #include "flexjit/Cache.hpp"
 #include "flexjit/HalfFloat.hpp"
 
+#include "attention/ReferenceSupport.hpp"
 #include "support/ThreadPool.hpp"
 
 #include <algorithm>
@@ -36,60 +37,21 @@ namespace flexjit {
 
 namespace {
 
+using reference::ErrorSlots;
+using reference::mergeReport;
+using reference::readRow;
+using reference::rowPtr;
+using reference::shapeStr;
+
 const char *kTensorNames[] = {"q", "k", "v", "out"};
 
 Error fail(const std::string &what) { return Error{"referenceAttention: " + what}; }
-
-bool validDType(DType t) { return uint8_t(t) <= uint8_t(DType::F64); }
-
-/// Checks one tensor on its own: host memory, a known dtype, sizes >= 0, a
-/// pointer when it holds elements, byte offsets that fit in int64.
-Status checkTensor(const TensorRef &t, const char *name) {
-  if (!validDType(t.dtype))
-    return fail(std::string(name) + " has an unknown dtype (" + std::to_string(int(t.dtype)) +
-                ")");
-  if (t.device != kCpuDevice)
-    return fail(std::string(name) + " must be a host tensor (device -1), given " + t.str());
-  int64_t elements = 1;
-  for (int i = 0; i < 4; ++i) {
-    if (t.sizes[size_t(i)] < 0)
-      return fail(std::string(name) + " has a negative size: " + t.str());
-    if (__builtin_mul_overflow(elements, t.sizes[size_t(i)], &elements))
-      return fail(std::string(name) + " has more elements than int64 holds: " + t.str());
-  }
-  if (elements == 0)
-    return Status::success();
-  if (t.data == 0)
-    return fail(std::string(name) + " holds " + std::to_string(elements) +
-                " elements but its data pointer is null: " + t.str());
-  // The farthest element from the base, in bytes, must be addressable.
-  int64_t reach = 0;
-  for (int i = 0; i < 4; ++i) {
-    int64_t stride = t.strides[size_t(i)];
-    if (stride == std::numeric_limits<int64_t>::min())
-      return fail(std::string(name) + " has a stride out of range: " + t.str());
-    int64_t part;
-    if (__builtin_mul_overflow(t.sizes[size_t(i)] - 1, stride < 0 ? -stride : stride, &part) ||
-        __builtin_add_overflow(reach, part, &reach))
-      return fail(std::string(name) + " has strides whose offsets overflow int64: " + t.str());
-  }
-  int64_t bytes;
-  if (__builtin_mul_overflow(reach, int64_t(dtypeBytes(t.dtype)), &bytes))
-    return fail(std::string(name) + " has strides whose byte offsets overflow int64: " +
-                t.str());
-  return Status::success();
-}
-
-std::string shapeStr(const TensorRef &t) {
-  return "[" + std::to_string(t.sizes[0]) + ", " + std::to_string(t.sizes[1]) + ", " +
-         std::to_string(t.sizes[2]) + ", " + std::to_string(t.sizes[3]) + "]";
-}
 
 Status checkArguments(const TensorRef &q, const TensorRef &k, const TensorRef &v,
                       const TensorRef &out, const ReferenceMods &mods) {
   const TensorRef *all[] = {&q, &k, &v, &out};
   for (int i = 0; i < 4; ++i)
-    if (Status s = checkTensor(*all[i], kTensorNames[i]); !s)
+    if (Status s = reference::checkTensor(*all[i], kTensorNames[i], "referenceAttention"); !s)
       return s;
   if (out.dtype != DType::F32 && out.dtype != DType::F64)
     return fail("out must be f32 or f64 (it chooses the precision of the computation), given " +
@@ -123,65 +85,6 @@ Status checkArguments(const TensorRef &q, const TensorRef &k, const TensorRef &v
   if (mods.score && !mods.scoreCtx)
     return fail("a score mod is given without its context (ReferenceMods::scoreCtx is null)");
   return Status::success();
-}
-
-/// Reads n elements of dtype `t` starting at `src`, `stride` elements
-/// apart, into dst[0], dst[dstStride], ... as T.
-template <class T>
-void readRow(const unsigned char *src, DType t, int64_t stride, int64_t n, T *dst,
-             int64_t dstStride) {
-  const int64_t step = stride * int64_t(dtypeBytes(t));
-  switch (t) {
-  case DType::BF16:
-    for (int64_t i = 0; i < n; ++i, src += step) {
-      uint16_t h;
-      std::memcpy(&h, src, 2);
-      dst[i * dstStride] = T(bf16ToFloat(h));
-    }
-    return;
-  case DType::F16:
-    for (int64_t i = 0; i < n; ++i, src += step) {
-      uint16_t h;
-      std::memcpy(&h, src, 2);
-      dst[i * dstStride] = T(f16ToFloat(h));
-    }
-    return;
-  case DType::F32:
-    for (int64_t i = 0; i < n; ++i, src += step) {
-      float f;
-      std::memcpy(&f, src, 4);
-      dst[i * dstStride] = T(f);
-    }
-    return;
-  case DType::F64:
-    for (int64_t i = 0; i < n; ++i, src += step) {
-      double d;
-      std::memcpy(&d, src, 8);
-      dst[i * dstStride] = T(d);
-    }
-    return;
-  }
-}
-
-/// The address of element (b, h, s, 0) of `t`.
-const unsigned char *rowPtr(const TensorRef &t, int64_t b, int64_t h, int64_t s) {
-  int64_t off = b * t.strides[0] + h * t.strides[1] + s * t.strides[2];
-  return reinterpret_cast<const unsigned char *>(uintptr_t(t.data)) +
-         off * int64_t(dtypeBytes(t.dtype));
-}
-
-using ErrorSlots = std::array<int64_t, FLEXJIT_MOD_ERROR_SLOTS>;
-
-/// The first report among `slots` (task order) into the caller's record,
-/// unless that already holds one.
-void mergeReport(const std::vector<ErrorSlots> &slots, const flexjit_mod_context *ctx) {
-  if (!ctx || !ctx->error || ctx->error[0] != 0)
-    return;
-  for (const ErrorSlots &e : slots)
-    if (e[0] != 0) {
-      std::memcpy(ctx->error, e.data(), sizeof(int64_t) * FLEXJIT_MOD_ERROR_SLOTS);
-      return;
-    }
 }
 
 template <class T>

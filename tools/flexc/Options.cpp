@@ -8,7 +8,9 @@ namespace flexc {
 static const std::map<std::string, Stage> kStages = {
     {"tokens", Stage::Tokens}, {"ast", Stage::Ast},         {"flex", Stage::Flex},
     {"lowered", Stage::Lowered}, {"llvm", Stage::Llvm},     {"ptx", Stage::Ptx},
-    {"fingerprint", Stage::Fingerprint}, {"summary", Stage::Summary}};
+    {"fingerprint", Stage::Fingerprint}, {"summary", Stage::Summary},
+    {"grad-flex", Stage::GradFlex}, {"grad-lowered", Stage::GradLowered},
+    {"grad-ptx", Stage::GradPtx}};
 
 static const char *kArchs[] = {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"};
 
@@ -39,11 +41,16 @@ options:
                         ptx          PTX of the dense mask kernel with the mod inlined
                         fingerprint  the canonical form; the fingerprint is the last line
                         summary      one line per mod: kind, inputs, fingerprint
+                        grad-flex    a score mod's derivative in the flex dialect
+                        grad-lowered the score mod and its derivative, lowered
+                        grad-ptx     PTX of the dense derivative kernel
+                      (the grad-* stages show score mods only)
   --summary           also print the summary when emitting another stage
   --arch ARCH         GPU target for llvm/ptx: sm_80, sm_86, sm_89, sm_90, sm_90a
                       (default sm_90a)
   -o OUT              write the output to OUT instead of standard output; with
                       --emit=ptx and several mods, OUT is a folder: OUT/<mod>.ptx
+                      (--emit=grad-ptx: OUT/<mod>__grad.ptx)
   --dump-dir DIR      write every stage, and the IR after each pass, into DIR
   --timing            print MLIR's pass timing to standard error
   -h, --help          this text
@@ -86,7 +93,7 @@ std::optional<Options> parseOptions(int argc, char **argv, std::string &error) {
         return std::nullopt;
       auto it = kStages.find(s);
       if (it == kStages.end()) {
-        error = "unknown stage '" + s + "' for --emit (tokens, ast, flex, lowered, llvm, ptx, fingerprint, summary)";
+        error = "unknown stage '" + s + "' for --emit (tokens, ast, flex, lowered, llvm, ptx, fingerprint, summary, grad-flex, grad-lowered, grad-ptx)";
         return std::nullopt;
       }
       o.emit = it->second;

@@ -7,7 +7,15 @@
 
 namespace flexc {
 
-enum class Stage { Summary, Tokens, Ast, Flex, Lowered, Llvm, Ptx, Fingerprint };
+enum class Stage {
+  Summary, Tokens, Ast, Flex, Lowered, Llvm, Ptx, Fingerprint,
+  GradFlex, GradLowered, GradPtx // a score mod's derivative (docs/backward.md)
+};
+
+/// The stages of a score mod's derivative.
+inline bool isGradStage(Stage s) {
+  return s == Stage::GradFlex || s == Stage::GradLowered || s == Stage::GradPtx;
+}
 
 struct Options {
   std::string file;

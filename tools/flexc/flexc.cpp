@@ -104,6 +104,12 @@ std::string modStage(Compiler *compiler, const FileAST &file, const ModDecl &mod
     return orFail(compiler->ptx(file, mod.name, arch));
   case Stage::Fingerprint:
     return "# " + canonicalForm(file, mod) + "\n" + fingerprint(file, mod) + "\n";
+  case Stage::GradFlex:
+    return orFail(compiler->scoreGradIR(file, mod.name));
+  case Stage::GradLowered:
+    return orFail(compiler->loweredScoreGradIR(file, mod.name));
+  case Stage::GradPtx:
+    return orFail(compiler->scoreGradKernel(file, mod.name, arch)).ptx;
   default:
     return "";
   }
@@ -113,11 +119,15 @@ const char *extensionOf(Stage s) {
   switch (s) {
   case Stage::Flex:
   case Stage::Lowered:
+  case Stage::GradFlex:
+  case Stage::GradLowered:
     return ".mlir";
   case Stage::Llvm:
     return ".ll";
   case Stage::Ptx:
     return ".ptx";
+  case Stage::GradPtx:
+    return "__grad.ptx";
   default:
     return ".txt";
   }
@@ -168,7 +178,13 @@ int run(const flexc::Options &o) {
     copts.timing = &std::cerr;
   // Setting up MLIR costs tens of milliseconds: only when a stage needs it.
   bool needsCompiler = o.dumpDir || o.emit == Stage::Flex || o.emit == Stage::Lowered ||
-                       o.emit == Stage::Llvm || o.emit == Stage::Ptx;
+                       o.emit == Stage::Llvm || o.emit == Stage::Ptx || flexc::isGradStage(o.emit);
+  // Only score mods have a derivative: without --mod, the grad stages show
+  // the file's score mods (a mask named by --mod is an error).
+  if (flexc::isGradStage(o.emit) && !o.mod)
+    mods.erase(std::remove_if(mods.begin(), mods.end(),
+                              [](const ModDecl *m) { return m->kind != ModKind::Score; }),
+               mods.end());
   std::unique_ptr<Compiler> compiler;
   if (needsCompiler)
     compiler = orFail(Compiler::create(copts));
@@ -176,11 +192,14 @@ int run(const flexc::Options &o) {
   // With --dump-dir, every stage of every selected mod goes to the folder.
   if (o.dumpDir)
     for (const ModDecl *m : mods)
-      for (Stage s : {Stage::Flex, Stage::Lowered, Stage::Llvm, Stage::Ptx})
-        (void)modStage(compiler.get(), *file, *m, s, o.arch);
+      for (Stage s : {Stage::Flex, Stage::Lowered, Stage::Llvm, Stage::Ptx, Stage::GradFlex,
+                      Stage::GradLowered, Stage::GradPtx})
+        if (!flexc::isGradStage(s) || m->kind == ModKind::Score)
+          (void)modStage(compiler.get(), *file, *m, s, o.arch);
 
   bool summary = o.emit == Stage::Summary || o.summary;
-  bool severalFiles = o.output && mods.size() > 1 && o.emit == Stage::Ptx;
+  bool severalFiles =
+      o.output && mods.size() > 1 && (o.emit == Stage::Ptx || o.emit == Stage::GradPtx);
   std::string combined;
   std::ostringstream table;
   size_t width = 3;

@@ -49,7 +49,7 @@ flex.score @s(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) {
 // -----
 
 func.func @f(%x: i1) {
-  // expected-error @+1 {{expects parent op to be one of 'flex.mask, flex.score'}}
+  // expected-error @+1 {{expects parent op to be one of 'flex.mask, flex.score, flex.score_grad'}}
   flex.yield %x : i1
 }
 
@@ -304,4 +304,83 @@ func.func @f() {
   // expected-error @+1 {{expects parent op 'builtin.module'}}
   flex.param @p : i32
   return
+}
+
+// -----
+
+flex.score @s(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) {
+  flex.yield %s : f32
+}
+// expected-error @+1 {{takes (f32, f32, i32, i32, i32, i32) as its parameters}}
+flex.score_grad @s__grad(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) attributes {primal = @s} {
+  flex.yield %s : f32
+}
+
+// -----
+
+flex.mask @m(%b: i32, %h: i32, %q: i32, %kv: i32) {
+  %t = arith.constant true
+  flex.yield %t : i1
+}
+// expected-error @+1 {{is the derivative of @m, which does not name a flex.score}}
+flex.score_grad @m__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) attributes {primal = @m} {
+  flex.yield %g : f32
+}
+
+// -----
+
+flex.buffer @bias : f32 [N]
+flex.score @s(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) buffers(@bias) {
+  flex.yield %s : f32
+}
+// expected-error @+1 {{must list the params and buffers of its primal @s}}
+flex.score_grad @s__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) attributes {primal = @s} {
+  flex.yield %g : f32
+}
+
+// -----
+
+flex.score @s(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) {
+  flex.yield %s : f32
+}
+flex.score_grad @s__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) attributes {primal = @s} {
+  %c = arith.constant true
+  // expected-error @+1 {{yields 'i1', but a score derivative yields 'f32'}}
+  flex.yield %c : i1
+}
+
+// -----
+
+flex.buffer @bias : f32 [N]
+flex.score @s(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) buffers(@bias) {
+  %i = arith.constant 0 : i64
+  // expected-error @+1 {{must be inside a flex.score_grad}}
+  flex.buffer_grad_add @bias[%i], %s : f32
+  flex.yield %s : f32
+}
+
+// -----
+
+flex.buffer @ids : i32 [N]
+flex.score @s(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) buffers(@ids) {
+  flex.yield %s : f32
+}
+flex.score_grad @s__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) buffers(@ids) attributes {primal = @s} {
+  %i = arith.constant 0 : i64
+  // expected-error @+1 {{adds to the gradient of buffer @ids of 'i32': only f32 buffers have gradients}}
+  flex.buffer_grad_add @ids[%i], %g : f32
+  flex.yield %g : f32
+}
+
+// -----
+
+flex.buffer @bias : f32 [N]
+flex.score @s(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) {
+  flex.yield %s : f32
+}
+flex.score_grad @s__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) attributes {primal = @s} {
+  %i = arith.constant 0 : i64
+  // expected-error @+1 {{adds to the gradient of @bias, which @s__grad does not list in its buffers}}
+  flex.buffer_grad_add @bias[%i], %g : f32
+  flex.yield %g : f32
 }

@@ -98,3 +98,14 @@ flex.score @caller(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) params(@scale, 
   %2 = arith.select %1, %0, %ninf : f32
   flex.yield %2 : f32
 }
+
+// A score mod's derivative (made by flex-score-derivative, docs/backward.md).
+// CHECK: flex.score_grad @semantics__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) params(@scale, @wide) buffers(@bias) attributes {primal = @semantics} {
+// CHECK: flex.buffer_grad_add @bias[%{{.*}}, %{{.*}}], %g : f32
+// CHECK: flex.yield %g : f32
+flex.score_grad @semantics__grad(%g: f32, %s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) params(@scale, @wide) buffers(@bias) attributes {primal = @semantics} {
+  %h64 = arith.extsi %h : i32 to i64
+  %kv64 = arith.extsi %kv : i32 to i64
+  flex.buffer_grad_add @bias[%h64, %kv64], %g : f32
+  flex.yield %g : f32
+}

@@ -121,13 +121,13 @@ Gen Generator::intLiteral(T t) {
   static const char *big64[] = {"2147483648", "4294967296", "4294967295", "9223372036854775807",
                                 "1099511627776", "3000000000"};
   if (t == T::I64) {
-    if (chance(0.5))
+    if (chance(0.5) && !opts_.moderateLiterals)
       return {big64[pick(6)], true};
     // An i32 literal widened by the i64() builtin.
     Gen inner = intLiteral(T::I32);
     return {"i64(" + inner.text + ")", true};
   }
-  int64_t v = chance(0.8) ? small[pick(16)] : big32[pick(6)];
+  int64_t v = chance(0.8) || opts_.moderateLiterals ? small[pick(16)] : big32[pick(6)];
   if (chance(0.3)) {
     if (v == 2147483647 && chance(0.5))
       return {"(-2147483647 - 1)", true}; // i32 MIN: `-2147483648` would be an i64
@@ -141,6 +141,10 @@ std::string Generator::floatLiteral() {
                                "1.", "2.5e-3", "3e4", "1.0e30", "3.0e38", "1.0e-38", "1.0e-45",
                                "0.333333", "16777216.0", "16777217.0", "2147483648.0",
                                "9.3e18", "1e10"};
+  static const char *moderate[] = {"0.0", "1.0", "0.5", "1.5", "2.0", "30.0",
+                                   "0.1", "3.25", "100.0", "1.", "2.5e-3", "0.333333"};
+  if (opts_.moderateLiterals)
+    return moderate[pick(sizeof(moderate) / sizeof(moderate[0]))];
   return lits[pick(sizeof(lits) / sizeof(lits[0]))];
 }
 

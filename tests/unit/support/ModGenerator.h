@@ -36,6 +36,10 @@ struct GenOptions {
   /// that a libm-versus-JIT difference of a few ULP stays a few ULP at the
   /// result instead of being amplified by later operations.
   bool transcendentals = false;
+  /// Literals of moderate size only (|x| <= 100, small integers): for tests
+  /// that difference mods numerically, where a huge constant absorbing s
+  /// (1e30 + s) makes the f32 function flat however large its derivative.
+  bool moderateLiterals = false;
 };
 
 /// A generated file and the runtime inputs (every declared param and buffer)
