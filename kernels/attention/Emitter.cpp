@@ -7,7 +7,7 @@ using namespace mlir;
 
 Value Emitter::pack(Value lo, Value hi) {
   Value v;
-  if (spec.dtype == DType::BF16)
+  if (dtype == DType::BF16)
     v = NVVM::ConvertF32x2ToBF16x2Op::create(b, loc, VectorType::get({2}, b.getBF16Type()), hi,
                                              lo, Value(), NVVM::FPRoundingMode::RN);
   else

@@ -5,6 +5,7 @@
 // the lse pointer is not null (one thread of each quad writes it).
 #pragma once
 
+#include "kernels/attention/AttentionTemplate.h"
 #include "kernels/attention/Fragments.h"
 
 namespace flexjit::attn {

@@ -66,8 +66,9 @@ struct FragmentCoords {
   Value col;                                 ///< 2 * (lane % 4) (i32)
 };
 
-/// The m16n8 layout for a warp whose first row is m0 + warpRow0.
-FragmentCoords mmaFragmentCoords(Emitter &e, Value warpRow0, int mTiles);
+/// The m16n8 layout for a warp whose first row is tileRow0 + warpRow0
+/// (tileRow0: the first row of the CTA's query tile; null means e.m0).
+FragmentCoords mmaFragmentCoords(Emitter &e, Value warpRow0, int mTiles, Value tileRow0 = {});
 
 /// Per-row values of online softmax for this thread's rows: [mt][half].
 struct RowStats {
