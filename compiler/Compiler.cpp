@@ -143,6 +143,15 @@ struct Compiler::Impl {
         texts.push_back(std::move(*text));
         continue;
       }
+      if (slots[i].withDerivative) {
+        // The score and its derivative, lowered together in a context of
+        // their own (ScoreGradCompile.cpp).
+        auto text = self.loweredScoreGradIR(file, name, slots[i].localErrors);
+        if (!text)
+          return text.error();
+        texts.push_back(std::move(*text));
+        continue;
+      }
       std::lock_guard<std::mutex> lock(mu);
       StageRun run(ctx, options, &file, name);
       auto module = lowered(run, file, name, slots[i].localErrors);

@@ -58,6 +58,13 @@ Result<std::vector<BoundMod>> bindMods(mlir::ModuleOp module, const KernelInstan
         return Error{"the lowered module has no block classifier '" + name +
                      "__interval' (make it with loweredIntervalIR)"};
     }
+    if (slots[i].withDerivative) {
+      auto grad = findScoreGradFunc(module, name);
+      if (!grad)
+        return Error{"the lowered module has no derivative of '" + name + "' (" +
+                     grad.error().message + "; make it with loweredScoreGradIR)"};
+      m.derivative = *grad;
+    }
     bound.push_back(m);
   }
   return bound;
@@ -174,6 +181,21 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
   if (!m)
     return m.error();
   return onlyEntry(std::move(*m));
+}
+
+Result<KernelModulePTX> Compiler::attentionBackwardKernels(const FileAST &file,
+                                                           const std::string &scoreMod,
+                                                           const std::string &maskMod,
+                                                           const AttentionBackwardSpec &spec,
+                                                           const std::string &arch) {
+  if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
+    return Error{"the attention backward spec and the mods disagree (a mod is given for a spec "
+                 "without it, or missing)"};
+  KernelInstance instance{spec, {}};
+  for (const std::string &m : {scoreMod, maskMod})
+    if (!m.empty())
+      instance.mods.push_back(m);
+  return compile(file, instance, arch);
 }
 
 Result<BlockMaskKernelsPTX> Compiler::blockMaskKernels(const FileAST &file,

@@ -15,12 +15,14 @@
 namespace flexjit {
 
 /// A mod of the instance as the builders get it: its func.func in the
-/// gpu.module, its kind, and its interval classifier when its slot asks
-/// for one (ModSlot::withClassifier).
+/// gpu.module, its kind, its interval classifier when its slot asks for one
+/// (ModSlot::withClassifier) and its derivative when its slot asks for it
+/// (ModSlot::withDerivative).
 struct BoundMod {
   mlir::func::FuncOp fn;
   ModKind kind = ModKind::Mask;
   mlir::func::FuncOp classifier;
+  mlir::func::FuncOp derivative;
 };
 
 /// Each template's builder:

@@ -42,6 +42,8 @@ struct ModSlot {
   bool withClassifier = false;
   /// Lowered with thread-private error records (the kernel publishes them).
   bool localErrors = false;
+  /// A score mod's derivative (`<mod>__grad`, docs/backward.md) comes along.
+  bool withDerivative = false;
 };
 
 /// One PTX entry of a template's module.

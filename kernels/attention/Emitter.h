@@ -95,9 +95,21 @@ struct Emitter {
   }
   void barrier() { mlir::NVVM::BarrierOp::create(b, loc); }
 
+  /// f32 at a byte offset of the dynamic shared memory.
+  Value loadSharedF32(Value byteOffset32) { return ops.load(f32, sharedAt(byteOffset32), 4); }
+
+  /// The dynamic shared memory's base (!llvm.ptr<3>), declared in the
+  /// kernel's module by declareDynamicShared.
+  Value dynamicShared();
+
   /// Two f32 to one packed bf16x2 / f16x2 register of the spec's dtype (lo
   /// in the low half): P as an MMA operand, O as stored.
   Value pack(Value lo, Value hi);
 };
+
+/// Declares the dynamic shared memory every attention kernel of `gpuModule`
+/// uses (an external, zero-sized i8 array in the shared address space,
+/// 16-byte aligned, sized at launch), once.
+void declareDynamicShared(mlir::gpu::GPUModuleOp gpuModule);
 
 } // namespace flexjit::attn

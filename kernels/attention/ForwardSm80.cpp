@@ -18,8 +18,6 @@ namespace {
 
 using namespace mlir;
 
-constexpr const char *kSharedGlobal = "flexjit_attention_smem";
-
 /// What the kv loop carries, per m-tile: O (its n-tiles' 4 values each),
 /// then the max of the m-tile's two rows, then their sums.
 SmallVector<Value> carried(const AccFragment &o, const RowStats &stats) {
@@ -74,7 +72,7 @@ void buildBody(Emitter &e, const AttentionKernelSpec &spec, gpu::GPUFuncOp kerne
   e.m0 = ops.mul(qTile, e.ci(spec.blockM));
   Value groupSize = ops.udiv(e.arg(P.Hq), e.arg(P.Hkv));
   e.hkvIdx = ops.udiv(e.hIdx, groupSize);
-  e.shared = LLVM::AddressOfOp::create(b, loc, e.ptrShared, kSharedGlobal);
+  e.shared = e.dynamicShared();
   ModContext scoreCtx = modContext(e, scoreMod, e.arg(P.scoreCtx));
   ModContext maskCtx = modContext(e, maskMod, e.arg(P.maskCtx));
 
@@ -182,13 +180,7 @@ mlir::gpu::GPUFuncOp buildAttentionKernel(mlir::gpu::GPUModuleOp gpuModule,
   OpBuilder b(ctx);
   Location loc = gpuModule.getLoc();
 
-  // The dynamic shared memory: an external, zero-sized array in the shared
-  // address space, sized at launch.
-  b.setInsertionPointToStart(gpuModule.getBody());
-  if (!gpuModule.lookupSymbol(attn::kSharedGlobal))
-    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
-                           /*isConstant=*/false, LLVM::Linkage::External, attn::kSharedGlobal,
-                           Attribute(), /*alignment=*/16, /*addrSpace=*/3);
+  attn::declareDynamicShared(gpuModule);
 
   const AttentionParams &P = attentionParams();
   auto kernel = createKernelFunc(b, loc, gpuModule, kernelName, P.table);

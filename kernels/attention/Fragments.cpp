@@ -5,6 +5,20 @@ namespace flexjit::attn {
 
 using namespace mlir;
 
+llvm::SmallVector<Value> fragmentValues(const std::vector<const AccFragment *> &fragments) {
+  llvm::SmallVector<Value> v;
+  for (const AccFragment *f : fragments)
+    v.append(f->values().begin(), f->values().end());
+  return v;
+}
+
+void setFragmentValues(ValueRange values, const std::vector<AccFragment *> &into) {
+  size_t i = 0;
+  for (AccFragment *f : into)
+    for (Value &v : f->values())
+      v = values[i++];
+}
+
 FragmentCoords mmaFragmentCoords(Emitter &e, Value warpRow0, int mTiles, Value tileRow0) {
   auto &ops = e.ops;
   FragmentCoords c;

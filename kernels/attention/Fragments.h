@@ -58,6 +58,11 @@ private:
   std::vector<Value> v_;
 };
 
+/// The values of several fragments in order (what a loop carries), and
+/// back: `into` gets its fragments' values from `values`, in that order.
+llvm::SmallVector<Value> fragmentValues(const std::vector<const AccFragment *> &fragments);
+void setFragmentValues(mlir::ValueRange values, const std::vector<AccFragment *> &into);
+
 /// Where this thread's fragment elements are: the query row of each
 /// (m-tile, half) and the first of its two columns in each n-tile.
 struct FragmentCoords {

@@ -75,12 +75,9 @@ void publishModErrors(Emitter &e, Value deviceCtx, const ModContext &mod) {
   });
 }
 
-namespace {
-/// The kv column of element `el` of n-tile j.
 Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el) {
   return e.ops.add(kvStart, e.ops.add(c.col, e.ci(AccFragment::colOffset(j, el))));
 }
-} // namespace
 
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
                const TileMods &mods, AccFragment *scaledOut) {

@@ -40,6 +40,10 @@ struct TileMods {
   Value scaleLog2; ///< scale * log2 e (f32)
 };
 
+/// The kv column of element `el` of n-tile j of a score tile whose first
+/// column is kvStart (i32).
+Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el);
+
 /// Scores in base-2 units: the scale and the score mod, on every element.
 /// With `scaled` and a score mod, `scaled` receives each element's
 /// (q . k) * scale, the score mod's argument (the backward passes it to the
