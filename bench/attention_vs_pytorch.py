@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Attention forward, flexjit vs PyTorch FlexAttention, in one process on one GPU (issue 4).
+"""Attention forward, flexjit vs PyTorch FlexAttention, in one process on one GPU (docs/flex-bench.md).
 
 For each case (mods of examples/mods.flex and their PyTorch twins):
   none            no mods

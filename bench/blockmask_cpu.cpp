@@ -10,7 +10,7 @@
 // Compilation is not timed (it happens once per mod).
 //
 //   flex-blockmask-cpu-bench [--runs N] [--brute]   (--brute: also 32768² brute force)
-#include "flexjit/BlockMaskFromMod.hpp"
+#include "api/blockmask/BlockMaskFromMod.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
 

@@ -1,4 +1,4 @@
-// Block-mask creation times (issue 3), B=1, H=1, blocks 128x128, masks of
+// Block-mask creation times (docs/blockmask.md), B=1, H=1, blocks 128x128, masks of
 // examples/mods.flex:
 //   gpu   createBlockMaskOnDevice with the block-mask cache cleared before
 //         each call (kernels stay cached): upload, both kernels, read-back
@@ -10,10 +10,10 @@
 // for scripts (bench/blockmask_vs_pytorch.py). --dump DIR writes each case's
 // device mask, downloaded, as DIR/<case>.i32 (BlockMask::packed() order);
 // --ptx FILE writes the causal kernels' PTX; --no-gpu runs the CPU parts only.
-#include "flexjit/BlockMaskFromMod.hpp"
+#include "api/blockmask/BlockMaskFromMod.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
-#include "flexjit/GpuBlockMask.hpp"
+#include "api/blockmask/GpuBlockMask.hpp"
 #include "flexjit/Runtime.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Block-mask creation, flexjit vs PyTorch, in one process on one GPU (issue 3).
+"""Block-mask creation, flexjit vs PyTorch, in one process on one GPU (docs/blockmask.md).
 
 PyTorch: create_block_mask eager and torch.compile(create_block_mask), B=1,
 H=1, 128x128 blocks, for causal, sliding window 1024 and prefix LM (prefix

@@ -6,6 +6,7 @@
 
 #include "dialect/FlexDialect.h"
 #include "compiler/KernelCompile.h"
+#include "compiler/IntervalContext.h"
 #include "compiler/Pipelines.h"
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/ModSymbols.h"
@@ -65,7 +66,7 @@ mlir::DialectRegistry makeRegistry() {
 template <typename T> Result<T> finish(StageRun &run, Result<T> r) {
   if (r.ok())
     if (Status st = run.dumpStatus(); !st)
-      return Error{st.message()};
+      return st.error();
   return r;
 }
 
@@ -75,6 +76,7 @@ struct Compiler::Impl {
   CompilerOptions options;
   mlir::MLIRContext ctx;
   std::mutex mu;
+  IntervalContext interval;
 
   Impl(CompilerOptions opts, const mlir::DialectRegistry &registry)
       : options(std::move(opts)), ctx(registry, mlir::MLIRContext::Threading::DISABLED) {
@@ -102,14 +104,14 @@ struct Compiler::Impl {
                                       buildFlexLoweringPipeline(pm, "", localErrors);
                                     });
         !st)
-      return Error{st.message()};
+      return st.error();
     run.dump("lowered", **module);
     return std::move(*module);
   }
 
   Result<CpuMod> jit(StageRun &run, mlir::ModuleOp module, const std::string &modName) {
     if (Status st = prefixModSymbols(module); !st)
-      return Error{st.message()};
+      return st.error();
     std::string symbol = modSymbol(modName);
     auto fn = findModFunc(module, symbol);
     if (!fn)
@@ -129,7 +131,7 @@ struct Compiler::Impl {
     if (auto f = nvptxFeatures(arch); !f)
       return f.error();
     if (Status st = checkKernelInstance(instance); !st)
-      return Error{st.message()};
+      return st.error();
     std::vector<ModSlot> slots = modSlots(instance.spec);
     std::vector<std::string> texts;
     int dumps = 0;
@@ -144,8 +146,8 @@ struct Compiler::Impl {
         continue;
       }
       if (slots[i].withDerivative) {
-        // The score and its derivative, lowered together in a context of
-        // their own (ScoreGradCompile.cpp).
+        // So has the derivative's (ScoreGradCompile.cpp): the score and
+        // `<mod>__grad`.
         auto text = self.loweredScoreGradIR(file, name, slots[i].localErrors);
         if (!text)
           return text.error();
@@ -174,14 +176,17 @@ struct Compiler::Impl {
 
 Result<std::unique_ptr<Compiler>> Compiler::create(CompilerOptions options) {
   if (options.optLevel > 3)
-    return Error{"optimization level " + std::to_string(options.optLevel) +
-                 " is out of range (0..3)"};
+    return Error{ErrorKind::InvalidArgument, "optimization level " +
+                                                 std::to_string(options.optLevel) +
+                                                 " is out of range (0..3)"};
   if (auto f = nvptxFeatures(options.arch); !f)
     return f.error();
   initializeLLVMTargets();
   auto impl = std::make_unique<Impl>(std::move(options), makeRegistry());
   return std::unique_ptr<Compiler>(new Compiler(std::move(impl)));
 }
+
+IntervalContext &intervalContextOf(Compiler::Impl &impl) { return impl.interval; }
 
 Compiler::Compiler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Compiler::~Compiler() = default;

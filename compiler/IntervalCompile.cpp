@@ -5,9 +5,11 @@
 // The classifier comes from the flex lowering pipeline with the interval
 // pass in it (buildFlexLoweringPipeline(pm, mask), compiler/Pipelines.h).
 //
-// These calls build their own MLIRContext (the Compiler's context lives
-// behind its pimpl in Compiler.cpp): they are independent of the Compiler's
-// other calls and may run concurrently with them.
+// These calls share one MLIRContext per Compiler, made on first use
+// (compiler/IntervalContext.h), apart from the Compiler's main context: they
+// serialize among themselves but may run while the Compiler compiles
+// something else.
+#include "compiler/IntervalContext.h"
 #include "compiler/Pipelines.h"
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/ModSymbols.h"
@@ -27,11 +29,14 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
 
+#include <atomic>
 #include <memory>
 
 namespace flexjit {
 
 namespace {
+
+std::atomic<uint64_t> contextsMade{0};
 
 std::string intervalName(const std::string &modName) { return modName + "__interval"; }
 
@@ -47,12 +52,25 @@ std::unique_ptr<mlir::MLIRContext> makeIntervalContext() {
   return ctx;
 }
 
+/// The Compiler's interval context, locked for as long as `lock` holds it.
+mlir::MLIRContext &lockedIntervalContext(Compiler::Impl &impl,
+                                         std::unique_lock<std::mutex> &lock) {
+  IntervalContext &ic = intervalContextOf(impl);
+  lock = std::unique_lock<std::mutex>(ic.mu);
+  if (!ic.ctx) {
+    ic.ctx = makeIntervalContext();
+    ++contextsMade;
+  }
+  return *ic.ctx;
+}
+
 Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const FileAST &file,
                                                             const std::string &modName) {
   const ModDecl *mod = file.findMod(modName);
   if (mod && mod->kind != ModKind::Mask)
-    return Error{file.fileName + ": error: '" + modName +
-                 "' is a score mod; block classification is for mask mods"};
+    return Error{ErrorKind::InvalidArgument,
+                 file.fileName + ": error: '" + modName +
+                     "' is a score mod; block classification is for mask mods"};
   auto emitted = emitFlexStage(run, file, modName);
   if (!emitted)
     return emitted.error();
@@ -61,7 +79,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const
           run.runPipeline(*module, "interval",
                           [&](mlir::OpPassManager &pm) { buildFlexLoweringPipeline(pm, modName); });
       !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("interval-lowered", *module);
   return std::move(module);
 }
@@ -69,7 +87,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const
 Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
                                          const std::string &modName) {
   if (Status st = prefixModSymbols(module); !st)
-    return Error{st.message()};
+    return st.error();
   std::string symbol = modSymbol(intervalName(modName));
   auto fn = findModFunc(module, symbol);
   if (!fn)
@@ -81,8 +99,9 @@ Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
   for (unsigned i = 0; ok && i < 8; ++i)
     ok = t.getInput(i).isSignlessInteger(32);
   if (!ok)
-    return Error{"function '" + intervalName(modName) +
-                 "' does not have a block classifier's type (i32 x 8, !llvm.ptr) -> i8"};
+    return Error{ErrorKind::Compile,
+                 "function '" + intervalName(modName) +
+                     "' does not have a block classifier's type (i32 x 8, !llvm.ptr) -> i8"};
   // jitModule hands back the looked-up symbol as a CpuMod (which owns the
   // engine); the pointer is the classifier's, cast back to its own type.
   auto code = jitModule(run, module, modName, symbol, ModKind::Mask);
@@ -94,9 +113,12 @@ Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
 
 } // namespace
 
+uint64_t intervalContextsMade() { return contextsMade.load(); }
+
 Result<std::string> Compiler::loweredIntervalIR(const FileAST &file, const std::string &modName) {
-  auto ctx = makeIntervalContext();
-  StageRun run(*ctx, options(), &file, intervalName(modName));
+  std::unique_lock<std::mutex> lock;
+  mlir::MLIRContext &ctx = lockedIntervalContext(*impl_, lock);
+  StageRun run(ctx, options(), &file, intervalName(modName));
   auto module = lowerWithInterval(run, file, modName);
   if (!module)
     return module.error();
@@ -104,8 +126,9 @@ Result<std::string> Compiler::loweredIntervalIR(const FileAST &file, const std::
 }
 
 Result<CpuIntervalFn> Compiler::jitInterval(const FileAST &file, const std::string &modName) {
-  auto ctx = makeIntervalContext();
-  StageRun run(*ctx, options(), &file, intervalName(modName));
+  std::unique_lock<std::mutex> lock;
+  mlir::MLIRContext &ctx = lockedIntervalContext(*impl_, lock);
+  StageRun run(ctx, options(), &file, intervalName(modName));
   auto module = lowerWithInterval(run, file, modName);
   if (!module)
     return module.error();
@@ -114,8 +137,9 @@ Result<CpuIntervalFn> Compiler::jitInterval(const FileAST &file, const std::stri
 
 Result<CpuIntervalFn> Compiler::jitIntervalLowered(const std::string &mlirText,
                                                    const std::string &modName) {
-  auto ctx = makeIntervalContext();
-  StageRun run(*ctx, options(), nullptr, intervalName(modName));
+  std::unique_lock<std::mutex> lock;
+  mlir::MLIRContext &ctx = lockedIntervalContext(*impl_, lock);
+  StageRun run(ctx, options(), nullptr, intervalName(modName));
   auto module = parseLoweredModule(run, mlirText);
   if (!module)
     return module.error();

@@ -47,22 +47,21 @@ Result<std::vector<BoundMod>> bindMods(mlir::ModuleOp module, const KernelInstan
     if (!kind)
       return kind.error();
     if (slots[i].kind && *kind != *slots[i].kind)
-      return Error{"'" + name + "' is a " + kindName(*kind) + " mod, used here as a " +
-                   slots[i].role};
+      return Error{ErrorKind::InvalidArgument, "'" + name + "' is a " + kindName(*kind) +
+                                                   " mod, used here as a " + slots[i].role};
     BoundMod m;
     m.fn = *fn;
     m.kind = *kind;
     if (slots[i].withClassifier) {
       m.classifier = module.lookupSymbol<mlir::func::FuncOp>(modSymbol(name + "__interval"));
       if (!m.classifier)
-        return Error{"the lowered module has no block classifier '" + name +
-                     "__interval' (make it with loweredIntervalIR)"};
+        return Error{ErrorKind::NotFound, "the lowered module has no block classifier '" + name +
+                                              "__interval' (make it with loweredIntervalIR)"};
     }
     if (slots[i].withDerivative) {
       auto grad = findScoreGradFunc(module, name);
       if (!grad)
-        return Error{"the lowered module has no derivative of '" + name + "' (" +
-                     grad.error().message + "; make it with loweredScoreGradIR)"};
+        return grad.error();
       m.derivative = *grad;
     }
     bound.push_back(m);
@@ -80,7 +79,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> parseAndMerge(StageRun &run,
     if (!m)
       return m.error();
     if (Status st = prefixModSymbols(**m); !st)
-      return Error{st.message()};
+      return st.error();
     if (!merged)
       merged = std::move(*m);
     else
@@ -104,14 +103,14 @@ Result<CompiledInstance> compileInstance(StageRun &run, mlir::OwningOpRef<mlir::
   buildKernels(gpuModule, instance.spec, *mods, entries);
   if (Status st = run.verify(*kernelModule, std::string("the ") + templateName(instance.spec));
       !st)
-    return Error{st.message()};
+    return st.error();
 
   std::lock_guard<std::mutex> lock(kernelTargetsMutex());
   auto artifacts = compileKernelModule(run, *kernelModule, kernelTargets(), arch);
   if (!artifacts)
     return artifacts.error();
   if (Status st = run.dumpStatus(); !st)
-    return Error{st.message()};
+    return st.error();
   CompiledInstance c;
   c.module.ptx = std::move(artifacts->ptx);
   c.module.arch = arch;
@@ -128,7 +127,7 @@ Result<KernelModulePTX> Compiler::compileLowered(const std::string &mlirText,
   if (auto f = nvptxFeatures(a); !f)
     return f.error();
   if (Status st = checkKernelInstance(instance); !st)
-    return Error{st.message()};
+    return st.error();
   auto ctx = makeKernelContext();
   StageRun run(*ctx, options(), nullptr, kernelRunName(instance));
   auto module = parseAndMerge(run, {mlirText});
@@ -171,7 +170,8 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
                                             const AttentionKernelSpec &spec,
                                             const std::string &arch) {
   if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
-    return Error{"the attention kernel spec and the mods disagree (a mod is given for a spec "
+    return Error{ErrorKind::InvalidArgument,
+                 "the attention kernel spec and the mods disagree (a mod is given for a spec "
                  "without it, or missing)"};
   KernelInstance instance{spec, {}};
   for (const std::string &m : {scoreMod, maskMod})
@@ -189,8 +189,9 @@ Result<KernelModulePTX> Compiler::attentionBackwardKernels(const FileAST &file,
                                                            const AttentionBackwardSpec &spec,
                                                            const std::string &arch) {
   if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
-    return Error{"the attention backward spec and the mods disagree (a mod is given for a spec "
-                 "without it, or missing)"};
+    return Error{ErrorKind::InvalidArgument,
+                 "the attention backward spec and the mods disagree (a mod is given for a "
+                 "spec without it, or missing)"};
   KernelInstance instance{spec, {}};
   for (const std::string &m : {scoreMod, maskMod})
     if (!m.empty())

@@ -1,7 +1,9 @@
 // Compiler::scoreGradIR / loweredScoreGradIR / jitScoreGrad /
 // jitScoreGradLowered / scoreGradKernel: a score mod's derivative
 // (flex-score-derivative, docs/backward.md) through the flex pipelines and
-// the back ends.
+// the back ends; the dense derivative kernel is a kernel template
+// (kernels/scoregrad/) compiled by Compiler::compile, whose mod slot asks
+// for the derivative (loweredScoreGradIR).
 //
 // Like the interval and kernel calls, these use an MLIR context of their own
 // (the Compiler's lives behind its pimpl in Compiler.cpp), so they neither
@@ -10,14 +12,12 @@
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/KernelModule.h"
 #include "compiler/backend/ModSymbols.h"
-#include "compiler/backend/NvptxBackend.h"
 #include "compiler/backend/Stage.h"
 #include "dialect/FlexDialect.h"
 #include "dialect/FlexOps.h"
 #include "flexjit/Compiler.hpp"
-#include "kernels/ScoreGradKernel.h"
+#include "kernels/KernelInstance.h"
 
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
 #include <memory>
 
@@ -38,8 +38,9 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> emitScore(StageRun &run, const FileAST
                                                     const std::string &modName) {
   const ModDecl *mod = file.findMod(modName);
   if (mod && mod->kind != ModKind::Score)
-    return Error{file.fileName + ": error: '" + modName +
-                 "' is a mask mod; only score mods have a derivative"};
+    return Error{ErrorKind::InvalidArgument,
+                 file.fileName + ": error: '" + modName +
+                     "' is a mask mod; only score mods have a derivative"};
   return emitFlexStage(run, file, modName);
 }
 
@@ -55,7 +56,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerScoreGrad(StageRun &run, const Fi
                                     buildFlexLoweringPipeline(pm, "", localErrors, modName);
                                   });
       !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("grad-lowered", **module);
   return std::move(*module);
 }
@@ -63,7 +64,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerScoreGrad(StageRun &run, const Fi
 Result<CpuScoreGrad> jitLoweredScoreGrad(StageRun &run, mlir::ModuleOp module,
                                          const std::string &modName) {
   if (Status st = prefixModSymbols(module); !st)
-    return Error{st.message()};
+    return st.error();
   auto fn = findScoreGradFunc(module, modName);
   if (!fn)
     return fn.error();
@@ -88,10 +89,10 @@ Result<std::string> Compiler::scoreGradIR(const FileAST &file, const std::string
           **module, "grad-flex",
           [&](mlir::OpPassManager &pm) { buildFlexDerivativePipeline(pm, modName); });
       !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("grad-flex", **module);
   if (Status st = run.dumpStatus(); !st)
-    return Error{st.message()};
+    return st.error();
   return printOp(**module);
 }
 
@@ -103,7 +104,7 @@ Result<std::string> Compiler::loweredScoreGradIR(const FileAST &file, const std:
   if (!module)
     return module.error();
   if (Status st = run.dumpStatus(); !st)
-    return Error{st.message()};
+    return st.error();
   return printOp(**module);
 }
 
@@ -128,25 +129,15 @@ Result<CpuScoreGrad> Compiler::jitScoreGradLowered(const std::string &mlirText,
 
 Result<KernelPTX> Compiler::scoreGradKernel(const FileAST &file, const std::string &modName,
                                             const std::string &arch) {
-  std::string a = arch.empty() ? options().arch : arch;
-  if (auto f = nvptxFeatures(a); !f)
-    return f.error();
-  auto ctx = makeGradContext();
-  StageRun run(*ctx, options(), &file, gradName(modName) + "__kernel");
-  auto module = lowerScoreGrad(run, file, modName, /*localErrors=*/false);
-  if (!module)
-    return module.error();
-  if (Status st = prefixModSymbols(**module); !st)
-    return Error{st.message()};
-  auto grad = findScoreGradFunc(**module, modName);
-  if (!grad)
-    return grad.error();
-
-  std::string entry = scoreGradKernelName(modName);
-  return compileKernel(run, **module, a, entry, scoreGradKernelParams(),
-                       "the dense derivative kernel", [&](mlir::gpu::GPUModuleOp gpuModule) {
-                         buildScoreGradKernel(gpuModule, *grad, entry);
-                       });
+  auto m = compile(file, KernelInstance{ScoreGradKernelSpec{}, {modName}}, arch);
+  if (!m)
+    return m.error();
+  KernelPTX k;
+  k.ptx = std::move(m->ptx);
+  k.arch = std::move(m->arch);
+  k.entry = m->entries.at(0).name;
+  k.params = std::move(m->entries.at(0).params);
+  return k;
 }
 
 } // namespace flexjit

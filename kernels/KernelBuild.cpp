@@ -6,6 +6,7 @@
 #include "kernels/attention/BackwardKernel.h"
 #include "kernels/blockmask/BlockMaskKernel.h"
 #include "kernels/densemask/DenseMaskKernel.h"
+#include "kernels/scoregrad/ScoreGradKernel.h"
 
 namespace flexjit {
 

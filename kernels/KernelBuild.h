@@ -16,7 +16,7 @@ namespace flexjit {
 
 /// A mod of the instance as the builders get it: its func.func in the
 /// gpu.module, its kind, its interval classifier when its slot asks for one
-/// (ModSlot::withClassifier) and its derivative when its slot asks for it
+/// (ModSlot::withClassifier), and its derivative when its slot asks for it
 /// (ModSlot::withDerivative).
 struct BoundMod {
   mlir::func::FuncOp fn;

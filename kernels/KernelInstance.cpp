@@ -44,13 +44,15 @@ Status checkKernelInstance(const KernelInstance &instance, const DeviceLimits &l
   for (const ModSlot &m : slots)
     roles += (roles.empty() ? "" : ", ") + m.role;
   if (instance.mods.size() != slots.size())
-    return Error{"the " + std::string(templateName(instance.spec)) + " takes " +
-                 std::to_string(slots.size()) + " mod(s)" + (roles.empty() ? "" : " (" + roles + ")") +
-                 ", " + std::to_string(instance.mods.size()) + " given"};
+    return Error{ErrorKind::InvalidArgument,
+                 "the " + std::string(templateName(instance.spec)) + " takes " +
+                     std::to_string(slots.size()) + " mod(s)" +
+                     (roles.empty() ? "" : " (" + roles + ")") + ", " +
+                     std::to_string(instance.mods.size()) + " given"};
   for (size_t i = 0; i < slots.size(); ++i)
     if (instance.mods[i].empty())
-      return Error{"the " + std::string(templateName(instance.spec)) + "'s " + slots[i].role +
-                   " is not named"};
+      return Error{ErrorKind::InvalidArgument, "the " + std::string(templateName(instance.spec)) +
+                                                   "'s " + slots[i].role + " is not named"};
   return Status::success();
 }
 

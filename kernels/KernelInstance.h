@@ -7,13 +7,14 @@
 #include "kernels/attention/BackwardTemplate.h"
 #include "kernels/blockmask/BlockMaskTemplate.h"
 #include "kernels/densemask/DenseMaskTemplate.h"
+#include "kernels/scoregrad/ScoreGradTemplate.h"
 
 #include <variant>
 
 namespace flexjit {
 
 using KernelSpec = std::variant<AttentionKernelSpec, AttentionBackwardSpec, BlockMaskKernelsSpec,
-                                DenseMaskKernelSpec>;
+                                DenseMaskKernelSpec, ScoreGradKernelSpec>;
 
 /// A template's spec and the mods it inlines, one name per
 /// modSlots(spec) entry, in that order.

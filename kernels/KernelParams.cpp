@@ -87,12 +87,12 @@ void KernelArgs::set(F32Param p, float value) { store(p.table, p.index, ParamKin
 
 Result<std::vector<void *>> KernelArgs::pointers() {
   if (!misuse_.empty())
-    return Error{"kernel arguments: " + misuse_};
+    return Error{ErrorKind::Internal, "kernel arguments: " + misuse_};
   std::vector<void *> out;
   for (size_t i = 0; i < set_.size(); ++i) {
     if (!set_[i])
-      return Error{"kernel arguments: parameter " + std::to_string(i) + " ('" +
-                   (*table_)[i].name + "') was not set"};
+      return Error{ErrorKind::Internal, "kernel arguments: parameter " + std::to_string(i) + " ('" +
+                                            (*table_)[i].name + "') was not set"};
     out.push_back(&slots_[first_[i]]);
   }
   return out;

@@ -1,7 +1,8 @@
 // How a kernel template is described (docs/kernels.md), without MLIR:
 //
 //   - a spec type: one instantiation, what changes the generated code
-//     (AttentionKernelSpec, BlockMaskKernelsSpec, DenseMaskKernelSpec);
+//     (AttentionKernelSpec, BlockMaskKernelsSpec, DenseMaskKernelSpec,
+//     ScoreGradKernelSpec);
 //   - KernelTemplateOf<Spec>, the template's description: its name, the
 //     mods it inlines (ModSlot), its spec check against DeviceLimits, and its
 //     PTX entries, each with its parameter table (KernelParams.h);
@@ -42,7 +43,8 @@ struct ModSlot {
   bool withClassifier = false;
   /// Lowered with thread-private error records (the kernel publishes them).
   bool localErrors = false;
-  /// A score mod's derivative (`<mod>__grad`, docs/backward.md) comes along.
+  /// A score mod lowered with its derivative (`<mod>__grad`,
+  /// docs/backward.md), which the builder gets as BoundMod::derivative.
   bool withDerivative = false;
 };
 

@@ -16,7 +16,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # --- Debian packages: only the missing ones, so a warm machine skips apt entirely.
 packages=(cmake ninja-build g++ ccache python3 git ca-certificates
           llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
-          libzstd-dev zlib1g-dev libfmt-dev libgtest-dev libgmock-dev)
+          libzstd-dev zlib1g-dev libgtest-dev libgmock-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

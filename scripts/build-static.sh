@@ -66,7 +66,7 @@ if [ $capi = 1 ]; then
     -DFLEXJIT_PIC=ON -DFLEXJIT_TESTS=OFF ${CMAKE_ARGS:-} >/dev/null
   cmake --build "$pic" -j "${JOBS:-$(nproc)}" --target flexjit_capi
   so="$root/dist/libflexjit_capi.so"
-  strip --strip-unneeded -o "$so" "$pic/runtime/capi-shared/libflexjit_capi.so"
+  strip --strip-unneeded -o "$so" "$pic/api/capi-shared/libflexjit_capi.so"
   # The exports: the C API and nothing else (no C++, MLIR, LLVM or libstdc++ symbols).
   others=$(nm -D --defined-only "$so" | awk '{ print $NF }' | grep -v '^flexjit_' || true)
   if [ -n "$others" ]; then

@@ -6,9 +6,10 @@
 #   bash scripts/gpu-run.sh FOLDER [STEP...]   logs and tables go to $OUT (or ./gpu-out)
 # Steps (default: all, in this order):
 #   tests       the GPU test binaries found in FOLDER (runtime, gpumask, attnkernel,
-#               attention, api, capi)
+#               attention, api, capi), with FLEXJIT_REQUIRE_GPU=1: a GPU test that
+#               finds no GPU fails instead of skipping
 #   blockmask   bench/blockmask_vs_pytorch.py with flex-blockmask-bench
-#   flex-bench  flex-bench on examples/mods.flex's seven cases at the issue-4 shapes
+#   flex-bench  flex-bench on examples/mods.flex's seven cases at the standard shapes (ATTN_SHAPES)
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
 #               the same shapes
 #   sanitizer   compute-sanitizer memcheck and racecheck on the small attention case
@@ -39,6 +40,8 @@ if [ ! -e /work/main ]; then mkdir -p /work && ln -s "$root" /work/main; fi
 for f in "$bins"/*.xz; do [ -e "$f" ] && xz -d -f -T0 "$f"; done
 chmod +x "$bins"/* 2>/dev/null
 export FLEXJIT_CACHE_DIR=/tmp/flexjit-cache-$$
+# A GPU test that finds no GPU fails here instead of skipping.
+export FLEXJIT_REQUIRE_GPU=1
 shapes=${ATTN_SHAPES:-"8192:4:16:128 2048:4:16:128 32768:1:16:128 8192:4:16:64"}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 python3 -c 'import torch; print("torch", torch.__version__)' | tee -a "$out/gpu.txt"

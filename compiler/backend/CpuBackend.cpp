@@ -52,7 +52,7 @@ std::string llvmErrorText(llvm::Error err) {
 Result<CpuMod> jitModule(StageRun &run, mlir::ModuleOp module, const std::string &modName,
                          const std::string &symbol, ModKind kind) {
   if (Status st = run.runPipeline(module, "cpu", buildCpuPipeline); !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("cpu-llvm-dialect", module);
 
   const unsigned optLevel = run.options().optLevel;
@@ -61,7 +61,8 @@ Result<CpuMod> jitModule(StageRun &run, mlir::ModuleOp module, const std::string
   // language rounds every f32 operation on its own.
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb)
-    return Error{"cannot describe the host for the JIT: " + llvmErrorText(jtmb.takeError())};
+    return Error{ErrorKind::Internal,
+                 "cannot describe the host for the JIT: " + llvmErrorText(jtmb.takeError())};
   jtmb->getOptions().AllowFPOpFusion = llvm::FPOpFusion::Strict;
   const llvm::CodeGenOptLevel codeGenLevel = optLevel == 0   ? llvm::CodeGenOptLevel::None
                                               : optLevel == 1 ? llvm::CodeGenOptLevel::Less
@@ -70,7 +71,8 @@ Result<CpuMod> jitModule(StageRun &run, mlir::ModuleOp module, const std::string
   jtmb->setCodeGenOptLevel(codeGenLevel);
   auto tm = jtmb->createTargetMachine();
   if (!tm)
-    return Error{"cannot create the host target machine: " + llvmErrorText(tm.takeError())};
+    return Error{ErrorKind::Internal,
+                 "cannot create the host target machine: " + llvmErrorText(tm.takeError())};
   llvm::TargetMachine *tmPtr = tm->get();
 
   std::string translateError;
@@ -115,7 +117,8 @@ Result<CpuMod> jitModule(StageRun &run, mlir::ModuleOp module, const std::string
   holder->engine->initialize();
   auto fn = holder->engine->lookup(symbol);
   if (!fn)
-    return Error{"the CPU JIT cannot find '" + symbol + "': " + llvmErrorText(fn.takeError())};
+    return Error{ErrorKind::Compile,
+                 "the CPU JIT cannot find '" + symbol + "': " + llvmErrorText(fn.takeError())};
   return CpuMod(kind, modName, std::move(holder), *fn);
 }
 

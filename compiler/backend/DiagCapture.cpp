@@ -76,11 +76,11 @@ void DiagCapture::render(mlir::Diagnostic &diag, bool isNote) {
 
 Error DiagCapture::error(const std::string &fallback) const {
   if (text_.empty())
-    return Error{fallback};
+    return Error{ErrorKind::Compile, fallback};
   std::string msg = text_;
   while (!msg.empty() && msg.back() == '\n')
     msg.pop_back();
-  return Error{msg};
+  return Error{ErrorKind::Compile, msg};
 }
 
 } // namespace flexjit

@@ -67,30 +67,6 @@ void expandFloatMinMax(mlir::ModuleOp module) {
   }
 }
 
-Result<KernelPTX> compileKernel(StageRun &run, mlir::ModuleOp lowered, const std::string &arch,
-                                const std::string &entry, std::vector<KernelParam> params,
-                                const std::string &what,
-                                const std::function<void(mlir::gpu::GPUModuleOp)> &build) {
-  mlir::gpu::GPUModuleOp gpuModule;
-  mlir::OwningOpRef<mlir::ModuleOp> kernelModule = wrapInGpuModule(lowered, &gpuModule);
-  expandFloatMinMax(*kernelModule);
-  build(gpuModule);
-  if (Status st = run.verify(*kernelModule, what); !st)
-    return Error{st.message()};
-  std::lock_guard<std::mutex> lock(kernelTargetsMutex());
-  auto artifacts = compileKernelModule(run, *kernelModule, kernelTargets(), arch);
-  if (!artifacts)
-    return artifacts.error();
-  if (Status st = run.dumpStatus(); !st)
-    return Error{st.message()};
-  KernelPTX k;
-  k.ptx = std::move(artifacts->ptx);
-  k.entry = entry;
-  k.arch = arch;
-  k.params = std::move(params);
-  return k;
-}
-
 mlir::OwningOpRef<mlir::ModuleOp> wrapInGpuModule(mlir::ModuleOp lowered,
                                                   mlir::gpu::GPUModuleOp *gpuModule) {
   mlir::Location loc = lowered.getLoc();

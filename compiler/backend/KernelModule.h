@@ -8,11 +8,9 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
 
 namespace flexjit {
 
@@ -29,16 +27,6 @@ void expandFloatMinMax(mlir::ModuleOp module);
 /// the ops are moved out of `lowered`.
 mlir::OwningOpRef<mlir::ModuleOp> wrapInGpuModule(mlir::ModuleOp lowered,
                                                   mlir::gpu::GPUModuleOp *gpuModule);
-
-/// The rest of a kernel compile: `lowered`'s functions wrapped in a
-/// gpu.module (wrapInGpuModule, expandFloatMinMax), the kernel added by
-/// `build`, the module verified (`what` names it in errors) and compiled to
-/// PTX for `arch` with the shared targets (under their lock). The KernelPTX
-/// carries `entry` and `params`.
-Result<KernelPTX> compileKernel(StageRun &run, mlir::ModuleOp lowered, const std::string &arch,
-                                const std::string &entry, std::vector<KernelParam> params,
-                                const std::string &what,
-                                const std::function<void(mlir::gpu::GPUModuleOp)> &build);
 
 /// One set of NVPTX target machines for kernel compiles (making one costs
 /// milliseconds); NvptxTargets is not thread-safe: hold the lock.

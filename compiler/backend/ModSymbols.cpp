@@ -20,7 +20,8 @@ Status prefixModSymbols(mlir::ModuleOp module) {
   for (auto fn : fns) {
     std::string to = modSymbol(fn.getSymName().str());
     if (mlir::failed(table.rename(fn, to)))
-      return Error{"cannot rename function '" + fn.getSymName().str() + "' to '" + to + "'"};
+      return Error{ErrorKind::Internal,
+                   "cannot rename function '" + fn.getSymName().str() + "' to '" + to + "'"};
   }
   return Status::success();
 }
@@ -41,15 +42,16 @@ Result<ModKind> modKindOf(mlir::func::FuncOp fn) {
   std::string sig;
   llvm::raw_string_ostream os(sig);
   os << t;
-  return Error{"function '" + fn.getSymName().str() + "' has type " + sig +
-               ", not a mask mod's (i32, i32, i32, i32, !llvm.ptr) -> i8 nor a score mod's "
-               "(f32, i32, i32, i32, i32, !llvm.ptr) -> f32"};
+  return Error{ErrorKind::Compile,
+               "function '" + fn.getSymName().str() + "' has type " + sig +
+                   ", not a mask mod's (i32, i32, i32, i32, !llvm.ptr) -> i8 nor a score mod's "
+                   "(f32, i32, i32, i32, i32, !llvm.ptr) -> f32"};
 }
 
 Result<mlir::func::FuncOp> findModFunc(mlir::ModuleOp module, const std::string &name) {
   auto fn = module.lookupSymbol<mlir::func::FuncOp>(name);
   if (!fn || fn.isExternal())
-    return Error{"no function '" + name + "' in the lowered module"};
+    return Error{ErrorKind::NotFound, "no function '" + name + "' in the lowered module"};
   return fn;
 }
 
@@ -68,9 +70,10 @@ Result<mlir::func::FuncOp> findScoreGradFunc(mlir::ModuleOp module, const std::s
     std::string sig;
     llvm::raw_string_ostream os(sig);
     os << t;
-    return Error{"function '" + fn->getSymName().str() + "' has type " + sig +
-                 ", not a score derivative's (f32, f32, i32, i32, i32, i32, !llvm.ptr, "
-                 "!llvm.ptr) -> f32"};
+    return Error{ErrorKind::Compile,
+                 "function '" + fn->getSymName().str() + "' has type " + sig +
+                     ", not a score derivative's (f32, f32, i32, i32, i32, i32, !llvm.ptr, "
+                     "!llvm.ptr) -> f32"};
   }
   return *fn;
 }
@@ -83,7 +86,7 @@ Error unknownModError(const FileAST &file, const std::string &modName) {
   std::string near = closestName(modName, names);
   if (!near.empty())
     msg += "\nhint: did you mean '" + near + "'?";
-  return Error{msg};
+  return Error{ErrorKind::NotFound, msg};
 }
 
 } // namespace flexjit

@@ -108,12 +108,13 @@ Status checkLinkable(const llvm::Module &m) {
       continue;
     if (f.isIntrinsic()) {
       if (isUnsupportedIntrinsic(f.getIntrinsicID()))
-        return Error{"the GPU back end cannot lower '" + f.getName().str() +
-                     "' (no PTX instruction, and libdevice is not linked)"};
+        return Error{ErrorKind::Compile, "the GPU back end cannot lower '" + f.getName().str() +
+                                             "' (no PTX instruction, and libdevice is not linked)"};
       continue;
     }
-    return Error{"the GPU kernel calls '" + f.getName().str() +
-                 "', which is not defined in it (libdevice and libm are not linked)"};
+    return Error{ErrorKind::Compile,
+                 "the GPU kernel calls '" + f.getName().str() +
+                     "', which is not defined in it (libdevice and libm are not linked)"};
   }
   return Status::success();
 }
@@ -127,7 +128,8 @@ Result<std::string> nvptxFeatures(const std::string &arch) {
   std::string known;
   for (const ArchInfo &a : kArchs)
     known += std::string(known.empty() ? "" : ", ") + a.arch;
-  return Error{"unsupported GPU architecture '" + arch + "' (supported: " + known + ")"};
+  return Error{ErrorKind::InvalidArgument,
+               "unsupported GPU architecture '" + arch + "' (supported: " + known + ")"};
 }
 
 NvptxTargets::NvptxTargets() = default;
@@ -144,13 +146,13 @@ Result<llvm::TargetMachine *> NvptxTargets::get(const std::string &arch, unsigne
   std::string err;
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, err);
   if (!target)
-    return Error{"the NVPTX back end is not available: " + err};
+    return Error{ErrorKind::Internal, "the NVPTX back end is not available: " + err};
   llvm::TargetOptions options;
   options.AllowFPOpFusion = llvm::FPOpFusion::Strict;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       triple, arch, *features, options, std::nullopt, std::nullopt, codeGenLevel(optLevel)));
   if (!tm)
-    return Error{"cannot create an NVPTX target machine for " + arch};
+    return Error{ErrorKind::Internal, "cannot create an NVPTX target machine for " + arch};
   llvm::TargetMachine *raw = tm.get();
   machines_[key] = std::move(tm);
   return raw;
@@ -168,12 +170,12 @@ Result<GpuArtifacts> compileKernelModule(StageRun &run, mlir::ModuleOp kernelMod
   if (Status st = run.runPipeline(kernelModule, "gpu",
                                   [](mlir::OpPassManager &pm) { buildGpuPipeline(pm); });
       !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("kernel-nvvm", kernelModule);
 
   auto gpuModules = kernelModule.getOps<mlir::gpu::GPUModuleOp>();
   if (std::distance(gpuModules.begin(), gpuModules.end()) != 1)
-    return Error{"a kernel module must hold exactly one gpu.module"};
+    return Error{ErrorKind::Internal, "a kernel module must hold exactly one gpu.module"};
   mlir::gpu::GPUModuleOp gpuModule = *gpuModules.begin();
 
   llvm::LLVMContext llvmCtx;
@@ -211,7 +213,7 @@ Result<GpuArtifacts> compileKernelModule(StageRun &run, mlir::ModuleOp kernelMod
   out.llvmIR = printModule(*m);
   run.dump("kernel-opt", "ll", out.llvmIR);
   if (Status st = checkLinkable(*m); !st)
-    return Error{st.message()};
+    return st.error();
 
   {
     mlir::TimingScope t = run.time("NVPTX code generation");
@@ -219,7 +221,7 @@ Result<GpuArtifacts> compileKernelModule(StageRun &run, mlir::ModuleOp kernelMod
     llvm::raw_svector_ostream os(ptx);
     llvm::legacy::PassManager codegen;
     if (tm->addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::AssemblyFile))
-      return Error{"the NVPTX back end cannot emit PTX"};
+      return Error{ErrorKind::Internal, "the NVPTX back end cannot emit PTX"};
     codegen.run(*m);
     out.ptx = ptx.str().str();
   }

@@ -38,7 +38,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> emitFlexStage(StageRun &run, const Fil
   if (!module)
     return run.error("cannot emit the flex IR of mod '" + modName + "'");
   if (Status st = run.verify(*module, "the flex IR of mod '" + modName + "'"); !st)
-    return Error{st.message()};
+    return st.error();
   run.dump("flex", *module);
   return std::move(module);
 }
@@ -50,7 +50,7 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> parseLoweredModule(StageRun &run,
   if (!module)
     return run.error("cannot parse the lowered MLIR");
   if (Status st = run.verify(*module, "the lowered MLIR"); !st)
-    return Error{st.message()};
+    return st.error();
   return std::move(module);
 }
 
@@ -94,7 +94,8 @@ Status StageRun::runPipeline(mlir::ModuleOp module, const std::string &stage,
     llvm::SmallString<256> dir(options_.dumpDir);
     llvm::sys::path::append(dir, modName_ + "-passes", stage);
     if (std::error_code ec = llvm::sys::fs::create_directories(dir))
-      return Error{"cannot create the dump folder " + dir.str().str() + ": " + ec.message()};
+      return Error{ErrorKind::InvalidArgument,
+                   "cannot create the dump folder " + dir.str().str() + ": " + ec.message()};
     pm.enableIRPrintingToFileTree(
         [](mlir::Pass *, mlir::Operation *) { return false; },
         [](mlir::Pass *, mlir::Operation *) { return true; },

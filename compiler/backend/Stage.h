@@ -55,7 +55,8 @@ public:
 
   /// A failure to write the dump folder (the first), or success.
   Status dumpStatus() const {
-    return dumpError_.empty() ? Status::success() : Status(Error{dumpError_});
+    return dumpError_.empty() ? Status::success()
+                              : Status(Error{ErrorKind::InvalidArgument, dumpError_});
   }
 
   /// An Error from the diagnostics so far, or `fallback`.

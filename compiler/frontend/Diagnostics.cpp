@@ -1,4 +1,4 @@
-// Rendering of located errors (DSL.md's format) and "did you mean" search.
+// Rendering of located errors (docs/language.md's format) and "did you mean" search.
 
 #include "flexjit/Diagnostics.hpp"
 

@@ -1,4 +1,4 @@
-// The AST evaluator: the oracle of every back end (DSL.md, common semantics).
+// The AST evaluator: the oracle of every back end (docs/language.md, "Semantics").
 //
 // Deliberately naive: a recursive walk over the checked tree, one Value per
 // node, each rule written out where it applies. Speed does not matter here;
@@ -217,7 +217,7 @@ private:
 
 Status TreeEvaluator::bindInputs(const ModDecl &mod, const ModInputs &inputs) {
   if (!mod.body)
-    return Error{"mod '" + mod.name + "' has no body"};
+    return Error{ErrorKind::InvalidArgument, "mod '" + mod.name + "' has no body"};
   UsedNames used;
   std::vector<bool> seen(file_.mods.size(), false);
   collectUses(file_, *mod.body, used, seen);
@@ -230,18 +230,21 @@ Status TreeEvaluator::bindInputs(const ModDecl &mod, const ModInputs &inputs) {
       if (p.name == name)
         decl = &p;
     if (!decl)
-      return Error{"mod '" + mod.name + "' reads undeclared param '" + name + "'"};
+      return Error{ErrorKind::InvalidArgument,
+                   "mod '" + mod.name + "' reads undeclared param '" + name + "'"};
     auto it = inputs.params.find(name);
     if (it == inputs.params.end())
-      return Error{"missing value for param '" + name + "' (" + typeName(decl->type) + ")"};
+      return Error{ErrorKind::InvalidArgument,
+                   "missing value for param '" + name + "' (" + typeName(decl->type) + ")"};
     const Value &v = it->second;
     if (v.type == decl->type)
       params_[name] = v;
     else if (decl->type == ScalarType::I64 && v.type == ScalarType::I32)
       params_[name] = Value::ofI64(v.i32);
     else
-      return Error{std::string("param '") + name + "' is " + typeName(decl->type) +
-                   ", but the value given is " + typeName(v.type)};
+      return Error{ErrorKind::InvalidArgument, std::string("param '") + name + "' is " +
+                                                   typeName(decl->type) +
+                                                   ", but the value given is " + typeName(v.type)};
   }
 
   // A symbolic size names one value across all buffers of the call.
@@ -254,34 +257,39 @@ Status TreeEvaluator::bindInputs(const ModDecl &mod, const ModInputs &inputs) {
       if (b.name == name)
         decl = &b;
     if (!decl)
-      return Error{"mod '" + mod.name + "' reads undeclared buffer '" + name + "'"};
+      return Error{ErrorKind::InvalidArgument,
+                   "mod '" + mod.name + "' reads undeclared buffer '" + name + "'"};
     auto it = inputs.buffers.find(name);
     if (it == inputs.buffers.end())
-      return Error{"missing data for buffer '" + name + "'"};
+      return Error{ErrorKind::InvalidArgument, "missing data for buffer '" + name + "'"};
     const BufferData &data = it->second;
     if (data.elemType != decl->elemType)
-      return Error{std::string("buffer '") + name + "' holds " + typeName(decl->elemType) +
-                   ", but the data given is " + typeName(data.elemType)};
+      return Error{ErrorKind::InvalidArgument,
+                   std::string("buffer '") + name + "' holds " + typeName(decl->elemType) +
+                       ", but the data given is " + typeName(data.elemType)};
     if (data.shape.size() != decl->dims.size())
-      return Error{"buffer '" + name + "' has rank " + std::to_string(decl->dims.size()) +
-                   ", but the data given has rank " + std::to_string(data.shape.size())};
+      return Error{ErrorKind::InvalidArgument,
+                   "buffer '" + name + "' has rank " + std::to_string(decl->dims.size()) +
+                       ", but the data given has rank " + std::to_string(data.shape.size())};
     int64_t elements = 1;
     for (size_t d = 0; d < data.shape.size(); ++d) {
       int64_t size = data.shape[d];
       if (size < 0)
-        return Error{"buffer '" + name + "': negative size " + std::to_string(size) +
-                     " for dimension " + std::to_string(d) + " (" + decl->dims[d] + ")"};
+        return Error{ErrorKind::InvalidArgument,
+                     "buffer '" + name + "': negative size " + std::to_string(size) +
+                         " for dimension " + std::to_string(d) + " (" + decl->dims[d] + ")"};
       auto [pos, inserted] = dimValues.emplace(decl->dims[d], std::make_pair(size, name));
       if (!inserted && pos->second.first != size)
-        return Error{"size '" + decl->dims[d] + "' is " + std::to_string(pos->second.first) +
-                     " for buffer '" + pos->second.second + "' but " + std::to_string(size) +
-                     " for buffer '" + name + "'"};
+        return Error{ErrorKind::InvalidArgument,
+                     "size '" + decl->dims[d] + "' is " + std::to_string(pos->second.first) +
+                         " for buffer '" + pos->second.second + "' but " + std::to_string(size) +
+                         " for buffer '" + name + "'"};
       if (size != 0 && elements > std::numeric_limits<int64_t>::max() / size)
-        return Error{"buffer '" + name + "' is too large"};
+        return Error{ErrorKind::InvalidArgument, "buffer '" + name + "' is too large"};
       elements *= size;
     }
     if (elements > 0 && !data.data)
-      return Error{"buffer '" + name + "' has no data"};
+      return Error{ErrorKind::InvalidArgument, "buffer '" + name + "' has no data"};
     buffers_[name] = &data;
   }
   return Status::success();
@@ -290,21 +298,24 @@ Status TreeEvaluator::bindInputs(const ModDecl &mod, const ModInputs &inputs) {
 Result<EvalResult> TreeEvaluator::run(const ModDecl &mod, const std::vector<Value> &args) {
   size_t expected = mod.kind == ModKind::Mask ? 4 : 5;
   if (args.size() != expected)
-    return Error{std::string(spelling(mod.kind)) + " mod '" + mod.name + "' takes " +
-                 std::to_string(expected) + " arguments, got " + std::to_string(args.size())};
+    return Error{ErrorKind::InvalidArgument, std::string(spelling(mod.kind)) + " mod '" + mod.name +
+                                                 "' takes " + std::to_string(expected) +
+                                                 " arguments, got " + std::to_string(args.size())};
   for (size_t i = 0; i < args.size(); ++i) {
     ScalarType want = (mod.kind == ModKind::Score && i == 0) ? ScalarType::F32 : ScalarType::I32;
     if (args[i].type != want)
-      return Error{"argument " + std::to_string(i) + " of mod '" + mod.name + "' must be " +
-                   typeName(want) + ", got " + typeName(args[i].type)};
+      return Error{ErrorKind::InvalidArgument, "argument " + std::to_string(i) + " of mod '" +
+                                                   mod.name + "' must be " + typeName(want) +
+                                                   ", got " + typeName(args[i].type)};
   }
   Value v = evalBody(mod, args);
   if (failure_)
-    return Error{*failure_};
+    return Error{ErrorKind::InvalidArgument, *failure_};
   ScalarType want = mod.kind == ModKind::Mask ? ScalarType::Bool : ScalarType::F32;
   if (v.type != want)
-    return Error{"mod '" + mod.name + "' returned " + typeName(v.type) + " instead of " +
-                 typeName(want) + " (is the file checked?)"};
+    return Error{ErrorKind::InvalidArgument, "mod '" + mod.name + "' returned " + typeName(v.type) +
+                                                 " instead of " + typeName(want) +
+                                                 " (is the file checked?)"};
   EvalResult r;
   r.value = v;
   r.oob = oob_;
@@ -724,7 +735,7 @@ Result<EvalResult> evaluate(const FileAST &file, const ModDecl &mod,
   TreeEvaluator ev(file, maxSteps);
   Status bound = ev.bindInputs(mod, inputs);
   if (!bound)
-    return Error{bound.message()};
+    return bound.error();
   return ev.run(mod, args);
 }
 

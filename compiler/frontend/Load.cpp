@@ -14,7 +14,7 @@ Result<std::unique_ptr<FileAST>> loadSource(const std::string &fileName,
                                             const std::string &source) {
   ParseResult parsed = parse(fileName, source);
   if (!parsed.errors.empty())
-    return Error{renderDiagnostics(fileName, source, parsed.errors)};
+    return Error{ErrorKind::Compile, renderDiagnostics(fileName, source, parsed.errors)};
   std::vector<Diagnostic> errors = check(*parsed.file);
   if (!errors.empty()) {
     // Like a compiler's error limit: past a screenful, more errors only
@@ -24,7 +24,7 @@ Result<std::unique_ptr<FileAST>> loadSource(const std::string &fileName,
     std::string text = renderDiagnostics(fileName, source, first);
     if (errors.size() > shown)
       text += fileName + ": error: too many errors; the rest are not shown\n";
-    return Error{text};
+    return Error{ErrorKind::Compile, text};
   }
   return std::move(parsed.file);
 }
@@ -32,11 +32,11 @@ Result<std::unique_ptr<FileAST>> loadSource(const std::string &fileName,
 Result<std::unique_ptr<FileAST>> loadFile(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    return Error{path + ": error: cannot open the file\n"};
+    return Error{ErrorKind::NotFound, path + ": error: cannot open the file\n"};
   std::stringstream buffer;
   buffer << in.rdbuf();
   if (in.bad())
-    return Error{path + ": error: cannot read the file\n"};
+    return Error{ErrorKind::NotFound, path + ": error: cannot read the file\n"};
   return loadSource(path, buffer.str());
 }
 

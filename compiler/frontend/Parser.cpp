@@ -1,6 +1,6 @@
 // The parser: tokens to an unchecked FileAST, by recursive descent.
 //
-// Precedence, loosest first (DSL.md): `||`; `&&`; comparisons (no
+// Precedence, loosest first (docs/language.md): `||`; `&&`; comparisons (no
 // chaining); `+ -`; `* / %`; unary `- !`; indexing and calls. `let ... in e`
 // is a primary whose body extends as far right as possible.
 //

@@ -1,5 +1,5 @@
 // The type checker: resolves names, types every node, folds consts and
-// rejects every class of mistake DSL.md lists, each at its exact location.
+// rejects every class of mistake docs/language.md lists, each at its exact location.
 //
 // It rewrites the tree in place: Name -> Arg/Local/Const/Param, Call ->
 // BuiltinCall/ModCall, and makes the one implicit conversion explicit: where

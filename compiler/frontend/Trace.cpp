@@ -282,21 +282,22 @@ bool validName(const std::string &name) {
 } // namespace
 
 Error detail::traceFailed(const std::string &name, const char *what) {
-  return Error{"<traced " + name + ">: error: the traced lambda threw " + what + "\n"};
+  return Error{ErrorKind::Compile,
+               "<traced " + name + ">: error: the traced lambda threw " + what + "\n"};
 }
 
 Result<TracedMod> detail::finishTrace(TraceScope &scope, ModKind kind, const std::string &name,
                                       const Sym &body) {
   std::string fileName = "<traced " + name + ">";
   auto fail = [&](const std::string &msg) {
-    return Error{fileName + ": error: " + msg + "\n"};
+    return Error{ErrorKind::Compile, fileName + ": error: " + msg + "\n"};
   };
   TraceScope::State &st = scope.state();
   if (!st.errors.empty()) {
     std::string all;
     for (const auto &e : st.errors)
       all += fileName + ": error: " + e + "\n";
-    return Error{all};
+    return Error{ErrorKind::Compile, all};
   }
   if (!validName(name))
     return fail("'" + name + "' is not a valid mod name");
@@ -347,7 +348,7 @@ Result<TracedMod> detail::finishTrace(TraceScope &scope, ModKind kind, const std
       if (!d.hint.empty())
         all += "hint: " + d.hint + "\n";
     }
-    return Error{all};
+    return Error{ErrorKind::Compile, all};
   }
   clearLocs(*file->mods[0].body);
   return TracedMod(std::move(file));

@@ -17,6 +17,7 @@
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Evaluator.hpp"
 #include "flexjit/ModABI.h"
+#include "flexjit/ReferenceAttention.hpp"
 #include "flexjit/Tensor.hpp"
 
 #include <optional>
@@ -76,26 +77,5 @@ struct AttentionInfo {
   bool betterKernelCompiling = false;
   double hostMs = 0;           ///< host time before the launch returned
 };
-
-/// The CPU reference's mods: compiled CPU functions (CpuMod) and their
-/// host contexts; null where absent.
-struct ReferenceMods {
-  CpuMod::ScoreFn score = nullptr;
-  const flexjit_mod_context *scoreCtx = nullptr;
-  CpuMod::MaskFn mask = nullptr;
-  const flexjit_mod_context *maskCtx = nullptr;
-};
-
-/// Attention on the CPU, element by element (the mask mod at every
-/// position, no block mask): the definition the GPU kernel is tested
-/// against. q, k, v host tensors of any DType; out a host tensor of F32 or
-/// F64, which chooses the precision of the computation (the score mod
-/// itself computes in f32, as the language does); `lse` null or [B, Hq,
-/// Q_LEN] contiguous of out's dtype. A row with no allowed position gets 0
-/// and LSE -inf. Runs on `threads` threads (0: all cores). Out-of-bounds
-/// buffer reads land in the contexts' error records (the caller checks).
-Status referenceAttention(const TensorRef &q, const TensorRef &k, const TensorRef &v,
-                          const TensorRef &out, void *lse, double scale,
-                          const ReferenceMods &mods, unsigned threads = 0);
 
 } // namespace flexjit

@@ -4,8 +4,8 @@
 #pragma once
 
 #include "flexjit/Error.hpp"
+#include "flexjit/DType.hpp"
 #include "flexjit/KernelParam.hpp"
-#include "flexjit/Tensor.hpp"
 
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 // BlockMask: PyTorch FlexAttention's block-sparse mask, field for field
-// (DESIGN.md "BlockMask").
+// (docs/runtime.md, "BlockMask").
 //
 // For Q_LEN, KV_LEN and block sizes (QB, KVB): nQ = ceil(Q_LEN/QB),
 // nKV = ceil(KV_LEN/KVB). Eight int32 arrays, row-major:
@@ -30,6 +30,13 @@ namespace flexjit {
 
 enum class BlockKind : uint8_t { Empty = 0, Partial = 1, Full = 2 };
 
+/// The most threads CPU work (block-mask creation, the reference attention)
+/// may be asked for; more is an Error. A request is a cap: at most the
+/// machine's hardware threads run.
+constexpr unsigned kMaxThreads = 1024;
+/// An Error saying `what` asked for more than kMaxThreads.
+Status checkThreads(unsigned threads, const std::string &what);
+
 /// What a static analysis (or a few probes) knows about a mask over a whole
 /// block: nothing, no element allowed, every element allowed, or some
 /// allowed and some not (the block is partial; Mixed is what probing a few
@@ -58,10 +65,11 @@ struct BlockRange {
 };
 
 struct BlockMaskCreateOptions {
-  /// Worker threads; 0: all cores (std::thread::hardware_concurrency).
+  /// Worker threads; 0: all cores (std::thread::hardware_concurrency), more
+  /// than there are cores: all cores; more than kMaxThreads: an Error.
   unsigned threads = 0;
-  /// Decides whole blocks without evaluating elements (issue 3's interval
-  /// analysis plugs in here). Must be sound: SurelyTrue only if every
+  /// Decides whole blocks without evaluating elements (the interval
+  /// analysis of docs/analysis.md plugs in here). Must be sound: SurelyTrue only if every
   /// element in the range is allowed, SurelyFalse only if none is, Mixed
   /// only if at least one is and one is not. May be called from several
   /// threads at once.
@@ -163,6 +171,9 @@ public:
   /// the block sizes this is the percentage of empty blocks; with tail
   /// blocks it is what PyTorch prints (and may be below 0).
   double sparsity() const;
+  /// The same from the shape and the number of computed (partial + full)
+  /// blocks: the sum of kv_num_blocks and full_kv_num_blocks.
+  static double sparsityFor(const BlockMaskShape &shape, int64_t computedBlocks);
 
   /// PyTorch's to_string(grid_size, limit): one picture per (b, h), each
   /// cell summarising a rows x cols section of the dense block matrix as

@@ -1,4 +1,4 @@
-// The one bounded cache of the runtime (DESIGN.md "The cache"), and the disk
+// The one bounded cache of the runtime (docs/runtime.md, "The cache"), and the disk
 // cache of compiled PTX.
 //
 // One LRU holds compiled kernels and block masks, bounded by bytes and by
@@ -13,6 +13,7 @@
 
 #include "flexjit/Error.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -28,15 +29,18 @@
 
 namespace flexjit {
 
-enum class CacheKind : uint8_t { Kernel = 0, BlockMask = 1 };
+/// Compiled kernels, block masks, and the device contexts of mods that
+/// read no buffer (their param values in device memory, shared by launches).
+enum class CacheKind : uint8_t { Kernel = 0, BlockMask = 1, ModContext = 2 };
 const char *cacheKindName(CacheKind kind);
 
 /// The device a cache entry lives on; CPU-side entries (CPU block masks,
 /// CPU-JIT'd kernels) use kCpuDevice.
 constexpr int kCpuDevice = -1;
 
-/// 32 lowercase hex digits: the first 128 bits of SHA-256 of the bytes. For
-/// buffer contents in block-mask keys and for disk-cache file names.
+/// 32 lowercase hex digits: 128 bits of BLAKE3 of the bytes (LLVM's; about
+/// 17 times SHA-256's speed here, docs/runtime.md). For buffer contents in
+/// block-mask keys.
 std::string hashBytes(const void *data, size_t size);
 std::string hashBytes(const std::string &bytes);
 
@@ -91,6 +95,8 @@ class CacheKey {
 public:
   static CacheKey kernel(const KernelKey &key);
   static CacheKey blockMask(const BlockMaskKey &key);
+  /// A mod's device context holding only params: their ABI slots, device.
+  static CacheKey modContext(int device, const std::vector<int64_t> &paramSlots);
 
   CacheKind kind() const { return kind_; }
   int device() const { return device_; }
@@ -174,6 +180,12 @@ public:
     return std::static_pointer_cast<T>(*r);
   }
 
+  /// The Error getOrCreate gives for a value over the byte bound, for a
+  /// value of `bytes` (success when it fits): for callers that know the
+  /// size before building, so that nothing is built to be refused. Counts
+  /// nothing.
+  Status admits(CacheKind kind, size_t bytes) const;
+
   /// The cached object or nullptr (counts a hit or a miss).
   std::shared_ptr<void> lookup(const CacheKey &key);
 
@@ -245,39 +257,59 @@ Cache &globalCache();
 
 /// flexjit's version as built ("0.1.0").
 const char *flexjitVersionString();
-/// "0.1.0+<16 hex digits>": the version and a hash of the code generator's
-/// sources, computed at build time (cmake/CodegenHash.cmake).
-const char *codegenVersionString();
 
 /// What names a compiled artifact on disk.
 struct DiskCacheKey {
-  /// flexjit's version and a hash of the sources of its code generator
-  /// (compiler/, kernels/, dialect/), so that PTX written by other code is
-  /// never read back.
-  std::string flexjitVersion = codegenVersionString();
+  /// The version of the code that made the artifact, so that an artifact
+  /// other code wrote is never read back: for PTX, the code generator's
+  /// (codegenVersionString(), Compiler.hpp), which the API layer passes in
+  /// (the runtime knows nothing of the compiler).
+  std::string flexjitVersion;
   std::string llvmVersion; ///< e.g. "22.1.8"; the caller passes LLVM's version
   std::string arch;        ///< "sm_90a"
   std::string options;     ///< canonical compile options
   std::string kernelKey;   ///< CacheKey::bytes() of the kernel, or any canonical text
 };
 
+/// The default bound on the bytes of PTX a disk cache keeps (1 GiB).
+constexpr uint64_t kDefaultDiskCacheBytes = uint64_t(1) << 30;
+
 struct DiskCacheConfig {
   /// Empty: $FLEXJIT_CACHE_DIR, else $XDG_CACHE_HOME/flexjit, else
-  /// $HOME/.cache/flexjit.
+  /// $HOME/.cache/flexjit, else (HOME unset) ${TMPDIR:-/tmp}/flexjit-cache-<uid>,
+  /// which is created 0700 and refused (the disk cache turns off, nothing is
+  /// read from it) unless it is a real directory of this user's that nobody
+  /// else may write.
   std::string directory;
   /// Called once, the first time the disk cache turns itself off (directory
-  /// not creatable, read-only, full); nullptr: a single line on stderr.
+  /// not creatable, read-only, full, refused); nullptr: a single line on stderr.
   std::function<void(const std::string &)> warn;
+  /// The most bytes of PTX files (headers included) kept in the directory;
+  /// 0: $FLEXJIT_DISK_CACHE_MAX_BYTES, else kDefaultDiskCacheBytes. After
+  /// each write, the files used longest ago (written or read: a read touches
+  /// the file's mtime) are deleted until the total fits.
+  uint64_t maxBytes = 0;
+  /// After each write, leftovers untouched for this long are deleted:
+  /// temporary files of writers that died, and files written by another code
+  /// version (a DiskCacheKey::flexjitVersion other than the one just written:
+  /// for PTX, codegenVersionString() of the code generator writing it).
+  /// Lock files nobody holds are deleted at once.
+  std::chrono::seconds staleAfter = std::chrono::hours(1);
 };
 
 struct DiskCacheStats {
   uint64_t hits = 0, misses = 0, writes = 0, corruptRebuilt = 0;
+  /// Files deleted to keep within maxBytes, and leftovers deleted (stale
+  /// temporary files, lock files nobody held, other code versions' files).
+  uint64_t evicted = 0, staleRemoved = 0;
 };
 
 /// Files: <dir>/<hash>.ptx with a header (magic, format version, key hash,
-/// payload length, checksum) and <dir>/<hash>.lock for flock. Writes go to
-/// a temporary file renamed into place, so readers never see half a file; a
-/// file whose header or checksum does not match is deleted and rebuilt.
+/// code version, payload length, checksum) and, while a process compiles
+/// it, <dir>/<hash>.lock for flock. Writes go to a temporary file renamed
+/// into place, so readers never see half a file; a file whose header or
+/// checksum does not match is deleted and rebuilt. docs/runtime.md has the
+/// format, the bound and the clean-up.
 class DiskCache {
 public:
   explicit DiskCache(DiskCacheConfig config = {});
@@ -294,10 +326,14 @@ public:
   /// Writes one (atomically); a failure turns the disk cache off (one warning).
   Status store(const DiskCacheKey &key, const std::string &payload);
 
-  /// 64 hex digits naming the key's files.
+  /// 64 hex digits (SHA-256 of the key's length-prefixed fields) naming the
+  /// key's files.
   static std::string keyHash(const DiskCacheKey &key);
   const std::string &directory() const { return dir_; }
-  /// False once the disk cache has turned itself off.
+  /// The bound on the directory's PTX bytes in force.
+  uint64_t maxBytes() const { return maxBytes_; }
+  /// False once the disk cache has turned itself off (or refused its
+  /// directory).
   bool enabled() const;
   DiskCacheStats stats() const;
   /// Where the file for a key lives (for tests and tools).
@@ -316,15 +352,27 @@ private:
   enum class ReadResult { Missing, Valid, Corrupt };
   ReadResult readValid(const std::string &path, const std::string &hash,
                        std::string &payload);
+  /// False when the disk cache is off; checks the private fallback directory
+  /// once, before anything in it is read.
+  bool usable() const;
   bool ensureDirectory();
-  void disable(const std::string &why);
+  void disable(const std::string &why) const;
   bool writeFile(const std::string &path, const std::string &hash,
-                 const std::string &payload);
+                 const DiskCacheKey &key, const std::string &payload);
+  /// Deletes leftovers (files of a code version other than `version`, the
+  /// one just written, among them) and, over maxBytes, the files used
+  /// longest ago (never `keep`).
+  void sweep(const std::string &keep, const std::string &version);
 
   std::string dir_;
-  std::function<void(const std::string &)> warn_;
+  bool privateDir_ = false; ///< the HOME-less fallback: checked before use
+  uint64_t maxBytes_ = 0;
+  std::chrono::seconds staleAfter_;
+  mutable std::string maxBytesWarning_; ///< a bad $FLEXJIT_DISK_CACHE_MAX_BYTES, said once
+  mutable std::function<void(const std::string &)> warn_;
   mutable std::mutex mu_;
-  bool disabled_ = false;
+  mutable bool disabled_ = false;
+  mutable bool dirChecked_ = false;
   bool dirReady_ = false;
   DiskCacheStats stats_;
 };

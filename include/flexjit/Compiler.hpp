@@ -38,6 +38,14 @@ struct AttentionBackwardSpec; // flexjit/AttentionBackwardSpec.hpp
 /// The GPU architectures the NVPTX back end is asked to target.
 const std::vector<std::string> &supportedArchs(); // sm_80, sm_86, sm_89, sm_90, sm_90a
 
+/// "0.1.0+<16 hex digits>": flexjit's version and a hash of every file that
+/// shapes the PTX this compiler generates (its sources, the kernel
+/// templates', the dialect's, and the public headers they include),
+/// computed at build time (cmake/CodegenHash.cmake). PTX kept on disk is
+/// keyed on it (DiskCacheKey::flexjitVersion), so PTX that other code wrote
+/// is never read back.
+const char *codegenVersionString();
+
 struct CompilerOptions {
   /// GPU target of ptx(), llvmIR() and denseMaskKernel() unless a call names one.
   std::string arch = "sm_80";
@@ -184,11 +192,6 @@ struct KernelModulePTX {
 /// inlines (kernels/KernelInstance.h; docs/kernels.md).
 struct KernelInstance;
 
-/// A launch of the dense derivative kernel (Compiler::scoreGradKernel) over
-/// [B, H, Q, KV]: 1-D, 256 threads a block (any 1-D grid is correct).
-LaunchDims scoreGradLaunch(int64_t B, int64_t H, int64_t Q, int64_t KV);
-
-
 class Compiler {
 public:
   /// Sets up the MLIR context (only the dialects flexjit uses) and the LLVM
@@ -235,6 +238,10 @@ public:
                                                const std::string &modName,
                                                const std::string &arch = "");
 
+  /// The interval calls below share one MLIR context per Compiler (made on
+  /// first use), apart from the main one: they serialize among themselves
+  /// but not with the Compiler's other calls.
+  ///
   /// The mask `modName` lowered (as loweredIR()) together with its block
   /// classifier `func.func @<modName>__interval(i32 b0, b1, h0, h1, q0, q1,
   /// kv0, kv1, !llvm.ptr ctx) -> i8` (verdicts as CpuIntervalFn's), for the
@@ -247,8 +254,9 @@ public:
                                            const std::string &modName);
 
   /// The GPU block-mask creation kernels of mask `modName`; arch "" means
-  /// options().arch. Like the interval calls, these use their own MLIR
-  /// context. An Error for a score mod or an unknown mod.
+  /// options().arch. These use an MLIR context of their own per call (the
+  /// classifier comes from the interval context, as text). An Error for a
+  /// score mod or an unknown mod.
   Result<BlockMaskKernelsPTX> blockMaskKernels(const FileAST &file, const std::string &modName,
                                                const std::string &arch = "");
   /// The same from lowered MLIR text holding the mask and its classifier
@@ -282,17 +290,18 @@ public:
   /// without a device: shared memory is the caller's check, with the
   /// device's limit) with its mods of `file` inlined, compiled for `arch`
   /// ("" means options().arch). The mods are lowered in this Compiler's
-  /// context, the kernel is built and compiled in a context of its own.
-  /// The typed calls (denseMaskKernel, blockMaskKernels, attentionKernel)
+  /// context (a mask's classifier and a score's derivative in theirs), the
+  /// kernel is built and compiled in a context of its own. The typed calls
+  /// (denseMaskKernel, blockMaskKernels, attentionKernel, scoreGradKernel)
   /// are this one.
   Result<KernelModulePTX> compile(const FileAST &file, const KernelInstance &instance,
                                   const std::string &arch = "");
   /// The same from lowered MLIR text holding the instance's mods (and a
-  /// mask's classifier where the template inlines it).
+  /// mask's classifier or a score's derivative where the template inlines
+  /// it).
   Result<KernelModulePTX> compileLowered(const std::string &mlirText,
                                          const KernelInstance &instance,
                                          const std::string &arch = "");
-
   /// The derivative of score mod `modName` (docs/backward.md), named
   /// `<modName>__grad`. In the flex dialect: the module after
   /// flex-inline-calls and flex-score-derivative, the score and its
@@ -311,9 +320,9 @@ public:
   /// The same from lowered MLIR text (what loweredScoreGradIR() prints).
   Result<CpuScoreGrad> jitScoreGradLowered(const std::string &mlirText,
                                            const std::string &modName);
-  /// The dense derivative kernel (kernels/ScoreGradKernel.h: the derivative
-  /// at every element of a [B, H, Q, KV] grid); arch "" means
-  /// options().arch.
+  /// The dense derivative kernel (kernels/scoregrad/: the derivative at
+  /// every element of a [B, H, Q, KV] grid, launched with scoreGradLaunch)
+  /// through compile(); arch "" means options().arch.
   Result<KernelPTX> scoreGradKernel(const FileAST &file, const std::string &modName,
                                     const std::string &arch = "");
 

@@ -1,4 +1,4 @@
-// User-facing errors in the .flex source, in the format of DSL.md:
+// User-facing errors in the .flex source, in the format of docs/language.md:
 //
 //   FILE:LINE:COL: error: WHAT
 //   <the source line>

@@ -1,5 +1,5 @@
 // The AST evaluator: the oracle every back end must agree with. Slow, simple,
-// and written straight from DSL.md's rules.
+// and written straight from docs/language.md's rules.
 #pragma once
 
 #include "flexjit/AST.hpp"

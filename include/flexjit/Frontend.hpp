@@ -1,4 +1,4 @@
-// The .flex front end: lexer, parser and type checker (DSL.md).
+// The .flex front end: lexer, parser and type checker (docs/language.md).
 #pragma once
 
 #include "flexjit/AST.hpp"

@@ -10,7 +10,7 @@
 //                                       1.0 / std::sqrt(D), mods);
 #pragma once
 
-#include "flexjit/Attention.hpp"
+#include "flexjit/ReferenceAttention.hpp"
 #include "flexjit/ModABI.h"
 #include "flexjit/Tensor.hpp"
 

@@ -25,7 +25,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace flexjit::cuda {
@@ -117,6 +119,13 @@ private:
 class DeviceBuffer {
 public:
   static Result<DeviceBuffer> allocate(const Context &ctx, size_t bytes);
+  /// From the stream-ordered allocator (cuMemAllocAsync) on `stream`, whose
+  /// memory is freed without the implicit device synchronization cuMemFree
+  /// may do for cuMemAlloc's; usable in `stream`'s order (synchronize it
+  /// before other streams use it). cuMemAlloc where the driver or device
+  /// lacks it.
+  static Result<DeviceBuffer> allocateOnStream(const Context &ctx, size_t bytes,
+                                               const Stream &stream);
   DeviceBuffer() = default;
   DeviceBuffer(DeviceBuffer &&other) noexcept;
   DeviceBuffer &operator=(DeviceBuffer &&other) noexcept;
@@ -147,7 +156,8 @@ private:
 /// destruction.
 class Event {
 public:
-  static Result<Event> create(const Context &ctx);
+  /// `timing` false: an event for fences only (cheaper to record).
+  static Result<Event> create(const Context &ctx, bool timing = true);
   Event() = default;
   Event(Event &&other) noexcept;
   Event &operator=(Event &&other) noexcept;
@@ -161,6 +171,8 @@ public:
   Status record(void *stream);
   /// Waits until the work recorded before it is done.
   Status synchronize() const;
+  /// Whether the work recorded before it is done (cuEventQuery: no waiting).
+  Result<bool> done() const;
   /// Milliseconds from `start` to `end` (both recorded and completed).
   static Result<float> elapsedMs(const Event &start, const Event &end);
 
@@ -249,6 +261,37 @@ struct DeviceBlockMask {
   std::array<uint64_t, 8> fields{};
   size_t bytes() const { return buffer.size(); }
 };
+
+/// The launches that may still use a resource (device memory they read):
+/// one event per stream, recorded again after each use there (work on a
+/// stream runs in order, so the latest event covers every earlier use on
+/// it). Thread-safe.
+class UseFences {
+public:
+  explicit UseFences(Context ctx);
+  /// Records, on `stream`, that the work queued there so far may use it.
+  Status recordUse(const Stream &stream);
+  /// Whether every recorded use is done (a driver error counts as done:
+  /// the context is unusable then).
+  bool done() const;
+
+private:
+  Context ctx_;
+  mutable std::mutex mu_;
+  std::vector<std::pair<void *, Event>> events_; ///< by stream
+};
+
+/// Frees `buffer` once `fences` are done: at once if they are, else later,
+/// when a later freeWhenDone or sweepDeferredFrees finds them done. Never
+/// waits for the device.
+void freeWhenDone(DeviceBuffer buffer, std::shared_ptr<UseFences> fences);
+/// Frees the deferred buffers whose fences are done; how many remain.
+size_t sweepDeferredFrees();
+
+/// The mask's computed blocks (partial + full: the sum of kv_num_blocks and
+/// full_kv_num_blocks), from those two [B, H, nQ] arrays alone (8·B·H·nQ
+/// bytes copied back), for its sparsity (BlockMask::sparsityFor).
+Result<int64_t> computedBlocks(const DeviceBlockMask &mask);
 
 /// Copies a host block mask to the device (synchronously without a stream).
 Result<DeviceBlockMask> uploadBlockMask(const BlockMask &mask, const Context &ctx,

@@ -3,21 +3,13 @@
 // caller (PyTorch, say); flexjit never allocates or frees it.
 #pragma once
 
+#include "flexjit/DType.hpp"
+
 #include <array>
-#include <cstddef>
 #include <cstdint>
 #include <string>
 
 namespace flexjit {
-
-/// Element types of attention inputs and outputs. The GPU kernel takes bf16
-/// and f16; the CPU reference also f32 and f64.
-enum class DType : uint8_t { BF16 = 0, F16 = 1, F32 = 2, F64 = 3 };
-
-/// "bf16", "f16", "f32", "f64".
-const char *dtypeName(DType t);
-/// 2, 2, 4, 8.
-size_t dtypeBytes(DType t);
 
 /// A 4-D tensor in logical order [B, H, S, D]. `device` is a CUDA ordinal
 /// (data is a CUdeviceptr) or kCpuDevice (-1: data is a host address).

@@ -1,5 +1,5 @@
 // The C++ front end: mods written as C++ lambdas and traced into the same
-// tree the .flex parser builds (DSL.md, "The C++ front end").
+// tree the .flex parser builds (docs/language.md, "The C++ front end").
 //
 //   flexjit::Buffer slopes("slopes", flexjit::ScalarType::F32, {"H"});
 //   auto causal = flexjit::mask("causal", [](auto b, auto h, auto q, auto kv) { return q >= kv; });

@@ -1,4 +1,4 @@
-// Scalar types and values of the mod language (DSL.md).
+// Scalar types and values of the mod language (docs/language.md).
 //
 // Every stage shares these: the type checker assigns a ScalarType to every
 // expression, the evaluator computes Values, constants fold into Values.

@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 /* Raised when a function is added or a struct changes. */
-#define FLEXJIT_C_API_VERSION 3
+#define FLEXJIT_C_API_VERSION 4
 
 typedef enum flexjit_status {
   FLEXJIT_OK = 0,
@@ -335,12 +335,13 @@ flexjit_status flexjit_attention_reference(const flexjit_module *module,
                                            const flexjit_attention_desc *desc);
 
 /*===------------------------------------------------------------------===*
- * The cache (one LRU for compiled kernels and block masks)
+ * The cache (one LRU for compiled kernels, block masks and mod contexts)
  *===------------------------------------------------------------------===*/
 
 typedef enum flexjit_cache_kind {
   FLEXJIT_CACHE_KERNEL = 0, /* compiled code (CPU JIT code counts no bytes) */
-  FLEXJIT_CACHE_BLOCK_MASK = 1
+  FLEXJIT_CACHE_BLOCK_MASK = 1,
+  FLEXJIT_CACHE_MOD_CONTEXT = 2 /* a mod's params in device memory, for attention */
 } flexjit_cache_kind;
 
 typedef struct flexjit_cache_stats {

@@ -18,7 +18,6 @@
 #include "flexjit/AST.hpp"
 #include "flexjit/Attention.hpp"
 #include "flexjit/BlockMask.hpp"
-#include "flexjit/BlockMaskFromMod.hpp"
 #include "flexjit/Cache.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Diagnostics.hpp"
@@ -26,7 +25,6 @@
 #include "flexjit/Evaluator.hpp"
 #include "flexjit/Fingerprint.hpp"
 #include "flexjit/Frontend.hpp"
-#include "flexjit/GpuBlockMask.hpp"
 #include "flexjit/ModABI.h"
 #include "flexjit/Runtime.hpp"
 #include "flexjit/Trace.hpp"
@@ -159,18 +157,6 @@ struct BlockMaskHandle {
   size_t bytes() const;
 };
 
-/// Why a Session call failed, for callers that map failures to codes (the C
-/// API): the Error's message says the rest.
-enum class FailureKind : uint8_t {
-  InvalidArgument, ///< a bad shape, a score mod, inputs that do not fit the mod
-  NotFound,        ///< no mod of that name
-  Compile,         ///< compiling the mod failed
-  OutOfBounds,     ///< the mod read a buffer out of bounds
-  Device,          ///< CUDA unavailable, or a driver failure
-  Cache,           ///< the value exceeds the cache's byte bound
-  Other,
-};
-
 struct SessionOptions {
   /// The LLVM optimization level of the CPU JIT (0..3).
   unsigned optLevel = 3;
@@ -178,8 +164,12 @@ struct SessionOptions {
   Cache *cache = nullptr;
 };
 
+class BackgroundBuilds; // runtime/cache/BackgroundBuilds.hpp
+
 /// Compiles mods and makes block masks through the cache. Thread-safe: the
-/// compiler behind it serializes compiles, creations run in parallel.
+/// compiler behind it serializes compiles, creations run in parallel. A
+/// failed call's Error says why in its kind (ErrorKind, Error.hpp: not
+/// found, invalid argument, compile, out of bounds, device, cache, ...).
 class Session {
 public:
   explicit Session(SessionOptions options = {});
@@ -191,8 +181,7 @@ public:
 
   /// The mask or score mod `modName` compiled for the CPU, from the cache
   /// (a kernel entry on the CPU device keyed by the mod's fingerprint).
-  Result<CpuMod> cpuMod(const Program &program, const std::string &modName,
-                        FailureKind *why = nullptr);
+  Result<CpuMod> cpuMod(const Program &program, const std::string &modName);
 
   /// The block mask the request describes: from the cache when an entry
   /// with the same mod fingerprint, shape, param values, buffer contents and
@@ -202,8 +191,7 @@ public:
   /// (createBlockMaskOnDevice). A read out of a buffer's bounds during
   /// creation is an Error naming the read. Without a driver or GPU a CUDA
   /// request is an Error; it never falls back to the CPU.
-  Result<BlockMaskHandle> blockMask(const Program &program, const BlockMaskRequest &request,
-                                    FailureKind *why = nullptr);
+  Result<BlockMaskHandle> blockMask(const Program &program, const BlockMaskRequest &request);
 
   /// FlexAttention's forward pass on the GPU (Attention.hpp): the kernel
   /// with the request's mods inlined comes from the cache (else the disk
@@ -213,26 +201,28 @@ public:
   /// read as an Error naming it. Wrong input is an Error naming the problem
   /// (shapes, dtypes, strides, devices, a block mask for other lengths,
   /// block sizes or device).
-  Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request,
-                                  FailureKind *why = nullptr);
+  Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request);
 
   /// The same on the CPU (referenceAttention): q, k, v host tensors, out
   /// a host F32 or F64 tensor, options.lse a host pointer of out's dtype.
   /// The mods come JIT-compiled from the cache; the block mask is not used.
-  Status referenceAttention(const Program &program, const AttentionRequest &request,
-                            FailureKind *why = nullptr);
+  Status referenceAttention(const Program &program, const AttentionRequest &request);
 
   /// Waits until the kernels this Session compiles in the background are
   /// in the cache (tiered compilation: AttentionOptions::tiered). The
-  /// destructor waits too.
+  /// destructor waits too (and joins the thread they compile on); at
+  /// process exit a compile in flight is waited for and queued ones are
+  /// dropped.
   void waitForBackgroundCompiles();
 
 private:
-  /// Runs `factory` for `key` through the cache on a thread of its own,
-  /// once per key; a failure is remembered (backgroundFailed), so that the
-  /// next call compiles in the foreground and reports it.
-  void startBackgroundCompile(const CacheKey &key, std::function<Result<CacheValue>()> factory);
-  bool backgroundFailed(const std::string &keyBytes);
+  /// Queues `factory` for `key` on this Session's background thread
+  /// (BackgroundBuilds: once while queued or running, again after the entry
+  /// was evicted); false when it cannot (no thread), and the caller then
+  /// compiles it itself. A failure is remembered (backgroundFailed), so
+  /// that the next call compiles in the foreground and reports it.
+  bool startBackgroundCompile(const CacheKey &key, std::function<Result<CacheValue>()> factory);
+  bool backgroundFailed(const CacheKey &key);
 
   /// Compiled code through the cache: `what` is "cpu_mod" (CpuMod) or
   /// "cpu_interval" (CpuIntervalFn).
@@ -245,14 +235,11 @@ private:
   Cache *cache_;
   std::mutex compilerMu_;
   std::unique_ptr<Result<std::unique_ptr<Compiler>>> compiler_;
-  std::mutex backgroundMu_;
-  std::vector<std::thread> background_;
-  std::set<std::string> backgroundStarted_, backgroundFailed_;
+  std::unique_ptr<BackgroundBuilds> background_;
 };
 
 /// Session::attention on a process-wide Session (globalCache()).
-Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request,
-                                FailureKind *why = nullptr);
+Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request);
 
 /// A device block mask copied back to host memory (for printing it); the
 /// q lists are derived again from the kv lists and must agree.

@@ -33,36 +33,41 @@ AttentionKernelSpec defaultAttentionSpec(DType dtype, int headDim, int valueHead
 
 Status checkAttentionKernelSpec(const AttentionKernelSpec &spec, unsigned sharedLimitBytes) {
   if (spec.dtype != DType::BF16 && spec.dtype != DType::F16)
-    return Error{std::string("the attention kernel takes bf16 or f16 tensors, not ") +
-                 dtypeName(spec.dtype)};
+    return Error{ErrorKind::InvalidArgument,
+                 std::string("the attention kernel takes bf16 or f16 tensors, not ") +
+                     dtypeName(spec.dtype)};
   auto headDimOk = [](int d) { return d == 64 || d == 128; };
   if (!headDimOk(spec.headDim))
-    return Error{"head dimension " + std::to_string(spec.headDim) +
-                 " of q and k is not supported (supported: 64, 128)"};
+    return Error{ErrorKind::InvalidArgument,
+                 "head dimension " + std::to_string(spec.headDim) +
+                     " of q and k is not supported (supported: 64, 128)"};
   if (!headDimOk(spec.valueHeadDim))
-    return Error{"head dimension " + std::to_string(spec.valueHeadDim) +
-                 " of v is not supported (supported: 64, 128)"};
+    return Error{ErrorKind::InvalidArgument, "head dimension " + std::to_string(spec.valueHeadDim) +
+                                                 " of v is not supported (supported: 64, 128)"};
   if (spec.blockM != 64 && spec.blockM != 128)
-    return Error{"attention blockM " + std::to_string(spec.blockM) +
-                 " is not supported (supported: 64, 128)"};
+    return Error{ErrorKind::InvalidArgument, "attention blockM " + std::to_string(spec.blockM) +
+                                                 " is not supported (supported: 64, 128)"};
   if ((spec.rowsPerWarp != 16 && spec.rowsPerWarp != 32) || spec.rowsPerWarp > spec.blockM)
-    return Error{"attention rowsPerWarp " + std::to_string(spec.rowsPerWarp) +
-                 " is not supported (supported: 16, 32, at most blockM)"};
+    return Error{ErrorKind::InvalidArgument,
+                 "attention rowsPerWarp " + std::to_string(spec.rowsPerWarp) +
+                     " is not supported (supported: 16, 32, at most blockM)"};
   if (spec.blockN != 32 && spec.blockN != 64 && spec.blockN != 128)
-    return Error{"attention blockN " + std::to_string(spec.blockN) +
-                 " is not supported (supported: 32, 64, 128)"};
+    return Error{ErrorKind::InvalidArgument, "attention blockN " + std::to_string(spec.blockN) +
+                                                 " is not supported (supported: 32, 64, 128)"};
   if (spec.stages < 1 || spec.stages > 3)
-    return Error{"attention stages " + std::to_string(spec.stages) +
-                 " is not supported (supported: 1, 2, 3)"};
+    return Error{ErrorKind::InvalidArgument, "attention stages " + std::to_string(spec.stages) +
+                                                 " is not supported (supported: 1, 2, 3)"};
   if (!spec.blockSparse && spec.hasMaskMod)
-    return Error{"a dense attention kernel (no block mask) takes no mask mod: a mask mod's "
+    return Error{ErrorKind::InvalidArgument,
+                 "a dense attention kernel (no block mask) takes no mask mod: a mask mod's "
                  "kernel walks its block mask"};
   const unsigned shared = attentionSharedBytes(spec);
   if (sharedLimitBytes != kNoSharedMemoryLimit && shared > sharedLimitBytes)
-    return Error{"the attention kernel " + spec.tag() + " needs " + std::to_string(shared) +
-                 " bytes of dynamic shared memory per block, more than the device's limit of " +
-                 std::to_string(sharedLimitBytes) +
-                 " bytes (fewer stages or a smaller blockN need less)"};
+    return Error{ErrorKind::InvalidArgument,
+                 "the attention kernel " + spec.tag() + " needs " + std::to_string(shared) +
+                     " bytes of dynamic shared memory per block, more than the device's limit of " +
+                     std::to_string(sharedLimitBytes) +
+                     " bytes (fewer stages or a smaller blockN need less)"};
   return Status::success();
 }
 

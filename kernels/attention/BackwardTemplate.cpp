@@ -79,7 +79,7 @@ unsigned attentionBackwardDqSharedBytes(const AttentionBackwardSpec &s) {
 }
 
 Status checkAttentionBackwardSpec(const AttentionBackwardSpec &s, unsigned sharedLimitBytes) {
-  auto bad = [](const std::string &m) { return Status(Error{"attention backward: " + m}); };
+  auto bad = [](const std::string &m) { return Status(Error{ErrorKind::InvalidArgument, "attention backward: " + m}); };
   if (s.dtype != DType::BF16 && s.dtype != DType::F16)
     return bad(std::string("the kernels take bf16 or f16 tensors, not ") + dtypeName(s.dtype));
   auto headDimOk = [](int d) { return d == 64 || d == 128; };

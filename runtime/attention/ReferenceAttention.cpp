@@ -1,4 +1,4 @@
-// The CPU reference attention (flexjit/Attention.hpp): FlexAttention's
+// The CPU reference attention (flexjit/ReferenceAttention.hpp): FlexAttention's
 // forward pass element by element, the definition the GPU kernel is tested
 // against. See docs/reference.md.
 //
@@ -16,9 +16,10 @@
 // task's own, so threads never write shared memory; afterwards the first
 // report in task order goes to the caller's error slots (when those are
 // still clear), which makes the report independent of scheduling.
-#include "flexjit/Attention.hpp"
+#include "flexjit/ReferenceAttention.hpp"
 #include "flexjit/Cache.hpp"
-#include "flexjit/HalfFloat.hpp"
+
+#include "flexjit/BlockMask.hpp"
 
 #include "attention/ReferenceSupport.hpp"
 #include "support/ThreadPool.hpp"
@@ -45,7 +46,9 @@ using reference::shapeStr;
 
 const char *kTensorNames[] = {"q", "k", "v", "out"};
 
-Error fail(const std::string &what) { return Error{"referenceAttention: " + what}; }
+Error fail(const std::string &what) {
+  return Error{ErrorKind::InvalidArgument, "referenceAttention: " + what};
+}
 
 Status checkArguments(const TensorRef &q, const TensorRef &k, const TensorRef &v,
                       const TensorRef &out, const ReferenceMods &mods) {
@@ -225,9 +228,11 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
   rt::parallelFor(tasks, unsigned(std::min<int64_t>(workers, tasks)), task);
 
   if (outOfMemory)
-    return fail("out of memory for a task's K and V (" + std::to_string(KV) + " x (" +
-                std::to_string(D) + " + " + std::to_string(Dv) + ") elements of " +
-                std::to_string(sizeof(T)) + " bytes)");
+    return Error{ErrorKind::OutOfMemory,
+                 "referenceAttention: out of memory for a task's K and V (" +
+                     std::to_string(KV) + " x (" + std::to_string(D) + " + " +
+                     std::to_string(Dv) + ") elements of " + std::to_string(sizeof(T)) +
+                     " bytes)"};
   if (mods.mask)
     mergeReport(maskErrors, mods.maskCtx);
   if (mods.score)
@@ -241,6 +246,8 @@ Status referenceAttention(const TensorRef &q, const TensorRef &k, const TensorRe
                           const TensorRef &out, void *lse, double scale,
                           const ReferenceMods &mods, unsigned threads) {
   if (Status s = checkArguments(q, k, v, out, mods); !s)
+    return s;
+  if (Status s = checkThreads(threads, "reference attention"); !s)
     return s;
   if (out.dtype == DType::F64)
     return run<double>(q, k, v, out, lse, scale, mods, threads);

@@ -26,6 +26,7 @@
 // task's own; the first report in task order goes to the caller's record
 // when the forward left it clear (ReferenceSupport.hpp).
 #include "flexjit/ReferenceBackward.hpp"
+#include "flexjit/BlockMask.hpp"
 #include "flexjit/Cache.hpp"
 
 #include "attention/ReferenceSupport.hpp"
@@ -52,7 +53,12 @@ using reference::writeRow;
 
 constexpr const char *kWho = "referenceAttentionBackward";
 
-Error fail(const std::string &what) { return Error{std::string(kWho) + ": " + what}; }
+Error fail(const std::string &what) {
+  return Error{ErrorKind::InvalidArgument, std::string(kWho) + ": " + what};
+}
+Error noMemory(const std::string &what) {
+  return Error{ErrorKind::OutOfMemory, std::string(kWho) + ": out of memory " + what};
+}
 
 Status checkArguments(const TensorRef &q, const TensorRef &k, const TensorRef &v,
                       const TensorRef &dOut, const TensorRef &dq, const TensorRef &dk,
@@ -228,7 +234,7 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
     lse.resize(size_t(B * Hq * Q));
     delta.resize(size_t(B * Hq * Q));
   } catch (const std::bad_alloc &) {
-    return fail("out of memory for the recomputed forward (" + std::to_string(B * Hq * Q) +
+    return noMemory("for the recomputed forward (" + std::to_string(B * Hq * Q) +
                 " rows of " + std::to_string(Dv) + ")");
   }
   TensorRef outRef = TensorRef::bhsd(uint64_t(uintptr_t(out.data())), dtypeOf<T>(), B, Hq, Q, Dv,
@@ -373,7 +379,7 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
   if (tasksA > 0)
     rt::parallelFor(tasksA, unsigned(std::min<int64_t>(workers, tasksA)), taskA);
   if (outOfMemory)
-    return fail("out of memory for a task of the dQ pass");
+    return noMemory("for a task of the dQ pass");
 
   // 3. Pass B: dK and dV per key, over the query heads of its kv head.
   const TaskSplit splitB = splitTasks(B * Hkv, KV, workers);
@@ -445,7 +451,7 @@ Status run(const TensorRef &q, const TensorRef &k, const TensorRef &v, const Ten
   if (tasksB > 0)
     rt::parallelFor(tasksB, unsigned(std::min<int64_t>(workers, tasksB)), taskB);
   if (outOfMemory)
-    return fail("out of memory for a task of the dK/dV pass");
+    return noMemory("for a task of the dK/dV pass");
 
   pool.write(mods.bufferGrads);
   for (auto [errors, ctx] : {std::pair{&maskErrorsA, fwd.maskCtx},
@@ -464,6 +470,8 @@ Status referenceAttentionBackward(const TensorRef &q, const TensorRef &k, const 
                                   const TensorRef &dk, const TensorRef &dv, double scale,
                                   const ReferenceBackwardMods &mods, unsigned threads) {
   if (Status s = checkArguments(q, k, v, dOut, dq, dk, dv, mods); !s)
+    return s;
+  if (Status s = checkThreads(threads, kWho); !s)
     return s;
   if (dq.dtype == DType::F64)
     return run<double>(q, k, v, dOut, static_cast<const double *>(dLse), dq, dk, dv, scale, mods,

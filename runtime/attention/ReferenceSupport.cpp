@@ -11,7 +11,9 @@ bool validDType(DType t) { return uint8_t(t) <= uint8_t(DType::F64); }
 } // namespace
 
 Status checkTensor(const TensorRef &t, const char *name, const char *who) {
-  auto fail = [&](const std::string &what) { return Error{std::string(who) + ": " + what}; };
+  auto fail = [&](const std::string &what) {
+    return Error{ErrorKind::InvalidArgument, std::string(who) + ": " + what};
+  };
   if (!validDType(t.dtype))
     return fail(std::string(name) + " has an unknown dtype (" + std::to_string(int(t.dtype)) +
                 ")");

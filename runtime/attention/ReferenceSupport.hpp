@@ -5,9 +5,10 @@
 #pragma once
 
 #include "flexjit/Error.hpp"
-#include "flexjit/HalfFloat.hpp"
 #include "flexjit/ModABI.h"
 #include "flexjit/Tensor.hpp"
+
+#include "attention/HalfFloat.hpp"
 
 #include <array>
 #include <cstdint>

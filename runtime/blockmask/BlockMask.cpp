@@ -21,25 +21,28 @@ std::string idx(std::initializer_list<int64_t> is) {
 
 Status BlockMaskShape::validate() const {
   if (!powerOfTwoInRange(qBlock) || !powerOfTwoInRange(kvBlock))
-    return Error{"block mask: block sizes must be powers of two from 16 to 256, got (" +
-                 std::to_string(qBlock) + ", " + std::to_string(kvBlock) + ")"};
+    return Error{ErrorKind::InvalidArgument,
+                 "block mask: block sizes must be powers of two from 16 to 256, got (" +
+                     std::to_string(qBlock) + ", " + std::to_string(kvBlock) + ")"};
   struct {
     const char *name;
     int64_t v;
   } dims[] = {{"B", B}, {"H", H}, {"Q_LEN", qLen}, {"KV_LEN", kvLen}};
   for (auto &d : dims)
     if (d.v < 1 || d.v > kInt32Max)
-      return Error{std::string("block mask: ") + d.name + " must be in 1.." +
-                   std::to_string(kInt32Max) + ", got " + std::to_string(d.v)};
+      return Error{ErrorKind::InvalidArgument, std::string("block mask: ") + d.name +
+                                                   " must be in 1.." + std::to_string(kInt32Max) +
+                                                   ", got " + std::to_string(d.v)};
   // Overflow-free size check: every factor is below 2^31.
   long double bytes = (long double)B * H *
                       (16.0L * numQBlocks() * numKvBlocks() +
                        8.0L * (numQBlocks() + numKvBlocks()));
   if (bytes > (long double)kMaxMaskBytes)
-    return Error{"block mask: B=" + std::to_string(B) + " H=" + std::to_string(H) +
-                 " Q_LEN=" + std::to_string(qLen) + " KV_LEN=" + std::to_string(kvLen) +
-                 " with blocks (" + std::to_string(qBlock) + ", " +
-                 std::to_string(kvBlock) + ") would take more than 64 GiB"};
+    return Error{ErrorKind::InvalidArgument,
+                 "block mask: B=" + std::to_string(B) + " H=" + std::to_string(H) +
+                     " Q_LEN=" + std::to_string(qLen) + " KV_LEN=" + std::to_string(kvLen) +
+                     " with blocks (" + std::to_string(qBlock) + ", " + std::to_string(kvBlock) +
+                     ") would take more than 64 GiB"};
   return Status::success();
 }
 
@@ -135,8 +138,9 @@ Status checkKinds(const BlockMaskShape &s, const std::vector<uint8_t> &kinds) {
   int64_t nQ = s.numQBlocks(), nKV = s.numKvBlocks();
   size_t want = size_t(s.B * s.H * nQ * nKV);
   if (kinds.size() != want)
-    return Error{"block mask: block kinds have " + std::to_string(kinds.size()) +
-                 " elements, expected B*H*nQ*nKV = " + std::to_string(want)};
+    return Error{ErrorKind::InvalidArgument,
+                 "block mask: block kinds have " + std::to_string(kinds.size()) +
+                     " elements, expected B*H*nQ*nKV = " + std::to_string(want)};
   bool qTail = s.qLen % s.qBlock != 0, kvTail = s.kvLen % s.kvBlock != 0;
   for (int64_t b = 0, i = 0; b < s.B; ++b)
     for (int64_t h = 0; h < s.H; ++h)
@@ -144,13 +148,15 @@ Status checkKinds(const BlockMaskShape &s, const std::vector<uint8_t> &kinds) {
         for (int64_t kv = 0; kv < nKV; ++kv, ++i) {
           uint8_t k = kinds[size_t(i)];
           if (k > 2)
-            return Error{"block mask: block kind " + std::to_string(int(k)) + " at " +
-                         idx({b, h, q, kv}) + " is not 0 (empty), 1 (partial) or 2 (full)"};
+            return Error{ErrorKind::InvalidArgument,
+                         "block mask: block kind " + std::to_string(int(k)) + " at " +
+                             idx({b, h, q, kv}) + " is not 0 (empty), 1 (partial) or 2 (full)"};
           if (k == 2 && ((qTail && q == nQ - 1) || (kvTail && kv == nKV - 1)))
-            return Error{"block mask: block " + idx({b, h, q, kv}) +
-                         " is marked full but reaches past Q_LEN=" + std::to_string(s.qLen) +
-                         " or KV_LEN=" + std::to_string(s.kvLen) +
-                         "; a tail block is never full"};
+            return Error{ErrorKind::InvalidArgument,
+                         "block mask: block " + idx({b, h, q, kv}) +
+                             " is marked full but reaches past Q_LEN=" + std::to_string(s.qLen) +
+                             " or KV_LEN=" + std::to_string(s.kvLen) +
+                             "; a tail block is never full"};
         }
   return Status::success();
 }
@@ -159,9 +165,9 @@ Status checkKinds(const BlockMaskShape &s, const std::vector<uint8_t> &kinds) {
 Result<BlockMask> BlockMask::fromBlockKinds(const BlockMaskShape &shape,
                                             const std::vector<uint8_t> &kinds) {
   if (Status st = shape.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   if (Status st = checkKinds(shape, kinds); !st)
-    return Error{st.message()};
+    return st.error();
   return build(shape, kinds, 0);
 }
 
@@ -169,7 +175,7 @@ Result<BlockMask> BlockMask::fromClassifier(
     const BlockMaskShape &shape,
     const std::function<BlockKind(int64_t, int64_t, int64_t, int64_t)> &classify) {
   if (Status st = shape.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   int64_t nQ = shape.numQBlocks(), nKV = shape.numKvBlocks();
   std::vector<uint8_t> kinds(size_t(shape.B * shape.H * nQ * nKV));
   size_t i = 0;
@@ -179,7 +185,7 @@ Result<BlockMask> BlockMask::fromClassifier(
         for (int64_t kv = 0; kv < nKV; ++kv)
           kinds[i++] = uint8_t(classify(b, h, q, kv));
   if (Status st = checkKinds(shape, kinds); !st)
-    return Error{st.message()};
+    return st.error();
   return build(shape, kinds, 0);
 }
 
@@ -189,27 +195,28 @@ Result<BlockMask> BlockMask::fromKvBlocks(const BlockMaskShape &shape,
                                           const std::vector<int32_t> &fullNum,
                                           const std::vector<int32_t> &fullIdx) {
   if (Status st = shape.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   int64_t nQ = shape.numQBlocks(), nKV = shape.numKvBlocks();
   size_t rows = size_t(shape.B * shape.H * nQ);
   bool haveFull = !fullNum.empty() || !fullIdx.empty();
   auto sizeCheck = [&](const char *name, size_t got, size_t want) -> Status {
     if (got != want)
-      return Error{std::string("from_kv_blocks: ") + name + " has " +
-                   std::to_string(got) + " elements, expected " + std::to_string(want) +
-                   " for B=" + std::to_string(shape.B) + " H=" + std::to_string(shape.H) +
-                   " nQ=" + std::to_string(nQ) + " nKV=" + std::to_string(nKV)};
+      return Error{ErrorKind::InvalidArgument,
+                   std::string("from_kv_blocks: ") + name + " has " + std::to_string(got) +
+                       " elements, expected " + std::to_string(want) +
+                       " for B=" + std::to_string(shape.B) + " H=" + std::to_string(shape.H) +
+                       " nQ=" + std::to_string(nQ) + " nKV=" + std::to_string(nKV)};
     return Status::success();
   };
   if (Status st = sizeCheck("kv_num_blocks", kvNum.size(), rows); !st)
-    return Error{st.message()};
+    return st.error();
   if (Status st = sizeCheck("kv_indices", kvIdx.size(), rows * nKV); !st)
-    return Error{st.message()};
+    return st.error();
   if (haveFull) {
     if (Status st = sizeCheck("full_kv_num_blocks", fullNum.size(), rows); !st)
-      return Error{st.message()};
+      return st.error();
     if (Status st = sizeCheck("full_kv_indices", fullIdx.size(), rows * nKV); !st)
-      return Error{st.message()};
+      return st.error();
   }
   std::vector<uint8_t> kinds(rows * nKV, uint8_t(BlockKind::Empty));
   auto mark = [&](const char *numName, const char *idxName,
@@ -220,38 +227,41 @@ Result<BlockMask> BlockMask::fromKvBlocks(const BlockMaskShape &shape,
               q = int64_t(r) % nQ;
       int32_t count = num[r];
       if (count < 0 || count > nKV)
-        return Error{std::string("from_kv_blocks: ") + numName + idx({b, h, q}) + " = " +
-                     std::to_string(count) + " is outside 0.." + std::to_string(nKV)};
+        return Error{ErrorKind::InvalidArgument,
+                     std::string("from_kv_blocks: ") + numName + idx({b, h, q}) + " = " +
+                         std::to_string(count) + " is outside 0.." + std::to_string(nKV)};
       for (int32_t j = 0; j < count; ++j) {
         int32_t kv = ind[r * nKV + j];
         if (kv < 0 || kv >= nKV)
-          return Error{std::string("from_kv_blocks: ") + idxName + idx({b, h, q, j}) +
-                       " = " + std::to_string(kv) + " is out of range [0, " +
-                       std::to_string(nKV) + ")"};
+          return Error{ErrorKind::InvalidArgument,
+                       std::string("from_kv_blocks: ") + idxName + idx({b, h, q, j}) + " = " +
+                           std::to_string(kv) + " is out of range [0, " + std::to_string(nKV) +
+                           ")"};
         if (j > 0 && kv <= ind[r * nKV + j - 1])
-          return Error{std::string("from_kv_blocks: ") + idxName + idx({b, h, q}) +
-                       " must list its first " + std::to_string(count) +
-                       " blocks in strictly ascending order; entry " + std::to_string(j) +
-                       " is " + std::to_string(kv) + " after " +
-                       std::to_string(ind[r * nKV + j - 1])};
+          return Error{ErrorKind::InvalidArgument,
+                       std::string("from_kv_blocks: ") + idxName + idx({b, h, q}) +
+                           " must list its first " + std::to_string(count) +
+                           " blocks in strictly ascending order; entry " + std::to_string(j) +
+                           " is " + std::to_string(kv) + " after " +
+                           std::to_string(ind[r * nKV + j - 1])};
         uint8_t &k = kinds[r * nKV + size_t(kv)];
         if (k != uint8_t(BlockKind::Empty))
-          return Error{"from_kv_blocks: block " + idx({b, h, q, kv}) +
-                       " is listed as both partial and full"};
+          return Error{ErrorKind::InvalidArgument, "from_kv_blocks: block " + idx({b, h, q, kv}) +
+                                                       " is listed as both partial and full"};
         k = uint8_t(kind);
       }
     }
     return Status::success();
   };
   if (Status st = mark("kv_num_blocks", "kv_indices", kvNum, kvIdx, BlockKind::Partial); !st)
-    return Error{st.message()};
+    return st.error();
   if (haveFull)
     if (Status st = mark("full_kv_num_blocks", "full_kv_indices", fullNum, fullIdx,
                          BlockKind::Full);
         !st)
-      return Error{st.message()};
+      return st.error();
   if (Status st = checkKinds(shape, kinds); !st)
-    return Error{st.message()};
+    return st.error();
   return build(shape, kinds, 0);
 }
 
@@ -280,9 +290,12 @@ double BlockMask::sparsity() const {
     computed += v;
   for (int32_t v : fullKvNum_)
     computed += v;
-  double numel = double(shape_.B) * double(shape_.H) * double(shape_.qLen) *
-                 double(shape_.kvLen);
-  double computedSize = double(computed) * shape_.qBlock * shape_.kvBlock;
+  return sparsityFor(shape_, computed);
+}
+
+double BlockMask::sparsityFor(const BlockMaskShape &shape, int64_t computedBlocks) {
+  double numel = double(shape.B) * double(shape.H) * double(shape.qLen) * double(shape.kvLen);
+  double computedSize = double(computedBlocks) * shape.qBlock * shape.kvBlock;
   return 100 * (1 - computedSize / numel);
 }
 

@@ -96,14 +96,24 @@ Result<std::vector<uint8_t>> classifyAll(const BlockMaskShape &s,
 
 } // namespace
 
+Status checkThreads(unsigned threads, const std::string &what) {
+  if (threads <= kMaxThreads)
+    return Status::success();
+  return Error{ErrorKind::InvalidArgument, what + ": threads = " + std::to_string(threads) +
+                                               " is more than the limit of " +
+                                               std::to_string(kMaxThreads) + " (0 = all cores)"};
+}
+
 Result<BlockMask> BlockMask::fromPredicate(const BlockMaskShape &shape, ElementFn fn,
                                            void *user,
                                            const BlockMaskCreateOptions &options,
                                            BlockMaskCreateStats *stats) {
   if (Status st = shape.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   if (!fn)
-    return Error{"block mask: no predicate given"};
+    return Error{ErrorKind::InvalidArgument, "block mask: no predicate given"};
+  if (Status st = checkThreads(options.threads, "block mask"); !st)
+    return st.error();
   auto kinds = classifyAll(shape, options, stats, [&](int64_t) {
     return [fn, user](int32_t b, int32_t h, int32_t q, int32_t kv) {
       return fn(user, b, h, q, kv);
@@ -119,9 +129,11 @@ Result<BlockMask> BlockMask::fromMaskMod(const BlockMaskShape &shape, MaskModFn 
                                          const BlockMaskCreateOptions &options,
                                          BlockMaskCreateStats *stats) {
   if (Status st = shape.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   if (!mod)
-    return Error{"block mask: no compiled mask mod given"};
+    return Error{ErrorKind::InvalidArgument, "block mask: no compiled mask mod given"};
+  if (Status st = checkThreads(options.threads, "block mask"); !st)
+    return st.error();
   // Each row evaluates with its own context copy and error slots, so that
   // threads never write shared memory; the first report in row order wins,
   // which makes the report independent of scheduling.

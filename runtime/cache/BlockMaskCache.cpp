@@ -33,19 +33,30 @@ BlockMaskKey blockMaskKey(const std::string &maskFingerprint, const BlockMaskSha
 }
 
 namespace {
+/// A mask over the cache's byte bound is refused from its shape, before it
+/// is made (BlockMask::bytesFor, docs/blockmask.md); an invalid shape is
+/// left to makeChecked's error.
+Status admitted(const Cache &cache, const BlockMaskKey &key) {
+  BlockMaskShape s = shapeOf(key);
+  if (!s.validate())
+    return Status::success();
+  return cache.admits(CacheKind::BlockMask, BlockMask::bytesFor(s));
+}
+
 Result<BlockMask> makeChecked(const BlockMaskKey &key, const BlockMaskMaker &make) {
   BlockMaskShape want = shapeOf(key);
   if (Status st = want.validate(); !st)
-    return Error{st.message()};
+    return st.error();
   auto m = make(want);
   if (!m.ok())
     return m.error();
   const BlockMaskShape &got = m->shape();
   if (got.B != want.B || got.H != want.H || got.qLen != want.qLen ||
       got.kvLen != want.kvLen || got.qBlock != want.qBlock || got.kvBlock != want.kvBlock)
-    return Error{"block mask cache: the mask made for B=" + std::to_string(want.B) +
-                 " H=" + std::to_string(want.H) + " Q_LEN=" + std::to_string(want.qLen) +
-                 " KV_LEN=" + std::to_string(want.kvLen) + " has another shape"};
+    return Error{ErrorKind::Internal,
+                 "block mask cache: the mask made for B=" + std::to_string(want.B) +
+                     " H=" + std::to_string(want.H) + " Q_LEN=" + std::to_string(want.qLen) +
+                     " KV_LEN=" + std::to_string(want.kvLen) + " has another shape"};
   return m;
 }
 } // namespace
@@ -53,8 +64,12 @@ Result<BlockMask> makeChecked(const BlockMaskKey &key, const BlockMaskMaker &mak
 Result<std::shared_ptr<const BlockMask>>
 cachedBlockMask(Cache &cache, const BlockMaskKey &key, const BlockMaskMaker &make) {
   if (key.device != kCpuDevice)
-    return Error{"block mask cache: a host block mask needs a key with the CPU "
-                 "device, not device " + std::to_string(key.device)};
+    return Error{ErrorKind::InvalidArgument,
+                 "block mask cache: a host block mask needs a key with the CPU "
+                 "device, not device " +
+                     std::to_string(key.device)};
+  if (Status st = admitted(cache, key); !st)
+    return st.error();
   auto r = cache.getOrCreateAs<const BlockMask>(
       CacheKey::blockMask(key), [&]() -> Result<CacheValue> {
         auto m = makeChecked(key, make);
@@ -71,11 +86,14 @@ cachedBlockMask(Cache &cache, const BlockMaskKey &key, const BlockMaskMaker &mak
 Result<std::shared_ptr<const cuda::DeviceBlockMask>>
 cachedDeviceBlockMask(Cache &cache, const BlockMaskKey &key, const cuda::Context &ctx,
                       const BlockMaskMaker &make) {
+  if (Status st = admitted(cache, key); !st)
+    return st.error();
   if (!ctx.valid())
-    return Error{"block mask cache: invalid CUDA context"};
+    return Error{ErrorKind::InvalidArgument, "block mask cache: invalid CUDA context"};
   if (key.device != ctx.device())
-    return Error{"block mask cache: key for device " + std::to_string(key.device) +
-                 " used with a context of device " + std::to_string(ctx.device())};
+    return Error{ErrorKind::InvalidArgument,
+                 "block mask cache: key for device " + std::to_string(key.device) +
+                     " used with a context of device " + std::to_string(ctx.device())};
   auto r = cache.getOrCreateAs<const cuda::DeviceBlockMask>(
       CacheKey::blockMask(key), [&]() -> Result<CacheValue> {
         auto m = makeChecked(key, make);

@@ -3,9 +3,27 @@
 
 #include <algorithm>
 #include <exception>
+#include <new>
 #include <thread>
 
 namespace flexjit {
+
+namespace {
+Error oversized(CacheKind kind, size_t bytes, size_t bound) {
+  return Error{ErrorKind::Cache, std::string("cache: a ") + cacheKindName(kind) + " entry of " +
+                                     std::to_string(bytes) +
+                                     " bytes exceeds the cache's byte bound of " +
+                                     std::to_string(bound) +
+                                     " bytes; raise it with Cache::setLimits"};
+}
+} // namespace
+
+Status Cache::admits(CacheKind kind, size_t bytes) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (bytes > limits_.maxBytes)
+    return oversized(kind, bytes, limits_.maxBytes);
+  return Status::success();
+}
 
 /// A build in flight: the builder fills it, waiters read it once `done`.
 struct Cache::Pending {
@@ -87,9 +105,9 @@ Result<std::shared_ptr<void>> Cache::getOrCreate(const CacheKey &key,
     }
     std::shared_ptr<Pending> p = e.pending;
     if (p->builder == std::this_thread::get_id())
-      return Error{std::string("cache: the factory of a ") +
-                   cacheKindName(key.kind()) +
-                   " entry asked the cache for its own key (a cycle)"};
+      return Error{ErrorKind::Internal, std::string("cache: the factory of a ") +
+                                            cacheKindName(key.kind()) +
+                                            " entry asked the cache for its own key (a cycle)"};
     // Someone else is building it: wait, and count it as a hit (it is not
     // built twice).
     statsFor(key.kind(), key.device()).hits++;
@@ -111,13 +129,15 @@ Result<std::shared_ptr<void>> Cache::getOrCreate(const CacheKey &key,
   std::optional<Result<CacheValue>> made;
   try {
     made.emplace(factory());
+  } catch (const std::bad_alloc &) {
+    made.emplace(Error{ErrorKind::OutOfMemory, "cache: out of memory while building the value"});
   } catch (const std::exception &ex) {
-    made.emplace(Error{std::string("cache: the factory threw: ") + ex.what()});
+    made.emplace(Error{ErrorKind::Internal, std::string("cache: the factory threw: ") + ex.what()});
   } catch (...) {
-    made.emplace(Error{"cache: the factory threw a non-standard exception"});
+    made.emplace(Error{ErrorKind::Internal, "cache: the factory threw a non-standard exception"});
   }
   if (made->ok() && !(*made)->object)
-    made.emplace(Error{"cache: the factory returned no object"});
+    made.emplace(Error{ErrorKind::Internal, "cache: the factory returned no object"});
 
   std::vector<std::shared_ptr<void>> dropped;
   std::shared_ptr<void> result;
@@ -126,11 +146,7 @@ Result<std::shared_ptr<void>> Cache::getOrCreate(const CacheKey &key,
   it = map_.find(key);
   pending->done = true;
   if (made->ok() && (*made)->bytes > limits_.maxBytes)
-    made.emplace(Error{std::string("cache: a ") + cacheKindName(key.kind()) +
-                       " entry of " + std::to_string((*made)->bytes) +
-                       " bytes exceeds the cache's byte bound of " +
-                       std::to_string(limits_.maxBytes) +
-                       " bytes; raise it with Cache::setLimits"});
+    made.emplace(oversized(key.kind(), (*made)->bytes, limits_.maxBytes));
   if (!made->ok()) {
     statsFor(key.kind(), key.device()).failures++;
     pending->error = made->error();

@@ -12,6 +12,7 @@ static_assert(sizeof(CUdevice) == sizeof(d::CUdevice), "CUdevice");
 static_assert(std::is_same_v<CUdeviceptr, d::CUdeviceptr>, "CUdeviceptr");
 static_assert(CUDA_SUCCESS == d::CUDA_SUCCESS);
 static_assert(CUDA_ERROR_NO_DEVICE == d::CUDA_ERROR_NO_DEVICE);
+static_assert(CUDA_ERROR_NOT_READY == d::CUDA_ERROR_NOT_READY);
 static_assert(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK ==
               d::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK);
 static_assert(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT ==
@@ -31,6 +32,7 @@ static_assert(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES == d::CU_JIT_ERROR_LOG_BUFFER_S
 static_assert(CU_JIT_LOG_VERBOSE == d::CU_JIT_LOG_VERBOSE);
 static_assert(CU_STREAM_NON_BLOCKING == d::CU_STREAM_NON_BLOCKING);
 static_assert(CU_EVENT_DEFAULT == d::CU_EVENT_DEFAULT);
+static_assert(CU_EVENT_DISABLE_TIMING == d::CU_EVENT_DISABLE_TIMING);
 
 // The function-pointer types match the header's prototypes.
 static_assert(std::is_same_v<decltype(d::API::cuLaunchKernel),
@@ -45,3 +47,6 @@ static_assert(std::is_same_v<decltype(&::cuEventElapsedTime),
                              CUresult (*)(float *, CUevent, CUevent)>);
 static_assert(std::is_same_v<decltype(&::cuEventRecord), CUresult (*)(CUevent, CUstream)>);
 static_assert(std::is_same_v<decltype(&::cuEventCreate), CUresult (*)(CUevent *, unsigned)>);
+static_assert(std::is_same_v<decltype(&::cuEventQuery), CUresult (*)(CUevent)>);
+static_assert(std::is_same_v<decltype(&::cuMemAllocAsync),
+                             CUresult (*)(CUdeviceptr *, size_t, CUstream)>);

@@ -42,9 +42,9 @@ Result<CUdevice> deviceOf(const API *a, int ordinal) {
   if (CUresult rc = a->cuDeviceGetCount(&n))
     return driverError(rc, "counting CUDA devices");
   if (ordinal < 0 || ordinal >= n)
-    return Error{"CUDA device " + std::to_string(ordinal) +
-                 " does not exist (" + std::to_string(n) + " device" +
-                 (n == 1 ? "" : "s") + " visible)"};
+    return Error{ErrorKind::Device, "CUDA device " + std::to_string(ordinal) + " does not exist (" +
+                                        std::to_string(n) + " device" + (n == 1 ? "" : "s") +
+                                        " visible)"};
   CUdevice dev = 0;
   if (CUresult rc = a->cuDeviceGet(&dev, ordinal))
     return driverError(rc, "getting CUDA device " + std::to_string(ordinal));
@@ -147,7 +147,7 @@ Status Context::synchronize() const {
   if (!a.ok())
     return a.error();
   if (!ref_)
-    return Error{"synchronizing: invalid context"};
+    return Error{ErrorKind::InvalidArgument, "synchronizing: invalid context"};
   std::string what = "synchronizing CUDA device " + std::to_string(ordinal_);
   ScopedContext scope(*a, ref_->ctx);
   if (scope.status())
@@ -166,7 +166,7 @@ Result<Stream> Stream::create(const Context &ctx) {
   if (!a.ok())
     return a.error();
   if (!ctx.valid())
-    return Error{"creating a CUDA stream: invalid context"};
+    return Error{ErrorKind::InvalidArgument, "creating a CUDA stream: invalid context"};
   std::string what =
       "creating a CUDA stream on device " + std::to_string(ctx.device());
   ScopedContext scope(*a, rawContext(ctx.handle()));

@@ -74,7 +74,11 @@ void load(Loaded &out) {
             // cuda.h 12.8+ names cuEventElapsedTime_v2; older drivers have
             // only the first version (same signature).
             (resolve(lib, "cuEventElapsedTime_v2", a.cuEventElapsedTime, e) ||
-             resolve(lib, "cuEventElapsedTime", a.cuEventElapsedTime, e));
+             resolve(lib, "cuEventElapsedTime", a.cuEventElapsedTime, e)) &&
+            resolve(lib, "cuEventQuery", a.cuEventQuery, e);
+  std::string optional;
+  if (ok && !resolve(lib, "cuMemAllocAsync", a.cuMemAllocAsync, optional))
+    a.cuMemAllocAsync = nullptr; // older driver: DeviceBuffer::allocateOnStream uses cuMemAlloc
   if (!ok)
     return; // the library stays loaded: unloading a driver is never safe
   CUresult rc = a.cuInit(0);
@@ -96,7 +100,7 @@ Result<const API *> api() {
   static std::once_flag once;
   std::call_once(once, [] { load(loaded); });
   if (!loaded.ok)
-    return Error{loaded.error};
+    return Error{ErrorKind::Device, loaded.error};
   return &loaded.api;
 }
 
@@ -111,7 +115,7 @@ Error driverError(CUresult rc, const std::string &what) {
     if ((*a)->cuGetErrorString(rc, &s) == CUDA_SUCCESS && s)
       desc = s;
   }
-  return Error{what + ": " + name + (desc.empty() ? "" : ": " + desc)};
+  return Error{ErrorKind::Device, what + ": " + name + (desc.empty() ? "" : ": " + desc)};
 }
 
 ScopedContext::ScopedContext(const API *api, CUcontext ctx)

@@ -30,6 +30,7 @@ using CUjit_option = int;
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
+constexpr CUresult CUDA_ERROR_NOT_READY = 600;
 
 constexpr int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK = 8;
 constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
@@ -47,6 +48,7 @@ constexpr CUjit_option CU_JIT_LOG_VERBOSE = 12;
 
 constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
 constexpr unsigned CU_EVENT_DEFAULT = 0;
+constexpr unsigned CU_EVENT_DISABLE_TIMING = 2;
 
 /// Function pointers resolved from libcuda.so.1 (the _v2 symbols where the
 /// driver versions them, as cuda.h's macros would pick).
@@ -90,6 +92,11 @@ struct API {
   CUresult (*cuEventRecord)(CUevent, CUstream);
   CUresult (*cuEventSynchronize)(CUevent);
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
+  // Fences: whether the work before an event is done, without waiting.
+  CUresult (*cuEventQuery)(CUevent);
+  // The stream-ordered allocator (CUDA 11.2+; null where the driver is
+  // older): memory whose cuMemFree never synchronizes the device.
+  CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, CUstream);
 };
 
 /// The loaded, initialised driver, or the Error saying why there is none.

@@ -7,18 +7,18 @@
 namespace flexjit::cuda {
 using namespace driver;
 
-Result<Event> Event::create(const Context &ctx) {
+Result<Event> Event::create(const Context &ctx, bool timing) {
   auto a = api();
   if (!a.ok())
     return a.error();
   if (!ctx.valid())
-    return Error{"creating a CUDA event: invalid context"};
+    return Error{ErrorKind::InvalidArgument, "creating a CUDA event: invalid context"};
   std::string what = "creating a CUDA event on device " + std::to_string(ctx.device());
   ScopedContext scope(*a, rawContext(ctx.handle()));
   if (scope.status())
     return driverError(scope.status(), what);
   CUevent e = nullptr;
-  if (CUresult rc = (*a)->cuEventCreate(&e, CU_EVENT_DEFAULT))
+  if (CUresult rc = (*a)->cuEventCreate(&e, timing ? CU_EVENT_DEFAULT : CU_EVENT_DISABLE_TIMING))
     return driverError(rc, what);
   Event out;
   out.event_ = e;
@@ -56,7 +56,7 @@ Status Event::record(void *stream) {
   if (!a.ok())
     return a.error();
   if (!event_)
-    return Error{"recording a CUDA event: invalid event"};
+    return Error{ErrorKind::InvalidArgument, "recording a CUDA event: invalid event"};
   ScopedContext scope(*a, rawContext(ctx_));
   if (scope.status())
     return driverError(scope.status(), "recording a CUDA event");
@@ -71,10 +71,24 @@ Status Event::synchronize() const {
   if (!a.ok())
     return a.error();
   if (!event_)
-    return Error{"waiting for a CUDA event: invalid event"};
+    return Error{ErrorKind::InvalidArgument, "waiting for a CUDA event: invalid event"};
   if (CUresult rc = (*a)->cuEventSynchronize(static_cast<CUevent>(event_)))
     return driverError(rc, "waiting for a CUDA event");
   return Status::success();
+}
+
+Result<bool> Event::done() const {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!event_)
+    return Error{ErrorKind::Device, "querying a CUDA event: invalid event"};
+  CUresult rc = (*a)->cuEventQuery(static_cast<CUevent>(event_));
+  if (rc == CUDA_SUCCESS)
+    return true;
+  if (rc == CUDA_ERROR_NOT_READY)
+    return false;
+  return driverError(rc, "querying a CUDA event");
 }
 
 Result<float> Event::elapsedMs(const Event &start, const Event &end) {
@@ -82,7 +96,7 @@ Result<float> Event::elapsedMs(const Event &start, const Event &end) {
   if (!a.ok())
     return a.error();
   if (!start.event_ || !end.event_)
-    return Error{"timing CUDA events: invalid event"};
+    return Error{ErrorKind::InvalidArgument, "timing CUDA events: invalid event"};
   float ms = 0;
   if (CUresult rc = (*a)->cuEventElapsedTime(&ms, static_cast<CUevent>(start.event_),
                                              static_cast<CUevent>(end.event_)))

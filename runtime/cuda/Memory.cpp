@@ -12,17 +12,37 @@ Result<DeviceBuffer> DeviceBuffer::allocate(const Context &ctx, size_t bytes) {
   if (!a.ok())
     return a.error();
   if (!ctx.valid())
-    return Error{"allocating device memory: invalid context"};
+    return Error{ErrorKind::InvalidArgument, "allocating device memory: invalid context"};
   std::string what = "allocating " + std::to_string(bytes) +
                      " bytes on CUDA device " + std::to_string(ctx.device());
   if (bytes == 0)
-    return Error{what + ": a zero-byte allocation is not allowed"};
+    return Error{ErrorKind::InvalidArgument, what + ": a zero-byte allocation is not allowed"};
   ScopedContext scope(*a, rawContext(ctx.handle()));
   if (scope.status())
     return driverError(scope.status(), what);
   CUdeviceptr p = 0;
   if (CUresult rc = (*a)->cuMemAlloc(&p, bytes))
     return driverError(rc, what);
+  DeviceBuffer b;
+  b.ptr_ = p;
+  b.size_ = bytes;
+  b.ctx_ = ctx.handle();
+  return b;
+}
+
+Result<DeviceBuffer> DeviceBuffer::allocateOnStream(const Context &ctx, size_t bytes,
+                                                    const Stream &stream) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!ctx.valid() || !(*a)->cuMemAllocAsync || bytes == 0)
+    return allocate(ctx, bytes); // its errors, or no stream-ordered allocator
+  ScopedContext scope(*a, rawContext(ctx.handle()));
+  if (scope.status())
+    return driverError(scope.status(), "allocating device memory");
+  CUdeviceptr p = 0;
+  if ((*a)->cuMemAllocAsync(&p, bytes, static_cast<CUstream>(stream.raw())) != CUDA_SUCCESS)
+    return allocate(ctx, bytes); // e.g. CUDA_ERROR_NOT_SUPPORTED: no memory pools here
   DeviceBuffer b;
   b.ptr_ = p;
   b.size_ = bytes;
@@ -61,10 +81,10 @@ void DeviceBuffer::reset() {
 namespace {
 Status checkRange(const char *op, size_t bytes, size_t offset, size_t size) {
   if (offset > size || bytes > size - offset)
-    return Error{std::string(op) + " of " + std::to_string(bytes) +
-                 " bytes at offset " + std::to_string(offset) +
-                 " overruns a device buffer of " + std::to_string(size) +
-                 " bytes"};
+    return Error{ErrorKind::InvalidArgument, std::string(op) + " of " + std::to_string(bytes) +
+                                                 " bytes at offset " + std::to_string(offset) +
+                                                 " overruns a device buffer of " +
+                                                 std::to_string(size) + " bytes"};
   return Status::success();
 }
 } // namespace

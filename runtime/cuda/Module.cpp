@@ -27,7 +27,7 @@ Result<Module> Module::loadPTX(const Context &ctx, const std::string &ptx,
   std::string doing = "loading module for " + what + " on device " +
                       std::to_string(ctx.device());
   if (!ctx.valid())
-    return Error{doing + ": invalid context"};
+    return Error{ErrorKind::InvalidArgument, doing + ": invalid context"};
   ScopedContext scope(*a, rawContext(ctx.handle()));
   if (scope.status())
     return driverError(scope.status(), doing);
@@ -96,7 +96,7 @@ Result<Function> Module::function(const std::string &name) const {
   std::string doing = "looking up function " + name + " in the module for " +
                       what_ + " on device " + std::to_string(ordinal_);
   if (!mod_)
-    return Error{doing + ": module not loaded"};
+    return Error{ErrorKind::InvalidArgument, doing + ": module not loaded"};
   CUfunction fn = nullptr;
   if (CUresult rc = (*a)->cuModuleGetFunction(&fn, static_cast<CUmodule>(mod_),
                                               name.c_str()))
@@ -116,7 +116,7 @@ Status Function::setMaxDynamicSharedMemory(int bytes) const {
   std::string doing = "opting kernel " + name_ + " in to " +
                       std::to_string(bytes) + " bytes of dynamic shared memory";
   if (!fn_)
-    return Error{doing + ": no function"};
+    return Error{ErrorKind::InvalidArgument, doing + ": no function"};
   ScopedContext scope(*a, rawContext(ctx_));
   if (scope.status())
     return driverError(scope.status(), doing);
@@ -132,7 +132,7 @@ Result<int> Function::attribute(int cuFunctionAttribute) const {
   if (!a.ok())
     return a.error();
   if (!fn_)
-    return Error{"reading an attribute of a null function"};
+    return Error{ErrorKind::InvalidArgument, "reading an attribute of a null function"};
   int v = 0;
   if (CUresult rc = (*a)->cuFuncGetAttribute(&v, cuFunctionAttribute,
                                              static_cast<CUfunction>(fn_)))
@@ -148,7 +148,7 @@ Status launch(const Function &fn, const LaunchConfig &c, void **args) {
     return a.error();
   std::string doing = "launching kernel " + fn.name();
   if (!fn.valid())
-    return Error{doing + ": no function"};
+    return Error{ErrorKind::InvalidArgument, doing + ": no function"};
   if (c.sharedBytes > kStaticSharedLimit &&
       (!fn.optedIn_ || int(c.sharedBytes) > fn.optedIn_->load())) {
     if (Status s = fn.setMaxDynamicSharedMemory(int(c.sharedBytes)); !s)

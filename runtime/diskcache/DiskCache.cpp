@@ -1,7 +1,9 @@
 // The disk cache of compiled PTX: atomic writes, checksummed files, a lock
-// per key shared across processes (flock).
+// per key shared across processes (flock), a private fallback directory
+// checked before use. The bound and the clean-up are in Sweep.cpp.
 #include "flexjit/Cache.hpp"
-#include "support/Sha256.hpp"
+#include "diskcache/FileFormat.hpp"
+#include "diskcache/FileLock.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -9,11 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "CodegenHash.h"
 
 #ifndef FLEXJIT_VERSION
 #define FLEXJIT_VERSION "unknown"
@@ -23,36 +22,45 @@ namespace flexjit {
 
 const char *flexjitVersionString() { return FLEXJIT_VERSION; }
 
-const char *codegenVersionString() {
-  static const std::string v = std::string(FLEXJIT_VERSION) + "+" + FLEXJIT_CODEGEN_HASH;
-  return v.c_str();
-}
-
 namespace {
 
-constexpr char kMagic[8] = {'F', 'L', 'X', 'J', 'P', 'T', 'X', '\0'};
-constexpr uint32_t kFormatVersion = 1;
-
-/// The fixed-size header in front of every payload (little-endian fields,
-/// as on every machine flexjit runs on).
-struct Header {
-  char magic[8];
-  uint32_t formatVersion;
-  uint32_t reserved;
-  char keyHash[64];
-  uint64_t payloadLength;
-  uint8_t checksum[32]; ///< SHA-256 of the payload
-};
-static_assert(sizeof(Header) == 120, "packed header");
-
-std::string defaultDirectory() {
+/// The directory from the environment; `fallback` is set for the HOME-less
+/// one in the temporary folder, which others could have made first.
+std::string defaultDirectory(bool &fallback) {
+  fallback = false;
   if (const char *d = std::getenv("FLEXJIT_CACHE_DIR"); d && *d)
     return d;
   if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
     return std::string(x) + "/flexjit";
   if (const char *h = std::getenv("HOME"); h && *h)
     return std::string(h) + "/.cache/flexjit";
-  return "/tmp/flexjit-cache-" + std::to_string(getuid());
+  fallback = true;
+  const char *t = std::getenv("TMPDIR");
+  std::string tmp = t && *t ? t : "/tmp";
+  while (tmp.size() > 1 && tmp.back() == '/')
+    tmp.pop_back();
+  return tmp + "/flexjit-cache-" + std::to_string(getuid());
+}
+
+/// The bound from the config, else $FLEXJIT_DISK_CACHE_MAX_BYTES (a positive
+/// decimal number of bytes), else the default; `bad` describes a value of
+/// the variable that is not one.
+uint64_t resolveMaxBytes(uint64_t configured, std::string &bad) {
+  if (configured)
+    return configured;
+  const char *e = std::getenv("FLEXJIT_DISK_CACHE_MAX_BYTES");
+  if (!e || !*e)
+    return kDefaultDiskCacheBytes;
+  errno = 0;
+  char *end = nullptr;
+  unsigned long long v = std::strtoull(e, &end, 10);
+  if (errno || *end || v == 0 || *e == '-' || *e == '+') {
+    bad = std::string("flexjit: FLEXJIT_DISK_CACHE_MAX_BYTES='") + e +
+          "' is not a positive number of bytes; using " +
+          std::to_string(kDefaultDiskCacheBytes);
+    return kDefaultDiskCacheBytes;
+  }
+  return uint64_t(v);
 }
 
 std::string errnoText(int e) { return std::strerror(e); }
@@ -77,6 +85,30 @@ int makeDirs(const std::string &path) {
   return 0;
 }
 
+/// Creates the fallback directory 0700 if it is missing, then checks that
+/// it is a directory (not a link), owned by this user, that nobody else may
+/// write. "" when it is fit, else why not.
+std::string checkPrivateDirectory(const std::string &path) {
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+    return "cannot create the directory: " + errnoText(errno);
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0)
+    return "cannot inspect the directory: " + errnoText(errno);
+  if (S_ISLNK(st.st_mode))
+    return "refused: it is a symbolic link, not a directory of this user's";
+  if (!S_ISDIR(st.st_mode))
+    return "refused: it is not a directory";
+  if (st.st_uid != getuid())
+    return "refused: it is owned by uid " + std::to_string(st.st_uid) + ", not by this user (uid " +
+           std::to_string(getuid()) + ")";
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o", unsigned(st.st_mode & 07777));
+    return std::string("refused: it is group- or world-writable (mode ") + mode + ")";
+  }
+  return "";
+}
+
 bool writeAll(int fd, const void *data, size_t size) {
   const char *p = static_cast<const char *>(data);
   while (size) {
@@ -91,43 +123,16 @@ bool writeAll(int fd, const void *data, size_t size) {
   return true;
 }
 
-/// An flock'ed lock file, unlocked and closed on destruction.
-class FileLock {
-public:
-  explicit FileLock(const std::string &path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      err_ = errno;
-      return;
-    }
-    while (flock(fd_, LOCK_EX) != 0) {
-      if (errno == EINTR)
-        continue;
-      err_ = errno;
-      ::close(fd_);
-      fd_ = -1;
-      return;
-    }
-  }
-  ~FileLock() {
-    if (fd_ >= 0) {
-      flock(fd_, LOCK_UN);
-      ::close(fd_);
-    }
-  }
-  bool locked() const { return fd_ >= 0; }
-  int error() const { return err_; }
-
-private:
-  int fd_ = -1;
-  int err_ = 0;
-};
-
 } // namespace
 
 DiskCache::DiskCache(DiskCacheConfig config)
-    : dir_(config.directory.empty() ? defaultDirectory() : config.directory),
-      warn_(std::move(config.warn)) {}
+    : staleAfter_(config.staleAfter), warn_(std::move(config.warn)) {
+  maxBytes_ = resolveMaxBytes(config.maxBytes, maxBytesWarning_);
+  if (config.directory.empty())
+    dir_ = defaultDirectory(privateDir_);
+  else
+    dir_ = std::move(config.directory);
+}
 
 DiskCache &DiskCache::global() {
   static DiskCache *cache = new DiskCache(); // lives until exit, never torn down
@@ -148,7 +153,7 @@ std::string DiskCache::keyHash(const DiskCacheKey &k) {
     enc += ':';
     enc += *f;
   }
-  return rt::sha256Hex(enc.data(), enc.size());
+  return rt::sha256Hex(enc);
 }
 
 std::string DiskCache::pathFor(const DiskCacheKey &key) const {
@@ -157,12 +162,40 @@ std::string DiskCache::pathFor(const DiskCacheKey &key) const {
 
 bool DiskCache::contains(const DiskCacheKey &key) const {
   struct stat st;
-  return enabled() && ::stat(pathFor(key).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  return usable() && ::stat(pathFor(key).c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-bool DiskCache::enabled() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return !disabled_;
+bool DiskCache::enabled() const { return usable(); }
+
+bool DiskCache::usable() const {
+  std::string badBound, refused;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (disabled_)
+      return false;
+    if (dirChecked_)
+      return true;
+    dirChecked_ = true;
+    badBound.swap(maxBytesWarning_);
+    if (privateDir_)
+      refused = checkPrivateDirectory(dir_);
+  }
+  if (!badBound.empty()) {
+    std::function<void(const std::string &)> warn;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      warn = warn_;
+    }
+    if (warn)
+      warn(badBound);
+    else
+      std::fprintf(stderr, "%s\n", badBound.c_str());
+  }
+  if (!refused.empty()) {
+    disable(refused);
+    return false;
+  }
+  return true;
 }
 
 DiskCacheStats DiskCache::stats() const {
@@ -170,7 +203,7 @@ DiskCacheStats DiskCache::stats() const {
   return stats_;
 }
 
-void DiskCache::disable(const std::string &why) {
+void DiskCache::disable(const std::string &why) const {
   std::function<void(const std::string &)> warn;
   std::string msg;
   {
@@ -189,10 +222,10 @@ void DiskCache::disable(const std::string &why) {
 }
 
 bool DiskCache::ensureDirectory() {
+  if (!usable())
+    return false;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (disabled_)
-      return false;
     if (dirReady_)
       return true;
   }
@@ -229,27 +262,21 @@ DiskCache::ReadResult DiskCache::readValid(const std::string &path,
       break;
     data.append(buf, size_t(n));
   }
+  if (!rt::validDiskFile(data, hash)) {
+    ::close(fd);
+    return ReadResult::Corrupt;
+  }
+  // A read counts as a use: the size bound deletes files used longest ago.
+  futimens(fd, nullptr);
   ::close(fd);
-  Header h;
-  if (data.size() < sizeof(Header))
-    return ReadResult::Corrupt;
-  std::memcpy(&h, data.data(), sizeof(Header));
-  if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0 ||
-      h.formatVersion != kFormatVersion ||
-      std::string(h.keyHash, 64) != hash ||
-      h.payloadLength != data.size() - sizeof(Header))
-    return ReadResult::Corrupt;
-  rt::Sha256 sha;
-  sha.update(data.data() + sizeof(Header), h.payloadLength);
-  auto sum = sha.finish();
-  if (std::memcmp(sum.data(), h.checksum, 32) != 0)
-    return ReadResult::Corrupt;
-  payload = data.substr(sizeof(Header));
+  payload = data.substr(sizeof(rt::DiskFileHeader));
   return ReadResult::Valid;
 }
 
 bool DiskCache::writeFile(const std::string &path, const std::string &hash,
-                          const std::string &payload) {
+                          const DiskCacheKey &key, const std::string &payload) {
+  if (sizeof(rt::DiskFileHeader) + payload.size() > maxBytes_)
+    return false; // could never stay: not written, and nothing evicted for it
   static std::atomic<uint64_t> counter{0};
   std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." +
                     std::to_string(counter++);
@@ -258,15 +285,7 @@ bool DiskCache::writeFile(const std::string &path, const std::string &hash,
     disable("cannot write " + tmp + ": " + errnoText(errno));
     return false;
   }
-  Header h{};
-  std::memcpy(h.magic, kMagic, sizeof(kMagic));
-  h.formatVersion = kFormatVersion;
-  std::memcpy(h.keyHash, hash.data(), 64);
-  h.payloadLength = payload.size();
-  rt::Sha256 sha;
-  sha.update(payload.data(), payload.size());
-  auto sum = sha.finish();
-  std::memcpy(h.checksum, sum.data(), 32);
+  rt::DiskFileHeader h = rt::makeDiskHeader(hash, key.flexjitVersion, payload);
   bool ok = writeAll(fd, &h, sizeof(h)) &&
             writeAll(fd, payload.data(), payload.size());
   int e = ok ? 0 : errno;
@@ -283,13 +302,16 @@ bool DiskCache::writeFile(const std::string &path, const std::string &hash,
     disable("cannot write " + path + ": " + errnoText(e));
     return false;
   }
-  std::lock_guard<std::mutex> lk(mu_);
-  stats_.writes++;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.writes++;
+  }
+  sweep(path, key.flexjitVersion);
   return true;
 }
 
 std::optional<std::string> DiskCache::load(const DiskCacheKey &key) {
-  if (!enabled())
+  if (!usable())
     return std::nullopt;
   std::string hash = keyHash(key), path = dir_ + "/" + hash + ".ptx", payload;
   ReadResult r = readValid(path, hash, payload);
@@ -303,17 +325,20 @@ std::optional<std::string> DiskCache::load(const DiskCacheKey &key) {
 
 Status DiskCache::store(const DiskCacheKey &key, const std::string &payload) {
   if (!ensureDirectory())
-    return Error{"disk cache turned off"};
+    return Error{ErrorKind::Cache, "disk cache turned off"};
   std::string hash = keyHash(key);
-  if (!writeFile(dir_ + "/" + hash + ".ptx", hash, payload))
-    return Error{"disk cache: writing failed"};
+  if (!writeFile(dir_ + "/" + hash + ".ptx", hash, key, payload))
+    return Error{ErrorKind::Cache, enabled() ? "disk cache: " + std::to_string(payload.size()) +
+                                                   " bytes of PTX exceed its bound of " +
+                                                   std::to_string(maxBytes_) + " bytes"
+                                             : "disk cache: writing failed"};
   return Status::success();
 }
 
 Result<std::string>
 DiskCache::getOrCompile(const DiskCacheKey &key,
                         const std::function<Result<std::string>()> &compile) {
-  if (!enabled())
+  if (!usable())
     return compile();
   std::string hash = keyHash(key);
   std::string path = dir_ + "/" + hash + ".ptx";
@@ -326,7 +351,7 @@ DiskCache::getOrCompile(const DiskCacheKey &key,
   }
   if (!ensureDirectory())
     return compile();
-  FileLock lock(dir_ + "/" + hash + ".lock");
+  rt::FileLock lock(dir_ + "/" + hash + ".lock");
   if (!lock.locked()) {
     disable("cannot lock " + dir_ + "/" + hash + ".lock: " +
             errnoText(lock.error()));
@@ -349,9 +374,11 @@ DiskCache::getOrCompile(const DiskCacheKey &key,
     stats_.misses++;
   }
   Result<std::string> made = compile();
-  if (!made.ok())
-    return made;
-  writeFile(path, hash, *made); // a failure turns the disk cache off, once
+  if (made.ok())
+    writeFile(path, hash, key, *made); // a failure turns the disk cache off, once
+  // Whoever waits on this lock file re-locks a fresh one (FileLock), so it
+  // is deleted here rather than left behind.
+  lock.removeAndUnlock();
   return made;
 }
 

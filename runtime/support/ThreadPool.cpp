@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -11,28 +13,50 @@
 namespace flexjit::rt {
 
 unsigned resolveThreads(unsigned requested) {
-  if (requested)
-    return requested;
   unsigned hw = std::thread::hardware_concurrency();
-  return hw ? hw : 1;
+  hw = hw ? hw : 1;
+  return requested ? std::min(requested, hw) : hw;
 }
 
 namespace {
 
-void runLoop(std::atomic<int64_t> &next, int64_t n,
-             const std::function<void(int64_t)> &fn) {
-  for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;)
-    fn(i);
-}
-
-/// Fresh threads for this call only (the fallback).
-void spawnFor(int64_t n, unsigned t, const std::function<void(int64_t)> &fn) {
+/// One parallelFor call: the next index to hand out and the first
+/// exception thrown by fn.
+struct Job {
+  Job(int64_t n, const std::function<void(int64_t)> &fn) : n(n), fn(fn) {}
+  const int64_t n;
+  const std::function<void(int64_t)> &fn;
   std::atomic<int64_t> next{0};
+  std::mutex errorMu;
+  std::exception_ptr error;
+
+  /// Takes indices until none are left; never throws.
+  void run() {
+    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(errorMu);
+        if (!error)
+          error = std::current_exception();
+        next.store(n, std::memory_order_relaxed); // hand out nothing more
+      }
+    }
+  }
+};
+
+/// Fresh threads for this call only (the fallback). Those that cannot be
+/// started are done without: the caller's thread alone finishes the job.
+void spawnFor(Job &job, unsigned t) {
   std::vector<std::thread> pool;
-  pool.reserve(t - 1);
-  for (unsigned k = 1; k < t; ++k)
-    pool.emplace_back([&] { runLoop(next, n, fn); });
-  runLoop(next, n, fn);
+  try {
+    pool.reserve(t - 1);
+    for (unsigned k = 1; k < t; ++k)
+      pool.emplace_back([&job] { job.run(); });
+  } catch (const std::system_error &) {
+  } catch (const std::bad_alloc &) {
+  }
+  job.run();
   for (auto &th : pool)
     th.join();
 }
@@ -41,34 +65,35 @@ class Pool {
 public:
   Pool() : pid_(getpid()) {
     unsigned workers = resolveThreads(0) - 1;
-    for (unsigned i = 0; i < workers; ++i)
-      threads_.emplace_back([this, i] { work(i); });
+    try {
+      threads_.reserve(workers);
+      for (unsigned i = 0; i < workers; ++i)
+        threads_.emplace_back([this, i] { work(i); });
+    } catch (const std::system_error &) { // fewer workers, then
+    } catch (const std::bad_alloc &) {
+    }
   }
 
   unsigned workers() const { return unsigned(threads_.size()); }
   bool ownedByThisProcess() const { return getpid() == pid_; }
 
   /// False when another job is running (the caller then spawns its own).
-  bool tryRun(int64_t n, unsigned helpers, const std::function<void(int64_t)> &fn) {
-    std::unique_lock<std::mutex> job(jobMu_, std::try_to_lock);
-    if (!job.owns_lock())
+  bool tryRun(Job &job, unsigned helpers) {
+    std::unique_lock<std::mutex> busy(jobMu_, std::try_to_lock);
+    if (!busy.owns_lock())
       return false;
-    std::atomic<int64_t> next{0};
     {
       std::lock_guard<std::mutex> lk(mu_);
-      fn_ = &fn;
-      next_ = &next;
-      n_ = n;
+      job_ = &job;
       participants_ = helpers;
       remaining_ = helpers;
       ++generation_;
     }
     wake_.notify_all();
-    runLoop(next, n, fn);
+    job.run();
     std::unique_lock<std::mutex> lk(mu_);
     done_.wait(lk, [&] { return remaining_ == 0; });
-    fn_ = nullptr;
-    next_ = nullptr;
+    job_ = nullptr;
     return true;
   }
 
@@ -81,11 +106,9 @@ private:
       seen = generation_;
       if (index >= participants_)
         continue;
-      const std::function<void(int64_t)> *fn = fn_;
-      std::atomic<int64_t> *next = next_;
-      int64_t n = n_;
+      Job *job = job_;
       lk.unlock();
-      runLoop(*next, n, *fn);
+      job->run();
       lk.lock();
       if (--remaining_ == 0)
         done_.notify_one();
@@ -98,9 +121,7 @@ private:
   std::mutex mu_;
   std::condition_variable wake_, done_;
   uint64_t generation_ = 0;
-  const std::function<void(int64_t)> *fn_ = nullptr;
-  std::atomic<int64_t> *next_ = nullptr;
-  int64_t n_ = 0;
+  Job *job_ = nullptr;
   unsigned participants_ = 0, remaining_ = 0;
 };
 
@@ -119,11 +140,12 @@ void parallelFor(int64_t n, unsigned threads, const std::function<void(int64_t)>
       fn(i);
     return;
   }
+  Job job(n, fn);
   Pool &p = pool();
-  if (p.ownedByThisProcess() && p.workers() > 0 &&
-      p.tryRun(n, std::min(t - 1, p.workers()), fn))
-    return;
-  spawnFor(n, t, fn);
+  if (!(p.ownedByThisProcess() && p.workers() > 0 && p.tryRun(job, std::min(t - 1, p.workers()))))
+    spawnFor(job, t);
+  if (job.error)
+    std::rethrow_exception(job.error);
 }
 
 } // namespace flexjit::rt

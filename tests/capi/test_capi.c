@@ -1,6 +1,9 @@
 /* The C API from C: everything a C user can reach through flexjit.h alone,
- * on the CPU (attention: its argument checks and the host reference).
- * Prints "N passed, M failed"; exits non-zero on any failure. */
+ * on the CPU (attention: its argument checks and the host reference), and
+ * device block masks where there is a GPU.
+ * Prints "N passed, M failed, K skipped"; exits non-zero on any failure.
+ * Without a GPU the device part is skipped, saying why; with
+ * FLEXJIT_REQUIRE_GPU=1 in the environment that is a failure instead. */
 #define _POSIX_C_SOURCE 200809L /* pthreads, for the thread test */
 
 #include "flexjit/flexjit.h"
@@ -11,7 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
+static int passed, failed, skipped;
+
+/* A part that needs a GPU could not run: skipped, or with
+ * FLEXJIT_REQUIRE_GPU=1 failed. */
+static void skipWithoutGpu(const char *what, const char *why) {
+  const char *req = getenv("FLEXJIT_REQUIRE_GPU");
+  if (req && strcmp(req, "1") == 0) {
+    ++failed;
+    fprintf(stderr, "FAILED: %s: FLEXJIT_REQUIRE_GPU=1, but no GPU here: %s\n", what, why);
+  } else {
+    ++skipped;
+    fprintf(stderr, "skipped: %s: no GPU here: %s\n", what, why);
+  }
+}
 
 #define CHECK(cond)                                                                \
   do {                                                                             \
@@ -390,6 +406,44 @@ static void testInputsDecideMasks(flexjit_module *m) {
   CHECK(bm == (flexjit_blockmask *)0x1);
 }
 
+/* threads caps CPU creation's workers (0: all cores); more than 1024 is an
+ * error (100000 used to abort the process), on the CPU and on a device. */
+static void testThreadLimit(flexjit_module *m) {
+  static const uint32_t bad[] = {1025u, 100000u, 0x80000000u, 0xFFFFFFFFu};
+  flexjit_blockmask_desc d;
+  flexjit_blockmask *bm = NULL;
+  char text[96];
+  size_t i;
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "causal";
+  d.batch = 2;
+  d.heads = 3;
+  d.q_len = d.kv_len = 4096;
+  for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    d.threads = bad[i];
+    snprintf(text, sizeof text, "block mask: threads = %u is more than the limit of 1024",
+             (unsigned)bad[i]);
+    d.device = FLEXJIT_DEVICE_CPU;
+    FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, text);
+    d.device = 0;
+    FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_INVALID_ARGUMENT, text);
+    CHECK(bm == NULL);
+  }
+  d.device = FLEXJIT_DEVICE_CPU;
+  for (i = 0; i < 3; ++i) {
+    flexjit_blockmask_info info;
+    d.threads = i == 0 ? 1024u : i == 1 ? 3u : 1u;
+    d.q_len = 4096 - 128 * (int64_t)i; /* a new mask each time, not a cache hit */
+    OK(flexjit_blockmask_get(m, &d, &bm));
+    if (bm) {
+      OK(flexjit_blockmask_get_info(bm, &info));
+      CHECK(info.num_q_blocks == 32 - (int64_t)i && info.created == 1);
+      OK(flexjit_blockmask_release(bm));
+      bm = NULL;
+    }
+  }
+}
+
 /* A CUDA device: made on the GPU where there is one (the same arrays as on
  * the CPU, in device memory), else FLEXJIT_ERROR_DEVICE; never the CPU. */
 static void testDeviceMask(flexjit_module *m, flexjit_blockmask_desc *cpu) {
@@ -398,9 +452,10 @@ static void testDeviceMask(flexjit_module *m, flexjit_blockmask_desc *cpu) {
   flexjit_blockmask *gpu = NULL;
   flexjit_status s = flexjit_blockmask_get(m, &d, &gpu);
   if (s != FLEXJIT_OK) {
+    /* The error without a GPU is checked; the device part is not run. */
     CHECK(s == FLEXJIT_ERROR_DEVICE);
     CHECK(strstr(flexjit_last_error(), "block mask on cuda:0: ") != NULL);
-    fprintf(stderr, "note: no device block mask here: %s\n", flexjit_last_error());
+    skipWithoutGpu("device block masks", flexjit_last_error());
     return;
   }
   flexjit_blockmask *host = getMask(m, cpu);
@@ -411,6 +466,11 @@ static void testDeviceMask(flexjit_module *m, flexjit_blockmask_desc *cpu) {
   flexjit_blockmask_info info;
   OK(flexjit_blockmask_get_info(gpu, &info));
   CHECK(info.device == 0 && info.bytes == 96);
+  {
+    flexjit_blockmask_info hostInfo;
+    OK(flexjit_blockmask_get_info(host, &hostInfo));
+    CHECK(info.sparsity == hostInfo.sparsity);
+  }
   char *gj = NULL, *hj = NULL;
   OK(flexjit_blockmask_to_json(gpu, &gj));
   OK(flexjit_blockmask_to_json(host, &hj));
@@ -463,6 +523,48 @@ static void testBadRequests(flexjit_module *m) {
   FAILS(flexjit_blockmask_desc_init(NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc is NULL");
 }
 
+/* The status codes are part of the ABI: their numbers never change. */
+_Static_assert(FLEXJIT_OK == 0 && FLEXJIT_ERROR_INVALID_ARGUMENT == 1 &&
+                   FLEXJIT_ERROR_COMPILE == 2 && FLEXJIT_ERROR_NOT_FOUND == 3 &&
+                   FLEXJIT_ERROR_OUT_OF_BOUNDS == 4 && FLEXJIT_ERROR_DEVICE == 5 &&
+                   FLEXJIT_ERROR_CACHE == 6 && FLEXJIT_ERROR_OUT_OF_MEMORY == 7 &&
+                   FLEXJIT_ERROR_INTERNAL == 8,
+               "flexjit_status values are stable");
+
+/* Every kind of failure a caller can provoke, each with its own status (the
+ * library sets a kind on every error, and the status comes from the kind,
+ * never from the message). Out of memory and internal errors are not
+ * provoked on purpose. */
+static void testEveryKind(flexjit_module *m) {
+  flexjit_module *bad = NULL;
+  FAILS(flexjit_module_from_source("k.flex", "mask m(b, h, q, kv) = q >=\n", &bad),
+        FLEXJIT_ERROR_COMPILE, "k.flex:");
+  int32_t allowed = 0;
+  FAILS(flexjit_mask_eval(m, "causal", NULL, 0, NULL, 0, 0, 0, 1, 0, NULL),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "allowed is NULL");
+  FAILS(flexjit_mask_eval(m, "nope", NULL, 0, NULL, 0, 0, 0, 1, 0, &allowed),
+        FLEXJIT_ERROR_NOT_FOUND, "no mod named 'nope'");
+  int32_t docs[2] = {0, 0};
+  int64_t dims[1] = {2};
+  flexjit_buffer doc = {"doc_id", FLEXJIT_I32, 1, dims, docs, sizeof docs};
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 5, 0, &allowed),
+        FLEXJIT_ERROR_OUT_OF_BOUNDS, "mod 'document' read buffer 'doc_id' out of bounds");
+  flexjit_blockmask_desc d;
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "causal";
+  d.q_len = d.kv_len = 256;
+  d.device = 1000; /* no such device, with or without a GPU */
+  flexjit_blockmask *bm = NULL;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_DEVICE, "block mask on cuda:1000: ");
+  uint64_t maxBytes = 0, maxEntries = 0;
+  OK(flexjit_cache_get_limits(&maxBytes, &maxEntries));
+  OK(flexjit_cache_set_limits(64, maxEntries));
+  d.device = FLEXJIT_DEVICE_CPU;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_CACHE, "byte bound");
+  OK(flexjit_cache_set_limits(maxBytes, maxEntries));
+  CHECK(bm == NULL);
+}
+
 static void testCacheControl(flexjit_module *m) {
   uint64_t maxBytes = 0, maxEntries = 0;
   OK(flexjit_cache_get_limits(&maxBytes, &maxEntries));
@@ -476,7 +578,26 @@ static void testCacheControl(flexjit_module *m) {
   d.q_len = d.kv_len = 1024; /* 8 x 8 blocks: 16*64 + 8*16 = 1152 bytes */
   OK(flexjit_cache_set_limits(1000, 100));
   flexjit_blockmask *bm = NULL;
+  /* Refused from its shape before anything is made (no miss, no failure
+   * counted), on the CPU and for a device alike. */
   FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_CACHE, "byte bound");
+  d.device = 0;
+  FAILS(flexjit_blockmask_get(m, &d, &bm), FLEXJIT_ERROR_CACHE, "byte bound");
+  d.device = FLEXJIT_DEVICE_CPU;
+  {
+    flexjit_cache_stats t;
+    OK(flexjit_cache_get_totals(&t));
+    CHECK(t.misses == 0 && t.failures == 0);
+  }
+  /* 16 GiB of mask (2^19 tokens, 16-token blocks) against the default 1 GiB:
+   * refused at once, not built (it used to be, then refused). */
+  OK(flexjit_cache_set_limits(maxBytes, maxEntries));
+  d.q_len = d.kv_len = (int64_t)1 << 19;
+  d.q_block = d.kv_block = 16;
+  FAILS(flexjit_blockmask_get(m, &d, &bm),
+        FLEXJIT_ERROR_CACHE, "entry of 17180393472 bytes exceeds the cache's byte bound");
+  d.q_block = d.kv_block = 128;
+  OK(flexjit_cache_set_limits(1000, 100));
   /* Two masks of 96 bytes and a bound of 150: the first is evicted. */
   d.q_len = d.kv_len = 256;
   flexjit_blockmask *a = getMask(m, &d);
@@ -507,6 +628,9 @@ static void testCacheControl(flexjit_module *m) {
   CHECK(cpuKernels == 1 && cpuMasks == 1);
   FAILS(flexjit_cache_get_stats_rows(NULL, 3, &rows), FLEXJIT_ERROR_INVALID_ARGUMENT,
         "rows is NULL");
+  /* Mod contexts (attention's, in device memory) are a kind of their own. */
+  OK(flexjit_cache_get_stats(FLEXJIT_CACHE_MOD_CONTEXT, FLEXJIT_DEVICE_CPU, &st));
+  CHECK(st.entries == 0 && st.misses == 0);
   FAILS(flexjit_cache_get_stats((flexjit_cache_kind)5, -1, &st),
         FLEXJIT_ERROR_INVALID_ARGUMENT, "unknown cache kind");
 
@@ -652,6 +776,15 @@ static void testAttentionArguments(flexjit_module *m) {
   d.v.strides[2] = 60;
   FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "not a multiple of 8");
   d.v.strides[2] = 64;
+  /* out written twice in one place, out on top of q: refused before the GPU. */
+  d.out.strides[1] = 0;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "out's stride of H (dimension 1) is 0: its size is 2, so out's elements overlap");
+  d.out.strides[1] = 200 * 64;
+  d.out.data = d.q.data + 128;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "out and q overlap in memory");
+  d.out.data = 0x400000;
   d.out.device = FLEXJIT_DEVICE_CPU;
   FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
         "the GPU kernel needs CUDA tensors");
@@ -777,12 +910,14 @@ int main(void) {
     testCausalMask(m);
     testInputsDecideMasks(m);
     testBadRequests(m);
+    testEveryKind(m);
     testCacheControl(m);
     testThreads(m);
+    testThreadLimit(m);
     testAttentionArguments(m);
     testAttentionReference(m);
     OK(flexjit_module_release(m));
   }
-  printf("%d passed, %d failed\n", passed, failed);
+  printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   return failed ? 1 : 0;
 }

@@ -12,8 +12,9 @@ flexjit::Result<ChildResult> runSelf(const std::vector<std::string> &args) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0)
-    return flexjit::Error{std::string("cannot find this executable (/proc/self/exe): ") +
-                          std::strerror(errno)};
+    return flexjit::Error{flexjit::ErrorKind::Internal,
+                          std::string("cannot find this executable (/proc/self/exe): ") +
+                              std::strerror(errno)};
   self[n] = 0;
   std::vector<std::string> all{self};
   all.insert(all.end(), args.begin(), args.end());
@@ -24,13 +25,14 @@ flexjit::Result<ChildResult> runSelf(const std::vector<std::string> &args) {
 
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0)
-    return flexjit::Error{std::string("pipe: ") + std::strerror(errno)};
+    return flexjit::Error{flexjit::ErrorKind::Internal,
+                          std::string("pipe: ") + std::strerror(errno)};
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
     close(fds[0]);
     close(fds[1]);
-    return flexjit::Error{std::string("fork: ") + std::strerror(e)};
+    return flexjit::Error{flexjit::ErrorKind::Internal, std::string("fork: ") + std::strerror(e)};
   }
   if (pid == 0) {
     dup2(fds[1], 1);
@@ -57,7 +59,8 @@ flexjit::Result<ChildResult> runSelf(const std::vector<std::string> &args) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR)
-      return flexjit::Error{std::string("waitpid: ") + std::strerror(errno)};
+      return flexjit::Error{flexjit::ErrorKind::Internal,
+                            std::string("waitpid: ") + std::strerror(errno)};
   }
   out.status = WIFEXITED(status) ? WEXITSTATUS(status)
                : WIFSIGNALED(status) ? 128 + WTERMSIG(status)

@@ -603,12 +603,11 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
     mask = deviceMask(session, program, c, o);
   AttentionRequest req = requestFor(g, c, o);
   req.blockMask = mask ? &*mask : nullptr;
-  FailureKind why = FailureKind::Other;
   // The first call compiles (or loads the kernel from the disk cache): never
   // timed. Then warm-up calls, --warmup of them and for --warmup-ms at least
   // (clocks up, caches warm).
   {
-    auto info = session.attention(program, req, &why);
+    auto info = session.attention(program, req);
     if (!info)
       fail(what + ": " + info.error().message);
     r.info = *info;
@@ -618,7 +617,7 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
     // chosen one.
     if (info->betterKernelCompiling) {
       session.waitForBackgroundCompiles();
-      auto again = session.attention(program, req, &why);
+      auto again = session.attention(program, req);
       if (!again)
         fail(what + ": " + again.error().message);
       r.info = *again;
@@ -627,7 +626,7 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
   }
   auto warmStart = Clock::now();
   for (int i = 0; i < o.warmup || msSince(warmStart) < o.warmupMs; ++i) {
-    auto info = session.attention(program, req, &why);
+    auto info = session.attention(program, req);
     if (!info)
       fail(what + ": " + info.error().message);
     if (i % 4 == 3 || i + 1 >= o.warmup)
@@ -642,7 +641,7 @@ CaseResult runCase(Session &session, const Program &program, Gpu &g, const Case 
   std::vector<double> host;
   for (int i = 0; i < o.iters; ++i) {
     check(starts[size_t(i)].record(g.stream.raw()), "recording a CUDA event");
-    auto info = session.attention(program, req, &why);
+    auto info = session.attention(program, req);
     if (!info)
       fail(what + ": " + info.error().message);
     check(ends[size_t(i)].record(g.stream.raw()), "recording a CUDA event");
@@ -665,7 +664,7 @@ double tflops(const CaseResult &r) {
 
 void printTable(const std::vector<CaseResult> &results, const Gpu &g, const Options &o) {
   std::printf("device: %s (%s); flexjit %s\n", g.info.name.c_str(), g.info.arch().c_str(),
-              FLEXJIT_VERSION);
+              flexjitVersionString());
   std::printf("shape: B=%lld H=%lld HKV=%lld Q=%lld KV=%lld D=%lld %s %s%s; medians of %d "
               "calls after >= %d warm-up (>= %d ms)\n",
               (long long)o.batch, (long long)o.heads, (long long)o.hkv(), (long long)o.q(),
@@ -705,7 +704,7 @@ std::string resultsJson(const std::vector<CaseResult> &results, const Gpu &g, co
   std::ostringstream j;
   j << "{\n  \"device\": {\"name\": " << jsonString(g.info.name)
     << ", \"arch\": " << jsonString(g.info.arch()) << ", \"ordinal\": " << o.device << "},\n"
-    << "  \"flexjit\": " << jsonString(FLEXJIT_VERSION) << ",\n"
+    << "  \"flexjit\": " << jsonString(flexjitVersionString()) << ",\n"
     << "  \"file\": " << jsonString(o.file) << ",\n"
     << "  \"shape\": {\"batch\": " << o.batch << ", \"heads\": " << o.heads
     << ", \"kv_heads\": " << o.hkv() << ", \"q_len\": " << o.q() << ", \"kv_len\": " << o.kv()

@@ -7,9 +7,9 @@
 #include "support/GpuTest.h"
 #include "flexjit/flexjit.hpp"
 
-#include "runtime/attention/AttentionCheck.hpp"
-#include "runtime/attention/DeviceModContext.hpp"
-#include "runtime/attention/Launch.hpp"
+#include "api/attention/AttentionCheck.hpp"
+#include "api/DeviceModContext.hpp"
+#include "api/attention/Launch.hpp"
 
 #include <gtest/gtest.h>
 
@@ -76,12 +76,11 @@ bool gpuPresent(std::string *why = nullptr) {
 
 /// The request must fail before the device with `kind` and a message
 /// containing `text`.
-void expectFails(const AttentionRequest &r, FailureKind kind, const std::string &text) {
+void expectFails(const AttentionRequest &r, ErrorKind kind, const std::string &text) {
   Session session;
-  FailureKind why = FailureKind::Other;
-  auto got = session.attention(program(), r, &why);
+  auto got = session.attention(program(), r);
   ASSERT_FALSE(got.ok()) << "expected: " << text;
-  EXPECT_EQ(int(why), int(kind)) << got.error().message;
+  EXPECT_EQ(int(got.error().kind), int(kind)) << got.error().message;
   EXPECT_NE(got.error().message.find(text), std::string::npos)
       << "message: " << got.error().message << "\nexpected to contain: " << text;
   EXPECT_EQ(got.error().message.rfind("attention", 0), 0u) << got.error().message;
@@ -114,7 +113,7 @@ TEST(AttentionCheckTest, TensorsOneByOne) {
   for (const Case &c : cases) {
     AttentionRequest r = goodRequest();
     c.edit(r);
-    expectFails(r, FailureKind::InvalidArgument, c.text);
+    expectFails(r, ErrorKind::InvalidArgument, c.text);
   }
 }
 
@@ -148,46 +147,46 @@ TEST(AttentionCheckTest, ShapeRelations) {
   for (const Case &c : cases) {
     AttentionRequest r = goodRequest();
     c.edit(r);
-    expectFails(r, FailureKind::InvalidArgument, c.text);
+    expectFails(r, ErrorKind::InvalidArgument, c.text);
   }
   // Every message shows the layout it checks against.
   AttentionRequest r = goodRequest();
   r.k.sizes[0] = 3;
-  expectFails(r, FailureKind::InvalidArgument, "(q [B, Hq, Q_LEN, D], k [B, Hkv, KV_LEN, D]");
+  expectFails(r, ErrorKind::InvalidArgument, "(q [B, Hq, Q_LEN, D], k [B, Hkv, KV_LEN, D]");
 }
 
 TEST(AttentionCheckTest, DtypesAndHeadDims) {
   AttentionRequest r = goodRequest();
   r.k.dtype = DType::F16;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "k is f16 but q is bf16 (q, k, v and out must have one dtype)");
   r = goodRequest();
   r.q.dtype = r.k.dtype = r.v.dtype = r.out.dtype = DType::F32;
-  expectFails(r, FailureKind::InvalidArgument, "the GPU kernel takes bf16 or f16 tensors, not f32");
+  expectFails(r, ErrorKind::InvalidArgument, "the GPU kernel takes bf16 or f16 tensors, not f32");
   r = goodRequest();
   for (TensorRef *t : {&r.q, &r.k})
     *t = TensorRef::bhsd(t->data, DType::BF16, 2, t->sizes[1], t->sizes[2], 96, 0);
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "head dimension 96 of q and k is not supported (supported: 64, 128)");
   r = goodRequest();
   for (TensorRef *t : {&r.v, &r.out})
     *t = TensorRef::bhsd(t->data, DType::BF16, 2, t->sizes[1], t->sizes[2], 32, 0);
-  expectFails(r, FailureKind::InvalidArgument, "head dimension 32 of v is not supported");
+  expectFails(r, ErrorKind::InvalidArgument, "head dimension 32 of v is not supported");
 }
 
 TEST(AttentionCheckTest, Layout) {
   AttentionRequest r = goodRequest();
   r.v.strides[3] = 2;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "v's last dimension (D) is not contiguous: its stride is 2, the kernel needs 1");
   r = goodRequest();
   r.q.data += 8;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "q's data 0x100008 is not 16-byte aligned (the kernel reads and writes rows with "
               "16-byte vector accesses)");
   r = goodRequest();
   r.k.strides[2] = 68;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "k's stride of S (dimension 2) is 68 elements, not a multiple of 8: every row must "
               "start 16-byte aligned");
   // BSHD views (PyTorch's transpose(1, 2)) are fine.
@@ -195,7 +194,102 @@ TEST(AttentionCheckTest, Layout) {
   r.q = TensorRef::bshd(0x100000, DType::BF16, 2, 300, 4, 64, 0);
   r.out = TensorRef::bshd(0x400000, DType::BF16, 2, 300, 4, 64, 0);
   if (!gpuPresent())
-    expectFails(r, FailureKind::Device, "attention on cuda:0: ");
+    expectFails(r, ErrorKind::Device, "attention on cuda:0: ");
+}
+
+// Requests that would make the kernel address memory it must not: offsets
+// past 64 bits, out writing one place twice, out or lse sharing memory with
+// what the kernel reads. Each is refused before the device.
+TEST(AttentionCheckTest, StridesOverflowOverlapAndAliasing) {
+  struct Case {
+    Edit edit;
+    const char *text;
+  };
+  const Case cases[] = {
+      {[](AttentionRequest &r) { r.q.strides[0] = int64_t(1) << 62; },
+       "q's sizes and strides reach 9223372036854929408 bytes past its data 0x100000, beyond "
+       "64-bit offsets"},
+      {[](AttentionRequest &r) {
+         r.k.sizes[2] = r.v.sizes[2] = (int64_t(1) << 31) - 1;
+         r.k.strides[2] = int64_t(1) << 40;
+       },
+       "k's sizes and strides reach"},
+      {[](AttentionRequest &r) { r.out.strides[1] = 0; },
+       "out's stride of H (dimension 1) is 0: its size is 4, so out's elements overlap and "
+       "would be written on top of each other"},
+      {[](AttentionRequest &r) { r.out.strides[2] = 32; },
+       "out's stride of S (dimension 2) is 32 elements, within the 64 elements the dimensions "
+       "of smaller strides span: its size is 300"},
+      {[](AttentionRequest &r) { r.out.data = r.q.data; },
+       "out and q overlap in memory (out spans 0x100000..0x14b000, q spans "
+       "0x100000..0x14b000): what the kernel writes to out must not be read or written "
+       "through q"},
+      {[](AttentionRequest &r) { r.out.data = r.v.data + 1024; },
+       "out and v overlap in memory"},
+      {[](AttentionRequest &r) { r.options.lse = r.out.data + 64; },
+       "options.lse and out overlap in memory"},
+      {[](AttentionRequest &r) { r.options.lse = r.k.data; }, "options.lse and k overlap"},
+  };
+  for (const Case &c : cases) {
+    AttentionRequest r = goodRequest();
+    c.edit(r);
+    expectFails(r, ErrorKind::InvalidArgument, c.text);
+  }
+
+  // Allowed: reads that share memory (k and v, q broadcast over heads with
+  // stride 0), and q and out as interleaved views of one [B, S, 2, H, D]
+  // buffer (ranges overlap, elements do not).
+  auto passes = [](const AttentionRequest &r) {
+    AttentionDims dims;
+    auto f = checkAttentionTensors(r, AttentionTarget::Gpu, dims);
+    return f ? f->message : std::string();
+  };
+  AttentionRequest r = goodRequest();
+  r.v.data = r.k.data;
+  r.q.strides[1] = 0;
+  EXPECT_EQ(passes(r), "");
+  r = goodRequest();
+  const int64_t H = 4, S = 300, D = 64;
+  for (TensorRef *t : {&r.q, &r.out})
+    t->strides = {S * 2 * H * D, D, 2 * H * D, 1};
+  r.out.data = r.q.data + uint64_t(H * D * 2);
+  EXPECT_EQ(passes(r), "");
+  r.out.data = r.q.data + uint64_t(2 * D * 2); // now out's head 0 is q's head 2
+  EXPECT_NE(passes(r).find("out and q overlap in memory"), std::string::npos) << passes(r);
+  // The reference (host tensors) is held to the same rules.
+  AttentionRequest h;
+  h.q = TensorRef::bhsd(0x1000, DType::F32, 1, 2, 10, 16, kCpuDevice);
+  h.k = TensorRef::bhsd(0x2000, DType::F32, 1, 1, 12, 16, kCpuDevice);
+  h.v = TensorRef::bhsd(0x3000, DType::F32, 1, 1, 12, 16, kCpuDevice);
+  h.out = TensorRef::bhsd(0x1400, DType::F64, 1, 2, 10, 16, kCpuDevice);
+  AttentionDims dims;
+  auto f = checkAttentionTensors(h, AttentionTarget::Cpu, dims);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_NE(f->message.find("out and q overlap in memory"), std::string::npos) << f->message;
+}
+
+// Kernel overrides against the device's shared memory (the one check,
+// checkAttentionKernelSpec with the device's opt-in limit, which
+// Session::attention prefixes with the device): the largest instantiation
+// (blockM 128, blockN 128, 3 stages, D = Dv = 128: 229376 bytes) fits an
+// H100's 232448 bytes, not an A100's 166912.
+TEST(AttentionCheckTest, SharedMemoryAgainstTheDevice) {
+  AttentionKernelSpec s = defaultAttentionSpec(DType::BF16, 128, 128, false, false);
+  s.blockM = 128;
+  s.blockN = 128;
+  s.stages = 3;
+  ASSERT_TRUE(checkAttentionKernelSpec(s));
+  EXPECT_EQ(attentionSharedBytes(s), 229376u);
+  EXPECT_TRUE(checkAttentionKernelSpec(s, 232448).ok());
+  Status st = checkAttentionKernelSpec(s, 166912);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::InvalidArgument));
+  EXPECT_EQ(st.message(), "the attention kernel " + s.tag() +
+                              " needs 229376 bytes of dynamic shared memory per block, more than "
+                              "the device's limit of 166912 bytes (fewer stages or a smaller "
+                              "blockN need less)");
+  s.stages = 2;
+  EXPECT_TRUE(checkAttentionKernelSpec(s, 166912).ok());
 }
 
 TEST(AttentionCheckTest, OptionsAndDevices) {
@@ -222,52 +316,54 @@ TEST(AttentionCheckTest, OptionsAndDevices) {
       {[](AttentionRequest &r) { r.v.device = 1; },
        "v is on cuda:1 but q is on cuda:0 (all tensors must be on one device)"},
       {[](AttentionRequest &r) {
-         for (TensorRef *t : {&r.q, &r.out})
-           t->sizes[1] = 70000;
-         r.k.sizes[1] = r.v.sizes[1] = 70000;
+         uint64_t at = uint64_t(1) << 40; // 70000 heads each, far apart
+         for (TensorRef *t : {&r.q, &r.k, &r.v, &r.out}) {
+           *t = TensorRef::bhsd(at, DType::BF16, 2, 70000, t->sizes[2], 64, 0);
+           at += uint64_t(1) << 40;
+         }
        },
        "must each be at most 65535 (they are the launch grid's y and z)"},
   };
   for (const Case &c : cases) {
     AttentionRequest r = goodRequest();
     c.edit(r);
-    expectFails(r, FailureKind::InvalidArgument, c.text);
+    expectFails(r, ErrorKind::InvalidArgument, c.text);
   }
 }
 
 TEST(AttentionCheckTest, Mods) {
   AttentionRequest r = goodRequest();
   r.scoreMod = "alibbi";
-  expectFails(r, FailureKind::NotFound, "no mod named 'alibbi' in attn.flex (did you mean 'alibi'?)");
+  expectFails(r, ErrorKind::NotFound, "no mod named 'alibbi' in attn.flex (did you mean 'alibi'?)");
   r = goodRequest();
   r.maskMod = "casual";
-  expectFails(r, FailureKind::NotFound, "did you mean 'causal'?");
+  expectFails(r, ErrorKind::NotFound, "did you mean 'causal'?");
   r = goodRequest();
   r.scoreMod = "causal";
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "scoreMod 'causal' is a mask mod; scoreMod takes a score mod");
   r = goodRequest();
   r.maskMod = "halve";
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "maskMod 'halve' is a score mod; maskMod takes a mask mod");
   r = goodRequest();
   r.maskMod = "prefix_lm";
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "mask mod 'prefix_lm': missing param 'prefix_len': mod 'prefix_lm' reads param "
               "prefix_len: i32");
   r = goodRequest();
   r.scoreMod = "alibi";
   std::vector<int32_t> wrong(4);
   r.scoreInputs.buffers["slopes"] = BufferData{ScalarType::I32, wrong.data(), {4}};
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "score mod 'alibi': buffer 'slopes' holds f32, given i32 data");
   r = goodRequest();
   r.maskInputs.params["prefix_len"] = Value::ofI32(3);
-  expectFails(r, FailureKind::InvalidArgument, "maskInputs holds inputs but no maskMod is given");
+  expectFails(r, ErrorKind::InvalidArgument, "maskInputs holds inputs but no maskMod is given");
   r = goodRequest();
   r.maskMod = "causal";
   r.maskInputs.params["prefix_len"] = Value::ofI32(3);
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "mask mod 'causal': unknown param 'prefix_len': mod 'causal' reads nothing");
 }
 
@@ -297,50 +393,50 @@ TEST(AttentionCheckTest, GivenBlockMasks) {
       maskShape(1, 1, 300, 200, 128, 128),
       [](int64_t, int64_t, int64_t, int64_t) { return BlockKind::Partial; }));
   r.blockMask = &host;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask is in host memory; the kernel needs it on cuda:0 (make it with "
               "BlockMaskRequest::device = Device::cuda(0))");
 
   BlockMaskHandle other = fakeDeviceMask(maskShape(1, 1, 300, 200, 128, 128), 1);
   r.blockMask = &other;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask is on cuda:1 but the tensors are on cuda:0");
 
   BlockMaskHandle lengths = fakeDeviceMask(maskShape(1, 1, 256, 256, 128, 128));
   r.blockMask = &lengths;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask is for Q_LEN = 256, KV_LEN = 256 but q and k have Q_LEN = 300, "
               "KV_LEN = 200 (make the mask with qLen = 300, kvLen = 200)");
 
   BlockMaskHandle batch = fakeDeviceMask(maskShape(3, 1, 300, 200, 128, 128));
   r.blockMask = &batch;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask has B = 3; it must be 1 (broadcast) or the tensors' B = 2");
   BlockMaskHandle heads = fakeDeviceMask(maskShape(2, 2, 300, 200, 128, 128));
   r.blockMask = &heads;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask has H = 2; it must be 1 (broadcast) or q's Hq = 4");
 
   BlockMaskHandle small = fakeDeviceMask(maskShape(1, 1, 300, 200, 32, 128));
   r.blockMask = &small;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask's q block size 32 is not a multiple of the kernel's blockM = 128 "
               "(make the mask with qBlock a multiple of 128)");
   BlockMaskHandle q64 = fakeDeviceMask(maskShape(1, 1, 300, 200, 64, 128));
   r.blockMask = &q64;
   r.options.blockM = 128;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask's q block size 64 is not a multiple of the kernel's blockM = 128 "
               "(make the mask with qBlock a multiple of 128, or set options.blockM = 64)");
   r.options.blockM = 0;
   BlockMaskHandle kv16 = fakeDeviceMask(maskShape(1, 1, 300, 200, 128, 16));
   r.blockMask = &kv16;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask's kv block size 16 is not a multiple of the kernel's blockN = 32");
   BlockMaskHandle kv64 = fakeDeviceMask(maskShape(1, 1, 300, 200, 128, 64));
   r.blockMask = &kv64;
   r.options.blockN = 128;
-  expectFails(r, FailureKind::InvalidArgument,
+  expectFails(r, ErrorKind::InvalidArgument,
               "the block mask's kv block size 64 is not a multiple of the kernel's blockN = 128 "
               "(make the mask with kvBlock a multiple of 128, or set options.blockN to a divisor "
               "of it (32, 64, 128))");
@@ -351,7 +447,7 @@ TEST(AttentionCheckTest, GivenBlockMasks) {
     r.options.blockN = 0;
     for (BlockMaskHandle *ok : {&q64, &kv64}) {
       r.blockMask = ok;
-      expectFails(r, FailureKind::Device, "attention on cuda:0: ");
+      expectFails(r, ErrorKind::Device, "attention on cuda:0: ");
     }
   }
 }
@@ -365,16 +461,14 @@ TEST(AttentionCheckTest, DeviceIsCheckedLast) {
   r.maskInputs.params["prefix_len"] = Value::ofI32(10);
   r.scoreMod = "halve";
   Session session;
-  FailureKind kind = FailureKind::Other;
-  auto got = session.attention(program(), r, &kind);
+  auto got = session.attention(program(), r);
   ASSERT_FALSE(got.ok());
-  EXPECT_EQ(int(kind), int(FailureKind::Device));
+  EXPECT_EQ(int(got.error().kind), int(ErrorKind::Device));
   EXPECT_EQ(got.error().message, "attention on cuda:0: " + why);
   // The free function is the same on a process-wide session.
-  kind = FailureKind::Other;
-  auto free = flexjit::attention(program(), r, &kind);
+  auto free = flexjit::attention(program(), r);
   ASSERT_FALSE(free.ok());
-  EXPECT_EQ(int(kind), int(FailureKind::Device));
+  EXPECT_EQ(int(free.error().kind), int(ErrorKind::Device));
 }
 
 TEST(AttentionCheckTest, HostTarget) {
@@ -659,6 +753,12 @@ float fromBf16(uint16_t h) {
 /// k arbitrary, v[b, h, kv, d] = kv + d / 64 (rounded to bf16): with q = 0
 /// each row's output is the average of v over the positions the masks
 /// allow, whatever the scale.
+/// A Session over a cache of the test's own (its counts are the test's).
+struct OwnCacheSession {
+  Cache cache;
+  Session session{SessionOptions{3, &cache}};
+};
+
 struct GpuTensors {
   cuda::Context ctx;
   cuda::DeviceBuffer q, k, v, out, lse;
@@ -739,10 +839,9 @@ struct GpuTensors {
 
 TEST(AttentionGpuTest, CausalThenCacheHitsCompileNothing) {
   REQUIRE_GPU();
-  Cache cache;
-  SessionOptions so;
-  so.cache = &cache;
-  Session session(so);
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
   Program p = program();
   GpuTensors t = GpuTensors::make(2, 4, 2, 300, 300, 64);
   AttentionRequest r = t.request();
@@ -795,10 +894,9 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   auto tp = Program::fromSource("tiered.flex",
                                 "mask tiered_band(b, h, q, kv) = kv <= q && q - kv < 100\n");
   ASSERT_TRUE(tp.ok()) << tp.error().message;
-  Cache cache;
-  SessionOptions so;
-  so.cache = &cache;
-  Session session(so);
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
   GpuTensors t = GpuTensors::make(1, 4, 4, 333, 333, 64);
   std::vector<uint16_t> qh(size_t(4 * 333 * 64));
   for (size_t i = 0; i < qh.size(); ++i)
@@ -841,6 +939,25 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   EXPECT_EQ(third->spec.rowsPerWarp, 32);
   EXPECT_FALSE(third->betterKernelCompiling);
   ASSERT_TRUE(t.ctx.synchronize().ok());
+
+  // Evicted from the cache and gone from disk: the first Session tiers
+  // again and the chosen kernel comes back (it used to stay on the quick
+  // one for good: the key was remembered as started).
+  cache.clear();
+  std::error_code ec;
+  for (const auto &f : std::filesystem::directory_iterator(DiskCache::global().directory(), ec))
+    if (f.path().extension() == ".ptx")
+      std::filesystem::remove(f.path(), ec);
+  auto fourth = session.attention(*tp, r);
+  ASSERT_TRUE(fourth.ok()) << fourth.error().message;
+  EXPECT_EQ(fourth->spec.rowsPerWarp, 16);
+  EXPECT_TRUE(fourth->betterKernelCompiling);
+  session.waitForBackgroundCompiles();
+  auto fifth = session.attention(*tp, r);
+  ASSERT_TRUE(fifth.ok()) << fifth.error().message;
+  EXPECT_EQ(fifth->spec.rowsPerWarp, 32);
+  EXPECT_FALSE(fifth->kernelCompiled);
+  ASSERT_TRUE(t.ctx.synchronize().ok());
 }
 
 TEST(AttentionGpuTest, NoMaskExplicitAndDefaultStreams) {
@@ -871,6 +988,38 @@ TEST(AttentionGpuTest, NoMaskExplicitAndDefaultStreams) {
   EXPECT_FALSE(b->kernelCompiled);
   ASSERT_TRUE(t.ctx.synchronize().ok());
   t.expectMeans([](int64_t, int64_t, int64_t, int64_t) { return true; });
+}
+
+// Mod contexts of param-only mods are entries of the one cache (they used
+// to live in a private LRU of their own): counted in its stats, evicted and
+// cleared with it, made again when needed.
+TEST(AttentionGpuTest, ModContextsAreCacheEntries) {
+  REQUIRE_GPU();
+  OwnCacheSession own;
+  Cache &cache = own.cache;
+  Session &session = own.session;
+  Program p = program();
+  GpuTensors t = GpuTensors::make(1, 2, 2, 256, 256, 64);
+  AttentionRequest r = t.request();
+  r.maskMod = "prefix_lm";
+  for (int32_t len : {100, 7}) {
+    r.maskInputs.params["prefix_len"] = Value::ofI32(len);
+    auto a = session.attention(p, r);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+  }
+  CacheStats st = cache.stats(CacheKind::ModContext, 0);
+  EXPECT_EQ(st.entries, 2u);
+  EXPECT_EQ(st.misses, 2u);
+  EXPECT_GT(st.bytes, 0u);
+  cache.clear(); // while the launches may still run: freed once they are done
+  EXPECT_EQ(cache.stats(CacheKind::ModContext, 0).entries, 0u);
+  r.maskInputs.params["prefix_len"] = Value::ofI32(7);
+  auto b = session.attention(p, r);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+  t.expectMeans([](int64_t, int64_t, int64_t q, int64_t kv) { return kv < 7 || q >= kv; });
+  EXPECT_EQ(cache.stats(CacheKind::ModContext, 0).entries, 1u);
+  EXPECT_EQ(cuda::sweepDeferredFrees(), 0u); // the cleared ones' launches are done
 }
 
 TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {
@@ -907,10 +1056,9 @@ TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {
 
   // Too few slopes for 4 heads: the kernel reports the read.
   r.scoreInputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {2}};
-  FailureKind why = FailureKind::Other;
-  auto d = session.attention(p, r, &why);
+  auto d = session.attention(p, r);
   ASSERT_FALSE(d.ok());
-  EXPECT_EQ(int(why), int(FailureKind::OutOfBounds)) << d.error().message;
+  EXPECT_EQ(int(d.error().kind), int(ErrorKind::OutOfBounds)) << d.error().message;
   EXPECT_NE(d.error().message.find("mod 'alibi' read buffer 'slopes' out of bounds: index "),
             std::string::npos)
       << d.error().message;
@@ -924,9 +1072,9 @@ TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {
   r.scoreInputs = {};
   r.maskMod = "document";
   r.maskInputs.buffers["doc_id"] = BufferData{ScalarType::I32, doc.data(), {100}};
-  auto e = session.attention(p, r, &why);
+  auto e = session.attention(p, r);
   ASSERT_FALSE(e.ok());
-  EXPECT_EQ(int(why), int(FailureKind::OutOfBounds)) << e.error().message;
+  EXPECT_EQ(int(e.error().kind), int(ErrorKind::OutOfBounds)) << e.error().message;
   EXPECT_NE(e.error().message.find("buffer 'doc_id' out of bounds"), std::string::npos)
       << e.error().message;
 }
@@ -1052,28 +1200,28 @@ TEST(AttentionReferenceTest, Failures) {
   std::vector<float> slopes = {1.0f, 2.0f};
   r.scoreMod = "alibi";
   r.scoreInputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {2}};
-  FailureKind why = FailureKind::Other;
-  Status st = session.referenceAttention(p, r, &why);
+  Status st = session.referenceAttention(p, r);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(int(why), int(FailureKind::OutOfBounds));
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::OutOfBounds));
   EXPECT_EQ(st.message(), "attention: mod 'alibi' read buffer 'slopes' out of bounds: index 2 of "
                           "dimension 0, whose size is 2");
 
   r = t.request();
   r.maskMod = "nope";
-  st = session.referenceAttention(p, r, &why);
+  st = session.referenceAttention(p, r);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(int(why), int(FailureKind::NotFound));
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::NotFound));
   r = t.request();
   r.out.dtype = DType::BF16;
-  st = session.referenceAttention(p, r, &why);
+  st = session.referenceAttention(p, r);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(int(why), int(FailureKind::InvalidArgument));
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::InvalidArgument));
   EXPECT_NE(st.message().find("the reference writes out as f32 or f64"), std::string::npos);
   r = t.request();
   r.q.device = 0;
-  st = session.referenceAttention(p, r, &why);
+  st = session.referenceAttention(p, r);
   ASSERT_FALSE(st.ok());
+  EXPECT_EQ(int(st.kind()), int(ErrorKind::InvalidArgument));
   EXPECT_NE(st.message().find("q is on cuda:0; the reference takes host tensors"),
             std::string::npos);
 }

@@ -263,45 +263,43 @@ TEST(SessionTest, KeysFollowParamsAndBufferContents) {
   EXPECT_FALSE(fromText->created);
 }
 
-TEST(SessionTest, FailureKinds) {
+TEST(SessionTest, ErrorKinds) {
   Cache cache;
   SessionOptions opts;
   opts.cache = &cache;
   Session session(opts);
   Program p = program();
   auto kindOf = [&](BlockMaskRequest r) {
-    FailureKind why = FailureKind::Other;
-    auto m = session.blockMask(p, r, &why);
+    auto m = session.blockMask(p, r);
     EXPECT_FALSE(m.ok());
-    return why;
+    return m.ok() ? ErrorKind::Internal : m.error().kind;
   };
   BlockMaskRequest r;
   r.shape = shape(1, 1, 128, 128, 16, 16);
   r.mod = "nope";
-  EXPECT_EQ(kindOf(r), FailureKind::NotFound);
+  EXPECT_EQ(kindOf(r), ErrorKind::NotFound);
   r.mod = "plain";
-  EXPECT_EQ(kindOf(r), FailureKind::InvalidArgument);
+  EXPECT_EQ(kindOf(r), ErrorKind::InvalidArgument);
   r.mod = "causal";
   r.shape.qBlock = 48;
-  EXPECT_EQ(kindOf(r), FailureKind::InvalidArgument);
+  EXPECT_EQ(kindOf(r), ErrorKind::InvalidArgument);
   r.shape.qBlock = 16;
   r.device = Device::cuda(1000); // no such device here, nor on a GPU machine
-  EXPECT_EQ(kindOf(r), FailureKind::Device);
+  EXPECT_EQ(kindOf(r), ErrorKind::Device);
   r.device = Device::cpu();
   r.mod = "document";
   std::vector<int32_t> ids(100, 0);
   r.inputs.buffers["doc_id"] = BufferData{ScalarType::I32, ids.data(), {100}};
-  FailureKind why = FailureKind::Other;
-  auto oob = session.blockMask(p, r, &why);
+  auto oob = session.blockMask(p, r);
   ASSERT_FALSE(oob.ok());
-  EXPECT_EQ(why, FailureKind::OutOfBounds);
+  EXPECT_EQ(oob.error().kind, ErrorKind::OutOfBounds);
   EXPECT_NE(oob.error().message.find("read buffer 'doc_id' out of bounds"), std::string::npos);
   EXPECT_EQ(cache.stats(CacheKind::BlockMask, kCpuDevice).entries, 0u);
   // Larger than the cache's byte bound.
   cache.setLimits(CacheLimits{64, 100});
   r.mod = "causal";
   r.inputs = {};
-  EXPECT_EQ(kindOf(r), FailureKind::Cache);
+  EXPECT_EQ(kindOf(r), ErrorKind::Cache);
 }
 
 TEST(SessionTest, ConcurrentRequestsCreateOnce) {
@@ -347,7 +345,7 @@ TEST(SessionTest, CpuMod) {
   ctx.error = err;
   EXPECT_EQ(m->mask(0, 0, 5, 3, &ctx), 1);
   EXPECT_EQ(m->mask(0, 0, 3, 5, &ctx), 0);
-  FailureKind why = FailureKind::Other;
-  EXPECT_FALSE(session.cpuMod(p, "nope", &why).ok());
-  EXPECT_EQ(why, FailureKind::NotFound);
+  auto missing = session.cpuMod(p, "nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::NotFound);
 }

@@ -1,11 +1,11 @@
 // Host tensors for the attention tests: a [B, H, S, D] tensor of any dtype
 // in any layout (BHSD, BSHD, or explicit strides, negative ones included),
 // read and written element by element as doubles through the dtype's exact
-// encoding (flexjit/HalfFloat.hpp); and the compiled CPU mods of a Program
+// encoding (runtime/attention/HalfFloat.hpp); and the compiled CPU mods of a Program
 // with their bound inputs, as the reference takes them.
 #pragma once
 
-#include "flexjit/HalfFloat.hpp"
+#include "runtime/attention/HalfFloat.hpp"
 #include "flexjit/flexjit.hpp"
 
 #include <gtest/gtest.h>

@@ -12,7 +12,7 @@
 
 #include "flexjit/Attention.hpp"
 #include "flexjit/AttentionSpec.hpp"
-#include "flexjit/HalfFloat.hpp"
+#include "runtime/attention/HalfFloat.hpp"
 #include "flexjit/BlockMask.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"

@@ -5,6 +5,7 @@
 // by one CPU thread; an out-of-bounds read reported from the device. Skips
 // without a GPU (support/GpuTest.h).
 #include "attnkernel/GpuSupport.h"
+#include "kernels/scoregrad/ScoreGradTemplate.h"
 #include "support/GradContext.h"
 #include "support/ModContext.h"
 
@@ -105,16 +106,26 @@ void runMod(const std::string &name, int64_t biasColumns, bool expectOutOfBounds
   ASSERT_TRUE(dg.ok() && ds.ok() && dout.ok());
   ASSERT_TRUE(dg->copyFromHost(g.data(), elems * 4).ok());
   ASSERT_TRUE(ds->copyFromHost(s.data(), elems * 4).ok());
-  uint64_t pOut = dout->devicePtr(), pG = dg->devicePtr(), pS = ds->devicePtr();
-  int32_t b32 = B, h32 = H, q32 = Q, kv32 = KV;
-  uint64_t pCtx = dctx.ptr, pGctx = dgrads.ptr;
-  void *args[] = {&pOut, &pG, &pS, &b32, &h32, &q32, &kv32, &pCtx, &pGctx};
-  ASSERT_EQ(kernel->params.size(), 9u);
+  // Packed by the kernel's parameter table (kernels/scoregrad/ScoreGradTemplate.h).
+  const ScoreGradParams &P = scoreGradParams();
+  ASSERT_EQ(kernel->params.size(), P.table.size());
+  KernelArgs args(P.table);
+  args.set(P.ds, dout->devicePtr());
+  args.set(P.g, dg->devicePtr());
+  args.set(P.s, ds->devicePtr());
+  args.set(P.B, int32_t(B));
+  args.set(P.H, int32_t(H));
+  args.set(P.Q, int32_t(Q));
+  args.set(P.KV, int32_t(KV));
+  args.set(P.ctx, dctx.ptr);
+  args.set(P.gctx, dgrads.ptr);
+  auto params = args.pointers();
+  ASSERT_TRUE(params.ok()) << params.error().message;
   LaunchDims dims = scoreGradLaunch(B, H, Q, KV);
   cuda::LaunchConfig cfg;
   cfg.grid[0] = dims.grid[0];
   cfg.block[0] = dims.block[0];
-  ASSERT_TRUE(cuda::launch(*fn, cfg, args).ok());
+  ASSERT_TRUE(cuda::launch(*fn, cfg, params->data()).ok());
   Status sync = ctx.synchronize();
   ASSERT_TRUE(sync.ok()) << sync.message();
 

@@ -257,5 +257,19 @@ TEST(KernelPtx, DenseMask) {
                                        {"alibi_causal", "sm_80"}}));
 }
 
+TEST(KernelPtx, ScoreGrad) {
+  ASSERT_TRUE(examples());
+  // tests/unit/compiler/score_grad_backend_test.cpp and
+  // tests/unit/attnkernel/ScoreGradGpuTest.cpp: the example score mods.
+  checkGroup("scoregrad", oneModCases(ScoreGradKernelSpec{},
+                                      {{"alibi", "sm_80"},
+                                       {"alibi", "sm_90a"},
+                                       {"softcap", "sm_80"},
+                                       {"bias_2d", "sm_80"},
+                                       {"relative_position", "sm_90a"},
+                                       {"soft_alibi", "sm_80"},
+                                       {"causal_by_score", "sm_80"}}));
+}
+
 } // namespace
 } // namespace flexjit

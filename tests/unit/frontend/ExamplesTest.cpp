@@ -36,7 +36,7 @@ TEST(Examples, ModsFlexLoads) {
 }
 
 TEST(Examples, NattenMatchesItsLiteralSpelling) {
-  // examples/mods.flex writes NATTEN with consts; DSL.md with literals.
+  // examples/mods.flex writes NATTEN with consts; here it is spelled with literals.
   auto r = loadFile(std::string(FLEXJIT_SOURCE_DIR) + "/examples/mods.flex");
   ASSERT_TRUE(r) << r.error().message;
   std::string literal = test::fingerprintOf(

@@ -1,5 +1,5 @@
 // The type checker: resolution, types, widening, const folding, and every
-// error class of DSL.md with its exact location, message and hint.
+// error class of docs/language.md ("Errors") with its exact location, message and hint.
 
 #include "FrontendTestUtil.h"
 

@@ -16,7 +16,7 @@ using flexjit::test::load;
 
 namespace {
 
-/// Text equivalent of the traced mods below (DSL.md's examples).
+/// Text equivalent of the traced mods below (docs/language.md, "The C++ front end").
 const char *kText = "param prefix_len: i32\n"
                     "buffer doc_id: i32[N]\n"
                     "buffer slopes: f32[H]\n"

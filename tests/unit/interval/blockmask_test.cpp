@@ -10,7 +10,7 @@
 #include "support/ModContext.h"
 #include "support/ModGenerator.h"
 
-#include "flexjit/BlockMaskFromMod.hpp"
+#include "api/blockmask/BlockMaskFromMod.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
 

@@ -216,6 +216,8 @@ TEST(TemplateSignatures, PtxEntriesFollowEveryTable) {
   expectEntriesFollowTables(KernelInstance{dense, {}}, "dense attention");
   expectEntriesFollowTables(KernelInstance{BlockMaskKernelsSpec{}, {"document"}}, "block mask");
   expectEntriesFollowTables(KernelInstance{DenseMaskKernelSpec{}, {"alibi"}}, "dense mask");
+  expectEntriesFollowTables(KernelInstance{ScoreGradKernelSpec{}, {"bias_2d"}},
+                            "dense derivative");
 }
 
 TEST(TemplateSignatures, TypedCallsAreTheGenericOne) {
@@ -237,6 +239,14 @@ TEST(TemplateSignatures, TypedCallsAreTheGenericOne) {
   ASSERT_TRUE(dm.ok()) << dm.error().message;
   EXPECT_EQ(dm->entry, denseMaskKernelName("causal"));
   EXPECT_EQ(dm->params.size(), denseMaskParams().table.size());
+  auto grad = compiler().scoreGradKernel(examples(), "softcap", "sm_80");
+  auto gradGeneric =
+      compiler().compile(examples(), KernelInstance{ScoreGradKernelSpec{}, {"softcap"}}, "sm_80");
+  ASSERT_TRUE(grad.ok()) << grad.error().message;
+  ASSERT_TRUE(gradGeneric.ok()) << gradGeneric.error().message;
+  EXPECT_EQ(grad->ptx, gradGeneric->ptx);
+  EXPECT_EQ(grad->entry, scoreGradKernelName("softcap"));
+  EXPECT_EQ(grad->params.size(), scoreGradParams().table.size());
 }
 
 //===----------------------------------------------------------------------===//
@@ -297,6 +307,13 @@ TEST(SpecCheck, ModsMustFillTheTemplatesSlots) {
   ASSERT_FALSE(k.ok());
   EXPECT_NE(k.error().message.find("'softcap' is a score mod"), std::string::npos)
       << k.error().message;
+  // Only score mods have a derivative: the slot's mod is lowered with it.
+  auto g = compiler().compile(examples(), KernelInstance{ScoreGradKernelSpec{}, {"causal"}});
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(int(g.error().kind), int(ErrorKind::InvalidArgument));
+  EXPECT_NE(g.error().message.find("'causal' is a mask mod; only score mods have a derivative"),
+            std::string::npos)
+      << g.error().message;
   auto a = compiler().compile(examples(), KernelInstance{s, {"causal", "softcap"}});
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.error().message.find("'causal' is a mask mod, used here as a score mod"),
@@ -321,6 +338,14 @@ TEST(LaunchGeometry, AttentionGridBlockAndSharedMemory) {
   EXPECT_EQ(d.sharedBytes, attentionSharedBytes(s));
   EXPECT_EQ(blockMaskClassifyLaunch(1, 1, 4, 4).block[0], unsigned(kBlockMaskClassifyThreads));
   EXPECT_EQ(denseMaskLaunch(1, 1, 16, 12).sharedBytes, 0u);
+  // The derivative kernel: 256 threads, a block per 256 elements, at least
+  // one, at most 2^20 (the kernel strides over the rest).
+  LaunchDims g = scoreGradLaunch(2, 3, 33, 47);
+  EXPECT_EQ(g.block[0], 256u);
+  EXPECT_EQ(g.grid[0], (2u * 3 * 33 * 47 + 255) / 256);
+  EXPECT_EQ(scoreGradLaunch(0, 1, 1, 1).grid[0], 1u);
+  EXPECT_EQ(scoreGradLaunch(1024, 64, 4096, 4096).grid[0], 1u << 20);
+  EXPECT_EQ(g.sharedBytes, 0u);
 }
 
 } // namespace

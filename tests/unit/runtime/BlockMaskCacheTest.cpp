@@ -1,5 +1,6 @@
-// Block masks through the one cache: the facts issue 3 lists as tests.
+// Block masks through the one cache: what docs/runtime.md promises.
 #include "flexjit/Runtime.hpp"
+#include "support/GpuTest.h"
 
 #include <gtest/gtest.h>
 
@@ -144,11 +145,41 @@ TEST(BlockMaskCacheTest, DeviceMasksNeedAGpu) {
   EXPECT_NE(r.error().message.find("invalid CUDA context"), std::string::npos);
 }
 
+// A mask over the byte bound is refused from its shape before it is made
+// (it used to be made in full, then refused: a factory run and a failure
+// counted), host and device alike; the device check needs no GPU since it
+// comes first.
+TEST(BlockMaskCacheTest, OverTheBoundRefusedBeforeMaking) {
+  Cache cache({1000, 100});
+  int made = 0;
+  auto make = [&](const BlockMaskShape &s) {
+    ++made;
+    return makeCausal(s);
+  };
+  const std::string bound = "cache: a block_mask entry of 1152 bytes exceeds the cache's byte "
+                            "bound of 1000 bytes; raise it with Cache::setLimits";
+  auto host = cachedBlockMask(cache, causalKey(1024), make); // 8 x 8 blocks: 1152 bytes
+  ASSERT_FALSE(host.ok());
+  EXPECT_EQ(host.error().message, bound);
+  cuda::Context none;
+  auto device = cachedDeviceBlockMask(cache, causalKey(1024, 0), none, make);
+  ASSERT_FALSE(device.ok());
+  EXPECT_EQ(device.error().message, bound);
+  EXPECT_EQ(made, 0);
+  CacheStats st = cache.totals();
+  EXPECT_EQ(st.misses, 0u);
+  EXPECT_EQ(st.failures, 0u);
+  EXPECT_TRUE(cache.admits(CacheKind::BlockMask, 1000));
+  EXPECT_FALSE(cache.admits(CacheKind::Kernel, 1001));
+  // One that fits is made as before.
+  ASSERT_TRUE(cachedBlockMask(cache, causalKey(512), make).ok());
+  EXPECT_EQ(made, 1);
+}
+
 // On a GPU: one device mask entry serves fp32, fp16 and bf16 kernels (separate
 // entries); devices have separate entries; clearing one leaves the others.
 TEST(BlockMaskCacheGpuTest, SharedAcrossDtypesSeparateAcrossDevices) {
-  if (Status s = cuda::initDriver(); !s)
-    GTEST_SKIP() << "no GPU here: " << s.message();
+  REQUIRE_GPU();
   auto ctx = cuda::Context::retainPrimary(0);
   ASSERT_TRUE(ctx.ok()) << ctx.error().message;
   Cache cache;

@@ -159,6 +159,7 @@ TEST(BlockMaskTest, CausalLayoutAndBytes) {
   EXPECT_EQ(m.bytes(), size_t(1 * 1 * (16 * 4 * 4 + 8 * (4 + 4))));
   EXPECT_EQ(m.packed().size() * 4, m.bytes());
   EXPECT_DOUBLE_EQ(m.sparsity(), 37.5);
+  EXPECT_DOUBLE_EQ(BlockMask::sparsityFor(m.shape(), 4 + 6), 37.5); // 4 partial, 6 full
   EXPECT_EQ(m.toDense(), (std::vector<uint8_t>{1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1}));
   EXPECT_EQ(m.toBlockKinds(), (std::vector<uint8_t>{1, 0, 0, 0, 2, 1, 0, 0, 2, 2, 1, 0, 2, 2, 2, 1}));
 }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <new>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 using namespace flexjit;
@@ -64,12 +66,30 @@ TEST(CacheKeyTest, FieldsDecideEquality) {
   EXPECT_EQ(kernelKey("f32", 3).device(), 3);
 }
 
+TEST(CacheKeyTest, ModContextKeys) {
+  CacheKey a = CacheKey::modContext(0, {100});
+  EXPECT_EQ(a.kind(), CacheKind::ModContext);
+  EXPECT_EQ(a.device(), 0);
+  EXPECT_EQ(a, CacheKey::modContext(0, {100}));
+  EXPECT_FALSE(a == CacheKey::modContext(1, {100}));
+  EXPECT_FALSE(a == CacheKey::modContext(0, {7}));
+  EXPECT_FALSE(CacheKey::modContext(0, {1, 23}) == CacheKey::modContext(0, {12, 3}));
+  EXPECT_STREQ(cacheKindName(CacheKind::ModContext), "mod_context");
+  // Its own row in the stats.
+  Cache c;
+  ASSERT_TRUE(c.getOrCreate(a, [] { return Result<CacheValue>(makeCacheValue<int>(1, 64)); }).ok());
+  EXPECT_EQ(c.stats(CacheKind::ModContext, 0).bytes, 64u);
+  EXPECT_EQ(c.stats(CacheKind::Kernel, 0).entries, 0u);
+}
+
 TEST(CacheKeyTest, HashBytes) {
-  // SHA-256("abc") starts ba7816bf8f01cfea414140de5dae2223.
-  EXPECT_EQ(hashBytes(std::string("abc")), "ba7816bf8f01cfea414140de5dae2223");
-  EXPECT_EQ(hashBytes(std::string("")), "e3b0c44298fc1c149afbf4c8996fb924");
+  // BLAKE3("abc") starts 6437b3ac38465133ffb63b75273a8db5, BLAKE3("")
+  // af1349b9f5f9a1a6a0404dea36dcc949 (the published test values).
+  EXPECT_EQ(hashBytes(std::string("abc")), "6437b3ac38465133ffb63b75273a8db5");
+  EXPECT_EQ(hashBytes(std::string("")), "af1349b9f5f9a1a6a0404dea36dcc949");
   std::string big(1000, 'a');
-  EXPECT_EQ(hashBytes(big), "41edece42d63e8d9bf515a9ba6932e1c");
+  EXPECT_EQ(hashBytes(big), "9957a9014733dd6b6e2f6abcbe7b259a");
+  EXPECT_EQ(hashBytes(big.data(), big.size()), hashBytes(big));
 }
 
 TEST(CacheTest, HitMissAndRelease) {
@@ -93,8 +113,8 @@ TEST(CacheTest, HitMissAndRelease) {
   EXPECT_EQ(s.bytes, 100u);
   c.clear();
   EXPECT_EQ(released.load(), 0) << "callers still hold it";
-  a = Error{"drop"};
-  b = Error{"drop"};
+  a = Error{ErrorKind::Internal, "drop"};
+  b = Error{ErrorKind::Internal, "drop"};
   EXPECT_EQ(released.load(), 1);
   EXPECT_EQ(c.stats(CacheKind::BlockMask, kCpuDevice).entries, 0u);
   EXPECT_EQ(c.stats(CacheKind::BlockMask, kCpuDevice).bytes, 0u);
@@ -153,6 +173,7 @@ TEST(CacheTest, TooLargeIsAnError) {
   Cache c({1000, 10});
   auto r = c.getOrCreate(maskKey(1), valueOf(1, 1001));
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::Cache);
   EXPECT_NE(r.error().message.find("exceeds the cache's byte bound of 1000"),
             std::string::npos)
       << r.error().message;
@@ -160,16 +181,31 @@ TEST(CacheTest, TooLargeIsAnError) {
   EXPECT_TRUE(c.getOrCreate(maskKey(1), valueOf(1, 1000)).ok());
 }
 
+TEST(CacheTest, ThrowingFactoryIsAnErrorOfItsKind) {
+  Cache c;
+  auto oom =
+      c.getOrCreate(kernelKey("f16"), []() -> Result<CacheValue> { throw std::bad_alloc(); });
+  ASSERT_FALSE(oom.ok());
+  EXPECT_EQ(oom.error().kind, ErrorKind::OutOfMemory) << oom.error().message;
+  auto other = c.getOrCreate(kernelKey("f16"),
+                             []() -> Result<CacheValue> { throw std::runtime_error("boom"); });
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().kind, ErrorKind::Internal);
+  EXPECT_NE(other.error().message.find("boom"), std::string::npos) << other.error().message;
+  EXPECT_EQ(c.totals().entries, 0u);
+}
+
 TEST(CacheTest, FailingFactoryCachesNothing) {
   Cache c;
   int calls = 0;
   auto bad = [&]() -> Result<CacheValue> {
     ++calls;
-    return Error{"compile failed: boom"};
+    return Error{ErrorKind::Compile, "compile failed: boom"};
   };
   auto r = c.getOrCreate(kernelKey("f16"), bad);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "compile failed: boom");
+  EXPECT_EQ(r.error().kind, ErrorKind::Compile); // the factory's kind, passed on
   r = c.getOrCreate(kernelKey("f16"), bad);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(calls, 2);
@@ -277,14 +313,15 @@ TEST(CacheTest, ConcurrentFailureReachesEveryWaiter) {
   auto bad = [&]() -> Result<CacheValue> {
     ++builds;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    return Error{"ptx: no"};
+    return Error{ErrorKind::Device, "ptx: no"};
   };
   std::vector<std::thread> ts;
   std::atomic<int> errors{0};
   for (int t = 0; t < 6; ++t)
     ts.emplace_back([&] {
       auto r = c.getOrCreate(kernelKey("bf16"), bad);
-      if (!r.ok() && r.error().message == "ptx: no")
+      // Every waiter gets the builder's Error, its kind included.
+      if (!r.ok() && r.error().message == "ptx: no" && r.error().kind == ErrorKind::Device)
         ++errors;
     });
   for (auto &t : ts)
@@ -342,7 +379,7 @@ TEST(CacheTest, Stress) {
         CacheKey key = (k & 1) ? maskKey(k, dev) : kernelKey(std::to_string(k), dev);
         auto r = c.getOrCreate(key, [&, k]() -> Result<CacheValue> {
           if (k % 17 == 0)
-            return Error{"unbuildable"};
+            return Error{ErrorKind::Compile, "unbuildable"};
           ++made;
           ++live;
           return makeCacheValue<int>(k, size_t(10 + k), [&](int &) { --live; });

@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <memory>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -197,6 +200,48 @@ TEST(CudaGpuTest, DynamicSharedMemoryAbove48K) {
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(contains(s.message(), "opting kernel smem_roundtrip in to")) << s.message();
   EXPECT_TRUE(contains(s.message(), "CUDA_ERROR_INVALID_VALUE")) << s.message();
+}
+
+// Memory a queued kernel may still use is freed once it is done, without
+// waiting: freeWhenDone returns at once while a 300 ms kernel runs (the
+// attention path's mod contexts used to be freed after cuCtxSynchronize).
+TEST(CudaGpuTest, FencedFreeNeverWaits) {
+  REQUIRE_GPU();
+  auto ctx = Context::retainPrimary(0);
+  ASSERT_TRUE(ctx.ok());
+  auto mod = Module::loadPTX(*ctx, test_kernels::kTestPtx, "kernel spin");
+  ASSERT_TRUE(mod.ok()) << mod.error().message;
+  auto fn = mod->function("spin");
+  ASSERT_TRUE(fn.ok());
+  auto stream = Stream::create(*ctx);
+  ASSERT_TRUE(stream.ok());
+  auto flag = DeviceBuffer::allocate(*ctx, 4);
+  ASSERT_TRUE(flag.ok());
+  auto used = DeviceBuffer::allocateOnStream(*ctx, 1 << 20, *stream);
+  ASSERT_TRUE(used.ok()) << used.error().message;
+  ASSERT_TRUE(stream->synchronize().ok());
+  auto fences = std::make_shared<UseFences>(*ctx);
+  EXPECT_TRUE(fences->done()); // nothing recorded yet
+  uint64_t ptr = flag->devicePtr(), ns = 300000000;
+  void *args[] = {&ptr, &ns};
+  LaunchConfig cfg;
+  cfg.stream = &*stream;
+  ASSERT_TRUE(launch(*fn, cfg, args).ok());
+  ASSERT_TRUE(fences->recordUse(*stream).ok());
+  EXPECT_FALSE(fences->done());
+  const size_t before = sweepDeferredFrees();
+  auto t0 = std::chrono::steady_clock::now();
+  freeWhenDone(std::move(*used), fences);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                  .count();
+  EXPECT_LT(ms, 100.0) << "freeWhenDone waited for the kernel";
+  EXPECT_EQ(sweepDeferredFrees(), before + 1); // still in use: deferred
+  ASSERT_TRUE(stream->synchronize().ok());
+  EXPECT_TRUE(fences->done());
+  EXPECT_EQ(sweepDeferredFrees(), before); // now freed
+  uint32_t v = 0;
+  ASSERT_TRUE(flag->copyToHost(&v, 4).ok());
+  EXPECT_EQ(v, 1u);
 }
 
 TEST(CudaGpuTest, BlockMaskOnDevice) {

@@ -7,6 +7,8 @@ namespace flexjit::test_kernels {
 /// fill_i32(out, base, n): out[i] = base + i for i < n.
 /// smem_roundtrip(out, bytes): one thread stores 0x1234 into the last word
 /// of `bytes` of dynamic shared memory, reads it back and writes out[0].
+/// spin(out, ns): busy-waits `ns` nanoseconds (%globaltimer), then writes
+/// out[0] = 1.
 inline const char *kTestPtx = R"PTX(
 .version 7.0
 .target sm_80
@@ -57,6 +59,27 @@ DONE:
     ld.shared.u32 %r4, [%r2];
     cvta.to.global.u64 %rd1, %rd1;
     st.global.u32 [%rd1], %r4;
+    ret;
+}
+
+.visible .entry spin(
+    .param .u64 out,
+    .param .u64 ns)
+{
+    .reg .pred %p;
+    .reg .b32 %r1;
+    .reg .b64 %rd<6>;
+    ld.param.u64 %rd1, [out];
+    ld.param.u64 %rd2, [ns];
+    mov.u64 %rd3, %globaltimer;
+WAIT:
+    mov.u64 %rd4, %globaltimer;
+    sub.u64 %rd5, %rd4, %rd3;
+    setp.lt.u64 %p, %rd5, %rd2;
+    @%p bra WAIT;
+    cvta.to.global.u64 %rd1, %rd1;
+    mov.u32 %r1, 1;
+    st.global.u32 [%rd1], %r1;
     ret;
 }
 )PTX";

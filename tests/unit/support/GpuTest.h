@@ -1,5 +1,6 @@
 // What the GPU tests share: the skip, saying why, where there is no driver
-// or no device; and a disk cache of the test run's own.
+// or no device (a failure with FLEXJIT_REQUIRE_GPU=1); and a disk cache of
+// the test run's own.
 #pragma once
 
 #include "flexjit/Runtime.hpp"
@@ -11,17 +12,40 @@
 #include <string>
 #include <system_error>
 
-/// Skips the test, with the reason, without a CUDA driver or device.
+/// Skips the test, with the reason, without a CUDA driver or device; with
+/// FLEXJIT_REQUIRE_GPU=1 in the environment (scripts/gpu-run.sh sets it)
+/// fails it instead, so that a GPU run cannot pass by skipping.
 #define REQUIRE_GPU()                                                                    \
   do {                                                                                   \
-    if (::flexjit::Status s_ = ::flexjit::cuda::initDriver(); !s_)                       \
-      GTEST_SKIP() << "no GPU here: " << s_.message();                                   \
-    auto n_ = ::flexjit::cuda::deviceCount();                                            \
-    if (!n_.ok() || *n_ == 0)                                                            \
-      GTEST_SKIP() << "no GPU here: no CUDA device";                                     \
+    std::string why_;                                                                    \
+    if (!::flexjit::testsupport::gpuAvailable(&why_)) {                                  \
+      if (::flexjit::testsupport::gpuRequired())                                         \
+        GTEST_FAIL() << "FLEXJIT_REQUIRE_GPU=1, but no GPU here: " << why_;              \
+      GTEST_SKIP() << "no GPU here: " << why_;                                           \
+    }                                                                                    \
   } while (0)
 
 namespace flexjit::testsupport {
+
+/// FLEXJIT_REQUIRE_GPU=1: a test that needs a GPU fails where there is none.
+inline bool gpuRequired() {
+  const char *e = std::getenv("FLEXJIT_REQUIRE_GPU");
+  return e && std::string(e) == "1";
+}
+
+/// Whether a CUDA driver and device are usable; `why` says why not.
+inline bool gpuAvailable(std::string *why) {
+  if (::flexjit::Status s = ::flexjit::cuda::initDriver(); !s) {
+    *why = s.message();
+    return false;
+  }
+  auto n = ::flexjit::cuda::deviceCount();
+  if (!n.ok() || *n == 0) {
+    *why = "no CUDA device";
+    return false;
+  }
+  return true;
+}
 
 /// Points FLEXJIT_CACHE_DIR at a fresh folder (`<tmp>/<prefix>-XXXXXX`),
 /// removed at exit, unless it is set already: PTX left in ~/.cache/flexjit

@@ -13,18 +13,19 @@ Result<std::unique_ptr<AbiContext>> AbiContext::create(const FileAST &file, cons
   for (const ParamDecl &p : c->iface_.params) {
     auto it = inputs.params.find(p.name);
     if (it == inputs.params.end())
-      return Error{"no value for param '" + p.name + "'"};
+      return Error{ErrorKind::InvalidArgument, "no value for param '" + p.name + "'"};
     std::optional<int64_t> slot = abiParamSlot(p.type, it->second);
     if (!slot)
-      return Error{"param '" + p.name + "' has the wrong type"};
+      return Error{ErrorKind::InvalidArgument, "param '" + p.name + "' has the wrong type"};
     c->params_.push_back(*slot);
   }
   for (const BufferDecl &b : c->iface_.buffers) {
     auto it = inputs.buffers.find(b.name);
     if (it == inputs.buffers.end())
-      return Error{"no data for buffer '" + b.name + "'"};
+      return Error{ErrorKind::InvalidArgument, "no data for buffer '" + b.name + "'"};
     if (it->second.elemType != b.elemType || it->second.shape.size() != b.dims.size())
-      return Error{"buffer '" + b.name + "' has the wrong type or rank"};
+      return Error{ErrorKind::InvalidArgument,
+                   "buffer '" + b.name + "' has the wrong type or rank"};
     c->buffers_.push_back(it->second.data);
     for (int64_t d : it->second.shape)
       c->dims_.push_back(d);
@@ -46,8 +47,9 @@ Result<std::optional<OutOfBounds>> AbiContext::report() const {
     return std::optional<OutOfBounds>();
   int64_t slot = error_[0] - 1;
   if (slot < 0 || static_cast<size_t>(slot) >= iface_.buffers.size())
-    return Error{"error record names buffer slot " + std::to_string(slot) + " of " +
-                 std::to_string(iface_.buffers.size())};
+    return Error{ErrorKind::InvalidArgument, "error record names buffer slot " +
+                                                 std::to_string(slot) + " of " +
+                                                 std::to_string(iface_.buffers.size())};
   OutOfBounds o;
   o.buffer = iface_.buffers[slot].name;
   o.dim = static_cast<int>(error_[1]);

@@ -1,0 +1,47 @@
+# cmake/CodegenHash.cmake follows the public headers the code generator's
+# sources include: a change to one of them (directly or through another
+# header) changes the hash, a change to a header they do not include does
+# not. Run as: cmake -DSCRIPT=<CodegenHash.cmake> -DWORK=<scratch folder> -P this
+cmake_minimum_required(VERSION 3.24)
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}/include/flexjit" "${WORK}/compiler")
+file(WRITE "${WORK}/include/flexjit/Spec.hpp" "#include \"flexjit/ABI.h\"\nint spec;\n")
+file(WRITE "${WORK}/include/flexjit/ABI.h" "int abi;\n")
+file(WRITE "${WORK}/include/flexjit/Runtime.hpp" "int runtime;\n")
+file(WRITE "${WORK}/compiler/Kernel.cpp" "#include \"flexjit/Spec.hpp\"\nint kernel;\n")
+file(WRITE "${WORK}/list.txt" "${WORK}/compiler/Kernel.cpp\n")
+
+function(hash out)
+  execute_process(COMMAND ${CMAKE_COMMAND} -DLIST=${WORK}/list.txt -DINCLUDE_DIR=${WORK}/include
+                          -DOUT=${WORK}/CodegenHash.h -P ${SCRIPT}
+                  RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "CodegenHash.cmake failed")
+  endif()
+  file(READ "${WORK}/CodegenHash.h" text)
+  set(${out} "${text}" PARENT_SCOPE)
+endfunction()
+
+hash(h0)
+file(WRITE "${WORK}/include/flexjit/Runtime.hpp" "int runtime2;\n")
+hash(h1)
+if(NOT h1 STREQUAL h0)
+  message(FATAL_ERROR "a header no code generator source includes changed the hash")
+endif()
+file(WRITE "${WORK}/include/flexjit/ABI.h" "int abi2;\n")
+hash(h2)
+if(h2 STREQUAL h1)
+  message(FATAL_ERROR "a header included through another one did not change the hash")
+endif()
+file(WRITE "${WORK}/include/flexjit/Spec.hpp" "#include \"flexjit/ABI.h\"\nint spec2;\n")
+hash(h3)
+if(h3 STREQUAL h2)
+  message(FATAL_ERROR "a directly included header did not change the hash")
+endif()
+file(WRITE "${WORK}/compiler/Kernel.cpp" "#include \"flexjit/Spec.hpp\"\nint kernel2;\n")
+hash(h4)
+if(h4 STREQUAL h3)
+  message(FATAL_ERROR "a listed source did not change the hash")
+endif()
+file(REMOVE_RECURSE "${WORK}")
+message(STATUS "codegen hash follows includes")
