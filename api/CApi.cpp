@@ -4,6 +4,7 @@
 // message.
 #include "flexjit/flexjit.h"
 #include "flexjit/flexjit.hpp"
+#include "flexjit/Stages.hpp"
 
 #include "api/CApiStatus.hpp"
 
@@ -884,6 +885,97 @@ flexjit_status flexjit_cache_get_limits(uint64_t *max_bytes, uint64_t *max_entri
 flexjit_status flexjit_cache_reset_counters(void) {
   return guarded([&] {
     session().cache().resetCounters();
+    return FLEXJIT_OK;
+  });
+}
+
+} // extern "C"
+
+//===--------------------------------------------------------------------===//
+// Stages as text; block masks made elsewhere (API version 4)
+//===--------------------------------------------------------------------===//
+
+extern "C" {
+
+flexjit_status flexjit_module_emit(const flexjit_module *module, const char *mod,
+                                   flexjit_stage stage, const char *arch, char **out) {
+  return guarded([&] {
+    FLEXJIT_CHECK_ARG(module, "module is NULL");
+    FLEXJIT_CHECK_ARG(out, "out is NULL");
+    FLEXJIT_CHECK_ARG(stage >= FLEXJIT_STAGE_TOKENS && stage <= FLEXJIT_STAGE_GRAD_PTX,
+                      "unknown stage " + std::to_string(int(stage)));
+    const EmitStage s = EmitStage(int(stage));
+    std::string target = arch && *arch ? arch : "sm_90a";
+    const auto &archs = supportedArchs();
+    if (std::find(archs.begin(), archs.end(), target) == archs.end()) {
+      std::string known;
+      for (const std::string &a : archs)
+        known += (known.empty() ? "" : ", ") + a;
+      return fail(Error{ErrorKind::InvalidArgument,
+                        "unknown arch '" + target + "' (supported: " + known + ")"});
+    }
+    std::string modName;
+    if (s != EmitStage::Tokens && s != EmitStage::Ast) {
+      const ModInfo *info = nullptr;
+      if (flexjit_status st = findMod(module, mod, info))
+        return st;
+      modName = info->name;
+    }
+    Compiler *compiler = nullptr;
+    if (emitStageNeedsCompiler(s)) {
+      auto c = processCompiler();
+      if (!c)
+        return fail(c.error());
+      compiler = *c;
+    }
+    auto text = stageText(module->program.file(), modName, s, compiler, target);
+    if (!text)
+      return fail(text.error());
+    *out = copyString(*text);
+    return FLEXJIT_OK;
+  });
+}
+
+flexjit_status flexjit_blockmask_arrays_init(flexjit_blockmask_arrays *desc) {
+  return guarded([&] {
+    FLEXJIT_CHECK_ARG(desc, "desc is NULL");
+    std::memset(desc, 0, sizeof *desc);
+    desc->batch = 1;
+    desc->heads = 1;
+    desc->q_block = 128;
+    desc->kv_block = 128;
+    desc->source_device = FLEXJIT_DEVICE_CPU;
+    desc->device = FLEXJIT_DEVICE_CPU;
+    return FLEXJIT_OK;
+  });
+}
+
+flexjit_status flexjit_blockmask_from_arrays(const flexjit_blockmask_arrays *desc,
+                                             flexjit_blockmask **out) {
+  return guarded([&] {
+    FLEXJIT_CHECK_ARG(desc, "desc is NULL");
+    FLEXJIT_CHECK_ARG(out, "out is NULL");
+    FLEXJIT_CHECK_ARG(validDevice(desc->source_device),
+                      "invalid source_device " + std::to_string(desc->source_device));
+    FLEXJIT_CHECK_ARG(validDevice(desc->device), "invalid device " + std::to_string(desc->device));
+    GivenBlockMask g;
+    g.shape.B = desc->batch;
+    g.shape.H = desc->heads;
+    g.shape.qLen = desc->q_len;
+    g.shape.kvLen = desc->kv_len;
+    g.shape.qBlock = desc->q_block;
+    g.shape.kvBlock = desc->kv_block;
+    g.source = Device{desc->source_device};
+    g.kvNumBlocks = desc->kv_num_blocks;
+    g.kvIndices = desc->kv_indices;
+    g.fullKvNumBlocks = desc->full_kv_num_blocks;
+    g.fullKvIndices = desc->full_kv_indices;
+    g.stream = desc->stream;
+    g.device = Device{desc->device};
+    auto h = blockMaskFromArrays(g);
+    if (!h)
+      return fail(h.error());
+    *out = new flexjit_blockmask{std::move(*h)};
     return FLEXJIT_OK;
   });
 }

@@ -17,6 +17,10 @@ it makes random q, k, v (bf16, [B, H, S, D]) with torch on cuda and runs
 timing both the same way: CUDA events around each call on the current stream,
 after warm-up calls, no synchronization between the timed calls; medians.
 Both return the log-sum-exp in the timed calls (PyTorch's return_lse=True).
+A second reference for the cases it has (none, causal): cuDNN's fused
+attention through torch's scaled_dot_product_attention with only the cuDNN
+backend allowed (no LSE asked: SDPA does not return it), timed the same way;
+--no-cudnn skips it, and a case where torch has no cuDNN backend says so.
 TFLOP/s count allowed positions only: 4*B*H*Q*KV*D*density, the density
 exact (the mask evaluated at every position, on the GPU).
 
@@ -105,6 +109,9 @@ def parse_args(argv=None):
     ap.add_argument("--bar", type=float, default=2.0,
                     help="flexjit error / PyTorch error allowed (default 2)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-cudnn", action="store_true",
+                    help="skip the cuDNN reference (SDPA's cuDNN backend) of the none and "
+                    "causal cases")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                     help="cpu: a check of this script without a GPU, at small shapes: eager "
@@ -167,6 +174,23 @@ def lse_error(x, ref):
     err = float((x.double()[finite] - ref[finite]).abs().max()) if bool(finite.any()) else 0.0
     empty_ok = bool(torch.all(torch.isneginf(x.double()[~finite]))) if bool((~finite).any()) else True
     return err, empty_ok
+
+
+# Cases whose mask SDPA's cuDNN backend has (is_causal): the second reference.
+CUDNN_CASES = (None, "causal")
+
+
+def cudnn_call(q, k, v, scale, causal):
+    """A call of cuDNN's fused attention: SDPA with only the cuDNN backend
+    allowed (an error, not another backend, where cuDNN cannot run it)."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def run():
+        with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+            return sdpa(q, k, v, is_causal=causal, scale=scale)
+    return run
 
 
 def ratio(a, b):
@@ -334,6 +358,17 @@ def main(argv=None):
             ms, mn = time_calls(run_torch)
             row.update(torch_ms=ms, torch_min_ms=mn, torch_tflops=flops / (ms * 1e-3) / 1e12)
 
+            # cuDNN (SDPA's cuDNN backend) where it has the mask: none, causal.
+            if on_gpu and not args.no_cudnn and score_name is None and mask_name in CUDNN_CASES:
+                try:
+                    run_cudnn = cudnn_call(q, k, v, scale, mask_name == "causal")
+                    run_cudnn()
+                    ms, mn = time_calls(run_cudnn)
+                    row.update(cudnn_ms=ms, cudnn_min_ms=mn,
+                               cudnn_tflops=flops / (ms * 1e-3) / 1e12)
+                except Exception as e:  # no cuDNN backend for this input: said, not fatal
+                    row["cudnn_error"] = "%s: %s" % (type(e).__name__, e)
+
             # flexjit: the block mask once (B, H broadcast, as PyTorch's), then one
             # prepared call (tensors, mods, inputs, mask) on torch's current stream.
             synchronize()
@@ -359,6 +394,8 @@ def main(argv=None):
             ms, mn = time_calls(call)
             row.update(flexjit_ms=ms, flexjit_min_ms=mn, flexjit_tflops=flops / (ms * 1e-3) / 1e12)
             row["speed_ratio"] = row["flexjit_tflops"] / row["torch_tflops"]
+            if "cudnn_tflops" in row:
+                row["cudnn_ratio"] = row["flexjit_tflops"] / row["cudnn_tflops"]
 
             # Accuracy on the reference subset (fresh outputs of both).
             out_t, lse_t = run_torch()
@@ -403,7 +440,7 @@ def main(argv=None):
     print("B=%d H=%d S=%d D=%d bf16 on %s; times are medians; TFLOP/s = 4*B*H*S*S*D*density / time"
           % (B, H, S, D, dev_name))
     hdr = ("case", "density", "torch ms", "torch TFLOP/s", "flexjit ms", "flexjit TFLOP/s",
-           "flexjit/torch", "max err torch", "max err flexjit", "max err ratio", "mean err ratio",
+           "flexjit/torch", "cuDNN TFLOP/s", "flexjit/cuDNN", "max err torch", "max err flexjit", "max err ratio", "mean err ratio",
            "lse err torch", "lse err flexjit", "bar", "first call torch s", "first call flexjit s")
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
@@ -411,13 +448,19 @@ def main(argv=None):
         if "error" in r:
             print("| %s | %s |" % (r["case"], "ERROR " + r["error"].replace("|", "/").replace("\n", " ")))
             continue
-        print("| %s | %.4f | %.3f | %.1f | %.3f | %.1f | %.2fx | %.2e | %.2e | %.2f | %.2f | %.2e | %.2e "
-              "| %s | %.1f | %.1f |"
+        cudnn = ("%.1f" % r["cudnn_tflops"], "%.2fx" % r["cudnn_ratio"]) if "cudnn_ratio" in r else (
+            ("error", "-") if "cudnn_error" in r else ("-", "-"))
+        print("| %s | %.4f | %.3f | %.1f | %.3f | %.1f | %.2fx | %s | %s | %.2e | %.2e | %.2f | %.2f "
+              "| %.2e | %.2e | %s | %.1f | %.1f |"
               % (r["case"], r["density"], r["torch_ms"], r["torch_tflops"], r["flexjit_ms"],
-                 r["flexjit_tflops"], r["speed_ratio"], r["torch_max_err"], r["flexjit_max_err"],
+                 r["flexjit_tflops"], r["speed_ratio"], cudnn[0], cudnn[1], r["torch_max_err"],
+                 r["flexjit_max_err"],
                  r["max_err_ratio"], r["mean_err_ratio"], r["torch_lse_max_err"],
                  r["flexjit_lse_max_err"], "ok" if r["meets_bar"] else "MISSED",
                  r["torch_first_call_s"], r["flexjit_first_call_s"]))
+    for r in results:
+        if "cudnn_error" in r:
+            print("cuDNN on %s: %s" % (r["case"], r["cudnn_error"]))
     print("errors: absolute, against fp64 on %d (b, h) pairs x %d rows; bar: flexjit/torch <= %.1f "
           "(max and mean)" % (len(pairs), len(rows), args.bar))
 

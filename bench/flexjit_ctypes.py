@@ -14,6 +14,7 @@ message. Tensors are duck-typed (PyTorch tensors work): anything with
 import ctypes
 import math
 import os
+import sys
 
 # flexjit_status
 OK = 0
@@ -39,32 +40,13 @@ class FlexjitError(Exception):
         super().__init__("%s%s: %s" % (call + ": " if call else "", name, message))
 
 
-class Param(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("type", ctypes.c_int),
-                ("int_value", ctypes.c_int64), ("float_value", ctypes.c_double)]
-
-
-class Buffer(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("element_type", ctypes.c_int),
-                ("rank", ctypes.c_int32), ("dims", ctypes.POINTER(ctypes.c_int64)),
-                ("data", ctypes.c_void_p), ("size_bytes", ctypes.c_size_t)]
-
-
-class _Module(ctypes.Structure):
-    pass
-
-
-class _BlockMask(ctypes.Structure):
-    pass
-
-
-class BlockMaskDesc(ctypes.Structure):
-    _fields_ = [("mod", ctypes.c_char_p), ("batch", ctypes.c_int64), ("heads", ctypes.c_int64),
-                ("q_len", ctypes.c_int64), ("kv_len", ctypes.c_int64),
-                ("q_block", ctypes.c_int32), ("kv_block", ctypes.c_int32),
-                ("params", ctypes.POINTER(Param)), ("num_params", ctypes.c_size_t),
-                ("buffers", ctypes.POINTER(Buffer)), ("num_buffers", ctypes.c_size_t),
-                ("device", ctypes.c_int32), ("threads", ctypes.c_uint32)]
+# The C structs, declared once in the Python package (python/flexjit/_capi.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "python"))
+from flexjit._capi import (AttentionDesc, AttentionInfo, BlockMaskDesc, Buffer, Param,  # noqa: E402
+                           Tensor)
+from flexjit._capi import BlockMaskHandle as _BlockMask  # noqa: E402
+from flexjit._capi import ModuleHandle as _Module  # noqa: E402
 
 
 ELEMENT_BYTES = {BOOL: 1, I32: 4, I64: 8, F32: 4}
@@ -325,41 +307,6 @@ class BlockMaskHandle:
 
 DTYPE_CODES = {"bf16": 0, "f16": 1, "f32": 2, "f64": 3}
 DEVICE_CPU = -1
-
-
-class Tensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_uint64), ("dtype", ctypes.c_int),
-                ("sizes", ctypes.c_int64 * 4), ("strides", ctypes.c_int64 * 4),
-                ("device", ctypes.c_int32)]
-
-
-class AttentionDesc(ctypes.Structure):
-    _fields_ = [("q", Tensor), ("k", Tensor), ("v", Tensor), ("out", Tensor),
-                ("score_mod", ctypes.c_char_p),
-                ("score_params", ctypes.POINTER(Param)), ("num_score_params", ctypes.c_size_t),
-                ("score_buffers", ctypes.POINTER(Buffer)), ("num_score_buffers", ctypes.c_size_t),
-                ("mask_mod", ctypes.c_char_p),
-                ("mask_params", ctypes.POINTER(Param)), ("num_mask_params", ctypes.c_size_t),
-                ("mask_buffers", ctypes.POINTER(Buffer)), ("num_mask_buffers", ctypes.c_size_t),
-                ("block_mask", ctypes.c_void_p),
-                ("scale", ctypes.c_double),
-                ("lse", ctypes.c_uint64),
-                ("stream", ctypes.c_void_p),
-                ("block_m", ctypes.c_int32), ("block_n", ctypes.c_int32),
-                ("stages", ctypes.c_int32), ("rows_per_warp", ctypes.c_int32)]
-
-
-class AttentionInfo(ctypes.Structure):
-    _fields_ = [("kernel_compiled", ctypes.c_int32), ("mask_created", ctypes.c_int32),
-                ("block_m", ctypes.c_int32), ("block_n", ctypes.c_int32),
-                ("stages", ctypes.c_int32), ("rows_per_warp", ctypes.c_int32),
-                ("host_ms", ctypes.c_double), ("entry", ctypes.c_char * 96)]
-
-    def as_dict(self):
-        return {"kernel_compiled": bool(self.kernel_compiled), "mask_created": bool(self.mask_created),
-                "block_m": self.block_m, "block_n": self.block_n, "stages": self.stages,
-                "rows_per_warp": self.rows_per_warp, "host_ms": self.host_ms,
-                "entry": self.entry.decode("utf-8", "replace")}
 
 
 def tensor_of(t):

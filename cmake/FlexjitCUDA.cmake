@@ -8,3 +8,12 @@ if(FLEXJIT_PTXAS)
 else()
   message(STATUS "ptxas not found: PTX assembly tests will skip")
 endif()
+# cuobjdump (tests read the SASS of Hopper kernels: HGMMA, UTMALDG, SYNCS):
+# the toolkit's, or the one scripts/bootstrap.sh fetches.
+find_program(FLEXJIT_CUOBJDUMP cuobjdump
+  HINTS /usr/local/cuda/bin ${PROJECT_SOURCE_DIR}/.deps/cuda-cuobjdump/nvidia/cu13/bin
+  ENV CUDA_HOME PATH_SUFFIXES bin)
+if(NOT FLEXJIT_CUOBJDUMP)
+  set(FLEXJIT_CUOBJDUMP "")
+  message(STATUS "cuobjdump not found: SASS checks will skip")
+endif()

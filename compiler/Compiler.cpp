@@ -268,4 +268,17 @@ Result<CpuMod> Compiler::jitLowered(const std::string &mlirText, const std::stri
   return finish(run, impl_->jit(run, **module, modName));
 }
 
+Result<Compiler *> processCompiler() {
+  static std::mutex mu;
+  static std::unique_ptr<Compiler> compiler;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!compiler) {
+    auto c = Compiler::create();
+    if (!c)
+      return c.error();
+    compiler = std::move(*c);
+  }
+  return compiler.get();
+}
+
 } // namespace flexjit

@@ -1,5 +1,6 @@
 #include "compiler/Pipelines.h"
 
+#include "compiler/backend/GridConstantParams.h"
 #include "compiler/backend/MathToNVVM.h"
 #include "compiler/passes/Passes.h"
 
@@ -10,6 +11,7 @@
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MathToLibm/MathToLibm.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -54,6 +56,10 @@ void buildGpuPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options
   mlir::ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.indexBitwidth = 64;
   gpu.addPass(mlir::createConvertGpuOpsToNVVMOps(nvvm));
+  // NVVM ops without an LLVM intrinsic (mbarrier.try_wait.parity, bar.arrive,
+  // ...) become inline PTX; ops with one are left to the translation.
+  gpu.addPass(mlir::createConvertNVVMToLLVMPass());
+  gpu.addPass(createGridConstantParamsPass());
   gpu.addPass(mlir::createReconcileUnrealizedCastsPass());
 }
 
@@ -71,6 +77,7 @@ void registerBackendPasses() {
   static std::once_flag once;
   std::call_once(once, [] {
     registerMathToNVVMPass();
+    registerGridConstantParamsPass();
     mlir::PassPipelineRegistration<>(
         "flexjit-cpu-to-llvm", "flexjit's CPU pipeline: lowered mods to the llvm dialect",
         [](mlir::OpPassManager &pm) { buildCpuPipeline(pm); });

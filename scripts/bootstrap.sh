@@ -3,7 +3,9 @@
 #   bash scripts/bootstrap.sh examples   install what is missing, build, compile examples/mods.flex
 #   bash scripts/bootstrap.sh test       install what is missing, build, run every test
 #   bash scripts/bootstrap.sh build      install what is missing and build
-# Environment: BUILD_DIR (default build), JOBS (default: number of cores).
+#   bash scripts/bootstrap.sh python     ... and the Python package in .venv, with PyTorch
+# Environment: BUILD_DIR (default build), JOBS (default: number of cores),
+# TORCH_VERSION (default 2.11: the PyTorch the tests compare against).
 set -euo pipefail
 mode=${1:-examples}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +16,7 @@ cd "$root"
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages: only the missing ones, so a warm machine skips apt entirely.
-packages=(cmake ninja-build g++ ccache python3 git ca-certificates
+packages=(cmake ninja-build g++ ccache python3 python3-venv git ca-certificates
           llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
           libzstd-dev zlib1g-dev libgtest-dev libgmock-dev)
 missing=()
@@ -48,14 +50,79 @@ if [ -z "$ptxas" ]; then
   [ -x "$deps/nvidia/cuda_nvcc/bin/ptxas" ] && ptxas="$deps/nvidia/cuda_nvcc/bin/ptxas"
 fi
 
+# --- Python (modes test and python): a venv in .venv with PyTorch from PyPI
+# and the flexjit package (docs/python.md, "Installing"). PyPI's Linux torch
+# wheel depends on NVIDIA's CUDA wheels (gigabytes); the tests run torch on
+# the CPU only, so torch goes in with --no-deps, then its pure-Python
+# dependencies, then only the CUDA libraries that `ldd` finds missing
+# (scripts/torch-missing-libs.py). Downloads are kept in .deps/wheels, so a
+# second run (or a fresh venv) downloads nothing.
+python_env() {
+  local venv="$root/.venv" wheels="$root/.deps/wheels" torch_version=${TORCH_VERSION:-2.11}
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  local py="$venv/bin/python"
+  if ! "$py" -c "import torch, pytest" >/dev/null 2>&1; then
+    echo "bootstrap: installing PyTorch $torch_version (CPU use, no CUDA wheels) into .venv"
+    mkdir -p "$wheels"
+    # From the kept wheels, else downloaded into them first.
+    fetch_install() {
+      "$py" -m pip install -q --no-index --find-links "$wheels" "$@" 2>/dev/null || {
+        "$py" -m pip download -q -d "$wheels" "$@" &&
+          "$py" -m pip install -q --no-index --find-links "$wheels" "$@"; }
+    }
+    fetch_install --no-deps "torch==$torch_version.*"
+    fetch_install filelock "typing-extensions>=4.10.0" "sympy>=1.13.3" "networkx>=2.5.1" jinja2 \
+      "fsspec>=0.8.5" mpmath markupsafe numpy pytest
+    local site missing
+    site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    missing=$(python3 "$root/scripts/torch-missing-libs.py" "$site")
+    if [ -n "$missing" ]; then
+      echo "bootstrap: torch's missing libraries come from:" $missing
+      fetch_install $missing
+    fi
+    "$py" -c "import torch" || { echo "bootstrap: torch does not import" >&2; exit 1; }
+  fi
+  # The package from this checkout (a .pth file: no copy to go stale), and
+  # the library this build makes, linked where the package looks first.
+  site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "$root/python" > "$site/flexjit-checkout.pth"
+  mkdir -p "$root/python/flexjit/_lib"
+  ln -sfn "$build/api/capi-shared/libflexjit_capi.so" "$root/python/flexjit/_lib/libflexjit_capi.so"
+  python_args=(-DFLEXJIT_PYTHON="$py")
+}
+python_args=()
+case "$mode" in test|python) python_env ;; esac
+
+# --- cuobjdump (tests read the SASS of the Hopper kernels): the toolkit's if
+# present, else NVIDIA's from PyPI into a git-ignored folder; the SASS checks
+# skip, saying so, without it.
+cuobjdump=$(command -v cuobjdump || true)
+[ -z "$cuobjdump" ] && [ -x /usr/local/cuda/bin/cuobjdump ] && cuobjdump=/usr/local/cuda/bin/cuobjdump
+if [ -z "$cuobjdump" ]; then
+  deps="$root/.deps/cuda-cuobjdump"
+  bin="$deps/nvidia/cu13/bin/cuobjdump"
+  if [ ! -x "$bin" ] && python3 -m pip --version >/dev/null 2>&1; then
+    echo "bootstrap: no cuobjdump; fetching it from PyPI (nvidia-cuda-cuobjdump)"
+    wheel=nvidia-cuda-cuobjdump==13.5.37
+    python3 -m pip install -q --no-deps --target "$deps" "$wheel" 2>/dev/null \
+      || python3 -m pip install -q --no-deps --break-system-packages --target "$deps" "$wheel" \
+      || echo "bootstrap: could not install cuobjdump; SASS checks will skip"
+  fi
+  [ -x "$bin" ] && cuobjdump="$bin"
+fi
+
 # --- Build.
 export CCACHE_BASEDIR="$root"
 cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-  ${ptxas:+-DFLEXJIT_PTXAS="$ptxas"} ${CMAKE_ARGS:-} >/dev/null
+  ${ptxas:+-DFLEXJIT_PTXAS="$ptxas"} ${cuobjdump:+-DFLEXJIT_CUOBJDUMP="$cuobjdump"} \
+  "${python_args[@]}" ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j "$jobs"
 
 case "$mode" in
   build) ;;
+  python)
+    echo "flexjit's Python package is in .venv: .venv/bin/python -c 'import flexjit.torch'"
+    ;;
   examples)
     out="$build/examples-ptx"
     "$build/tools/flexc/flexc" examples/mods.flex --summary --emit=ptx --arch sm_90a -o "$out"
@@ -82,5 +149,5 @@ case "$mode" in
     fi
     exit $status
     ;;
-  *) echo "usage: $0 examples|test|build" >&2; exit 2 ;;
+  *) echo "usage: $0 examples|test|build|python" >&2; exit 2 ;;
 esac

@@ -16,21 +16,6 @@ namespace flexjit {
 
 namespace {
 
-/// The process's compiler for these kernels (its calls use their own MLIR
-/// contexts; the Compiler object only carries the options).
-Result<Compiler *> processCompiler() {
-  static std::mutex mu;
-  static std::unique_ptr<Compiler> compiler;
-  std::lock_guard<std::mutex> lock(mu);
-  if (!compiler) {
-    auto c = Compiler::create();
-    if (!c)
-      return c.error();
-    compiler = std::move(*c);
-  }
-  return compiler.get();
-}
-
 /// The PTX target for a device: its own arch when flexjit supports it, else
 /// the newest supported one it can run (the driver JIT-compiles PTX forward).
 std::string ptxArchFor(const cuda::DeviceInfo &info) {

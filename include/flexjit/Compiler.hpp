@@ -333,4 +333,9 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+/// The process's shared Compiler with the default options, created on first
+/// use (thread-safe; its calls serialize): for callers that need one now and
+/// then (GPU block-mask kernels, the C API's stages as text).
+Result<Compiler *> processCompiler();
+
 } // namespace flexjit

@@ -302,6 +302,14 @@ Result<int64_t> computedBlocks(const DeviceBlockMask &mask);
 Result<DeviceBlockMask> uploadBlockMask(const BlockMask &mask, const Context &ctx,
                                         const Stream *stream = nullptr);
 
+/// Copies `bytes` from device memory the caller owns (any CUdeviceptr of
+/// the process: unified addressing) to host memory, in ctx's context; on
+/// `stream` (ordered after the work queued there, and waited for) or, with
+/// nullptr, synchronously on the legacy default stream. A pointer the driver
+/// does not know is an Error, not a crash.
+Status copyDeviceToHost(const Context &ctx, void *dst, uint64_t src, size_t bytes,
+                        const Stream *stream = nullptr);
+
 /// Names a driver error code the way the driver does ("CUDA_ERROR_INVALID_PTX"),
 /// or "CUDA error <n>" if the driver cannot (or is absent).
 std::string errorName(int cuResult);

@@ -380,6 +380,70 @@ flexjit_status flexjit_cache_get_limits(uint64_t *max_bytes, uint64_t *max_entri
 /* Zeroes hits, misses, evictions and failures; peaks restart at bytes now. */
 flexjit_status flexjit_cache_reset_counters(void);
 
+/*===------------------------------------------------------------------===*
+ * Stages of a mod's compilation as text (API version 4)
+ *===------------------------------------------------------------------===*/
+
+typedef enum flexjit_stage {
+  FLEXJIT_STAGE_TOKENS = 0,     /* every token of the file with its line:col */
+  FLEXJIT_STAGE_AST = 1,        /* the checked tree of the whole file */
+  FLEXJIT_STAGE_FLEX = 2,       /* flex-dialect MLIR of the mod */
+  FLEXJIT_STAGE_LOWERED = 3,    /* MLIR lowered to func/arith/math/scf/llvm */
+  FLEXJIT_STAGE_LLVM = 4,       /* LLVM IR of the mod's dense mask kernel */
+  FLEXJIT_STAGE_PTX = 5,        /* PTX of the mod's dense mask kernel */
+  FLEXJIT_STAGE_FINGERPRINT = 6, /* the canonical form ('#' line), then the fingerprint */
+  /* A score mod's derivative (docs/backward.md); a mask mod:
+   * FLEXJIT_ERROR_INVALID_ARGUMENT. */
+  FLEXJIT_STAGE_GRAD_FLEX = 7,    /* the derivative in the flex dialect */
+  FLEXJIT_STAGE_GRAD_LOWERED = 8, /* the score mod and its derivative, lowered */
+  FLEXJIT_STAGE_GRAD_PTX = 9      /* PTX of the score mod's dense derivative kernel */
+} flexjit_stage;
+
+/* What `flexc --emit=STAGE --mod MOD` prints (docs/flexc.md): `mod` is a mod
+ * of the module (ignored by the tokens and ast stages, which show the whole
+ * file; it may be NULL there); `arch` is one of sm_80, sm_86, sm_89, sm_90,
+ * sm_90a, or NULL / "" for sm_90a (flexc's default). Free *out with
+ * flexjit_string_free. An unknown stage or arch: FLEXJIT_ERROR_INVALID_ARGUMENT;
+ * an unknown mod: FLEXJIT_ERROR_NOT_FOUND; a compiler failure:
+ * FLEXJIT_ERROR_COMPILE. */
+flexjit_status flexjit_module_emit(const flexjit_module *module, const char *mod,
+                                   flexjit_stage stage, const char *arch, char **out);
+
+/*===------------------------------------------------------------------===*
+ * Block masks made elsewhere (PyTorch's BlockMask; API version 4)
+ *===------------------------------------------------------------------===*/
+
+/* The four kv arrays of a block mask someone else made: int32, contiguous,
+ * row-major; kv_num_blocks and full_kv_num_blocks [B,H,nQ], kv_indices and
+ * full_kv_indices [B,H,nQ,nKV] with nQ = ceil(q_len / q_block), nKV =
+ * ceil(kv_len / kv_block); full_kv_num_blocks and full_kv_indices both 0 for
+ * no full blocks. Host addresses when source_device is FLEXJIT_DEVICE_CPU,
+ * else CUdeviceptrs, read on `stream` (after the work queued there; NULL: the
+ * legacy default stream). */
+typedef struct flexjit_blockmask_arrays {
+  int64_t batch, heads, q_len, kv_len;
+  int32_t q_block, kv_block;
+  int32_t source_device;
+  uint64_t kv_num_blocks, kv_indices, full_kv_num_blocks, full_kv_indices;
+  void *stream;
+  int32_t device; /* where the mask goes: FLEXJIT_DEVICE_CPU or a CUDA ordinal */
+} flexjit_blockmask_arrays;
+
+/* Defaults: B = H = 1, blocks 128 x 128, source and device the CPU, no
+ * arrays, lengths 0 (the lengths and the two kv arrays must be set). */
+flexjit_status flexjit_blockmask_arrays_init(flexjit_blockmask_arrays *desc);
+
+/* A block mask from the given arrays, checked first as PyTorch's
+ * from_kv_blocks requires (counts in 0..nKV, each row's first count indices
+ * distinct, ascending and in range, no block both partial and full, no tail
+ * block full; FLEXJIT_ERROR_INVALID_ARGUMENT naming the array and entry
+ * otherwise), its q lists derived, and copied into flexjit's memory on
+ * desc->device: the handle never points into the caller's arrays and is
+ * used like flexjit_blockmask_get's (flexjit_attention's block_mask, the
+ * arrays, pictures). Not cached: each call reads and checks the arrays. */
+flexjit_status flexjit_blockmask_from_arrays(const flexjit_blockmask_arrays *desc,
+                                             flexjit_blockmask **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -256,6 +256,29 @@ Result<AttentionInfo> attention(const Program &program, const AttentionRequest &
 Result<AttentionBackwardInfo> attentionBackward(const Program &program,
                                                 const AttentionBackwardRequest &request);
 
+/// A block mask someone else made (PyTorch's BlockMask, say), given as its
+/// four kv arrays: int32, contiguous, row-major, kv_num_blocks and
+/// full_kv_num_blocks [B,H,nQ], kv_indices and full_kv_indices [B,H,nQ,nKV]
+/// (the full pair both 0: no full blocks). Host addresses when `source` is
+/// the CPU, else device pointers (read on `stream`, after the work queued
+/// there; nullptr: the legacy default stream).
+struct GivenBlockMask {
+  BlockMaskShape shape;
+  Device source;
+  uint64_t kvNumBlocks = 0, kvIndices = 0, fullKvNumBlocks = 0, fullKvIndices = 0;
+  void *stream = nullptr;
+  Device device; ///< where the mask goes: host memory or a CUDA device
+};
+
+/// The given arrays checked as BlockMask::fromKvBlocks checks them (counts
+/// in range, each row's listed blocks distinct and ascending, no block both
+/// partial and full, no tail block full), the q lists derived, and the mask
+/// placed on `device` in flexjit's own memory: a handle like
+/// Session::blockMask's (created = true; not cached), which never points
+/// into the caller's arrays. Anything wrong is an Error naming the array and
+/// the entry, never a kernel reading out of bounds later.
+Result<BlockMaskHandle> blockMaskFromArrays(const GivenBlockMask &given);
+
 /// A device block mask copied back to host memory (for printing it); the
 /// q lists are derived again from the kv lists and must agree.
 Result<BlockMask> copyToHost(const cuda::DeviceBlockMask &mask);

@@ -30,6 +30,20 @@ static_assert(CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES == d::CU_JIT_INFO_LOG_BUFFER_SIZ
 static_assert(CU_JIT_ERROR_LOG_BUFFER == d::CU_JIT_ERROR_LOG_BUFFER);
 static_assert(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES == d::CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
 static_assert(CU_JIT_LOG_VERBOSE == d::CU_JIT_LOG_VERBOSE);
+static_assert(CU_TENSOR_MAP_DATA_TYPE_FLOAT16 == d::CU_TENSOR_MAP_DATA_TYPE_FLOAT16);
+static_assert(CU_TENSOR_MAP_DATA_TYPE_FLOAT32 == d::CU_TENSOR_MAP_DATA_TYPE_FLOAT32);
+static_assert(CU_TENSOR_MAP_DATA_TYPE_FLOAT64 == d::CU_TENSOR_MAP_DATA_TYPE_FLOAT64);
+static_assert(CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 == d::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16);
+static_assert(CU_TENSOR_MAP_INTERLEAVE_NONE == d::CU_TENSOR_MAP_INTERLEAVE_NONE);
+static_assert(CU_TENSOR_MAP_SWIZZLE_NONE == 0 && CU_TENSOR_MAP_SWIZZLE_32B == 1 &&
+              CU_TENSOR_MAP_SWIZZLE_64B == 2 && CU_TENSOR_MAP_SWIZZLE_128B == 3);
+static_assert(CU_TENSOR_MAP_L2_PROMOTION_NONE == 0 && CU_TENSOR_MAP_L2_PROMOTION_L2_64B == 1 &&
+              CU_TENSOR_MAP_L2_PROMOTION_L2_128B == 2 && CU_TENSOR_MAP_L2_PROMOTION_L2_256B == 3);
+static_assert(CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE == d::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+static_assert(sizeof(CUtensorMap) == d::CU_TENSOR_MAP_BYTES);
+// cuTensorMapEncodeTiled's pointer types match; its enums are int-sized.
+static_assert(std::is_same_v<cuuint64_t, uint64_t> && std::is_same_v<cuuint32_t, uint32_t>);
+static_assert(sizeof(CUtensorMapDataType) == sizeof(int) && sizeof(CUtensorMapSwizzle) == sizeof(int));
 static_assert(CU_STREAM_NON_BLOCKING == d::CU_STREAM_NON_BLOCKING);
 static_assert(CU_EVENT_DEFAULT == d::CU_EVENT_DEFAULT);
 static_assert(CU_EVENT_DISABLE_TIMING == d::CU_EVENT_DISABLE_TIMING);

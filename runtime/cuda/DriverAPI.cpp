@@ -80,6 +80,9 @@ void load(Loaded &out) {
   std::string optional;
   if (ok && !resolve(lib, "cuMemAllocAsync", a.cuMemAllocAsync, optional))
     a.cuMemAllocAsync = nullptr; // older driver: DeviceBuffer::allocateOnStream uses cuMemAlloc
+  // Not every driver has it; without it only tensor maps are unavailable.
+  a.cuTensorMapEncodeTiled = reinterpret_cast<decltype(a.cuTensorMapEncodeTiled)>(
+      dlsym(lib, "cuTensorMapEncodeTiled"));
   if (!ok)
     return; // the library stays loaded: unloading a driver is never safe
   CUresult rc = a.cuInit(0);

@@ -8,6 +8,7 @@
 #include "flexjit/Error.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,15 @@ constexpr CUjit_option CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
 constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER = 5;
 constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 constexpr CUjit_option CU_JIT_LOG_VERBOSE = 12;
+
+// Tensor maps (cuTensorMapEncodeTiled's enums; CUDA 12.0+ drivers).
+constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6;
+constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT32 = 7;
+constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT64 = 8;
+constexpr int CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9;
+constexpr int CU_TENSOR_MAP_INTERLEAVE_NONE = 0;
+constexpr int CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0;
+constexpr size_t CU_TENSOR_MAP_BYTES = 128;
 
 constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
 constexpr unsigned CU_EVENT_DEFAULT = 0;
@@ -98,6 +108,14 @@ struct API {
   // The stream-ordered allocator (CUDA 11.2+; null where the driver is
   // older): memory whose cuMemFree never synchronizes the device.
   CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, CUstream);
+  // Optional: null when the driver predates tensor maps (CUDA 12.0).
+  // (tensorMap, dataType, rank, globalAddress, globalDim, globalStrides,
+  //  boxDim, elementStrides, interleave, swizzle, l2Promotion, oobFill)
+  // The enums are passed as int (C enums of int size), the map as its
+  // 128 bytes (CUtensorMap).
+  CUresult (*cuTensorMapEncodeTiled)(void *, int, uint32_t, void *, const uint64_t *,
+                                     const uint64_t *, const uint32_t *, const uint32_t *, int,
+                                     int, int, int);
 };
 
 /// The loaded, initialised driver, or the Error saying why there is none.

@@ -142,6 +142,31 @@ Status DeviceBuffer::fill(uint8_t value) {
   return Status::success();
 }
 
+Status copyDeviceToHost(const Context &ctx, void *dst, uint64_t src, size_t bytes,
+                        const Stream *stream) {
+  if (bytes == 0)
+    return Status::success();
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!ctx.valid())
+    return Error{ErrorKind::InvalidArgument, "copying device memory to the host: invalid context"};
+  std::string what = "copying " + std::to_string(bytes) + " bytes at device address " +
+                     std::to_string(src) + " to the host";
+  ScopedContext scope(*a, rawContext(ctx.handle()));
+  if (scope.status())
+    return driverError(scope.status(), what);
+  CUresult rc =
+      stream ? (*a)->cuMemcpyDtoHAsync(dst, src, bytes,
+                                       static_cast<CUstream>(stream->raw()))
+             : (*a)->cuMemcpyDtoH(dst, src, bytes);
+  if (rc)
+    return driverError(rc, what);
+  if (stream)
+    return stream->synchronize();
+  return Status::success();
+}
+
 } // namespace flexjit::cuda
 
 namespace flexjit::cuda {

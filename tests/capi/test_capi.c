@@ -899,6 +899,161 @@ static void testAttentionReference(flexjit_module *m) {
         "scoreInputs holds inputs but no scoreMod is given");
 }
 
+/* flexjit_module_emit: the stages flexc prints. */
+static void testEmit(flexjit_module *m) {
+  char *text = NULL;
+  OK(flexjit_module_emit(m, "causal", FLEXJIT_STAGE_FINGERPRINT, NULL, &text));
+  const char *fp = NULL;
+  OK(flexjit_module_fingerprint(m, "causal", &fp));
+  CHECK(text && fp && strstr(text, fp) != NULL && text[0] == '#');
+  flexjit_string_free(text);
+  text = NULL;
+  OK(flexjit_module_emit(m, NULL, FLEXJIT_STAGE_TOKENS, NULL, &text));
+  CHECK(text && strstr(text, "1:1 'param'") != NULL);
+  flexjit_string_free(text);
+  text = NULL;
+  OK(flexjit_module_emit(m, "document", FLEXJIT_STAGE_FLEX, NULL, &text));
+  CHECK(text && strstr(text, "flex.buffer @doc_id") != NULL && strstr(text, "flex.mask @document"));
+  flexjit_string_free(text);
+  text = NULL;
+  OK(flexjit_module_emit(m, "causal", FLEXJIT_STAGE_PTX, "sm_80", &text));
+  CHECK(text && strstr(text, ".target sm_80") != NULL);
+  flexjit_string_free(text);
+  text = NULL;
+  FAILS(flexjit_module_emit(m, "casual", FLEXJIT_STAGE_FLEX, NULL, &text), FLEXJIT_ERROR_NOT_FOUND,
+        "did you mean 'causal'?");
+  FAILS(flexjit_module_emit(m, "causal", FLEXJIT_STAGE_PTX, "sm_70", &text),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "unknown arch 'sm_70'");
+  /* A score mod's derivative (docs/backward.md); mask mods have none. */
+  OK(flexjit_module_emit(m, "alibi", FLEXJIT_STAGE_GRAD_FLEX, NULL, &text));
+  CHECK(text && strstr(text, "flex.score_grad @alibi__grad") != NULL);
+  flexjit_string_free(text);
+  text = NULL;
+  OK(flexjit_module_emit(m, "alibi", FLEXJIT_STAGE_GRAD_PTX, "sm_80", &text));
+  CHECK(text && strstr(text, ".entry flexjit_score_grad_alibi") != NULL);
+  flexjit_string_free(text);
+  text = NULL;
+  FAILS(flexjit_module_emit(m, "causal", FLEXJIT_STAGE_GRAD_LOWERED, NULL, &text),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "only score mods have a derivative");
+  FAILS(flexjit_module_emit(m, "causal", (flexjit_stage)10, NULL, &text),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "unknown stage 10");
+  FAILS(flexjit_module_emit(m, "causal", FLEXJIT_STAGE_AST, NULL, NULL),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "out is NULL");
+  CHECK(text == NULL); /* untouched on failure */
+}
+
+/* flexjit_blockmask_from_arrays: a mask made elsewhere, checked and copied. */
+static void testGivenBlockMask(flexjit_module *m) {
+  flexjit_blockmask_desc d;
+  OK(flexjit_blockmask_desc_init(&d));
+  d.mod = "causal";
+  d.q_len = d.kv_len = 300; /* 3 x 3 blocks, the last ones tails */
+  flexjit_blockmask *made = getMask(m, &d);
+  CHECK(made != NULL);
+  if (!made)
+    return;
+  flexjit_array kv[4];
+  for (int f = 0; f < 4; ++f)
+    OK(flexjit_blockmask_array(made, (flexjit_blockmask_field)f, &kv[f]));
+  flexjit_blockmask_arrays a;
+  OK(flexjit_blockmask_arrays_init(&a));
+  CHECK(a.batch == 1 && a.heads == 1 && a.q_block == 128 && a.kv_block == 128 &&
+        a.source_device == FLEXJIT_DEVICE_CPU && a.device == FLEXJIT_DEVICE_CPU);
+  a.q_len = a.kv_len = 300;
+  int32_t num[3], idx[9], fnum[3], fidx[9];
+  memcpy(num, kv[0].data, sizeof num);
+  memcpy(idx, kv[1].data, sizeof idx);
+  memcpy(fnum, kv[2].data, sizeof fnum);
+  memcpy(fidx, kv[3].data, sizeof fidx);
+  a.kv_num_blocks = (uint64_t)(uintptr_t)num;
+  a.kv_indices = (uint64_t)(uintptr_t)idx;
+  a.full_kv_num_blocks = (uint64_t)(uintptr_t)fnum;
+  a.full_kv_indices = (uint64_t)(uintptr_t)fidx;
+  flexjit_blockmask *given = NULL;
+  OK(flexjit_blockmask_from_arrays(&a, &given));
+  if (given) { /* all eight arrays equal the mask's, q lists derived */
+    for (int f = 0; f < FLEXJIT_BLOCKMASK_NUM_FIELDS; ++f) {
+      flexjit_array x, y;
+      OK(flexjit_blockmask_array(made, (flexjit_blockmask_field)f, &x));
+      OK(flexjit_blockmask_array(given, (flexjit_blockmask_field)f, &y));
+      CHECK(x.count == y.count && equalInts(x.data, y.data, x.count));
+    }
+    flexjit_blockmask_info info;
+    OK(flexjit_blockmask_get_info(given, &info));
+    CHECK(info.created == 1 && info.num_q_blocks == 3 && info.device == FLEXJIT_DEVICE_CPU);
+    OK(flexjit_blockmask_release(given));
+  }
+  /* The copy does not point into the caller's arrays. */
+  num[0] = 0;
+  given = NULL;
+  OK(flexjit_blockmask_from_arrays(&a, &given));
+  num[0] = 1;
+  if (given) {
+    flexjit_array x;
+    OK(flexjit_blockmask_array(given, FLEXJIT_KV_NUM_BLOCKS, &x));
+    CHECK(x.data[0] == 0);
+    OK(flexjit_blockmask_release(given));
+  }
+  /* Without full blocks: every listed block partial. */
+  a.full_kv_num_blocks = a.full_kv_indices = 0;
+  given = NULL;
+  OK(flexjit_blockmask_from_arrays(&a, &given));
+  OK(flexjit_blockmask_release(given));
+  a.full_kv_num_blocks = (uint64_t)(uintptr_t)fnum;
+  FAILS(flexjit_blockmask_from_arrays(&a, &given), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "must both be given or both be absent");
+  a.full_kv_indices = (uint64_t)(uintptr_t)fidx;
+
+  /* Bad contents, each named. */
+  flexjit_blockmask *untouched = (flexjit_blockmask *)0x1;
+  given = untouched;
+  num[1] = 4; /* more than nKV = 3 */
+  FAILS(flexjit_blockmask_from_arrays(&a, &given), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "kv_num_blocks");
+  CHECK(given == untouched);
+  num[1] = 1;
+  int32_t saved = idx[3];
+  idx[3] = 7; /* out of range */
+  FAILS(flexjit_blockmask_from_arrays(&a, &given), FLEXJIT_ERROR_INVALID_ARGUMENT, "kv_indices");
+  idx[3] = saved;
+  fnum[1] = 2;
+  fidx[3] = 0;
+  fidx[4] = 1; /* block (1, 1) is listed partial and full */
+  FAILS(flexjit_blockmask_from_arrays(&a, &given), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "partial and full");
+  memcpy(fnum, kv[2].data, sizeof fnum);
+  memcpy(fidx, kv[3].data, sizeof fidx);
+  a.kv_indices = 0;
+  FAILS(flexjit_blockmask_from_arrays(&a, &given), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "kv_indices is a null pointer");
+  a.kv_indices = (uint64_t)(uintptr_t)idx + 2;
+  FAILS(flexjit_blockmask_from_arrays(&a, &given), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "not 4-byte aligned");
+  a.kv_indices = (uint64_t)(uintptr_t)idx;
+  a.q_block = 100;
+  FAILS(flexjit_blockmask_from_arrays(&a, &given), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "block sizes must be powers of two");
+  a.q_block = 128;
+  a.source_device = -2;
+  FAILS(flexjit_blockmask_from_arrays(&a, &given), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "invalid source_device -2");
+  a.source_device = FLEXJIT_DEVICE_CPU;
+  FAILS(flexjit_blockmask_from_arrays(NULL, &given), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "desc is NULL");
+  /* A CUDA device: made there, or FLEXJIT_ERROR_DEVICE without a GPU. */
+  a.device = 0;
+  given = NULL;
+  flexjit_status s = flexjit_blockmask_from_arrays(&a, &given);
+  CHECK(s == FLEXJIT_OK || s == FLEXJIT_ERROR_DEVICE);
+  if (s == FLEXJIT_OK) {
+    flexjit_array x;
+    OK(flexjit_blockmask_array(given, FLEXJIT_KV_INDICES, &x));
+    CHECK(x.data == NULL && x.device_ptr != 0);
+    OK(flexjit_blockmask_release(given));
+  }
+  OK(flexjit_blockmask_release(made));
+}
+
 int main(void) {
   testBasics();
   testCompileErrors();
@@ -916,6 +1071,8 @@ int main(void) {
     testThreadLimit(m);
     testAttentionArguments(m);
     testAttentionReference(m);
+    testEmit(m);
+    testGivenBlockMask(m);
     OK(flexjit_module_release(m));
   }
   printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);

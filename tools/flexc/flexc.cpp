@@ -10,6 +10,7 @@
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Fingerprint.hpp"
 #include "flexjit/Frontend.hpp"
+#include "flexjit/Stages.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -43,22 +44,6 @@ template <class T> T orFail(Result<T> r) {
   return std::move(r.value());
 }
 
-std::string tokensText(const std::string &source, const std::string &fileName) {
-  LexResult lexed = lex(source);
-  if (!lexed.errors.empty())
-    fail(renderDiagnostics(fileName, source, lexed.errors));
-  std::ostringstream os;
-  for (const Token &t : lexed.tokens) {
-    std::string kind = tokenKindName(t.kind);
-    os << t.loc.line << ':' << t.loc.col << ' ' << kind;
-    // Keywords and punctuation are named by their spelling already.
-    if (!t.text.empty() && kind != "'" + t.text + "'")
-      os << " '" << t.text << "'";
-    os << '\n';
-  }
-  return os.str();
-}
-
 std::string interfaceText(const FileAST &file, const ModDecl &mod) {
   ModInterface iface = interfaceOf(file, mod);
   std::string s;
@@ -90,29 +75,37 @@ std::vector<const ModDecl *> selectedMods(const FileAST &file, const flexc::Opti
   return mods;
 }
 
+/// The shared stage of a flexc stage (Summary has none).
+EmitStage emitStageOf(Stage stage) {
+  switch (stage) {
+  case Stage::Tokens:
+    return EmitStage::Tokens;
+  case Stage::Ast:
+    return EmitStage::Ast;
+  case Stage::Flex:
+    return EmitStage::Flex;
+  case Stage::Lowered:
+    return EmitStage::Lowered;
+  case Stage::Llvm:
+    return EmitStage::Llvm;
+  case Stage::Ptx:
+    return EmitStage::Ptx;
+  case Stage::GradFlex:
+    return EmitStage::GradFlex;
+  case Stage::GradLowered:
+    return EmitStage::GradLowered;
+  case Stage::GradPtx:
+    return EmitStage::GradPtx;
+  default:
+    break;
+  }
+  return EmitStage::Fingerprint;
+}
+
 /// One mod's text for a stage; the MLIR stages need `compiler`.
 std::string modStage(Compiler *compiler, const FileAST &file, const ModDecl &mod, Stage stage,
                      const std::string &arch) {
-  switch (stage) {
-  case Stage::Flex:
-    return orFail(compiler->flexIR(file, mod.name));
-  case Stage::Lowered:
-    return orFail(compiler->loweredIR(file, mod.name));
-  case Stage::Llvm:
-    return orFail(compiler->llvmIR(file, mod.name, arch));
-  case Stage::Ptx:
-    return orFail(compiler->ptx(file, mod.name, arch));
-  case Stage::Fingerprint:
-    return "# " + canonicalForm(file, mod) + "\n" + fingerprint(file, mod) + "\n";
-  case Stage::GradFlex:
-    return orFail(compiler->scoreGradIR(file, mod.name));
-  case Stage::GradLowered:
-    return orFail(compiler->loweredScoreGradIR(file, mod.name));
-  case Stage::GradPtx:
-    return orFail(compiler->scoreGradKernel(file, mod.name, arch)).ptx;
-  default:
-    return "";
-  }
+  return orFail(stageText(file, mod.name, emitStageOf(stage), compiler, arch));
 }
 
 const char *extensionOf(Stage s) {
@@ -145,7 +138,7 @@ int run(const flexc::Options &o) {
   }
 
   if (o.emit == Stage::Tokens) {
-    std::string text = tokensText(source, fileName);
+    std::string text = orFail(tokensText(fileName, source));
     if (o.output)
       writeFile(*o.output, text);
     else
@@ -154,7 +147,7 @@ int run(const flexc::Options &o) {
   }
   if (o.dumpDir) // tokens only when lexing succeeds; errors come from loadSource below
     if (LexResult l = lex(source); l.errors.empty())
-      writeFile(fs::path(*o.dumpDir) / "00-tokens.txt", tokensText(source, fileName));
+      writeFile(fs::path(*o.dumpDir) / "00-tokens.txt", orFail(tokensText(fileName, source)));
 
   std::unique_ptr<FileAST> file = orFail(loadSource(fileName, source));
   if (o.dumpDir)
@@ -177,8 +170,8 @@ int run(const flexc::Options &o) {
   if (o.timing)
     copts.timing = &std::cerr;
   // Setting up MLIR costs tens of milliseconds: only when a stage needs it.
-  bool needsCompiler = o.dumpDir || o.emit == Stage::Flex || o.emit == Stage::Lowered ||
-                       o.emit == Stage::Llvm || o.emit == Stage::Ptx || flexc::isGradStage(o.emit);
+  bool needsCompiler =
+      o.dumpDir || (o.emit != Stage::Summary && emitStageNeedsCompiler(emitStageOf(o.emit)));
   // Only score mods have a derivative: without --mod, the grad stages show
   // the file's score mods (a mask named by --mod is an error).
   if (flexc::isGradStage(o.emit) && !o.mod)

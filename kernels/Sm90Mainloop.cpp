@@ -1,0 +1,485 @@
+// The sm_90a warp-specialized mainloop (kernels/Sm90Mainloop.h).
+#include "kernels/Sm90Mainloop.h"
+
+#include "kernels/KernelSupport.h"
+#include "kernels/Sm90Pipeline.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+namespace flexjit {
+using namespace mlir;
+
+namespace {
+using mlir::Value; // not flexjit::Value (a scalar of the mod language)
+
+// Named barriers (0 is the CTA's): the producer's warp waits on kQueryEmpty
+// until every consumer thread has arrived (its last Q·Kᵀ of the work tile
+// issued); consumer c waits on kTurn + c for its turn to issue.
+constexpr int kQueryEmpty = 1;
+constexpr int kTurn = 2;
+
+/// The shared-memory layout: Q, the K ring, the V ring, then the mbarriers
+/// (Q's, the K ring's, the V ring's). Tiles are multiples of 1024 bytes.
+struct Layout {
+  explicit Layout(const Sm90MainloopConfig &c)
+      : q{c.blockM(), c.headDim}, k{c.blockN, c.headDim}, v{c.blockN, c.valueHeadDim} {
+    kBase = q.bytes();
+    vBase = kBase + c.stages * k.bytes();
+    barriers = vBase + c.stages * v.bytes();
+    kRing = barriers + 8;
+    vRing = kRing + TmaRing::barrierBytes(c.stages);
+    end = vRing + TmaRing::barrierBytes(c.stages);
+  }
+  SwizzledTile q, k, v;
+  int kBase, vBase, barriers, kRing, vRing, end;
+};
+
+/// Value lists carried by a loop, split back by their sizes.
+struct Carried {
+  SmallVector<Value> o, p, state;
+  size_t size() const { return o.size() + p.size() + state.size(); }
+  SmallVector<Value> pack() const {
+    SmallVector<Value> v(o);
+    v.append(p.begin(), p.end());
+    v.append(state.begin(), state.end());
+    return v;
+  }
+  /// The same sizes as this one, taken from the front of `v`.
+  Carried unpack(ArrayRef<Value> v) const {
+    Carried c;
+    c.o.assign(v.begin(), v.begin() + o.size());
+    v = v.drop_front(o.size());
+    c.p.assign(v.begin(), v.begin() + p.size());
+    v = v.drop_front(p.size());
+    c.state.assign(v.begin(), v.begin() + state.size());
+    return c;
+  }
+};
+
+/// O and the state after a work tile.
+struct KvResult {
+  SmallVector<Value> o, state;
+  SmallVector<Value> pack() const { return Carried{o, {}, state}.pack(); }
+  KvResult unpack(ValueRange v) const {
+    Carried c = Carried{o, {}, state}.unpack(SmallVector<Value>(v.begin(), v.end()));
+    return {c.o, c.state};
+  }
+};
+
+class Builder {
+public:
+  Builder(OpBuilder &b, Location loc, const Sm90MainloopConfig &cfg, const Sm90Hooks &hooks)
+      : b(b), loc(loc), o{b, loc}, s{b, loc}, cfg(cfg), hooks(hooks), L(cfg) {}
+
+  void build(Value smemDeclared, Value qMap, Value kMap, Value vMap);
+
+private:
+  OpBuilder &b;
+  Location loc;
+  KernelOps o;
+  Sm90Ops s;
+  const Sm90MainloopConfig &cfg;
+  const Sm90Hooks &hooks;
+  Layout L;
+  Value smem, qFull, tid;
+  Value qMap, kMap, vMap;
+  std::unique_ptr<TmaRing> kRing, vRing;
+
+  Value at(Value byteOffset) {
+    return LLVM::GEPOp::create(b, loc, smem.getType(), b.getI8Type(), smem, ValueRange{byteOffset});
+  }
+  Value shr(Value x, int bits) { return arith::ShRUIOp::create(b, loc, x, o.c32(bits)); }
+  Value i32(Value index) { return arith::IndexCastOp::create(b, loc, b.getI32Type(), index); }
+  Value index(Value v) { return arith::IndexCastOp::create(b, loc, b.getIndexType(), v); }
+
+  template <class F> void ifThen(Value cond, F &&body) {
+    auto op = scf::IfOp::create(b, loc, TypeRange{}, cond, false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPoint(op.thenBlock()->getTerminator());
+    body();
+  }
+
+  /// for (w = first; w < count; w += stride) carrying (kv uses, work tiles
+  /// done): the persistent loop over work tiles, in either role.
+  template <class F> void forWorkTiles(Value count, F &&body);
+
+  void producer();
+  void consumer();
+
+  /// A tile's copies: the 64-column blocks of one box each.
+  void loadTile(Value dst, const SwizzledTile &tile, Value map, Value bar,
+                const std::function<SmallVector<Value>(int)> &coords);
+
+  // Consumer pieces.
+  Value consumerIdx;
+  Value qDesc;
+  Value kDescAt(Value use) {
+    Value base = s.descriptor(s.sharedAddress(at(o.c32(L.kBase))), L.k, WgmmaMajor::K);
+    return s.descriptorPlus(base, o.mul(kRing->slot(use), o.c32(L.k.bytes())));
+  }
+  Value vDescAt(Value use) {
+    Value base = s.descriptor(s.sharedAddress(at(o.c32(L.vBase))), L.v, WgmmaMajor::MN);
+    return s.descriptorPlus(base, o.mul(vRing->slot(use), o.c32(L.v.bytes())));
+  }
+  SmallVector<Value> scores(Value use);
+  /// S for use n in a turn of its own, waited for; K's slot released.
+  SmallVector<Value> scoresAlone(Value use);
+  SmallVector<Value> accumulate(ArrayRef<Value> p, Value use, ArrayRef<Value> oAcc);
+  void turnBegin();
+  void turnEnd();
+  /// One arrival per consumer warpgroup: its thread 0's.
+  void releaseBy(TmaRing &ring, Value use);
+  SmallVector<Value> scaleRows(ArrayRef<Value> oAcc, const std::array<Value, 2> &scale);
+  SmallVector<Value>
+  forCarrying(Value lb, Value ub, ArrayRef<Value> init,
+              const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body);
+  /// A work tile's n > 0 kv tiles, from the uses-th use of the rings on.
+  KvResult overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0, ArrayRef<Value> state0);
+  KvResult sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0, ArrayRef<Value> state0);
+  Sm90Thread thread;
+};
+
+template <class F> void Builder::forWorkTiles(Value count, F &&body) {
+  Value first = o.trunc32(o.blockIdx());
+  // Not persistent: one work tile per CTA (a step of at least the count;
+  // scf.for needs a positive one).
+  Value stride = cfg.persistent ? o.trunc32(o.gridDim())
+                                : Value(arith::MaxUIOp::create(b, loc, count, o.c32(1)));
+  auto loop = scf::ForOp::create(b, loc, index(first), index(count), index(stride),
+                                 ValueRange{o.c32(0), o.c32(0)});
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value w = i32(loop.getInductionVar());
+  Value uses = loop.getRegionIterArgs()[0], done = loop.getRegionIterArgs()[1];
+  Value n = body(w, uses, done);
+  scf::YieldOp::create(b, loc, ValueRange{o.add(uses, n), o.add(done, o.c32(1))});
+}
+
+void Builder::loadTile(Value dst, const SwizzledTile &tile, Value map, Value bar,
+                       const std::function<SmallVector<Value>(int)> &coords) {
+  for (int j = 0; j < tile.cols / 64; ++j) {
+    Value at = LLVM::GEPOp::create(b, loc, dst.getType(), b.getI8Type(), dst,
+                                   ValueRange{o.c32(j * tile.blockBytes())});
+    s.tmaLoad(at, map, coords(j), bar);
+  }
+}
+
+void Builder::producer() {
+  s.setMaxRegisters(cfg.producerRegisters, /*increase=*/false);
+  // Warp 0 runs the loop (all its lanes wait on the barriers, as the named
+  // barrier counts whole warps); lane 0 issues the copies.
+  ifThen(o.ult(tid, o.c32(32)), [&] {
+    Value issuer = o.eq(tid, o.c32(0));
+    for (Value map : {qMap, kMap, vMap})
+      ifThen(issuer, [&] { s.prefetchTensorMap(map); });
+    forWorkTiles(hooks.numWorkTiles(), [&](Value w, Value uses, Value done) {
+      Value n = hooks.beginWorkTile(w);
+      // The consumers release Q after their last Q·Kᵀ of the previous tile.
+      ifThen(o.ne(done, o.c32(0)),
+             [&] { s.namedBarrierSync(kQueryEmpty, 128 * cfg.consumers + 32); });
+      ifThen(issuer, [&] {
+        s.mbarrierArriveExpectTx(qFull, o.c32(L.q.bytes()));
+        loadTile(smem, L.q, qMap, qFull, hooks.qCoords);
+      });
+      auto loop = scf::ForOp::create(b, loc, index(o.c32(0)), index(n), index(o.c32(1)));
+      {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(loop.getBody());
+        Value t = i32(loop.getInductionVar());
+        Value use = o.add(uses, t);
+        // Each ring's slot once every consumer has read its previous tile.
+        auto produce = [&](TmaRing &ring, int base, const SwizzledTile &tile, Value map,
+                           const std::function<SmallVector<Value>(Value, int)> &coords) {
+          ring.acquire(use);
+          ifThen(issuer, [&] {
+            ring.expect(use, o.c32(tile.bytes()));
+            Value dst = at(o.add(o.c32(base), o.mul(ring.slot(use), o.c32(tile.bytes()))));
+            loadTile(dst, tile, map, ring.full(use), [&](int j) { return coords(t, j); });
+          });
+        };
+        produce(*kRing, L.kBase, L.k, kMap, hooks.kCoords);
+        produce(*vRing, L.vBase, L.v, vMap, hooks.vCoords);
+      }
+      return n;
+    });
+  });
+}
+
+SmallVector<Value> Builder::scores(Value use) {
+  Value kDesc = kDescAt(use);
+  SmallVector<Value> acc;
+  const int steps = cfg.headDim / 16;
+  for (int ks = 0; ks < steps; ++ks)
+    acc =
+        s.wgmma(cfg.blockN, cfg.dtype, s.descriptorPlus(qDesc, L.q.kStepOffset(WgmmaMajor::K, ks)),
+                {}, s.descriptorPlus(kDesc, L.k.kStepOffset(WgmmaMajor::K, ks)), WgmmaMajor::K, acc,
+                WgmmaIssue{ks == 0, ks == steps - 1});
+  return acc;
+}
+
+SmallVector<Value> Builder::accumulate(ArrayRef<Value> p, Value use, ArrayRef<Value> oAcc) {
+  Value vDesc = vDescAt(use);
+  const int steps = cfg.blockN / 16;
+  SmallVector<Value> acc(oAcc.begin(), oAcc.end());
+  for (int ks = 0; ks < steps; ++ks) {
+    WgmmaIssue issue{ks == 0, ks == steps - 1};
+    if (ks == 0)
+      issue.laterInputs = p.drop_front(4);
+    acc = s.wgmma(cfg.valueHeadDim, cfg.dtype, Value(), p.slice(4 * ks, 4),
+                  s.descriptorPlus(vDesc, L.v.kStepOffset(WgmmaMajor::MN, ks)), WgmmaMajor::MN, acc,
+                  issue);
+  }
+  return acc;
+}
+
+void Builder::turnBegin() {
+  if (cfg.pingPong)
+    s.namedBarrierSync(o.add(consumerIdx, o.c32(kTurn)), 256);
+}
+
+void Builder::turnEnd() {
+  if (cfg.pingPong) // the other consumer's turn
+    s.namedBarrierArrive(o.sub(o.c32(kTurn + 1), consumerIdx), 256);
+}
+
+void Builder::releaseBy(TmaRing &ring, Value use) {
+  ifThen(o.eq(thread.tidInGroup, o.c32(0)), [&] { ring.release(use); });
+}
+
+SmallVector<Value> Builder::scaleRows(ArrayRef<Value> oAcc, const std::array<Value, 2> &scale) {
+  SmallVector<Value> out(oAcc.begin(), oAcc.end());
+  for (size_t i = 0; i < out.size(); ++i)
+    if (Value f = scale[(i % 4) / 2])
+      out[i] = arith::MulFOp::create(b, loc, out[i], f);
+  return out;
+}
+
+/// for (t = lb; t < ub; ++t) carrying `init`: `body(t, carried)` returns
+/// the next values; the loop's results come back.
+SmallVector<Value>
+Builder::forCarrying(Value lb, Value ub, ArrayRef<Value> init,
+                     const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body) {
+  auto loop = scf::ForOp::create(b, loc, index(lb), index(ub), index(o.c32(1)), init);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> carried(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().end());
+    scf::YieldOp::create(b, loc, body(i32(loop.getInductionVar()), carried));
+  }
+  return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
+}
+
+SmallVector<Value> Builder::scoresAlone(Value use) {
+  kRing->wait(use);
+  turnBegin();
+  SmallVector<Value> sAcc = scores(use);
+  turnEnd();
+  sAcc = s.wgmmaWait(0, sAcc);
+  releaseBy(*kRing, use);
+  return sAcc;
+}
+
+KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
+                                    ArrayRef<Value> state0) {
+  // Tile 0's scores and transform, then per tile t >= 1: S(t) and
+  // P(t-1)·V(t-1) issued together, S(t)'s transform under P·V.
+  SmallVector<Value> sAcc = scoresAlone(uses);
+  Sm90Step step0 = hooks.transform(sAcc, o.c32(0), state0, /*first=*/true);
+  Carried init{SmallVector<Value>(o0.begin(), o0.end()), s.aFragments(cfg.dtype, step0.probs),
+               step0.state};
+  Carried fin = init.unpack(forCarrying(o.c32(1), n, init.pack(), [&](Value t, ArrayRef<Value> c) {
+    Carried cur = init.unpack(c);
+    Value use = o.add(uses, t), prev = o.sub(use, o.c32(1));
+    kRing->wait(use);
+    turnBegin();
+    SmallVector<Value> sNext = scores(use);
+    vRing->wait(prev);
+    SmallVector<Value> oNext = accumulate(cur.p, prev, cur.o);
+    turnEnd();
+    sNext = s.wgmmaWait(1, sNext);
+    releaseBy(*kRing, use);
+    Sm90Step step = hooks.transform(sNext, t, cur.state, /*first=*/false);
+    // The transform's values pass through the wait: computed before it,
+    // under the P·V in flight.
+    Carried next{oNext, step.probs, step.state};
+    SmallVector<Value> live = next.pack();
+    for (Value f : step.rowScale)
+      if (f)
+        live.push_back(f);
+    live = s.wgmmaWait(0, live);
+    next = next.unpack(live);
+    ArrayRef<Value> scales = ArrayRef<Value>(live).drop_front(next.size());
+    for (Value &f : step.rowScale)
+      if (f) {
+        f = scales.front();
+        scales = scales.drop_front();
+      }
+    releaseBy(*vRing, prev);
+    next.o = scaleRows(next.o, step.rowScale);
+    next.p = s.aFragments(cfg.dtype, next.p);
+    return next.pack();
+  }));
+  Value last = o.sub(o.add(uses, n), o.c32(1));
+  vRing->wait(last);
+  turnBegin();
+  SmallVector<Value> oAcc = accumulate(fin.p, last, fin.o);
+  turnEnd();
+  s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+  oAcc = s.wgmmaWait(0, oAcc);
+  releaseBy(*vRing, last);
+  return {oAcc, fin.state};
+}
+
+KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
+                                    ArrayRef<Value> state0) {
+  // One tile at a time: S(t), its transform, O's scale, P(t)·V(t).
+  Carried init{SmallVector<Value>(o0.begin(), o0.end()),
+               {},
+               SmallVector<Value>(state0.begin(), state0.end())};
+  Carried fin = init.unpack(forCarrying(o.c32(0), n, init.pack(), [&](Value t, ArrayRef<Value> c) {
+    Carried cur = init.unpack(c);
+    Value use = o.add(uses, t);
+    SmallVector<Value> sAcc = scoresAlone(use);
+    Sm90Step step = hooks.transform(sAcc, t, cur.state, /*first=*/false);
+    cur.o = scaleRows(cur.o, step.rowScale);
+    vRing->wait(use);
+    turnBegin();
+    cur.o = accumulate(s.aFragments(cfg.dtype, step.probs), use, cur.o);
+    turnEnd();
+    cur.o = s.wgmmaWait(0, cur.o);
+    releaseBy(*vRing, use);
+    cur.state = step.state;
+    return cur.pack();
+  }));
+  s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+  return {fin.o, fin.state};
+}
+
+void Builder::consumer() {
+  s.setMaxRegisters(cfg.consumerRegisters, /*increase=*/true);
+  consumerIdx = o.sub(shr(tid, 7), o.c32(1));
+  thread.consumer = consumerIdx;
+  thread.tidInGroup = o.land(tid, o.c32(127));
+  thread.warp = shr(thread.tidInGroup, 5);
+  thread.lane = o.land(tid, o.c32(31));
+  thread.row = o.add(o.add(o.mul(consumerIdx, o.c32(64)), o.mul(thread.warp, o.c32(16))),
+                     shr(thread.lane, 2));
+  if (hooks.consumerSetup)
+    hooks.consumerSetup(thread);
+  // Consumer 0 issues first: consumer 1 opens its turn once.
+  if (cfg.pingPong)
+    ifThen(o.eq(consumerIdx, o.c32(1)), [&] { s.namedBarrierArrive(kTurn, 256); });
+  // This warpgroup's 64 rows of Q.
+  qDesc = s.descriptor(o.add(s.sharedAddress(smem), o.mul(consumerIdx, o.c32(64 * 128))), L.q,
+                       WgmmaMajor::K);
+  const int oValues = cfg.valueHeadDim / 2;
+
+  forWorkTiles(hooks.numWorkTiles(), [&](Value w, Value uses, Value done) {
+    Value n = hooks.beginWorkTile(w);
+    s.mbarrierWait(qFull, o.land(done, o.c32(1)));
+    SmallVector<Value> state0 = hooks.initialState();
+    Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
+    SmallVector<Value> o0(oValues, zero);
+    // (O, state) after the work tile's kv tiles; none: O = 0, state as it
+    // began, and Q released at once.
+    KvResult none{o0, state0};
+    SmallVector<Type> types;
+    for (Value v : none.pack())
+      types.push_back(v.getType());
+    auto some = scf::IfOp::create(b, loc, types, o.ugt(n, o.c32(0)), /*withElse=*/true);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(&some.getElseRegion().front());
+      s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+      scf::YieldOp::create(b, loc, none.pack());
+      b.setInsertionPointToStart(&some.getThenRegion().front());
+      KvResult r = cfg.intraOverlap ? overlappedKvTiles(n, uses, o0, state0)
+                                    : sequentialKvTiles(n, uses, o0, state0);
+      scf::YieldOp::create(b, loc, r.pack());
+    }
+    KvResult r = none.unpack(some.getResults());
+    hooks.epilogue(r.o, r.state);
+    return n;
+  });
+  if (hooks.consumerFinish)
+    hooks.consumerFinish();
+}
+
+void Builder::build(Value smemDeclared, Value qMapArg, Value kMapArg, Value vMapArg) {
+  qMap = qMapArg;
+  kMap = kMapArg;
+  vMap = vMapArg;
+  // The dynamic shared memory from a 1024-byte boundary (swizzled tiles).
+  Value addr = s.sharedAddress(smemDeclared);
+  Value pad = o.sub(o.land(o.add(addr, o.c32(1023)), o.c32(~1023)), addr);
+  smem = LLVM::GEPOp::create(b, loc, smemDeclared.getType(), b.getI8Type(), smemDeclared,
+                             ValueRange{pad});
+  qFull = at(o.c32(L.barriers));
+  kRing = std::make_unique<TmaRing>(s, at(o.c32(L.kRing)), cfg.stages, cfg.consumers);
+  vRing = std::make_unique<TmaRing>(s, at(o.c32(L.vRing)), cfg.stages, cfg.consumers);
+  tid = o.trunc32(o.threadIdx());
+
+  ifThen(o.eq(tid, o.c32(0)), [&] {
+    s.mbarrierInit(qFull, 1);
+    kRing->init();
+    vRing->init();
+    s.fenceMbarrierInit();
+  });
+  NVVM::Barrier0Op::create(b, loc);
+
+  // The roles, one branch each (what setmaxnreg needs).
+  auto roles = scf::IfOp::create(b, loc, TypeRange{}, o.ult(tid, o.c32(128)), true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPoint(roles.thenBlock()->getTerminator());
+  producer();
+  b.setInsertionPoint(roles.elseBlock()->getTerminator());
+  consumer();
+}
+
+} // namespace
+
+unsigned Sm90MainloopConfig::sharedBytes() const { return unsigned(Layout(*this).end) + 1024; }
+
+std::string Sm90MainloopConfig::unsupported() const {
+  auto dimOk = [](int d) { return d == 64 || d == 128 || d == 256; };
+  if (dtype != DType::BF16 && dtype != DType::F16)
+    return std::string("the sm_90a mainloop takes bf16 or f16, not ") + dtypeName(dtype);
+  if (!dimOk(headDim) || !dimOk(valueHeadDim))
+    return "the sm_90a mainloop takes head dims 64, 128 or 256, not D = " +
+           std::to_string(headDim) + ", Dv = " + std::to_string(valueHeadDim);
+  if (blockN < 16 || blockN > 256 || blockN % 16 != 0)
+    return "the sm_90a mainloop's blockN must be a multiple of 16 in 16..256, not " +
+           std::to_string(blockN);
+  if (stages < 2 || stages > 4)
+    return "the sm_90a mainloop takes 2 to 4 stages, not " + std::to_string(stages);
+  if (consumers < 1 || consumers > 3)
+    return "the sm_90a mainloop takes 1 to 3 consumer warpgroups, not " + std::to_string(consumers);
+  if (pingPong && consumers != 2)
+    return "ping-pong needs exactly 2 consumer warpgroups";
+  if (producerRegisters < 24 || consumerRegisters > 256 || producerRegisters % 8 != 0 ||
+      consumerRegisters % 8 != 0 ||
+      128 * (producerRegisters + consumers * consumerRegisters) > 65536)
+    return "registers " + std::to_string(producerRegisters) + " + " + std::to_string(consumers) +
+           " x " + std::to_string(consumerRegisters) +
+           " per thread do not fit the register file (multiples of 8, 24..256)";
+  return "";
+}
+
+void configureSm90Kernel(gpu::GPUFuncOp kernel, const Sm90MainloopConfig &cfg,
+                         ArrayRef<int32_t> tensorMapArgs) {
+  OpBuilder b(kernel.getContext());
+  kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({cfg.threads(), 1, 1}));
+  kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
+  kernel->setAttr(kGridConstantArgsAttr, b.getDenseI32ArrayAttr(tensorMapArgs));
+}
+
+void buildSm90Mainloop(OpBuilder &b, Location loc, const Sm90MainloopConfig &cfg, mlir::Value smem,
+                       mlir::Value qMap, mlir::Value kMap, mlir::Value vMap,
+                       const Sm90Hooks &hooks) {
+  Builder(b, loc, cfg, hooks).build(smem, qMap, kMap, vMap);
+}
+
+} // namespace flexjit

@@ -1,0 +1,125 @@
+// The warp-specialized mainloop of an attention-shaped kernel on sm_90a,
+// O = Σ_t P(S(t))·V(t) with S(t) = Q·K(t)ᵀ, for every work tile of a
+// persistent grid (docs/attention-hopper.md, "The kernel"):
+//
+//   - warpgroup 0 produces: one thread TMA-loads Q [blockM x D] per work
+//     tile (after the consumers release the previous Q on a named barrier)
+//     and K(t), V(t) [blockN x D / Dv] through two rings (Sm90Pipeline.h);
+//     its registers go down to producerRegisters (setmaxnreg);
+//   - warpgroups 1.. consume, 64 query rows each, registers up to
+//     consumerRegisters: S = Q·Kᵀ with wgmma from shared memory, the
+//     kernel's transform turns S into P (bf16/f16 A fragments) and a per-row
+//     scale of O, then O = O·scale + P·V with wgmma, A = P from registers;
+//   - intra-warpgroup overlap: S(t) is issued together with P(t-1)·V(t-1),
+//     and the transform of S(t) runs while P(t-1)·V(t-1) is in flight;
+//   - ping-pong: two consumers take turns to issue their wgmma batches
+//     (named barriers), so that one's transform runs under the other's
+//     matrix work;
+//   - persistent: CTA c takes work tiles c, c + gridDim.x, ... (else one
+//     CTA per work tile).
+//
+// What the tiles are (coordinates, how many kv tiles, the transform, the
+// epilogue) comes from the kernel through Sm90Hooks, so the attention
+// kernel and its tests share this loop.
+#pragma once
+
+#include "kernels/Sm90Ops.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include <array>
+#include <functional>
+#include <string>
+
+namespace flexjit {
+
+struct Sm90MainloopConfig {
+  DType dtype = DType::BF16;
+  int headDim = 128;      ///< D of Q and K: 64, 128 or 256
+  int valueHeadDim = 128; ///< Dv of V and O: 64, 128 or 256
+  int blockN = 128;       ///< kv rows per tile: a multiple of 16, at most 256
+  int stages = 2;         ///< K and V tiles in flight
+  int consumers = 2;      ///< consumer warpgroups, 64 query rows each
+  bool pingPong = true;   ///< consumers take turns to issue (needs 2 consumers)
+  bool intraOverlap = true;
+  bool persistent = true;
+  int producerRegisters = 40;
+  int consumerRegisters = 232;
+
+  int blockM() const { return 64 * consumers; }
+  int threads() const { return 128 * (consumers + 1); }
+  /// Bytes of dynamic shared memory: Q, the K and V rings, the mbarriers,
+  /// and 1 KB to align the start to 1024 bytes.
+  unsigned sharedBytes() const;
+  /// An error naming what this loop does not support, or "".
+  std::string unsupported() const;
+};
+
+/// Where the current thread is, for the consumer hooks.
+struct Sm90Thread {
+  mlir::Value consumer;   ///< consumer warpgroup, 0.. (i32)
+  mlir::Value tidInGroup; ///< 0..127
+  mlir::Value warp;       ///< warp within the warpgroup, 0..3
+  mlir::Value lane;       ///< 0..31
+  /// The thread's first fragment row within the work tile: 64 * consumer +
+  /// 16 * warp + lane / 4; its rows are that one and that one + 8.
+  mlir::Value row;
+};
+
+/// The transform's result for one kv tile.
+struct Sm90Step {
+  /// P (f32, the thread's blockN/2 values in S's order). The loop packs it
+  /// into wgmma A fragments itself, after the P·V that still reads the
+  /// previous P has completed: packed earlier, the new P would need
+  /// registers of its own while the old one is read, and ptxas, reusing the
+  /// old one's, moves the wait for that P·V up before the transform, which
+  /// then no longer overlaps it.
+  llvm::SmallVector<mlir::Value> probs;
+  /// The kernel's state after this tile (row statistics).
+  llvm::SmallVector<mlir::Value> state;
+  /// O's factor before P·V(t) is added, for rows `row` and `row + 8` (null:
+  /// 1, no multiply).
+  std::array<mlir::Value, 2> rowScale{};
+};
+
+struct Sm90Hooks {
+  /// The number of work tiles (i32); built once, in every thread.
+  std::function<mlir::Value()> numWorkTiles;
+  /// Starts work tile `w` (i32), in the producer and in the consumers;
+  /// returns its number of kv tiles (i32, 0 allowed).
+  std::function<mlir::Value(mlir::Value w)> beginWorkTile;
+  /// TMA coordinates (innermost first) of Q's 64-column block `block`, and
+  /// of K's / V's for kv tile `t` (i32) of the work tile begun last.
+  std::function<llvm::SmallVector<mlir::Value>(int block)> qCoords;
+  std::function<llvm::SmallVector<mlir::Value>(mlir::Value t, int block)> kCoords, vCoords;
+  /// Once per consumer thread, before its first work tile (may be empty).
+  std::function<void(const Sm90Thread &)> consumerSetup;
+  /// The state at the start of a work tile.
+  std::function<llvm::SmallVector<mlir::Value>()> initialState;
+  /// S(t) (the thread's blockN/2 accumulators in wgmma's order) to P (f32),
+  /// the new state and O's scale. `first`: t is the work tile's first kv
+  /// tile.
+  std::function<Sm90Step(llvm::ArrayRef<mlir::Value> s, mlir::Value t,
+                         llvm::ArrayRef<mlir::Value> state, bool first)>
+      transform;
+  /// After the work tile's last P·V: O (Dv/2 values) and the final state.
+  std::function<void(llvm::ArrayRef<mlir::Value> o, llvm::ArrayRef<mlir::Value> state)> epilogue;
+  /// Once per consumer thread, after its last work tile (may be empty).
+  std::function<void()> consumerFinish;
+};
+
+/// Sets what the loop needs on the kernel: the register cap at entry
+/// (nvvm.maxntid = threads, nvvm.minctasm = 1: setmaxnreg works only
+/// with one) and the tensor maps' argument indices as grid constants.
+void configureSm90Kernel(mlir::gpu::GPUFuncOp kernel, const Sm90MainloopConfig &cfg,
+                         llvm::ArrayRef<int32_t> tensorMapArgs);
+
+/// Builds the kernel's body at `b`'s insertion point. `smem`: the dynamic
+/// shared memory (!llvm.ptr<3>, as declared: the loop aligns it);
+/// `qMap`, `kMap`, `vMap`: pointers to the grid-constant tensor maps (boxes
+/// [64 x blockM] for Q, [64 x blockN] for K and V, 128-byte swizzle).
+void buildSm90Mainloop(mlir::OpBuilder &b, mlir::Location loc, const Sm90MainloopConfig &cfg,
+                       mlir::Value smem, mlir::Value qMap, mlir::Value kMap, mlir::Value vMap,
+                       const Sm90Hooks &hooks);
+
+} // namespace flexjit

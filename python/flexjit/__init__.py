@@ -1,0 +1,30 @@
+"""flexjit: FlexAttention compiled by flexjit's JIT (docs/python.md).
+
+    import flexjit
+    from flexjit.torch import flex_attention, create_block_mask
+
+    def causal(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    print(flexjit.explain(causal))              # the flex text it translates to
+    print(flexjit.explain(causal, emit="ptx"))  # any stage flexc shows
+
+`flexjit.torch` needs PyTorch; the rest of the package does not.
+"""
+from ._errors import (CacheError, CompileError, DeviceError, Error, InternalError,
+                      InvalidArgumentError, NotFoundError, OutOfBoundsError, OutOfMemoryError,
+                      TranslationError)
+from ._program import Program
+from ._explain import explain, translate
+
+__version__ = "0.1.0"
+
+__all__ = ["explain", "translate", "Program", "Error", "TranslationError", "CompileError",
+           "InvalidArgumentError", "NotFoundError", "OutOfBoundsError", "DeviceError",
+           "CacheError", "OutOfMemoryError", "InternalError", "library_path", "__version__"]
+
+
+def library_path():
+    """The libflexjit_capi.so this package loaded (loading it if needed)."""
+    from . import _capi
+    return _capi.library().path

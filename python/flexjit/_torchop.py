@@ -1,0 +1,171 @@
+"""The PyTorch operator flexjit::flex_attention: one torch.library custom op
+with a fake (meta) implementation, so that it runs eagerly and inside
+torch.compile graphs as one opaque node.
+
+Its arguments are tensors and constants only: the mods arrive as the text
+of their flex program (a string, static for a graph), their captured
+tensors as lists, the block mask as its eight arrays. It returns the output
+and the log-sum-exp (kept for the backward pass, which will be registered
+on this op with torch.library.register_autograd once flexjit has backward
+kernels: everything it needs, q, k, v, out, lse, the program and the block
+mask, is among the op's inputs and outputs)."""
+import collections
+import ctypes
+import threading
+from typing import Optional
+
+import torch
+
+from . import _blockmask, _capi, _program, _translate
+from ._errors import InvalidArgumentError
+
+_programs = collections.OrderedDict()
+_programs_lock = threading.Lock()
+PROGRAM_ENTRIES = 256
+
+_TORCH_OF_FLEX = {_capi.BOOL: torch.bool, _capi.I32: torch.int32, _capi.I64: torch.int64,
+                  _capi.F32: torch.float32}
+_DTYPE_CODES = {torch.bfloat16: _capi.DTYPE_BF16, torch.float16: _capi.DTYPE_F16,
+                torch.float32: _capi.DTYPE_F32, torch.float64: _capi.DTYPE_F64}
+
+
+def program(text):
+    """(Program, score mod name, mask mod name) of a program text, checked
+    once and kept (the most recent PROGRAM_ENTRIES)."""
+    with _programs_lock:
+        hit = _programs.get(text)
+        if hit is not None:
+            _programs.move_to_end(text)
+            return hit
+    score, mask = _translate.parse_header(text)
+    value = (_program.Program("<flexjit program>", text), score, mask)
+    with _programs_lock:
+        _programs[text] = value
+        while len(_programs) > PROGRAM_ENTRIES:
+            _programs.popitem(last=False)
+    return value
+
+
+def mod_inputs(prog, mod, tensors):
+    """_program.Inputs of `mod` from its input tensors in the operator's
+    order (params, then buffers, each by name): params read with .item(),
+    buffers copied to host memory as the element type the mod declares
+    (the C API reads buffers from the host)."""
+    if mod is None:
+        if tensors:
+            raise InvalidArgumentError("flexjit: inputs given for an absent mod")
+        return _program.Inputs(prog, None)
+    params, buffers = prog.params(mod), prog.buffers(mod)
+    if len(tensors) != len(params) + len(buffers):
+        raise InvalidArgumentError("flexjit: mod '%s' reads %d params and %d buffers, but %d "
+                                   "tensors were given" % (mod, len(params), len(buffers),
+                                                           len(tensors)))
+    values = {}
+    for (name, _t), tensor in zip(params, tensors):
+        values[name] = tensor.item()
+    host = {}
+    for (name, elem, rank), tensor in zip(buffers, tensors[len(params):]):
+        if tensor.dim() != rank:
+            raise InvalidArgumentError("flexjit: buffer '%s' of mod '%s' has rank %d, but the "
+                                       "tensor given has %d dimensions"
+                                       % (name, mod, rank, tensor.dim()))
+        t = tensor.detach().to(device="cpu", dtype=_TORCH_OF_FLEX[elem]).contiguous()
+        host[name] = _program.HostBuffer(t.data_ptr(), t.shape, t.numel() * t.element_size(), t)
+    return _program.Inputs(prog, mod, values, host)
+
+
+def _tensor(t):
+    c = _capi.Tensor()
+    c.data = t.data_ptr()
+    code = _DTYPE_CODES.get(t.dtype)
+    if code is None:
+        raise InvalidArgumentError("flexjit: attention takes bf16, f16, f32 or f64 tensors, "
+                                   "not %s" % t.dtype)
+    c.dtype = code
+    for i in range(4):
+        c.sizes[i] = t.shape[i]
+        c.strides[i] = t.stride(i)
+    c.device = (t.device.index or 0) if t.device.type == "cuda" else _capi.DEVICE_CPU
+    return c
+
+
+def _expand_batch(k, batch):
+    """k or v with a batch of 1 broadcast to the query's (PyTorch allows it
+    when the block mask has the query's batch)."""
+    return k.expand(batch, *k.shape[1:]) if k.shape[0] != batch else k
+
+
+def _attention(query, key, value, text, score_inputs, mask_inputs, block_mask, block_size,
+               seq_lengths, scale):
+    prog, score_mod, mask_mod = program(text)
+    B = query.shape[0]
+    key, value = _expand_batch(key, B), _expand_batch(value, B)
+    lib = _capi.library()
+    desc = _capi.AttentionDesc()
+    lib.call("flexjit_attention_desc_init", ctypes.byref(desc))
+    keep = [mod_inputs(prog, score_mod, score_inputs), mod_inputs(prog, mask_mod, mask_inputs)]
+    for name, inputs, prefix in ((score_mod, keep[0], "score"), (mask_mod, keep[1], "mask")):
+        if name is None:
+            continue
+        encoded = name.encode()
+        keep.append(encoded)
+        setattr(desc, prefix + "_mod", encoded)
+        setattr(desc, prefix + "_params", inputs.params)
+        setattr(desc, "num_%s_params" % prefix, inputs.num_params)
+        setattr(desc, prefix + "_buffers", inputs.buffers)
+        setattr(desc, "num_%s_buffers" % prefix, inputs.num_buffers)
+    desc.scale = float(scale)
+    on_gpu = query.device.type == "cuda"
+    Hq, L, Ev = query.shape[1], query.shape[2], value.shape[3]
+    if on_gpu:
+        out = torch.empty((B, Hq, L, Ev), dtype=query.dtype, device=query.device)
+        lse = torch.empty((B, Hq, L), dtype=torch.float32, device=query.device)
+        stream = torch.cuda.current_stream(query.device).cuda_stream
+        desc.stream = stream
+        if block_mask:
+            mask = _blockmask.given(block_mask[:4], block_size, seq_lengths, query.device, stream)
+            keep.append(mask)
+            desc.block_mask = ctypes.cast(mask.handle, ctypes.c_void_p)
+        result = out
+    else:
+        # The CPU reference computes in out's dtype: f64 for f64 inputs, else
+        # f32 (PyTorch's working precision), then the output takes q's dtype.
+        work = torch.float64 if query.dtype == torch.float64 else torch.float32
+        result = torch.empty((B, Hq, L, Ev), dtype=work)
+        lse = torch.empty((B, Hq, L), dtype=work)
+    desc.q, desc.k, desc.v, desc.out = _tensor(query), _tensor(key), _tensor(value), \
+        _tensor(result)
+    desc.lse = lse.data_ptr()
+    if on_gpu:
+        lib.call("flexjit_attention", prog.handle, ctypes.byref(desc), None)
+        return out, lse
+    lib.call("flexjit_attention_reference", prog.handle, ctypes.byref(desc))
+    return result.to(query.dtype), lse
+
+
+@torch.library.custom_op("flexjit::flex_attention", mutates_args=())
+def flex_attention_op(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      program_text: str, score_inputs: list[torch.Tensor],
+                      mask_inputs: list[torch.Tensor],
+                      block_mask: list[Optional[torch.Tensor]],
+                      block_size: list[int], seq_lengths: list[int],
+                      scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """FlexAttention's forward pass: (out [B, Hq, L, Ev] in q's dtype, lse
+    [B, Hq, L] in f32, f64 for f64 inputs on the CPU). `block_mask`: empty,
+    or kv_num_blocks, kv_indices, then optionally full_kv_num_blocks and
+    full_kv_indices (PyTorch's order), with `block_size` (q, kv) and
+    `seq_lengths` (q, kv)."""
+    mask = list(block_mask) + [None] * (4 - len(block_mask)) if block_mask else []
+    return _attention(query, key, value, program_text, score_inputs, mask_inputs, mask,
+                      block_size, seq_lengths, scale)
+
+
+@flex_attention_op.register_fake
+def _(query, key, value, program_text, score_inputs, mask_inputs, block_mask, block_size,
+      seq_lengths, scale):
+    B, Hq, L = query.shape[0], query.shape[1], query.shape[2]
+    Ev = value.shape[3]
+    lse_dtype = torch.float64 if query.dtype == torch.float64 and query.device.type == "cpu" \
+        else torch.float32
+    return (query.new_empty((B, Hq, L, Ev)),
+            query.new_empty((B, Hq, L), dtype=lse_dtype))

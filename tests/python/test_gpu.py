@@ -1,0 +1,234 @@
+"""flexjit.torch on a CUDA GPU against PyTorch's FlexAttention on the same
+GPU. Skips without a GPU (FLEXJIT_REQUIRE_GPU=1 makes that a failure).
+
+Runs under pytest, or alone where pytest is not installed:
+
+    FLEXJIT_LIBRARY=dist/libflexjit_capi.so FLEXJIT_REQUIRE_GPU=1 \\
+        python3 tests/python/test_gpu.py            # or: python3 -m pytest tests/python/test_gpu.py
+
+Each documented mod: flexjit's output and log-sum-exp against an fp64
+reference, with an error at most twice PyTorch's own (torch.compile'd
+flex_attention, bf16) plus a small floor; block masks equal to PyTorch's on
+the GPU; PyTorch-made block masks accepted; PyTorch's current stream used;
+torch.compile keeping the op in one graph.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.dirname(HERE)), "python"))
+
+import torch  # noqa: E402
+from torch.nn.attention import flex_attention as torch_flex  # noqa: E402
+
+import flexjit  # noqa: E402
+from flexjit.torch import create_block_mask, flex_attention  # noqa: E402
+import mods  # noqa: E402
+
+REQUIRE_GPU = os.environ.get("FLEXJIT_REQUIRE_GPU") == "1"
+B, H, S = 2, 4, 1000  # S not a multiple of 128: tail blocks
+FIELDS = ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices",
+          "q_num_blocks", "q_indices", "full_q_num_blocks", "full_q_indices")
+
+
+class Skip(Exception):
+    pass
+
+
+def need_gpu():
+    if torch.cuda.is_available():
+        return
+    why = "no CUDA GPU available to PyTorch"
+    if REQUIRE_GPU:
+        raise AssertionError("FLEXJIT_REQUIRE_GPU=1 but " + why)
+    try:
+        import pytest
+    except ImportError:
+        raise Skip(why)
+    pytest.skip(why)
+
+
+def qkv(seed, D=128, Hkv=H, dtype=torch.bfloat16, L=S):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    q = torch.randn(B, H, L, D, device="cuda", dtype=dtype, generator=g)
+    k = torch.randn(B, Hkv, L, D, device="cuda", dtype=dtype, generator=g)
+    v = torch.randn(B, Hkv, L, D, device="cuda", dtype=dtype, generator=g)
+    return q, k, v
+
+
+_compiled_torch_flex = None
+
+
+def torch_flex_compiled(*args, **kwargs):
+    global _compiled_torch_flex
+    if _compiled_torch_flex is None:
+        _compiled_torch_flex = torch.compile(torch_flex.flex_attention)
+    return _compiled_torch_flex(*args, **kwargs)
+
+
+def check_against_pytorch(name, D):
+    score_mod, mask_mod = mods.make(H, S, device="cuda")[name]
+    q, k, v = qkv(mods.NAMES.index(name), D=D)
+    torch_bm = torch_flex.create_block_mask(mask_mod, B, H, S, S, device="cuda") \
+        if mask_mod else None
+    want, want_lse = torch_flex_compiled(q, k, v, score_mod=score_mod, block_mask=torch_bm,
+                                         return_lse=True)
+    ref, ref_lse = torch_flex.flex_attention(q.double(), k.double(), v.double(),
+                                             score_mod=score_mod, block_mask=torch_bm,
+                                             return_lse=True)
+    bm = create_block_mask(mask_mod, B, H, S, S, device="cuda") if mask_mod else None
+    out, lse = flex_attention(q, k, v, score_mod=score_mod, block_mask=bm, return_lse=True)
+    torch.cuda.synchronize()
+    assert out.dtype == q.dtype and out.shape == want.shape
+    assert lse.dtype == torch.float32 and lse.shape == want_lse.shape
+    err = (out.double() - ref).abs().max().item()
+    torch_err = (want.double() - ref).abs().max().item()
+    assert err <= 2 * torch_err + 1e-3, (name, D, err, torch_err)
+    finite = torch.isfinite(ref_lse)
+    lse_err = (lse.double()[finite] - ref_lse[finite]).abs().max().item()
+    assert lse_err <= 1e-3, (name, D, lse_err)
+    assert torch.equal(torch.isneginf(lse), torch.isneginf(ref_lse))
+
+
+def test_documented_mods_head_dim_128():
+    need_gpu()
+    for name in mods.NAMES:
+        check_against_pytorch(name, 128)
+
+
+def test_documented_mods_head_dim_64():
+    need_gpu()
+    for name in mods.NAMES:
+        check_against_pytorch(name, 64)
+
+
+def test_block_masks_equal_pytorch_on_gpu():
+    need_gpu()
+    cases = mods.make(H, S, device="cuda")
+    for name in mods.NAMES:
+        mask_mod = cases[name][1]
+        if mask_mod is None:
+            continue
+        for b, h, block in ((B, H, 128), (None, None, 64), (1, H, (64, 128))):
+            want = torch_flex.create_block_mask(mask_mod, b, h, S, S, device="cuda",
+                                                BLOCK_SIZE=block)
+            got = create_block_mask(mask_mod, b, h, S, S, device="cuda", BLOCK_SIZE=block)
+            assert got.kv_num_blocks.device.type == "cuda"
+            for field in FIELDS:
+                assert torch.equal(getattr(got, field), getattr(want, field)), (name, field)
+
+
+def test_pytorch_block_mask_given_to_flexjit():
+    """A mask PyTorch made (its arrays copied into flexjit and checked once)."""
+    need_gpu()
+    _, mask_mod = mods.make(H, S, device="cuda")["document_causal"]
+    q, k, v = qkv(11)
+    torch_bm = torch_flex.create_block_mask(mask_mod, B, H, S, S, device="cuda")
+    flexjit_bm = create_block_mask(mask_mod, B, H, S, S, device="cuda")
+    a = flex_attention(q, k, v, block_mask=torch_bm)
+    b = flex_attention(q, k, v, block_mask=flexjit_bm)
+    assert torch.equal(a, b)
+    # PyTorch's own attention accepts flexjit's mask.
+    c = torch_flex_compiled(q, k, v, block_mask=flexjit_bm)
+    assert (c.float() - b.float()).abs().max().item() < 5e-2
+
+
+def test_bad_pytorch_block_mask_is_an_error():
+    need_gpu()
+    _, mask_mod = mods.make(H, S, device="cuda")["causal"]
+    q, k, v = qkv(12)
+    bm = torch_flex.create_block_mask(mask_mod, B, H, S, S, device="cuda")
+    bad = torch_flex.BlockMask.from_kv_blocks(
+        bm.kv_num_blocks.clone().fill_(99), bm.kv_indices, bm.full_kv_num_blocks,
+        bm.full_kv_indices, mask_mod=mask_mod, seq_lengths=(S, S),
+        compute_q_blocks=False)
+    try:
+        flex_attention(q, k, v, block_mask=bad)
+    except flexjit.InvalidArgumentError as e:
+        assert "kv_num_blocks" in str(e), e
+    else:
+        raise AssertionError("a block mask with 99 blocks per row was accepted")
+    # The context is still good.
+    torch.cuda.synchronize()
+    flex_attention(q, k, v, block_mask=bm)
+    torch.cuda.synchronize()
+
+
+def test_gqa_and_current_stream():
+    need_gpu()
+    score_mod, mask_mod = mods.make(H, S, device="cuda")["alibi_causal"]
+    q, k, v = qkv(13, Hkv=2)
+    bm = create_block_mask(mask_mod, B, H, S, S, device="cuda")
+    want = flex_attention(q, k, v, score_mod=score_mod, block_mask=bm, enable_gqa=True)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        got = flex_attention(q, k, v, score_mod=score_mod, block_mask=bm, enable_gqa=True)
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.cuda.synchronize()
+    assert torch.equal(got, want)
+
+
+def test_compiled_one_graph():
+    need_gpu()
+    score_mod, mask_mod = mods.make(H, S, device="cuda")["softcap_causal"]
+    bm = create_block_mask(mask_mod, B, H, S, S, device="cuda")
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    def f(q, k, v):
+        return flex_attention(q, k, v, score_mod=score_mod, block_mask=bm)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(f, backend=backend, fullgraph=True)
+    for seed in range(3):
+        q, k, v = qkv(20 + seed)
+        assert torch.equal(compiled(q, k, v), f(q, k, v))
+    assert len(graphs) == 1
+
+
+def test_out_of_bounds_read_is_an_error():
+    need_gpu()
+    short = torch.zeros(H - 1, device="cuda")
+
+    def reads_past(score, b, h, q_idx, kv_idx):
+        return score + short[h]
+
+    q, k, v = qkv(14)
+    try:
+        flex_attention(q, k, v, score_mod=reads_past)
+    except flexjit.OutOfBoundsError as e:
+        assert "index 3 of dimension 0, whose size is 3" in str(e), e
+    else:
+        raise AssertionError("an out-of-bounds read was not reported")
+    torch.cuda.synchronize()
+
+
+def _main():
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
+    passed = failed = skipped = 0
+    for name, fn in tests:
+        try:
+            fn()
+            passed += 1
+            print("PASS", name)
+        except Skip as e:
+            skipped += 1
+            print("SKIP", name, "-", e)
+        except Exception as e:  # report and go on
+            failed += 1
+            print("FAIL", name, "-", type(e).__name__, e)
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        import pytest
+        sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
+    except ImportError:
+        sys.exit(_main())
