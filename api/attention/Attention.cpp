@@ -286,11 +286,24 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   return info;
 }
 
-Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request) {
-  // Never destroyed: JIT'd code must outlive LLVM's statics at exit (as the
-  // C API's session).
+namespace {
+/// The Session of attention() and attentionBackward(). Never destroyed:
+/// JIT'd code must outlive LLVM's statics at exit (as the C API's session).
+Session &processSession() {
   static Session *session = new Session();
-  return session->attention(program, request);
+  return *session;
+}
+} // namespace
+
+Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request) {
+  return processSession().attention(program, request);
+}
+
+Result<AttentionBackwardInfo> attentionBackward(const Program &program,
+                                                const AttentionBackwardRequest &request) {
+  // The forward's Session: the backward finds the forward's block mask and
+  // mod contexts in its cache.
+  return processSession().attentionBackward(program, request);
 }
 
 } // namespace flexjit
