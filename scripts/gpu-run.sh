@@ -12,6 +12,8 @@
 #   flex-bench  flex-bench on examples/mods.flex's seven cases at the standard shapes (ATTN_SHAPES)
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
 #               the same shapes
+#   backward    flexjit_grad_tests' backward GPU tests, then compute-sanitizer on
+#               AttentionBackwardGpuSanitize.* (memcheck, racecheck)
 #   sanitizer   compute-sanitizer memcheck and racecheck on the small attention case
 #               (flexjit_attention_tests --gtest_filter='AttentionGpuSanitize.*');
 #               not part of the default steps
@@ -23,14 +25,14 @@
 # The tests read examples/ through the source path they were built with
 # (/work/main here): a link makes it point at this checkout.
 set -uo pipefail
-bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch|sanitizer ...]}
+bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch|sanitizer|backward ...]}
 shift
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(tests blockmask flex-bench pytorch)
 for s in "${steps[@]}"; do
   case "$s" in
-    tests|blockmask|flex-bench|pytorch|sanitizer) ;;
-    *) echo "gpu-run: unknown step '$s' (tests, blockmask, flex-bench, pytorch, sanitizer)" >&2; exit 2 ;;
+    tests|blockmask|flex-bench|pytorch|sanitizer|backward) ;;
+    *) echo "gpu-run: unknown step '$s' (tests, blockmask, flex-bench, pytorch, sanitizer, backward)" >&2; exit 2 ;;
   esac
 done
 out=${OUT:-$PWD/gpu-out}
@@ -50,7 +52,7 @@ t_all=$(date +%s)
 
 run_tests() {
   for t in flexjit_runtime_tests flexjit_gpumask_tests flexjit_attnkernel_tests \
-           flexjit_attention_tests flexjit_api_tests flexjit_capi_test; do
+           flexjit_attention_tests flexjit_api_tests flexjit_grad_tests flexjit_capi_test; do
     [ -x "$bins/$t" ] || { echo "$t: not in $bins, skipped"; continue; }
     local start rc
     start=$(date +%s)
@@ -119,9 +121,28 @@ run_sanitizer() {
   done
 }
 
+# The backward's GPU tests alone (also part of `tests`), then
+# compute-sanitizer memcheck and racecheck on its small case.
+run_backward() {
+  local t="$bins/flexjit_grad_tests" tool rc
+  [ -x "$t" ] || { echo "backward: no flexjit_grad_tests in $bins, skipped"; return; }
+  "$t" --gtest_filter='Cases/AttentionBackwardGpu.*:AttentionBackwardGpuSanitize.*:AttentionBackwardCheck.*' \
+    > "$out/backward_tests.log" 2>&1; rc=$?
+  [ $rc -ne 0 ] && status=1
+  echo "backward tests: exit $rc; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]' "$out/backward_tests.log" | tr '\n' ' ')"
+  command -v compute-sanitizer >/dev/null || { echo "backward sanitizer: no compute-sanitizer, skipped"; return; }
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool "$tool" --error-exitcode 1 "$t" --gtest_filter='AttentionBackwardGpuSanitize.*' \
+      > "$out/backward_sanitizer_$tool.log" 2>&1; rc=$?
+    [ $rc -ne 0 ] && status=1
+    echo "backward sanitizer $tool: exit $rc; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/backward_sanitizer_$tool.log" | head -1)"
+  done
+}
+
 for s in "${steps[@]}"; do
   case "$s" in
     tests) run_tests ;;
+    backward) run_backward ;;
     sanitizer) run_sanitizer ;;
     blockmask) run_blockmask ;;
     flex-bench) run_flex_bench ;;
