@@ -12,7 +12,8 @@
 #   flex-bench  flex-bench on examples/mods.flex's seven cases at the standard shapes (ATTN_SHAPES)
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
 #               the same shapes
-#   backward    flexjit_grad_tests' backward GPU tests, then compute-sanitizer on
+#   backward    flexjit_grad_tests' backward GPU tests, bench/backward_vs_pytorch.py at
+#               BWD_SHAPES (default 8192:4:16:128; atomic and deterministic dQ), then compute-sanitizer on
 #               AttentionBackwardGpuSanitize.* (memcheck, racecheck)
 #   sanitizer   compute-sanitizer memcheck and racecheck on the small attention case
 #               (flexjit_attention_tests --gtest_filter='AttentionGpuSanitize.*');
@@ -130,6 +131,22 @@ run_backward() {
     > "$out/backward_tests.log" 2>&1; rc=$?
   [ $rc -ne 0 ] && status=1
   echo "backward tests: exit $rc; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]' "$out/backward_tests.log" | tr '\n' ' ')"
+  if [ -e "$bins/libflexjit_capi.so" ]; then
+    local shape S B H D name det
+    for shape in ${BWD_SHAPES:-8192:4:16:128}; do
+      IFS=: read -r S B H D <<< "$shape"
+      for det in "" --deterministic; do
+        name="backward_vs_pytorch_S${S}_B${B}_H${H}_D${D}${det:+_det}"
+        PYTHONUNBUFFERED=1 python3 bench/backward_vs_pytorch.py --lib "$bins/libflexjit_capi.so" \
+          --batch "$B" --heads "$H" --seq "$S" --dim "$D" $det \
+          --json "$out/$name.json" > "$out/$name.txt" 2>&1; rc=$?
+        [ $rc -ne 0 ] && status=1
+        echo "== $name: exit $rc"
+        sed -n '/^| case/,$p' "$out/$name.txt"
+        [ $rc -ne 0 ] && ! grep -q '^| case' "$out/$name.txt" && tail -15 "$out/$name.txt"
+      done
+    done
+  fi
   command -v compute-sanitizer >/dev/null || { echo "backward sanitizer: no compute-sanitizer, skipped"; return; }
   for tool in memcheck racecheck; do
     compute-sanitizer --tool "$tool" --error-exitcode 1 "$t" --gtest_filter='AttentionBackwardGpuSanitize.*' \
