@@ -240,25 +240,16 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (!readsBuffers(score) && !readsBuffers(mask)) {
     // Shared immutable contexts from the cache: the launch stays
     // asynchronous; a fence after it keeps their memory until it is done.
-    uint64_t ctxPtr[2] = {0, 0};
-    std::shared_ptr<const ModContextEntry> entries[2];
-    for (int i = 0; i < 2; ++i) {
-      if (!mods[i]->info)
-        continue;
-      auto e = modContextEntry(*cache_, ctx, stream, packed[i]);
-      if (!e)
-        return e.error().prefixed(on);
-      entries[i] = *e;
-      ctxPtr[i] = entries[i]->buffer.devicePtr();
-    }
+    auto shared = SharedContexts::make(*cache_, ctx, stream,
+                                       {mods[0]->info ? &packed[0] : nullptr,
+                                        mods[1]->info ? &packed[1] : nullptr});
+    if (!shared)
+      return shared.error().prefixed(on);
+    const uint64_t ctxPtr[2] = {shared->ptr(0), shared->ptr(1)};
     if (Status st = launch(ctxPtr); !st)
       return st.error().prefixed(on);
-    for (const auto &e : entries)
-      if (e && !e->fences->recordUse(stream))
-        // No fence (no event to be had): this launch then must be done
-        // before the entry may be freed; wait for this stream alone.
-        if (Status st = stream.synchronize(); !st)
-          return st.error().prefixed(on);
+    if (Status st = shared->fence(stream); !st)
+      return st.error().prefixed(on);
     info.hostMs = msSince(t0);
     return info;
   }

@@ -260,25 +260,17 @@ Result<AttentionBackwardInfo> Session::attentionBackward(const Program &program,
 
   if (!readsBuffers(score) && !readsBuffers(mask)) {
     // Shared immutable contexts from the cache; asynchronous, fenced.
-    std::shared_ptr<const ModContextEntry> entries[2];
-    uint64_t ctxPtr[2] = {0, 0};
-    for (int i = 0; i < 2; ++i) {
-      if (!mods[i]->info)
-        continue;
-      auto e = modContextEntry(*cache_, ctx, stream, packed[i]);
-      if (!e)
-        return e.error().prefixed(on);
-      entries[i] = *e;
-      ctxPtr[i] = entries[i]->buffer.devicePtr();
-    }
-    in.scoreCtx = ctxPtr[0];
-    in.maskCtx = ctxPtr[1];
+    auto shared = SharedContexts::make(*cache_, ctx, stream,
+                                       {mods[0]->info ? &packed[0] : nullptr,
+                                        mods[1]->info ? &packed[1] : nullptr});
+    if (!shared)
+      return shared.error().prefixed(on);
+    in.scoreCtx = shared->ptr(0);
+    in.maskCtx = shared->ptr(1);
     if (Status st = launchAll(); !st)
       return st.error().prefixed(on);
-    for (const auto &e : entries)
-      if (e && !e->fences->recordUse(stream))
-        if (Status st = stream.synchronize(); !st)
-          return st.error().prefixed(on);
+    if (Status st = shared->fence(stream); !st)
+      return st.error().prefixed(on);
     info.hostMs = msSince(t0);
     return info;
   }

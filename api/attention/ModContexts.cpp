@@ -30,6 +30,32 @@ modContextEntry(Cache &cache, const cuda::Context &ctx, const cuda::Stream &stre
       });
 }
 
+Result<SharedContexts> SharedContexts::make(Cache &cache, const cuda::Context &ctx,
+                                            const cuda::Stream &stream,
+                                            const std::vector<const PackedModInputs *> &mods) {
+  SharedContexts s;
+  s.entries_.resize(mods.size());
+  for (size_t i = 0; i < mods.size(); ++i) {
+    if (!mods[i])
+      continue;
+    auto e = modContextEntry(cache, ctx, stream, *mods[i]);
+    if (!e)
+      return e.error();
+    s.entries_[i] = *e;
+  }
+  return s;
+}
+
+Status SharedContexts::fence(const cuda::Stream &stream) const {
+  for (const auto &e : entries_)
+    if (e && !e->fences->recordUse(stream))
+      // No fence (no event to be had): the launches then must be done
+      // before the entry may be freed; wait for this stream alone.
+      if (Status st = stream.synchronize(); !st)
+        return st;
+  return Status::success();
+}
+
 namespace {
 constexpr size_t kRecordBytes = FLEXJIT_MOD_ERROR_SLOTS * sizeof(int64_t);
 }

@@ -36,6 +36,22 @@ Result<std::shared_ptr<const ModContextEntry>>
 modContextEntry(Cache &cache, const cuda::Context &ctx, const cuda::Stream &stream,
                 const PackedModInputs &in);
 
+/// The shared contexts (modContextEntry) of a call whose mods read no
+/// buffer: `mods[i]` null for no context, ptr(i) its device address (0:
+/// none). fence() after the launches records a fence on each entry (else
+/// waits for the stream), so that its memory outlives them.
+class SharedContexts {
+public:
+  static Result<SharedContexts> make(Cache &cache, const cuda::Context &ctx,
+                                     const cuda::Stream &stream,
+                                     const std::vector<const PackedModInputs *> &mods);
+  uint64_t ptr(size_t i) const { return entries_[i] ? entries_[i]->buffer.devicePtr() : 0; }
+  Status fence(const cuda::Stream &stream) const;
+
+private:
+  std::vector<std::shared_ptr<const ModContextEntry>> entries_;
+};
+
 /// One call's mod contexts in the device's attention scratch, back to back,
 /// then `extraBytes` for the caller's own device data, then the error
 /// records read back. Holds the scratch's lock from make() until
