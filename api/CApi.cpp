@@ -380,6 +380,68 @@ flexjit_status requestOf(const flexjit_module *module, const flexjit_attention_d
   return FLEXJIT_OK;
 }
 
+/// A C backward description as the facade's request; a message in `error`
+/// when it is malformed.
+bool convertBackward(const flexjit_attention_backward_desc &d, AttentionBackwardRequest &r,
+                     std::string &error) {
+  AttentionRequest f;
+  if (!convertAttention(d.forward, f, error))
+    return false;
+  r.q = f.q;
+  r.k = f.k;
+  r.v = f.v;
+  r.out = f.out;
+  r.lse = f.options.lse;
+  r.scoreMod = f.scoreMod;
+  r.scoreInputs = f.scoreInputs;
+  r.maskMod = f.maskMod;
+  r.maskInputs = f.maskInputs;
+  r.blockMask = f.blockMask;
+  r.options.scale = f.options.scale;
+  r.options.stream = f.options.stream;
+  if (!convertTensor(d.d_out, "d_out", r.dOut, error) ||
+      !convertTensor(d.dq, "dq", r.dq, error) || !convertTensor(d.dk, "dk", r.dk, error) ||
+      !convertTensor(d.dv, "dv", r.dv, error))
+    return false;
+  r.dLse = d.d_lse;
+  if (d.num_buffer_grads && !d.buffer_grads) {
+    error = "desc->buffer_grads is NULL but num_buffer_grads is " +
+            std::to_string(d.num_buffer_grads);
+    return false;
+  }
+  for (size_t i = 0; i < d.num_buffer_grads; ++i) {
+    const flexjit_grad_buffer &g = d.buffer_grads[i];
+    const std::string at = "desc->buffer_grads[" + std::to_string(i) + "]";
+    if (!g.name || !*g.name) {
+      error = at + ".name is NULL or empty";
+      return false;
+    }
+    if (g.rank < 0 || g.rank > 8 || (g.rank > 0 && !g.dims)) {
+      error = at + " ('" + g.name + "'): rank " + std::to_string(g.rank) +
+              (g.rank > 0 && !g.dims ? " with NULL dims" : " is not in 0..8");
+      return false;
+    }
+    if (r.bufferGrads.count(g.name)) {
+      error = at + ": '" + g.name + "' is given twice";
+      return false;
+    }
+    GradBuffer b;
+    b.data = g.data;
+    b.shape.assign(g.dims, g.dims + g.rank);
+    b.device = f.q.device;
+    r.bufferGrads[g.name] = std::move(b);
+  }
+  r.options.deterministic = d.deterministic != 0;
+  r.options.blockN = d.block_n;
+  r.options.blockM = d.block_m;
+  r.options.warps = d.warps;
+  r.options.stages = d.stages;
+  r.options.dqBlockM = d.dq_block_m;
+  r.options.dqBlockN = d.dq_block_n;
+  r.options.dqStages = d.dq_stages;
+  return true;
+}
+
 } // namespace
 
 extern "C" {
@@ -779,6 +841,48 @@ flexjit_status flexjit_attention(const flexjit_module *module, const flexjit_att
       i.rows_per_warp = r->spec.rowsPerWarp;
       i.host_ms = r->hostMs;
       std::snprintf(i.entry, sizeof i.entry, "%s", r->entry.c_str());
+      *info = i;
+    }
+    return FLEXJIT_OK;
+  });
+}
+
+flexjit_status flexjit_attention_backward_desc_init(flexjit_attention_backward_desc *desc) {
+  return guarded([&] {
+    FLEXJIT_CHECK_ARG(desc, "desc is NULL");
+    std::memset(desc, 0, sizeof *desc);
+    return FLEXJIT_OK;
+  });
+}
+
+flexjit_status flexjit_attention_backward(const flexjit_module *module,
+                                          const flexjit_attention_backward_desc *desc,
+                                          flexjit_attention_backward_info *info) {
+  return guarded([&] {
+    FLEXJIT_CHECK_ARG(module, "module is NULL");
+    FLEXJIT_CHECK_ARG(desc, "desc is NULL");
+    AttentionBackwardRequest req;
+    std::string error;
+    if (!convertBackward(*desc, req, error))
+      return fail(Error{ErrorKind::InvalidArgument, error});
+    auto r = session().attentionBackward(module->program, req);
+    if (!r)
+      return fail(r.error());
+    if (info) {
+      flexjit_attention_backward_info i;
+      std::memset(&i, 0, sizeof i);
+      i.kernels_compiled = r->kernelCompiled ? 1 : 0;
+      i.mask_created = r->maskCreated ? 1 : 0;
+      i.deterministic = r->spec.deterministic ? 1 : 0;
+      i.block_n = r->spec.blockN;
+      i.block_m = r->spec.blockM;
+      i.warps = r->spec.warps;
+      i.stages = r->spec.stages;
+      i.dq_block_m = r->spec.dqBlockM;
+      i.dq_block_n = r->spec.dqBlockN;
+      i.dq_stages = r->spec.dqStages;
+      i.host_ms = r->hostMs;
+      std::snprintf(i.tag, sizeof i.tag, "%s", r->spec.tag().c_str());
       *info = i;
     }
     return FLEXJIT_OK;

@@ -183,6 +183,22 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
   return onlyEntry(std::move(*m));
 }
 
+Result<KernelModulePTX> Compiler::attentionBackwardKernels(const FileAST &file,
+                                                           const std::string &scoreMod,
+                                                           const std::string &maskMod,
+                                                           const AttentionBackwardSpec &spec,
+                                                           const std::string &arch) {
+  if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
+    return Error{ErrorKind::InvalidArgument,
+                 "the attention backward spec and the mods disagree (a mod is given for a "
+                 "spec without it, or missing)"};
+  KernelInstance instance{spec, {}};
+  for (const std::string &m : {scoreMod, maskMod})
+    if (!m.empty())
+      instance.mods.push_back(m);
+  return compile(file, instance, arch);
+}
+
 Result<BlockMaskKernelsPTX> Compiler::blockMaskKernels(const FileAST &file,
                                                        const std::string &modName,
                                                        const std::string &arch) {

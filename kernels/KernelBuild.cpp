@@ -3,6 +3,7 @@
 #include "kernels/KernelBuild.h"
 
 #include "kernels/attention/AttentionKernel.h"
+#include "kernels/attention/BackwardKernel.h"
 #include "kernels/blockmask/BlockMaskKernel.h"
 #include "kernels/densemask/DenseMaskKernel.h"
 #include "kernels/scoregrad/ScoreGradKernel.h"

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "kernels/attention/AttentionTemplate.h"
+#include "kernels/attention/BackwardTemplate.h"
 #include "kernels/blockmask/BlockMaskTemplate.h"
 #include "kernels/densemask/DenseMaskTemplate.h"
 #include "kernels/scoregrad/ScoreGradTemplate.h"
@@ -12,8 +13,8 @@
 
 namespace flexjit {
 
-using KernelSpec = std::variant<AttentionKernelSpec, BlockMaskKernelsSpec, DenseMaskKernelSpec,
-                                ScoreGradKernelSpec>;
+using KernelSpec = std::variant<AttentionKernelSpec, AttentionBackwardSpec, BlockMaskKernelsSpec,
+                                DenseMaskKernelSpec, ScoreGradKernelSpec>;
 
 /// A template's spec and the mods it inlines, one name per
 /// modSlots(spec) entry, in that order.

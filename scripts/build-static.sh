@@ -10,7 +10,7 @@
 # flexjit_* C API alone, and it must not need libLLVM or libMLIR.
 # Aliases: `attention-bench` = flex-bench flexjit_capi (gpu-run.sh's flex-bench and
 # pytorch steps), `attention-tests` = flexjit_attention_tests flexjit_attnkernel_tests
-# flexjit_api_tests; `gpu-attention` = both (about 15 MB xz each: more than one
+# flexjit_api_tests flexjit_grad_tests flexjit_capi_test; `gpu-attention` = both (about 15 MB xz each: more than one
 # 64 MiB carry, so pack the two apart).
 # Environment: BUILD_DIR (default build-static), JOBS, CMAKE_ARGS, and PACK_DIR:
 # when set, each result is also xz-compressed into PACK_DIR/<name>.xz (the
@@ -24,9 +24,9 @@ for t in "$@"; do
   if [ "$t" = attention-bench ]; then
     targets+=(flex-bench flexjit_capi)
   elif [ "$t" = attention-tests ]; then
-    targets+=(flexjit_attention_tests flexjit_attnkernel_tests flexjit_api_tests)
+    targets+=(flexjit_attention_tests flexjit_attnkernel_tests flexjit_api_tests flexjit_grad_tests flexjit_capi_test)
   elif [ "$t" = gpu-attention ]; then
-    targets+=(flex-bench flexjit_capi flexjit_attention_tests flexjit_attnkernel_tests flexjit_api_tests)
+    targets+=(flex-bench flexjit_capi flexjit_attention_tests flexjit_attnkernel_tests flexjit_api_tests flexjit_grad_tests flexjit_capi_test)
   else
     targets+=("$t")
   fi

@@ -12,6 +12,9 @@
 #   flex-bench  flex-bench on examples/mods.flex's seven cases at the standard shapes (ATTN_SHAPES)
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
 #               the same shapes
+#   backward    flexjit_grad_tests' backward GPU tests, bench/backward_vs_pytorch.py at
+#               BWD_SHAPES (default 8192:4:16:128; atomic and deterministic dQ), then compute-sanitizer on
+#               AttentionBackwardGpuSanitize.* (memcheck, racecheck)
 #   sanitizer   compute-sanitizer memcheck and racecheck on the small attention case
 #               (flexjit_attention_tests --gtest_filter='AttentionGpuSanitize.*');
 #               not part of the default steps
@@ -23,14 +26,14 @@
 # The tests read examples/ through the source path they were built with
 # (/work/main here): a link makes it point at this checkout.
 set -uo pipefail
-bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch|sanitizer ...]}
+bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch|sanitizer|backward ...]}
 shift
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(tests blockmask flex-bench pytorch)
 for s in "${steps[@]}"; do
   case "$s" in
-    tests|blockmask|flex-bench|pytorch|sanitizer) ;;
-    *) echo "gpu-run: unknown step '$s' (tests, blockmask, flex-bench, pytorch, sanitizer)" >&2; exit 2 ;;
+    tests|blockmask|flex-bench|pytorch|sanitizer|backward) ;;
+    *) echo "gpu-run: unknown step '$s' (tests, blockmask, flex-bench, pytorch, sanitizer, backward)" >&2; exit 2 ;;
   esac
 done
 out=${OUT:-$PWD/gpu-out}
@@ -124,9 +127,44 @@ run_sanitizer() {
   done
 }
 
+# The backward's GPU tests alone (also part of `tests`), then
+# compute-sanitizer memcheck and racecheck on its small case.
+run_backward() {
+  local t="$bins/flexjit_grad_tests" tool rc
+  [ -x "$t" ] || { echo "backward: no flexjit_grad_tests in $bins, skipped"; return; }
+  "$t" --gtest_filter='Cases/AttentionBackwardGpu.*:AttentionBackwardGpuSanitize.*:AttentionBackwardCheck.*' \
+    > "$out/backward_tests.log" 2>&1; rc=$?
+  [ $rc -ne 0 ] && status=1
+  echo "backward tests: exit $rc; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]' "$out/backward_tests.log" | tr '\n' ' ')"
+  if [ -e "$bins/libflexjit_capi.so" ]; then
+    local shape S B H D name det
+    for shape in ${BWD_SHAPES:-8192:4:16:128}; do
+      IFS=: read -r S B H D <<< "$shape"
+      for det in "" --deterministic; do
+        name="backward_vs_pytorch_S${S}_B${B}_H${H}_D${D}${det:+_det}"
+        PYTHONUNBUFFERED=1 python3 bench/backward_vs_pytorch.py --lib "$bins/libflexjit_capi.so" \
+          --batch "$B" --heads "$H" --seq "$S" --dim "$D" $det \
+          --json "$out/$name.json" > "$out/$name.txt" 2>&1; rc=$?
+        [ $rc -ne 0 ] && status=1
+        echo "== $name: exit $rc"
+        sed -n '/^| case/,$p' "$out/$name.txt"
+        [ $rc -ne 0 ] && ! grep -q '^| case' "$out/$name.txt" && tail -15 "$out/$name.txt"
+      done
+    done
+  fi
+  command -v compute-sanitizer >/dev/null || { echo "backward sanitizer: no compute-sanitizer, skipped"; return; }
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool "$tool" --error-exitcode 1 "$t" --gtest_filter='AttentionBackwardGpuSanitize.*' \
+      > "$out/backward_sanitizer_$tool.log" 2>&1; rc=$?
+    [ $rc -ne 0 ] && status=1
+    echo "backward sanitizer $tool: exit $rc; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/backward_sanitizer_$tool.log" | head -1)"
+  done
+}
+
 for s in "${steps[@]}"; do
   case "$s" in
     tests) run_tests ;;
+    backward) run_backward ;;
     sanitizer) run_sanitizer ;;
     blockmask) run_blockmask ;;
     flex-bench) run_flex_bench ;;

@@ -13,8 +13,8 @@
 //     stream and reads the error records back (an out-of-bounds read is an
 //     Error naming it).
 #include "api/attention/AttentionCheck.hpp"
-#include "api/DeviceModContext.hpp"
 #include "api/attention/Launch.hpp"
+#include "api/attention/ModContexts.hpp"
 #include "api/PtxDiskKey.hpp"
 
 #include <chrono>
@@ -29,8 +29,6 @@ namespace {
 /// bump here: the disk cache's keys carry a hash of the code generator's
 /// sources (codegenVersionString(), Compiler.hpp; api/PtxDiskKey.hpp).
 constexpr const char *kAttentionKernelVersion = "attention-kernel";
-
-constexpr int kDefaultBlock = 128;
 
 /// The attention kernel of one spec and pair of mods, loaded on one device.
 struct AttentionKernelModule {
@@ -67,83 +65,6 @@ AttentionKernelSpec chooseSpec(const AttentionRequest &r, const AttentionDims &d
   return s;
 }
 
-/// A given block mask against the call: on the tensors' device, for these
-/// lengths, B and H broadcastable, block sizes multiples of the kernel's.
-std::optional<std::string> checkGivenMask(const BlockMaskHandle &h, const AttentionDims &dims,
-                                          int device, const AttentionKernelSpec &spec) {
-  std::string on = "cuda:" + std::to_string(device);
-  if (!h.device)
-    return "the block mask is in host memory; the kernel needs it on " + on +
-           " (make it with BlockMaskRequest::device = Device::cuda(" + std::to_string(device) +
-           "))";
-  if (h.where.ordinal != device)
-    return "the block mask is on " + h.where.str() + " but the tensors are on " + on;
-  const BlockMaskShape &s = h.device->shape;
-  if (s.qLen != dims.qLen || s.kvLen != dims.kvLen)
-    return "the block mask is for Q_LEN = " + std::to_string(s.qLen) +
-           ", KV_LEN = " + std::to_string(s.kvLen) + " but q and k have Q_LEN = " +
-           std::to_string(dims.qLen) + ", KV_LEN = " + std::to_string(dims.kvLen) +
-           " (make the mask with qLen = " + std::to_string(dims.qLen) +
-           ", kvLen = " + std::to_string(dims.kvLen) + ")";
-  if (s.B != 1 && s.B != dims.B)
-    return "the block mask has B = " + std::to_string(s.B) + "; it must be 1 (broadcast) or " +
-           "the tensors' B = " + std::to_string(dims.B);
-  if (s.H != 1 && s.H != dims.Hq)
-    return "the block mask has H = " + std::to_string(s.H) + "; it must be 1 (broadcast) or " +
-           "q's Hq = " + std::to_string(dims.Hq);
-  if (s.qBlock % spec.blockM != 0)
-    return "the block mask's q block size " + std::to_string(s.qBlock) +
-           " is not a multiple of the kernel's blockM = " + std::to_string(spec.blockM) +
-           " (make the mask with qBlock a multiple of " + std::to_string(spec.blockM) +
-           (s.qBlock >= 64 ? ", or set options.blockM = 64" : "") + ")";
-  if (s.kvBlock % spec.blockN != 0)
-    return "the block mask's kv block size " + std::to_string(s.kvBlock) +
-           " is not a multiple of the kernel's blockN = " + std::to_string(spec.blockN) +
-           " (make the mask with kvBlock a multiple of " + std::to_string(spec.blockN) +
-           (s.kvBlock >= 32 ? ", or set options.blockN to a divisor of it (32, 64, 128)" : "") +
-           ")";
-  return std::nullopt;
-}
-
-/// The device context of a mod that reads no buffer: an entry of the one
-/// cache (kind ModContext, keyed by device and param slots, accounted as
-/// its image's bytes). Nothing writes it (only buffer reads report errors),
-/// so launches on any stream share it and none waits. Each launch records a
-/// fence after it; once the cache drops the entry (eviction, clear) and the
-/// last caller lets go, its memory is freed when those launches are done
-/// (freeWhenDone), never by synchronizing the device.
-struct ModContextEntry {
-  cuda::DeviceBuffer buffer;
-  std::shared_ptr<cuda::UseFences> fences;
-};
-
-Result<std::shared_ptr<const ModContextEntry>>
-modContextEntry(Cache &cache, const cuda::Context &ctx, const cuda::Stream &stream,
-                const PackedModInputs &in) {
-  return cache.getOrCreateAs<const ModContextEntry>(
-      CacheKey::modContext(ctx.device(), in.params), [&]() -> Result<CacheValue> {
-        cuda::sweepDeferredFrees();
-        ModContextImage image(in);
-        auto buf = cuda::DeviceBuffer::allocateOnStream(ctx, image.bytes(), stream);
-        if (!buf)
-          return buf.error();
-        std::vector<uint8_t> host(image.bytes());
-        image.write(buf->devicePtr(), host.data());
-        // On the launch's stream, waited for once (a miss): then launches on
-        // any stream may read it.
-        if (Status st = buf->copyFromHost(host.data(), host.size(), 0, &stream); !st)
-          return st.error();
-        if (Status st = stream.synchronize(); !st)
-          return st.error();
-        ModContextEntry e{std::move(*buf), std::make_shared<cuda::UseFences>(ctx)};
-        return makeCacheValue<ModContextEntry>(std::move(e), image.bytes(),
-                                               [](ModContextEntry &entry) {
-                                                 cuda::freeWhenDone(std::move(entry.buffer),
-                                                                    entry.fences);
-                                               });
-      });
-}
-
 bool readsBuffers(const CheckedMod &m) { return m.info && !m.info->interface.buffers.empty(); }
 
 double msSince(std::chrono::steady_clock::time_point t0) {
@@ -168,21 +89,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   // request gets the same error with or without a GPU.
   const int device = request.q.device;
   const std::string on = "attention on cuda:" + std::to_string(device) + ": ";
-  std::optional<GpuTarget> target;
-  std::optional<Error> deviceFailure;
-  if (Status st = cuda::initDriver(); !st) {
-    deviceFailure = st.error().prefixed(on);
-  } else if (auto count = cuda::deviceCount(); !count) {
-    deviceFailure = count.error().prefixed(on);
-  } else if (device >= *count) {
-    deviceFailure = Error{ErrorKind::InvalidArgument,
-                          "attention: the tensors are on cuda:" + std::to_string(device) +
-                              " but " + std::to_string(*count) + " CUDA device(s) are present"};
-  } else if (auto t = gpuTarget(device); !t) {
-    deviceFailure = t.error().prefixed(on);
-  } else {
-    target = std::move(*t);
-  }
+  AttentionDevice found = lookUpAttentionDevice(device, "attention");
+  std::optional<GpuTarget> &target = found.target;
+  std::optional<Error> &deviceFailure = found.failure;
 
   // The kernel (one template, mma.sync, for every arch flexjit targets):
   // what it supports, then (the device known) its shared memory against the
@@ -194,7 +103,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (Status st = checkAttentionKernelSpec(spec); !st)
     return st.error().prefixed("attention: ");
   if (request.blockMask)
-    if (auto m = checkGivenMask(*request.blockMask, dims, device, spec))
+    if (auto m = checkGivenMask(*request.blockMask, dims, device,
+                                MaskTiling{spec.blockM, spec.blockN, "options.blockM",
+                                           "options.blockN", 64, "32, 64, 128"}))
       return Error{ErrorKind::InvalidArgument, "attention: " + *m};
   if (deviceFailure)
     return *deviceFailure;
@@ -293,16 +204,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (request.blockMask) {
     dmask = request.blockMask->device;
   } else if (mask.info) {
-    BlockMaskRequest br;
-    br.mod = request.maskMod;
-    br.shape.B = modReadsArg(program.file(), request.maskMod, 0) ? dims.B : 1;
-    br.shape.H = modReadsArg(program.file(), request.maskMod, 1) ? dims.Hq : 1;
-    br.shape.qLen = dims.qLen;
-    br.shape.kvLen = dims.kvLen;
-    br.shape.qBlock = br.shape.kvBlock = kDefaultBlock;
-    br.inputs = request.maskInputs;
-    br.device = Device::cuda(device);
-    auto h = blockMask(program, br);
+    auto h = blockMask(program, attentionMaskRequest(program, request.maskMod,
+                                                     request.maskInputs, dims, device));
     if (!h)
       return h.error().prefixed("attention: ");
     dmask = h->device;
@@ -337,25 +240,16 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (!readsBuffers(score) && !readsBuffers(mask)) {
     // Shared immutable contexts from the cache: the launch stays
     // asynchronous; a fence after it keeps their memory until it is done.
-    uint64_t ctxPtr[2] = {0, 0};
-    std::shared_ptr<const ModContextEntry> entries[2];
-    for (int i = 0; i < 2; ++i) {
-      if (!mods[i]->info)
-        continue;
-      auto e = modContextEntry(*cache_, ctx, stream, packed[i]);
-      if (!e)
-        return e.error().prefixed(on);
-      entries[i] = *e;
-      ctxPtr[i] = entries[i]->buffer.devicePtr();
-    }
+    auto shared = SharedContexts::make(*cache_, ctx, stream,
+                                       {mods[0]->info ? &packed[0] : nullptr,
+                                        mods[1]->info ? &packed[1] : nullptr});
+    if (!shared)
+      return shared.error().prefixed(on);
+    const uint64_t ctxPtr[2] = {shared->ptr(0), shared->ptr(1)};
     if (Status st = launch(ctxPtr); !st)
       return st.error().prefixed(on);
-    for (const auto &e : entries)
-      if (e && !e->fences->recordUse(stream))
-        // No fence (no event to be had): this launch then must be done
-        // before the entry may be freed; wait for this stream alone.
-        if (Status st = stream.synchronize(); !st)
-          return st.error().prefixed(on);
+    if (Status st = shared->fence(stream); !st)
+      return st.error().prefixed(on);
     info.hostMs = msSince(t0);
     return info;
   }
@@ -363,67 +257,44 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   // A mod reads a buffer: this call's contexts (score image, then mask
   // image) in the device's attention scratch, uploaded on the launch's
   // stream; then the error records back, and a wait for the stream.
-  DeviceUploadResources &res = uploadResourcesFor(UploadUser::Attention, device);
-  std::lock_guard<std::mutex> lock(res.mu);
-  std::optional<ModContextImage> images[2];
-  size_t at[2] = {0, 0}, total = 0;
-  for (int i = 0; i < 2; ++i)
-    if (mods[i]->info) {
-      images[i].emplace(packed[i]);
-      at[i] = total;
-      total += images[i]->bytes();
-    }
-  // The scratch and staging are reused by the next call once the stream is
-  // done with them: on an early return after work was queued, wait for it.
-  struct SyncOnExit {
-    const cuda::Stream *stream = nullptr;
-    ~SyncOnExit() {
-      if (stream)
-        (void)stream->synchronize();
-    }
-  } syncOnExit;
-  if (Status st = res.reserveScratch(ctx, total, 64 << 10); !st)
+  auto call = CallContexts::make(ctx, stream, device,
+                                 {mods[0]->info ? &packed[0] : nullptr,
+                                  mods[1]->info ? &packed[1] : nullptr});
+  if (!call)
+    return call.error().prefixed(on);
+  CallContexts &cc = **call;
+  if (Status st = cc.upload(); !st)
     return st.error().prefixed(on);
-  const size_t recordAt = total; // two read-back records after the images
-  res.staging.reserve(ctx, recordAt + 2 * FLEXJIT_MOD_ERROR_SLOTS * sizeof(int64_t));
-  uint8_t *staged = res.staging.data();
-  const uint64_t base = res.scratch.devicePtr();
-  uint64_t ctxPtr[2] = {0, 0};
-  for (int i = 0; i < 2; ++i)
-    if (images[i]) {
-      images[i]->write(base + at[i], staged + at[i]);
-      ctxPtr[i] = base + at[i];
-    }
-  syncOnExit.stream = &stream;
-  if (Status st = res.scratch.copyFromHost(staged, total, 0, &stream); !st)
-    return st.error().prefixed(on);
+  const uint64_t ctxPtr[2] = {cc.context(0), cc.context(1)};
   if (Status st = launch(ctxPtr); !st)
     return st.error().prefixed(on);
-  int64_t *records[2] = {nullptr, nullptr};
-  const size_t recordBytes = FLEXJIT_MOD_ERROR_SLOTS * sizeof(int64_t);
-  for (int i = 0; i < 2; ++i)
-    if (images[i]) {
-      records[i] = reinterpret_cast<int64_t *>(staged + recordAt + size_t(i) * recordBytes);
-      if (Status st = res.scratch.copyToHost(records[i], recordBytes,
-                                             at[i] + ModContextImage::kErrorOffset, &stream);
-          !st)
-        return st.error().prefixed(on);
-    }
-  syncOnExit.stream = nullptr;
-  if (Status st = stream.synchronize(); !st)
+  if (Status st = cc.readBack(); !st)
     return st.error().prefixed(on);
-  std::string oob = describeModErrors(score, records[0], mask, records[1]);
+  std::string oob = describeModErrors(score, cc.record(0), mask, cc.record(1));
   if (!oob.empty())
     return Error{ErrorKind::OutOfBounds, oob};
   info.hostMs = msSince(t0);
   return info;
 }
 
-Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request) {
-  // Never destroyed: JIT'd code must outlive LLVM's statics at exit (as the
-  // C API's session).
+namespace {
+/// The Session of attention() and attentionBackward(). Never destroyed:
+/// JIT'd code must outlive LLVM's statics at exit (as the C API's session).
+Session &processSession() {
   static Session *session = new Session();
-  return session->attention(program, request);
+  return *session;
+}
+} // namespace
+
+Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request) {
+  return processSession().attention(program, request);
+}
+
+Result<AttentionBackwardInfo> attentionBackward(const Program &program,
+                                                const AttentionBackwardRequest &request) {
+  // The forward's Session: the backward finds the forward's block mask and
+  // mod contexts in its cache.
+  return processSession().attentionBackward(program, request);
 }
 
 } // namespace flexjit

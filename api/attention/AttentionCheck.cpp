@@ -217,6 +217,20 @@ std::string deviceName(int d) {
 
 } // namespace
 
+std::optional<Error> checkTensorAlone(const char *name, const TensorRef &t) {
+  return checkOne(Named{name, &t});
+}
+std::optional<Error> checkTensorGpuLayout(const char *name, const TensorRef &t) {
+  return checkGpuLayout(Named{name, &t});
+}
+std::optional<Error> checkTensorNoSelfOverlap(const char *name, const TensorRef &t) {
+  return checkNoSelfOverlap(Named{name, &t});
+}
+std::optional<Error> checkTensorsApart(const char *written, const TensorRef &w, const char *other,
+                                       const TensorRef &o) {
+  return checkApart(Named{written, &w}, Named{other, &o});
+}
+
 std::optional<Error> checkAttentionTensors(const AttentionRequest &r, AttentionTarget target,
                                            AttentionDims &dims) {
   const bool gpu = target == AttentionTarget::Gpu;
@@ -422,6 +436,80 @@ bool modReadsArg(const FileAST &file, const std::string &mod, int index) {
   // evaluated, and may read a buffer): the answer errs towards "reads".
   const ModDecl *decl = file.findMod(mod);
   return !decl || !decl->body || readsArg(*decl->body, index);
+}
+
+AttentionDevice lookUpAttentionDevice(int device, const std::string &what) {
+  const std::string on = what + " on cuda:" + std::to_string(device) + ": ";
+  AttentionDevice d;
+  if (Status st = cuda::initDriver(); !st) {
+    d.failure = st.error().prefixed(on);
+  } else if (auto count = cuda::deviceCount(); !count) {
+    d.failure = count.error().prefixed(on);
+  } else if (device >= *count) {
+    d.failure = Error{ErrorKind::InvalidArgument,
+                      what + ": the tensors are on cuda:" + std::to_string(device) + " but " +
+                          std::to_string(*count) + " CUDA device(s) are present"};
+  } else if (auto t = gpuTarget(device); !t) {
+    d.failure = t.error().prefixed(on);
+  } else {
+    d.target = std::move(*t);
+  }
+  return d;
+}
+
+std::optional<std::string> checkGivenMask(const BlockMaskHandle &h, const AttentionDims &dims,
+                                          int device, const MaskTiling &t) {
+  std::string on = "cuda:" + std::to_string(device);
+  if (!h.device)
+    return "the block mask is in host memory; the kernel needs it on " + on +
+           " (make it with BlockMaskRequest::device = Device::cuda(" + std::to_string(device) +
+           "))";
+  if (h.where.ordinal != device)
+    return "the block mask is on " + h.where.str() + " but the tensors are on " + on;
+  const BlockMaskShape &s = h.device->shape;
+  if (s.qLen != dims.qLen || s.kvLen != dims.kvLen)
+    return "the block mask is for Q_LEN = " + std::to_string(s.qLen) +
+           ", KV_LEN = " + std::to_string(s.kvLen) + " but q and k have Q_LEN = " +
+           std::to_string(dims.qLen) + ", KV_LEN = " + std::to_string(dims.kvLen) +
+           " (make the mask with qLen = " + std::to_string(dims.qLen) +
+           ", kvLen = " + std::to_string(dims.kvLen) + ")";
+  if (s.B != 1 && s.B != dims.B)
+    return "the block mask has B = " + std::to_string(s.B) + "; it must be 1 (broadcast) or " +
+           "the tensors' B = " + std::to_string(dims.B);
+  if (s.H != 1 && s.H != dims.Hq)
+    return "the block mask has H = " + std::to_string(s.H) + "; it must be 1 (broadcast) or " +
+           "q's Hq = " + std::to_string(dims.Hq);
+  if (s.qBlock % t.blockM != 0)
+    return "the block mask's q block size " + std::to_string(s.qBlock) +
+           " is not a multiple of the kernel's blockM = " + std::to_string(t.blockM) +
+           " (make the mask with qBlock a multiple of " + std::to_string(t.blockM) +
+           (s.qBlock >= t.smallestM
+                ? ", or set " + t.optionM + " = " + std::to_string(t.smallestM)
+                : std::string()) +
+           ")";
+  if (s.kvBlock % t.blockN != 0)
+    return "the block mask's kv block size " + std::to_string(s.kvBlock) +
+           " is not a multiple of the kernel's blockN = " + std::to_string(t.blockN) +
+           " (make the mask with kvBlock a multiple of " + std::to_string(t.blockN) +
+           (s.kvBlock >= 32 ? ", or set " + t.optionN + " to a divisor of it (" + t.choicesN + ")"
+                            : std::string()) +
+           ")";
+  return std::nullopt;
+}
+
+BlockMaskRequest attentionMaskRequest(const Program &program, const std::string &maskMod,
+                                      const ModInputs &inputs, const AttentionDims &dims,
+                                      int device) {
+  BlockMaskRequest br;
+  br.mod = maskMod;
+  br.shape.B = modReadsArg(program.file(), maskMod, 0) ? dims.B : 1;
+  br.shape.H = modReadsArg(program.file(), maskMod, 1) ? dims.Hq : 1;
+  br.shape.qLen = dims.qLen;
+  br.shape.kvLen = dims.kvLen;
+  br.shape.qBlock = br.shape.kvBlock = 128;
+  br.inputs = inputs;
+  br.device = Device::cuda(device);
+  return br;
 }
 
 } // namespace flexjit

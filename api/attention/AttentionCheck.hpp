@@ -43,6 +43,18 @@ enum class AttentionTarget : uint8_t { Gpu, Cpu };
 std::optional<Error> checkAttentionTensors(const AttentionRequest &request, AttentionTarget target,
                                            AttentionDims &dims);
 
+/// The checks checkAttentionTensors makes of each tensor, for the other
+/// calls that take tensors (the backward's dOut, dq, dk, dv): one tensor
+/// alone (dtype known, data, sizes 1 .. 2^31 - 1, strides >= 0, its span
+/// within 64-bit offsets), the GPU kernels' layout, a written tensor's
+/// elements distinct, and a written tensor apart from another in memory.
+/// Messages start with "attention: " and name the tensor as `name`.
+std::optional<Error> checkTensorAlone(const char *name, const TensorRef &t);
+std::optional<Error> checkTensorGpuLayout(const char *name, const TensorRef &t);
+std::optional<Error> checkTensorNoSelfOverlap(const char *name, const TensorRef &t);
+std::optional<Error> checkTensorsApart(const char *written, const TensorRef &w, const char *other,
+                                       const TensorRef &o);
+
 /// The mods: names found (NotFound, with the closest name), kinds right,
 /// inputs bound (and no inputs for an absent mod).
 std::optional<Error> checkAttentionMods(const Program &program, const AttentionRequest &request,
@@ -59,6 +71,37 @@ std::string describeModErrors(const CheckedMod &score, const int64_t *scoreError
 /// no buffer is hashed again (packModInputs also hashes each buffer's
 /// contents for block-mask keys, which launches do not use). No key values.
 PackedModInputs packedInputsOf(const CheckedMod &mod);
+
+/// The device a call's tensors are on: its target, or the failure to find
+/// it (`what` prefixes the message: "attention", "attention backward"). A
+/// call reports the failure after every check that needs no device, so a
+/// mistake in the request gets the same error with or without a GPU.
+struct AttentionDevice {
+  std::optional<GpuTarget> target;
+  std::optional<Error> failure;
+};
+AttentionDevice lookUpAttentionDevice(int device, const std::string &what);
+
+/// The tile sizes a given block mask's block sizes must be multiples of,
+/// and how the caller sets them (for the hint).
+struct MaskTiling {
+  int blockM = 0, blockN = 0;
+  std::string optionM, optionN; ///< "options.blockM"
+  int smallestM = 64;           ///< the smallest blockM the option takes
+  std::string choicesN;         ///< "32, 64, 128": what the blockN option takes
+};
+
+/// A given block mask against a call: on the tensors' device, for these
+/// lengths, B and H broadcastable, block sizes multiples of the kernel's.
+std::optional<std::string> checkGivenMask(const BlockMaskHandle &h, const AttentionDims &dims,
+                                          int device, const MaskTiling &tiling);
+
+/// The block mask a call without one makes, or finds in the cache: 128 x
+/// 128 blocks, the call's lengths, B = 1 unless the mask mod reads b, H = 1
+/// unless it reads h.
+BlockMaskRequest attentionMaskRequest(const Program &program, const std::string &maskMod,
+                                      const ModInputs &inputs, const AttentionDims &dims,
+                                      int device);
 
 /// Whether `mod`'s body reads argument `index` (a mask's b is 0, h is 1),
 /// directly or in an argument of a mod it calls.

@@ -50,7 +50,10 @@ KernelArgs attentionLaunchArgs(const TensorRef &q, const TensorRef &k, const Ten
 
 cuda::LaunchConfig attentionLaunchConfig(const AttentionKernelSpec &spec, int64_t B, int64_t Hq,
                                          int64_t qLen, const cuda::Stream *stream) {
-  LaunchDims d = attentionLaunch(spec, B, Hq, qLen);
+  return launchConfigOf(attentionLaunch(spec, B, Hq, qLen), stream);
+}
+
+cuda::LaunchConfig launchConfigOf(const LaunchDims &d, const cuda::Stream *stream) {
   cuda::LaunchConfig c;
   for (int i = 0; i < 3; ++i) {
     c.grid[i] = d.grid[i];

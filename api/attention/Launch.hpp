@@ -22,6 +22,10 @@ KernelArgs attentionLaunchArgs(const TensorRef &q, const TensorRef &k, const Ten
                                const cuda::DeviceBlockMask *mask, uint64_t maskCtx,
                                uint64_t scoreCtx);
 
+/// A template's launch geometry (LaunchDims) as the runtime launches it,
+/// on `stream`.
+cuda::LaunchConfig launchConfigOf(const LaunchDims &d, const cuda::Stream *stream);
+
 /// attentionLaunch(spec, B, Hq, qLen) on `stream`.
 cuda::LaunchConfig attentionLaunchConfig(const AttentionKernelSpec &spec, int64_t B, int64_t Hq,
                                          int64_t qLen, const cuda::Stream *stream);

@@ -32,7 +32,8 @@
 
 namespace flexjit {
 
-struct AttentionKernelSpec; // flexjit/AttentionSpec.hpp
+struct AttentionKernelSpec;   // flexjit/AttentionSpec.hpp
+struct AttentionBackwardSpec; // flexjit/AttentionBackwardSpec.hpp
 
 /// The GPU architectures the NVPTX back end is asked to target.
 const std::vector<std::string> &supportedArchs(); // sm_80, sm_86, sm_89, sm_90, sm_90a
@@ -272,6 +273,18 @@ public:
   Result<KernelPTX> attentionKernel(const FileAST &file, const std::string &scoreMod,
                                     const std::string &maskMod, const AttentionKernelSpec &spec,
                                     const std::string &arch = "");
+
+  /// The attention backward kernels (kernels/attention/BackwardKernel.h,
+  /// docs/backward.md) instantiated for `spec`: one module whose entries
+  /// are the preprocess, dK/dV, then dQ (spec.deterministic) or the dQ
+  /// conversion, with score mod `scoreMod` and its derivative and mask mod
+  /// `maskMod` of `file` inlined ("" for none, agreeing with spec.hasScoreMod
+  /// and hasMaskMod). arch "" means options().arch.
+  Result<KernelModulePTX> attentionBackwardKernels(const FileAST &file,
+                                                   const std::string &scoreMod,
+                                                   const std::string &maskMod,
+                                                   const AttentionBackwardSpec &spec,
+                                                   const std::string &arch = "");
 
   /// Any kernel template instantiated for `instance` (its spec checked
   /// without a device: shared memory is the caller's check, with the

@@ -281,6 +281,11 @@ private:
   std::vector<std::pair<void *, Event>> events_; ///< by stream
 };
 
+/// Sets `bytes` bytes of device memory at `ptr` (the caller's, in `ctx`) to
+/// `value`, on `stream` (cuMemsetD8Async).
+Status fillAsync(const Context &ctx, uint64_t ptr, uint8_t value, size_t bytes,
+                 const Stream &stream);
+
 /// Frees `buffer` once `fences` are done: at once if they are, else later,
 /// when a later freeWhenDone or sweepDeferredFrees finds them done. Never
 /// waits for the device.

@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 /* Raised when a function is added or a struct changes. */
-#define FLEXJIT_C_API_VERSION 4
+#define FLEXJIT_C_API_VERSION 5
 
 typedef enum flexjit_status {
   FLEXJIT_OK = 0,
@@ -443,6 +443,63 @@ flexjit_status flexjit_blockmask_arrays_init(flexjit_blockmask_arrays *desc);
  * arrays, pictures). Not cached: each call reads and checks the arrays. */
 flexjit_status flexjit_blockmask_from_arrays(const flexjit_blockmask_arrays *desc,
                                              flexjit_blockmask **out);
+
+/*===------------------------------------------------------------------===*
+ * Attention's backward pass (API version 5; docs/backward.md)
+ *===------------------------------------------------------------------===*/
+
+/* Where the gradient of one f32 buffer of the score mod goes: f32 device
+ * memory on the tensors' device with the buffer's shape (rank, dims as the
+ * forward's flexjit_buffer), row-major; overwritten. */
+typedef struct flexjit_grad_buffer {
+  const char *name;
+  int32_t rank;
+  const int64_t *dims;
+  uint64_t data; /* a CUdeviceptr, 4-byte aligned */
+} flexjit_grad_buffer;
+
+/* The forward's call (forward.q, k, v, out, mods, inputs, block_mask, scale,
+ * stream as it ran; forward.lse its LSE, required; forward's kernel choice
+ * ignored), the output's gradient d_out (out's shape and dtype), d_lse (0, or
+ * the LSE's gradient, f32 [B, Hq, Q_LEN] contiguous), and the gradients
+ * written: dq, dk, dv (the shapes of q, k, v, q's dtype; for GQA/MQA dk and
+ * dv are summed over each kv head's query heads) and the buffers'. */
+typedef struct flexjit_attention_backward_desc {
+  flexjit_attention_desc forward;
+  flexjit_tensor d_out;
+  uint64_t d_lse;
+  flexjit_tensor dq, dk, dv;
+  const flexjit_grad_buffer *buffer_grads;
+  size_t num_buffer_grads;
+  /* 1: dQ by a kernel of its own (the same inputs give the same bits; the
+   * buffers' gradients stay atomic sums); 0: f32 atomic adds. */
+  int32_t deterministic;
+  /* Kernel choice; 0: flexjit's (AttentionBackwardSpec, docs/backward.md). */
+  int32_t block_n, block_m, warps, stages, dq_block_m, dq_block_n, dq_stages;
+} flexjit_attention_backward_desc;
+
+/* Zeroes the description (flexjit_attention_desc_init for `forward`). */
+flexjit_status flexjit_attention_backward_desc_init(flexjit_attention_backward_desc *desc);
+
+typedef struct flexjit_attention_backward_info {
+  int32_t kernels_compiled; /* 1: this call loaded the kernels; 0: from the cache */
+  int32_t mask_created;     /* 1: this call made the block mask */
+  int32_t deterministic;
+  int32_t block_n, block_m, warps, stages, dq_block_m, dq_block_n, dq_stages;
+  double host_ms;
+  char tag[96];             /* the instantiation (AttentionBackwardSpec::tag) */
+} flexjit_attention_backward_info;
+
+/* The backward on the GPU: dq, dk, dv and the requested buffer gradients,
+ * launched on desc->forward.stream and not waited for unless the score mod
+ * reads a buffer (then, as the forward, a read out of bounds is
+ * FLEXJIT_ERROR_OUT_OF_BOUNDS). `info` may be NULL. Every mistake in the
+ * description is FLEXJIT_ERROR_INVALID_ARGUMENT (or NOT_FOUND for a mod)
+ * before the device is looked at; without a driver or GPU:
+ * FLEXJIT_ERROR_DEVICE. */
+flexjit_status flexjit_attention_backward(const flexjit_module *module,
+                                          const flexjit_attention_backward_desc *desc,
+                                          flexjit_attention_backward_info *info);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 
 #include "flexjit/AST.hpp"
 #include "flexjit/Attention.hpp"
+#include "flexjit/AttentionBackward.hpp"
 #include "flexjit/BlockMask.hpp"
 #include "flexjit/Cache.hpp"
 #include "flexjit/Compiler.hpp"
@@ -203,6 +204,17 @@ public:
   /// block sizes or device).
   Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request);
 
+  /// FlexAttention's backward pass on the GPU (AttentionBackward.hpp,
+  /// docs/backward.md): dq, dk, dv and the requested buffer gradients from
+  /// what the forward saved. The kernels (one module: preprocess, dK/dV,
+  /// dQ) come through the cache like the forward's, the block mask from
+  /// the request or the cache. Launched on options.stream and not waited
+  /// for, unless the score mod reads a buffer: then the call waits and
+  /// reports an out-of-bounds read. Every mistake in the request is one
+  /// Error naming it, found before the device is touched.
+  Result<AttentionBackwardInfo> attentionBackward(const Program &program,
+                                                  const AttentionBackwardRequest &request);
+
   /// The same on the CPU (referenceAttention): q, k, v host tensors, out
   /// a host F32 or F64 tensor, options.lse a host pointer of out's dtype.
   /// The mods come JIT-compiled from the cache; the block mask is not used.
@@ -240,6 +252,9 @@ private:
 
 /// Session::attention on a process-wide Session (globalCache()).
 Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request);
+/// Session::attentionBackward on the same process-wide Session.
+Result<AttentionBackwardInfo> attentionBackward(const Program &program,
+                                                const AttentionBackwardRequest &request);
 
 /// A block mask someone else made (PyTorch's BlockMask, say), given as its
 /// four kv arrays: int32, contiguous, row-major, kv_num_blocks and

@@ -82,6 +82,18 @@ std::string attentionKernelName(const AttentionKernelSpec &spec) {
   return "flexjit_attention_" + spec.tag();
 }
 
+AttentionParams::Strides tensorStrides(ParamTable &t, const std::string &tensor) {
+  auto one = [&](const char *dim) {
+    return t.i64(tensor + "_s" + dim, std::string("stride of ") + dim + " in " + tensor +
+                                          " (elements)");
+  };
+  AttentionParams::Strides s;
+  s.b = one("b");
+  s.h = one("h");
+  s.s = one("s");
+  return s;
+}
+
 AttentionParams::AttentionParams() {
   ParamTable &t = table;
   q = t.pointer("q", "const void *", "q [B, Hq, Q_LEN, D] (bf16/f16)");
@@ -89,21 +101,10 @@ AttentionParams::AttentionParams() {
   v = t.pointer("v", "const void *", "v [B, Hkv, KV_LEN, Dv]");
   out = t.pointer("out", "void *", "out [B, Hq, Q_LEN, Dv]");
   lse = t.pointer("lse", "float *", "log-sum-exp [B, Hq, Q_LEN] contiguous, or null");
-  auto strides = [&](const char *tensor) {
-    auto one = [&](const char *dim) {
-      return t.i64(std::string(tensor) + "_s" + dim,
-                   std::string("stride of ") + dim + " in " + tensor + " (elements)");
-    };
-    Strides s;
-    s.b = one("b");
-    s.h = one("h");
-    s.s = one("s");
-    return s;
-  };
-  qStride = strides("q");
-  kStride = strides("k");
-  vStride = strides("v");
-  oStride = strides("o");
+  qStride = tensorStrides(t, "q");
+  kStride = tensorStrides(t, "k");
+  vStride = tensorStrides(t, "v");
+  oStride = tensorStrides(t, "o");
   B = t.i32("B", "batch");
   Hq = t.i32("Hq", "query heads");
   Hkv = t.i32("Hkv", "key/value heads (Hq % Hkv == 0)");

@@ -32,6 +32,10 @@ struct AttentionParams {
 /// The table, made once.
 const AttentionParams &attentionParams();
 
+/// Appends the b, h and s strides of `tensor` ("q": q_sb, q_sh, q_ss) to a
+/// table: every attention kernel's tensors are passed this way.
+AttentionParams::Strides tensorStrides(ParamTable &t, const std::string &tensor);
+
 template <> struct KernelTemplateOf<AttentionKernelSpec> {
   static const char *name() { return "attention forward (sm_80 mma.sync)"; }
   /// The score mod, if the spec has one, then the mask mod, if it has one;

@@ -1,14 +1,16 @@
-// The kv tiles one query tile visits, in order, and for each its first
-// column and whether it is partial (the mask mod and the sequence end are
-// applied there; full tiles skip both).
+// The tiles of one axis that a tile of the other axis visits, in order, and
+// for each its first index and whether it is partial (the mask mod and the
+// sequence end are applied there; full tiles skip both). The forward and the
+// dQ kernel walk the kv tiles of a query tile (the block mask's kv lists);
+// the dK/dV kernel walks the query tiles of a kv tile (its q lists, the
+// transposed ones).
 //
-// Block-sparse (spec.blockSparse): the tile's row of the block mask (b and
-// h broadcast where its B or H is 1): the kv_num_blocks partial blocks of
-// kv_indices, then the full_kv_num_blocks full blocks of full_kv_indices,
-// each block cut into kv_block / blockN tiles.
-// Dense: every tile of the row, ceil(KV_LEN / blockN) of them; the last one
-// is partial when it crosses KV_LEN, the others are full. No block mask is
-// read.
+// Block-sparse: the walker's row of the lists (b and h broadcast where the
+// mask's B or H is 1): the `num` partial blocks of `indices`, then the
+// `fullNum` full blocks of `fullIndices`, each block cut into
+// colBlock / tile tiles.
+// Dense: every tile of [0, len), ceil(len / tile) of them; the last one is
+// partial when it crosses len, the others are full. No block mask is read.
 #pragma once
 
 #include "kernels/attention/Emitter.h"
@@ -17,21 +19,37 @@
 
 namespace flexjit::attn {
 
-class KvWalk {
-public:
-  /// Reads what the walk needs (the mask row's counts) for the query tile
-  /// starting at e.m0.
-  explicit KvWalk(Emitter &e);
+/// One direction of a block mask, as the kernel's argument values: for the
+/// kv lists of a query tile, num = kv_num_blocks, rows = mask_nQ, cols =
+/// mask_nKV, rowBlock = q_block, colBlock = kv_block; for the q lists of a
+/// kv tile, the q_* arrays with the roles of the dimensions swapped.
+struct BlockLists {
+  Value num, indices, fullNum, fullIndices; ///< int32 pointers
+  Value maskB, maskH;                       ///< the mask's B and H (1: broadcast)
+  Value rows, cols;         ///< list rows per (b, h); entries per list row
+  Value rowBlock, colBlock; ///< block sizes along the walker's axis and the visited one
+};
 
-  /// How many kv tiles (i32).
+class TileWalk {
+public:
+  /// The walk of the tile starting at `rowStart` (of batch b, head h):
+  /// block-sparse over `lists`, or dense (`lists` null) over [0, len).
+  /// `tile` is the visited tiles' size (a divisor of colBlock).
+  TileWalk(Emitter &e, int tile, Value len, const BlockLists *lists, Value rowStart, Value b,
+           Value h);
+
+  /// How many tiles (i32).
   Value numTiles() const { return numTiles_; }
 
-  /// Tile `t` (i32, < numTiles()): its first kv column and whether it is
+  /// Tile `t` (i32, < numTiles()): its first index and whether it is
   /// partial (i1).
   std::pair<Value, Value> tile(Value t);
 
 private:
   Emitter &e;
+  int tile_;
+  Value len_;
+  const BlockLists *lists_;
   Value numTiles_;
   Value nPartial_, listBase_, tilesPerBlock_; // block-sparse only
 };

@@ -1,14 +1,15 @@
 // What every stage of an attention kernel builds with (docs/kernels.md,
 // "The attention kernel's stages"): the builder at its insertion point, the
-// spec, the kernel's arguments by their table's handles, the CTA's indices,
-// and scalar helpers. Stages are free functions over an Emitter, so that a
-// second mainloop (another MMA strategy) or the backward kernels call the
-// same ones.
+// element type and CTA size, the kernel's arguments by their table's
+// handles, the CTA's indices, the problem's lengths and scale, and scalar
+// helpers. Stages are free functions over an Emitter, so that a second
+// mainloop (another MMA strategy) and the backward kernels (each with its
+// own spec and parameter table) call the same ones.
 #pragma once
 
 #include "kernels/KernelFunc.h"
 #include "kernels/KernelSupport.h"
-#include "kernels/attention/AttentionTemplate.h"
+#include "flexjit/Tensor.hpp"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -23,9 +24,9 @@ namespace flexjit::attn {
 using mlir::Value; // not flexjit::Value (a scalar of the mod language)
 
 struct Emitter {
-  Emitter(mlir::OpBuilder &b, mlir::Location loc, const AttentionKernelSpec &spec,
+  Emitter(mlir::OpBuilder &b, mlir::Location loc, DType dtype, int threads,
           KernelArgValues args)
-      : b(b), loc(loc), ops{b, loc}, spec(spec), P(attentionParams()), args(args) {
+      : b(b), loc(loc), ops{b, loc}, dtype(dtype), threads(threads), args(args) {
     f32 = b.getF32Type();
     i32 = b.getI32Type();
     i64 = b.getI64Type();
@@ -37,9 +38,9 @@ struct Emitter {
   mlir::OpBuilder &b;
   mlir::Location loc;
   KernelOps ops;
-  const AttentionKernelSpec &spec;
-  const AttentionParams &P; ///< the parameter handles: arg(P.q), arg(P.scale) ...
-  KernelArgValues args;
+  DType dtype; ///< of the bf16/f16 tiles and MMA operands
+  int threads; ///< of the CTA (every thread takes part in the tile loads)
+  KernelArgValues args; ///< the kernel's arguments, by its table's handles
   mlir::Type f32, i32, i64, ptr, ptrGlobal, ptrShared;
 
   // The CTA's and thread's indices (i32), set by the mainloop's prologue.
@@ -47,6 +48,8 @@ struct Emitter {
   Value bIdx, hIdx, hkvIdx;
   Value m0;     ///< first query row of the CTA's tile
   Value shared; ///< !llvm.ptr<3>: the dynamic shared memory
+  /// Q_LEN, KV_LEN (i32) and the scale (f32), from the kernel's arguments.
+  Value qLen, kvLen, scale;
 
   template <ParamKind K> Value arg(ParamHandle<K> p) const { return args[p]; }
 
@@ -92,9 +95,21 @@ struct Emitter {
   }
   void barrier() { mlir::NVVM::BarrierOp::create(b, loc); }
 
+  /// f32 at a byte offset of the dynamic shared memory.
+  Value loadSharedF32(Value byteOffset32) { return ops.load(f32, sharedAt(byteOffset32), 4); }
+
+  /// The dynamic shared memory's base (!llvm.ptr<3>), declared in the
+  /// kernel's module by declareDynamicShared.
+  Value dynamicShared();
+
   /// Two f32 to one packed bf16x2 / f16x2 register of the spec's dtype (lo
   /// in the low half): P as an MMA operand, O as stored.
   Value pack(Value lo, Value hi);
 };
+
+/// Declares the dynamic shared memory every attention kernel of `gpuModule`
+/// uses (an external, zero-sized i8 array in the shared address space,
+/// 16-byte aligned, sized at launch), once.
+void declareDynamicShared(mlir::gpu::GPUModuleOp gpuModule);
 
 } // namespace flexjit::attn

@@ -7,10 +7,21 @@ namespace flexjit::attn {
 
 using namespace mlir;
 
+void storeFragmentRow(Emitter &e, Value rowPtr, const AccFragment &f, int mt, int half, Value col,
+                      Value factor) {
+  auto &ops = e.ops;
+  for (int j = 0; j < f.nTiles(); ++j) {
+    Value v = e.pack(e.fmul(f.at(mt, j, 2 * half), factor),
+                     e.fmul(f.at(mt, j, 2 * half + 1), factor));
+    Value colJ = ops.add(col, e.ci(8 * j));
+    ops.store(v, e.globalGep(rowPtr, e.sext(ops.mul(colJ, e.ci(2)))), 4);
+  }
+}
+
 void storeOutput(Emitter &e, const AccFragment &o, const RowStats &stats,
                  const FragmentCoords &c) {
   auto &ops = e.ops;
-  const AttentionParams &P = e.P;
+  const AttentionParams &P = attentionParams();
   Value ln2 = e.cf(0.69314718055994531f);
   Value oBase = e.globalGep(e.arg(P.out),
                             ops.mul(ops.add(ops.mul(e.sext(e.bIdx), e.arg(P.oStride.b)),
@@ -27,11 +38,7 @@ void storeOutput(Emitter &e, const AccFragment &o, const RowStats &stats,
       Value row = c.rows[mt][r];
       e.ifThen(e.slt(row, e.arg(P.qLen)), [&] {
         Value rowPtr = e.globalGep(oBase, ops.mul(ops.mul(e.sext(row), e.arg(P.oStride.s)), e.cl(2)));
-        for (int j = 0; j < o.nTiles(); ++j) {
-          Value v = e.pack(e.fmul(o.at(mt, j, 2 * r), inv), e.fmul(o.at(mt, j, 2 * r + 1), inv));
-          Value col = ops.add(c.col, e.ci(8 * j));
-          ops.store(v, e.globalGep(rowPtr, e.sext(ops.mul(col, e.ci(2)))), 4);
-        }
+        storeFragmentRow(e, rowPtr, o, mt, r, c.col, inv);
         e.ifThen(writesLse, [&] {
           Value lse = ops.select(has, e.fmul(e.fadd(m, e.log2(l)), ln2), e.negInf());
           Value at = ops.add(ops.mul(ops.add(ops.mul(e.sext(e.bIdx), e.sext(e.arg(P.Hq))),

@@ -18,8 +18,6 @@ namespace {
 
 using namespace mlir;
 
-constexpr const char *kSharedGlobal = "flexjit_attention_smem";
-
 /// What the kv loop carries, per m-tile: O (its n-tiles' 4 values each),
 /// then the max of the m-tile's two rows, then their sums.
 SmallVector<Value> carried(const AccFragment &o, const RowStats &stats) {
@@ -45,12 +43,12 @@ void uncarry(ValueRange v, AccFragment &o, RowStats &stats) {
   }
 }
 
-void buildBody(Emitter &e, gpu::GPUFuncOp kernel, func::FuncOp scoreMod, func::FuncOp maskMod) {
+void buildBody(Emitter &e, const AttentionKernelSpec &spec, gpu::GPUFuncOp kernel,
+               func::FuncOp scoreMod, func::FuncOp maskMod) {
   OpBuilder &b = e.b;
   Location loc = e.loc;
   auto &ops = e.ops;
-  const AttentionKernelSpec &spec = e.spec;
-  const AttentionParams &P = e.P;
+  const AttentionParams &P = attentionParams();
   b.setInsertionPointToEnd(&kernel.getBody().front());
 
   const int D = spec.headDim, Dv = spec.valueHeadDim;
@@ -74,7 +72,7 @@ void buildBody(Emitter &e, gpu::GPUFuncOp kernel, func::FuncOp scoreMod, func::F
   e.m0 = ops.mul(qTile, e.ci(spec.blockM));
   Value groupSize = ops.udiv(e.arg(P.Hq), e.arg(P.Hkv));
   e.hkvIdx = ops.udiv(e.hIdx, groupSize);
-  e.shared = LLVM::AddressOfOp::create(b, loc, e.ptrShared, kSharedGlobal);
+  e.shared = e.dynamicShared();
   ModContext scoreCtx = modContext(e, scoreMod, e.arg(P.scoreCtx));
   ModContext maskCtx = modContext(e, maskMod, e.arg(P.maskCtx));
 
@@ -88,7 +86,12 @@ void buildBody(Emitter &e, gpu::GPUFuncOp kernel, func::FuncOp scoreMod, func::F
   Value kBase = e.globalGep(e.arg(P.k), ops.mul(kRowBase, e.cl(2)));
   Value vBase = e.globalGep(e.arg(P.v), ops.mul(vRowBase, e.cl(2)));
 
-  KvWalk walk(e);
+  BlockLists kvLists{e.arg(P.kvNumBlocks), e.arg(P.kvIndices), e.arg(P.fullKvNumBlocks),
+                     e.arg(P.fullKvIndices),  e.arg(P.maskB),     e.arg(P.maskH),
+                     e.arg(P.maskNQ),         e.arg(P.maskNKV),   e.arg(P.qBlock),
+                     e.arg(P.kvBlock)};
+  TileWalk walk(e, spec.blockN, e.kvLen, spec.blockSparse ? &kvLists : nullptr, e.m0, e.bIdx,
+                e.hIdx);
   Value numTiles = walk.numTiles();
 
   // Q tile, then the first S-1 K/V tiles, each its own cp.async group.
@@ -110,7 +113,7 @@ void buildBody(Emitter &e, gpu::GPUFuncOp kernel, func::FuncOp scoreMod, func::F
   waitGroup(e, S - 1);
   e.barrier();
 
-  MmaSync mma(e, mTiles);
+  MmaSync mma(e, spec, mTiles);
   FragmentCoords coords = mmaFragmentCoords(e, mma.warpRow0(), mTiles);
   TileMods mods;
   mods.score = scoreMod;
@@ -177,20 +180,17 @@ mlir::gpu::GPUFuncOp buildAttentionKernel(mlir::gpu::GPUModuleOp gpuModule,
   OpBuilder b(ctx);
   Location loc = gpuModule.getLoc();
 
-  // The dynamic shared memory: an external, zero-sized array in the shared
-  // address space, sized at launch.
-  b.setInsertionPointToStart(gpuModule.getBody());
-  if (!gpuModule.lookupSymbol(attn::kSharedGlobal))
-    LLVM::GlobalOp::create(b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), 0),
-                           /*isConstant=*/false, LLVM::Linkage::External, attn::kSharedGlobal,
-                           Attribute(), /*alignment=*/16, /*addrSpace=*/3);
+  attn::declareDynamicShared(gpuModule);
 
   const AttentionParams &P = attentionParams();
   auto kernel = createKernelFunc(b, loc, gpuModule, kernelName, P.table);
   kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({spec.threads(), 1, 1}));
 
-  attn::Emitter e(b, loc, spec, KernelArgValues(kernel, P.table));
-  attn::buildBody(e, kernel, scoreMod, maskMod);
+  attn::Emitter e(b, loc, spec.dtype, spec.threads(), KernelArgValues(kernel, P.table));
+  e.qLen = e.arg(P.qLen);
+  e.kvLen = e.arg(P.kvLen);
+  e.scale = e.arg(P.scale);
+  attn::buildBody(e, spec, kernel, scoreMod, maskMod);
   return kernel;
 }
 

@@ -58,6 +58,11 @@ private:
   std::vector<Value> v_;
 };
 
+/// The values of several fragments in order (what a loop carries), and
+/// back: `into` gets its fragments' values from `values`, in that order.
+llvm::SmallVector<Value> fragmentValues(const std::vector<const AccFragment *> &fragments);
+void setFragmentValues(mlir::ValueRange values, const std::vector<AccFragment *> &into);
+
 /// Where this thread's fragment elements are: the query row of each
 /// (m-tile, half) and the first of its two columns in each n-tile.
 struct FragmentCoords {
@@ -66,8 +71,9 @@ struct FragmentCoords {
   Value col;                                 ///< 2 * (lane % 4) (i32)
 };
 
-/// The m16n8 layout for a warp whose first row is m0 + warpRow0.
-FragmentCoords mmaFragmentCoords(Emitter &e, Value warpRow0, int mTiles);
+/// The m16n8 layout for a warp whose first row is tileRow0 + warpRow0
+/// (tileRow0: the first row of the CTA's query tile; null means e.m0).
+FragmentCoords mmaFragmentCoords(Emitter &e, Value warpRow0, int mTiles, Value tileRow0 = {});
 
 /// Per-row values of online softmax for this thread's rows: [mt][half].
 struct RowStats {

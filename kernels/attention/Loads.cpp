@@ -25,7 +25,7 @@ void loadTileAsync(Emitter &e, Value base, Value rowStride, Value row0, Value le
   auto &ops = e.ops;
   const int chunks = dim / 8; // 16-byte chunks per row
   const int total = rows * chunks;
-  const int threads = e.spec.threads();
+  const int threads = e.threads;
   const int rowBytes = dim * 2;
   Value lastRow = ops.sub(len, e.ci(1));
   for (int i = 0; i * threads < total; ++i) {

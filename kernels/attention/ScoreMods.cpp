@@ -75,22 +75,23 @@ void publishModErrors(Emitter &e, Value deviceCtx, const ModContext &mod) {
   });
 }
 
-namespace {
-/// The kv column of element `el` of n-tile j.
 Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el) {
   return e.ops.add(kvStart, e.ops.add(c.col, e.ci(AccFragment::colOffset(j, el))));
 }
-} // namespace
 
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
-               const TileMods &mods) {
+               const TileMods &mods, AccFragment *scaledOut) {
+  if (scaledOut)
+    *scaledOut = AccFragment(s.mTiles(), s.nTiles());
   for (int mt = 0; mt < s.mTiles(); ++mt)
     for (int j = 0; j < s.nTiles(); ++j)
       for (int el = 0; el < 4; ++el) {
         Value &v = s.at(mt, j, el);
         if (mods.score) {
           Value kv = e.smin(kvOf(e, c, kvStart, j, el), mods.lastKv);
-          Value scaled = e.fmul(v, e.arg(e.P.scale));
+          Value scaled = e.fmul(v, e.scale);
+          if (scaledOut)
+            scaledOut->at(mt, j, el) = scaled;
           Value r = func::CallOp::create(e.b, e.loc, mods.score,
                                          ValueRange{scaled, e.bIdx, e.hIdx,
                                                     c.qForMod[mt][AccFragment::half(el)], kv,
@@ -117,7 +118,7 @@ void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart
       for (int j = 0; j < s.nTiles(); ++j)
         for (int el = 0; el < 4; ++el) {
           Value kvRaw = kvOf(e, c, kvStart, j, el);
-          Value ok = e.slt(kvRaw, e.arg(e.P.kvLen));
+          Value ok = e.slt(kvRaw, e.kvLen);
           if (mods.mask) {
             Value kv = e.smin(kvRaw, mods.lastKv);
             Value m = func::CallOp::create(b, e.loc, mods.mask,

@@ -40,9 +40,16 @@ struct TileMods {
   Value scaleLog2; ///< scale * log2 e (f32)
 };
 
+/// The kv column of element `el` of n-tile j of a score tile whose first
+/// column is kvStart (i32).
+Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el);
+
 /// Scores in base-2 units: the scale and the score mod, on every element.
+/// With `scaled` and a score mod, `scaled` receives each element's
+/// (q . k) * scale, the score mod's argument (the backward passes it to the
+/// mod's derivative).
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
-               const TileMods &mods);
+               const TileMods &mods, AccFragment *scaled = nullptr);
 
 /// On a partial tile (`isPartial`, i1), -inf where the mask mod forbids or
 /// past KV_LEN; a full tile is left as it is.

@@ -120,6 +120,41 @@ class AttentionInfo(ctypes.Structure):
                 "entry": self.entry.decode("utf-8", "replace")}
 
 
+class GradBuffer(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("rank", ctypes.c_int32),
+                ("dims", ctypes.POINTER(ctypes.c_int64)), ("data", ctypes.c_uint64)]
+
+
+class AttentionBackwardDesc(ctypes.Structure):
+    _fields_ = [("forward", AttentionDesc), ("d_out", Tensor), ("d_lse", ctypes.c_uint64),
+                ("dq", Tensor), ("dk", Tensor), ("dv", Tensor),
+                ("buffer_grads", ctypes.POINTER(GradBuffer)),
+                ("num_buffer_grads", ctypes.c_size_t),
+                ("deterministic", ctypes.c_int32),
+                ("block_n", ctypes.c_int32), ("block_m", ctypes.c_int32),
+                ("warps", ctypes.c_int32), ("stages", ctypes.c_int32),
+                ("dq_block_m", ctypes.c_int32), ("dq_block_n", ctypes.c_int32),
+                ("dq_stages", ctypes.c_int32)]
+
+
+class AttentionBackwardInfo(ctypes.Structure):
+    _fields_ = [("kernels_compiled", ctypes.c_int32), ("mask_created", ctypes.c_int32),
+                ("deterministic", ctypes.c_int32),
+                ("block_n", ctypes.c_int32), ("block_m", ctypes.c_int32),
+                ("warps", ctypes.c_int32), ("stages", ctypes.c_int32),
+                ("dq_block_m", ctypes.c_int32), ("dq_block_n", ctypes.c_int32),
+                ("dq_stages", ctypes.c_int32),
+                ("host_ms", ctypes.c_double), ("tag", ctypes.c_char * 96)]
+
+    def as_dict(self):
+        d = {name: getattr(self, name) for name, _ in self._fields_ if name != "tag"}
+        d["kernels_compiled"] = bool(self.kernels_compiled)
+        d["mask_created"] = bool(self.mask_created)
+        d["deterministic"] = bool(self.deterministic)
+        d["tag"] = self.tag.decode("utf-8", "replace")
+        return d
+
+
 _P = ctypes.POINTER
 _c = ctypes
 # name -> argument types; every function returns a flexjit_status (int).
@@ -160,6 +195,9 @@ SIGNATURES = {
                             _P(_c.c_void_p)],
     "flexjit_blockmask_arrays_init": [_P(BlockMaskArrays)],
     "flexjit_blockmask_from_arrays": [_P(BlockMaskArrays), _P(_P(BlockMaskHandle))],
+    "flexjit_attention_backward_desc_init": [_P(AttentionBackwardDesc)],
+    "flexjit_attention_backward": [_P(ModuleHandle), _P(AttentionBackwardDesc),
+                                   _P(AttentionBackwardInfo)],
 }
 
 LIBRARY_NAME = "libflexjit_capi.so"
@@ -249,3 +287,40 @@ def library():
                     "flexjit_capi`), or set FLEXJIT_LIBRARY to its path."
                     % (LIBRARY_NAME, ", ".join(tried)))
     return _library
+
+
+def attention_backward(module, forward, d_out, dq, dk, dv, d_lse=0, buffer_grads=(),
+                       deterministic=False):
+    """flexjit_attention_backward: the gradients of one forward call.
+
+    module: the forward's module handle; forward: its AttentionDesc as that
+    call filled it (q, k, v, out, mods and inputs, block_mask, scale, stream,
+    and lse, the forward's LSE, required); d_out, dq, dk, dv: Tensor structs
+    (d_out out's shape; dq, dk, dv written, the shapes of q, k, v); d_lse: 0
+    or the device address of the LSE's f32 gradient [B, Hq, Q_LEN];
+    buffer_grads: (name, dims, device address) per f32 buffer of the score
+    mod whose gradient is wanted (f32, the buffer's shape, overwritten);
+    deterministic: dQ without atomics (docs/backward.md). Launched on
+    forward.stream. Returns the call's info as a dict; raises the flexjit
+    error of a failure.
+    """
+    lib = library()
+    desc = AttentionBackwardDesc()
+    lib.call("flexjit_attention_backward_desc_init", ctypes.byref(desc))
+    desc.forward = forward
+    desc.d_out, desc.dq, desc.dk, desc.dv = d_out, dq, dk, dv
+    desc.d_lse = int(d_lse)
+    grads = (GradBuffer * max(len(buffer_grads), 1))()
+    keep = []
+    for i, (name, dims, data) in enumerate(buffer_grads):
+        encoded = name.encode()
+        shape = (ctypes.c_int64 * max(len(dims), 1))(*dims)
+        keep += [encoded, shape]
+        grads[i].name, grads[i].rank, grads[i].dims, grads[i].data = \
+            encoded, len(dims), shape, int(data)
+    desc.buffer_grads = grads
+    desc.num_buffer_grads = len(buffer_grads)
+    desc.deterministic = 1 if deterministic else 0
+    info = AttentionBackwardInfo()
+    lib.call("flexjit_attention_backward", module, ctypes.byref(desc), ctypes.byref(info))
+    return info.as_dict()

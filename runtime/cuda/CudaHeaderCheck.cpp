@@ -62,5 +62,7 @@ static_assert(std::is_same_v<decltype(&::cuEventElapsedTime),
 static_assert(std::is_same_v<decltype(&::cuEventRecord), CUresult (*)(CUevent, CUstream)>);
 static_assert(std::is_same_v<decltype(&::cuEventCreate), CUresult (*)(CUevent *, unsigned)>);
 static_assert(std::is_same_v<decltype(&::cuEventQuery), CUresult (*)(CUevent)>);
+static_assert(std::is_same_v<decltype(&::cuMemsetD8Async),
+                             CUresult (*)(CUdeviceptr, unsigned char, size_t, CUstream)>);
 static_assert(std::is_same_v<decltype(&::cuMemAllocAsync),
                              CUresult (*)(CUdeviceptr *, size_t, CUstream)>);

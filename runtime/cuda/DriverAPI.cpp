@@ -61,6 +61,7 @@ void load(Loaded &out) {
             resolve(lib, "cuMemcpyHtoDAsync_v2", a.cuMemcpyHtoDAsync, e) &&
             resolve(lib, "cuMemcpyDtoHAsync_v2", a.cuMemcpyDtoHAsync, e) &&
             resolve(lib, "cuMemsetD8_v2", a.cuMemsetD8, e) &&
+            resolve(lib, "cuMemsetD8Async", a.cuMemsetD8Async, e) &&
             resolve(lib, "cuModuleLoadDataEx", a.cuModuleLoadDataEx, e) &&
             resolve(lib, "cuModuleUnload", a.cuModuleUnload, e) &&
             resolve(lib, "cuModuleGetFunction", a.cuModuleGetFunction, e) &&

@@ -168,3 +168,21 @@ Status copyDeviceToHost(const Context &ctx, void *dst, uint64_t src, size_t byte
 }
 
 } // namespace flexjit::cuda
+
+namespace flexjit::cuda {
+
+Status fillAsync(const Context &ctx, uint64_t ptr, uint8_t value, size_t bytes,
+                 const Stream &stream) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  std::string what = "filling " + std::to_string(bytes) + " bytes of device memory";
+  ScopedContext scope(*a, rawContext(ctx.handle()));
+  if (scope.status())
+    return driverError(scope.status(), what);
+  if (CUresult rc = (*a)->cuMemsetD8Async(ptr, value, bytes, static_cast<CUstream>(stream.raw())))
+    return driverError(rc, what);
+  return Status::success();
+}
+
+} // namespace flexjit::cuda

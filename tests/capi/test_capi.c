@@ -830,6 +830,89 @@ static void testAttentionArguments(flexjit_module *m) {
   }
 }
 
+/* flexjit_attention_backward's argument checks (API version 5), before any
+ * device: made-up aligned addresses, B 1, H 2, S 256, D 64. */
+static void testAttentionBackwardArguments(flexjit_module *m) {
+  flexjit_attention_backward_desc d;
+  flexjit_attention_backward_info info;
+  float slopes[2] = {0.5f, 0.25f};
+  int64_t dims[1] = {2};
+  flexjit_buffer sb;
+  flexjit_grad_buffer g;
+  CHECK(FLEXJIT_C_API_VERSION >= 5);
+  FAILS(flexjit_attention_backward_desc_init(NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "desc is NULL");
+  memset(&d, 0xAB, sizeof d);
+  OK(flexjit_attention_backward_desc_init(&d));
+  CHECK(d.forward.q.data == 0 && d.d_lse == 0 && d.buffer_grads == NULL &&
+        d.num_buffer_grads == 0 && d.deterministic == 0 && d.block_n == 0);
+  FAILS(flexjit_attention_backward(NULL, &d, &info), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "module is NULL");
+  FAILS(flexjit_attention_backward(m, NULL, &info), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "desc is NULL");
+  d.forward.q = tensor(0x1000000, FLEXJIT_DTYPE_BF16, 1, 2, 256, 64, 0);
+  d.forward.k = tensor(0x2000000, FLEXJIT_DTYPE_BF16, 1, 2, 256, 64, 0);
+  d.forward.v = tensor(0x3000000, FLEXJIT_DTYPE_BF16, 1, 2, 256, 64, 0);
+  d.forward.out = tensor(0x4000000, FLEXJIT_DTYPE_BF16, 1, 2, 256, 64, 0);
+  d.d_out = tensor(0x5000000, FLEXJIT_DTYPE_BF16, 1, 2, 256, 64, 0);
+  d.dq = tensor(0x6000000, FLEXJIT_DTYPE_BF16, 1, 2, 256, 64, 0);
+  d.dk = tensor(0x7000000, FLEXJIT_DTYPE_BF16, 1, 2, 256, 64, 0);
+  d.dv = tensor(0x8000000, FLEXJIT_DTYPE_BF16, 1, 2, 256, 64, 0);
+  d.forward.mask_mod = "causal";
+  FAILS(flexjit_attention_backward(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "attention backward: lse is not given");
+  d.forward.lse = 0x9000000;
+  d.dk.dtype = FLEXJIT_DTYPE_F16;
+  FAILS(flexjit_attention_backward(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "dk is f16 but q is bf16");
+  d.dk.dtype = FLEXJIT_DTYPE_BF16;
+  d.dq.sizes[2] = 128;
+  FAILS(flexjit_attention_backward(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "dq has sizes");
+  d.dq.sizes[2] = 256;
+  d.num_buffer_grads = 1;
+  FAILS(flexjit_attention_backward(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "desc->buffer_grads is NULL but num_buffer_grads is 1");
+  g.name = "slopes";
+  g.rank = 1;
+  g.dims = dims;
+  g.data = 0xA000000;
+  d.buffer_grads = &g;
+  FAILS(flexjit_attention_backward(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "no scoreMod is given");
+  d.forward.score_mod = "alibi";
+  {
+    flexjit_param ps = {"scale", FLEXJIT_F32, 0, 1.0};
+    sb.name = "slopes";
+    sb.element_type = FLEXJIT_F32;
+    sb.rank = 1;
+    sb.dims = dims;
+    sb.data = slopes;
+    sb.size_bytes = sizeof slopes;
+    d.forward.score_params = &ps;
+    d.forward.num_score_params = 1;
+    d.forward.score_buffers = &sb;
+    d.forward.num_score_buffers = 1;
+    dims[0] = 2;
+    {
+      int64_t wrong[1] = {3};
+      g.dims = wrong;
+      FAILS(flexjit_attention_backward(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+            "has shape [3] but buffer 'slopes' has [2]");
+      g.dims = dims;
+    }
+    /* Well-formed: without a GPU the device is all that is left. */
+    if (!haveGpu(m)) {
+      memset(&info, 0x5A, sizeof info);
+      FAILS(flexjit_attention_backward(m, &d, &info), FLEXJIT_ERROR_DEVICE,
+            "attention backward on cuda:0: ");
+    }
+    /* With a GPU the made-up addresses must not reach the kernels: the
+     * device path is tested by flexjit_grad_tests (AttentionBackwardGpu). */
+    d.forward.score_params = NULL;
+    d.forward.score_buffers = NULL;
+  }
+}
+
 static void testAttentionReference(flexjit_module *m) {
   enum { B = 1, H = 2, Q = 6, KV = 7, D = 4 };
   static float q[B * H * Q * D], k[B * H * KV * D], v[B * H * KV * D];
@@ -1070,6 +1153,7 @@ int main(void) {
     testThreads(m);
     testThreadLimit(m);
     testAttentionArguments(m);
+    testAttentionBackwardArguments(m);
     testAttentionReference(m);
     testEmit(m);
     testGivenBlockMask(m);

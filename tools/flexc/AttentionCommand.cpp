@@ -1,8 +1,10 @@
 // `flexc attention FILE [--score NAME] [--mask NAME] ...`: the command line
-// turned into an AttentionKernelSpec, then Compiler::attentionKernel.
+// turned into an AttentionKernelSpec, then Compiler::attentionKernel; with
+// --backward an AttentionBackwardSpec, then Compiler::attentionBackwardKernels.
 #include "AttentionCommand.h"
 #include "Failure.h"
 
+#include "flexjit/AttentionBackwardSpec.hpp"
 #include "flexjit/AttentionSpec.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
@@ -43,6 +45,17 @@ options:
   --timing                print the compile's timing to standard error
   -h, --help              this text
 
+backward (--backward): the backward kernels (preprocess, dK/dV, dQ or the dQ
+conversion) in one module with the score mod, its derivative and the mask
+mod inlined; --summary also prints the derivative's IR (flex dialect).
+  --backward              the backward kernels instead of the forward's
+  --warps N               dK/dV: warps per CTA (4, 8); --block-n: kv rows per
+                          CTA, --block-m: query rows per step, --stages: query
+                          tiles in flight
+  --deterministic         dQ by its own kernel instead of f32 atomic adds
+  --dq-block-m N, --dq-block-n N, --dq-stages N
+                          the dQ kernel's tiling (deterministic only)
+
 exit status: 0 success, 1 an error in the input (the file, a mod, an
 unsupported head dim), 2 bad usage.
 )";
@@ -65,7 +78,9 @@ int parseInt(const std::string &flag, const std::string &text) {
 int attention(int argc, char **argv) {
   std::string file, score, mask, dtype = "bf16", arch = "sm_90a", output, dumpDir;
   int headDim = 128, valueHeadDim = 0, blockM = 0, blockN = 0, rowsPerWarp = 0, stages = 0;
-  bool summary = false, timing = false, blockSparse = false;
+  int warps = 0, dqBlockM = 0, dqBlockN = 0, dqStages = 0;
+  bool summary = false, timing = false, blockSparse = false, backward = false,
+       deterministic = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto eq = a.find('=');
@@ -101,6 +116,18 @@ int attention(int argc, char **argv) {
       rowsPerWarp = parseInt(flag, value());
     } else if (flag == "--stages") {
       stages = parseInt(flag, value());
+    } else if (flag == "--warps") {
+      warps = parseInt(flag, value());
+    } else if (flag == "--dq-block-m") {
+      dqBlockM = parseInt(flag, value());
+    } else if (flag == "--dq-block-n") {
+      dqBlockN = parseInt(flag, value());
+    } else if (flag == "--dq-stages") {
+      dqStages = parseInt(flag, value());
+    } else if (a == "--backward") {
+      backward = true;
+    } else if (a == "--deterministic") {
+      deterministic = true;
     } else if (flag == "--arch") {
       arch = value();
     } else if (a == "-o" || flag == "--output") {
@@ -124,9 +151,77 @@ int attention(int argc, char **argv) {
   if (file.empty())
     usage("no input file");
 
+  if (!backward && (warps || dqBlockM || dqBlockN || dqStages || deterministic))
+    usage("--warps, --deterministic and --dq-* are options of --backward");
+  if (backward && rowsPerWarp)
+    usage("--rows-per-warp is an option of the forward kernel (--backward has --warps)");
+
   auto ast = loadSource(file, readFile(file));
   if (!ast)
     fail(ast.error().message);
+  CompilerOptions options;
+  options.arch = arch;
+  if (!dumpDir.empty())
+    options.dumpDir = dumpDir;
+  if (timing)
+    options.timing = &std::cerr;
+  auto compiler = Compiler::create(options);
+  if (!compiler)
+    usage(compiler.error().message); // an unknown arch
+
+  std::ostringstream text;
+  if (backward) {
+    AttentionBackwardSpec spec = defaultAttentionBackwardSpec(
+        dtype == "f16" ? DType::F16 : DType::BF16, headDim,
+        valueHeadDim ? valueHeadDim : headDim, !score.empty(), !mask.empty());
+    spec.blockSparse = !mask.empty() || blockSparse;
+    spec.deterministic = deterministic;
+    for (auto [set, field] : {std::pair{blockM, &spec.blockM}, {blockN, &spec.blockN},
+                              {stages, &spec.stages}, {warps, &spec.warps},
+                              {dqBlockM, &spec.dqBlockM}, {dqBlockN, &spec.dqBlockN},
+                              {dqStages, &spec.dqStages}})
+      if (set)
+        *field = set;
+    auto kernels = (*compiler)->attentionBackwardKernels(**ast, score, mask, spec);
+    if (!kernels)
+      fail("flexc: error: " + kernels.error().message);
+    if (!summary) {
+      text << kernels->ptx;
+    } else {
+      text << "attention backward " << spec.tag() << " (" << kernels->arch << ")\n"
+           << "  score mod: " << (score.empty() ? "none" : score)
+           << ", mask mod: " << (mask.empty() ? "none" : mask) << "\n"
+           << "  dK/dV: " << spec.dkdvThreads() << " threads, kv tiles of " << spec.blockN
+           << " rows, query tiles of " << spec.blockM << " (" << spec.stages
+           << " in flight), " << attentionBackwardDkDvSharedBytes(spec)
+           << " bytes of dynamic shared memory\n"
+           << "  dQ: "
+           << (spec.deterministic
+                   ? "its own kernel, " + std::to_string(spec.dqThreads()) +
+                         " threads, query tiles of " + std::to_string(spec.dqBlockM) +
+                         ", kv tiles of " + std::to_string(spec.dqBlockN) + ", " +
+                         std::to_string(attentionBackwardDqSharedBytes(spec)) +
+                         " bytes of dynamic shared memory"
+                   : std::string("f32 atomic adds from dK/dV, then a conversion"))
+           << "\n"
+           << "  walk: "
+           << (spec.blockSparse ? "the block mask's lists (partial, then full blocks)"
+                                : "every tile (dense, no block mask)")
+           << "\n"
+           << "  PTX: " << kernels->ptx.size() << " bytes\n";
+      for (const KernelModulePTX::Entry &en : kernels->entries) {
+        text << "  entry " << en.name << "\n";
+        for (const KernelParam &p : en.params)
+          text << "    " << p.ctype << " " << p.name << "  // " << p.doc << "\n";
+      }
+      if (!score.empty()) {
+        auto ir = (*compiler)->scoreGradIR(**ast, score);
+        if (!ir)
+          fail("flexc: error: " + ir.error().message);
+        text << "derivative of " << score << " (flex dialect):\n" << *ir;
+      }
+    }
+  } else {
   AttentionKernelSpec spec =
       defaultAttentionSpec(dtype == "f16" ? DType::F16 : DType::BF16, headDim,
                            valueHeadDim ? valueHeadDim : headDim, !score.empty(), !mask.empty());
@@ -139,21 +234,9 @@ int attention(int argc, char **argv) {
   if (stages)
     spec.stages = stages;
   spec.blockSparse = !mask.empty() || blockSparse;
-
-  CompilerOptions options;
-  options.arch = arch;
-  if (!dumpDir.empty())
-    options.dumpDir = dumpDir;
-  if (timing)
-    options.timing = &std::cerr;
-  auto compiler = Compiler::create(options);
-  if (!compiler)
-    usage(compiler.error().message); // an unknown arch
   auto kernel = (*compiler)->attentionKernel(**ast, score, mask, spec);
   if (!kernel)
     fail("flexc: error: " + kernel.error().message);
-
-  std::ostringstream text;
   if (summary) {
     text << "kernel " << kernel->entry << " (" << kernel->arch << ")\n"
          << "  score mod: " << (score.empty() ? "none" : score)
@@ -173,6 +256,7 @@ int attention(int argc, char **argv) {
       text << "    " << p.ctype << " " << p.name << "  // " << p.doc << "\n";
   } else {
     text << kernel->ptx;
+  }
   }
   if (output.empty()) {
     std::cout << text.str();

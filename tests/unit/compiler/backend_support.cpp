@@ -34,7 +34,8 @@ AttentionKernelSpec attentionSpec(DType dtype, int headDim, int valueHeadDim, in
 
 std::string ptxasPath() { return FLEXJIT_PTXAS; }
 
-std::string assemble(const std::string &ptx, const std::string &arch, const std::string &name) {
+std::string assemble(const std::string &ptx, const std::string &arch, const std::string &name,
+                     std::string *verboseLog) {
   char dirTemplate[] = "/tmp/flexjit-ptxas-XXXXXX";
   if (!mkdtemp(dirTemplate))
     return "cannot create a temporary folder";
@@ -46,10 +47,16 @@ std::string assemble(const std::string &ptx, const std::string &arch, const std:
     if (!out)
       return "cannot write " + base + ".ptx";
   }
-  std::string cmd = "'" + ptxasPath() + "' -arch=" + arch + " '" + base + ".ptx' -o '" + base +
-                    ".cubin' > '" + base + ".log' 2>&1";
+  std::string cmd = "'" + ptxasPath() + "' -arch=" + arch + (verboseLog ? " -v" : "") + " '" +
+                    base + ".ptx' -o '" + base + ".cubin' > '" + base + ".log' 2>&1";
   int rc = std::system(cmd.c_str());
   std::string result;
+  if (verboseLog) {
+    std::ifstream log(base + ".log");
+    std::stringstream ss;
+    ss << log.rdbuf();
+    *verboseLog = ss.str();
+  }
   if (rc != 0) {
     std::ifstream log(base + ".log");
     std::stringstream ss;
@@ -63,6 +70,29 @@ std::string assemble(const std::string &ptx, const std::string &arch, const std:
   std::remove((base + ".log").c_str());
   rmdir(dir.c_str());
   return result;
+}
+
+std::vector<PtxasEntryReport> parsePtxasReport(const std::string &log) {
+  std::vector<PtxasEntryReport> out;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (size_t at = line.find("Compiling entry function '"); at != std::string::npos) {
+      size_t b = at + 26, e = line.find('\'', b);
+      out.push_back(PtxasEntryReport{line.substr(b, e - b)});
+    } else if (out.empty()) {
+      continue;
+    } else if (size_t at = line.find("bytes spill stores"); at != std::string::npos) {
+      // "N bytes stack frame, S bytes spill stores, L bytes spill loads"
+      size_t c = line.rfind(',', at);
+      out.back().spillStores = std::atoi(line.c_str() + c + 1);
+      size_t l = line.find(',', at);
+      out.back().spillLoads = std::atoi(line.c_str() + l + 1);
+    } else if (size_t at = line.find("Used "); at != std::string::npos) {
+      out.back().registers = std::atoi(line.c_str() + at + 5);
+    }
+  }
+  return out;
 }
 
 } // namespace flexjit::backendtest

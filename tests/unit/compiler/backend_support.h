@@ -6,6 +6,7 @@
 #include "flexjit/Compiler.hpp"
 
 #include <string>
+#include <vector>
 
 namespace flexjit::backendtest {
 
@@ -21,6 +22,17 @@ std::string ptxasPath();
 
 /// Assembles `ptx` with `ptxas -arch=<arch>` in a fresh temporary folder.
 /// Returns "" on success, else ptxas's output (or why it could not run).
-std::string assemble(const std::string &ptx, const std::string &arch, const std::string &name);
+/// With `verboseLog`, ptxas runs with -v and its report lands there.
+std::string assemble(const std::string &ptx, const std::string &arch, const std::string &name,
+                     std::string *verboseLog = nullptr);
+
+/// What ptxas -v reports for one entry.
+struct PtxasEntryReport {
+  std::string entry;
+  int registers = -1;
+  int spillStores = 0, spillLoads = 0;
+};
+/// The entries of a ptxas -v report, in its order.
+std::vector<PtxasEntryReport> parsePtxasReport(const std::string &log);
 
 } // namespace flexjit::backendtest
