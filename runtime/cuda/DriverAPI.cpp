@@ -63,6 +63,10 @@ void load(Loaded &out) {
             resolve(lib, "cuMemsetD8_v2", a.cuMemsetD8, e) &&
             resolve(lib, "cuModuleLoadDataEx", a.cuModuleLoadDataEx, e) &&
             resolve(lib, "cuModuleUnload", a.cuModuleUnload, e) &&
+            resolve(lib, "cuLinkCreate_v2", a.cuLinkCreate, e) &&
+            resolve(lib, "cuLinkAddData_v2", a.cuLinkAddData, e) &&
+            resolve(lib, "cuLinkComplete", a.cuLinkComplete, e) &&
+            resolve(lib, "cuLinkDestroy", a.cuLinkDestroy, e) &&
             resolve(lib, "cuModuleGetFunction", a.cuModuleGetFunction, e) &&
             resolve(lib, "cuFuncSetAttribute", a.cuFuncSetAttribute, e) &&
             resolve(lib, "cuFuncGetAttribute", a.cuFuncGetAttribute, e) &&

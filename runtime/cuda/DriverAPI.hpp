@@ -22,12 +22,15 @@ struct CUmod_st;
 struct CUfunc_st;
 struct CUstream_st;
 struct CUevent_st;
+struct CUlinkState_st;
 using CUcontext = CUctx_st *;
 using CUmodule = CUmod_st *;
 using CUfunction = CUfunc_st *;
 using CUstream = CUstream_st *;
 using CUevent = CUevent_st *;
 using CUjit_option = int;
+using CUlinkState = CUlinkState_st *;
+using CUjitInputType = int;
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
@@ -46,6 +49,7 @@ constexpr CUjit_option CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
 constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER = 5;
 constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 constexpr CUjit_option CU_JIT_LOG_VERBOSE = 12;
+constexpr CUjitInputType CU_JIT_INPUT_PTX = 1;
 
 // Tensor maps (cuTensorMapEncodeTiled's enums; CUDA 12.0+ drivers).
 constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6;
@@ -90,6 +94,13 @@ struct API {
   CUresult (*cuModuleLoadDataEx)(CUmodule *, const void *, unsigned,
                                  CUjit_option *, void **);
   CUresult (*cuModuleUnload)(CUmodule);
+  // The driver's linker: PTX in, the device binary (cubin) out, which the
+  // disk cache keeps (runtime/cuda/DeviceBinary.hpp).
+  CUresult (*cuLinkCreate)(unsigned, CUjit_option *, void **, CUlinkState *);
+  CUresult (*cuLinkAddData)(CUlinkState, CUjitInputType, void *, size_t, const char *,
+                            unsigned, CUjit_option *, void **);
+  CUresult (*cuLinkComplete)(CUlinkState, void **, size_t *);
+  CUresult (*cuLinkDestroy)(CUlinkState);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
   CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
   CUresult (*cuFuncGetAttribute)(int *, int, CUfunction);

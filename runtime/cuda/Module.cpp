@@ -42,7 +42,8 @@ Result<Module> Module::loadPTX(const Context &ctx, const std::string &ptx,
                   infoLog.data(), reinterpret_cast<void *>(kLogBytes - 1),
                   reinterpret_cast<void *>(0)};
   CUmodule mod = nullptr;
-  // The image must be NUL-terminated PTX text; std::string guarantees that.
+  // The image is NUL-terminated PTX text (std::string guarantees that) or a
+  // device binary (cuda/DeviceBinary.cpp), which the driver tells apart.
   CUresult rc = (*a)->cuModuleLoadDataEx(&mod, ptx.c_str(), 5, opts, vals);
   if (rc) {
     Error e = driverError(rc, doing);
