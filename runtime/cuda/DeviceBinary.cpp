@@ -3,7 +3,6 @@
 #include "DriverAPI.hpp"
 
 #include <cstdio>
-#include <vector>
 
 namespace flexjit::cuda {
 using namespace driver;
@@ -32,13 +31,6 @@ DiskCacheKey deviceBinaryDiskKey(const DiskCacheKey &ptxKey, const DeviceBinaryT
 }
 
 namespace {
-std::string logText(const std::vector<char> &buf) {
-  std::string s(buf.data());
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
-    s.pop_back();
-  return s;
-}
-
 /// Destroys a link state (and the binary it owns) on every path.
 struct LinkGuard {
   const API *api;
@@ -62,22 +54,17 @@ Result<std::string> linkDeviceBinary(const Context &ctx, const std::string &ptx,
   if (scope.status())
     return driverError(scope.status(), doing);
 
-  constexpr size_t kLogBytes = 64 * 1024;
-  std::vector<char> errorLog(kLogBytes, 0), infoLog(kLogBytes, 0);
-  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
-                         CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES};
-  // The driver reads sizes from the pointer slots themselves.
-  void *vals[] = {errorLog.data(), reinterpret_cast<void *>(kLogBytes - 1), infoLog.data(),
-                  reinterpret_cast<void *>(kLogBytes - 1)};
+  JitLogs logs;
   LinkGuard link{*a};
   auto fail = [&](CUresult rc, const std::string &step) {
     Error e = driverError(rc, doing + " (" + step + ")");
-    std::string log = logText(errorLog);
+    std::string log = JitLogs::text(logs.error);
     if (!log.empty())
       e.message += "\nJIT log:\n" + log;
     return e;
   };
-  if (CUresult rc = (*a)->cuLinkCreate(4, opts, vals, &link.state))
+  if (CUresult rc = (*a)->cuLinkCreate(JitLogs::kOptions, logs.options, logs.values,
+                                       &link.state))
     return fail(rc, "cuLinkCreate");
   // PTX text with its terminating NUL, as the driver expects.
   if (CUresult rc = (*a)->cuLinkAddData(link.state, CU_JIT_INPUT_PTX,

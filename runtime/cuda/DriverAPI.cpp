@@ -125,6 +125,21 @@ Error driverError(CUresult rc, const std::string &what) {
   return Error{ErrorKind::Device, what + ": " + name + (desc.empty() ? "" : ": " + desc)};
 }
 
+JitLogs::JitLogs()
+    : error(kBytes, 0), info(kBytes, 0),
+      options{CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, CU_JIT_INFO_LOG_BUFFER,
+              CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES},
+      // The driver reads sizes from the pointer slots themselves.
+      values{error.data(), reinterpret_cast<void *>(kBytes - 1), info.data(),
+             reinterpret_cast<void *>(kBytes - 1)} {}
+
+std::string JitLogs::text(const std::vector<char> &log) {
+  std::string s(log.data());
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
 ScopedContext::ScopedContext(const API *api, CUcontext ctx)
     : api_(api), rc_(api->cuCtxPushCurrent(ctx)) {}
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace flexjit::cuda::driver {
 
@@ -126,6 +127,21 @@ struct API {
   CUresult (*cuTensorMapEncodeTiled)(void *, int, uint32_t, void *, const uint64_t *,
                                      const uint64_t *, const uint32_t *, const uint32_t *, int,
                                      int, int, int);
+};
+
+/// The JIT's error and info logs of one load or link: the buffers and the
+/// options pointing the driver at them (for cuModuleLoadDataEx, cuLinkCreate).
+struct JitLogs {
+  static constexpr unsigned kOptions = 4;
+  static constexpr size_t kBytes = 64 * 1024;
+  std::vector<char> error, info;
+  CUjit_option options[kOptions];
+  void *values[kOptions];
+  JitLogs();
+  JitLogs(const JitLogs &) = delete;
+  JitLogs &operator=(const JitLogs &) = delete;
+  /// A log's text, trailing newlines dropped.
+  static std::string text(const std::vector<char> &log);
 };
 
 /// The loaded, initialised driver, or the Error saying why there is none.
