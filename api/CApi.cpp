@@ -889,6 +889,61 @@ flexjit_status flexjit_attention_backward(const flexjit_module *module,
   });
 }
 
+flexjit_status flexjit_precompile(const flexjit_precompile_variant *variants, size_t count,
+                                  uint32_t threads, flexjit_precompile_result *results) {
+  return guarded([&] {
+    FLEXJIT_CHECK_ARG(variants || count == 0, "variants is NULL but count is " +
+                                                  std::to_string(count));
+    std::vector<AttentionVariant> list;
+    list.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      const flexjit_precompile_variant &v = variants[i];
+      std::string at = "variants[" + std::to_string(i) + "]";
+      FLEXJIT_CHECK_ARG(v.module, at + ".module is NULL");
+      FLEXJIT_CHECK_ARG(v.dtype == FLEXJIT_DTYPE_BF16 || v.dtype == FLEXJIT_DTYPE_F16,
+                        at + ".dtype: the attention kernel takes FLEXJIT_DTYPE_BF16 or "
+                             "FLEXJIT_DTYPE_F16, not " + std::to_string(int(v.dtype)));
+      FLEXJIT_CHECK_ARG(v.device == FLEXJIT_DEVICE_CPU || v.device >= 0,
+                        at + ".device: " + std::to_string(v.device) +
+                            " is neither FLEXJIT_DEVICE_CPU nor a CUDA ordinal");
+      AttentionVariant a{v.module->program};
+      a.scoreMod = v.score_mod ? v.score_mod : "";
+      a.maskMod = v.mask_mod ? v.mask_mod : "";
+      a.dtype = v.dtype == FLEXJIT_DTYPE_BF16 ? DType::BF16 : DType::F16;
+      a.headDim = v.head_dim;
+      a.valueHeadDim = v.value_head_dim;
+      a.device = v.device == FLEXJIT_DEVICE_CPU ? Device::cpu() : Device::cuda(v.device);
+      a.arch = v.arch ? v.arch : "";
+      list.push_back(std::move(a));
+    }
+    PrecompileOptions options;
+    options.threads = threads;
+    std::vector<PrecompileOutcome> outcomes = session().precompile(list, options);
+    flexjit_status first = FLEXJIT_OK;
+    std::string messages;
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      const PrecompileOutcome &o = outcomes[i];
+      flexjit_status st = o.status ? FLEXJIT_OK : capiStatusOf(o.status.kind());
+      if (results) {
+        flexjit_precompile_result r;
+        std::memset(&r, 0, sizeof r);
+        r.status = st;
+        r.compiled = o.compiled ? 1 : 0;
+        r.ms = o.ms;
+        std::snprintf(r.entry, sizeof r.entry, "%s", o.entry.c_str());
+        results[i] = r;
+      }
+      if (!o.status) {
+        if (first == FLEXJIT_OK)
+          first = st;
+        messages += (messages.empty() ? "" : "\n") + o.status.message();
+      }
+    }
+    lastError = messages;
+    return first;
+  });
+}
+
 flexjit_status flexjit_attention_wait_compiles(void) {
   return guarded([&] {
     session().waitForBackgroundCompiles();

@@ -2,7 +2,8 @@
 // docs/attention.md). The request is checked first, everything that can be
 // without the GPU (AttentionCheck.hpp), the device last; then
 //   - the kernel, with the mods inlined, comes from the cache (else the
-//     disk cache of PTX, else the compiler), loaded on the device;
+//     disk cache's device binary, else its PTX, else the compiler), loaded
+//     on the device;
 //   - the block mask is the request's, or Session::blockMask's for the mask
 //     mod (cached); without either the kernel is dense (it walks every kv
 //     tile) and no block mask is made;
@@ -16,6 +17,7 @@
 #include "api/attention/Launch.hpp"
 #include "api/attention/ModContexts.hpp"
 #include "api/PtxDiskKey.hpp"
+#include "api/attention/AttentionKernel.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -24,46 +26,6 @@
 namespace flexjit {
 
 namespace {
-
-/// Names the kernel in cache keys. A change of the kernel's code needs no
-/// bump here: the disk cache's keys carry a hash of the code generator's
-/// sources (codegenVersionString(), Compiler.hpp; api/PtxDiskKey.hpp).
-constexpr const char *kAttentionKernelVersion = "attention-kernel";
-
-/// The attention kernel of one spec and pair of mods, loaded on one device.
-struct AttentionKernelModule {
-  cuda::Module module;
-  cuda::Function fn;
-};
-
-/// The kernel instantiation for the request: defaultAttentionSpec with the
-/// options' overrides; where the caller did not choose, blockM and blockN
-/// shrink to divide a given block mask's block sizes. Without a mask mod and
-/// a given block mask, the kernel is dense: it walks every kv tile, and no
-/// block mask is made (16·nQ·nKV bytes of all-allowed blocks otherwise).
-AttentionKernelSpec chooseSpec(const AttentionRequest &r, const AttentionDims &dims,
-                               const BlockMaskShape *givenMask) {
-  AttentionKernelSpec s = defaultAttentionSpec(r.q.dtype, int(dims.D), int(dims.Dv),
-                                               !r.scoreMod.empty(), !r.maskMod.empty());
-  s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
-  const AttentionOptions &o = r.options;
-  if (o.blockM)
-    s.blockM = o.blockM;
-  else if (givenMask && givenMask->qBlock % s.blockM != 0 && givenMask->qBlock % 64 == 0)
-    s.blockM = 64;
-  if (o.blockN)
-    s.blockN = o.blockN;
-  else if (givenMask)
-    while (s.blockN > 32 && givenMask->kvBlock % s.blockN != 0)
-      s.blockN /= 2;
-  if (o.stages)
-    s.stages = o.stages;
-  if (o.rowsPerWarp)
-    s.rowsPerWarp = o.rowsPerWarp;
-  else if (s.rowsPerWarp > s.blockM)
-    s.rowsPerWarp = s.blockM;
-  return s;
-}
 
 bool readsBuffers(const CheckedMod &m) { return m.info && !m.info->interface.buffers.empty(); }
 
@@ -99,7 +61,7 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   const BlockMaskShape *givenShape =
       request.blockMask && request.blockMask->device ? &request.blockMask->device->shape
                                                      : nullptr;
-  AttentionKernelSpec spec = chooseSpec(request, dims, givenShape);
+  AttentionKernelSpec spec = chooseAttentionSpec(request, dims, givenShape);
   if (Status st = checkAttentionKernelSpec(spec); !st)
     return st.error().prefixed("attention: ");
   if (request.blockMask)
@@ -120,51 +82,15 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
 
   // The kernel: cache, disk cache, compiler.
   auto keyOf = [&](const AttentionKernelSpec &sp) {
-    KernelKey kk;
-    kk.modFingerprints = {score.info ? score.info->fingerprint : "",
-                          mask.info ? mask.info->fingerprint : ""};
-    kk.kernel = "attn_fwd";
-    kk.headDimQK = sp.headDim;
-    kk.headDimV = sp.valueHeadDim;
-    kk.dtype = dtypeName(sp.dtype);
-    kk.blockM = sp.blockM;
-    kk.blockN = sp.blockN;
-    kk.options = std::string(kAttentionKernelVersion) + " " + sp.tag() + " O" +
-                 std::to_string(options_.optLevel);
-    kk.arch = target->arch;
-    kk.device = device;
-    return kk;
+    return attentionKernelKey(score.info ? score.info->fingerprint : "",
+                              mask.info ? mask.info->fingerprint : "", sp, options_.optLevel,
+                              target->arch, device);
   };
   // Compiles (or reads from disk) and loads one instantiation; the factory
   // of its cache entry. `compiled` is set when it runs.
-  Program prog = program;
-  const std::string scoreName = request.scoreMod, maskName = request.maskMod;
-  auto factoryOf = [this, prog, scoreName, maskName, ctx](const AttentionKernelSpec &sp,
-                                                          const KernelKey &kk, bool *compiled) {
-    return [=]() -> Result<CacheValue> {
-      if (compiled)
-        *compiled = true;
-      auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
-        auto c = compiler();
-        if (!c)
-          return c.error();
-        auto k = (*c)->attentionKernel(prog.file(), scoreName, maskName, sp, kk.arch);
-        if (!k)
-          return k.error();
-        return std::move(k->ptx);
-      });
-      if (!ptx)
-        return ptx.error();
-      std::string entry = attentionKernelName(sp);
-      auto module = cuda::Module::loadPTX(ctx, *ptx, "attention kernel " + entry);
-      if (!module)
-        return module.error();
-      auto fn = module->function(entry);
-      if (!fn)
-        return fn.error();
-      AttentionKernelModule m{std::move(*module), *fn};
-      return makeCacheValue<AttentionKernelModule>(std::move(m), ptx->size());
-    };
+  auto factoryOf = [&](const AttentionKernelSpec &sp, const KernelKey &kk, bool *compiled) {
+    return attentionKernelFactory([this] { return compiler(); }, program, request.scoreMod,
+                                  request.maskMod, sp, kk, ctx, compiled);
   };
 
   // Tiered compilation: when flexjit chose an instantiation with two m-tiles

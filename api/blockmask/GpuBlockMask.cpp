@@ -4,6 +4,7 @@
 #include "api/blockmask/GpuBlockMask.hpp"
 
 #include "api/PtxDiskKey.hpp"
+#include "runtime/cuda/DeviceBinary.hpp"
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Fingerprint.hpp"
 #include "kernels/blockmask/BlockMaskTemplate.h"
@@ -163,21 +164,21 @@ blockMaskKernelsFor(const PreparedMask &mask, const cuda::Context &ctx, Cache &c
   kk.device = ctx.device();
   auto r = cache.getOrCreateAs<const BlockMaskKernelsModule>(
       CacheKey::kernel(kk), [&]() -> Result<CacheValue> {
-        auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
-          auto compiler = processCompiler();
-          if (!compiler)
-            return compiler.error();
-          auto k = (*compiler)->blockMaskKernels(*mask.file, mask.modName, arch);
-          if (!k)
-            return k.error();
-          return std::move(k->ptx);
-        });
-        if (!ptx)
-          return ptx.error();
-        auto module =
-            cuda::Module::loadPTX(ctx, *ptx, "block-mask kernels of '" + mask.modName + "'");
-        if (!module)
-          return module.error();
+        auto loaded = cuda::loadModuleCached(
+            ctx, DiskCache::global(), ptxDiskKey(kk),
+            [&]() -> Result<std::string> {
+              auto compiler = processCompiler();
+              if (!compiler)
+                return compiler.error();
+              auto k = (*compiler)->blockMaskKernels(*mask.file, mask.modName, arch);
+              if (!k)
+                return k.error();
+              return std::move(k->ptx);
+            },
+            "block-mask kernels of '" + mask.modName + "'");
+        if (!loaded)
+          return loaded.error();
+        cuda::Module *module = &loaded->module;
         BlockMaskKernelsModule k;
         auto classify = module->function(blockMaskClassifyKernelName());
         if (!classify)
@@ -188,8 +189,8 @@ blockMaskKernelsFor(const PreparedMask &mask, const cuda::Context &ctx, Cache &c
         k.classify = *classify;
         k.lists = *lists;
         k.module = std::move(*module);
-        k.ptxBytes = ptx->size();
-        return makeCacheValue<BlockMaskKernelsModule>(std::move(k), ptx->size());
+        k.imageBytes = loaded->bytes;
+        return makeCacheValue<BlockMaskKernelsModule>(std::move(k), loaded->bytes);
       });
   if (!r)
     return r.error();

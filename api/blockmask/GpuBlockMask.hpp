@@ -54,7 +54,7 @@ struct PackedModInputs {
 struct BlockMaskKernelsModule {
   cuda::Module module;
   cuda::Function classify, lists;
-  size_t ptxBytes = 0;
+  size_t imageBytes = 0; ///< the device binary's bytes (what the cache accounts)
 };
 
 /// Runs the loaded kernels: uploads the inputs and the context (one copy),

@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 /* Raised when a function is added or a struct changes. */
-#define FLEXJIT_C_API_VERSION 5
+#define FLEXJIT_C_API_VERSION 6
 
 typedef enum flexjit_status {
   FLEXJIT_OK = 0,
@@ -500,6 +500,42 @@ typedef struct flexjit_attention_backward_info {
 flexjit_status flexjit_attention_backward(const flexjit_module *module,
                                           const flexjit_attention_backward_desc *desc,
                                           flexjit_attention_backward_info *info);
+
+ * Precompiling attention kernels (API version 6; docs/python.md)
+ *===------------------------------------------------------------------===*/
+
+/* One attention kernel to compile before its first call: the mods of
+ * `module` (NULL or "" for none), the dtype (bf16 or f16), head dims, and
+ * the device it will run on. A CUDA ordinal: compiled (or read from the
+ * disk cache), linked for the device and loaded into the cache.
+ * FLEXJIT_DEVICE_CPU: only its PTX for `arch` (NULL: "sm_90a") is written
+ * to the disk cache. */
+typedef struct flexjit_precompile_variant {
+  const flexjit_module *module;
+  const char *score_mod;
+  const char *mask_mod;
+  flexjit_dtype dtype;
+  int32_t head_dim;
+  int32_t value_head_dim; /* 0: head_dim */
+  int32_t device;
+  const char *arch;
+} flexjit_precompile_variant;
+
+typedef struct flexjit_precompile_result {
+  flexjit_status status; /* this variant's */
+  int32_t compiled;      /* 1: this call compiled or loaded it; 0: already cached */
+  double ms;             /* its wall time */
+  char entry[96];        /* the kernel's PTX entry ("" if it failed early) */
+} flexjit_precompile_result;
+
+/* Compiles `count` variants in parallel (`threads` at once, 0: every core)
+ * through the disk cache, so processes sharing it compile each kernel once.
+ * `results` (count entries) may be NULL. Every variant is attempted; the
+ * status is FLEXJIT_OK when all succeeded, else the first failure's, with
+ * flexjit_last_error() holding every failure's message, one a line, each
+ * naming its variant. */
+flexjit_status flexjit_precompile(const flexjit_precompile_variant *variants, size_t count,
+                                  uint32_t threads, flexjit_precompile_result *results);
 
 #ifdef __cplusplus
 }

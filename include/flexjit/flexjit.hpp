@@ -167,6 +167,40 @@ struct SessionOptions {
 
 class BackgroundBuilds; // runtime/cache/BackgroundBuilds.hpp
 
+/// One attention kernel to compile before its first call
+/// (Session::precompile): the mods (names in `program`, "" for none), the
+/// dtype and head dims, and where it will run. Sequence lengths, batch and
+/// heads do not change the kernel.
+struct AttentionVariant {
+  Program program;
+  std::string scoreMod, maskMod;
+  DType dtype = DType::BF16;
+  int headDim = 128;
+  int valueHeadDim = 0; ///< 0: headDim
+  /// A CUDA device: the kernel is compiled (or read from the disk cache),
+  /// linked for the device and loaded into the cache. The CPU: only its PTX
+  /// for `arch` is written to the disk cache (a build machine filling the
+  /// disk cache for GPU hosts, or a test).
+  Device device = Device::cuda(0);
+  std::string arch; ///< with Device::cpu(): the target ("" = sm_90a); else ignored
+};
+
+/// What precompiling one variant did.
+struct PrecompileOutcome {
+  Status status = Status::success();
+  /// This call did work for it: compiled PTX or (on a GPU) loaded the kernel
+  /// from the disk cache; false when it was already in the cache (on the
+  /// CPU: its PTX already on disk).
+  bool compiled = false;
+  std::string entry; ///< the kernel's PTX entry
+  double ms = 0;     ///< wall time of this variant
+};
+
+struct PrecompileOptions {
+  /// Variants compiled at once: 0 = every core.
+  unsigned threads = 0;
+};
+
 /// Compiles mods and makes block masks through the cache. Thread-safe: the
 /// compiler behind it serializes compiles, creations run in parallel. A
 /// failed call's Error says why in its kind (ErrorKind, Error.hpp: not
@@ -219,6 +253,15 @@ public:
   /// a host F32 or F64 tensor, options.lse a host pointer of out's dtype.
   /// The mods come JIT-compiled from the cache; the block mask is not used.
   Status referenceAttention(const Program &program, const AttentionRequest &request);
+
+  /// Compiles the attention kernels of many variants ahead of their first
+  /// calls, in parallel (LLVM's thread pool), through the disk cache: the
+  /// PTX and each device's binary are made once per host however many
+  /// processes precompile together (docs/python.md, "Start-up"). One
+  /// outcome per variant, in order; a failing variant does not stop the
+  /// others.
+  std::vector<PrecompileOutcome> precompile(const std::vector<AttentionVariant> &variants,
+                                            const PrecompileOptions &options = {});
 
   /// Waits until the kernels this Session compiles in the background are
   /// in the cache (tiered compilation: AttentionOptions::tiered). The

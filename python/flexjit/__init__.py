@@ -16,10 +16,11 @@ from ._errors import (CacheError, CompileError, DeviceError, Error, InternalErro
                       TranslationError)
 from ._program import Program
 from ._explain import explain, translate
+from ._precompile import precompile
 
 __version__ = "0.1.0"
 
-__all__ = ["explain", "translate", "Program", "Error", "TranslationError", "CompileError",
+__all__ = ["explain", "translate", "precompile", "Program", "Error", "TranslationError", "CompileError",
            "InvalidArgumentError", "NotFoundError", "OutOfBoundsError", "DeviceError",
            "CacheError", "OutOfMemoryError", "InternalError", "library_path", "__version__"]
 

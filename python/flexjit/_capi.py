@@ -154,11 +154,24 @@ class AttentionBackwardInfo(ctypes.Structure):
         d["tag"] = self.tag.decode("utf-8", "replace")
         return d
 
+class PrecompileVariant(ctypes.Structure):
+    _fields_ = [("module", ctypes.c_void_p), ("score_mod", ctypes.c_char_p),
+                ("mask_mod", ctypes.c_char_p), ("dtype", ctypes.c_int),
+                ("head_dim", ctypes.c_int32), ("value_head_dim", ctypes.c_int32),
+                ("device", ctypes.c_int32), ("arch", ctypes.c_char_p)]
+
+
+class PrecompileResult(ctypes.Structure):
+    _fields_ = [("status", ctypes.c_int), ("compiled", ctypes.c_int32), ("ms", ctypes.c_double),
+                ("entry", ctypes.c_char * 96)]
+
 
 _P = ctypes.POINTER
 _c = ctypes
 # name -> argument types; every function returns a flexjit_status (int).
 SIGNATURES = {
+    "flexjit_precompile": [_P(PrecompileVariant), _c.c_size_t, _c.c_uint32,
+                           _P(PrecompileResult)],
     "flexjit_version": [_P(_c.c_char_p)],
     "flexjit_string_free": [_c.c_void_p],
     "flexjit_module_from_source": [_c.c_char_p, _c.c_char_p, _P(_P(ModuleHandle))],

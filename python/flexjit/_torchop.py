@@ -8,7 +8,12 @@ tensors as lists, the block mask as its eight arrays. It returns the output
 and the log-sum-exp (kept for the backward pass, which will be registered
 on this op with torch.library.register_autograd once flexjit has backward
 kernels: everything it needs, q, k, v, out, lse, the program and the block
-mask, is among the op's inputs and outputs)."""
+mask, is among the op's inputs and outputs).
+
+Autograd: torch.library.register_autograd on the op; the backward is a
+second custom op, flexjit::flex_attention_backward (with a fake
+implementation, so both run under torch.compile), which calls the C API's
+flexjit_attention_backward on the GPU."""
 import collections
 import ctypes
 import threading
@@ -95,11 +100,11 @@ def _expand_batch(k, batch):
     return k.expand(batch, *k.shape[1:]) if k.shape[0] != batch else k
 
 
-def _attention(query, key, value, text, score_inputs, mask_inputs, block_mask, block_size,
-               seq_lengths, scale):
+def _forward_desc(query, key, value, text, score_inputs, mask_inputs, block_mask, block_size,
+                  seq_lengths, scale):
+    """(library, Program, AttentionDesc without q/k/v/out/lse, objects the
+    description points into) of one call."""
     prog, score_mod, mask_mod = program(text)
-    B = query.shape[0]
-    key, value = _expand_batch(key, B), _expand_batch(value, B)
     lib = _capi.library()
     desc = _capi.AttentionDesc()
     lib.call("flexjit_attention_desc_init", ctypes.byref(desc))
@@ -115,17 +120,27 @@ def _attention(query, key, value, text, score_inputs, mask_inputs, block_mask, b
         setattr(desc, prefix + "_buffers", inputs.buffers)
         setattr(desc, "num_%s_buffers" % prefix, inputs.num_buffers)
     desc.scale = float(scale)
-    on_gpu = query.device.type == "cuda"
-    Hq, L, Ev = query.shape[1], query.shape[2], value.shape[3]
-    if on_gpu:
-        out = torch.empty((B, Hq, L, Ev), dtype=query.dtype, device=query.device)
-        lse = torch.empty((B, Hq, L), dtype=torch.float32, device=query.device)
+    if query.device.type == "cuda":
         stream = torch.cuda.current_stream(query.device).cuda_stream
         desc.stream = stream
         if block_mask:
             mask = _blockmask.given(block_mask[:4], block_size, seq_lengths, query.device, stream)
             keep.append(mask)
             desc.block_mask = ctypes.cast(mask.handle, ctypes.c_void_p)
+    return lib, prog, desc, keep
+
+
+def _attention(query, key, value, text, score_inputs, mask_inputs, block_mask, block_size,
+               seq_lengths, scale):
+    B = query.shape[0]
+    key, value = _expand_batch(key, B), _expand_batch(value, B)
+    lib, prog, desc, keep = _forward_desc(query, key, value, text, score_inputs, mask_inputs,
+                                          block_mask, block_size, seq_lengths, scale)
+    on_gpu = query.device.type == "cuda"
+    Hq, L, Ev = query.shape[1], query.shape[2], value.shape[3]
+    if on_gpu:
+        out = torch.empty((B, Hq, L, Ev), dtype=query.dtype, device=query.device)
+        lse = torch.empty((B, Hq, L), dtype=torch.float32, device=query.device)
         result = out
     else:
         # The CPU reference computes in out's dtype: f64 for f64 inputs, else
@@ -141,6 +156,40 @@ def _attention(query, key, value, text, score_inputs, mask_inputs, block_mask, b
         return out, lse
     lib.call("flexjit_attention_reference", prog.handle, ctypes.byref(desc))
     return result.to(query.dtype), lse
+
+
+def _backward(query, key, value, out, lse, grad_out, grad_lse, text, score_inputs, mask_inputs,
+              block_mask, block_size, seq_lengths, scale):
+    """dq, dk, dv through the C API's flexjit_attention_backward (GPU only)."""
+    if query.device.type != "cuda":
+        raise NotImplementedError("flexjit: the backward pass runs on CUDA tensors only (the C "
+                                  "API has no CPU backward); use torch's flex_attention on the "
+                                  "CPU")
+    if not hasattr(_capi, "attention_backward"):
+        raise NotImplementedError("flexjit: this flexjit has no backward pass "
+                                  "(flexjit_attention_backward is not in its C API)")
+    B = query.shape[0]
+    kb = key.shape[0]
+    key_e, value_e = _expand_batch(key, B), _expand_batch(value, B)
+    lib, prog, desc, keep = _forward_desc(query, key_e, value_e, text, score_inputs,
+                                          mask_inputs, block_mask, block_size, seq_lengths, scale)
+    grad_out = grad_out.contiguous()
+    dq = torch.empty_like(query, memory_format=torch.contiguous_format)
+    dk = torch.empty(key_e.shape, dtype=key.dtype, device=key.device)
+    dv = torch.empty(value_e.shape, dtype=value.dtype, device=value.device)
+    desc.q, desc.k, desc.v, desc.out = _tensor(query), _tensor(key_e), _tensor(value_e), \
+        _tensor(out)
+    lse = lse.contiguous()
+    desc.lse = lse.data_ptr()
+    d_lse = 0
+    if grad_lse is not None:
+        grad_lse = grad_lse.to(torch.float32).contiguous()
+        d_lse = grad_lse.data_ptr()
+    _capi.attention_backward(prog.handle, desc, _tensor(grad_out), _tensor(dq), _tensor(dk),
+                             _tensor(dv), d_lse=d_lse)
+    if kb != B:  # a broadcast key/value batch: its gradient sums over the batch
+        dk, dv = dk.sum(0, keepdim=True), dv.sum(0, keepdim=True)
+    return dq, dk, dv
 
 
 @torch.library.custom_op("flexjit::flex_attention", mutates_args=())
@@ -169,3 +218,53 @@ def _(query, key, value, program_text, score_inputs, mask_inputs, block_mask, bl
         else torch.float32
     return (query.new_empty((B, Hq, L, Ev)),
             query.new_empty((B, Hq, L), dtype=lse_dtype))
+
+
+@torch.library.custom_op("flexjit::flex_attention_backward", mutates_args=())
+def flex_attention_backward_op(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                               out: torch.Tensor, lse: torch.Tensor, grad_out: torch.Tensor,
+                               grad_lse: Optional[torch.Tensor], program_text: str,
+                               score_inputs: list[torch.Tensor],
+                               mask_inputs: list[torch.Tensor],
+                               block_mask: list[Optional[torch.Tensor]],
+                               block_size: list[int], seq_lengths: list[int],
+                               scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """FlexAttention's backward pass: (dq, dk, dv) in the shapes and dtypes of
+    q, k, v, from the forward's inputs, out and lse and the gradients of out
+    (and of lse, or None)."""
+    mask = list(block_mask) + [None] * (4 - len(block_mask)) if block_mask else []
+    return _backward(query, key, value, out, lse, grad_out, grad_lse, program_text,
+                     score_inputs, mask_inputs, mask, block_size, seq_lengths, scale)
+
+
+@flex_attention_backward_op.register_fake
+def _(query, key, value, out, lse, grad_out, grad_lse, program_text, score_inputs, mask_inputs,
+      block_mask, block_size, seq_lengths, scale):
+    return (torch.empty_like(query, memory_format=torch.contiguous_format),
+            torch.empty_like(key, memory_format=torch.contiguous_format),
+            torch.empty_like(value, memory_format=torch.contiguous_format))
+
+
+def _setup_context(ctx, inputs, output):
+    (query, key, value, program_text, score_inputs, mask_inputs, block_mask, block_size,
+     seq_lengths, scale) = inputs
+    out, lse = output
+    ctx.save_for_backward(query, key, value, out, lse)
+    ctx.args = (program_text, list(score_inputs), list(mask_inputs), list(block_mask),
+                list(block_size), list(seq_lengths), scale)
+
+
+def _flex_attention_grad(ctx, grad_out, grad_lse):
+    query, key, value, out, lse = ctx.saved_tensors
+    program_text, score_inputs, mask_inputs, block_mask, block_size, seq_lengths, scale = \
+        ctx.args
+    dq, dk, dv = torch.ops.flexjit.flex_attention_backward(
+        query, key, value, out, lse, grad_out, grad_lse, program_text, score_inputs,
+        mask_inputs, block_mask, block_size, seq_lengths, scale)
+    # No gradient for the captured tensors (buffer gradients: not wired yet),
+    # the block mask or the constants.
+    return dq, dk, dv, None, None, None, None, None, None, None
+
+
+torch.library.register_autograd("flexjit::flex_attention", _flex_attention_grad,
+                                setup_context=_setup_context)

@@ -30,6 +30,8 @@ static_assert(CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES == d::CU_JIT_INFO_LOG_BUFFER_SIZ
 static_assert(CU_JIT_ERROR_LOG_BUFFER == d::CU_JIT_ERROR_LOG_BUFFER);
 static_assert(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES == d::CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
 static_assert(CU_JIT_LOG_VERBOSE == d::CU_JIT_LOG_VERBOSE);
+static_assert(CU_JIT_INPUT_PTX == d::CU_JIT_INPUT_PTX);
+static_assert(sizeof(CUjitInputType) == sizeof(d::CUjitInputType));
 static_assert(CU_TENSOR_MAP_DATA_TYPE_FLOAT16 == d::CU_TENSOR_MAP_DATA_TYPE_FLOAT16);
 static_assert(CU_TENSOR_MAP_DATA_TYPE_FLOAT32 == d::CU_TENSOR_MAP_DATA_TYPE_FLOAT32);
 static_assert(CU_TENSOR_MAP_DATA_TYPE_FLOAT64 == d::CU_TENSOR_MAP_DATA_TYPE_FLOAT64);
@@ -66,3 +68,14 @@ static_assert(std::is_same_v<decltype(&::cuMemsetD8Async),
                              CUresult (*)(CUdeviceptr, unsigned char, size_t, CUstream)>);
 static_assert(std::is_same_v<decltype(&::cuMemAllocAsync),
                              CUresult (*)(CUdeviceptr *, size_t, CUstream)>);
+// cuda.h maps cuLinkCreate and cuLinkAddData to the _v2 symbols
+// DriverAPI.cpp resolves; the prototypes match the table's.
+static_assert(std::is_same_v<decltype(&::cuLinkCreate),
+                             CUresult (*)(unsigned, CUjit_option *, void **, CUlinkState *)>);
+static_assert(std::is_same_v<decltype(&::cuLinkAddData),
+                             CUresult (*)(CUlinkState, CUjitInputType, void *, size_t,
+                                          const char *, unsigned, CUjit_option *, void **)>);
+static_assert(std::is_same_v<decltype(&::cuLinkComplete),
+                             CUresult (*)(CUlinkState, void **, size_t *)>);
+static_assert(std::is_same_v<decltype(&::cuLinkDestroy), CUresult (*)(CUlinkState)>);
+static_assert(sizeof(CUjit_option) == sizeof(d::CUjit_option));

@@ -64,6 +64,10 @@ void load(Loaded &out) {
             resolve(lib, "cuMemsetD8Async", a.cuMemsetD8Async, e) &&
             resolve(lib, "cuModuleLoadDataEx", a.cuModuleLoadDataEx, e) &&
             resolve(lib, "cuModuleUnload", a.cuModuleUnload, e) &&
+            resolve(lib, "cuLinkCreate_v2", a.cuLinkCreate, e) &&
+            resolve(lib, "cuLinkAddData_v2", a.cuLinkAddData, e) &&
+            resolve(lib, "cuLinkComplete", a.cuLinkComplete, e) &&
+            resolve(lib, "cuLinkDestroy", a.cuLinkDestroy, e) &&
             resolve(lib, "cuModuleGetFunction", a.cuModuleGetFunction, e) &&
             resolve(lib, "cuFuncSetAttribute", a.cuFuncSetAttribute, e) &&
             resolve(lib, "cuFuncGetAttribute", a.cuFuncGetAttribute, e) &&
@@ -120,6 +124,21 @@ Error driverError(CUresult rc, const std::string &what) {
       desc = s;
   }
   return Error{ErrorKind::Device, what + ": " + name + (desc.empty() ? "" : ": " + desc)};
+}
+
+JitLogs::JitLogs()
+    : error(kBytes, 0), info(kBytes, 0),
+      options{CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, CU_JIT_INFO_LOG_BUFFER,
+              CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES},
+      // The driver reads sizes from the pointer slots themselves.
+      values{error.data(), reinterpret_cast<void *>(kBytes - 1), info.data(),
+             reinterpret_cast<void *>(kBytes - 1)} {}
+
+std::string JitLogs::text(const std::vector<char> &log) {
+  std::string s(log.data());
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+    s.pop_back();
+  return s;
 }
 
 ScopedContext::ScopedContext(const API *api, CUcontext ctx)

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace flexjit::cuda::driver {
 
@@ -22,12 +23,15 @@ struct CUmod_st;
 struct CUfunc_st;
 struct CUstream_st;
 struct CUevent_st;
+struct CUlinkState_st;
 using CUcontext = CUctx_st *;
 using CUmodule = CUmod_st *;
 using CUfunction = CUfunc_st *;
 using CUstream = CUstream_st *;
 using CUevent = CUevent_st *;
 using CUjit_option = int;
+using CUlinkState = CUlinkState_st *;
+using CUjitInputType = int;
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
@@ -46,6 +50,7 @@ constexpr CUjit_option CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
 constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER = 5;
 constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 constexpr CUjit_option CU_JIT_LOG_VERBOSE = 12;
+constexpr CUjitInputType CU_JIT_INPUT_PTX = 1;
 
 // Tensor maps (cuTensorMapEncodeTiled's enums; CUDA 12.0+ drivers).
 constexpr int CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6;
@@ -91,6 +96,13 @@ struct API {
   CUresult (*cuModuleLoadDataEx)(CUmodule *, const void *, unsigned,
                                  CUjit_option *, void **);
   CUresult (*cuModuleUnload)(CUmodule);
+  // The driver's linker: PTX in, the device binary (cubin) out, which the
+  // disk cache keeps (runtime/cuda/DeviceBinary.hpp).
+  CUresult (*cuLinkCreate)(unsigned, CUjit_option *, void **, CUlinkState *);
+  CUresult (*cuLinkAddData)(CUlinkState, CUjitInputType, void *, size_t, const char *,
+                            unsigned, CUjit_option *, void **);
+  CUresult (*cuLinkComplete)(CUlinkState, void **, size_t *);
+  CUresult (*cuLinkDestroy)(CUlinkState);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
   CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
   CUresult (*cuFuncGetAttribute)(int *, int, CUfunction);
@@ -116,6 +128,21 @@ struct API {
   CUresult (*cuTensorMapEncodeTiled)(void *, int, uint32_t, void *, const uint64_t *,
                                      const uint64_t *, const uint32_t *, const uint32_t *, int,
                                      int, int, int);
+};
+
+/// The JIT's error and info logs of one load or link: the buffers and the
+/// options pointing the driver at them (for cuModuleLoadDataEx, cuLinkCreate).
+struct JitLogs {
+  static constexpr unsigned kOptions = 4;
+  static constexpr size_t kBytes = 64 * 1024;
+  std::vector<char> error, info;
+  CUjit_option options[kOptions];
+  void *values[kOptions];
+  JitLogs();
+  JitLogs(const JitLogs &) = delete;
+  JitLogs &operator=(const JitLogs &) = delete;
+  /// A log's text, trailing newlines dropped.
+  static std::string text(const std::vector<char> &log);
 };
 
 /// The loaded, initialised driver, or the Error saying why there is none.

@@ -9,13 +9,6 @@ namespace flexjit::cuda {
 using namespace driver;
 
 namespace {
-/// Logs come back NUL-terminated in fixed buffers; trailing newlines dropped.
-std::string logText(const std::vector<char> &buf) {
-  std::string s(buf.data());
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
-    s.pop_back();
-  return s;
-}
 constexpr unsigned kStaticSharedLimit = 48 * 1024;
 } // namespace
 
@@ -32,21 +25,15 @@ Result<Module> Module::loadPTX(const Context &ctx, const std::string &ptx,
   if (scope.status())
     return driverError(scope.status(), doing);
 
-  constexpr size_t kLogBytes = 64 * 1024;
-  std::vector<char> errorLog(kLogBytes, 0), infoLog(kLogBytes, 0);
-  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
-                         CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
-                         CU_JIT_LOG_VERBOSE};
-  // The driver reads sizes and flags from the pointer slots themselves.
-  void *vals[] = {errorLog.data(), reinterpret_cast<void *>(kLogBytes - 1),
-                  infoLog.data(), reinterpret_cast<void *>(kLogBytes - 1),
-                  reinterpret_cast<void *>(0)};
+  JitLogs logs;
   CUmodule mod = nullptr;
-  // The image must be NUL-terminated PTX text; std::string guarantees that.
-  CUresult rc = (*a)->cuModuleLoadDataEx(&mod, ptx.c_str(), 5, opts, vals);
+  // The image is NUL-terminated PTX text (std::string guarantees that) or a
+  // device binary (cuda/DeviceBinary.cpp), which the driver tells apart.
+  CUresult rc = (*a)->cuModuleLoadDataEx(&mod, ptx.c_str(), JitLogs::kOptions,
+                                                 logs.options, logs.values);
   if (rc) {
     Error e = driverError(rc, doing);
-    std::string log = logText(errorLog);
+    std::string log = JitLogs::text(logs.error);
     if (!log.empty())
       e.message += "\nJIT log:\n" + log;
     return e;
@@ -56,7 +43,7 @@ Result<Module> Module::loadPTX(const Context &ctx, const std::string &ptx,
   m.ctx_ = ctx.handle();
   m.ordinal_ = ctx.device();
   m.what_ = what;
-  m.infoLog_ = logText(infoLog);
+  m.infoLog_ = JitLogs::text(logs.info);
   return m;
 }
 

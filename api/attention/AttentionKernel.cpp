@@ -1,0 +1,102 @@
+// The attention kernel through the caches (AttentionKernel.hpp).
+#include "api/attention/AttentionKernel.hpp"
+#include "api/PtxDiskKey.hpp"
+#include "runtime/cuda/DeviceBinary.hpp"
+
+namespace flexjit {
+
+namespace {
+/// Names the kernel in cache keys. A change of the kernel's code needs no
+/// bump here: the disk cache's keys carry a hash of the code generator's
+/// sources (codegenVersionString(), Compiler.hpp; api/PtxDiskKey.hpp).
+constexpr const char *kAttentionKernelVersion = "attention-kernel";
+} // namespace
+
+/// The kernel instantiation for the request: defaultAttentionSpec with the
+/// options' overrides; where the caller did not choose, blockM and blockN
+/// shrink to divide a given block mask's block sizes. Without a mask mod and
+/// a given block mask, the kernel is dense: it walks every kv tile, and no
+/// block mask is made (16·nQ·nKV bytes of all-allowed blocks otherwise).
+AttentionKernelSpec chooseAttentionSpec(const AttentionRequest &r, const AttentionDims &dims,
+                               const BlockMaskShape *givenMask) {
+  AttentionKernelSpec s = defaultAttentionSpec(r.q.dtype, int(dims.D), int(dims.Dv),
+                                               !r.scoreMod.empty(), !r.maskMod.empty());
+  s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
+  const AttentionOptions &o = r.options;
+  if (o.blockM)
+    s.blockM = o.blockM;
+  else if (givenMask && givenMask->qBlock % s.blockM != 0 && givenMask->qBlock % 64 == 0)
+    s.blockM = 64;
+  if (o.blockN)
+    s.blockN = o.blockN;
+  else if (givenMask)
+    while (s.blockN > 32 && givenMask->kvBlock % s.blockN != 0)
+      s.blockN /= 2;
+  if (o.stages)
+    s.stages = o.stages;
+  if (o.rowsPerWarp)
+    s.rowsPerWarp = o.rowsPerWarp;
+  else if (s.rowsPerWarp > s.blockM)
+    s.rowsPerWarp = s.blockM;
+  return s;
+}
+
+KernelKey attentionKernelKey(const std::string &scoreFingerprint,
+                             const std::string &maskFingerprint, const AttentionKernelSpec &spec,
+                             unsigned optLevel, const std::string &arch, int device) {
+  KernelKey kk;
+  kk.modFingerprints = {scoreFingerprint, maskFingerprint};
+  kk.kernel = "attn_fwd";
+  kk.headDimQK = spec.headDim;
+  kk.headDimV = spec.valueHeadDim;
+  kk.dtype = dtypeName(spec.dtype);
+  kk.blockM = spec.blockM;
+  kk.blockN = spec.blockN;
+  kk.options = std::string(kAttentionKernelVersion) + " " + spec.tag() + " O" +
+               std::to_string(optLevel);
+  kk.arch = arch;
+  kk.device = device;
+  return kk;
+}
+
+Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,
+                                              const Program &program, const std::string &scoreMod,
+                                              const std::string &maskMod,
+                                              const AttentionKernelSpec &spec,
+                                              const std::string &arch) {
+  auto c = compiler();
+  if (!c)
+    return c.error();
+  auto k = (*c)->attentionKernel(program.file(), scoreMod, maskMod, spec, arch);
+  if (!k)
+    return k.error();
+  return std::move(k->ptx);
+}
+
+std::function<Result<CacheValue>()>
+attentionKernelFactory(CompilerSource compiler, const Program &program,
+                       const std::string &scoreMod, const std::string &maskMod,
+                       const AttentionKernelSpec &spec, const KernelKey &key,
+                       const cuda::Context &ctx, bool *compiled) {
+  return [=]() -> Result<CacheValue> {
+    if (compiled)
+      *compiled = true;
+    std::string entry = attentionKernelName(spec);
+    auto module = cuda::loadModuleCached(
+        ctx, DiskCache::global(), ptxDiskKey(key),
+        [&]() {
+          return compileAttentionKernelPtx(compiler, program, scoreMod, maskMod, spec, key.arch);
+        },
+        "attention kernel " + entry);
+    if (!module)
+      return module.error();
+    auto fn = module->module.function(entry);
+    if (!fn)
+      return fn.error();
+    const size_t bytes = module->bytes;
+    AttentionKernelModule m{std::move(module->module), *fn};
+    return makeCacheValue<AttentionKernelModule>(std::move(m), bytes);
+  };
+}
+
+} // namespace flexjit

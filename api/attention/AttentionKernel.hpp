@@ -1,0 +1,51 @@
+// One instantiation of the attention kernel through the caches: its key, its
+// PTX (disk cache, else the compiler) and its module loaded on a device
+// (the cache's entry, from the disk cache's device binary where there is
+// one). Shared by Session::attention and Session::precompile.
+#pragma once
+
+#include "api/attention/AttentionCheck.hpp"
+#include "flexjit/flexjit.hpp"
+
+#include <functional>
+#include <string>
+
+namespace flexjit {
+
+/// The attention kernel of one spec and pair of mods, loaded on one device.
+struct AttentionKernelModule {
+  cuda::Module module;
+  cuda::Function fn;
+};
+
+/// The instantiation for a request: defaultAttentionSpec with the options'
+/// overrides, block sizes shrunk to divide a given mask's (`givenMask`,
+/// nullptr for none); block-sparse with a mask mod or a given mask.
+AttentionKernelSpec chooseAttentionSpec(const AttentionRequest &request,
+                                        const AttentionDims &dims,
+                                        const BlockMaskShape *givenMask);
+
+/// The kernel cache's key: the mods' fingerprints ("" for none), the spec,
+/// the compile's optimization level, the arch and the device.
+KernelKey attentionKernelKey(const std::string &scoreFingerprint,
+                             const std::string &maskFingerprint, const AttentionKernelSpec &spec,
+                             unsigned optLevel, const std::string &arch, int device);
+
+/// Compiles the kernel's PTX (the compiler comes from `compiler`).
+using CompilerSource = std::function<Result<Compiler *>()>;
+Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,
+                                              const Program &program, const std::string &scoreMod,
+                                              const std::string &maskMod,
+                                              const AttentionKernelSpec &spec,
+                                              const std::string &arch);
+
+/// The factory of the kernel's cache entry on `ctx`'s device: its device
+/// binary or PTX from the disk cache, else compiled; `*compiled` (if given)
+/// is set when it runs.
+std::function<Result<CacheValue>()>
+attentionKernelFactory(CompilerSource compiler, const Program &program,
+                       const std::string &scoreMod, const std::string &maskMod,
+                       const AttentionKernelSpec &spec, const KernelKey &key,
+                       const cuda::Context &ctx, bool *compiled);
+
+} // namespace flexjit

@@ -1,0 +1,121 @@
+// Session::precompile: many attention kernels compiled ahead of their first
+// calls, in parallel, through the disk cache (docs/python.md, "Start-up").
+#include "api/attention/AttentionKernel.hpp"
+#include "api/blockmask/GpuBlockMask.hpp"
+#include "api/PtxDiskKey.hpp"
+
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
+
+#include <chrono>
+#include <new>
+
+namespace flexjit {
+
+namespace {
+
+/// The mod `name` of `program` with the kind the slot needs; "" is none.
+Result<std::string> fingerprintOf(const Program &program, const std::string &name, ModKind kind,
+                                  const char *slot) {
+  if (name.empty())
+    return std::string();
+  auto m = program.mod(name);
+  if (!m)
+    return m.error();
+  if ((*m)->kind != kind)
+    return Error{ErrorKind::InvalidArgument, std::string(slot) + " '" + name + "' is a " +
+                                                 spelling((*m)->kind) + " mod, not a " +
+                                                 spelling(kind) + " mod"};
+  return (*m)->fingerprint;
+}
+
+} // namespace
+
+std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVariant> &variants,
+                                                   const PrecompileOptions &options) {
+  std::vector<PrecompileOutcome> outcomes(variants.size());
+  auto one = [&](const AttentionVariant &v, PrecompileOutcome &out) -> Status {
+    auto score = fingerprintOf(v.program, v.scoreMod, ModKind::Score, "score mod");
+    if (!score)
+      return score.error();
+    auto mask = fingerprintOf(v.program, v.maskMod, ModKind::Mask, "mask mod");
+    if (!mask)
+      return mask.error();
+    if (v.dtype != DType::BF16 && v.dtype != DType::F16)
+      return Error{ErrorKind::InvalidArgument, std::string("the attention kernel takes bf16 or "
+                                                           "f16, not ") +
+                                                   dtypeName(v.dtype)};
+    AttentionRequest request;
+    request.q.dtype = v.dtype;
+    request.scoreMod = v.scoreMod;
+    request.maskMod = v.maskMod;
+    AttentionDims dims;
+    dims.D = v.headDim;
+    dims.Dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
+    AttentionKernelSpec spec = chooseAttentionSpec(request, dims, nullptr);
+    if (Status st = checkAttentionKernelSpec(spec); !st)
+      return st.error();
+    out.entry = attentionKernelName(spec);
+    CompilerSource compilerOf = [this] { return compiler(); };
+
+    if (v.device.isCpu()) {
+      std::string arch = v.arch.empty() ? "sm_90a" : v.arch;
+      KernelKey kk =
+          attentionKernelKey(*score, *mask, spec, options_.optLevel, arch, kCpuDevice);
+      auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
+        out.compiled = true;
+        return compileAttentionKernelPtx(compilerOf, v.program, v.scoreMod, v.maskMod, spec,
+                                         arch);
+      });
+      return ptx ? Status::success() : Status(ptx.error());
+    }
+    auto target = gpuTarget(v.device.ordinal);
+    if (!target)
+      return target.error();
+    if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)
+      return st.error().prefixed(target->name + ": ");
+    KernelKey kk = attentionKernelKey(*score, *mask, spec, options_.optLevel, target->arch,
+                                      v.device.ordinal);
+    auto kernel = cache_->getOrCreateAs<const AttentionKernelModule>(
+        CacheKey::kernel(kk), attentionKernelFactory(compilerOf, v.program, v.scoreMod,
+                                                     v.maskMod, spec, kk, target->ctx,
+                                                     &out.compiled));
+    return kernel ? Status::success() : Status(kernel.error());
+  };
+
+  auto run = [&](size_t i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    PrecompileOutcome &out = outcomes[i];
+    try {
+      out.status = one(variants[i], out);
+    } catch (const std::bad_alloc &) {
+      out.status = Error{ErrorKind::OutOfMemory, "out of host memory"};
+    } catch (const std::exception &e) {
+      out.status = Error{ErrorKind::Internal, std::string("unexpected exception: ") + e.what()};
+    }
+    if (!out.status)
+      out.status = out.status.error().prefixed(
+          "precompile: variant " + std::to_string(i) + " (" +
+          (variants[i].scoreMod.empty() ? "no score mod" : "score " + variants[i].scoreMod) +
+          ", " + (variants[i].maskMod.empty() ? "no mask mod" : "mask " + variants[i].maskMod) +
+          ", " + dtypeName(variants[i].dtype) + ", head dim " +
+          std::to_string(variants[i].headDim) + ", " + variants[i].device.str() + "): ");
+    out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                 .count();
+  };
+  if (variants.size() <= 1 || options.threads == 1) {
+    for (size_t i = 0; i < variants.size(); ++i)
+      run(i);
+    return outcomes;
+  }
+  llvm::ThreadPoolStrategy strategy = llvm::hardware_concurrency(options.threads);
+  if (strategy.compute_thread_count() > int(variants.size()))
+    strategy.ThreadsRequested = unsigned(variants.size());
+  llvm::DefaultThreadPool pool(strategy);
+  for (size_t i = 0; i < variants.size(); ++i)
+    pool.async([&run, i] { run(i); });
+  pool.wait();
+  return outcomes;
+}
+
+} // namespace flexjit

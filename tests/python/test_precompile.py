@@ -1,0 +1,79 @@
+"""flexjit.precompile on the CPU (PTX for sm_90a into a fresh disk cache, in
+a new process: the second call finds every variant on disk) and the
+autograd wiring's CPU behaviour (a clear error, never a silent zero)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+CHILD = r"""
+import json, torch, flexjit
+def causal(b, h, q_idx, kv_idx):
+    return q_idx >= kv_idx
+def softcap(score, b, h, q_idx, kv_idx):
+    return 20.0 * torch.tanh(score / 20.0)
+vs = [{"mask_mod": causal, "dtype": torch.bfloat16, "shape": (1, 4, 1024, 64), "device": "cpu"},
+      {"score_mod": softcap, "mask_mod": causal, "dtype": torch.float16, "head_dim": 128,
+       "device": "cpu", "arch": "sm_80"},
+      {"program": "mask sliding(b, h, q, kv) = q >= kv && q - kv < 128\n",
+       "mask_mod": "sliding", "dtype": "bf16", "head_dim": 64, "device": "cpu"}]
+first = flexjit.precompile(vs)
+second = flexjit.precompile(vs, threads=1)
+print(json.dumps([first, second]))
+"""
+
+
+def test_precompile_fills_the_disk_cache_once():
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, FLEXJIT_CACHE_DIR=cache,
+                   PYTHONPATH=os.path.join(ROOT, "python"))
+        r = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        import json
+        first, second = json.loads(r.stdout.strip().splitlines()[-1])
+        assert [v["compiled"] for v in first] == [True, True, True]
+        assert [v["compiled"] for v in second] == [False, False, False]
+        assert all(v["entry"].startswith("attn_fwd") or v["entry"] for v in first)
+        assert len([f for f in os.listdir(cache) if f.endswith(".ptx")]) == 3
+
+
+def test_precompile_errors_name_the_variant():
+    import flexjit
+
+    def causal(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    with pytest.raises(flexjit.InvalidArgumentError, match="dtype"):
+        flexjit.precompile([{"mask_mod": causal, "dtype": torch.float32, "head_dim": 64,
+                             "device": "cpu"}])
+    with pytest.raises(flexjit.InvalidArgumentError, match="variant 0"):
+        flexjit.precompile([{"mask_mod": causal, "dtype": torch.bfloat16, "head_dim": 96,
+                             "device": "cpu"}])
+    with pytest.raises(flexjit.InvalidArgumentError, match="needs 'shape' or 'head_dim'"):
+        flexjit.precompile([{"mask_mod": causal, "device": "cpu"}])
+
+
+def test_backward_on_cpu_is_a_clear_error():
+    from flexjit.torch import flex_attention
+    q, k, v = (torch.randn(1, 2, 32, 16, requires_grad=True) for _ in range(3))
+    out = flex_attention(q, k, v)
+    with pytest.raises(NotImplementedError, match="CUDA tensors only"):
+        out.sum().backward()
+
+
+def test_backward_op_has_a_fake_implementation():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    import flexjit.torch  # noqa: F401 (registers the ops)
+    with FakeTensorMode():
+        q, k, v = (torch.empty(1, 2, 32, 16) for _ in range(3))
+        out, lse = torch.empty(1, 2, 32, 16), torch.empty(1, 2, 32)
+        dq, dk, dv = torch.ops.flexjit.flex_attention_backward(
+            q, k, v, out, lse, out, None, "", [], [], [], [], [], 0.25)
+        assert dq.shape == q.shape and dk.shape == k.shape and dv.shape == v.shape
