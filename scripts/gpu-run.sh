@@ -7,7 +7,8 @@
 # Steps (default: all, in this order):
 #   tests       every test binary found in FOLDER (flexjit_*_tests, flexjit_capi_test),
 #               with FLEXJIT_REQUIRE_GPU=1: a GPU test that finds no GPU fails
-#               instead of skipping
+#               instead of skipping; the interval classifier's GPU kernels
+#               (IntervalGpu.ExportKernels) checked by tests/gpu/interval_gpu_check.py
 #   blockmask   bench/blockmask_vs_pytorch.py with flex-blockmask-bench
 #   flex-bench  flex-bench on examples/mods.flex's seven cases at the standard shapes (ATTN_SHAPES)
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
@@ -24,7 +25,8 @@
 # flex-bench's cold/warm JIT times, the others --no-jit. ATTN_CASES (python case
 # names, comma-separated) narrows the pytorch step.
 # The tests read examples/ through the source path they were built with
-# (/work/main here): a link makes it point at this checkout.
+# (SOURCE_PATH; else the one the C API test names; else /work/main): a link
+# makes it point at this checkout.
 set -uo pipefail
 bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch|sanitizer|backward ...]}
 shift
@@ -39,11 +41,16 @@ done
 out=${OUT:-$PWD/gpu-out}
 mkdir -p "$out"
 root=$(pwd)
-if [ ! -e /work/main ]; then mkdir -p /work && ln -s "$root" /work/main; fi
 # scripts/pack-dist.sh's solid archive, else files xz-compressed one by one.
 for f in "$bins"/*.tar.xz; do [ -e "$f" ] && tar -xJf "$f" -C "$bins" && rm -f "$f"; done
 for f in "$bins"/*.xz; do [ -e "$f" ] && xz -d -f -T0 "$f"; done
 chmod +x "$bins"/* 2>/dev/null
+src=${SOURCE_PATH:-}
+[ -z "$src" ] && [ -e "$bins/flexjit_capi_test" ] &&
+  src=$(grep -aom1 '/[[:alnum:]_./+-]*/examples/mods\.flex' "$bins/flexjit_capi_test" | sed 's,/examples/mods\.flex$,,')
+src=${src:-/work/main}
+if [ ! -e "$src" ]; then mkdir -p "$(dirname "$src")" && ln -s "$root" "$src"; fi
+echo "gpu-run: tests read $src (-> $root)"
 export FLEXJIT_CACHE_DIR=/tmp/flexjit-cache-$$
 # A GPU test that finds no GPU fails here instead of skipping.
 export FLEXJIT_REQUIRE_GPU=1
@@ -61,7 +68,16 @@ run_tests() {
     local t; t=$(basename "$f")
     local start rc
     start=$(date +%s)
+    # IntervalGpu.ExportKernels writes its kernels there; checked below.
+    local export_dir=/tmp/flexjit-interval-gpu-$$
+    [ "$t" = flexjit_interval_tests ] && mkdir -p "$export_dir" &&
+      export FLEXJIT_INTERVAL_GPU_OUT=$export_dir
     "$bins/$t" > "$out/$t.log" 2>&1; rc=$?
+    unset FLEXJIT_INTERVAL_GPU_OUT
+    if [ "$t" = flexjit_interval_tests ] && [ $rc -eq 0 ]; then
+      python3 tests/gpu/interval_gpu_check.py "$export_dir" >> "$out/$t.log" 2>&1; rc=$?
+      echo "$t: tests/gpu/interval_gpu_check.py exit $rc" >> "$out/$t.log"
+    fi
     [ $rc -ne 0 ] && status=1
     echo "$t: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]|passed, ' "$out/$t.log" | tr '\n' ' ')"
   done

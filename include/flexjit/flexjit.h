@@ -501,6 +501,7 @@ flexjit_status flexjit_attention_backward(const flexjit_module *module,
                                           const flexjit_attention_backward_desc *desc,
                                           flexjit_attention_backward_info *info);
 
+/*===------------------------------------------------------------------===*
  * Precompiling attention kernels (API version 6; docs/python.md)
  *===------------------------------------------------------------------===*/
 

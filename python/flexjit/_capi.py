@@ -154,6 +154,7 @@ class AttentionBackwardInfo(ctypes.Structure):
         d["tag"] = self.tag.decode("utf-8", "replace")
         return d
 
+
 class PrecompileVariant(ctypes.Structure):
     _fields_ = [("module", ctypes.c_void_p), ("score_mod", ctypes.c_char_p),
                 ("mask_mod", ctypes.c_char_p), ("dtype", ctypes.c_int),

@@ -9,13 +9,18 @@ from torch.nn.attention.flex_attention import and_masks, or_masks
 NAMES = ("causal", "sliding_window", "prefix_lm", "document", "document_causal", "alibi",
          "alibi_causal", "softcap", "softcap_causal", "relative_bias", "relative_position")
 
+# A module constant, not a local of make(): PyTorch 2.11's torch.compile turns
+# a float that a mod's closure captures into a CPU scalar tensor and then fails
+# to lower flex_attention with it (InductorError "unbacked_bindings"), which
+# would break the GPU tests' reference; a global is folded in as a constant.
+SOFTCAP = 20.0
+
 
 def make(H, S, device="cpu", seed=0):
     """The cases for H heads and sequence length S, their captured tensors on
     `device`."""
     g = torch.Generator().manual_seed(seed)
     WINDOW = S // 4
-    SOFTCAP = 20.0
     prefix_length = S // 3
     # Documents of uneven lengths, as packed sequences have.
     cuts = sorted(torch.randperm(S - 2, generator=g)[:4].add(1).tolist())

@@ -74,14 +74,24 @@ void expectError(const AttentionBackwardRequest &r, ErrorKind kind, const std::s
 }
 
 TEST(AttentionBackwardCheck, TheGoodRequestFailsOnlyForWantOfADevice) {
-  // With a GPU the made-up addresses would reach the kernels: this test
-  // runs only without one, where the only failure left is the device's.
+  // The good request passes every check and fails at the device, looked up
+  // last: without a GPU for want of one; with one, its tensors name an
+  // ordinal no machine has (its made-up addresses never reach a kernel).
   std::string why;
-  if (testsupport::gpuAvailable(&why))
-    GTEST_SKIP() << "a GPU is here (the request's addresses are made up)";
-  auto res = session().attentionBackward(program(), good());
+  const bool gpu = testsupport::gpuAvailable(&why);
+  auto r = good();
+  if (gpu)
+    for (TensorRef *t : {&r.q, &r.k, &r.v, &r.out, &r.dOut, &r.dq, &r.dk, &r.dv})
+      t->device = 1000;
+  auto res = session().attentionBackward(program(), r);
   ASSERT_FALSE(res.ok());
-  EXPECT_EQ(res.error().kind, ErrorKind::Device) << res.error().message;
+  if (gpu) {
+    EXPECT_EQ(res.error().kind, ErrorKind::InvalidArgument) << res.error().message;
+    EXPECT_NE(res.error().message.find("cuda:1000 but "), std::string::npos)
+        << res.error().message;
+  } else {
+    EXPECT_EQ(res.error().kind, ErrorKind::Device) << res.error().message;
+  }
 }
 
 TEST(AttentionBackwardCheck, LseIsRequired) {

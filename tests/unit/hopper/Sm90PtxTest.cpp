@@ -81,7 +81,7 @@ void expectAsyncBatches(const testsupport::PtxasRun &run, int batches, int instr
 
 #define SKIP_WITHOUT_PTXAS()                                                                  \
   if (testsupport::ptxasPath().empty())                                                       \
-  GTEST_SKIP() << "ptxas was not found at configure time: PTX not assembled"
+  GTEST_SKIP() << "no ptxas (configured, /usr/local/cuda/bin or PATH): PTX not assembled"
 
 TEST(Sm90Ptx, TensorMapIsAGridConstantParameter) {
   auto k = tmaTileCopyKernel(DType::BF16, 64, 128);
@@ -102,7 +102,7 @@ TEST(Sm90Ptx, TensorMapIsAGridConstantParameter) {
   auto run = assembleClean(*k);
   expectSass(run, {"UTMALDG", "SYNCS"});
   if (run.sass.empty())
-    GTEST_SKIP() << "cuobjdump was not found at configure time: SASS not checked";
+    GTEST_SKIP() << "no cuobjdump (configured, /usr/local/cuda/bin or PATH): SASS not checked";
 }
 
 TEST(Sm90Ptx, WgmmaFromSharedMemory) {

@@ -29,17 +29,32 @@ std::string entryReport(const std::string &log, const std::string &entry) {
   return log.substr(at, end == std::string::npos ? std::string::npos : end - at);
 }
 
-/// A tool found at configure time, if it is still there (a test binary may
-/// run on another machine, such as the GPU machine).
-std::string toolAt(const char *path) {
+/// A toolkit program: the one found at configure time if it is still there,
+/// else the toolkit's at /usr/local/cuda/bin, else the first on PATH (a test
+/// binary may run on another machine, such as the GPU machine, whose toolkit
+/// lies elsewhere). "" when none is found.
+std::string toolAt(const char *configured, const std::string &name) {
   std::error_code ec;
-  return std::string(path).empty() || !std::filesystem::exists(path, ec) ? "" : path;
+  auto usable = [&](const std::string &p) {
+    return !p.empty() && std::filesystem::is_regular_file(p, ec) && access(p.c_str(), X_OK) == 0;
+  };
+  if (usable(configured))
+    return configured;
+  if (usable("/usr/local/cuda/bin/" + name))
+    return "/usr/local/cuda/bin/" + name;
+  if (const char *path = std::getenv("PATH")) {
+    std::stringstream dirs(path);
+    for (std::string dir; std::getline(dirs, dir, ':');)
+      if (!dir.empty() && usable(dir + "/" + name))
+        return dir + "/" + name;
+  }
+  return "";
 }
 
 } // namespace
 
-std::string ptxasPath() { return toolAt(FLEXJIT_PTXAS); }
-std::string cuobjdumpPath() { return toolAt(FLEXJIT_CUOBJDUMP); }
+std::string ptxasPath() { return toolAt(FLEXJIT_PTXAS, "ptxas"); }
+std::string cuobjdumpPath() { return toolAt(FLEXJIT_CUOBJDUMP, "cuobjdump"); }
 
 PtxasRun runPtxas(const std::string &ptx, const std::string &arch, const std::string &name,
                   bool disassemble) {

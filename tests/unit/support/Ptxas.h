@@ -7,8 +7,9 @@
 
 namespace flexjit::testsupport {
 
-/// ptxas found at configure time, if it is there at run time ("" when not:
-/// tests skip, saying so).
+/// ptxas: the one found at configure time if it is there at run time, else
+/// the toolkit's (/usr/local/cuda/bin, then PATH); "" when none (tests skip,
+/// saying so).
 std::string ptxasPath();
 /// cuobjdump likewise.
 std::string cuobjdumpPath();
