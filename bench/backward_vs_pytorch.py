@@ -5,8 +5,8 @@ For each case of attention_vs_pytorch.py (none, causal, sliding_window,
 document, prefix_lm, alibi_causal, softcap_causal) on random bf16 q, k, v, dO
 [B, H, S, D]:
   PyTorch  torch.compile(flex_attention) forward (return_lse) then
-           torch.autograd.grad of sum(out * dO): the backward timed alone,
-           as grad of a retained graph;
+           torch.autograd.grad of sum(out * dO): the backward timed alone
+           (each forward runs before the timed region);
   flexjit  flexjit_attention (out, LSE) then flexjit_attention_backward
            through the C API (libflexjit_capi.so, ctypes), on torch's stream.
 Reported per case: backward ms (CUDA-event medians), TFLOP/s with the 2.5x
@@ -122,19 +122,33 @@ def main(argv=None):
     def torch_call(q, k, v, dO, mask_fn, score_fn, S):
         bm = create_block_mask(mask_fn, 1, 1, S, S, device=dev) if mask_fn else None
         qq, kk, vv = (t.detach().requires_grad_() for t in (q, k, v))
-        o = flex(qq, kk, vv, score_mod=score_fn, block_mask=bm)
+        graph = []
+
+        # A fresh forward graph for each backward (compiled backwards donate
+        # their saved tensors, so a graph cannot be retained and reused);
+        # time_ms runs it before the timed region.
+        def prepare():
+            graph.append(flex(qq, kk, vv, score_mod=score_fn, block_mask=bm))
 
         def bwd():
-            return torch.autograd.grad(o, (qq, kk, vv), dO, retain_graph=True)
+            if not graph:
+                prepare()
+            return torch.autograd.grad(graph.pop(), (qq, kk, vv), dO)
+        bwd.prepare = prepare
         return bwd
 
     def time_ms(fn):
+        """Median ms of fn() by CUDA events; fn.prepare (if any) runs before
+        each call, outside the events."""
+        prepare = getattr(fn, "prepare", lambda: None)
         for _ in range(args.warmup):
+            prepare()
             fn()
         torch.cuda.synchronize()
         st = [torch.cuda.Event(enable_timing=True) for _ in range(args.iters)]
         en = [torch.cuda.Event(enable_timing=True) for _ in range(args.iters)]
         for i in range(args.iters):
+            prepare()
             st[i].record()
             fn()
             en[i].record()

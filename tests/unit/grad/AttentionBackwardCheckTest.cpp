@@ -83,6 +83,9 @@ TEST(AttentionBackwardCheck, TheGoodRequestFailsOnlyForWantOfADevice) {
   if (gpu)
     for (TensorRef *t : {&r.q, &r.k, &r.v, &r.out, &r.dOut, &r.dq, &r.dk, &r.dv})
       t->device = 1000;
+  if (gpu)
+    for (auto &[name, g] : r.bufferGrads)
+      g.device = 1000;
   auto res = session().attentionBackward(program(), r);
   ASSERT_FALSE(res.ok());
   if (gpu) {

@@ -238,8 +238,12 @@ bool runGpu(const Case &c, const CaseInputs &in, const HostTensor &q, const Host
             bdk.copyToHost(g.dk.storage(), g.dk.storageBytes()).ok() &&
             bdv.copyToHost(g.dv.storage(), g.dv.storageBytes()).ok();
   for (auto &[name, buf] : bgrads) {
+    // The buffer's elements (its allocation may be rounded up).
+    size_t n = 1;
+    for (int64_t d : in.mods.buffers.at(name).shape)
+      n *= size_t(d);
     std::vector<float> &h = g.buffers[name];
-    h.resize(buf.size() / 4);
+    h.resize(n);
     ok = ok && buf.copyToHost(h.data(), h.size() * 4).ok();
   }
   EXPECT_TRUE(ok) << "copying the gradients back failed";
