@@ -26,7 +26,7 @@
 // "Shared memory").
 #pragma once
 
-#include "flexjit/Tensor.hpp"
+#include "flexjit/DType.hpp"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"

@@ -9,7 +9,7 @@
 
 #include "kernels/KernelFunc.h"
 #include "kernels/KernelSupport.h"
-#include "flexjit/Tensor.hpp"
+#include "flexjit/DType.hpp"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
