@@ -93,13 +93,16 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
     } catch (const std::exception &e) {
       out.status = Error{ErrorKind::Internal, std::string("unexpected exception: ") + e.what()};
     }
-    if (!out.status)
+    if (!out.status) {
+      // A compile that failed made nothing: `compiled` says what is now in a cache.
+      out.compiled = false;
       out.status = out.status.error().prefixed(
           "precompile: variant " + std::to_string(i) + " (" +
           (variants[i].scoreMod.empty() ? "no score mod" : "score " + variants[i].scoreMod) +
           ", " + (variants[i].maskMod.empty() ? "no mask mod" : "mask " + variants[i].maskMod) +
           ", " + dtypeName(variants[i].dtype) + ", head dim " +
           std::to_string(variants[i].headDim) + ", " + variants[i].device.str() + "): ");
+    }
     out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                  .count();
   };

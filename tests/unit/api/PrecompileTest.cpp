@@ -135,7 +135,8 @@ TEST(PrecompileTest, BadVariantsFailAloneWithTheirKind) {
       variant(p, "softcap", "", DType::BF16, 96),       // head dim
       variant(p, "", "causal", DType::F32, 64),         // dtype
       variant(p, "", "causal", DType::F16, 128, "sm_80"),
-      variant(p, "", "causal", DType::BF16, 64)};       // on a device no machine has
+      variant(p, "", "causal", DType::BF16, 64),        // on a device no machine has
+      variant(p, "softcap", "", DType::F16, 64, "sm_70")}; // an arch the compiler lacks
   vs[6].device = Device::cuda(1000);
   Session session;
   std::vector<PrecompileOutcome> out = session.precompile(vs);
@@ -157,6 +158,9 @@ TEST(PrecompileTest, BadVariantsFailAloneWithTheirKind) {
   EXPECT_FALSE(DiskCache::global().contains(diskKeyOf(vs[3])));
   expectFails(out[4], 4, ErrorKind::InvalidArgument, "takes bf16 or f16, not f32");
   expectFails(out[6], 6, ErrorKind::Device, "cuda:1000");
+  // The compile ran and failed: not `compiled`, though its entry is known.
+  expectFails(out[7], 7, ErrorKind::InvalidArgument, "unsupported GPU architecture 'sm_70'");
+  EXPECT_EQ(out[7].entry, "flexjit_attention_f16_d64_dv64_m128_w16_n64_s2_dense");
   // Failures before the spec is known name no entry.
   for (size_t i : {size_t(1), size_t(2), size_t(3), size_t(4)})
     EXPECT_EQ(out[i].entry, "") << "variant " << i;
