@@ -62,6 +62,17 @@ AttentionKernelSpec chooseAttentionSpec(const AttentionRequest &r, const Attenti
   return s;
 }
 
+AttentionKernelSpec chooseAttentionSpec(const AttentionVariant &v) {
+  AttentionRequest request;
+  request.q.dtype = v.dtype;
+  request.scoreMod = v.scoreMod;
+  request.maskMod = v.maskMod;
+  AttentionDims dims;
+  dims.D = v.headDim;
+  dims.Dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
+  return chooseAttentionSpec(request, dims, nullptr);
+}
+
 KernelKey attentionKernelKey(const std::string &scoreFingerprint,
                              const std::string &maskFingerprint, const AttentionKernelSpec &spec,
                              unsigned optLevel, const std::string &arch, int device) {

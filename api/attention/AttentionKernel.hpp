@@ -26,6 +26,9 @@ struct AttentionKernelModule {
 AttentionKernelSpec chooseAttentionSpec(const AttentionRequest &request,
                                         const AttentionDims &dims,
                                         const BlockMaskShape *givenMask);
+/// The instantiation a call without a given block mask picks for a
+/// variant's mods, dtype and head dims: what Session::precompile compiles.
+AttentionKernelSpec chooseAttentionSpec(const AttentionVariant &variant);
 
 /// The kernel cache's key: the mods' fingerprints ("" for none), the spec,
 /// the compile's optimization level, the arch and the device.

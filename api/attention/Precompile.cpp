@@ -45,14 +45,7 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
       return Error{ErrorKind::InvalidArgument, std::string("the attention kernel takes bf16 or "
                                                            "f16, not ") +
                                                    dtypeName(v.dtype)};
-    AttentionRequest request;
-    request.q.dtype = v.dtype;
-    request.scoreMod = v.scoreMod;
-    request.maskMod = v.maskMod;
-    AttentionDims dims;
-    dims.D = v.headDim;
-    dims.Dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
-    AttentionKernelSpec spec = chooseAttentionSpec(request, dims, nullptr);
+    AttentionKernelSpec spec = chooseAttentionSpec(v);
     if (Status st = checkAttentionKernelSpec(spec); !st)
       return st.error();
     out.entry = attentionKernelName(spec);

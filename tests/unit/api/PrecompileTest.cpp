@@ -51,20 +51,25 @@ AttentionVariant variant(const Program &p, const std::string &score, const std::
 /// The disk-cache key of a CPU variant's PTX, as the attention call of the
 /// same mods and dtype would make it (Session options by default).
 DiskCacheKey diskKeyOf(const AttentionVariant &v) {
-  AttentionRequest r;
-  r.q.dtype = v.dtype;
-  r.scoreMod = v.scoreMod;
-  r.maskMod = v.maskMod;
-  AttentionDims dims;
-  dims.D = v.headDim;
-  dims.Dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
-  AttentionKernelSpec spec = chooseAttentionSpec(r, dims, nullptr);
+  AttentionKernelSpec spec = chooseAttentionSpec(v);
   auto fp = [&](const std::string &name) {
     return name.empty() ? std::string() : (*v.program.mod(name))->fingerprint;
   };
   return ptxDiskKey(attentionKernelKey(fp(v.scoreMod), fp(v.maskMod), spec,
                                        SessionOptions{}.optLevel,
                                        v.arch.empty() ? "sm_90a" : v.arch, kCpuDevice));
+}
+
+/// Every variant succeeded, `compiled` by this call or not, with its entry.
+void expectAllOk(const std::vector<PrecompileOutcome> &out, bool compiled,
+                 const std::vector<std::string> &entries) {
+  ASSERT_EQ(out.size(), entries.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    EXPECT_TRUE(out[i].status.ok()) << "variant " << i << ": " << out[i].status.message();
+    EXPECT_EQ(out[i].compiled, compiled) << "variant " << i;
+    EXPECT_EQ(out[i].entry, entries[i]);
+    EXPECT_GT(out[i].ms, 0.0) << "variant " << i;
+  }
 }
 
 void expectFails(const PrecompileOutcome &o, size_t index, ErrorKind kind,
@@ -96,14 +101,9 @@ TEST(PrecompileTest, CpuVariantsWritePtxOnce) {
     EXPECT_FALSE(DiskCache::global().contains(diskKeyOf(v)));
 
   Session session;
-  std::vector<PrecompileOutcome> first = session.precompile(vs);
-  ASSERT_EQ(first.size(), vs.size());
+  expectAllOk(session.precompile(vs), true, entries);
   for (size_t i = 0; i < vs.size(); ++i) {
     SCOPED_TRACE("variant " + std::to_string(i));
-    EXPECT_TRUE(first[i].status.ok()) << first[i].status.message();
-    EXPECT_TRUE(first[i].compiled);
-    EXPECT_EQ(first[i].entry, entries[i]);
-    EXPECT_GT(first[i].ms, 0.0);
     // Its PTX is on disk, for its arch, with its entry.
     std::optional<std::string> ptx = DiskCache::global().load(diskKeyOf(vs[i]));
     ASSERT_TRUE(ptx.has_value());
@@ -116,14 +116,7 @@ TEST(PrecompileTest, CpuVariantsWritePtxOnce) {
   Session other;
   PrecompileOptions one;
   one.threads = 1;
-  std::vector<PrecompileOutcome> second = other.precompile(vs, one);
-  ASSERT_EQ(second.size(), vs.size());
-  for (size_t i = 0; i < vs.size(); ++i) {
-    SCOPED_TRACE("variant " + std::to_string(i));
-    EXPECT_TRUE(second[i].status.ok()) << second[i].status.message();
-    EXPECT_FALSE(second[i].compiled);
-    EXPECT_EQ(second[i].entry, entries[i]);
-  }
+  expectAllOk(other.precompile(vs, one), false, entries);
 }
 
 TEST(PrecompileTest, BadVariantsFailAloneWithTheirKind) {
