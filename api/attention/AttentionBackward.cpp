@@ -5,7 +5,7 @@
 //   - the kernels (one module: preprocess, dK/dV, dQ or the dQ conversion),
 //     with the score mod, its derivative and the mask mod inlined, come from
 //     the cache (else the disk cache of PTX, else the compiler), keyed apart
-//     from the forward's ("attn_bwd");
+//     from the forward's (attentionBackwardKernelKey, AttentionKernel.hpp);
 //   - the block mask is the request's or Session::blockMask's (cached, made
 //     on the GPU with its transposed q lists, which the dK/dV kernel walks);
 //     without either the kernels are dense;
@@ -15,6 +15,7 @@
 //     reading a buffer (and so every buffer gradient) makes the call wait
 //     and read the error records back.
 #include "api/attention/AttentionBackwardCheck.hpp"
+#include "api/attention/AttentionKernel.hpp"
 #include "api/attention/BackwardLaunch.hpp"
 #include "api/attention/BackwardWorkspace.hpp"
 #include "api/attention/Launch.hpp"
@@ -29,9 +30,6 @@ namespace flexjit {
 
 namespace {
 
-/// Names the kernels in cache keys (the disk cache's keys also carry the
-/// code generator's version, api/PtxDiskKey.hpp).
-constexpr const char *kBackwardKernelVersion = "attention-backward-kernel";
 constexpr const char *kWhat = "attention backward";
 
 /// The backward's module loaded on one device: its three entries in launch
@@ -124,21 +122,10 @@ Result<AttentionBackwardInfo> Session::attentionBackward(const Program &program,
   AttentionBackwardInfo info;
   info.spec = spec;
 
-  // The kernels: cache, disk cache, compiler. "attn_bwd" keeps the key
-  // apart from the forward's "attn_fwd" of the same mods.
-  KernelKey kk;
-  kk.modFingerprints = {score.info ? score.info->fingerprint : "",
-                        mask.info ? mask.info->fingerprint : ""};
-  kk.kernel = "attn_bwd";
-  kk.headDimQK = spec.headDim;
-  kk.headDimV = spec.valueHeadDim;
-  kk.dtype = dtypeName(spec.dtype);
-  kk.blockM = spec.blockM;
-  kk.blockN = spec.blockN;
-  kk.options = std::string(kBackwardKernelVersion) + " " + spec.tag() + " O" +
-               std::to_string(options_.optLevel);
-  kk.arch = target.arch;
-  kk.device = device;
+  // The kernels: cache, disk cache, compiler; keyed apart from the forward's.
+  KernelKey kk = attentionBackwardKernelKey(score.info ? score.info->fingerprint : "",
+                                            mask.info ? mask.info->fingerprint : "", spec,
+                                            options_.optLevel, target.arch, device);
   Program prog = program;
   const std::string scoreName = request.scoreMod, maskName = request.maskMod;
   auto kernels = cache_->getOrCreateAs<const AttentionBackwardModule>(

@@ -6,10 +6,31 @@
 namespace flexjit {
 
 namespace {
-/// Names the kernel in cache keys. A change of the kernel's code needs no
+/// Name the kernels in cache keys. A change of the kernels' code needs no
 /// bump here: the disk cache's keys carry a hash of the code generator's
 /// sources (codegenVersionString(), Compiler.hpp; api/PtxDiskKey.hpp).
 constexpr const char *kAttentionKernelVersion = "attention-kernel";
+constexpr const char *kBackwardKernelVersion = "attention-backward-kernel";
+
+/// The key of template `kernel` ("attn_fwd", "attn_bwd") instantiated with
+/// `spec` (AttentionKernelSpec or AttentionBackwardSpec).
+template <class Spec>
+KernelKey templateKey(const char *kernel, const char *version,
+                      const std::string &scoreFingerprint, const std::string &maskFingerprint,
+                      const Spec &spec, unsigned optLevel, const std::string &arch, int device) {
+  KernelKey kk;
+  kk.modFingerprints = {scoreFingerprint, maskFingerprint};
+  kk.kernel = kernel;
+  kk.headDimQK = spec.headDim;
+  kk.headDimV = spec.valueHeadDim;
+  kk.dtype = dtypeName(spec.dtype);
+  kk.blockM = spec.blockM;
+  kk.blockN = spec.blockN;
+  kk.options = std::string(version) + " " + spec.tag() + " O" + std::to_string(optLevel);
+  kk.arch = arch;
+  kk.device = device;
+  return kk;
+}
 } // namespace
 
 /// The kernel instantiation for the request: defaultAttentionSpec with the
@@ -41,22 +62,30 @@ AttentionKernelSpec chooseAttentionSpec(const AttentionRequest &r, const Attenti
   return s;
 }
 
+AttentionKernelSpec chooseAttentionSpec(const AttentionVariant &v) {
+  AttentionRequest request;
+  request.q.dtype = v.dtype;
+  request.scoreMod = v.scoreMod;
+  request.maskMod = v.maskMod;
+  AttentionDims dims;
+  dims.D = v.headDim;
+  dims.Dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
+  return chooseAttentionSpec(request, dims, nullptr);
+}
+
 KernelKey attentionKernelKey(const std::string &scoreFingerprint,
                              const std::string &maskFingerprint, const AttentionKernelSpec &spec,
                              unsigned optLevel, const std::string &arch, int device) {
-  KernelKey kk;
-  kk.modFingerprints = {scoreFingerprint, maskFingerprint};
-  kk.kernel = "attn_fwd";
-  kk.headDimQK = spec.headDim;
-  kk.headDimV = spec.valueHeadDim;
-  kk.dtype = dtypeName(spec.dtype);
-  kk.blockM = spec.blockM;
-  kk.blockN = spec.blockN;
-  kk.options = std::string(kAttentionKernelVersion) + " " + spec.tag() + " O" +
-               std::to_string(optLevel);
-  kk.arch = arch;
-  kk.device = device;
-  return kk;
+  return templateKey("attn_fwd", kAttentionKernelVersion, scoreFingerprint, maskFingerprint, spec,
+                     optLevel, arch, device);
+}
+
+KernelKey attentionBackwardKernelKey(const std::string &scoreFingerprint,
+                                     const std::string &maskFingerprint,
+                                     const AttentionBackwardSpec &spec, unsigned optLevel,
+                                     const std::string &arch, int device) {
+  return templateKey("attn_bwd", kBackwardKernelVersion, scoreFingerprint, maskFingerprint, spec,
+                     optLevel, arch, device);
 }
 
 Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,

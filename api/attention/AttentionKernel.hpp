@@ -1,10 +1,12 @@
 // One instantiation of the attention kernel through the caches: its key, its
 // PTX (disk cache, else the compiler) and its module loaded on a device
 // (the cache's entry, from the disk cache's device binary where there is
-// one). Shared by Session::attention and Session::precompile.
+// one). Shared by Session::attention and Session::precompile. The backward's
+// key is built here too, beside the forward's, so that the two stay apart.
 #pragma once
 
 #include "api/attention/AttentionCheck.hpp"
+#include "flexjit/AttentionBackwardSpec.hpp"
 #include "flexjit/flexjit.hpp"
 
 #include <functional>
@@ -24,12 +26,24 @@ struct AttentionKernelModule {
 AttentionKernelSpec chooseAttentionSpec(const AttentionRequest &request,
                                         const AttentionDims &dims,
                                         const BlockMaskShape *givenMask);
+/// The instantiation a call without a given block mask picks for a
+/// variant's mods, dtype and head dims: what Session::precompile compiles.
+AttentionKernelSpec chooseAttentionSpec(const AttentionVariant &variant);
 
 /// The kernel cache's key: the mods' fingerprints ("" for none), the spec,
 /// the compile's optimization level, the arch and the device.
 KernelKey attentionKernelKey(const std::string &scoreFingerprint,
                              const std::string &maskFingerprint, const AttentionKernelSpec &spec,
                              unsigned optLevel, const std::string &arch, int device);
+
+/// The cache's key of the backward's module (preprocess, dK/dV, dQ or the dQ
+/// conversion; Session::attentionBackward): as the forward's, with the
+/// backward's template name and spec, so that the forward and the backward
+/// of the same mods and shapes never share an entry, in memory or on disk.
+KernelKey attentionBackwardKernelKey(const std::string &scoreFingerprint,
+                                     const std::string &maskFingerprint,
+                                     const AttentionBackwardSpec &spec, unsigned optLevel,
+                                     const std::string &arch, int device);
 
 /// Compiles the kernel's PTX (the compiler comes from `compiler`).
 using CompilerSource = std::function<Result<Compiler *>()>;

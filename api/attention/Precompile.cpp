@@ -45,14 +45,7 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
       return Error{ErrorKind::InvalidArgument, std::string("the attention kernel takes bf16 or "
                                                            "f16, not ") +
                                                    dtypeName(v.dtype)};
-    AttentionRequest request;
-    request.q.dtype = v.dtype;
-    request.scoreMod = v.scoreMod;
-    request.maskMod = v.maskMod;
-    AttentionDims dims;
-    dims.D = v.headDim;
-    dims.Dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
-    AttentionKernelSpec spec = chooseAttentionSpec(request, dims, nullptr);
+    AttentionKernelSpec spec = chooseAttentionSpec(v);
     if (Status st = checkAttentionKernelSpec(spec); !st)
       return st.error();
     out.entry = attentionKernelName(spec);
@@ -93,13 +86,16 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
     } catch (const std::exception &e) {
       out.status = Error{ErrorKind::Internal, std::string("unexpected exception: ") + e.what()};
     }
-    if (!out.status)
+    if (!out.status) {
+      // A compile that failed made nothing: `compiled` says what is now in a cache.
+      out.compiled = false;
       out.status = out.status.error().prefixed(
           "precompile: variant " + std::to_string(i) + " (" +
           (variants[i].scoreMod.empty() ? "no score mod" : "score " + variants[i].scoreMod) +
           ", " + (variants[i].maskMod.empty() ? "no mask mod" : "mask " + variants[i].maskMod) +
           ", " + dtypeName(variants[i].dtype) + ", head dim " +
           std::to_string(variants[i].headDim) + ", " + variants[i].device.str() + "): ");
+    }
     out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                  .count();
   };

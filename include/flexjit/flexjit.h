@@ -524,7 +524,7 @@ typedef struct flexjit_precompile_variant {
 
 typedef struct flexjit_precompile_result {
   flexjit_status status; /* this variant's */
-  int32_t compiled;      /* 1: this call compiled or loaded it; 0: already cached */
+  int32_t compiled;      /* 1: this call compiled or loaded it; 0: already cached, or failed */
   double ms;             /* its wall time */
   char entry[96];        /* the kernel's PTX entry ("" if it failed early) */
 } flexjit_precompile_result;

@@ -190,7 +190,7 @@ struct PrecompileOutcome {
   Status status = Status::success();
   /// This call did work for it: compiled PTX or (on a GPU) loaded the kernel
   /// from the disk cache; false when it was already in the cache (on the
-  /// CPU: its PTX already on disk).
+  /// CPU: its PTX already on disk), and when the variant failed.
   bool compiled = false;
   std::string entry; ///< the kernel's PTX entry
   double ms = 0;     ///< wall time of this variant

@@ -8,11 +8,13 @@
 
 #include "flexjit/flexjit.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int passed, failed, skipped;
 
@@ -1025,6 +1027,99 @@ static void testEmit(flexjit_module *m) {
   CHECK(text == NULL); /* untouched on failure */
 }
 
+/* flexjit_precompile on the CPU: PTX for an arch into the disk cache (this
+ * run's own, see main), once; the argument checks that fail the whole call;
+ * per-variant failures beside good variants, every one in results and in
+ * flexjit_last_error, one a line. */
+static void testPrecompile(void) {
+  static const char *source = "mask causal(b, h, q, kv) = q >= kv && 41.5 > 0.0\n"
+                              "score softcap(s, b, h, q, kv) = 41.5 * tanh(s / 41.5)\n";
+  flexjit_module *pm = NULL;
+  flexjit_precompile_variant v[4];
+  flexjit_precompile_result r[4];
+  size_t i;
+  CHECK(FLEXJIT_C_API_VERSION >= 6);
+  OK(flexjit_module_from_source("precompile.flex", source, &pm));
+  if (!pm)
+    return;
+  memset(v, 0, sizeof v);
+  v[0].module = pm;
+  v[0].score_mod = "softcap";
+  v[0].mask_mod = "causal";
+  v[0].dtype = FLEXJIT_DTYPE_BF16;
+  v[0].head_dim = 128;
+  v[0].device = FLEXJIT_DEVICE_CPU;
+  v[0].arch = "sm_80";
+  v[1].module = pm;
+  v[1].mask_mod = "causal";
+  v[1].dtype = FLEXJIT_DTYPE_F16;
+  v[1].head_dim = 64;
+  v[1].device = FLEXJIT_DEVICE_CPU; /* arch NULL: sm_90a */
+
+  /* What fails the whole call, before anything compiles. */
+  FAILS(flexjit_precompile(NULL, 2, 0, r), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "variants is NULL but count is 2");
+  v[1].dtype = FLEXJIT_DTYPE_F32;
+  FAILS(flexjit_precompile(v, 2, 0, r), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "variants[1].dtype: the attention kernel takes FLEXJIT_DTYPE_BF16 or FLEXJIT_DTYPE_F16, "
+        "not 2");
+  v[1].dtype = FLEXJIT_DTYPE_F16;
+  v[0].device = -7;
+  FAILS(flexjit_precompile(v, 2, 0, r), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "variants[0].device: -7 is neither FLEXJIT_DEVICE_CPU nor a CUDA ordinal");
+  v[0].device = FLEXJIT_DEVICE_CPU;
+  v[1].module = NULL;
+  FAILS(flexjit_precompile(v, 2, 0, r), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "variants[1].module is NULL");
+  v[1].module = pm;
+  OK(flexjit_precompile(NULL, 0, 0, NULL));
+
+  /* Both compile (none did above), then both are on disk. */
+  memset(r, 0xAB, sizeof r);
+  OK(flexjit_precompile(v, 2, 0, r));
+  CHECK(strcmp(flexjit_last_error(), "") == 0);
+  for (i = 0; i < 2; ++i)
+    CHECK(r[i].status == FLEXJIT_OK && r[i].compiled == 1 && r[i].ms > 0.0);
+  CHECK(strcmp(r[0].entry, "flexjit_attention_bf16_d128_dv128_m128_w16_n64_s2") == 0);
+  CHECK(strcmp(r[1].entry, "flexjit_attention_f16_d64_dv64_m128_w32_n64_s2") == 0);
+  memset(r, 0xAB, sizeof r);
+  OK(flexjit_precompile(v, 2, 1, r));
+  for (i = 0; i < 2; ++i)
+    CHECK(r[i].status == FLEXJIT_OK && r[i].compiled == 0);
+  CHECK(strcmp(r[1].entry, "flexjit_attention_f16_d64_dv64_m128_w32_n64_s2") == 0);
+  OK(flexjit_precompile(v, 2, 0, NULL)); /* results may be NULL */
+
+  /* Per-variant failures: the call's status is the first failure's, every
+   * result is filled, and flexjit_last_error lists each failure on its own
+   * line, naming its variant; the good variant is untouched by them. */
+  v[1].mask_mod = "casual"; /* no such mod */
+  v[2] = v[0];
+  v[2].head_dim = 96;
+  v[3] = v[0];
+  v[3].arch = "sm_70";
+  memset(r, 0xAB, sizeof r);
+  FAILS(flexjit_precompile(v, 4, 0, r), FLEXJIT_ERROR_NOT_FOUND,
+        "precompile: variant 1 (no score mod, mask casual, f16, head dim 64, cpu): ");
+  CHECK(r[0].status == FLEXJIT_OK && r[0].compiled == 0);
+  CHECK(r[1].status == FLEXJIT_ERROR_NOT_FOUND && r[1].compiled == 0 && r[1].entry[0] == 0);
+  CHECK(r[2].status == FLEXJIT_ERROR_INVALID_ARGUMENT && r[2].compiled == 0 &&
+        r[2].entry[0] == 0);
+  CHECK(r[3].status == FLEXJIT_ERROR_INVALID_ARGUMENT && r[3].compiled == 0);
+  {
+    const char *e = flexjit_last_error();
+    const char *one = strstr(e, "precompile: variant 1 ");
+    const char *two = strstr(e, "\nprecompile: variant 2 (score softcap, mask causal, bf16, "
+                                "head dim 96, cpu): ");
+    const char *three = strstr(e, "\nprecompile: variant 3 ");
+    CHECK(one == e && two != NULL && three != NULL && two < three);
+    CHECK(strstr(e, "did you mean 'causal'?") != NULL);
+    CHECK(strstr(e, "head dimension 96") != NULL);
+    CHECK(strstr(e, "sm_70") != NULL);
+    CHECK(strstr(e, "variant 0") == NULL);
+  }
+  OK(flexjit_module_release(pm));
+}
+
 /* flexjit_blockmask_from_arrays: a mask made elsewhere, checked and copied. */
 static void testGivenBlockMask(flexjit_module *m) {
   flexjit_blockmask_desc d;
@@ -1139,7 +1234,43 @@ static void testGivenBlockMask(flexjit_module *m) {
   OK(flexjit_blockmask_release(made));
 }
 
+/* The disk cache this run writes PTX to (flexjit_precompile): a fresh
+ * folder, removed at the end, unless FLEXJIT_CACHE_DIR is set already. PTX
+ * left by a build with other kernel code must not be read back. */
+static char diskCacheDir[4096];
+
+static void useFreshDiskCache(void) {
+  const char *tmp = getenv("TMPDIR");
+  if (getenv("FLEXJIT_CACHE_DIR"))
+    return;
+  snprintf(diskCacheDir, sizeof diskCacheDir, "%s/flexjit-capi-test-XXXXXX",
+           tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(diskCacheDir)) {
+    diskCacheDir[0] = 0;
+    return;
+  }
+  setenv("FLEXJIT_CACHE_DIR", diskCacheDir, 1);
+}
+
+/* The folder holds files only (DiskCache: <hash>.ptx and their locks). */
+static void removeDiskCache(void) {
+  DIR *d;
+  struct dirent *e;
+  char path[8192];
+  if (!diskCacheDir[0] || !(d = opendir(diskCacheDir)))
+    return;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    snprintf(path, sizeof path, "%s/%s", diskCacheDir, e->d_name);
+    unlink(path);
+  }
+  closedir(d);
+  rmdir(diskCacheDir);
+}
+
 int main(void) {
+  useFreshDiskCache();
   testBasics();
   testCompileErrors();
   flexjit_module *m = NULL;
@@ -1161,6 +1292,8 @@ int main(void) {
     testGivenBlockMask(m);
     OK(flexjit_module_release(m));
   }
+  testPrecompile();
+  removeDiskCache();
   printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   return failed ? 1 : 0;
 }
