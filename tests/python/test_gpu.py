@@ -10,7 +10,10 @@ Each documented mod: flexjit's output and log-sum-exp against an fp64
 reference, with an error at most twice PyTorch's own (torch.compile'd
 flex_attention, bf16) plus a small floor; block masks equal to PyTorch's on
 the GPU; PyTorch-made block masks accepted; PyTorch's current stream used;
-torch.compile keeping the op in one graph.
+torch.compile keeping the op in one graph. The backward (autograd): dq, dk,
+dv of every documented mod at head dims 64 and 128, GQA, and rows and keys
+that attend to nothing, against the fp64 reference with an error norm at
+most twice PyTorch's plus a small floor. A CUDA graph capturing the op.
 """
 import os
 import sys
@@ -49,9 +52,9 @@ def need_gpu():
     pytest.skip(why)
 
 
-def qkv(seed, D=128, Hkv=H, dtype=torch.bfloat16, L=S):
+def qkv(seed, D=128, Hkv=H, dtype=torch.bfloat16, L=S, Hq=H):
     g = torch.Generator(device="cuda").manual_seed(seed)
-    q = torch.randn(B, H, L, D, device="cuda", dtype=dtype, generator=g)
+    q = torch.randn(B, Hq, L, D, device="cuda", dtype=dtype, generator=g)
     k = torch.randn(B, Hkv, L, D, device="cuda", dtype=dtype, generator=g)
     v = torch.randn(B, Hkv, L, D, device="cuda", dtype=dtype, generator=g)
     return q, k, v
@@ -67,13 +70,22 @@ def torch_flex_compiled(*args, **kwargs):
     return _compiled_torch_flex(*args, **kwargs)
 
 
+def fresh_torch_compiled():
+    """torch.compile(flex_attention) with Dynamo's caches reset: each mod is
+    a new graph for Dynamo, and past its recompile limit (8) it would run
+    PyTorch's eager flex_attention instead of the compiled kernel whose error
+    the bars compare with."""
+    torch._dynamo.reset()
+    return torch.compile(torch_flex.flex_attention)
+
+
 def check_against_pytorch(name, D):
     score_mod, mask_mod = mods.make(H, S, device="cuda")[name]
     q, k, v = qkv(mods.NAMES.index(name), D=D)
     torch_bm = torch_flex.create_block_mask(mask_mod, B, H, S, S, device="cuda") \
         if mask_mod else None
-    want, want_lse = torch_flex_compiled(q, k, v, score_mod=score_mod, block_mask=torch_bm,
-                                         return_lse=True)
+    want, want_lse = fresh_torch_compiled()(q, k, v, score_mod=score_mod, block_mask=torch_bm,
+                                            return_lse=True)
     ref, ref_lse = torch_flex.flex_attention(q.double(), k.double(), v.double(),
                                              score_mod=score_mod, block_mask=torch_bm,
                                              return_lse=True)
@@ -101,6 +113,120 @@ def test_documented_mods_head_dim_64():
     need_gpu()
     for name in mods.NAMES:
         check_against_pytorch(name, 64)
+
+
+# The backward's bar: each gradient's relative error norm against the fp64
+# reference at most twice PyTorch's (torch.compile'd, same bf16 inputs) plus
+# this floor.
+GRAD_EPS = 1e-3
+# The masked-rows case (module constants, not closure values: see mods.py).
+EMPTY_ROWS = 100      # query rows 0..99 see no key
+UNSEEN_KEYS = S - 50  # keys from here on are seen by no query
+
+
+def rows_and_keys_masked(b, h, q_idx, kv_idx):
+    return (q_idx >= kv_idx) & (q_idx >= EMPTY_ROWS) & (kv_idx < UNSEEN_KEYS)
+
+
+def relative_error(grad, ref):
+    """||grad - ref|| / ||ref||, in fp64."""
+    return ((grad.double() - ref).norm() / ref.norm()).item()
+
+
+def gradients(attend, inputs, grad_out, **kwargs):
+    """(dq, dk, dv) of attend(q, k, v, **kwargs) through autograd, for the
+    output's gradient grad_out."""
+    q, k, v = (t.detach().clone().requires_grad_() for t in inputs)
+    out = attend(q, k, v, **kwargs)
+    out.backward(grad_out)
+    return q.grad, k.grad, v.grad
+
+
+def gradient_errors(case, score_mod, mask_mod, D, Hq=H, Hkv=H, seed=0):
+    """The backward of flexjit.torch.flex_attention against an fp64 reference
+    (PyTorch's eager flex_attention on double inputs) and PyTorch's own error
+    (torch.compile'd flex_attention on the same bf16 inputs): a list of what
+    is wrong, empty when the bar holds for dq, dk and dv. Returns the dq, dk,
+    dv flexjit computed as well."""
+    q, k, v = qkv(seed, D=D, Hkv=Hkv, Hq=Hq)
+    g = torch.Generator(device="cuda").manual_seed(seed + 1000)
+    grad_out = torch.randn(B, Hq, S, D, device="cuda", dtype=torch.bfloat16, generator=g)
+    gqa = Hq != Hkv
+    torch_bm = torch_flex.create_block_mask(mask_mod, B, Hq, S, S, device="cuda") \
+        if mask_mod else None
+    bm = create_block_mask(mask_mod, B, Hq, S, S, device="cuda") if mask_mod else None
+    ref = gradients(torch_flex.flex_attention, [t.double() for t in (q, k, v)],
+                    grad_out.double(), score_mod=score_mod, block_mask=torch_bm,
+                    enable_gqa=gqa)
+    want = gradients(fresh_torch_compiled(), (q, k, v), grad_out, score_mod=score_mod,
+                     block_mask=torch_bm, enable_gqa=gqa)
+    got = gradients(flex_attention, (q, k, v), grad_out, score_mod=score_mod, block_mask=bm,
+                    enable_gqa=gqa)
+    torch.cuda.synchronize()
+    problems = []
+    for which, mine, theirs, exact, like in zip(("dq", "dk", "dv"), got, want, ref, (q, k, v)):
+        where = "%s D=%d %s" % (case, D, which)
+        if mine.dtype != like.dtype or mine.shape != like.shape:
+            problems.append("%s: %s %s, want %s %s" % (where, mine.dtype, tuple(mine.shape),
+                                                         like.dtype, tuple(like.shape)))
+            continue
+        if not torch.isfinite(mine).all():
+            problems.append("%s: not finite" % where)
+            continue
+        if not torch.isfinite(exact).all():
+            problems.append("%s: the fp64 reference is not finite" % where)
+            continue
+        err, torch_err = relative_error(mine, exact), relative_error(theirs, exact)
+        if not err <= 2 * torch_err + GRAD_EPS:
+            problems.append("%s: relative error %.3g, PyTorch's %.3g" % (where, err, torch_err))
+    return problems, got
+
+
+def check_gradients(D):
+    cases = mods.make(H, S, device="cuda")
+    problems = []
+    for name in mods.NAMES:
+        score_mod, mask_mod = cases[name]
+        problems += gradient_errors(name, score_mod, mask_mod, D,
+                                    seed=200 + mods.NAMES.index(name))[0]
+    assert not problems, "\n".join(problems)
+
+
+def test_documented_mods_backward_head_dim_128():
+    need_gpu()
+    check_gradients(128)
+
+
+def test_documented_mods_backward_head_dim_64():
+    need_gpu()
+    check_gradients(64)
+
+
+def test_gqa_backward():
+    """Hq 8, Hkv 2: dk and dv summed over the query heads of each group."""
+    need_gpu()
+    Hq = 8
+    score_mod, mask_mod = mods.make(Hq, S, device="cuda")["alibi_causal"]
+    problems = []
+    for D in (64, 128):
+        problems += gradient_errors("GQA alibi_causal", score_mod, mask_mod, D, Hq=Hq, Hkv=2,
+                                    seed=300 + D)[0]
+    assert not problems, "\n".join(problems)
+
+
+def test_masked_rows_and_keys_backward():
+    """Rows that see no key and keys that no row sees get zero gradients,
+    never NaN; the rest meets the bar."""
+    need_gpu()
+    problems, (dq, dk, dv) = gradient_errors("masked rows", None, rows_and_keys_masked, 128,
+                                             seed=400)
+    assert not problems, "\n".join(problems)
+    assert torch.count_nonzero(dq[:, :, :EMPTY_ROWS]).item() == 0
+    assert torch.count_nonzero(dk[:, :, UNSEEN_KEYS:]).item() == 0
+    assert torch.count_nonzero(dv[:, :, UNSEEN_KEYS:]).item() == 0
+    # Not vacuous: the rows and keys that do attend have gradients.
+    assert torch.count_nonzero(dq[:, :, EMPTY_ROWS:]).item() > 0
+    assert torch.count_nonzero(dk[:, :, :UNSEEN_KEYS]).item() > 0
 
 
 def test_block_masks_equal_pytorch_on_gpu():
@@ -189,6 +315,49 @@ def test_compiled_one_graph():
         q, k, v = qkv(20 + seed)
         assert torch.equal(compiled(q, k, v), f(q, k, v))
     assert len(graphs) == 1
+
+
+def test_cuda_graph_capture_and_replay():
+    """Mods that read no captured tensor (soft-capping, a sliding window):
+    the call captured in a CUDA graph after a warm-up, replayed on new q, k,
+    v contents copied into the captured inputs, equals an eager call."""
+    need_gpu()
+    cases = mods.make(H, S, device="cuda")
+    score_mod, mask_mod = cases["softcap"][0], cases["sliding_window"][1]
+    bm = create_block_mask(mask_mod, B, H, S, S, device="cuda")  # before the capture
+    static = [t.clone() for t in qkv(30)]
+
+    def attend():
+        return flex_attention(*static, score_mod=score_mod, block_mask=bm)
+
+    # Warm up on a side stream (PyTorch's rule for capture): the kernel
+    # compiles and loads, the mods' contexts are made; then wait for any
+    # kernel compiling in the background and warm up again so the capture
+    # finds everything in flexjit's cache.
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        attend()
+        flexjit.wait_compiles()
+        attend()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = attend()
+    previous = None
+    for seed in (31, 32, 33):
+        fresh = qkv(seed)
+        for dst, src in zip(static, fresh):
+            dst.copy_(src)
+        graph.replay()
+        want = flex_attention(*fresh, score_mod=score_mod, block_mask=bm)
+        torch.cuda.synchronize()
+        assert torch.equal(static_out, want), seed
+        if previous is not None:
+            assert not torch.equal(static_out, previous)  # the replay computed anew
+        previous = static_out.clone()
 
 
 def test_out_of_bounds_read_is_an_error():

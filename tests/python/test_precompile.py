@@ -77,3 +77,10 @@ def test_backward_op_has_a_fake_implementation():
         dq, dk, dv = torch.ops.flexjit.flex_attention_backward(
             q, k, v, out, lse, out, None, "", [], [], [], [], [], 0.25)
         assert dq.shape == q.shape and dk.shape == k.shape and dv.shape == v.shape
+
+
+def test_wait_compiles_returns_with_nothing_compiling():
+    """flexjit.wait_compiles (before a CUDA graph capture) returns at once
+    when no kernel compiles in the background, GPU or not."""
+    import flexjit
+    assert flexjit.wait_compiles() is None
