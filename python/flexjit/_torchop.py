@@ -5,15 +5,16 @@ torch.compile graphs as one opaque node.
 Its arguments are tensors and constants only: the mods arrive as the text
 of their flex program (a string, static for a graph), their captured
 tensors as lists, the block mask as its eight arrays. It returns the output
-and the log-sum-exp (kept for the backward pass, which will be registered
-on this op with torch.library.register_autograd once flexjit has backward
-kernels: everything it needs, q, k, v, out, lse, the program and the block
-mask, is among the op's inputs and outputs).
+and the log-sum-exp, which the backward pass needs: everything it reads, q,
+k, v, out, lse, the program and the block mask, is among the op's inputs and
+outputs.
 
 Autograd: torch.library.register_autograd on the op; the backward is a
 second custom op, flexjit::flex_attention_backward (with a fake
 implementation, so both run under torch.compile), which calls the C API's
-flexjit_attention_backward on the GPU."""
+flexjit_attention_backward on the GPU and returns dq, dk, dv. Not supported:
+the backward on CPU tensors (a NotImplementedError) and gradients of the
+tensors a mod captures (they get none)."""
 import collections
 import ctypes
 import threading
