@@ -13,7 +13,8 @@ the GPU; PyTorch-made block masks accepted; PyTorch's current stream used;
 torch.compile keeping the op in one graph. The backward (autograd): dq, dk,
 dv of every documented mod at head dims 64 and 128, GQA, and rows and keys
 that attend to nothing, against the fp64 reference with an error norm at
-most twice PyTorch's plus a small floor. A CUDA graph capturing the op.
+most twice PyTorch's plus a small floor; the gradient of a learned bias table
+the score mod reads. A CUDA graph capturing the op.
 """
 import os
 import sys
@@ -227,6 +228,60 @@ def test_masked_rows_and_keys_backward():
     # Not vacuous: the rows and keys that do attend have gradients.
     assert torch.count_nonzero(dq[:, :, EMPTY_ROWS:]).item() > 0
     assert torch.count_nonzero(dk[:, :, :UNSEEN_KEYS]).item() > 0
+
+
+def learned_relative_bias(table):
+    """A score mod adding a learned relative-position bias, table [H, 2S - 1]
+    (captured; a tensor, not a Python number: see mods.py)."""
+    def relative_bias(score, b, h, q_idx, kv_idx):
+        return score + table[h, q_idx - kv_idx]
+    return relative_bias
+
+
+def test_learned_bias_gradient():
+    """The gradient of a captured f32 tensor read by the score mod (the C
+    API's buffer gradients through autograd), with causal masking: against
+    the fp64 reference with an error at most twice PyTorch's plus the floor;
+    zero for the entries no allowed position reads (negative offsets)."""
+    need_gpu()
+    D = 64
+    q, k, v = qkv(500, D=D)
+    g = torch.Generator(device="cuda").manual_seed(501)
+    table = torch.randn(H, 2 * S - 1, device="cuda", generator=g)
+    grad_out = torch.randn(B, H, S, D, device="cuda", dtype=torch.bfloat16, generator=g)
+    _, causal = mods.make(H, S, device="cuda")["causal"]
+    torch_bm = torch_flex.create_block_mask(causal, B, H, S, S, device="cuda")
+    bm = create_block_mask(causal, B, H, S, S, device="cuda")
+
+    def run(attend, inputs, bias, mask):
+        q, k, v = (t.detach().clone().requires_grad_() for t in inputs)
+        bias = bias.detach().clone().requires_grad_()
+        out = attend(q, k, v, score_mod=learned_relative_bias(bias), block_mask=mask)
+        out.backward(grad_out.to(out.dtype))
+        return q.grad, k.grad, v.grad, bias.grad
+
+    ref = run(torch_flex.flex_attention, [t.double() for t in (q, k, v)], table.double(),
+              torch_bm)
+    want = run(fresh_torch_compiled(), (q, k, v), table, torch_bm)
+    got = run(flex_attention, (q, k, v), table, bm)
+    torch.cuda.synchronize()
+    problems = []
+    for which, mine, theirs, exact in zip(("dq", "dk", "dv", "dtable"), got, want, ref):
+        if mine is None:
+            problems.append("%s: no gradient" % which)
+            continue
+        if not torch.isfinite(mine).all():
+            problems.append("%s: not finite" % which)
+            continue
+        err, torch_err = relative_error(mine, exact), relative_error(theirs, exact)
+        if not err <= 2 * torch_err + GRAD_EPS:
+            problems.append("%s: relative error %.3g, PyTorch's %.3g" % (which, err, torch_err))
+    assert not problems, "\n".join(problems)
+    dtable = got[3]
+    assert dtable.dtype == torch.float32 and dtable.shape == table.shape
+    # Offsets q - kv < 0 (entries S .. 2S - 2 after wrapping) are masked out.
+    assert torch.count_nonzero(dtable[:, S:]).item() == 0
+    assert torch.count_nonzero(dtable[:, :S]).item() > 0
 
 
 def test_block_masks_equal_pytorch_on_gpu():
