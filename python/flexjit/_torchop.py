@@ -184,11 +184,15 @@ def _buffer_grads(prog, score_mod, score_inputs, wanted, device):
     grads, descs = [], []
     if not any(wanted):
         return grads, descs
-    params, buffers = prog.params(score_mod), prog.buffers(score_mod)
+    params, buffers = (prog.params(score_mod), prog.buffers(score_mod)) if score_mod else ([], [])
     for i, (tensor, want) in enumerate(zip(score_inputs, wanted)):
         if not want:
             continue
-        name = buffers[i - len(params)][0]
+        j = i - len(params)
+        if not 0 <= j < len(buffers) or buffers[j][1] != _capi.F32:
+            raise InvalidArgumentError("flexjit: score-mod input %d is not an f32 buffer of the "
+                                       "score mod; only those get gradients" % i)
+        name = buffers[j][0]
         g = torch.zeros(tuple(tensor.shape), dtype=torch.float32, device=device)
         grads.append(g)
         descs.append((name, list(tensor.shape), g.data_ptr()))
