@@ -321,9 +321,19 @@ def _flex_attention_grad(ctx, grad_out, grad_lse):
     # The score mod's f32 buffers that require it get their gradient; its
     # params, the mask mod's tensors, the block mask and the constants none.
     it = iter(grads)
-    score_grads = [next(it) if w else None for w in ctx.score_grads] \
-        if any(ctx.score_grads) else None
-    return dq, dk, dv, None, score_grads, None, None, None, None, None
+    score_grads = [next(it) if w else None for w in ctx.score_grads]
+    mask_inputs, block_mask, block_size, seq_lengths = ctx.args[2:6]
+    return (dq, dk, dv, None, score_grads, _no_gradient(mask_inputs), _no_gradient(block_mask),
+            _no_gradient(block_size), _no_gradient(seq_lengths), None)
+
+
+def _no_gradient(arg):
+    """The gradient of an input that gets none, in the structure
+    torch.library checks the backward's result against: a list of Nones for
+    a list of (optional) tensors, an empty list included; else None."""
+    if isinstance(arg, list) and all(a is None or isinstance(a, torch.Tensor) for a in arg):
+        return [None] * len(arg)
+    return None
 
 
 torch.library.register_autograd("flexjit::flex_attention", _flex_attention_grad,

@@ -135,3 +135,46 @@ def test_buffer_gradient_on_cpu_is_a_clear_error():
     assert out.requires_grad
     with pytest.raises(NotImplementedError, match="CUDA tensors only"):
         out.sum().backward()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_autograd_wiring(monkeypatch, compiled):
+    """Gradients reach the right tensors, eagerly and under torch.compile
+    (AOTAutograd): dq, dk, dv to q, k, v, each f32 buffer's to its captured
+    tensor, none to a param, an integer buffer or the block mask. The GPU
+    backward is replaced by one returning marker values (the numbers are
+    test_gpu.py's)."""
+    from flexjit import _torchop
+    from flexjit.torch import create_block_mask, flex_attention
+
+    def marked(query, key, value, out, lse, grad_out, grad_lse, text, score_inputs,
+               mask_inputs, block_mask, block_size, seq_lengths, scale, score_grads):
+        assert len(block_mask) == 8 and list(block_size) == [16, 16]
+        wanted = [t for t, w in zip(score_inputs, score_grads) if w]
+        return (torch.full_like(query, 1.0), torch.full_like(key, 2.0),
+                torch.full_like(value, 3.0), [torch.full_like(t, 4.0) for t in wanted])
+
+    monkeypatch.setattr(_torchop, "_backward", marked)
+    temperature = torch.tensor(1.5, requires_grad=True)
+    table = torch.randn(2, 63, requires_grad=True)
+    shift = torch.zeros(32, dtype=torch.int32)
+
+    def biased(score, b, h, q_idx, kv_idx):
+        return score * temperature + table[h, q_idx - kv_idx + shift[kv_idx]]
+
+    def causal(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    bm = create_block_mask(causal, 1, 2, 32, 32, device="cpu", BLOCK_SIZE=16)
+
+    def attend(q, k, v):
+        return flex_attention(q, k, v, score_mod=biased, block_mask=bm)
+
+    if compiled:
+        torch._dynamo.reset()
+        attend = torch.compile(attend, backend="aot_eager", fullgraph=True)
+    q, k, v = (torch.randn(1, 2, 32, 16, requires_grad=True) for _ in range(3))
+    attend(q, k, v).sum().backward()
+    for t, mark in ((q, 1.0), (k, 2.0), (v, 3.0), (table, 4.0)):
+        assert t.grad is not None and bool((t.grad == mark).all()), mark
+    assert temperature.grad is None
