@@ -80,42 +80,6 @@ def fresh_torch_compiled():
     return torch.compile(torch_flex.flex_attention)
 
 
-def check_against_pytorch(name, D):
-    score_mod, mask_mod = mods.make(H, S, device="cuda")[name]
-    q, k, v = qkv(mods.NAMES.index(name), D=D)
-    torch_bm = torch_flex.create_block_mask(mask_mod, B, H, S, S, device="cuda") \
-        if mask_mod else None
-    want, want_lse = fresh_torch_compiled()(q, k, v, score_mod=score_mod, block_mask=torch_bm,
-                                            return_lse=True)
-    ref, ref_lse = torch_flex.flex_attention(q.double(), k.double(), v.double(),
-                                             score_mod=score_mod, block_mask=torch_bm,
-                                             return_lse=True)
-    bm = create_block_mask(mask_mod, B, H, S, S, device="cuda") if mask_mod else None
-    out, lse = flex_attention(q, k, v, score_mod=score_mod, block_mask=bm, return_lse=True)
-    torch.cuda.synchronize()
-    assert out.dtype == q.dtype and out.shape == want.shape
-    assert lse.dtype == torch.float32 and lse.shape == want_lse.shape
-    err = (out.double() - ref).abs().max().item()
-    torch_err = (want.double() - ref).abs().max().item()
-    assert err <= 2 * torch_err + 1e-3, (name, D, err, torch_err)
-    finite = torch.isfinite(ref_lse)
-    lse_err = (lse.double()[finite] - ref_lse[finite]).abs().max().item()
-    assert lse_err <= 1e-3, (name, D, lse_err)
-    assert torch.equal(torch.isneginf(lse), torch.isneginf(ref_lse))
-
-
-def test_documented_mods_head_dim_128():
-    need_gpu()
-    for name in mods.NAMES:
-        check_against_pytorch(name, 128)
-
-
-def test_documented_mods_head_dim_64():
-    need_gpu()
-    for name in mods.NAMES:
-        check_against_pytorch(name, 64)
-
-
 # The backward's bar: each gradient's relative error norm against the fp64
 # reference at most twice PyTorch's (torch.compile'd, same bf16 inputs) plus
 # this floor.
@@ -153,21 +117,39 @@ def gradient_problem(where, mine, theirs, exact, like):
     return None
 
 
-def gradients(attend, inputs, grad_out, **kwargs):
-    """(dq, dk, dv) of attend(q, k, v, **kwargs) through autograd, for the
-    output's gradient grad_out."""
-    q, k, v = (t.detach().clone().requires_grad_() for t in inputs)
-    out = attend(q, k, v, **kwargs)
-    out.backward(grad_out)
-    return q.grad, k.grad, v.grad
+def forward_problems(where, got, want, ref):
+    """What is wrong with flexjit's (out, lse) `got` against the fp64 `ref`:
+    out's error at most twice PyTorch's (`want`) plus 1e-3, the LSE within
+    1e-3, -inf exactly where the reference's is."""
+    (out, lse), (want_out, want_lse), (ref_out, ref_lse) = \
+        [[t.detach() for t in pair] for pair in (got, want, ref)]
+    if out.dtype != want_out.dtype or out.shape != want_out.shape:
+        return ["%s out: %s %s, want %s %s" % (where, out.dtype, tuple(out.shape),
+                                               want_out.dtype, tuple(want_out.shape))]
+    if lse.dtype != torch.float32 or lse.shape != want_lse.shape:
+        return ["%s lse: %s %s" % (where, lse.dtype, tuple(lse.shape))]
+    problems = []
+    err = (out.double() - ref_out).abs().max().item()
+    torch_err = (want_out.double() - ref_out).abs().max().item()
+    if not err <= 2 * torch_err + 1e-3:
+        problems.append("%s out: error %.3g, PyTorch's %.3g" % (where, err, torch_err))
+    finite = torch.isfinite(ref_lse)
+    lse_err = (lse.double()[finite] - ref_lse[finite]).abs().max().item()
+    if not lse_err <= 1e-3:
+        problems.append("%s lse: error %.3g" % (where, lse_err))
+    if not torch.equal(torch.isneginf(lse), torch.isneginf(ref_lse)):
+        problems.append("%s lse: -inf at other rows than the reference's" % where)
+    return problems
 
 
-def gradient_errors(case, score_mod, mask_mod, D, Hq=H, Hkv=H, seed=0):
-    """The backward of flexjit.torch.flex_attention against an fp64 reference
-    (PyTorch's eager flex_attention on double inputs) and PyTorch's own error
-    (torch.compile'd flex_attention on the same bf16 inputs): a list of what
-    is wrong, empty when the bar holds for dq, dk and dv. Returns the dq, dk,
-    dv flexjit computed as well."""
+def compare_with_pytorch(case, score_mod, mask_mod, D, Hq=H, Hkv=H, seed=0):
+    """flexjit.torch.flex_attention, forward and backward (autograd), against
+    an fp64 reference (PyTorch's eager flex_attention on double inputs) and
+    PyTorch's own error (torch.compile'd flex_attention on the same bf16
+    inputs): (what is wrong with the output and LSE, what is wrong with dq,
+    dk, dv, flexjit's (dq, dk, dv)). One run serves both checks, so PyTorch
+    compiles each case once."""
+    where = "%s D=%d" % (case, D)
     q, k, v = qkv(seed, D=D, Hkv=Hkv, Hq=Hq)
     g = torch.Generator(device="cuda").manual_seed(seed + 1000)
     grad_out = torch.randn(B, Hq, S, D, device="cuda", dtype=torch.bfloat16, generator=g)
@@ -175,59 +157,98 @@ def gradient_errors(case, score_mod, mask_mod, D, Hq=H, Hkv=H, seed=0):
     torch_bm = torch_flex.create_block_mask(mask_mod, B, Hq, S, S, device="cuda") \
         if mask_mod else None
     bm = create_block_mask(mask_mod, B, Hq, S, S, device="cuda") if mask_mod else None
-    ref = gradients(torch_flex.flex_attention, [t.double() for t in (q, k, v)],
-                    grad_out.double(), score_mod=score_mod, block_mask=torch_bm,
-                    enable_gqa=gqa)
-    want = gradients(fresh_torch_compiled(), (q, k, v), grad_out, score_mod=score_mod,
-                     block_mask=torch_bm, enable_gqa=gqa)
-    got = gradients(flex_attention, (q, k, v), grad_out, score_mod=score_mod, block_mask=bm,
-                    enable_gqa=gqa)
+
+    def forward(attend, inputs, mask):
+        leaves = [t.detach().clone().requires_grad_() for t in inputs]
+        out, lse = attend(*leaves, score_mod=score_mod, block_mask=mask, enable_gqa=gqa,
+                          return_lse=True)
+        return leaves, out, lse
+
+    ref = forward(torch_flex.flex_attention, [t.double() for t in (q, k, v)], torch_bm)
+    want = forward(fresh_torch_compiled(), (q, k, v), torch_bm)
+    got = forward(flex_attention, (q, k, v), bm)
     torch.cuda.synchronize()
-    problems = [gradient_problem("%s D=%d %s" % (case, D, which), mine, theirs, exact, like)
-                for which, mine, theirs, exact, like in zip(("dq", "dk", "dv"), got, want, ref,
-                                                            (q, k, v))]
-    return [p for p in problems if p], got
+    problems = forward_problems(where, got[1:], want[1:], ref[1:])
+
+    grads = []
+    for who, (leaves, out, _) in (("the fp64 reference", ref), ("PyTorch", want),
+                                  ("flexjit", got)):
+        try:
+            out.backward(grad_out.to(out.dtype))
+            torch.cuda.synchronize()
+        except Exception as e:  # reported with the case, the other cases go on
+            return problems, ["%s: %s's backward raised %s: %s" % (where, who, type(e).__name__,
+                                                                  e)], None
+        grads.append([t.grad for t in leaves])
+    exact, theirs, mine = grads
+    grad_problems = [gradient_problem("%s %s" % (where, which), m, t, e, like)
+                     for which, m, t, e, like in zip(("dq", "dk", "dv"), mine, theirs, exact,
+                                                     (q, k, v))]
+    return problems, [p for p in grad_problems if p], mine
 
 
-def check_gradients(D):
-    cases = mods.make(H, S, device="cuda")
+_documented = {}
+
+
+def documented_case(name, D):
+    """compare_with_pytorch for a documented mod (mods.py), computed once for
+    the forward and the backward tests."""
+    if (name, D) not in _documented:
+        score_mod, mask_mod = mods.make(H, S, device="cuda")[name]
+        _documented[(name, D)] = compare_with_pytorch(name, score_mod, mask_mod, D,
+                                                      seed=mods.NAMES.index(name))[:2]
+    return _documented[(name, D)]
+
+
+def check_documented(D, part):
     problems = []
     for name in mods.NAMES:
-        score_mod, mask_mod = cases[name]
-        problems += gradient_errors(name, score_mod, mask_mod, D,
-                                    seed=200 + mods.NAMES.index(name))[0]
+        problems += documented_case(name, D)[part]
     assert not problems, "\n".join(problems)
+
+
+def test_documented_mods_head_dim_128():
+    need_gpu()
+    check_documented(128, 0)
+
+
+def test_documented_mods_head_dim_64():
+    need_gpu()
+    check_documented(64, 0)
 
 
 def test_documented_mods_backward_head_dim_128():
     need_gpu()
-    check_gradients(128)
+    check_documented(128, 1)
 
 
 def test_documented_mods_backward_head_dim_64():
     need_gpu()
-    check_gradients(64)
+    check_documented(64, 1)
 
 
-def test_gqa_backward():
+def test_gqa_forward_and_backward():
     """Hq 8, Hkv 2: dk and dv summed over the query heads of each group."""
     need_gpu()
     Hq = 8
     score_mod, mask_mod = mods.make(Hq, S, device="cuda")["alibi_causal"]
     problems = []
     for D in (64, 128):
-        problems += gradient_errors("GQA alibi_causal", score_mod, mask_mod, D, Hq=Hq, Hkv=2,
-                                    seed=300 + D)[0]
+        forward, backward, _ = compare_with_pytorch("GQA alibi_causal", score_mod, mask_mod, D,
+                                                    Hq=Hq, Hkv=2, seed=300 + D)
+        problems += forward + backward
     assert not problems, "\n".join(problems)
 
 
 def test_masked_rows_and_keys_backward():
     """Rows that see no key and keys that no row sees get zero gradients,
-    never NaN; the rest meets the bar."""
+    never NaN; the rest meets the bars."""
     need_gpu()
-    problems, (dq, dk, dv) = gradient_errors("masked rows", None, rows_and_keys_masked, 128,
-                                             seed=400)
+    forward, backward, grads = compare_with_pytorch("masked rows", None, rows_and_keys_masked,
+                                                    128, seed=400)
+    problems = forward + backward
     assert not problems, "\n".join(problems)
+    dq, dk, dv = grads
     assert torch.count_nonzero(dq[:, :, :EMPTY_ROWS]).item() == 0
     assert torch.count_nonzero(dk[:, :, UNSEEN_KEYS:]).item() == 0
     assert torch.count_nonzero(dv[:, :, UNSEEN_KEYS:]).item() == 0
