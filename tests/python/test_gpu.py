@@ -187,44 +187,33 @@ def compare_with_pytorch(case, score_mod, mask_mod, D, Hq=H, Hkv=H, seed=0):
     return problems, [p for p in grad_problems if p], mine
 
 
-_documented = {}
-
-
-def documented_case(name, D):
-    """compare_with_pytorch for a documented mod (mods.py), computed once for
-    the forward and the backward tests."""
-    if (name, D) not in _documented:
-        score_mod, mask_mod = mods.make(H, S, device="cuda")[name]
-        _documented[(name, D)] = compare_with_pytorch(name, score_mod, mask_mod, D,
-                                                      seed=mods.NAMES.index(name))[:2]
-    return _documented[(name, D)]
-
-
-def check_documented(D, part):
-    problems = []
-    for name in mods.NAMES:
-        problems += documented_case(name, D)[part]
+def check_documented(name, D):
+    """compare_with_pytorch for a documented mod (mods.py): its forward and
+    its backward (one run, so PyTorch compiles the case once)."""
+    need_gpu()
+    score_mod, mask_mod = mods.make(H, S, device="cuda")[name]
+    forward, backward = compare_with_pytorch(name, score_mod, mask_mod, D,
+                                             seed=mods.NAMES.index(name))[:2]
+    problems = forward + backward
     assert not problems, "\n".join(problems)
 
 
-def test_documented_mods_head_dim_128():
-    need_gpu()
-    check_documented(128, 0)
+# One test per documented mod and head dim (test_documented_<mod>_d<D>), so
+# that a run can spread them over processes (pytest -n, pytest-xdist):
+# PyTorch's compiles dominate their time.
+def _documented_test(name, D):
+    def test():
+        check_documented(name, D)
+    test.__name__ = "test_documented_%s_d%d" % (name, D)
+    test.__doc__ = "%s at head dim %d: forward and backward against fp64 and PyTorch" % (name, D)
+    return test
 
 
-def test_documented_mods_head_dim_64():
-    need_gpu()
-    check_documented(64, 0)
-
-
-def test_documented_mods_backward_head_dim_128():
-    need_gpu()
-    check_documented(128, 1)
-
-
-def test_documented_mods_backward_head_dim_64():
-    need_gpu()
-    check_documented(64, 1)
+for _name in mods.NAMES:
+    for _D in (128, 64):
+        _t = _documented_test(_name, _D)
+        globals()[_t.__name__] = _t
+del _name, _D, _t
 
 
 def test_gqa_forward_and_backward():
