@@ -1,19 +1,69 @@
 """A 200-step training run of a small transformer (random tokens in
 documents, causal document mask) with flexjit's flex_attention and with
 PyTorch's FlexAttention (torch.compile'd): same initial weights, same data.
-Prints both loss curves and the time per step. Needs a GPU.
+Prints both loss curves, the time per step, and a verdict: "loss curves
+agree: yes" when the curves match within the loss's step-to-step noise (the
+exit status is 1 when they clearly disagree, or a loss is not finite). Needs a
+GPU.
 
     FLEXJIT_LIBRARY=dist/libflexjit_capi.so PYTHONPATH=python \
         python bench/train_small.py --steps 200
 """
 import argparse
 import copy
+import math
 import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+# The document ids of the current step's batch [batch, seq]: one module-level
+# tensor whose contents each step overwrites, read by the mask mod below. A
+# global (not a closure variable of a function made per step) keeps
+# torch.compile's graph for PyTorch's run: the same function and tensor every
+# step, so no recompilation.
+DOC_IDS = None
+
+# The verdict (loss_verdict): over the last TAIL steps, the mean absolute
+# difference of the two curves at most MEAN_BOUND times the loss's step-to-step
+# noise, and the final losses' difference at most FINAL_BOUND times it.
+TAIL = 50
+MEAN_BOUND = 2.0
+FINAL_BOUND = 3.0
+
+
+def document_causal(b, h, q_idx, kv_idx):
+    return (DOC_IDS[b, q_idx] == DOC_IDS[b, kv_idx]) & (q_idx >= kv_idx)
+
+
+def step_noise(losses):
+    """The standard deviation of one step's loss around its trend: that of the
+    differences of consecutive losses, over sqrt(2)."""
+    d = [b - a for a, b in zip(losses, losses[1:])]
+    if len(d) < 2:
+        return 0.0
+    m = sum(d) / len(d)
+    return math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / 2)
+
+
+def loss_verdict(a, b, tail=TAIL):
+    """(agree, explanation) for two loss curves of the same steps on the same
+    batches: the paired differences of the last `tail` steps against the
+    step-to-step noise of both curves there."""
+    a, b = a[-tail:], b[-tail:]
+    if not all(math.isfinite(x) for x in a + b):
+        return False, "a loss is not finite"
+    noise = max((step_noise(a) + step_noise(b)) / 2, 1e-3 * abs(sum(a) / len(a)), 1e-9)
+    mean_diff = sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+    final_diff = abs(a[-1] - b[-1])
+    agree = mean_diff <= MEAN_BOUND * noise and final_diff <= FINAL_BOUND * noise
+    return agree, ("last %d steps: mean |difference| %.4f, final losses %.4f vs %.4f "
+                   "(difference %.4f), step-to-step noise %.4f; bounds %.0fx and %.0fx the "
+                   "noise" % (len(a), mean_diff, a[-1], b[-1], final_diff, noise, MEAN_BOUND,
+                              FINAL_BOUND))
 
 
 class Block(nn.Module):
@@ -52,11 +102,7 @@ def run(name, model, attend, make_mask, batches, doc_ids, steps):
     losses, times = [], []
     for step in range(steps):
         tokens = batches[step % len(batches)]
-        docs = doc_ids[step % len(doc_ids)]
-
-        def document_causal(b, h, q_idx, kv_idx):
-            return (docs[b, q_idx] == docs[b, kv_idx]) & (q_idx >= kv_idx)
-
+        DOC_IDS.copy_(doc_ids[step % len(doc_ids)])
         torch.cuda.synchronize()
         t0 = time.perf_counter()
         mask = make_mask(document_causal, tokens.shape[0], None, tokens.shape[1],
@@ -80,6 +126,7 @@ def main():
     ap.add_argument("--seq", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=4)
     a = ap.parse_args()
+    global DOC_IDS
     if not torch.cuda.is_available():
         sys.exit("bench/train_small.py needs a GPU")
     from torch.nn.attention.flex_attention import create_block_mask as torch_mask
@@ -109,6 +156,8 @@ def main():
         batches.append(t)
         doc_ids.append(starts)
 
+    DOC_IDS = torch.zeros(a.batch, a.seq, dtype=torch.int32, device="cuda")
+    started = time.perf_counter()
     results = {}
     for name, attend, make_mask in (
             ("flexjit", fj.flex_attention, fj.create_block_mask),
@@ -126,7 +175,12 @@ def main():
     for name, (_, times) in results.items():
         rest = sorted(times[10:]) or times
         print("| %s | %.2f ms | %.0f ms |" % (name, rest[len(rest) // 2] * 1e3, times[0] * 1e3))
+    print()
+    agree, why = loss_verdict(results["flexjit"][0], results["FlexAttention"][0])
+    print("loss curves agree: %s (%s)" % ("yes" if agree else "no", why))
+    print("total time: %.1f s" % (time.perf_counter() - started))
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,7 +20,7 @@ from ._precompile import precompile
 
 __version__ = "0.1.0"
 
-__all__ = ["explain", "translate", "precompile", "Program", "Error", "TranslationError", "CompileError",
+__all__ = ["explain", "translate", "precompile", "wait_compiles", "Program", "Error", "TranslationError", "CompileError",
            "InvalidArgumentError", "NotFoundError", "OutOfBoundsError", "DeviceError",
            "CacheError", "OutOfMemoryError", "InternalError", "library_path", "__version__"]
 
@@ -29,3 +29,14 @@ def library_path():
     """The libflexjit_capi.so this package loaded (loading it if needed)."""
     from . import _capi
     return _capi.library().path
+
+
+def wait_compiles():
+    """Waits until the attention kernels flexjit compiles in the background
+    are ready (flexjit_attention_wait_compiles: a first call may run a
+    quicker-to-compile instantiation of the kernel and compile the chosen one
+    on a thread, docs/attention.md). Call it after warming up and before
+    capturing a CUDA graph, so that no kernel is being loaded while the graph
+    is captured (docs/python.md)."""
+    from . import _capi
+    _capi.library().call("flexjit_attention_wait_compiles")

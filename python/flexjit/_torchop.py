@@ -5,15 +5,17 @@ torch.compile graphs as one opaque node.
 Its arguments are tensors and constants only: the mods arrive as the text
 of their flex program (a string, static for a graph), their captured
 tensors as lists, the block mask as its eight arrays. It returns the output
-and the log-sum-exp (kept for the backward pass, which will be registered
-on this op with torch.library.register_autograd once flexjit has backward
-kernels: everything it needs, q, k, v, out, lse, the program and the block
-mask, is among the op's inputs and outputs).
+and the log-sum-exp, which the backward pass needs: everything it reads, q,
+k, v, out, lse, the program and the block mask, is among the op's inputs and
+outputs.
 
 Autograd: torch.library.register_autograd on the op; the backward is a
 second custom op, flexjit::flex_attention_backward (with a fake
 implementation, so both run under torch.compile), which calls the C API's
-flexjit_attention_backward on the GPU."""
+flexjit_attention_backward on the GPU and returns dq, dk, dv and the
+gradients of the score mod's f32 buffers that require one. Not supported:
+the backward on CPU tensors (a NotImplementedError); gradients of a mod's
+params (0-dim tensors) and of the mask mod's tensors (they get none)."""
 import collections
 import ctypes
 import threading
@@ -158,9 +160,50 @@ def _attention(query, key, value, text, score_inputs, mask_inputs, block_mask, b
     return result.to(query.dtype), lse
 
 
+def buffer_grad_wanted(text, score_inputs):
+    """One bool per score-mod input tensor: whether autograd gets its
+    gradient, for a tensor that requires one and is read as an f32 buffer
+    (the C API's buffer gradients; params, the 0-dim tensors, get none)."""
+    wanted = [bool(getattr(t, "requires_grad", False)) for t in score_inputs]
+    if not any(wanted):
+        return wanted
+    prog, score_mod, _ = program(text)
+    if score_mod is None:
+        return [False] * len(wanted)
+    params, buffers = prog.params(score_mod), prog.buffers(score_mod)
+    for i in range(len(wanted)):
+        j = i - len(params)
+        wanted[i] = wanted[i] and 0 <= j < len(buffers) and buffers[j][1] == _capi.F32
+    return wanted
+
+
+def _buffer_grads(prog, score_mod, score_inputs, wanted, device):
+    """([f32 zeros of each wanted buffer's shape on `device`], [(buffer name,
+    dims, address)] for the C API), in the order of score_inputs (params,
+    then buffers, each in the mod's ABI order: mod_inputs)."""
+    grads, descs = [], []
+    if not any(wanted):
+        return grads, descs
+    params, buffers = (prog.params(score_mod), prog.buffers(score_mod)) if score_mod else ([], [])
+    for i, (tensor, want) in enumerate(zip(score_inputs, wanted)):
+        if not want:
+            continue
+        j = i - len(params)
+        if not 0 <= j < len(buffers) or buffers[j][1] != _capi.F32:
+            raise InvalidArgumentError("flexjit: score-mod input %d is not an f32 buffer of the "
+                                       "score mod; only those get gradients" % i)
+        name = buffers[j][0]
+        g = torch.zeros(tuple(tensor.shape), dtype=torch.float32, device=device)
+        grads.append(g)
+        descs.append((name, list(tensor.shape), g.data_ptr()))
+    return grads, descs
+
+
 def _backward(query, key, value, out, lse, grad_out, grad_lse, text, score_inputs, mask_inputs,
-              block_mask, block_size, seq_lengths, scale):
-    """dq, dk, dv through the C API's flexjit_attention_backward (GPU only)."""
+              block_mask, block_size, seq_lengths, scale, score_grads):
+    """dq, dk, dv and the gradients of the score mod's inputs that
+    `score_grads` marks (buffer_grad_wanted), through the C API's
+    flexjit_attention_backward (GPU only)."""
     if query.device.type != "cuda":
         raise NotImplementedError("flexjit: the backward pass runs on CUDA tensors only (the C "
                                   "API has no CPU backward); use torch's flex_attention on the "
@@ -185,11 +228,18 @@ def _backward(query, key, value, out, lse, grad_out, grad_lse, text, score_input
     if grad_lse is not None:
         grad_lse = grad_lse.to(torch.float32).contiguous()
         d_lse = grad_lse.data_ptr()
+    score_mod = program(text)[1]
+    if len(score_grads) != len(score_inputs):
+        raise InvalidArgumentError("flexjit: %d score-mod gradient flags for %d score-mod inputs"
+                                   % (len(score_grads), len(score_inputs)))
+    grads, buffer_grads = _buffer_grads(prog, score_mod, score_inputs, score_grads,
+                                        query.device)
     _capi.attention_backward(prog.handle, desc, _tensor(grad_out), _tensor(dq), _tensor(dk),
-                             _tensor(dv), d_lse=d_lse)
+                             _tensor(dv), d_lse=d_lse, buffer_grads=buffer_grads)
     if kb != B:  # a broadcast key/value batch: its gradient sums over the batch
         dk, dv = dk.sum(0, keepdim=True), dv.sum(0, keepdim=True)
-    return dq, dk, dv
+    wanted = [t for t, w in zip(score_inputs, score_grads) if w]
+    return dq, dk, dv, [g.to(device=t.device, dtype=t.dtype) for g, t in zip(grads, wanted)]
 
 
 @torch.library.custom_op("flexjit::flex_attention", mutates_args=())
@@ -228,21 +278,27 @@ def flex_attention_backward_op(query: torch.Tensor, key: torch.Tensor, value: to
                                mask_inputs: list[torch.Tensor],
                                block_mask: list[Optional[torch.Tensor]],
                                block_size: list[int], seq_lengths: list[int],
-                               scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                               scale: float, score_grads: list[bool]
+                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                          list[torch.Tensor]]:
     """FlexAttention's backward pass: (dq, dk, dv) in the shapes and dtypes of
     q, k, v, from the forward's inputs, out and lse and the gradients of out
-    (and of lse, or None)."""
+    (and of lse, or None); then the gradients of the score mod's inputs that
+    `score_grads` marks (f32 buffers, buffer_grad_wanted), each in its
+    tensor's shape, dtype and device."""
     mask = list(block_mask) + [None] * (4 - len(block_mask)) if block_mask else []
     return _backward(query, key, value, out, lse, grad_out, grad_lse, program_text,
-                     score_inputs, mask_inputs, mask, block_size, seq_lengths, scale)
+                     score_inputs, mask_inputs, mask, block_size, seq_lengths, scale,
+                     score_grads)
 
 
 @flex_attention_backward_op.register_fake
 def _(query, key, value, out, lse, grad_out, grad_lse, program_text, score_inputs, mask_inputs,
-      block_mask, block_size, seq_lengths, scale):
+      block_mask, block_size, seq_lengths, scale, score_grads):
     return (torch.empty_like(query, memory_format=torch.contiguous_format),
             torch.empty_like(key, memory_format=torch.contiguous_format),
-            torch.empty_like(value, memory_format=torch.contiguous_format))
+            torch.empty_like(value, memory_format=torch.contiguous_format),
+            [t.new_empty(t.shape) for t, w in zip(score_inputs, score_grads) if w])
 
 
 def _setup_context(ctx, inputs, output):
@@ -250,6 +306,7 @@ def _setup_context(ctx, inputs, output):
      seq_lengths, scale) = inputs
     out, lse = output
     ctx.save_for_backward(query, key, value, out, lse)
+    ctx.score_grads = buffer_grad_wanted(program_text, score_inputs)
     ctx.args = (program_text, list(score_inputs), list(mask_inputs), list(block_mask),
                 list(block_size), list(seq_lengths), scale)
 
@@ -258,12 +315,25 @@ def _flex_attention_grad(ctx, grad_out, grad_lse):
     query, key, value, out, lse = ctx.saved_tensors
     program_text, score_inputs, mask_inputs, block_mask, block_size, seq_lengths, scale = \
         ctx.args
-    dq, dk, dv = torch.ops.flexjit.flex_attention_backward(
+    dq, dk, dv, grads = torch.ops.flexjit.flex_attention_backward(
         query, key, value, out, lse, grad_out, grad_lse, program_text, score_inputs,
-        mask_inputs, block_mask, block_size, seq_lengths, scale)
-    # No gradient for the captured tensors (buffer gradients: not wired yet),
-    # the block mask or the constants.
-    return dq, dk, dv, None, None, None, None, None, None, None
+        mask_inputs, block_mask, block_size, seq_lengths, scale, ctx.score_grads)
+    # The score mod's f32 buffers that require it get their gradient; its
+    # params, the mask mod's tensors, the block mask and the constants none.
+    it = iter(grads)
+    score_grads = [next(it) if w else None for w in ctx.score_grads]
+    mask_inputs, block_mask, block_size, seq_lengths = ctx.args[2:6]
+    return (dq, dk, dv, None, score_grads, _no_gradient(mask_inputs), _no_gradient(block_mask),
+            _no_gradient(block_size), _no_gradient(seq_lengths), None)
+
+
+def _no_gradient(arg):
+    """The gradient of an input that gets none, in the structure
+    torch.library checks the backward's result against: a list of Nones for
+    a list of (optional) tensors, an empty list included; else None."""
+    if isinstance(arg, list) and all(a is None or isinstance(a, torch.Tensor) for a in arg):
+        return [None] * len(arg)
+    return None
 
 
 torch.library.register_autograd("flexjit::flex_attention", _flex_attention_grad,

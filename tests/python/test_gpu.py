@@ -10,7 +10,11 @@ Each documented mod: flexjit's output and log-sum-exp against an fp64
 reference, with an error at most twice PyTorch's own (torch.compile'd
 flex_attention, bf16) plus a small floor; block masks equal to PyTorch's on
 the GPU; PyTorch-made block masks accepted; PyTorch's current stream used;
-torch.compile keeping the op in one graph.
+torch.compile keeping the op in one graph. The backward (autograd): dq, dk,
+dv of every documented mod at head dims 64 and 128, GQA, and rows and keys
+that attend to nothing, against the fp64 reference with an error norm at
+most twice PyTorch's plus a small floor; the gradient of a learned bias table
+the score mod reads. A CUDA graph capturing the op.
 """
 import os
 import sys
@@ -49,9 +53,9 @@ def need_gpu():
     pytest.skip(why)
 
 
-def qkv(seed, D=128, Hkv=H, dtype=torch.bfloat16, L=S):
+def qkv(seed, D=128, Hkv=H, dtype=torch.bfloat16, L=S, Hq=H):
     g = torch.Generator(device="cuda").manual_seed(seed)
-    q = torch.randn(B, H, L, D, device="cuda", dtype=dtype, generator=g)
+    q = torch.randn(B, Hq, L, D, device="cuda", dtype=dtype, generator=g)
     k = torch.randn(B, Hkv, L, D, device="cuda", dtype=dtype, generator=g)
     v = torch.randn(B, Hkv, L, D, device="cuda", dtype=dtype, generator=g)
     return q, k, v
@@ -67,40 +71,225 @@ def torch_flex_compiled(*args, **kwargs):
     return _compiled_torch_flex(*args, **kwargs)
 
 
-def check_against_pytorch(name, D):
-    score_mod, mask_mod = mods.make(H, S, device="cuda")[name]
-    q, k, v = qkv(mods.NAMES.index(name), D=D)
-    torch_bm = torch_flex.create_block_mask(mask_mod, B, H, S, S, device="cuda") \
-        if mask_mod else None
-    want, want_lse = torch_flex_compiled(q, k, v, score_mod=score_mod, block_mask=torch_bm,
-                                         return_lse=True)
-    ref, ref_lse = torch_flex.flex_attention(q.double(), k.double(), v.double(),
-                                             score_mod=score_mod, block_mask=torch_bm,
-                                             return_lse=True)
-    bm = create_block_mask(mask_mod, B, H, S, S, device="cuda") if mask_mod else None
-    out, lse = flex_attention(q, k, v, score_mod=score_mod, block_mask=bm, return_lse=True)
-    torch.cuda.synchronize()
-    assert out.dtype == q.dtype and out.shape == want.shape
-    assert lse.dtype == torch.float32 and lse.shape == want_lse.shape
-    err = (out.double() - ref).abs().max().item()
-    torch_err = (want.double() - ref).abs().max().item()
-    assert err <= 2 * torch_err + 1e-3, (name, D, err, torch_err)
+def fresh_torch_compiled():
+    """torch.compile(flex_attention) with Dynamo's caches reset: each mod is
+    a new graph for Dynamo, and past its recompile limit (8) it would run
+    PyTorch's eager flex_attention instead of the compiled kernel whose error
+    the bars compare with."""
+    torch._dynamo.reset()
+    return torch.compile(torch_flex.flex_attention)
+
+
+# The backward's bar: each gradient's relative error norm against the fp64
+# reference at most twice PyTorch's (torch.compile'd, same bf16 inputs) plus
+# this floor.
+GRAD_EPS = 1e-3
+# The masked-rows case (module constants, not closure values: see mods.py).
+EMPTY_ROWS = 100      # query rows 0..99 see no key
+UNSEEN_KEYS = S - 50  # keys from here on are seen by no query
+
+
+def rows_and_keys_masked(b, h, q_idx, kv_idx):
+    return (q_idx >= kv_idx) & (q_idx >= EMPTY_ROWS) & (kv_idx < UNSEEN_KEYS)
+
+
+def relative_error(grad, ref):
+    """||grad - ref|| / ||ref||, in fp64."""
+    return ((grad.double() - ref).norm() / ref.norm()).item()
+
+
+def gradient_problem(where, mine, theirs, exact, like):
+    """What is wrong with flexjit's gradient `mine` (None if nothing): its
+    dtype and shape those of `like`, finite, its relative error against the
+    fp64 `exact` at most twice that of PyTorch's `theirs` plus GRAD_EPS."""
+    if mine is None:
+        return "%s: no gradient" % where
+    if mine.dtype != like.dtype or mine.shape != like.shape:
+        return "%s: %s %s, want %s %s" % (where, mine.dtype, tuple(mine.shape), like.dtype,
+                                          tuple(like.shape))
+    if not torch.isfinite(mine).all():
+        return "%s: not finite" % where
+    if not torch.isfinite(exact).all():
+        return "%s: the fp64 reference is not finite" % where
+    err, torch_err = relative_error(mine, exact), relative_error(theirs, exact)
+    if not err <= 2 * torch_err + GRAD_EPS:
+        return "%s: relative error %.3g, PyTorch's %.3g" % (where, err, torch_err)
+    return None
+
+
+def forward_problems(where, got, want, ref):
+    """What is wrong with flexjit's (out, lse) `got` against the fp64 `ref`:
+    out's error at most twice PyTorch's (`want`) plus 1e-3, the LSE within
+    1e-3, -inf exactly where the reference's is."""
+    (out, lse), (want_out, want_lse), (ref_out, ref_lse) = \
+        [[t.detach() for t in pair] for pair in (got, want, ref)]
+    if out.dtype != want_out.dtype or out.shape != want_out.shape:
+        return ["%s out: %s %s, want %s %s" % (where, out.dtype, tuple(out.shape),
+                                               want_out.dtype, tuple(want_out.shape))]
+    if lse.dtype != torch.float32 or lse.shape != want_lse.shape:
+        return ["%s lse: %s %s" % (where, lse.dtype, tuple(lse.shape))]
+    problems = []
+    err = (out.double() - ref_out).abs().max().item()
+    torch_err = (want_out.double() - ref_out).abs().max().item()
+    if not err <= 2 * torch_err + 1e-3:
+        problems.append("%s out: error %.3g, PyTorch's %.3g" % (where, err, torch_err))
     finite = torch.isfinite(ref_lse)
     lse_err = (lse.double()[finite] - ref_lse[finite]).abs().max().item()
-    assert lse_err <= 1e-3, (name, D, lse_err)
-    assert torch.equal(torch.isneginf(lse), torch.isneginf(ref_lse))
+    if not lse_err <= 1e-3:
+        problems.append("%s lse: error %.3g" % (where, lse_err))
+    if not torch.equal(torch.isneginf(lse), torch.isneginf(ref_lse)):
+        problems.append("%s lse: -inf at other rows than the reference's" % where)
+    return problems
 
 
-def test_documented_mods_head_dim_128():
+def compare_with_pytorch(case, score_mod, mask_mod, D, Hq=H, Hkv=H, seed=0):
+    """flexjit.torch.flex_attention, forward and backward (autograd), against
+    an fp64 reference (PyTorch's eager flex_attention on double inputs) and
+    PyTorch's own error (torch.compile'd flex_attention on the same bf16
+    inputs): (what is wrong with the output and LSE, what is wrong with dq,
+    dk, dv, flexjit's (dq, dk, dv)). One run serves both checks, so PyTorch
+    compiles each case once."""
+    where = "%s D=%d" % (case, D)
+    q, k, v = qkv(seed, D=D, Hkv=Hkv, Hq=Hq)
+    g = torch.Generator(device="cuda").manual_seed(seed + 1000)
+    grad_out = torch.randn(B, Hq, S, D, device="cuda", dtype=torch.bfloat16, generator=g)
+    gqa = Hq != Hkv
+    torch_bm = torch_flex.create_block_mask(mask_mod, B, Hq, S, S, device="cuda") \
+        if mask_mod else None
+    bm = create_block_mask(mask_mod, B, Hq, S, S, device="cuda") if mask_mod else None
+
+    def forward(attend, inputs, mask):
+        leaves = [t.detach().clone().requires_grad_() for t in inputs]
+        out, lse = attend(*leaves, score_mod=score_mod, block_mask=mask, enable_gqa=gqa,
+                          return_lse=True)
+        return leaves, out, lse
+
+    ref = forward(torch_flex.flex_attention, [t.double() for t in (q, k, v)], torch_bm)
+    want = forward(fresh_torch_compiled(), (q, k, v), torch_bm)
+    got = forward(flex_attention, (q, k, v), bm)
+    torch.cuda.synchronize()
+    problems = forward_problems(where, got[1:], want[1:], ref[1:])
+
+    grads = []
+    for who, (leaves, out, _) in (("the fp64 reference", ref), ("PyTorch", want),
+                                  ("flexjit", got)):
+        try:
+            out.backward(grad_out.to(out.dtype))
+            torch.cuda.synchronize()
+        except Exception as e:  # reported with the case, the other cases go on
+            return problems, ["%s: %s's backward raised %s: %s" % (where, who, type(e).__name__,
+                                                                  e)], None
+        grads.append([t.grad for t in leaves])
+    exact, theirs, mine = grads
+    grad_problems = [gradient_problem("%s %s" % (where, which), m, t, e, like)
+                     for which, m, t, e, like in zip(("dq", "dk", "dv"), mine, theirs, exact,
+                                                     (q, k, v))]
+    return problems, [p for p in grad_problems if p], mine
+
+
+def check_documented(name, D):
+    """compare_with_pytorch for a documented mod (mods.py): its forward and
+    its backward (one run, so PyTorch compiles the case once)."""
     need_gpu()
-    for name in mods.NAMES:
-        check_against_pytorch(name, 128)
+    score_mod, mask_mod = mods.make(H, S, device="cuda")[name]
+    forward, backward = compare_with_pytorch(name, score_mod, mask_mod, D,
+                                             seed=mods.NAMES.index(name))[:2]
+    problems = forward + backward
+    assert not problems, "\n".join(problems)
 
 
-def test_documented_mods_head_dim_64():
+# One test per documented mod and head dim (test_documented_<mod>_d<D>), so
+# that a run can spread them over processes (pytest -n, pytest-xdist):
+# PyTorch's compiles dominate their time.
+def _documented_test(name, D):
+    def test():
+        check_documented(name, D)
+    test.__name__ = "test_documented_%s_d%d" % (name, D)
+    test.__doc__ = "%s at head dim %d: forward and backward against fp64 and PyTorch" % (name, D)
+    return test
+
+
+for _name in mods.NAMES:
+    for _D in (128, 64):
+        _t = _documented_test(_name, _D)
+        globals()[_t.__name__] = _t
+del _name, _D, _t
+
+
+def test_gqa_forward_and_backward():
+    """Hq 8, Hkv 2: dk and dv summed over the query heads of each group."""
     need_gpu()
-    for name in mods.NAMES:
-        check_against_pytorch(name, 64)
+    Hq = 8
+    score_mod, mask_mod = mods.make(Hq, S, device="cuda")["alibi_causal"]
+    problems = []
+    for D in (64, 128):
+        forward, backward, _ = compare_with_pytorch("GQA alibi_causal", score_mod, mask_mod, D,
+                                                    Hq=Hq, Hkv=2, seed=300 + D)
+        problems += forward + backward
+    assert not problems, "\n".join(problems)
+
+
+def test_masked_rows_and_keys_backward():
+    """Rows that see no key and keys that no row sees get zero gradients,
+    never NaN; the rest meets the bars."""
+    need_gpu()
+    forward, backward, grads = compare_with_pytorch("masked rows", None, rows_and_keys_masked,
+                                                    128, seed=400)
+    problems = forward + backward
+    assert not problems, "\n".join(problems)
+    dq, dk, dv = grads
+    assert torch.count_nonzero(dq[:, :, :EMPTY_ROWS]).item() == 0
+    assert torch.count_nonzero(dk[:, :, UNSEEN_KEYS:]).item() == 0
+    assert torch.count_nonzero(dv[:, :, UNSEEN_KEYS:]).item() == 0
+    # Not vacuous: the rows and keys that do attend have gradients.
+    assert torch.count_nonzero(dq[:, :, EMPTY_ROWS:]).item() > 0
+    assert torch.count_nonzero(dk[:, :, :UNSEEN_KEYS]).item() > 0
+
+
+def learned_relative_bias(table):
+    """A score mod adding a learned relative-position bias, table [H, 2S - 1]
+    (captured; a tensor, not a Python number: see mods.py)."""
+    def relative_bias(score, b, h, q_idx, kv_idx):
+        return score + table[h, q_idx - kv_idx]
+    return relative_bias
+
+
+def test_learned_bias_gradient():
+    """The gradient of a captured f32 tensor read by the score mod (the C
+    API's buffer gradients through autograd), with causal masking: against
+    the fp64 reference with an error at most twice PyTorch's plus the floor;
+    zero for the entries no allowed position reads (negative offsets)."""
+    need_gpu()
+    D = 64
+    q, k, v = qkv(500, D=D)
+    g = torch.Generator(device="cuda").manual_seed(501)
+    table = torch.randn(H, 2 * S - 1, device="cuda", generator=g)
+    grad_out = torch.randn(B, H, S, D, device="cuda", dtype=torch.bfloat16, generator=g)
+    _, causal = mods.make(H, S, device="cuda")["causal"]
+    torch_bm = torch_flex.create_block_mask(causal, B, H, S, S, device="cuda")
+    bm = create_block_mask(causal, B, H, S, S, device="cuda")
+
+    def run(attend, inputs, bias, mask):
+        q, k, v = (t.detach().clone().requires_grad_() for t in inputs)
+        bias = bias.detach().clone().requires_grad_()
+        out = attend(q, k, v, score_mod=learned_relative_bias(bias), block_mask=mask)
+        out.backward(grad_out.to(out.dtype))
+        return q.grad, k.grad, v.grad, bias.grad
+
+    ref = run(torch_flex.flex_attention, [t.double() for t in (q, k, v)], table.double(),
+              torch_bm)
+    want = run(fresh_torch_compiled(), (q, k, v), table, torch_bm)
+    got = run(flex_attention, (q, k, v), table, bm)
+    torch.cuda.synchronize()
+    problems = [gradient_problem(which, mine, theirs, exact, like)
+                for which, mine, theirs, exact, like in zip(("dq", "dk", "dv", "dtable"), got,
+                                                            want, ref, (q, k, v, table))]
+    problems = [p for p in problems if p]
+    assert not problems, "\n".join(problems)
+    dtable = got[3]
+    # Offsets q - kv < 0 (entries S .. 2S - 2 after wrapping) are masked out.
+    assert torch.count_nonzero(dtable[:, S:]).item() == 0
+    assert torch.count_nonzero(dtable[:, :S]).item() > 0
 
 
 def test_block_masks_equal_pytorch_on_gpu():
@@ -189,6 +378,49 @@ def test_compiled_one_graph():
         q, k, v = qkv(20 + seed)
         assert torch.equal(compiled(q, k, v), f(q, k, v))
     assert len(graphs) == 1
+
+
+def test_cuda_graph_capture_and_replay():
+    """Mods that read no captured tensor (soft-capping, a sliding window):
+    the call captured in a CUDA graph after a warm-up, replayed on new q, k,
+    v contents copied into the captured inputs, equals an eager call."""
+    need_gpu()
+    cases = mods.make(H, S, device="cuda")
+    score_mod, mask_mod = cases["softcap"][0], cases["sliding_window"][1]
+    bm = create_block_mask(mask_mod, B, H, S, S, device="cuda")  # before the capture
+    static = [t.clone() for t in qkv(30)]
+
+    def attend():
+        return flex_attention(*static, score_mod=score_mod, block_mask=bm)
+
+    # Warm up on a side stream (PyTorch's rule for capture): the kernel
+    # compiles and loads, the mods' contexts are made; then wait for any
+    # kernel compiling in the background and warm up again so the capture
+    # finds everything in flexjit's cache.
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        attend()
+        flexjit.wait_compiles()
+        attend()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = attend()
+    previous = None
+    for seed in (31, 32, 33):
+        fresh = qkv(seed)
+        for dst, src in zip(static, fresh):
+            dst.copy_(src)
+        graph.replay()
+        want = flex_attention(*fresh, score_mod=score_mod, block_mask=bm)
+        torch.cuda.synchronize()
+        assert torch.equal(static_out, want), seed
+        if previous is not None:
+            assert not torch.equal(static_out, previous)  # the replay computed anew
+        previous = static_out.clone()
 
 
 def test_out_of_bounds_read_is_an_error():

@@ -74,6 +74,107 @@ def test_backward_op_has_a_fake_implementation():
     with FakeTensorMode():
         q, k, v = (torch.empty(1, 2, 32, 16) for _ in range(3))
         out, lse = torch.empty(1, 2, 32, 16), torch.empty(1, 2, 32)
-        dq, dk, dv = torch.ops.flexjit.flex_attention_backward(
-            q, k, v, out, lse, out, None, "", [], [], [], [], [], 0.25)
+        dq, dk, dv, grads = torch.ops.flexjit.flex_attention_backward(
+            q, k, v, out, lse, out, None, "", [], [], [], [], [], 0.25, [])
         assert dq.shape == q.shape and dk.shape == k.shape and dv.shape == v.shape
+        assert grads == []
+        # A gradient per score-mod input marked: its tensor's shape and dtype.
+        table, slope = torch.empty(2, 63), torch.empty((), dtype=torch.float64)
+        _, _, _, grads = torch.ops.flexjit.flex_attention_backward(
+            q, k, v, out, lse, out, None, "", [slope, table], [], [], [], [], 0.25,
+            [False, True])
+        assert len(grads) == 1 and grads[0].shape == table.shape
+        assert grads[0].dtype == table.dtype
+
+
+def test_wait_compiles_returns_with_nothing_compiling():
+    """flexjit.wait_compiles (before a CUDA graph capture) returns at once
+    when no kernel compiles in the background, GPU or not."""
+    import flexjit
+    assert flexjit.wait_compiles() is None
+
+
+def test_buffer_gradients_follow_the_mods_inputs():
+    """Which score-mod inputs get a gradient through autograd: the f32
+    buffers that require one, found in the op's input order (params, then
+    buffers, each in the mod's order), never a param or an integer buffer."""
+    from flexjit import _spec, _torchop
+    temperature = torch.tensor(2.0, requires_grad=True)
+    table = torch.randn(2, 63, requires_grad=True)
+    other = torch.randn(2, requires_grad=True)
+    shift = torch.zeros(64, dtype=torch.int32)
+
+    def biased(score, b, h, q_idx, kv_idx):
+        return score * temperature + other[h] + table[h, q_idx - kv_idx + shift[kv_idx]]
+
+    spec, score_inputs, _ = _spec.eager_spec(biased, None)
+    wanted = _torchop.buffer_grad_wanted(spec.text, score_inputs)
+    by_tensor = {id(t): w for t, w in zip(score_inputs, wanted)}
+    assert by_tensor == {id(temperature): False, id(table): True, id(other): True,
+                         id(shift): False}
+    table.requires_grad_(False)
+    wanted = _torchop.buffer_grad_wanted(spec.text, score_inputs)
+    assert [w for t, w in zip(score_inputs, wanted) if t is table] == [False]
+    prog, mod, _ = _torchop.program(spec.text)
+    names = [name for name, _, _ in prog.buffers(mod)]
+    params = prog.params(mod)
+    # The op's inputs are the params, then the buffers, in the mod's order.
+    assert [t.dim() for t in score_inputs[:len(params)]] == [0] * len(params)
+    assert len(score_inputs) == len(params) + len(names)
+
+
+def test_buffer_gradient_on_cpu_is_a_clear_error():
+    from flexjit.torch import flex_attention
+    table = torch.randn(2, 63, requires_grad=True)
+
+    def relative_bias(score, b, h, q_idx, kv_idx):
+        return score + table[h, q_idx - kv_idx]
+
+    q, k, v = (torch.randn(1, 2, 32, 16) for _ in range(3))
+    out = flex_attention(q, k, v, score_mod=relative_bias)
+    assert out.requires_grad
+    with pytest.raises(NotImplementedError, match="CUDA tensors only"):
+        out.sum().backward()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_autograd_wiring(monkeypatch, compiled):
+    """Gradients reach the right tensors, eagerly and under torch.compile
+    (AOTAutograd): dq, dk, dv to q, k, v, each f32 buffer's to its captured
+    tensor, none to a param, an integer buffer or the block mask. The GPU
+    backward is replaced by one returning marker values (the numbers are
+    test_gpu.py's)."""
+    from flexjit import _torchop
+    from flexjit.torch import create_block_mask, flex_attention
+
+    def marked(query, key, value, out, lse, grad_out, grad_lse, text, score_inputs,
+               mask_inputs, block_mask, block_size, seq_lengths, scale, score_grads):
+        assert len(block_mask) == 8 and list(block_size) == [16, 16]
+        wanted = [t for t, w in zip(score_inputs, score_grads) if w]
+        return (torch.full_like(query, 1.0), torch.full_like(key, 2.0),
+                torch.full_like(value, 3.0), [torch.full_like(t, 4.0) for t in wanted])
+
+    monkeypatch.setattr(_torchop, "_backward", marked)
+    temperature = torch.tensor(1.5, requires_grad=True)
+    table = torch.randn(2, 63, requires_grad=True)
+    shift = torch.zeros(32, dtype=torch.int32)
+
+    def biased(score, b, h, q_idx, kv_idx):
+        return score * temperature + table[h, q_idx - kv_idx + shift[kv_idx]]
+
+    def causal(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx
+
+    bm = create_block_mask(causal, 1, 2, 32, 32, device="cpu", BLOCK_SIZE=16)
+
+    def attend(q, k, v):
+        return flex_attention(q, k, v, score_mod=biased, block_mask=bm)
+
+    if compiled:
+        torch._dynamo.reset()
+        attend = torch.compile(attend, backend="aot_eager", fullgraph=True)
+    q, k, v = (torch.randn(1, 2, 32, 16, requires_grad=True) for _ in range(3))
+    attend(q, k, v).sum().backward()
+    for t, mark in ((q, 1.0), (k, 2.0), (v, 3.0), (table, 4.0)):
+        assert t.grad is not None and bool((t.grad == mark).all()), mark
+    assert temperature.grad is None
