@@ -173,6 +173,10 @@ def main(argv=None):
         mask_name, score_name = CASES[name]
         row = {"case": name}
         results.append(row)
+        # Each case is a new graph for Dynamo: past its recompile limit (8)
+        # PyTorch would run the unfused eager flex_attention (a full score
+        # matrix: 16 GiB at the benchmark shape) instead of its kernel.
+        torch._dynamo.reset()
         try:
             # Speed at the benchmark shape.
             B, H, S, D = args.batch, args.heads, args.seq, args.dim

@@ -18,6 +18,7 @@ the score mod reads. A CUDA graph capturing the op.
 """
 import os
 import sys
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -84,6 +85,33 @@ def fresh_torch_compiled():
 # reference at most twice PyTorch's (torch.compile'd, same bf16 inputs) plus
 # this floor.
 GRAD_EPS = 1e-3
+# Where PyTorch's compiled FlexAttention fails on a case (on the H100 with
+# PyTorch 2.11 it did for the relative-position bias: NaN output at head dim
+# 128, Triton kernels over the shared-memory limit at 64), there is no error
+# of PyTorch's to compare with: flexjit's relative error norm against fp64
+# must then stay within four bf16 unit roundoffs (the C++ GPU tests' bar),
+# and the test warns that PyTorch's reference failed.
+BF16_FALLBACK = 4 * 2.0 ** -8
+
+
+def torch_reference(where, run):
+    """run() (PyTorch's compiled FlexAttention) or None when it raises or
+    gives NaN, with a warning naming the case."""
+    try:
+        result = run()
+        torch.cuda.synchronize()
+    except Exception as e:  # PyTorch's compile or kernel failing is not flexjit's
+        warnings.warn("%s: PyTorch's compiled FlexAttention failed (%s: %s); flexjit is "
+                      "checked against fp64 alone" % (where, type(e).__name__,
+                                                       str(e).splitlines()[0][:200]))
+        return None
+    # NaN only: an LSE of -inf (a row that sees no key) is a right answer.
+    tensors = [t for t in result if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    if any(torch.isnan(t).any() for t in tensors):
+        warnings.warn("%s: PyTorch's compiled FlexAttention gave NaN; flexjit is checked "
+                      "against fp64 alone" % where)
+        return None
+    return result
 # The masked-rows case (module constants, not closure values: see mods.py).
 EMPTY_ROWS = 100      # query rows 0..99 see no key
 UNSEEN_KEYS = S - 50  # keys from here on are seen by no query
@@ -111,28 +139,41 @@ def gradient_problem(where, mine, theirs, exact, like):
         return "%s: not finite" % where
     if not torch.isfinite(exact).all():
         return "%s: the fp64 reference is not finite" % where
-    err, torch_err = relative_error(mine, exact), relative_error(theirs, exact)
+    err = relative_error(mine, exact)
+    if theirs is None:  # PyTorch's reference failed (torch_reference)
+        if not err <= BF16_FALLBACK:
+            return "%s: relative error %.3g (> %.3g; PyTorch's reference failed)" % (
+                where, err, BF16_FALLBACK)
+        return None
+    torch_err = relative_error(theirs, exact)
     if not err <= 2 * torch_err + GRAD_EPS:
         return "%s: relative error %.3g, PyTorch's %.3g" % (where, err, torch_err)
     return None
 
 
 def forward_problems(where, got, want, ref):
-    """What is wrong with flexjit's (out, lse) `got` against the fp64 `ref`:
-    out's error at most twice PyTorch's (`want`) plus 1e-3, the LSE within
-    1e-3, -inf exactly where the reference's is."""
-    (out, lse), (want_out, want_lse), (ref_out, ref_lse) = \
-        [[t.detach() for t in pair] for pair in (got, want, ref)]
-    if out.dtype != want_out.dtype or out.shape != want_out.shape:
-        return ["%s out: %s %s, want %s %s" % (where, out.dtype, tuple(out.shape),
-                                               want_out.dtype, tuple(want_out.shape))]
-    if lse.dtype != torch.float32 or lse.shape != want_lse.shape:
+    """What is wrong with flexjit's bf16 (out, lse) `got` against the fp64
+    `ref`: out's error at most twice PyTorch's (`want`) plus 1e-3 (or, where
+    PyTorch's reference failed and `want` is None, BF16_FALLBACK), the LSE
+    within 1e-3, -inf exactly where the reference's is."""
+    (out, lse), (ref_out, ref_lse) = [[t.detach() for t in pair] for pair in (got, ref)]
+    if out.dtype != torch.bfloat16 or out.shape != ref_out.shape:
+        return ["%s out: %s %s, want torch.bfloat16 %s" % (where, out.dtype, tuple(out.shape),
+                                                          tuple(ref_out.shape))]
+    if lse.dtype != torch.float32 or lse.shape != ref_lse.shape:
         return ["%s lse: %s %s" % (where, lse.dtype, tuple(lse.shape))]
     problems = []
-    err = (out.double() - ref_out).abs().max().item()
-    torch_err = (want_out.double() - ref_out).abs().max().item()
-    if not err <= 2 * torch_err + 1e-3:
-        problems.append("%s out: error %.3g, PyTorch's %.3g" % (where, err, torch_err))
+    if want is None:  # PyTorch's reference failed (torch_reference)
+        err = relative_error(out, ref_out)
+        if not err <= BF16_FALLBACK:
+            problems.append("%s out: relative error %.3g (> %.3g; PyTorch's reference failed)"
+                            % (where, err, BF16_FALLBACK))
+    else:
+        want_out = want[0].detach()
+        err = (out.double() - ref_out).abs().max().item()
+        torch_err = (want_out.double() - ref_out).abs().max().item()
+        if not err <= 2 * torch_err + 1e-3:
+            problems.append("%s out: error %.3g, PyTorch's %.3g" % (where, err, torch_err))
     finite = torch.isfinite(ref_lse)
     lse_err = (lse.double()[finite] - ref_lse[finite]).abs().max().item()
     if not lse_err <= 1e-3:
@@ -165,22 +206,27 @@ def compare_with_pytorch(case, score_mod, mask_mod, D, Hq=H, Hkv=H, seed=0):
         return leaves, out, lse
 
     ref = forward(torch_flex.flex_attention, [t.double() for t in (q, k, v)], torch_bm)
-    want = forward(fresh_torch_compiled(), (q, k, v), torch_bm)
     got = forward(flex_attention, (q, k, v), bm)
     torch.cuda.synchronize()
-    problems = forward_problems(where, got[1:], want[1:], ref[1:])
+    want = torch_reference(where, lambda: forward(fresh_torch_compiled(), (q, k, v), torch_bm))
+    problems = forward_problems(where, got[1:], want[1:] if want else None, ref[1:])
+
+    def backward(run):
+        leaves, out, _ = run
+        out.backward(grad_out.to(out.dtype))
+        torch.cuda.synchronize()
+        return [t.grad for t in leaves]
 
     grads = []
-    for who, (leaves, out, _) in (("the fp64 reference", ref), ("PyTorch", want),
-                                  ("flexjit", got)):
+    for who, run in (("the fp64 reference", ref), ("flexjit", got)):
         try:
-            out.backward(grad_out.to(out.dtype))
-            torch.cuda.synchronize()
+            grads.append(backward(run))
         except Exception as e:  # reported with the case, the other cases go on
             return problems, ["%s: %s's backward raised %s: %s" % (where, who, type(e).__name__,
                                                                   e)], None
-        grads.append([t.grad for t in leaves])
-    exact, theirs, mine = grads
+    exact, mine = grads
+    theirs = torch_reference(where + " backward", lambda: backward(want)) if want else None
+    theirs = theirs or (None, None, None)
     grad_problems = [gradient_problem("%s %s" % (where, which), m, t, e, like)
                      for which, m, t, e, like in zip(("dq", "dk", "dv"), mine, theirs, exact,
                                                      (q, k, v))]
@@ -278,9 +324,10 @@ def test_learned_bias_gradient():
 
     ref = run(torch_flex.flex_attention, [t.double() for t in (q, k, v)], table.double(),
               torch_bm)
-    want = run(fresh_torch_compiled(), (q, k, v), table, torch_bm)
     got = run(flex_attention, (q, k, v), table, bm)
     torch.cuda.synchronize()
+    want = torch_reference("learned bias", lambda: run(fresh_torch_compiled(), (q, k, v), table,
+                                                       torch_bm)) or (None,) * 4
     problems = [gradient_problem(which, mine, theirs, exact, like)
                 for which, mine, theirs, exact, like in zip(("dq", "dk", "dv", "dtable"), got,
                                                             want, ref, (q, k, v, table))]
