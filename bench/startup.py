@@ -53,6 +53,9 @@ def child(mode):
     import torch
     if mode == "torch":
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        # Every variant compiled: past Dynamo's recompile limit (8 by default)
+        # PyTorch would run the rest unfused, which is not what users time.
+        torch._dynamo.config.recompile_limit = 64
         fa = torch.compile(flex_attention)
     else:
         import flexjit
