@@ -8,7 +8,11 @@
 namespace flexjit::cli {
 
 namespace {
-std::string &name() {
+std::string &name() { // "flexc blockmask"
+  static std::string n;
+  return n;
+}
+std::string &programName() { // "flexc", what messages start with (as llvm::cl's do)
   static std::string n;
   return n;
 }
@@ -20,6 +24,7 @@ void parse(int argc, char **argv, llvm::StringRef overview,
            llvm::ArrayRef<const llvm::cl::OptionCategory *> categories, llvm::StringRef version) {
   std::string program = llvm::sys::path::filename(argc > 0 ? argv[0] : "").str();
   name() = program;
+  programName() = program;
   for (llvm::cl::SubCommand *sub : llvm::cl::getRegisteredSubcommands())
     llvm::cl::HideUnrelatedOptions(categories, *sub);
   std::string versionText = program + " (flexjit " + version.str() + ")";
@@ -51,7 +56,7 @@ void parse(int argc, char **argv, llvm::StringRef overview,
 }
 
 void usageError(const std::string &message) {
-  llvm::errs() << name() << ": error: " << message << "\n(run '" << name()
+  llvm::errs() << programName() << ": error: " << message << "\n(run '" << name()
                << " --help' for usage)\n";
   throw Failure{kUsageError};
 }

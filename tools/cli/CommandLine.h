@@ -35,8 +35,8 @@ void parse(int argc, char **argv, llvm::StringRef overview,
 /// subcommand was given (after parse()).
 const std::string &toolName();
 
-/// Prints "TOOL: error: MESSAGE" and "(run 'TOOL --help' for usage)" to
-/// standard error, then throws Failure{kUsageError}.
+/// Prints "PROGRAM: error: MESSAGE" and "(run 'TOOL --help' for usage)" to
+/// standard error (TOOL: toolName()), then throws Failure{kUsageError}.
 [[noreturn]] void usageError(const std::string &message);
 
 /// The value of an integer option given in [lo, hi], else a usage error
