@@ -10,8 +10,9 @@
 //     with the hidden --jit-child): cold with an empty disk cache
 //     (FLEXJIT_CACHE_DIR a fresh folder), warm with the folder the cold
 //     process filled.
-// It reads back the child's times with llvm::json, and writes its results
-// with it.
+// The child's times come back as a line of JSON (JitTimes.h); the results
+// are written with llvm::json too.
+#include "JitTimes.h"
 #include "Options.h"
 #include "Subprocess.h"
 
@@ -436,16 +437,6 @@ AttentionRequest requestFor(const Gpu &g, const Case &c, const Options &o) {
 // JIT times (the child process)
 //===----------------------------------------------------------------------===//
 
-struct JitTimes {
-  bool ok = false;
-  double initMs = 0, parseMs = 0, blockMaskMs = 0, attentionHostMs = 0, secondHostMs = 0,
-         firstCallMs = 0;
-  bool kernelCompiled = false;
-  /// Text to loaded kernel: the parse, and the first call's host time less
-  /// a second call's (the kernel then in memory).
-  double jitMs() const { return parseMs + std::max(0.0, attentionHostMs - secondHostMs); }
-};
-
 /// In the child: the case's first call in a new process whose disk cache is
 /// --jit-cache-dir. Prints one line "FLEXBENCH_JIT {...}".
 int runJitChild(const Options &o, const std::string &text) {
@@ -495,49 +486,17 @@ int runJitChild(const Options &o, const std::string &text) {
   // that read buffers, the call waits for its kernel): a second call's.
   auto again = check(session.attention(*program, req), "case '" + c.spec + "'");
   check(g.stream.synchronize(), "case '" + c.spec + "': waiting for the kernel");
-  llvm::json::Object times{{"init_ms", initMs},
-                           {"parse_ms", parseMs},
-                           {"blockmask_ms", blockMaskMs},
-                           {"attention_host_ms", info.hostMs},
-                           {"second_host_ms", again.hostMs},
-                           {"first_call_ms", firstCallMs},
-                           {"kernel_compiled", info.kernelCompiled}};
-  std::string line;
-  llvm::raw_string_ostream os(line);
-  os << "FLEXBENCH_JIT " << llvm::json::Value(std::move(times)) << '\n';
-  std::fputs(line.c_str(), stdout);
+  JitTimes times;
+  times.initMs = initMs;
+  times.parseMs = parseMs;
+  times.blockMaskMs = blockMaskMs;
+  times.attentionHostMs = info.hostMs;
+  times.secondHostMs = again.hostMs;
+  times.firstCallMs = firstCallMs;
+  times.kernelCompiled = info.kernelCompiled;
+  std::fputs(jitTimesLine(times).c_str(), stdout);
   std::fflush(stdout);
   return 0;
-}
-
-/// The times of a "FLEXBENCH_JIT {...}" line, or nothing when the object
-/// lacks one of them.
-std::optional<JitTimes> parseJitTimes(llvm::StringRef text) {
-  llvm::Expected<llvm::json::Value> value = llvm::json::parse(text);
-  if (!value) {
-    llvm::consumeError(value.takeError());
-    return std::nullopt;
-  }
-  const llvm::json::Object *o = value->getAsObject();
-  if (!o)
-    return std::nullopt;
-  JitTimes t;
-  for (auto [key, field] : {std::pair{"init_ms", &t.initMs}, {"parse_ms", &t.parseMs},
-                            {"blockmask_ms", &t.blockMaskMs},
-                            {"attention_host_ms", &t.attentionHostMs},
-                            {"second_host_ms", &t.secondHostMs},
-                            {"first_call_ms", &t.firstCallMs}}) {
-    std::optional<double> v = o->getNumber(key);
-    if (!v)
-      return std::nullopt;
-    *field = *v;
-  }
-  std::optional<bool> compiled = o->getBoolean("kernel_compiled");
-  if (!compiled)
-    return std::nullopt;
-  t.kernelCompiled = *compiled;
-  t.ok = true;
-  return t;
 }
 
 /// The last lines of a child's output, indented, for a message.
@@ -563,17 +522,10 @@ JitTimes runJitProcess(int argc, char **argv, size_t index, const std::string &d
     fail(what + ": " + r.error().message);
   if (r->status != 0)
     fail(what + " failed (exit status " + std::to_string(r->status) + "):" + tail(r->output));
-  JitTimes t;
-  std::stringstream ss(r->output);
-  for (std::string line; std::getline(ss, line);) {
-    llvm::StringRef l(line);
-    if (l.consume_front("FLEXBENCH_JIT "))
-      if (std::optional<JitTimes> parsed = parseJitTimes(l))
-        t = *parsed;
-  }
-  if (!t.ok)
+  std::optional<JitTimes> t = readJitTimes(r->output);
+  if (!t)
     fail(what + " printed no result:" + tail(r->output));
-  return t;
+  return *t;
 }
 
 //===----------------------------------------------------------------------===//
