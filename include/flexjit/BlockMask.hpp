@@ -186,7 +186,7 @@ public:
   size_t bytes() const { return bytesFor(shape_); }
   static size_t bytesFor(const BlockMaskShape &shape);
 
-  /// An object with the eight arrays (nested [B][H][...], full rows),
+  /// One line of compact JSON: an object with the eight arrays (nested [B][H][...], full rows),
   /// "block_size": [QB, KVB], "seq_lengths": [Q, KV], "bytes", "sparsity",
   /// then `extra` members (name, JSON text) in order.
   std::string toJSON(const std::vector<std::pair<std::string, std::string>> &extra = {}) const;

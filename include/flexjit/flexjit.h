@@ -243,9 +243,10 @@ flexjit_status flexjit_blockmask_array(const flexjit_blockmask *mask,
  * flexjit_string_free. */
 flexjit_status flexjit_blockmask_to_string(const flexjit_blockmask *mask, int32_t grid_rows,
                                            int32_t grid_cols, int32_t limit, char **out);
-/* An object with the eight arrays (nested [B][H][...], full rows),
- * "block_size", "seq_lengths", "bytes", "sparsity" and, for a mask this call
- * made, "elementwise_blocks". Free with flexjit_string_free. */
+/* One line of compact JSON: an object with the eight arrays (nested
+ * [B][H][...], full rows), "block_size", "seq_lengths", "bytes", "sparsity"
+ * and, for a mask this call made, "elementwise_blocks". Free with
+ * flexjit_string_free. */
 flexjit_status flexjit_blockmask_to_json(const flexjit_blockmask *mask, char **out);
 
 /*===------------------------------------------------------------------===*

@@ -1,6 +1,9 @@
 // Text forms of a BlockMask: PyTorch's to_string/str pictures and JSON.
 #include "flexjit/BlockMask.hpp"
 
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
 #include <charconv>
 #include <cstdio>
 
@@ -91,34 +94,34 @@ std::string BlockMask::str() const {
 
 std::string BlockMask::toJSON(
     const std::vector<std::pair<std::string, std::string>> &extra) const {
-  std::string out = "{";
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  llvm::json::OStream j(os);
+  // One array of rows per (b, h): a count per row (a flat list), or a
+  // row of rowLen indices per row.
   auto array = [&](const std::vector<int32_t> &v, bool counts, int64_t rowLen,
                    int64_t rowsPerBH) {
-    out += "[";
+    j.arrayBegin();
     for (int64_t b = 0; b < shape_.B; ++b) {
-      out += b ? ", [" : "[";
+      j.arrayBegin();
       for (int64_t h = 0; h < shape_.H; ++h) {
-        out += h ? ", [" : "[";
+        j.arrayBegin();
         const int32_t *base = v.data() + (b * shape_.H + h) * rowsPerBH * rowLen;
         for (int64_t r = 0; r < rowsPerBH; ++r) {
-          if (counts) { // a count per row: a flat list
-            out += r ? ", " : "";
-            out += std::to_string(base[r]);
+          if (counts) {
+            j.value(base[r]);
             continue;
           }
-          out += r ? ", [" : "[";
-          for (int64_t c = 0; c < rowLen; ++c) {
-            if (c)
-              out += ", ";
-            out += std::to_string(base[r * rowLen + c]);
-          }
-          out += "]";
+          j.arrayBegin();
+          for (int64_t c = 0; c < rowLen; ++c)
+            j.value(base[r * rowLen + c]);
+          j.arrayEnd();
         }
-        out += "]";
+        j.arrayEnd();
       }
-      out += "]";
+      j.arrayEnd();
     }
-    out += "]";
+    j.arrayEnd();
   };
   struct {
     const std::vector<int32_t> *v;
@@ -128,21 +131,32 @@ std::string BlockMask::toJSON(
                 {&fullKvNum_, true, 1, nQ_},   {&fullKvIdx_, false, nKV_, nQ_},
                 {&qNum_, true, 1, nKV_},       {&qIdx_, false, nQ_, nKV_},
                 {&fullQNum_, true, 1, nKV_},   {&fullQIdx_, false, nQ_, nKV_}};
+  j.objectBegin();
   for (size_t i = 0; i < 8; ++i) {
-    out += i ? ", \"" : "\"";
-    out += fieldNames()[i];
-    out += "\": ";
+    j.attributeBegin(fieldNames()[i]);
     array(*fields[i].v, fields[i].counts, fields[i].rowLen, fields[i].rows);
+    j.attributeEnd();
   }
-  out += ", \"block_size\": [" + std::to_string(shape_.qBlock) + ", " +
-         std::to_string(shape_.kvBlock) + "]";
-  out += ", \"seq_lengths\": [" + std::to_string(shape_.qLen) + ", " +
-         std::to_string(shape_.kvLen) + "]";
-  out += ", \"bytes\": " + std::to_string(bytes());
-  out += ", \"sparsity\": " + shortestDouble(sparsity());
-  for (const auto &[name, json] : extra)
-    out += ", \"" + name + "\": " + json;
-  out += "}";
+  j.attributeArray("block_size", [&] {
+    j.value(shape_.qBlock);
+    j.value(shape_.kvBlock);
+  });
+  j.attributeArray("seq_lengths", [&] {
+    j.value(shape_.qLen);
+    j.value(shape_.kvLen);
+  });
+  j.attribute("bytes", int64_t(bytes()));
+  // llvm::json writes doubles with 17 digits; the shortest text that reads
+  // back the same is kinder to read.
+  j.attributeBegin("sparsity");
+  j.rawValue(shortestDouble(sparsity()));
+  j.attributeEnd();
+  for (const auto &[name, json] : extra) {
+    j.attributeBegin(name);
+    j.rawValue(json);
+    j.attributeEnd();
+  }
+  j.objectEnd();
   return out;
 }
 

@@ -305,11 +305,11 @@ static void testCausalMask(flexjit_module *m) {
   OK(flexjit_string_free(text));
   char *json = NULL;
   OK(flexjit_blockmask_to_json(bm, &json));
-  CHECK(json && strstr(json, "{\"kv_num_blocks\": [[[1, 1]]], "
-                             "\"kv_indices\": [[[[0, 1], [1, 0]]]], ") == json);
-  CHECK(json && strstr(json, "\"block_size\": [128, 128], \"seq_lengths\": [256, 256], "
-                             "\"bytes\": 96, \"sparsity\": 25.0, "
-                             "\"elementwise_blocks\": 0}") != NULL);
+  CHECK(json && strstr(json, "{\"kv_num_blocks\":[[[1,1]]],"
+                             "\"kv_indices\":[[[[0,1],[1,0]]]],") == json);
+  CHECK(json && strstr(json, "\"block_size\":[128,128],\"seq_lengths\":[256,256],"
+                             "\"bytes\":96,\"sparsity\":25.0,"
+                             "\"elementwise_blocks\":0}") != NULL);
   OK(flexjit_string_free(json));
 
   /* The same request again: a cache hit. */

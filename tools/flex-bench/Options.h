@@ -1,6 +1,8 @@
-// flex-bench's command line, parsed by hand as flexc's is: every mistake is
-// one line and exit status 2.
+// flex-bench's command line: llvm::cl options (tools/cli), checked here;
+// every mistake is one line and exit status 2.
 #pragma once
+
+#include "CommandLine.h"
 
 #include <cstdint>
 #include <optional>
@@ -10,18 +12,15 @@
 
 namespace flexbench {
 
-constexpr int kInputError = 1;  ///< the file, a mod, a value; a failed run
-constexpr int kUsageError = 2;  ///< the command line
-constexpr int kNoGpuError = 3;  ///< no CUDA driver or GPU
-
-/// Thrown (after printing its message) to unwind to main with a status.
-struct Failure {
-  int code;
-};
+using flexjit::cli::Failure;
+using flexjit::cli::kInputError;
+using flexjit::cli::kUsageError;
+constexpr int kNoGpuError = 3; ///< no CUDA driver or GPU
 
 /// Prints "flex-bench: error: MESSAGE" and throws Failure{code}.
 [[noreturn]] void fail(const std::string &message, int code = kInputError);
-[[noreturn]] void usage(const std::string &message);
+/// A usage error: exit status 2 (flexjit::cli::usageError).
+[[noreturn]] inline void usage(const std::string &message) { flexjit::cli::usageError(message); }
 
 struct Options {
   std::string file;
@@ -49,7 +48,6 @@ struct Options {
   int device = 0;
   int blockM = 0, blockN = 0, stages = 0, rowsPerWarp = 0;
   uint64_t seed = 1;
-  bool help = false;
   // Hidden: the JIT-timing process flex-bench starts for each case.
   std::optional<int> jitChild;       ///< the case's index
   std::string jitCacheDir;
@@ -59,8 +57,8 @@ struct Options {
   int64_t hkv() const { return kvHeads.value_or(heads); }
 };
 
-/// Parses argv (checks values and their ranges); usage() on a mistake.
+/// Parses argv (checks values and their ranges); usage() on a mistake;
+/// --help prints the options and exits 0.
 Options parseOptions(int argc, char **argv);
-const char *usageText();
 
 } // namespace flexbench

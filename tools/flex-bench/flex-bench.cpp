@@ -10,10 +10,16 @@
 //     with the hidden --jit-child): cold with an empty disk cache
 //     (FLEXJIT_CACHE_DIR a fresh folder), warm with the folder the cold
 //     process filled.
+// The child's times come back as a line of JSON (JitTimes.h); the results
+// are written with llvm::json too.
+#include "JitTimes.h"
 #include "Options.h"
 #include "Subprocess.h"
 
 #include "flexjit/flexjit.hpp"
+
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
 #include <atomic>
@@ -55,23 +61,8 @@ std::string readFile(const std::string &path) {
   return ss.str();
 }
 
-std::string jsonString(const std::string &s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += char(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out + "\"";
-}
-
+/// `v` with `digits` decimals ("null" when not finite): the results keep a
+/// readable precision (llvm::json writes doubles with 17 digits).
 std::string num(double v, int digits = 3) {
   if (!std::isfinite(v))
     return "null";
@@ -446,16 +437,6 @@ AttentionRequest requestFor(const Gpu &g, const Case &c, const Options &o) {
 // JIT times (the child process)
 //===----------------------------------------------------------------------===//
 
-struct JitTimes {
-  bool ok = false;
-  double initMs = 0, parseMs = 0, blockMaskMs = 0, attentionHostMs = 0, secondHostMs = 0,
-         firstCallMs = 0;
-  bool kernelCompiled = false;
-  /// Text to loaded kernel: the parse, and the first call's host time less
-  /// a second call's (the kernel then in memory).
-  double jitMs() const { return parseMs + std::max(0.0, attentionHostMs - secondHostMs); }
-};
-
 /// In the child: the case's first call in a new process whose disk cache is
 /// --jit-cache-dir. Prints one line "FLEXBENCH_JIT {...}".
 int runJitChild(const Options &o, const std::string &text) {
@@ -505,28 +486,17 @@ int runJitChild(const Options &o, const std::string &text) {
   // that read buffers, the call waits for its kernel): a second call's.
   auto again = check(session.attention(*program, req), "case '" + c.spec + "'");
   check(g.stream.synchronize(), "case '" + c.spec + "': waiting for the kernel");
-  std::printf("FLEXBENCH_JIT {\"init_ms\": %s, \"parse_ms\": %s, \"blockmask_ms\": %s, "
-              "\"attention_host_ms\": %s, \"second_host_ms\": %s, \"first_call_ms\": %s, "
-              "\"kernel_compiled\": %s}\n",
-              num(initMs).c_str(), num(parseMs).c_str(), num(blockMaskMs).c_str(),
-              num(info.hostMs).c_str(), num(again.hostMs).c_str(), num(firstCallMs).c_str(),
-              info.kernelCompiled ? "true" : "false");
+  JitTimes times;
+  times.initMs = initMs;
+  times.parseMs = parseMs;
+  times.blockMaskMs = blockMaskMs;
+  times.attentionHostMs = info.hostMs;
+  times.secondHostMs = again.hostMs;
+  times.firstCallMs = firstCallMs;
+  times.kernelCompiled = info.kernelCompiled;
+  std::fputs(jitTimesLine(times).c_str(), stdout);
   std::fflush(stdout);
   return 0;
-}
-
-double jsonNumber(const std::string &line, const std::string &key, bool &ok) {
-  size_t at = line.find("\"" + key + "\":");
-  if (at == std::string::npos) {
-    ok = false;
-    return 0;
-  }
-  const char *p = line.c_str() + at + key.size() + 3;
-  char *end = nullptr;
-  double v = std::strtod(p, &end);
-  if (end == p)
-    ok = false;
-  return v;
 }
 
 /// The last lines of a child's output, indented, for a message.
@@ -552,24 +522,10 @@ JitTimes runJitProcess(int argc, char **argv, size_t index, const std::string &d
     fail(what + ": " + r.error().message);
   if (r->status != 0)
     fail(what + " failed (exit status " + std::to_string(r->status) + "):" + tail(r->output));
-  JitTimes t;
-  std::stringstream ss(r->output);
-  for (std::string line; std::getline(ss, line);) {
-    if (line.rfind("FLEXBENCH_JIT ", 0) != 0)
-      continue;
-    bool ok = true;
-    t.initMs = jsonNumber(line, "init_ms", ok);
-    t.parseMs = jsonNumber(line, "parse_ms", ok);
-    t.blockMaskMs = jsonNumber(line, "blockmask_ms", ok);
-    t.attentionHostMs = jsonNumber(line, "attention_host_ms", ok);
-    t.secondHostMs = jsonNumber(line, "second_host_ms", ok);
-    t.firstCallMs = jsonNumber(line, "first_call_ms", ok);
-    t.kernelCompiled = line.find("\"kernel_compiled\": true") != std::string::npos;
-    t.ok = ok;
-  }
-  if (!t.ok)
+  std::optional<JitTimes> t = readJitTimes(r->output);
+  if (!t)
     fail(what + " printed no result:" + tail(r->output));
-  return t;
+  return *t;
 }
 
 //===----------------------------------------------------------------------===//
@@ -691,50 +647,79 @@ void printTable(const std::vector<CaseResult> &results, const Gpu &g, const Opti
                 "process, cold with an empty disk cache, warm with the one cold filled.\n");
 }
 
-std::string jitJson(const JitTimes &t) {
-  return "{\"jit_ms\": " + num(t.jitMs()) + ", \"init_ms\": " + num(t.initMs) +
-         ", \"parse_ms\": " + num(t.parseMs) + ", \"blockmask_ms\": " + num(t.blockMaskMs) +
-         ", \"attention_host_ms\": " + num(t.attentionHostMs) +
-         ", \"second_host_ms\": " + num(t.secondHostMs) +
-         ", \"first_call_ms\": " + num(t.firstCallMs) +
-         ", \"kernel_compiled\": " + (t.kernelCompiled ? "true" : "false") + "}";
+/// A number member with `digits` decimals (see num()).
+void number(llvm::json::OStream &j, llvm::StringRef key, double v, int digits) {
+  j.attributeBegin(key);
+  j.rawValue(num(v, digits));
+  j.attributeEnd();
+}
+
+void jitJson(llvm::json::OStream &j, llvm::StringRef key, const JitTimes &t) {
+  j.attributeObject(key, [&] {
+    number(j, "jit_ms", t.jitMs(), 3);
+    number(j, "init_ms", t.initMs, 3);
+    number(j, "parse_ms", t.parseMs, 3);
+    number(j, "blockmask_ms", t.blockMaskMs, 3);
+    number(j, "attention_host_ms", t.attentionHostMs, 3);
+    number(j, "second_host_ms", t.secondHostMs, 3);
+    number(j, "first_call_ms", t.firstCallMs, 3);
+    j.attribute("kernel_compiled", t.kernelCompiled);
+  });
 }
 
 std::string resultsJson(const std::vector<CaseResult> &results, const Gpu &g, const Options &o) {
-  std::ostringstream j;
-  j << "{\n  \"device\": {\"name\": " << jsonString(g.info.name)
-    << ", \"arch\": " << jsonString(g.info.arch()) << ", \"ordinal\": " << o.device << "},\n"
-    << "  \"flexjit\": " << jsonString(flexjitVersionString()) << ",\n"
-    << "  \"file\": " << jsonString(o.file) << ",\n"
-    << "  \"shape\": {\"batch\": " << o.batch << ", \"heads\": " << o.heads
-    << ", \"kv_heads\": " << o.hkv() << ", \"q_len\": " << o.q() << ", \"kv_len\": " << o.kv()
-    << ", \"dim\": " << o.dim << ", \"dtype\": " << jsonString(o.dtype)
-    << ", \"layout\": " << jsonString(o.layout) << ", \"lse\": " << (o.lse ? "true" : "false")
-    << "},\n"
-    << "  \"mask_per_call\": " << (o.maskPerCall ? "true" : "false") << ",\n"
-    << "  \"iters\": " << o.iters << ", \"warmup\": " << o.warmup
-    << ", \"warmup_ms\": " << o.warmupMs << ",\n"
-    << "  \"cases\": [";
-  for (size_t i = 0; i < results.size(); ++i) {
-    const CaseResult &r = results[i];
-    j << (i ? ",\n" : "\n") << "    {\"case\": " << jsonString(r.c->spec)
-      << ", \"mask\": " << (r.c->mask ? jsonString(r.c->mask->name) : "null")
-      << ", \"score\": " << (r.c->score ? jsonString(r.c->score->name) : "null")
-      << ", \"density\": " << num(r.allowed.allowed / r.allowed.total, 6)
-      << ", \"allowed\": " << num(r.allowed.allowed, 0)
-      << ", \"full_blocks\": " << num(r.allowed.fullBlocks, 0)
-      << ", \"partial_blocks\": " << num(r.allowed.partialBlocks, 0)
-      << ", \"flops\": " << num(r.flops, 0) << ", \"median_ms\": " << num(r.medianMs, 4)
-      << ", \"min_ms\": " << num(r.minMs, 4) << ", \"tflops\": " << num(tflops(r), 2)
-      << ", \"host_ms\": " << num(r.hostMs, 4)
-      << ", \"kernel\": " << jsonString(r.info.entry)
-      << ", \"spec\": " << jsonString(r.info.spec.tag());
-    if (o.jit)
-      j << ", \"jit_cold\": " << jitJson(r.cold) << ", \"jit_warm\": " << jitJson(r.warm);
-    j << "}";
-  }
-  j << "\n  ]\n}\n";
-  return j.str();
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  llvm::json::OStream j(os, /*IndentSize=*/2);
+  j.object([&] {
+    j.attributeObject("device", [&] {
+      j.attribute("name", g.info.name);
+      j.attribute("arch", g.info.arch());
+      j.attribute("ordinal", o.device);
+    });
+    j.attribute("flexjit", flexjitVersionString());
+    j.attribute("file", o.file);
+    j.attributeObject("shape", [&] {
+      j.attribute("batch", o.batch);
+      j.attribute("heads", o.heads);
+      j.attribute("kv_heads", o.hkv());
+      j.attribute("q_len", o.q());
+      j.attribute("kv_len", o.kv());
+      j.attribute("dim", o.dim);
+      j.attribute("dtype", o.dtype);
+      j.attribute("layout", o.layout);
+      j.attribute("lse", o.lse);
+    });
+    j.attribute("mask_per_call", o.maskPerCall);
+    j.attribute("iters", o.iters);
+    j.attribute("warmup", o.warmup);
+    j.attribute("warmup_ms", o.warmupMs);
+    j.attributeArray("cases", [&] {
+      for (const CaseResult &r : results)
+        j.object([&] {
+          j.attribute("case", r.c->spec);
+          j.attribute("mask", r.c->mask ? llvm::json::Value(r.c->mask->name) : nullptr);
+          j.attribute("score", r.c->score ? llvm::json::Value(r.c->score->name) : nullptr);
+          number(j, "density", r.allowed.allowed / r.allowed.total, 6);
+          number(j, "allowed", r.allowed.allowed, 0);
+          number(j, "full_blocks", r.allowed.fullBlocks, 0);
+          number(j, "partial_blocks", r.allowed.partialBlocks, 0);
+          number(j, "flops", r.flops, 0);
+          number(j, "median_ms", r.medianMs, 4);
+          number(j, "min_ms", r.minMs, 4);
+          number(j, "tflops", tflops(r), 2);
+          number(j, "host_ms", r.hostMs, 4);
+          j.attribute("kernel", r.info.entry);
+          j.attribute("spec", r.info.spec.tag());
+          if (o.jit) {
+            jitJson(j, "jit_cold", r.cold);
+            jitJson(j, "jit_warm", r.warm);
+          }
+        });
+    });
+  });
+  os << '\n';
+  return out;
 }
 
 /// A fresh temporary folder, removed with its contents on destruction.
@@ -759,10 +744,6 @@ TempDir::TempDir() {
 
 int run(int argc, char **argv) {
   Options o = parseOptions(argc, argv);
-  if (o.help) {
-    std::fputs(usageText(), stdout);
-    return 0;
-  }
   std::string text = readFile(o.file);
   if (o.jitChild)
     return runJitChild(o, text);

@@ -9,7 +9,6 @@
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
 
-#include <charconv>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -18,136 +17,96 @@ using namespace flexjit;
 
 namespace flexc {
 
-const char *attentionUsageText() {
-  return R"(usage: flexc attention FILE [--score NAME] [--mask NAME] [options]
-
-Instantiates the attention forward kernel (FlexAttention's forward pass) with
-the score mod and the mask mod inlined, and prints its PTX: what the runtime
-compiles for flexjit::attention with the same choices.
-
-options:
-  --score NAME            the score mod (default: none)
-  --mask NAME             the mask mod (default: none, every position allowed)
-  --block-sparse          walk a block mask's kv lists even without a mask mod
-                          (what a call given a block mask compiles); without a
-                          mask mod the kernel is otherwise dense: it walks every
-                          kv tile and reads no block mask
-  --dtype bf16|f16        the tensors' type (default bf16)
-  --head-dim D            D of q and k: 64 or 128 (default 128)
-  --value-head-dim DV     D of v and out (default: the head dim)
-  --block-m N, --block-n N, --rows-per-warp N, --stages N
-                          the kernel's tiling (default: what the runtime picks)
-  --arch ARCH             sm_80, sm_86, sm_89, sm_90, sm_90a (default sm_90a)
-  --summary               the spec, the entry, the parameters and the PTX size
-                          instead of the PTX
-  -o OUT                  write to OUT instead of standard output
-  --dump-dir DIR          write every stage (kernel MLIR, LLVM IR, PTX) into DIR
-  --timing                print the compile's timing to standard error
-  -h, --help              this text
-
-backward (--backward): the backward kernels (preprocess, dK/dV, dQ or the dQ
-conversion) in one module with the score mod, its derivative and the mask
-mod inlined; --summary also prints the derivative's IR (flex dialect).
-  --backward              the backward kernels instead of the forward's
-  --warps N               dK/dV: warps per CTA (4, 8); --block-n: kv rows per
-                          CTA, --block-m: query rows per step, --stages: query
-                          tiles in flight
-  --deterministic         dQ by its own kernel instead of f32 atomic adds
-  --dq-block-m N, --dq-block-n N, --dq-stages N
-                          the dQ kernel's tiling (deterministic only)
-
-exit status: 0 success, 1 an error in the input (the file, a mod, an
-unsupported head dim), 2 bad usage.
-)";
-}
-
 namespace {
 
-[[noreturn]] void usage(const std::string &message) {
-  fail("flexc: error: " + message + "\n(run 'flexc attention --help' for usage)", kUsageError);
-}
+namespace cl = llvm::cl;
 
-int parseInt(const std::string &flag, const std::string &text) {
-  int v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size())
-    usage("option " + flag + " needs an integer, not '" + text + "'");
-  return v;
-}
+[[noreturn]] void usage(const std::string &message) { flexjit::cli::usageError(message); }
 
-int attention(int argc, char **argv) {
-  std::string file, score, mask, dtype = "bf16", arch = "sm_90a", output, dumpDir;
-  int headDim = 128, valueHeadDim = 0, blockM = 0, blockN = 0, rowsPerWarp = 0, stages = 0;
-  int warps = 0, dqBlockM = 0, dqBlockN = 0, dqStages = 0;
-  bool summary = false, timing = false, blockSparse = false, backward = false,
-       deterministic = false;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto eq = a.find('=');
-    std::string flag = a.rfind("--", 0) == 0 ? a.substr(0, eq) : a;
-    bool inlineValue = a.rfind("--", 0) == 0 && eq != std::string::npos;
-    auto value = [&]() -> std::string {
-      if (inlineValue)
-        return a.substr(eq + 1);
-      if (i + 1 >= argc)
-        usage("option " + flag + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::cout << attentionUsageText();
-      return 0;
-    } else if (flag == "--score") {
-      score = value();
-    } else if (flag == "--mask") {
-      mask = value();
-    } else if (flag == "--dtype") {
-      dtype = value();
-      if (dtype != "bf16" && dtype != "f16")
-        usage("--dtype must be bf16 or f16, not '" + dtype + "'");
-    } else if (flag == "--head-dim") {
-      headDim = parseInt(flag, value());
-    } else if (flag == "--value-head-dim") {
-      valueHeadDim = parseInt(flag, value());
-    } else if (flag == "--block-m") {
-      blockM = parseInt(flag, value());
-    } else if (flag == "--block-n") {
-      blockN = parseInt(flag, value());
-    } else if (flag == "--rows-per-warp") {
-      rowsPerWarp = parseInt(flag, value());
-    } else if (flag == "--stages") {
-      stages = parseInt(flag, value());
-    } else if (flag == "--warps") {
-      warps = parseInt(flag, value());
-    } else if (flag == "--dq-block-m") {
-      dqBlockM = parseInt(flag, value());
-    } else if (flag == "--dq-block-n") {
-      dqBlockN = parseInt(flag, value());
-    } else if (flag == "--dq-stages") {
-      dqStages = parseInt(flag, value());
-    } else if (a == "--backward") {
-      backward = true;
-    } else if (a == "--deterministic") {
-      deterministic = true;
-    } else if (flag == "--arch") {
-      arch = value();
-    } else if (a == "-o" || flag == "--output") {
-      output = value();
-    } else if (flag == "--dump-dir") {
-      dumpDir = value();
-    } else if (a == "--block-sparse") {
-      blockSparse = true;
-    } else if (a == "--summary") {
-      summary = true;
-    } else if (a == "--timing") {
-      timing = true;
-    } else if (!a.empty() && a[0] == '-') {
-      usage("unknown option '" + a + "'");
-    } else if (file.empty()) {
-      file = a;
-    } else {
-      usage("more than one input file ('" + file + "' and '" + a + "')");
-    }
-  }
+cl::SubCommand command(
+    "attention",
+    "Instantiates the attention forward kernel (FlexAttention's forward pass) with the score mod "
+    "and the mask mod inlined, and prints its PTX: what the runtime compiles for "
+    "flexjit::attention with the same choices. With --backward: the backward kernels "
+    "(preprocess, dK/dV, dQ or the dQ conversion) in one module with the score mod, its "
+    "derivative and the mask mod inlined; --summary also prints the derivative's IR");
+cl::OptionCategory category("flexc attention options");
+cl::OptionCategory backwardCategory("flexc attention --backward options");
+
+cl::opt<std::string> fileArg(cl::Positional, cl::desc("FILE"), cl::sub(command), cl::cat(category));
+cl::opt<std::string> scoreArg("score", cl::value_desc("NAME"), cl::sub(command), cl::cat(category),
+                              cl::desc("the score mod (default: none)"));
+cl::opt<std::string> maskArg("mask", cl::value_desc("NAME"), cl::sub(command), cl::cat(category),
+                             cl::desc("the mask mod (default: none, every position allowed)"));
+cl::opt<bool> blockSparseArg(
+    "block-sparse", cl::sub(command), cl::cat(category),
+    cl::desc("walk a block mask's kv lists even without a mask mod (what a call given a block "
+             "mask compiles); without a mask mod the kernel is otherwise dense: it walks every kv "
+             "tile and reads no block mask"));
+cl::opt<std::string> dtypeArg("dtype", cl::value_desc("bf16|f16"), cl::init("bf16"),
+                              cl::sub(command), cl::cat(category),
+                              cl::desc("the tensors' type (default bf16)"));
+cl::opt<int> headDimArg("head-dim", cl::value_desc("D"), cl::init(128), cl::sub(command),
+                        cl::cat(category), cl::desc("D of q and k: 64 or 128 (default 128)"));
+cl::opt<int> valueHeadDimArg("value-head-dim", cl::value_desc("DV"), cl::init(0),
+                             cl::sub(command), cl::cat(category),
+                             cl::desc("D of v and out (default: the head dim)"));
+cl::opt<int> blockMArg("block-m", cl::value_desc("N"), cl::init(0), cl::sub(command),
+                       cl::cat(category),
+                       cl::desc("the kernel's tiling (default: what the runtime picks); "
+                                "--backward: query rows per step"));
+cl::opt<int> blockNArg("block-n", cl::value_desc("N"), cl::init(0), cl::sub(command),
+                       cl::cat(category),
+                       cl::desc("the kernel's tiling (default: what the runtime picks); "
+                                "--backward: kv rows per CTA"));
+cl::opt<int> rowsPerWarpArg("rows-per-warp", cl::value_desc("N"), cl::init(0), cl::sub(command),
+                            cl::cat(category),
+                            cl::desc("the kernel's tiling (default: what the runtime picks)"));
+cl::opt<int> stagesArg("stages", cl::value_desc("N"), cl::init(0), cl::sub(command),
+                       cl::cat(category),
+                       cl::desc("the kernel's tiling (default: what the runtime picks); "
+                                "--backward: query tiles in flight"));
+cl::opt<std::string> archArg("arch", cl::value_desc("ARCH"), cl::init("sm_90a"), cl::sub(command),
+                             cl::cat(category),
+                             cl::desc("sm_80, sm_86, sm_89, sm_90, sm_90a (default sm_90a)"));
+cl::opt<bool> summaryArg("summary", cl::sub(command), cl::cat(category),
+                         cl::desc("the spec, the entry, the parameters and the PTX size instead "
+                                  "of the PTX"));
+cl::opt<std::string> outputArg("o", cl::value_desc("OUT"), cl::sub(command), cl::cat(category),
+                               cl::desc("write to OUT instead of standard output"));
+cl::alias outputLongArg("output", cl::aliasopt(outputArg), cl::desc("the same as -o"));
+cl::opt<std::string> dumpDirArg("dump-dir", cl::value_desc("DIR"), cl::sub(command),
+                                cl::cat(category),
+                                cl::desc("write every stage (kernel MLIR, LLVM IR, PTX) into DIR"));
+cl::opt<bool> timingArg("timing", cl::sub(command), cl::cat(category),
+                        cl::desc("print the compile's timing to standard error"));
+
+cl::opt<bool> backwardArg("backward", cl::sub(command), cl::cat(backwardCategory),
+                          cl::desc("the backward kernels instead of the forward's"));
+cl::opt<int> warpsArg("warps", cl::value_desc("N"), cl::init(0), cl::sub(command),
+                      cl::cat(backwardCategory), cl::desc("dK/dV: warps per CTA (4, 8)"));
+cl::opt<bool> deterministicArg("deterministic", cl::sub(command), cl::cat(backwardCategory),
+                               cl::desc("dQ by its own kernel instead of f32 atomic adds"));
+cl::opt<int> dqBlockMArg("dq-block-m", cl::value_desc("N"), cl::init(0), cl::sub(command),
+                         cl::cat(backwardCategory),
+                         cl::desc("the dQ kernel's tiling (deterministic only)"));
+cl::opt<int> dqBlockNArg("dq-block-n", cl::value_desc("N"), cl::init(0), cl::sub(command),
+                         cl::cat(backwardCategory),
+                         cl::desc("the dQ kernel's tiling (deterministic only)"));
+cl::opt<int> dqStagesArg("dq-stages", cl::value_desc("N"), cl::init(0), cl::sub(command),
+                         cl::cat(backwardCategory),
+                         cl::desc("the dQ kernel's tiling (deterministic only)"));
+
+int attention() {
+  std::string file = fileArg, score = scoreArg, mask = maskArg, dtype = dtypeArg,
+              arch = archArg, output = outputArg, dumpDir = dumpDirArg;
+  int headDim = headDimArg, valueHeadDim = valueHeadDimArg, blockM = blockMArg,
+      blockN = blockNArg, rowsPerWarp = rowsPerWarpArg, stages = stagesArg;
+  int warps = warpsArg, dqBlockM = dqBlockMArg, dqBlockN = dqBlockNArg, dqStages = dqStagesArg;
+  bool summary = summaryArg, timing = timingArg, blockSparse = blockSparseArg,
+       backward = backwardArg, deterministic = deterministicArg;
+  if (dtype != "bf16" && dtype != "f16")
+    usage("--dtype must be bf16 or f16, not '" + dtype + "'");
   if (file.empty())
     usage("no input file");
 
@@ -271,12 +230,11 @@ int attention(int argc, char **argv) {
 
 } // namespace
 
-int runAttention(int argc, char **argv) {
-  try {
-    return attention(argc, argv);
-  } catch (const Failure &f) {
-    return f.code;
-  }
-}
+const llvm::cl::OptionCategory &attentionCategory() { return category; }
+const llvm::cl::OptionCategory &attentionBackwardCategory() { return backwardCategory; }
+
+bool attentionSelected() { return bool(command); }
+
+int runAttention() { return attention(); }
 
 } // namespace flexc

@@ -3,12 +3,18 @@
 // launch parameters (docs/flexc.md).
 #pragma once
 
+#include "llvm/Support/CommandLine.h"
+
 namespace flexc {
 
-/// Runs `flexc attention ...` (argv[1] is "attention"); returns the exit
-/// status: 0 success, 1 bad input, 2 bad usage.
-int runAttention(int argc, char **argv);
+/// The subcommand's options, for --help: the forward's and --backward's.
+const llvm::cl::OptionCategory &attentionCategory();
+const llvm::cl::OptionCategory &attentionBackwardCategory();
+/// Whether the command line named `attention` (after parseCommandLine).
+bool attentionSelected();
 
-const char *attentionUsageText();
+/// Runs `flexc attention ...` with the parsed options; returns the exit
+/// status: 0 success, or throws Failure (1 bad input, 2 bad usage).
+int runAttention();
 
 } // namespace flexc

@@ -19,42 +19,52 @@ using namespace flexjit;
 
 namespace flexc {
 
-const char *blockmaskUsageText() {
-  return R"(usage: flexc blockmask FILE --mod NAME --q-len Q --kv-len K [options]
-
-Builds the block mask of a mask mod (on the CPU, with the JIT-compiled mod and
-its interval block classifier) and prints it.
-
-options:
-  --mod NAME              the mask mod (required)
-  --batch B, --heads H    batch and head counts (default 1: broadcast)
-  --q-len Q, --kv-len K   sequence lengths (required)
-  --block-size N | QB,KVB block sizes, powers of two 16..256 (default 128)
-  --param NAME=VALUE      a param's value (true/false, an integer, a float)
-  --buffer NAME=V0,V1,... a buffer's elements, row-major
-  --buffer NAME=@FILE     ... read from FILE: values separated by commas,
-                          spaces or newlines; '#' starts a comment
-  --buffer-shape NAME=D0,D1,...
-                          the dims of a buffer of rank > 1 (a 1-D buffer's
-                          length is the number of its values)
-  --device cpu|cuda|cuda:N
-                          where the mask is made (default cpu)
-  --format ascii|json     the picture with sparsity and bytes (default), or
-                          a JSON object with the eight arrays
-  -h, --help              this text
-
-exit status: 0 success, 1 an error in the input (the file, the mod, a value,
-a missing or unknown param or buffer), 2 bad usage.
-)";
-}
-
 namespace {
 
-[[noreturn]] void usage(const std::string &message) {
-  fail("flexc: error: " + message + "\n(run 'flexc blockmask --help' for usage)", kUsageError);
-}
+namespace cl = llvm::cl;
+
+[[noreturn]] void usage(const std::string &message) { flexjit::cli::usageError(message); }
 
 [[noreturn]] void inputError(const std::string &message) { fail("flexc: error: " + message); }
+
+cl::SubCommand command("blockmask",
+                       "Builds the block mask of a mask mod (on the CPU, with the JIT-compiled "
+                       "mod and its interval block classifier) and prints it");
+cl::OptionCategory category("flexc blockmask options");
+
+cl::opt<std::string> fileArg(cl::Positional, cl::desc("FILE"), cl::sub(command), cl::cat(category));
+cl::opt<std::string> modArg("mod", cl::value_desc("NAME"), cl::sub(command), cl::cat(category),
+                            cl::desc("the mask mod (required)"));
+cl::opt<int64_t> batchArg("batch", cl::value_desc("B"), cl::init(1), cl::sub(command),
+                          cl::cat(category), cl::desc("batch count (default 1: broadcast)"));
+cl::opt<int64_t> headsArg("heads", cl::value_desc("H"), cl::init(1), cl::sub(command),
+                          cl::cat(category), cl::desc("head count (default 1: broadcast)"));
+cl::opt<int64_t> qLenArg("q-len", cl::value_desc("Q"), cl::sub(command), cl::cat(category),
+                         cl::desc("query sequence length (required)"));
+cl::opt<int64_t> kvLenArg("kv-len", cl::value_desc("K"), cl::sub(command), cl::cat(category),
+                          cl::desc("key/value sequence length (required)"));
+cl::opt<std::string> blockSizeArg(
+    "block-size", cl::value_desc("N|QB,KVB"), cl::sub(command), cl::cat(category),
+    cl::desc("block sizes, powers of two 16..256 (default 128)"));
+cl::list<std::string> paramArgs("param", cl::value_desc("NAME=VALUE"), cl::sub(command),
+                                cl::cat(category),
+                                cl::desc("a param's value (true/false, an integer, a float)"));
+cl::list<std::string> bufferArgs(
+    "buffer", cl::value_desc("NAME=V0,V1,...|NAME=@FILE"), cl::sub(command), cl::cat(category),
+    cl::desc("a buffer's elements, row-major; or read from FILE: values separated by commas, "
+             "spaces or newlines, '#' starts a comment"));
+cl::list<std::string> bufferShapeArgs(
+    "buffer-shape", cl::value_desc("NAME=D0,D1,..."), cl::sub(command), cl::cat(category),
+    cl::desc("the dims of a buffer of rank > 1 (a 1-D buffer's length is the number of its "
+             "values)"));
+cl::opt<std::string> deviceArg("device", cl::value_desc("cpu|cuda|cuda:N"), cl::init("cpu"),
+                               cl::sub(command), cl::cat(category),
+                               cl::desc("where the mask is made (default cpu)"));
+cl::opt<std::string> formatArg(
+    "format", cl::value_desc("ascii|json"), cl::init("ascii"), cl::sub(command),
+    cl::cat(category),
+    cl::desc("the picture with sparsity and bytes (default), or a JSON object with the eight "
+             "arrays"));
 
 struct BufferArg {
   std::string text;       // values, or "@FILE"
@@ -72,7 +82,6 @@ struct Args {
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
   std::string device = "cpu";
   bool json = false;
-  bool help = false;
 };
 
 int64_t parseInt(const std::string &flag, const std::string &text) {
@@ -105,70 +114,44 @@ std::pair<std::string, std::string> splitAssignment(const std::string &flag,
   return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
-Args parseArgs(int argc, char **argv) {
+Args parseArgs() {
   Args a;
-  for (int i = 2; i < argc; ++i) {
-    std::string arg = argv[i];
-    size_t eq = arg.find('=');
-    bool inlineValue = arg.rfind("--", 0) == 0 && eq != std::string::npos;
-    std::string flag = inlineValue ? arg.substr(0, eq) : arg;
-    auto value = [&]() -> std::string {
-      if (inlineValue)
-        return arg.substr(eq + 1);
-      if (i + 1 >= argc)
-        usage("option " + flag + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "-h" || arg == "--help") {
-      a.help = true;
-    } else if (flag == "--mod") {
-      a.mod = value();
-    } else if (flag == "--batch") {
-      a.batch = parseInt(flag, value());
-    } else if (flag == "--heads") {
-      a.heads = parseInt(flag, value());
-    } else if (flag == "--q-len") {
-      a.qLen = parseInt(flag, value());
-    } else if (flag == "--kv-len") {
-      a.kvLen = parseInt(flag, value());
-    } else if (flag == "--block-size") {
-      std::vector<int64_t> sizes = parseIntList(flag, value());
-      if (sizes.size() > 2)
-        usage("--block-size takes N or QB,KVB");
-      for (int64_t s : sizes)
-        if (s < 0 || s > (int64_t(1) << 30))
-          usage("--block-size " + std::to_string(s) + " is out of range");
-      a.qBlock = int(sizes[0]);
-      a.kvBlock = int(sizes.size() == 2 ? sizes[1] : sizes[0]);
-    } else if (flag == "--param") {
-      a.params.push_back(splitAssignment(flag, value()));
-    } else if (flag == "--buffer") {
-      auto [name, text] = splitAssignment(flag, value());
-      if (a.buffers.count(name))
-        usage("buffer '" + name + "' given twice");
-      a.buffers[name].text = text;
-    } else if (flag == "--buffer-shape") {
-      auto [name, text] = splitAssignment(flag, value());
-      a.shapes.emplace_back(name, parseIntList(flag, text));
-    } else if (flag == "--device") {
-      a.device = value();
-      if (!Device::parse(a.device))
-        usage("unknown --device '" + a.device + "' (cpu, cuda or cuda:N)");
-    } else if (flag == "--format") {
-      std::string f = value();
-      if (f != "ascii" && f != "json")
-        usage("unknown --format '" + f + "' (ascii or json)");
-      a.json = f == "json";
-    } else if (!arg.empty() && arg[0] == '-') {
-      usage("unknown option '" + arg + "'");
-    } else if (a.file.empty()) {
-      a.file = arg;
-    } else {
-      usage("more than one input file ('" + a.file + "' and '" + arg + "')");
-    }
+  a.file = fileArg;
+  a.mod = modArg;
+  a.batch = batchArg;
+  a.heads = headsArg;
+  if (qLenArg.getNumOccurrences())
+    a.qLen = qLenArg;
+  if (kvLenArg.getNumOccurrences())
+    a.kvLen = kvLenArg;
+  if (blockSizeArg.getNumOccurrences()) {
+    std::vector<int64_t> sizes = parseIntList("--block-size", blockSizeArg);
+    if (sizes.size() > 2)
+      usage("--block-size takes N or QB,KVB");
+    for (int64_t s : sizes)
+      if (s < 0 || s > (int64_t(1) << 30))
+        usage("--block-size " + std::to_string(s) + " is out of range");
+    a.qBlock = int(sizes[0]);
+    a.kvBlock = int(sizes.size() == 2 ? sizes[1] : sizes[0]);
   }
-  if (a.help)
-    return a;
+  for (const std::string &p : paramArgs)
+    a.params.push_back(splitAssignment("--param", p));
+  for (const std::string &b : bufferArgs) {
+    auto [name, text] = splitAssignment("--buffer", b);
+    if (a.buffers.count(name))
+      usage("buffer '" + name + "' given twice");
+    a.buffers[name].text = text;
+  }
+  for (const std::string &s : bufferShapeArgs) {
+    auto [name, text] = splitAssignment("--buffer-shape", s);
+    a.shapes.emplace_back(name, parseIntList("--buffer-shape", text));
+  }
+  a.device = deviceArg;
+  if (!Device::parse(a.device))
+    usage("unknown --device '" + a.device + "' (cpu, cuda or cuda:N)");
+  if (formatArg != "ascii" && formatArg != "json")
+    usage("unknown --format '" + formatArg + "' (ascii or json)");
+  a.json = formatArg == "json";
   if (a.file.empty())
     usage("no input file");
   if (a.mod.empty())
@@ -355,17 +338,10 @@ int run(const Args &a) {
 
 } // namespace
 
-int runBlockmask(int argc, char **argv) {
-  try {
-    Args a = parseArgs(argc, argv);
-    if (a.help) {
-      std::cout << blockmaskUsageText();
-      return 0;
-    }
-    return run(a);
-  } catch (const Failure &f) {
-    return f.code;
-  }
-}
+const llvm::cl::OptionCategory &blockmaskCategory() { return category; }
+
+bool blockmaskSelected() { return bool(command); }
+
+int runBlockmask() { return run(parseArgs()); }
 
 } // namespace flexc

@@ -2,12 +2,17 @@
 // picture or as JSON (docs/flexc.md).
 #pragma once
 
+#include "llvm/Support/CommandLine.h"
+
 namespace flexc {
 
-/// Runs `flexc blockmask ...` (argv[1] is "blockmask"); returns the exit
-/// status: 0 success, 1 bad input, 2 bad usage.
-int runBlockmask(int argc, char **argv);
+/// The subcommand's options, for --help.
+const llvm::cl::OptionCategory &blockmaskCategory();
+/// Whether the command line named `blockmask` (after parseCommandLine).
+bool blockmaskSelected();
 
-const char *blockmaskUsageText();
+/// Runs `flexc blockmask ...` with the parsed options; returns the exit
+/// status: 0 success, or throws Failure (1 bad input, 2 bad usage).
+int runBlockmask();
 
 } // namespace flexc

@@ -1,145 +1,125 @@
 #include "Options.h"
+#include "AttentionCommand.h"
+#include "BlockmaskCommand.h"
 
-#include <cstring>
-#include <map>
+#include "CommandLine.h"
+#include "flexjit/Cache.hpp"
+
+namespace cl = llvm::cl;
 
 namespace flexc {
 
-static const std::map<std::string, Stage> kStages = {
-    {"tokens", Stage::Tokens}, {"ast", Stage::Ast},         {"flex", Stage::Flex},
-    {"lowered", Stage::Lowered}, {"llvm", Stage::Llvm},     {"ptx", Stage::Ptx},
-    {"fingerprint", Stage::Fingerprint}, {"summary", Stage::Summary},
-    {"grad-flex", Stage::GradFlex}, {"grad-lowered", Stage::GradLowered},
-    {"grad-ptx", Stage::GradPtx}};
+namespace {
 
-static const char *kArchs[] = {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"};
+cl::OptionCategory category("flexc options");
 
-const char *stageName(Stage s) {
-  for (auto &[name, stage] : kStages)
-    if (stage == s)
-      return name.c_str();
-  return "?";
-}
+cl::opt<std::string> file(cl::Positional, cl::desc("FILE"), cl::cat(category));
+cl::opt<std::string> mod("mod", cl::value_desc("NAME"), cl::cat(category),
+                         cl::desc("only this mod (and what it uses); default: every mod"));
+cl::opt<Stage> emit(
+    "emit", cl::value_desc("STAGE"), cl::init(Stage::Summary), cl::cat(category),
+    cl::desc("what to print (default: summary; the grad-* stages show score mods only)"),
+    cl::values(
+        clEnumValN(Stage::Tokens, "tokens", "the lexer's tokens"),
+        clEnumValN(Stage::Ast, "ast", "the checked syntax tree, typed"),
+        clEnumValN(Stage::Flex, "flex", "the flex-dialect MLIR"),
+        clEnumValN(Stage::Lowered, "lowered", "MLIR after lowering to upstream dialects"),
+        clEnumValN(Stage::Llvm, "llvm", "LLVM IR of the GPU kernel module"),
+        clEnumValN(Stage::Ptx, "ptx", "PTX of the dense mask kernel with the mod inlined"),
+        clEnumValN(Stage::Fingerprint, "fingerprint",
+                   "the canonical form; the fingerprint is the last line"),
+        clEnumValN(Stage::Summary, "summary", "one line per mod: kind, inputs, fingerprint"),
+        clEnumValN(Stage::GradFlex, "grad-flex", "a score mod's derivative in the flex dialect"),
+        clEnumValN(Stage::GradLowered, "grad-lowered", "the score mod and its derivative, lowered"),
+        clEnumValN(Stage::GradPtx, "grad-ptx", "PTX of the dense derivative kernel")));
+cl::opt<bool> summary("summary", cl::cat(category),
+                      cl::desc("also print the summary when emitting another stage"));
+cl::opt<std::string> arch("arch", cl::value_desc("ARCH"), cl::init("sm_90a"), cl::cat(category),
+                          cl::desc("GPU target for llvm/ptx: sm_80, sm_86, sm_89, sm_90, sm_90a "
+                                   "(default sm_90a)"));
+cl::opt<std::string> output("o", cl::value_desc("OUT"), cl::cat(category),
+                            cl::desc("write the output to OUT instead of standard output; with "
+                                     "--emit=ptx and several mods, OUT is a folder: "
+                                     "OUT/<mod>.ptx (--emit=grad-ptx: OUT/<mod>__grad.ptx)"));
+cl::alias outputLong("output", cl::aliasopt(output), cl::desc("the same as -o"));
+cl::opt<std::string> dumpDir("dump-dir", cl::value_desc("DIR"), cl::cat(category),
+                             cl::desc("write every stage, and the IR after each pass, into DIR"));
+cl::opt<bool> timing("timing", cl::cat(category),
+                     cl::desc("print MLIR's pass timing to standard error"));
 
-const char *usageText() {
-  return R"(usage: flexc FILE [options]
+cl::extrahelp usageLines(R"(
+usage: flexc FILE [options]
        flexc blockmask FILE --mod NAME --q-len Q --kv-len K [options]
                            (see flexc blockmask --help)
        flexc attention FILE [--score NAME] [--mask NAME] [options]
                            (see flexc attention --help)
 
-Compiles the mods of a .flex file and shows any stage of the compilation.
-
-options:
-  --mod NAME          only this mod (and what it uses); default: every mod
-  --emit=STAGE        what to print (default: summary):
-                        tokens       the lexer's tokens
-                        ast          the checked syntax tree, typed
-                        flex         the flex-dialect MLIR
-                        lowered      MLIR after lowering to upstream dialects
-                        llvm         LLVM IR of the GPU kernel module
-                        ptx          PTX of the dense mask kernel with the mod inlined
-                        fingerprint  the canonical form; the fingerprint is the last line
-                        summary      one line per mod: kind, inputs, fingerprint
-                        grad-flex    a score mod's derivative in the flex dialect
-                        grad-lowered the score mod and its derivative, lowered
-                        grad-ptx     PTX of the dense derivative kernel
-                      (the grad-* stages show score mods only)
-  --summary           also print the summary when emitting another stage
-  --arch ARCH         GPU target for llvm/ptx: sm_80, sm_86, sm_89, sm_90, sm_90a
-                      (default sm_90a)
-  -o OUT              write the output to OUT instead of standard output; with
-                      --emit=ptx and several mods, OUT is a folder: OUT/<mod>.ptx
-                      (--emit=grad-ptx: OUT/<mod>__grad.ptx)
-  --dump-dir DIR      write every stage, and the IR after each pass, into DIR
-  --timing            print MLIR's pass timing to standard error
-  -h, --help          this text
-
-exit status: 0 success, 1 an error in the input (the file, a mod name),
+exit status: 0 success, 1 an error in the input (the file, a mod, a value),
 2 bad usage.
-)";
+)");
+
+const char *kArchs[] = {"sm_80", "sm_86", "sm_89", "sm_90", "sm_90a"};
+
+} // namespace
+
+bool knownArch(const std::string &a) {
+  for (const char *k : kArchs)
+    if (a == k)
+      return true;
+  return false;
 }
 
-std::optional<Options> parseOptions(int argc, char **argv, std::string &error) {
+const char *knownArchs() { return "sm_80, sm_86, sm_89, sm_90, sm_90a"; }
+
+const char *stageName(Stage s) {
+  // The --emit value of each stage (the names in `emit`'s cl::values).
+  switch (s) {
+  case Stage::Summary: return "summary";
+  case Stage::Tokens: return "tokens";
+  case Stage::Ast: return "ast";
+  case Stage::Flex: return "flex";
+  case Stage::Lowered: return "lowered";
+  case Stage::Llvm: return "llvm";
+  case Stage::Ptx: return "ptx";
+  case Stage::Fingerprint: return "fingerprint";
+  case Stage::GradFlex: return "grad-flex";
+  case Stage::GradLowered: return "grad-lowered";
+  case Stage::GradPtx: return "grad-ptx";
+  }
+  return "?";
+}
+
+Command parseCommandLine(int argc, char **argv) {
+  flexjit::cli::parse(argc, argv,
+                      "Compiles the mods of a .flex file and shows any stage of the compilation "
+                      "(docs/flexc.md)",
+                      {&category, &blockmaskCategory(), &attentionCategory(),
+                       &attentionBackwardCategory()},
+                      flexjit::flexjitVersionString());
+  if (blockmaskSelected())
+    return Command::Blockmask;
+  if (attentionSelected())
+    return Command::Attention;
+  return Command::Compile;
+}
+
+Options compileOptions() {
   Options o;
-  auto needValue = [&](int &i, const std::string &flag, std::string &out) {
-    if (i + 1 >= argc) {
-      error = "option " + flag + " needs a value";
-      return false;
-    }
-    out = argv[++i];
-    return true;
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string value;
-    auto eq = a.find('=');
-    std::string flag = a.substr(0, eq);
-    bool inlineValue = a.rfind("--", 0) == 0 && eq != std::string::npos;
-    if (inlineValue)
-      value = a.substr(eq + 1);
-    auto take = [&](std::string &out) {
-      if (inlineValue) {
-        out = value;
-        return true;
-      }
-      return needValue(i, flag, out);
-    };
-    if (a == "-h" || a == "--help") {
-      o.help = true;
-    } else if (flag == "--emit") {
-      std::string s;
-      if (!take(s))
-        return std::nullopt;
-      auto it = kStages.find(s);
-      if (it == kStages.end()) {
-        error = "unknown stage '" + s + "' for --emit (tokens, ast, flex, lowered, llvm, ptx, fingerprint, summary, grad-flex, grad-lowered, grad-ptx)";
-        return std::nullopt;
-      }
-      o.emit = it->second;
-    } else if (flag == "--mod") {
-      std::string s;
-      if (!take(s))
-        return std::nullopt;
-      o.mod = s;
-    } else if (flag == "--arch") {
-      if (!take(o.arch))
-        return std::nullopt;
-      bool known = false;
-      for (const char *k : kArchs)
-        known |= o.arch == k;
-      if (!known) {
-        error = "unknown --arch '" + o.arch + "' (sm_80, sm_86, sm_89, sm_90, sm_90a)";
-        return std::nullopt;
-      }
-    } else if (a == "-o" || flag == "--output") {
-      std::string s;
-      if (!take(s))
-        return std::nullopt;
-      o.output = s;
-    } else if (flag == "--dump-dir") {
-      std::string s;
-      if (!take(s))
-        return std::nullopt;
-      o.dumpDir = s;
-    } else if (a == "--timing") {
-      o.timing = true;
-    } else if (a == "--summary") {
-      o.summary = true;
-    } else if (!a.empty() && a[0] == '-' && a != "-") {
-      error = "unknown option '" + a + "'";
-      return std::nullopt;
-    } else if (o.file.empty()) {
-      o.file = a;
-    } else {
-      error = "more than one input file ('" + o.file + "' and '" + a + "')";
-      return std::nullopt;
-    }
-  }
-  if (!o.help && o.file.empty()) {
-    error = "no input file";
-    return std::nullopt;
-  }
+  o.file = file;
+  if (mod.getNumOccurrences())
+    o.mod = mod;
+  o.emit = emit;
+  o.summary = summary;
+  o.arch = arch;
+  if (!knownArch(o.arch))
+    flexjit::cli::usageError("unknown --arch '" + o.arch + "' (" + knownArchs() + ")");
+  if (output.getNumOccurrences())
+    o.output = output;
+  if (dumpDir.getNumOccurrences())
+    o.dumpDir = dumpDir;
+  o.timing = timing;
+  if (o.file.empty())
+    flexjit::cli::usageError("no input file");
   return o;
 }
 

@@ -1,5 +1,6 @@
-// flexc's command line: parsed by hand so that every mistake gets exit code 2
-// and one line saying what was wrong (LLVM's cl:: would print its own way).
+// flexc's command line (tools/cli, llvm::cl): the compile command's options
+// here, `blockmask` and `attention` as subcommands in their own files. Every
+// mistake is one line and exit status 2.
 #pragma once
 
 #include <optional>
@@ -26,12 +27,22 @@ struct Options {
   std::optional<std::string> output; // -o: a file, or a folder for several mods
   std::optional<std::string> dumpDir;
   bool timing = false;
-  bool help = false;
 };
 
-/// Parses argv; on a usage error returns nullopt and sets `error`.
-std::optional<Options> parseOptions(int argc, char **argv, std::string &error);
-const char *usageText();
+enum class Command { Compile, Blockmask, Attention };
+
+/// Parses argv (every command's options; --help prints them and exits 0) and
+/// says which command it names; flexjit::cli::Failure{2} on a mistake.
+Command parseCommandLine(int argc, char **argv);
+
+/// The compile command's options (after parseCommandLine); a usage error
+/// without an input file or with an unknown --arch.
+Options compileOptions();
+
 const char *stageName(Stage s);
+
+/// GPU targets flexc knows, for --arch: "sm_80, sm_86, sm_89, sm_90, sm_90a".
+bool knownArch(const std::string &arch);
+const char *knownArchs();
 
 } // namespace flexc

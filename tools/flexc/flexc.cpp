@@ -1,7 +1,8 @@
 // flexc: compile a .flex file and show any stage, from tokens to PTX.
 //
 // Exit status: 0 success, 1 an error in the user's input (the .flex file, a
-// mod name, an output path), 2 bad usage. See `flexc --help`.
+// mod name, an output path), 2 bad usage. See `flexc --help`; the command
+// line is llvm::cl's (Options.cpp, tools/cli).
 #include "AttentionCommand.h"
 #include "BlockmaskCommand.h"
 #include "Failure.h"
@@ -244,22 +245,16 @@ int run(const flexc::Options &o) {
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc > 1 && std::string(argv[1]) == "blockmask")
-    return flexc::runBlockmask(argc, argv);
-  if (argc > 1 && std::string(argv[1]) == "attention")
-    return flexc::runAttention(argc, argv);
-  std::string error;
-  std::optional<flexc::Options> options = flexc::parseOptions(argc, argv, error);
-  if (!options) {
-    std::cerr << "flexc: error: " << error << "\n(run 'flexc --help' for usage)\n";
-    return flexc::kUsageError;
-  }
-  if (options->help) {
-    std::cout << flexc::usageText();
-    return 0;
-  }
   try {
-    return run(*options);
+    switch (flexc::parseCommandLine(argc, argv)) {
+    case flexc::Command::Blockmask:
+      return flexc::runBlockmask();
+    case flexc::Command::Attention:
+      return flexc::runAttention();
+    case flexc::Command::Compile:
+      break;
+    }
+    return run(flexc::compileOptions());
   } catch (const flexc::Failure &f) {
     return f.code;
   }

@@ -440,17 +440,17 @@ TEST(BlockMaskTest, Json) {
                                     [](int, int h, int q, int kv) { return h == 0 || q >= kv; });
   ASSERT_TRUE(m.ok());
   std::string j = m->toJSON({{"blocks_evaluated_elementwise", "4"}});
-  EXPECT_EQ(j, "{\"kv_num_blocks\": [[[0, 0], [1, 0]]], "
-               "\"kv_indices\": [[[[0], [0]], [[0], [0]]]], "
-               "\"full_kv_num_blocks\": [[[1, 1], [0, 1]]], "
-               "\"full_kv_indices\": [[[[0], [0]], [[0], [0]]]], "
-               "\"q_num_blocks\": [[[0], [1]]], "
-               "\"q_indices\": [[[[0, 1]], [[0, 1]]]], "
-               "\"full_q_num_blocks\": [[[2], [1]]], "
-               "\"full_q_indices\": [[[[0, 1]], [[1, 0]]]], "
-               "\"block_size\": [128, 128], \"seq_lengths\": [256, 128], "
-               "\"bytes\": " + std::to_string(m->bytes()) +
-               ", \"sparsity\": 0.0, \"blocks_evaluated_elementwise\": 4}");
+  EXPECT_EQ(j, "{\"kv_num_blocks\":[[[0,0],[1,0]]],"
+               "\"kv_indices\":[[[[0],[0]],[[0],[0]]]],"
+               "\"full_kv_num_blocks\":[[[1,1],[0,1]]],"
+               "\"full_kv_indices\":[[[[0],[0]],[[0],[0]]]],"
+               "\"q_num_blocks\":[[[0],[1]]],"
+               "\"q_indices\":[[[[0,1]],[[0,1]]]],"
+               "\"full_q_num_blocks\":[[[2],[1]]],"
+               "\"full_q_indices\":[[[[0,1]],[[1,0]]]],"
+               "\"block_size\":[128,128],\"seq_lengths\":[256,128],"
+               "\"bytes\":" + std::to_string(m->bytes()) +
+               ",\"sparsity\":0.0,\"blocks_evaluated_elementwise\":4}");
 }
 
 TEST(BlockMaskTest, FieldsByName) {
