@@ -13,8 +13,6 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/SymbolTable.h"
 
-#include <mutex>
-
 namespace flexjit {
 
 namespace {
@@ -105,7 +103,6 @@ Result<CompiledInstance> compileInstance(StageRun &run, mlir::OwningOpRef<mlir::
       !st)
     return st.error();
 
-  std::lock_guard<std::mutex> lock(kernelTargetsMutex());
   auto artifacts = compileKernelModule(run, *kernelModule, kernelTargets(), arch);
   if (!artifacts)
     return artifacts.error();

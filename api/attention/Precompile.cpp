@@ -8,7 +8,10 @@
 #include "llvm/Support/Threading.h"
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <new>
+#include <vector>
 
 namespace flexjit {
 
@@ -29,12 +32,46 @@ Result<std::string> fingerprintOf(const Program &program, const std::string &nam
   return (*m)->fingerprint;
 }
 
+/// The compilers of precompile's workers. A Compiler serializes its calls
+/// (Compiler.hpp), so workers sharing the Session's would compile one
+/// variant at a time; each worker takes one of these while it compiles a
+/// variant (made on first need, about 2 ms; a variant found in the disk
+/// cache takes none) and gives it back for the next variant.
+class CompilerPool {
+public:
+  explicit CompilerPool(CompilerOptions options) : options_(options) {}
+
+  Result<std::unique_ptr<Compiler>> take() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!free_.empty()) {
+      std::unique_ptr<Compiler> c = std::move(free_.back());
+      free_.pop_back();
+      return c;
+    }
+    return Compiler::create(options_);
+  }
+
+  void giveBack(std::unique_ptr<Compiler> c) {
+    std::lock_guard<std::mutex> lk(mu_);
+    free_.push_back(std::move(c));
+  }
+
+private:
+  CompilerOptions options_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Compiler>> free_;
+};
+
 } // namespace
 
 std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVariant> &variants,
                                                    const PrecompileOptions &options) {
   std::vector<PrecompileOutcome> outcomes(variants.size());
-  auto one = [&](const AttentionVariant &v, PrecompileOutcome &out) -> Status {
+  CompilerOptions compilerOptions;
+  compilerOptions.optLevel = options_.optLevel;
+  CompilerPool compilers(compilerOptions);
+  auto one = [&](const AttentionVariant &v, PrecompileOutcome &out,
+                 std::unique_ptr<Compiler> &mine) -> Status {
     auto score = fingerprintOf(v.program, v.scoreMod, ModKind::Score, "score mod");
     if (!score)
       return score.error();
@@ -49,7 +86,15 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
     if (Status st = checkAttentionKernelSpec(spec); !st)
       return st.error();
     out.entry = attentionKernelName(spec);
-    CompilerSource compilerOf = [this] { return compiler(); };
+    CompilerSource compilerOf = [&]() -> Result<Compiler *> {
+      if (!mine) {
+        auto c = compilers.take();
+        if (!c)
+          return c.error();
+        mine = std::move(*c);
+      }
+      return mine.get();
+    };
 
     if (v.device.isCpu()) {
       std::string arch = v.arch.empty() ? "sm_90a" : v.arch;
@@ -79,8 +124,9 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
   auto run = [&](size_t i) {
     const auto t0 = std::chrono::steady_clock::now();
     PrecompileOutcome &out = outcomes[i];
+    std::unique_ptr<Compiler> mine;
     try {
-      out.status = one(variants[i], out);
+      out.status = one(variants[i], out, mine);
     } catch (const std::bad_alloc &) {
       out.status = Error{ErrorKind::OutOfMemory, "out of host memory"};
     } catch (const std::exception &e) {
@@ -96,6 +142,8 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
           ", " + dtypeName(variants[i].dtype) + ", head dim " +
           std::to_string(variants[i].headDim) + ", " + variants[i].device.str() + "): ");
     }
+    if (mine)
+      compilers.giveBack(std::move(mine));
     out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                  .count();
   };

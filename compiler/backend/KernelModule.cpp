@@ -26,13 +26,8 @@ std::unique_ptr<mlir::MLIRContext> makeKernelContext() {
   return ctx;
 }
 
-std::mutex &kernelTargetsMutex() {
-  static std::mutex mu;
-  return mu;
-}
-
 NvptxTargets &kernelTargets() {
-  static NvptxTargets targets;
+  thread_local NvptxTargets targets;
   return targets;
 }
 

@@ -9,7 +9,6 @@
 #include "mlir/IR/MLIRContext.h"
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 namespace flexjit {
@@ -28,9 +27,11 @@ void expandFloatMinMax(mlir::ModuleOp module);
 mlir::OwningOpRef<mlir::ModuleOp> wrapInGpuModule(mlir::ModuleOp lowered,
                                                   mlir::gpu::GPUModuleOp *gpuModule);
 
-/// One set of NVPTX target machines for kernel compiles (making one costs
-/// milliseconds); NvptxTargets is not thread-safe: hold the lock.
-std::mutex &kernelTargetsMutex();
+/// The NVPTX target machines of the calling thread's kernel compiles
+/// (making one costs milliseconds). A target machine must not be shared by
+/// compiles running at once, so each thread has its own set: kernel compiles
+/// on different threads, each with its own Compiler (precompile's workers),
+/// run in parallel.
 NvptxTargets &kernelTargets();
 
 } // namespace flexjit

@@ -146,7 +146,6 @@ struct Build {
     StageRun run(*ctx, options, nullptr, entry);
     if (Status st = run.verify(*module, entry); !st)
       return st.error();
-    std::lock_guard<std::mutex> lock(kernelTargetsMutex());
     auto artifacts = compileKernelModule(run, *module, kernelTargets(), "sm_90a");
     if (!artifacts)
       return artifacts.error();
