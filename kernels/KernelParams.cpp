@@ -98,4 +98,17 @@ Result<std::vector<void *>> KernelArgs::pointers() {
   return out;
 }
 
+std::tuple<I32Param, I32Param, I32Param, I32Param> modGridDims(ParamTable &t) {
+  I32Param B = t.i32("B", "batch size");
+  I32Param H = t.i32("H", "number of heads");
+  I32Param Q = t.i32("Q", "query length");
+  I32Param KV = t.i32("KV", "key/value length");
+  return {B, H, Q, KV};
+}
+
+PtrParam modContextPointer(ParamTable &t) {
+  return t.pointer("ctx", "const flexjit_mod_context *",
+                   "the mod's params and buffers, in device memory");
+}
+
 } // namespace flexjit

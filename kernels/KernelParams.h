@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace flexjit {
@@ -82,6 +83,15 @@ private:
   ParamHandle<K> add(std::string name, std::string ctype, std::string doc);
   std::vector<ParamInfo> rows_;
 };
+
+/// B, H, Q, KV (batch size, heads, query and key/value lengths), appended in
+/// this order: the dims of the kernels that run a mod over every (b, h, q, kv)
+/// (the block-mask classify, dense mask and derivative kernels).
+std::tuple<I32Param, I32Param, I32Param, I32Param> modGridDims(ParamTable &t);
+
+/// ctx: the mod's params and buffers, in device memory (the dense mask and
+/// derivative kernels).
+PtrParam modContextPointer(ParamTable &t);
 
 /// The argument values of one launch, set by a table's handles; what
 /// cuLaunchKernel takes is pointers() (each value's address, in order).

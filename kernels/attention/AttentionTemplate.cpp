@@ -94,22 +94,46 @@ AttentionParams::Strides tensorStrides(ParamTable &t, const std::string &tensor)
   return s;
 }
 
+std::tuple<PtrParam, PtrParam, PtrParam> qkvPointers(ParamTable &t) {
+  PtrParam q = t.pointer("q", "const void *", "q [B, Hq, Q_LEN, D] (bf16/f16)");
+  PtrParam k = t.pointer("k", "const void *", "k [B, Hkv, KV_LEN, D]");
+  PtrParam v = t.pointer("v", "const void *", "v [B, Hkv, KV_LEN, Dv]");
+  return {q, k, v};
+}
+
+std::tuple<AttentionParams::Strides, AttentionParams::Strides, AttentionParams::Strides>
+qkvStrides(ParamTable &t) {
+  AttentionParams::Strides q = tensorStrides(t, "q");
+  AttentionParams::Strides k = tensorStrides(t, "k");
+  AttentionParams::Strides v = tensorStrides(t, "v");
+  return {q, k, v};
+}
+
+std::tuple<I32Param, I32Param, I32Param, I32Param, I32Param> attentionDims(ParamTable &t) {
+  I32Param B = t.i32("B", "batch");
+  I32Param Hq = t.i32("Hq", "query heads");
+  I32Param Hkv = t.i32("Hkv", "key/value heads (Hq % Hkv == 0)");
+  I32Param qLen = t.i32("Q_LEN", "query length");
+  I32Param kvLen = t.i32("KV_LEN", "key/value length");
+  return {B, Hq, Hkv, qLen, kvLen};
+}
+
+std::tuple<PtrParam, PtrParam> modContextPointers(ParamTable &t) {
+  PtrParam mask =
+      t.pointer("mask_ctx", "const flexjit_mod_context *", "the mask mod's context, or null");
+  PtrParam score =
+      t.pointer("score_ctx", "const flexjit_mod_context *", "the score mod's context, or null");
+  return {mask, score};
+}
+
 AttentionParams::AttentionParams() {
   ParamTable &t = table;
-  q = t.pointer("q", "const void *", "q [B, Hq, Q_LEN, D] (bf16/f16)");
-  k = t.pointer("k", "const void *", "k [B, Hkv, KV_LEN, D]");
-  v = t.pointer("v", "const void *", "v [B, Hkv, KV_LEN, Dv]");
+  std::tie(q, k, v) = qkvPointers(t);
   out = t.pointer("out", "void *", "out [B, Hq, Q_LEN, Dv]");
   lse = t.pointer("lse", "float *", "log-sum-exp [B, Hq, Q_LEN] contiguous, or null");
-  qStride = tensorStrides(t, "q");
-  kStride = tensorStrides(t, "k");
-  vStride = tensorStrides(t, "v");
+  std::tie(qStride, kStride, vStride) = qkvStrides(t);
   oStride = tensorStrides(t, "o");
-  B = t.i32("B", "batch");
-  Hq = t.i32("Hq", "query heads");
-  Hkv = t.i32("Hkv", "key/value heads (Hq % Hkv == 0)");
-  qLen = t.i32("Q_LEN", "query length");
-  kvLen = t.i32("KV_LEN", "key/value length");
+  std::tie(B, Hq, Hkv, qLen, kvLen) = attentionDims(t);
   scale = t.f32("scale", "multiplies q . k before the score mod");
   kvNumBlocks = t.pointer("kv_num_blocks", "const int32_t *",
                           "[mask_B, mask_H, mask_nQ] (null: a dense kernel reads no block mask)");
@@ -123,9 +147,7 @@ AttentionParams::AttentionParams() {
   maskNKV = t.i32("mask_nKV", "ceil(KV_LEN / kv_block)");
   qBlock = t.i32("q_block", "the mask's query block size (a multiple of blockM)");
   kvBlock = t.i32("kv_block", "the mask's kv block size (a multiple of blockN)");
-  maskCtx = t.pointer("mask_ctx", "const flexjit_mod_context *", "the mask mod's context, or null");
-  scoreCtx =
-      t.pointer("score_ctx", "const flexjit_mod_context *", "the score mod's context, or null");
+  std::tie(maskCtx, scoreCtx) = modContextPointers(t);
 }
 
 const AttentionParams &attentionParams() {
@@ -145,14 +167,29 @@ LaunchDims attentionLaunch(const AttentionKernelSpec &spec, int64_t B, int64_t H
   return d;
 }
 
-std::vector<ModSlot> KernelTemplateOf<AttentionKernelSpec>::modSlots(
-    const AttentionKernelSpec &spec) {
+std::vector<ModSlot> attentionModSlots(bool hasScoreMod, bool hasMaskMod, bool scoreDerivative) {
   std::vector<ModSlot> slots;
-  if (spec.hasScoreMod)
-    slots.push_back(ModSlot{"score mod", ModKind::Score, false, true});
-  if (spec.hasMaskMod)
+  if (hasScoreMod) {
+    ModSlot score{"score mod", ModKind::Score, false, true};
+    score.withDerivative = scoreDerivative;
+    slots.push_back(score);
+  }
+  if (hasMaskMod)
     slots.push_back(ModSlot{"mask mod", ModKind::Mask, false, true});
   return slots;
+}
+
+std::string attentionRunName(bool hasScoreMod, bool hasMaskMod,
+                             const std::vector<std::string> &mods, const char *suffix) {
+  size_t i = 0;
+  std::string score = hasScoreMod && i < mods.size() ? mods[i++] : "none";
+  std::string mask = hasMaskMod && i < mods.size() ? mods[i++] : "none";
+  return score + "+" + mask + suffix;
+}
+
+std::vector<ModSlot> KernelTemplateOf<AttentionKernelSpec>::modSlots(
+    const AttentionKernelSpec &spec) {
+  return attentionModSlots(spec.hasScoreMod, spec.hasMaskMod, /*scoreDerivative=*/false);
 }
 
 Status KernelTemplateOf<AttentionKernelSpec>::check(const AttentionKernelSpec &spec,
@@ -167,10 +204,7 @@ std::vector<EntryInfo> KernelTemplateOf<AttentionKernelSpec>::entries(
 
 std::string KernelTemplateOf<AttentionKernelSpec>::runName(const AttentionKernelSpec &spec,
                                                            const std::vector<std::string> &mods) {
-  size_t i = 0;
-  std::string score = spec.hasScoreMod && i < mods.size() ? mods[i++] : "none";
-  std::string mask = spec.hasMaskMod && i < mods.size() ? mods[i++] : "none";
-  return score + "+" + mask + "__attention";
+  return attentionRunName(spec.hasScoreMod, spec.hasMaskMod, mods, "__attention");
 }
 
 } // namespace flexjit

@@ -88,9 +88,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   auto deltaOffOf = [&](Value st) { return ops.add(lseOffOf(st), e.ci(BM * 4)); };
 
   // The CTA: kv tile, kv head, batch.
-  e.tid = ops.trunc32(ops.threadIdx());
-  e.lane = ops.land(e.tid, e.ci(31));
-  e.warp = e.shr(e.tid, 5);
+  threadIndices(e);
   Value n0 = ops.mul(ops.trunc32(ops.blockIdx()), e.ci(BN));
   e.hkvIdx = ops.trunc32(ops.blockIdx(gpu::Dimension::y));
   e.bIdx = ops.trunc32(ops.blockIdx(gpu::Dimension::z));
@@ -277,19 +275,10 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
 
 void buildAttentionBwdDkDv(mlir::gpu::GPUModuleOp gpuModule, const AttentionBackwardSpec &spec,
                            const BackwardMods &mods, const std::string &name) {
-  using namespace mlir;
-  OpBuilder b(gpuModule.getContext());
-  Location loc = gpuModule.getLoc();
-  attn::declareDynamicShared(gpuModule);
-  const AttentionBwdDkDvParams &P = attentionBwdDkDvParams();
-  auto kernel = createKernelFunc(b, loc, gpuModule, name, P.table);
-  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({spec.dkdvThreads(), 1, 1}));
-  b.setInsertionPointToEnd(&kernel.getBody().front());
-  attn::Emitter e(b, loc, spec.dtype, spec.dkdvThreads(), KernelArgValues(kernel, P.table));
-  e.qLen = e.arg(P.qLen);
-  e.kvLen = e.arg(P.kvLen);
-  e.scale = e.arg(P.scale);
-  attn::buildBody(e, spec, mods);
+  attn::buildTileKernel(gpuModule, name, attentionBwdDkDvParams(), spec.dtype,
+                        spec.dkdvThreads(), [&](attn::Emitter &e, mlir::gpu::GPUFuncOp) {
+                          attn::buildBody(e, spec, mods);
+                        });
 }
 
 } // namespace flexjit

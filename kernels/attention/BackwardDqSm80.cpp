@@ -36,18 +36,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   const int qBytes = BM * D * 2, doBytes = BM * Dv * 2;
   const int kBytes = BN * D * 2, stageBytes = BN * (D + Dv) * 2;
 
-  e.tid = ops.trunc32(ops.threadIdx());
-  e.lane = ops.land(e.tid, e.ci(31));
-  e.warp = e.shr(e.tid, 5);
-  // Query tiles in reverse launch order, as the forward's (causal masks
-  // give the last tiles the most work).
-  Value gridX = ops.trunc32(ops.gridDim());
-  Value qTile = ops.sub(ops.sub(gridX, e.ci(1)), ops.trunc32(ops.blockIdx()));
-  e.hIdx = ops.trunc32(ops.blockIdx(gpu::Dimension::y));
-  e.bIdx = ops.trunc32(ops.blockIdx(gpu::Dimension::z));
-  e.m0 = ops.mul(qTile, e.ci(BM));
-  e.hkvIdx = ops.udiv(e.hIdx, ops.udiv(e.arg(P.Hq), e.arg(P.Hkv)));
-  e.shared = e.dynamicShared();
+  queryTileIndices(e, BM, e.arg(P.Hq), e.arg(P.Hkv));
   ModContext scoreCtx = modContext(e, m.score, e.arg(P.scoreCtx));
   ModContext maskCtx = modContext(e, m.mask, e.arg(P.maskCtx));
 
@@ -183,19 +172,10 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
 
 void buildAttentionBwdDq(mlir::gpu::GPUModuleOp gpuModule, const AttentionBackwardSpec &spec,
                          const BackwardMods &mods, const std::string &name) {
-  using namespace mlir;
-  OpBuilder b(gpuModule.getContext());
-  Location loc = gpuModule.getLoc();
-  attn::declareDynamicShared(gpuModule);
-  const AttentionBwdDqParams &P = attentionBwdDqParams();
-  auto kernel = createKernelFunc(b, loc, gpuModule, name, P.table);
-  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({spec.dqThreads(), 1, 1}));
-  b.setInsertionPointToEnd(&kernel.getBody().front());
-  attn::Emitter e(b, loc, spec.dtype, spec.dqThreads(), KernelArgValues(kernel, P.table));
-  e.qLen = e.arg(P.qLen);
-  e.kvLen = e.arg(P.kvLen);
-  e.scale = e.arg(P.scale);
-  attn::buildBody(e, spec, mods);
+  attn::buildTileKernel(gpuModule, name, attentionBwdDqParams(), spec.dtype, spec.dqThreads(),
+                        [&](attn::Emitter &e, mlir::gpu::GPUFuncOp) {
+                          attn::buildBody(e, spec, mods);
+                        });
 }
 
 void KernelBuilderOf<AttentionBackwardSpec>::build(mlir::gpu::GPUModuleOp gpuModule,

@@ -69,27 +69,10 @@ Value slt64(Emitter &e, Value x, Value y) {
   return e.ops.cmp(arith::CmpIPredicate::slt, x, y);
 }
 
-gpu::GPUFuncOp startKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp gpuModule,
-                           const std::string &name, const ParamTable &table, int threads) {
-  auto kernel = createKernelFunc(b, loc, gpuModule, name, table);
-  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({threads, 1, 1}));
-  b.setInsertionPointToEnd(&kernel.getBody().front());
-  return kernel;
-}
-
-} // namespace
-} // namespace attn
-
-void buildAttentionBwdPreprocess(mlir::gpu::GPUModuleOp gpuModule,
-                                 const AttentionBackwardSpec &spec, const std::string &name) {
-  using namespace mlir;
-  using namespace attn;
-  using mlir::Value; // not flexjit::Value (a scalar of the mod language)
-  OpBuilder b(gpuModule.getContext());
-  Location loc = gpuModule.getLoc();
+void preprocessBody(Emitter &e, const AttentionBackwardSpec &spec) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
   const AttentionBwdPreParams &P = attentionBwdPreParams();
-  auto kernel = startKernel(b, loc, gpuModule, name, P.table, kRowThreads);
-  Emitter e(b, loc, spec.dtype, kRowThreads, KernelArgValues(kernel, P.table));
   auto &ops = e.ops;
   const int D = spec.headDim, Dv = spec.valueHeadDim;
   const int tpr = Dv / 8; // threads per row, 8 elements (16 bytes) each
@@ -149,16 +132,10 @@ void buildAttentionBwdPreprocess(mlir::gpu::GPUModuleOp gpuModule,
   gpu::ReturnOp::create(b, loc);
 }
 
-void buildAttentionBwdDqConvert(mlir::gpu::GPUModuleOp gpuModule,
-                                const AttentionBackwardSpec &spec, const std::string &name) {
-  using namespace mlir;
-  using namespace attn;
-  using mlir::Value; // not flexjit::Value (a scalar of the mod language)
-  OpBuilder b(gpuModule.getContext());
-  Location loc = gpuModule.getLoc();
+void dqConvertBody(Emitter &e, const AttentionBackwardSpec &spec) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
   const AttentionBwdDqConvertParams &P = attentionBwdDqConvertParams();
-  auto kernel = startKernel(b, loc, gpuModule, name, P.table, kRowThreads);
-  Emitter e(b, loc, spec.dtype, kRowThreads, KernelArgValues(kernel, P.table));
   auto &ops = e.ops;
   const int D = spec.headDim, groupsPerRow = D / 8;
   Value first = ops.add(ops.mul(ops.blockIdx(), ops.blockDim()), ops.threadIdx());
@@ -188,6 +165,22 @@ void buildAttentionBwdDqConvert(mlir::gpu::GPUModuleOp gpuModule,
       },
       /*unsignedCmp=*/true);
   gpu::ReturnOp::create(b, loc);
+}
+
+} // namespace
+} // namespace attn
+
+void buildAttentionBwdPreprocess(mlir::gpu::GPUModuleOp gpuModule,
+                                 const AttentionBackwardSpec &spec, const std::string &name) {
+  attn::buildKernel(gpuModule, name, attentionBwdPreParams().table, spec.dtype, attn::kRowThreads,
+                    [&](attn::Emitter &e, mlir::gpu::GPUFuncOp) { attn::preprocessBody(e, spec); });
+}
+
+void buildAttentionBwdDqConvert(mlir::gpu::GPUModuleOp gpuModule,
+                                const AttentionBackwardSpec &spec, const std::string &name) {
+  attn::buildKernel(gpuModule, name, attentionBwdDqConvertParams().table, spec.dtype,
+                    attn::kRowThreads,
+                    [&](attn::Emitter &e, mlir::gpu::GPUFuncOp) { attn::dqConvertBody(e, spec); });
 }
 
 } // namespace flexjit

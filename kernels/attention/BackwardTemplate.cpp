@@ -220,12 +220,34 @@ BlockListParams blockListParams(ParamTable &t, bool qLists) {
   p.kvBlock = t.i32("kv_block", "the mask's kv block size");
   return p;
 }
+
+// The groups the dK/dV and dQ tables share (with those of
+// AttentionTemplate.h), in their order.
+
+PtrParam dOutPointer(ParamTable &t) {
+  return t.pointer("dout", "const void *", "dL/d out [B, Hq, Q_LEN, Dv]");
+}
+
+/// lse2, delta: what the preprocess wrote.
+std::tuple<PtrParam, PtrParam> rowStatPointers(ParamTable &t) {
+  PtrParam lse2 = t.pointer("lse2", "const float *", "[B, Hq, Q_PAD] from the preprocess");
+  PtrParam delta = t.pointer("delta", "const float *", "[B, Hq, Q_PAD] from the preprocess");
+  return {lse2, delta};
+}
+
+/// Q_PAD (dK/dV, dQ and the conversion).
+I32Param qPadParam(ParamTable &t) { return t.i32("Q_PAD", "rows of the workspace per (b, h)"); }
+
+/// The forward's scale (dK/dV, dQ and the conversion).
+F32Param forwardScaleParam(ParamTable &t) {
+  return t.f32("scale", "multiplied q . k before the score mod in the forward");
+}
 } // namespace
 
 AttentionBwdPreParams::AttentionBwdPreParams() {
   ParamTable &t = table;
   out = t.pointer("out", "const void *", "the forward's out [B, Hq, Q_LEN, Dv]");
-  dOut = t.pointer("dout", "const void *", "dL/d out [B, Hq, Q_LEN, Dv]");
+  dOut = dOutPointer(t);
   lse = t.pointer("lse", "const float *", "the forward's LSE [B, Hq, Q_LEN] contiguous");
   dLse = t.pointer("dlse", "const float *", "dL/d LSE [B, Hq, Q_LEN] contiguous, or null");
   lse2 = t.pointer("lse2", "float *",
@@ -250,34 +272,23 @@ const AttentionBwdPreParams &attentionBwdPreParams() {
 
 AttentionBwdDkDvParams::AttentionBwdDkDvParams() {
   ParamTable &t = table;
-  q = t.pointer("q", "const void *", "q [B, Hq, Q_LEN, D] (bf16/f16)");
-  k = t.pointer("k", "const void *", "k [B, Hkv, KV_LEN, D]");
-  v = t.pointer("v", "const void *", "v [B, Hkv, KV_LEN, Dv]");
-  dOut = t.pointer("dout", "const void *", "dL/d out [B, Hq, Q_LEN, Dv]");
+  std::tie(q, k, v) = qkvPointers(t);
+  dOut = dOutPointer(t);
   dk = t.pointer("dk", "void *", "out: dL/dk [B, Hkv, KV_LEN, D]");
   dv = t.pointer("dv", "void *", "out: dL/dv [B, Hkv, KV_LEN, Dv]");
   dqAccum = t.pointer("dq_accum", "float *",
                       "[B, Hq, Q_PAD, D] f32, receives dS . K by atomic adds (unread when "
                       "deterministic: null)");
-  lse2 = t.pointer("lse2", "const float *", "[B, Hq, Q_PAD] from the preprocess");
-  delta = t.pointer("delta", "const float *", "[B, Hq, Q_PAD] from the preprocess");
-  qStride = tensorStrides(t, "q");
-  kStride = tensorStrides(t, "k");
-  vStride = tensorStrides(t, "v");
+  std::tie(lse2, delta) = rowStatPointers(t);
+  std::tie(qStride, kStride, vStride) = qkvStrides(t);
   doStride = tensorStrides(t, "do");
   dkStride = tensorStrides(t, "dk");
   dvStride = tensorStrides(t, "dv");
-  B = t.i32("B", "batch");
-  Hq = t.i32("Hq", "query heads");
-  Hkv = t.i32("Hkv", "key/value heads (Hq % Hkv == 0)");
-  qLen = t.i32("Q_LEN", "query length");
-  kvLen = t.i32("KV_LEN", "key/value length");
-  qPad = t.i32("Q_PAD", "rows of the workspace per (b, h)");
-  scale = t.f32("scale", "multiplied q . k before the score mod in the forward");
+  std::tie(B, Hq, Hkv, qLen, kvLen) = attentionDims(t);
+  qPad = qPadParam(t);
+  scale = forwardScaleParam(t);
   mask = blockListParams(t, /*qLists=*/true);
-  maskCtx = t.pointer("mask_ctx", "const flexjit_mod_context *", "the mask mod's context, or null");
-  scoreCtx =
-      t.pointer("score_ctx", "const flexjit_mod_context *", "the score mod's context, or null");
+  std::tie(maskCtx, scoreCtx) = modContextPointers(t);
   scoreGradCtx = t.pointer("score_grad_ctx", "const flexjit_mod_grad_context *",
                            "where the score mod's f32 buffers' gradients are added, or null");
 }
@@ -289,29 +300,18 @@ const AttentionBwdDkDvParams &attentionBwdDkDvParams() {
 
 AttentionBwdDqParams::AttentionBwdDqParams() {
   ParamTable &t = table;
-  q = t.pointer("q", "const void *", "q [B, Hq, Q_LEN, D] (bf16/f16)");
-  k = t.pointer("k", "const void *", "k [B, Hkv, KV_LEN, D]");
-  v = t.pointer("v", "const void *", "v [B, Hkv, KV_LEN, Dv]");
-  dOut = t.pointer("dout", "const void *", "dL/d out [B, Hq, Q_LEN, Dv]");
+  std::tie(q, k, v) = qkvPointers(t);
+  dOut = dOutPointer(t);
   dq = t.pointer("dq", "void *", "out: dL/dq [B, Hq, Q_LEN, D]");
-  lse2 = t.pointer("lse2", "const float *", "[B, Hq, Q_PAD] from the preprocess");
-  delta = t.pointer("delta", "const float *", "[B, Hq, Q_PAD] from the preprocess");
-  qStride = tensorStrides(t, "q");
-  kStride = tensorStrides(t, "k");
-  vStride = tensorStrides(t, "v");
+  std::tie(lse2, delta) = rowStatPointers(t);
+  std::tie(qStride, kStride, vStride) = qkvStrides(t);
   doStride = tensorStrides(t, "do");
   dqStride = tensorStrides(t, "dq");
-  B = t.i32("B", "batch");
-  Hq = t.i32("Hq", "query heads");
-  Hkv = t.i32("Hkv", "key/value heads (Hq % Hkv == 0)");
-  qLen = t.i32("Q_LEN", "query length");
-  kvLen = t.i32("KV_LEN", "key/value length");
-  qPad = t.i32("Q_PAD", "rows of the workspace per (b, h)");
-  scale = t.f32("scale", "multiplied q . k before the score mod in the forward");
+  std::tie(B, Hq, Hkv, qLen, kvLen) = attentionDims(t);
+  qPad = qPadParam(t);
+  scale = forwardScaleParam(t);
   mask = blockListParams(t, /*qLists=*/false);
-  maskCtx = t.pointer("mask_ctx", "const flexjit_mod_context *", "the mask mod's context, or null");
-  scoreCtx =
-      t.pointer("score_ctx", "const flexjit_mod_context *", "the score mod's context, or null");
+  std::tie(maskCtx, scoreCtx) = modContextPointers(t);
 }
 
 const AttentionBwdDqParams &attentionBwdDqParams() {
@@ -327,8 +327,8 @@ AttentionBwdDqConvertParams::AttentionBwdDqConvertParams() {
   B = t.i32("B", "batch");
   Hq = t.i32("Hq", "query heads");
   qLen = t.i32("Q_LEN", "query length");
-  qPad = t.i32("Q_PAD", "rows of the workspace per (b, h)");
-  scale = t.f32("scale", "multiplied q . k before the score mod in the forward");
+  qPad = qPadParam(t);
+  scale = forwardScaleParam(t);
 }
 
 const AttentionBwdDqConvertParams &attentionBwdDqConvertParams() {
@@ -338,15 +338,7 @@ const AttentionBwdDqConvertParams &attentionBwdDqConvertParams() {
 
 std::vector<ModSlot> KernelTemplateOf<AttentionBackwardSpec>::modSlots(
     const AttentionBackwardSpec &spec) {
-  std::vector<ModSlot> slots;
-  if (spec.hasScoreMod) {
-    ModSlot score{"score mod", ModKind::Score, false, true};
-    score.withDerivative = true;
-    slots.push_back(score);
-  }
-  if (spec.hasMaskMod)
-    slots.push_back(ModSlot{"mask mod", ModKind::Mask, false, true});
-  return slots;
+  return attentionModSlots(spec.hasScoreMod, spec.hasMaskMod, /*scoreDerivative=*/true);
 }
 
 Status KernelTemplateOf<AttentionBackwardSpec>::check(const AttentionBackwardSpec &spec,
@@ -369,10 +361,7 @@ std::vector<EntryInfo> KernelTemplateOf<AttentionBackwardSpec>::entries(
 
 std::string KernelTemplateOf<AttentionBackwardSpec>::runName(
     const AttentionBackwardSpec &spec, const std::vector<std::string> &mods) {
-  size_t i = 0;
-  std::string score = spec.hasScoreMod && i < mods.size() ? mods[i++] : "none";
-  std::string mask = spec.hasMaskMod && i < mods.size() ? mods[i++] : "none";
-  return score + "+" + mask + "__attention_bwd";
+  return attentionRunName(spec.hasScoreMod, spec.hasMaskMod, mods, "__attention_bwd");
 }
 
 } // namespace flexjit

@@ -112,4 +112,51 @@ struct Emitter {
 /// 16-byte aligned, sized at launch), once.
 void declareDynamicShared(mlir::gpu::GPUModuleOp gpuModule);
 
+/// A kernel `name` in `gpuModule` with the parameters of `table` and
+/// `threads` threads per CTA (its known block size); `b` is left at the end
+/// of its body.
+mlir::gpu::GPUFuncOp startKernel(mlir::OpBuilder &b, mlir::Location loc,
+                                 mlir::gpu::GPUModuleOp gpuModule, const std::string &name,
+                                 const ParamTable &table, int threads);
+
+/// Every attention kernel's start: the kernel `name` with the parameters of
+/// `table` (startKernel), then `body(e, kernel)` with an Emitter over its
+/// arguments.
+template <class Body>
+mlir::gpu::GPUFuncOp buildKernel(mlir::gpu::GPUModuleOp gpuModule, const std::string &name,
+                                 const ParamTable &table, DType dtype, int threads, Body &&body) {
+  mlir::OpBuilder b(gpuModule.getContext());
+  auto kernel = startKernel(b, gpuModule.getLoc(), gpuModule, name, table, threads);
+  Emitter e(b, gpuModule.getLoc(), dtype, threads, KernelArgValues(kernel, table));
+  body(e, kernel);
+  return kernel;
+}
+
+/// The start every mma.sync kernel (forward, dK/dV, dQ) shares: the dynamic
+/// shared memory declared, then buildKernel with the parameters of `P`,
+/// whose Emitter has Q_LEN, KV_LEN and the scale read from the arguments.
+template <class Params, class Body>
+mlir::gpu::GPUFuncOp buildTileKernel(mlir::gpu::GPUModuleOp gpuModule, const std::string &name,
+                                     const Params &P, DType dtype, int threads, Body &&body) {
+  declareDynamicShared(gpuModule);
+  return buildKernel(gpuModule, name, P.table, dtype, threads,
+                     [&](Emitter &e, mlir::gpu::GPUFuncOp kernel) {
+                       e.qLen = e.arg(P.qLen);
+                       e.kvLen = e.arg(P.kvLen);
+                       e.scale = e.arg(P.scale);
+                       body(e, kernel);
+                     });
+}
+
+/// The thread's tid, lane and warp (i32).
+void threadIndices(Emitter &e);
+
+/// The indices of a CTA that owns one tile of `blockM` query rows (grid: query
+/// tiles, query heads, batch), and the thread's: query tiles run in reverse
+/// launch order (under a causal mask the last tiles have the most work, and
+/// starting them first shortens the tail); the kv head is the query head's
+/// group (`Hq` / `Hkv` query heads share one); `e.shared` is the dynamic
+/// shared memory.
+void queryTileIndices(Emitter &e, int blockM, Value Hq, Value Hkv);
+
 } // namespace flexjit::attn

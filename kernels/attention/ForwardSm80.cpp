@@ -60,19 +60,7 @@ void buildBody(Emitter &e, const AttentionKernelSpec &spec, gpu::GPUFuncOp kerne
   const int stageBytes = spec.blockN * (D + Dv) * 2;
 
   // The CTA and the thread.
-  e.tid = ops.trunc32(ops.threadIdx());
-  e.lane = ops.land(e.tid, e.ci(31));
-  e.warp = e.shr(e.tid, 5);
-  // Query tiles in reverse launch order: under a causal mask the last tiles
-  // have the most work, and starting them first shortens the tail.
-  Value gridX = ops.trunc32(ops.gridDim());
-  Value qTile = ops.sub(ops.sub(gridX, e.ci(1)), ops.trunc32(ops.blockIdx()));
-  e.hIdx = ops.trunc32(ops.blockIdx(gpu::Dimension::y));
-  e.bIdx = ops.trunc32(ops.blockIdx(gpu::Dimension::z));
-  e.m0 = ops.mul(qTile, e.ci(spec.blockM));
-  Value groupSize = ops.udiv(e.arg(P.Hq), e.arg(P.Hkv));
-  e.hkvIdx = ops.udiv(e.hIdx, groupSize);
-  e.shared = e.dynamicShared();
+  queryTileIndices(e, spec.blockM, e.arg(P.Hq), e.arg(P.Hkv));
   ModContext scoreCtx = modContext(e, scoreMod, e.arg(P.scoreCtx));
   ModContext maskCtx = modContext(e, maskMod, e.arg(P.maskCtx));
 
@@ -175,23 +163,10 @@ mlir::gpu::GPUFuncOp buildAttentionKernel(mlir::gpu::GPUModuleOp gpuModule,
                                           const AttentionKernelSpec &spec,
                                           mlir::func::FuncOp scoreMod, mlir::func::FuncOp maskMod,
                                           const std::string &kernelName) {
-  using namespace mlir;
-  MLIRContext *ctx = gpuModule.getContext();
-  OpBuilder b(ctx);
-  Location loc = gpuModule.getLoc();
-
-  attn::declareDynamicShared(gpuModule);
-
-  const AttentionParams &P = attentionParams();
-  auto kernel = createKernelFunc(b, loc, gpuModule, kernelName, P.table);
-  kernel.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr({spec.threads(), 1, 1}));
-
-  attn::Emitter e(b, loc, spec.dtype, spec.threads(), KernelArgValues(kernel, P.table));
-  e.qLen = e.arg(P.qLen);
-  e.kvLen = e.arg(P.kvLen);
-  e.scale = e.arg(P.scale);
-  attn::buildBody(e, spec, kernel, scoreMod, maskMod);
-  return kernel;
+  return attn::buildTileKernel(gpuModule, kernelName, attentionParams(), spec.dtype,
+                               spec.threads(), [&](attn::Emitter &e, mlir::gpu::GPUFuncOp kernel) {
+                                 attn::buildBody(e, spec, kernel, scoreMod, maskMod);
+                               });
 }
 
 void KernelBuilderOf<AttentionKernelSpec>::build(mlir::gpu::GPUModuleOp gpuModule,

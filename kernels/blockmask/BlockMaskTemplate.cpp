@@ -13,10 +13,7 @@ BlockMaskClassifyParams::BlockMaskClassifyParams() {
                     "[B, H, nQ, nKV] block kinds out: 0 empty, 1 partial, 2 full");
   counter = t.pointer("counter", "int64_t *",
                       "incremented by the number of blocks evaluated element-wise");
-  B = t.i32("B", "batch size");
-  H = t.i32("H", "number of heads");
-  Q = t.i32("Q", "query length");
-  KV = t.i32("KV", "key/value length");
+  std::tie(B, H, Q, KV) = modGridDims(t);
   QB = t.i32("QB", "query block size");
   KVB = t.i32("KVB", "key/value block size");
   ctx = t.pointer("ctx", "const flexjit_mod_context *",

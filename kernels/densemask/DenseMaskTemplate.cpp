@@ -11,12 +11,8 @@ std::string denseMaskKernelName(const std::string &modName) {
 
 DenseMaskParams::DenseMaskParams() {
   out = table.pointer("out", "uint8_t *", "[B, H, Q, KV] row-major output, 0 or 1 per element");
-  B = table.i32("B", "batch size");
-  H = table.i32("H", "number of heads");
-  Q = table.i32("Q", "query length");
-  KV = table.i32("KV", "key/value length");
-  ctx = table.pointer("ctx", "const flexjit_mod_context *",
-                      "the mod's params and buffers, in device memory");
+  std::tie(B, H, Q, KV) = modGridDims(table);
+  ctx = modContextPointer(table);
 }
 
 const DenseMaskParams &denseMaskParams() {

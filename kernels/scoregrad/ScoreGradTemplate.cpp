@@ -15,12 +15,8 @@ ScoreGradParams::ScoreGradParams() {
   g = table.pointer("g", "const float *", "[B, H, Q, KV] row-major upstream gradient dL/d score");
   s = table.pointer("s", "const float *",
                     "[B, H, Q, KV] row-major scores the score mod was applied to");
-  B = table.i32("B", "batch size");
-  H = table.i32("H", "number of heads");
-  Q = table.i32("Q", "query length");
-  KV = table.i32("KV", "key/value length");
-  ctx = table.pointer("ctx", "const flexjit_mod_context *",
-                      "the mod's params and buffers, in device memory");
+  std::tie(B, H, Q, KV) = modGridDims(table);
+  ctx = modContextPointer(table);
   gctx = table.pointer("gctx", "const flexjit_mod_grad_context *",
                        "where the buffers' gradients are added, in device memory");
 }
