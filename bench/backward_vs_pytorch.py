@@ -17,7 +17,11 @@ against an fp64 reference (torch autograd in f64 of the same rounded inputs).
 
   python3 bench/backward_vs_pytorch.py --lib dist/libflexjit_capi.so \\
       [--seq 8192 --batch 4 --heads 16 --dim 128] [--cases causal,document] \\
-      [--deterministic] [--json FILE]
+      [--deterministic] [--tiles 128x64w8s2,64x64w4s2] [--json FILE]
+
+--tiles also times flexjit's backward at each listed tiling (blockN x blockM,
+warps, stages; AttentionBackwardOptions) on every case, after the default's
+row: a sweep to choose the defaults from measurements.
 
 Exit status: 0 every case ran, 1 a case failed, 3 no CUDA GPU.
 """
@@ -25,6 +29,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -51,12 +56,26 @@ def parse_args(argv=None):
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--deterministic", action="store_true", help="flexjit's deterministic dQ")
+    ap.add_argument("--tiles", default="",
+                    help="comma-separated NxMwWsS tilings to time as well (e.g. 128x64w8s2)")
     ap.add_argument("--json")
     return ap.parse_args(argv)
 
 
+def parse_tiles(text):
+    """'128x64w8s2,64x64w4s1' -> [(128, 64, 8, 2), (64, 64, 4, 1)]."""
+    tiles = []
+    for item in filter(None, text.split(",")):
+        m = re.fullmatch(r"(\d+)x(\d+)w(\d+)s(\d+)", item.strip())
+        if not m:
+            raise SystemExit("--tiles: %r is not NxMwWsS (e.g. 128x64w8s2)" % item)
+        tiles.append(tuple(int(g) for g in m.groups()))
+    return tiles
+
+
 def main(argv=None):
     args = parse_args(argv)
+    tiles = parse_tiles(args.tiles)
     import torch
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     if not torch.cuda.is_available():
@@ -91,7 +110,7 @@ def main(argv=None):
                   "buffers": {"doc_id": doc.cpu().tolist(), "slopes": slopes.cpu().tolist()}}
         return masks, scores, inputs
 
-    def flexjit_call(q, k, v, dO, mask, score, inputs, deterministic):
+    def flexjit_call(q, k, v, dO, mask, score, inputs, deterministic, tile=None):
         """The forward (out, LSE) and a prepared backward call."""
         out = torch.empty_like(q)
         lse = torch.empty(q.shape[:3], dtype=torch.float32, device=dev)
@@ -108,6 +127,8 @@ def main(argv=None):
         d.forward = fwd.desc
         d.d_out, d.dq, d.dk, d.dv = (fc.tensor_of(t) for t in (dO, dq, dk, dv))
         d.deterministic = 1 if deterministic else 0
+        if tile:
+            d.block_n, d.block_m, d.warps, d.stages = tile
         info = AttentionBackwardInfo()
         keep = (fwd, out, lse, dq, dk, dv, d, info)
 
@@ -194,7 +215,17 @@ def main(argv=None):
             row["torch_tflops"] = flops / (row["torch_bwd_ms"] * 1e-3) / 1e12
             row["flexjit_tflops"] = flops / (row["flexjit_bwd_ms"] * 1e-3) / 1e12
             row["speed_ratio"] = row["torch_bwd_ms"] / row["flexjit_bwd_ms"]
-            del q, k, v, dO, tb, fb
+            del fb
+            for tile in tiles:
+                name_t = "%dx%dw%ds%d" % tile
+                try:
+                    ft = flexjit_call(q, k, v, dO, mask_name, score_name, inputs,
+                                      args.deterministic, tile)
+                    row["tile_" + name_t + "_ratio"] = row["torch_bwd_ms"] / time_ms(ft)
+                    del ft
+                except Exception as e:  # a tiling the kernels reject
+                    row["tile_" + name_t + "_error"] = str(e)[:160]
+            del q, k, v, dO, tb
             # Errors at a small shape against fp64.
             S = args.err_seq
             masks, scores, inputs = torch_mods(S, 2)
