@@ -1,17 +1,20 @@
 // The driver behind include/flexjit/Compiler.hpp: one MLIRContext, and the
-// stages in order (emit -> flex pipeline -> CPU JIT, or kernel template ->
-// gpu pipeline -> LLVM IR -> PTX). Pass pipelines come from Pipelines.cpp.
+// stages in order (emit -> flex pipeline -> CPU JIT, or lowered mods ->
+// kernel template -> gpu pipeline -> LLVM IR -> PTX, KernelCompile.h). Pass
+// pipelines come from Pipelines.cpp.
 #include "flexjit/Compiler.hpp"
 
 #include "dialect/FlexDialect.h"
+#include "compiler/KernelCompile.h"
 #include "compiler/Pipelines.h"
 #include "compiler/backend/CpuBackend.h"
 #include "compiler/backend/ModSymbols.h"
+#include "compiler/backend/KernelModule.h"
 #include "compiler/backend/NvptxBackend.h"
 #include "compiler/backend/Stage.h"
 #include "compiler/mlirgen/MLIRGen.h"
 #include "flexjit/Diagnostics.hpp"
-#include "kernels/DenseMaskKernel.h"
+#include "kernels/KernelInstance.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
@@ -83,7 +86,6 @@ template <typename T> Result<T> finish(StageRun &run, Result<T> r) {
 struct Compiler::Impl {
   CompilerOptions options;
   mlir::MLIRContext ctx;
-  NvptxTargets targets;
   std::mutex mu;
 
   Impl(CompilerOptions opts, const mlir::DialectRegistry &registry)
@@ -143,71 +145,46 @@ struct Compiler::Impl {
     return jitModule(run, module, modName, symbol, *kind);
   }
 
-  /// The dense mask kernel around the mod, compiled to PTX.
-  Result<std::pair<KernelPTX, GpuArtifacts>> denseMask(StageRun &run, mlir::ModuleOp lowered,
-                                                       const std::string &modName,
-                                                       const std::string &arch) {
+  /// An instance of any template from a checked file: each mod lowered in
+  /// this context (the lock held), then parsed into a kernel context of the
+  /// compile's own where the template is built and compiled. The kernel's
+  /// dump files go on from the lowering runs' numbering.
+  Result<CompiledInstance> compile(Compiler &self, const FileAST &file,
+                                   const KernelInstance &instance, const std::string &arch) {
     if (auto f = nvptxFeatures(arch); !f)
       return f.error();
-    if (Status st = prefixModSymbols(lowered); !st)
+    if (Status st = checkKernelInstance(instance); !st)
       return Error{st.message()};
-    auto fn = findModFunc(lowered, modSymbol(modName));
-    if (!fn)
-      return fn.error();
-    auto kind = modKindOf(*fn);
-    if (!kind)
-      return kind.error();
-
-    // builtin.module { gpu.module @flexjit_kernels { <the mods> <kernel> } }
-    mlir::Location loc = lowered.getLoc();
-    mlir::OpBuilder b(&ctx);
-    mlir::OwningOpRef<mlir::ModuleOp> kernelModule = mlir::ModuleOp::create(loc);
-    (*kernelModule)->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(),
-                             b.getUnitAttr());
-    b.setInsertionPointToEnd(kernelModule->getBody());
-    auto gpuModule = mlir::gpu::GPUModuleOp::create(b, loc, "flexjit_kernels");
-    mlir::Block *gpuBody = gpuModule.getBody();
-    for (mlir::Operation &op : llvm::make_early_inc_range(lowered.getBody()->getOperations()))
-      op.moveBefore(gpuBody, gpuBody->end());
-
-    std::string entry = denseMaskKernelName(modName);
-    buildDenseMaskKernel(gpuModule, *fn, *kind, entry);
-    if (Status st = run.verify(*kernelModule, "the dense mask kernel"); !st)
-      return Error{st.message()};
-
-    auto artifacts = compileKernelModule(run, *kernelModule, targets, arch);
-    if (!artifacts)
-      return artifacts.error();
-    KernelPTX k;
-    k.ptx = artifacts->ptx;
-    k.entry = entry;
-    k.arch = arch;
-    k.params = denseMaskKernelParams();
-    return std::make_pair(std::move(k), std::move(*artifacts));
-  }
-
-  Result<std::pair<KernelPTX, GpuArtifacts>> denseMaskFromFile(StageRun &run,
-                                                               const FileAST &file,
-                                                               const std::string &modName,
-                                                               const std::string &arch) {
-    if (auto f = nvptxFeatures(arch); !f)
-      return f.error();
-    auto module = lowered(run, file, modName);
-    if (!module)
-      return module.error();
-    return denseMask(run, **module, modName, arch);
-  }
-
-  /// The dense-mask kernel of `modName` compiled for `arch` (the default
-  /// when empty) in one locked run: its PTX, or the LLVM IR it came from.
-  Result<std::string> denseMaskText(const FileAST &file, const std::string &modName,
-                                    const std::string &arch, bool wantPtx) {
-    std::lock_guard<std::mutex> lock(mu);
-    StageRun run(ctx, options, &file, modName);
-    auto r = denseMaskFromFile(run, file, modName, archOr(arch));
-    if (!r)
-      return r.error();
-    return finish<std::string>(run, wantPtx ? r->first.ptx : r->second.llvmIR);
+    std::vector<ModSlot> slots = modSlots(instance.spec);
+    std::vector<std::string> texts;
+    int dumps = 0;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const std::string &name = instance.mods[i];
+      if (slots[i].withClassifier) {
+        // The interval lowering has a context of its own (IntervalCompile.cpp).
+        auto text = self.loweredIntervalIR(file, name);
+        if (!text)
+          return text.error();
+        texts.push_back(std::move(*text));
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      StageRun run(ctx, options, &file, name);
+      auto module = lowered(run, file, name, slots[i].localErrors);
+      if (!module)
+        return module.error();
+      auto text = finish<std::string>(run, printOp(**module));
+      if (!text)
+        return text.error();
+      texts.push_back(std::move(*text));
+      dumps += run.dumpCount();
+    }
+    auto kernelCtx = makeKernelContext();
+    StageRun run(*kernelCtx, options, &file, kernelRunName(instance), dumps);
+    auto merged = parseAndMerge(run, texts);
+    if (!merged)
+      return merged.error();
+    return compileInstance(run, std::move(*merged), instance, arch);
   }
 };
 
@@ -246,24 +223,42 @@ Result<std::string> Compiler::loweredIR(const FileAST &file, const std::string &
   return finish<std::string>(run, printOp(**module));
 }
 
+Result<KernelModulePTX> Compiler::compile(const FileAST &file, const KernelInstance &instance,
+                                          const std::string &arch) {
+  auto c = impl_->compile(*this, file, instance, impl_->archOr(arch));
+  if (!c)
+    return c.error();
+  return std::move(c->module);
+}
+
 Result<std::string> Compiler::llvmIR(const FileAST &file, const std::string &modName,
                                      const std::string &arch) {
-  return impl_->denseMaskText(file, modName, arch, /*wantPtx=*/false);
+  auto c = impl_->compile(*this, file, KernelInstance{DenseMaskKernelSpec{}, {modName}},
+                          impl_->archOr(arch));
+  if (!c)
+    return c.error();
+  return std::move(c->llvmIR);
 }
 
 Result<std::string> Compiler::ptx(const FileAST &file, const std::string &modName,
                                   const std::string &arch) {
-  return impl_->denseMaskText(file, modName, arch, /*wantPtx=*/true);
+  auto k = denseMaskKernel(file, modName, arch);
+  if (!k)
+    return k.error();
+  return std::move(k->ptx);
 }
 
 Result<KernelPTX> Compiler::denseMaskKernel(const FileAST &file, const std::string &modName,
                                             const std::string &arch) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  StageRun run(impl_->ctx, impl_->options, &file, modName);
-  auto r = impl_->denseMaskFromFile(run, file, modName, impl_->archOr(arch));
-  if (!r)
-    return r.error();
-  return finish<KernelPTX>(run, std::move(r->first));
+  auto m = compile(file, KernelInstance{DenseMaskKernelSpec{}, {modName}}, arch);
+  if (!m)
+    return m.error();
+  KernelPTX k;
+  k.ptx = std::move(m->ptx);
+  k.arch = std::move(m->arch);
+  k.entry = m->entries.at(0).name;
+  k.params = std::move(m->entries.at(0).params);
+  return k;
 }
 
 Result<CpuMod> Compiler::jit(const FileAST &file, const std::string &modName) {
@@ -282,20 +277,6 @@ Result<CpuMod> Compiler::jitLowered(const std::string &mlirText, const std::stri
   if (!module)
     return module.error();
   return finish(run, impl_->jit(run, **module, modName));
-}
-
-Result<KernelPTX> Compiler::denseMaskKernelFromLowered(const std::string &mlirText,
-                                                       const std::string &modName,
-                                                       const std::string &arch) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  StageRun run(impl_->ctx, impl_->options, nullptr, modName);
-  auto module = parseLoweredModule(run, mlirText);
-  if (!module)
-    return module.error();
-  auto r = impl_->denseMask(run, **module, modName, impl_->archOr(arch));
-  if (!r)
-    return r.error();
-  return finish<KernelPTX>(run, std::move(r->first));
 }
 
 } // namespace flexjit

@@ -5,7 +5,7 @@
 
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Fingerprint.hpp"
-#include "kernels/BlockMaskConstants.h"
+#include "kernels/blockmask/BlockMaskTemplate.h"
 
 #include "llvm/Config/llvm-config.h"
 
@@ -52,6 +52,7 @@ std::string ptxArchFor(const cuda::DeviceInfo &info) {
 struct DeviceState {
   cuda::Context ctx;
   std::string arch;
+  size_t sharedMemPerBlockOptin = 0;
 };
 
 /// Each device's retained primary context and PTX arch, looked up once.
@@ -68,7 +69,7 @@ Result<const DeviceState *> deviceState(int device) {
   auto info = cuda::deviceInfo(device);
   if (!info)
     return info.error();
-  DeviceState s{std::move(*ctx), ptxArchFor(*info)};
+  DeviceState s{std::move(*ctx), ptxArchFor(*info), info->sharedMemPerBlockOptin};
   return &states.emplace(device, std::move(s)).first->second;
 }
 
@@ -81,7 +82,7 @@ Result<GpuTarget> gpuTarget(int device) {
   auto state = deviceState(device);
   if (!state)
     return state.error();
-  return GpuTarget{(*state)->ctx, (*state)->arch};
+  return GpuTarget{(*state)->ctx, (*state)->arch, (*state)->sharedMemPerBlockOptin};
 }
 
 Result<PackedModInputs> packModInputs(const FileAST &file, const ModDecl &mod,

@@ -34,8 +34,9 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> parseLoweredModule(StageRun &run,
 }
 
 StageRun::StageRun(mlir::MLIRContext &ctx, const CompilerOptions &options, const FileAST *file,
-                   std::string modName)
-    : ctx_(ctx), options_(options), modName_(std::move(modName)), diags_(ctx, file) {
+                   std::string modName, int dumpsBefore)
+    : ctx_(ctx), options_(options), modName_(std::move(modName)), diags_(ctx, file),
+      dumpIndex_(dumpsBefore) {
   if (options_.timing) {
     timingStream_ = std::make_unique<llvm::raw_os_ostream>(*options_.timing);
     timingManager_ = std::make_unique<mlir::DefaultTimingManager>();

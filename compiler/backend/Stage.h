@@ -22,9 +22,10 @@ namespace flexjit {
 class StageRun {
 public:
   /// `file` may be null (input below the flex dialect); `modName` names the
-  /// dump files.
+  /// dump files, numbered from `dumpsBefore` + 1 (a run that goes on from
+  /// other runs' dumps, in another context, continues their numbering).
   StageRun(mlir::MLIRContext &ctx, const CompilerOptions &options, const FileAST *file,
-           std::string modName);
+           std::string modName, int dumpsBefore = 0);
   ~StageRun();
 
   mlir::MLIRContext &context() { return ctx_; }
@@ -48,6 +49,9 @@ public:
 
   /// A timer for a step outside MLIR's pass manager (inactive without timing).
   mlir::TimingScope time(const std::string &name);
+
+  /// How many files dump() has numbered so far (with dumpsBefore).
+  int dumpCount() const { return dumpIndex_; }
 
   /// A failure to write the dump folder (the first), or success.
   Status dumpStatus() const {

@@ -21,6 +21,7 @@
 
 #include "flexjit/AST.hpp"
 #include "flexjit/Error.hpp"
+#include "flexjit/KernelParam.hpp"
 #include "flexjit/ModABI.h"
 
 #include <cstdint>
@@ -118,19 +119,6 @@ private:
   Fn fn_;
 };
 
-/// One kernel parameter of a PTX entry, in order.
-struct KernelParam {
-  std::string name;  // e.g. "out"
-  std::string ctype; // its C type at launch, e.g. "uint8_t *", "int32_t"
-  std::string doc;
-};
-
-/// Grid and block of a launch.
-struct LaunchDims {
-  uint32_t grid[3] = {1, 1, 1};
-  uint32_t block[3] = {1, 1, 1};
-};
-
 /// A compiled kernel: PTX text for one architecture and how to launch it.
 struct KernelPTX {
   std::string ptx;
@@ -139,21 +127,8 @@ struct KernelPTX {
   std::vector<KernelParam> params;
 };
 
-/// The dense mask kernel (PyTorch's create_mask): writes out[b,h,q,kv] (uint8,
-/// row-major [B,H,Q,KV], 0 or 1) = mask(b,h,q,kv), or for a score mod
-/// score(0.0, b,h,q,kv) != -inf.
-///
-/// Parameters: (uint8_t *out, int32_t B, int32_t H, int32_t Q, int32_t KV,
-/// const flexjit_mod_context *ctx) with ctx (and everything it points to) in
-/// device memory. Each thread writes 4 consecutive kv of a row (one 32-bit
-/// store when rows start 4-byte aligned, else bytes): x of the grid covers kv
-/// in chunks of 4*blockDim.x, y walks the B*H*Q rows with a grid-stride loop,
-/// so any grid covering kv is correct; this one is a good choice (128 threads
-/// a block, narrower in x and taller in y for short rows). Index math is 64-bit.
-LaunchDims denseMaskLaunch(int64_t B, int64_t H, int64_t Q, int64_t KV);
-
-/// The GPU block-mask creation kernels of a mask mod (kernels/BlockMaskKernel.h
-/// documents them): one PTX module with two entries, the classify kernel
+/// The GPU block-mask creation kernels of a mask mod (kernels/blockmask/
+/// BlockMaskKernel.h documents them; their launches: BlockMaskTemplate.h): one PTX module with two entries, the classify kernel
 /// (every block's kind, the mask and its interval classifier inlined) and
 /// the lists kernel (the eight BlockMask arrays from the kinds).
 struct BlockMaskKernelsPTX {
@@ -165,11 +140,21 @@ struct BlockMaskKernelsPTX {
   std::vector<KernelParam> listsParams;
 };
 
-/// Launches of the block-mask kernels for B, H and nQ x nKV blocks: the
-/// classify kernel needs exactly this block (its CTA size is a constant of
-/// the kernel); any grid is correct for both (they stride), these suit.
-LaunchDims blockMaskClassifyLaunch(int64_t B, int64_t H, int64_t nQ, int64_t nKV);
-LaunchDims blockMaskListsLaunch(int64_t B, int64_t H, int64_t nQ, int64_t nKV);
+/// A compiled instance of any kernel template (Compiler::compile): one PTX
+/// module and each of its entries with its parameters, in order.
+struct KernelModulePTX {
+  std::string ptx;
+  std::string arch;
+  struct Entry {
+    std::string name;
+    std::vector<KernelParam> params;
+  };
+  std::vector<Entry> entries;
+};
+
+/// One instantiation of a kernel template: its spec and the mods it
+/// inlines (kernels/KernelInstance.h; docs/kernels.md).
+struct KernelInstance;
 
 class Compiler {
 public:
@@ -202,7 +187,9 @@ public:
                           const std::string &arch = "");
   /// The mod as a CPU function.
   Result<CpuMod> jit(const FileAST &file, const std::string &modName);
-  /// The dense mask kernel; arch "" means options().arch.
+  /// The dense mask kernel (kernels/densemask/DenseMaskKernel.h: PyTorch's
+  /// create_mask; its parameters, launch: DenseMaskTemplate.h); arch ""
+  /// means options().arch.
   Result<KernelPTX> denseMaskKernel(const FileAST &file, const std::string &modName,
                                     const std::string &arch = "");
 
@@ -237,7 +224,7 @@ public:
                                                           const std::string &modName,
                                                           const std::string &arch = "");
 
-  /// The attention forward kernel (kernels/AttentionKernel.h) instantiated
+  /// The attention forward kernel (kernels/attention/AttentionKernel.h) instantiated
   /// for `spec`, with score mod `scoreMod` and mask mod `maskMod` of `file`
   /// inlined ("" for none; each must be of its kind, and spec.hasScoreMod /
   /// hasMaskMod must agree). arch "" means options().arch. Like the
@@ -245,6 +232,21 @@ public:
   Result<KernelPTX> attentionKernel(const FileAST &file, const std::string &scoreMod,
                                     const std::string &maskMod, const AttentionKernelSpec &spec,
                                     const std::string &arch = "");
+
+  /// Any kernel template instantiated for `instance` (its spec checked
+  /// without a device: shared memory is the caller's check, with the
+  /// device's limit) with its mods of `file` inlined, compiled for `arch`
+  /// ("" means options().arch). The mods are lowered in this Compiler's
+  /// context, the kernel is built and compiled in a context of its own.
+  /// The typed calls (denseMaskKernel, blockMaskKernels, attentionKernel)
+  /// are this one.
+  Result<KernelModulePTX> compile(const FileAST &file, const KernelInstance &instance,
+                                  const std::string &arch = "");
+  /// The same from lowered MLIR text holding the instance's mods (and a
+  /// mask's classifier where the template inlines it).
+  Result<KernelModulePTX> compileLowered(const std::string &mlirText,
+                                         const KernelInstance &instance,
+                                         const std::string &arch = "");
 
   struct Impl;
 

@@ -1,7 +1,7 @@
 // Block masks created on the GPU by generated kernels (issue 3, item 1): the
 // mask mod and its interval classifier inlined into the classify kernel, the
 // kv and the transposed q lists built by the lists kernel
-// (kernels/BlockMaskKernel.h), the result written straight into one device
+// (kernels/blockmask/BlockMaskKernel.h), the result written straight into one device
 // allocation laid out as uploadBlockMask's, and kept in the one cache.
 //
 //   auto bm = flexjit::createBlockMaskOnDevice(file, "document", shape, inputs,
@@ -97,6 +97,9 @@ struct PreparedMask {
 struct GpuTarget {
   cuda::Context ctx;
   std::string arch;
+  /// Dynamic shared memory a block may use after opting in (kernel specs
+  /// are checked against it).
+  size_t sharedMemPerBlockOptin = 0;
 };
 Result<GpuTarget> gpuTarget(int device);
 

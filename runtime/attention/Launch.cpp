@@ -1,70 +1,62 @@
-// The attention kernel's parameters and launch shape (Launch.hpp).
+// The attention kernel's arguments and launch shape (Launch.hpp).
 #include "attention/Launch.hpp"
+
+#include "kernels/attention/AttentionTemplate.h"
 
 namespace flexjit {
 
-std::vector<void *> AttentionLaunchArgs::pointers() {
-  std::vector<void *> p = {&q, &k, &v, &out, &lse};
-  for (int64_t &s : strides)
-    p.push_back(&s);
-  for (void *f : {static_cast<void *>(&B), static_cast<void *>(&Hq), static_cast<void *>(&Hkv),
-                  static_cast<void *>(&qLen), static_cast<void *>(&kvLen),
-                  static_cast<void *>(&scale), static_cast<void *>(&kvNumBlocks),
-                  static_cast<void *>(&kvIndices), static_cast<void *>(&fullKvNumBlocks),
-                  static_cast<void *>(&fullKvIndices), static_cast<void *>(&maskB),
-                  static_cast<void *>(&maskH), static_cast<void *>(&maskNQ),
-                  static_cast<void *>(&maskNKV), static_cast<void *>(&qBlock),
-                  static_cast<void *>(&kvBlock), static_cast<void *>(&maskCtx),
-                  static_cast<void *>(&scoreCtx)})
-    p.push_back(f);
-  return p;
-}
-
-AttentionLaunchArgs attentionLaunchArgs(const TensorRef &q, const TensorRef &k,
-                                        const TensorRef &v, const TensorRef &out, uint64_t lse,
-                                        float scale, const cuda::DeviceBlockMask &mask,
-                                        uint64_t maskCtx, uint64_t scoreCtx) {
-  AttentionLaunchArgs a;
-  a.q = q.data;
-  a.k = k.data;
-  a.v = v.data;
-  a.out = out.data;
-  a.lse = lse;
-  const TensorRef *ts[] = {&q, &k, &v, &out};
-  for (int t = 0; t < 4; ++t)
-    for (int d = 0; d < 3; ++d)
-      a.strides[3 * t + d] = ts[t]->strides[size_t(d)];
-  a.B = int32_t(q.sizes[0]);
-  a.Hq = int32_t(q.sizes[1]);
-  a.Hkv = int32_t(k.sizes[1]);
-  a.qLen = int32_t(q.sizes[2]);
-  a.kvLen = int32_t(k.sizes[2]);
-  a.scale = scale;
+KernelArgs attentionLaunchArgs(const TensorRef &q, const TensorRef &k, const TensorRef &v,
+                               const TensorRef &out, uint64_t lse, float scale,
+                               const cuda::DeviceBlockMask *mask, uint64_t maskCtx,
+                               uint64_t scoreCtx) {
+  const AttentionParams &P = attentionParams();
+  KernelArgs a(P.table);
+  a.set(P.q, q.data);
+  a.set(P.k, k.data);
+  a.set(P.v, v.data);
+  a.set(P.out, out.data);
+  a.set(P.lse, lse);
+  auto strides = [&](const AttentionParams::Strides &s, const TensorRef &t) {
+    a.set(s.b, t.strides[0]);
+    a.set(s.h, t.strides[1]);
+    a.set(s.s, t.strides[2]);
+  };
+  strides(P.qStride, q);
+  strides(P.kStride, k);
+  strides(P.vStride, v);
+  strides(P.oStride, out);
+  a.set(P.B, int32_t(q.sizes[0]));
+  a.set(P.Hq, int32_t(q.sizes[1]));
+  a.set(P.Hkv, int32_t(k.sizes[1]));
+  a.set(P.qLen, int32_t(q.sizes[2]));
+  a.set(P.kvLen, int32_t(k.sizes[2]));
+  a.set(P.scale, scale);
   // fields[] follow BlockMask::fieldNames(): kv_num_blocks, kv_indices,
   // full_kv_num_blocks, full_kv_indices first.
-  a.kvNumBlocks = mask.fields[0];
-  a.kvIndices = mask.fields[1];
-  a.fullKvNumBlocks = mask.fields[2];
-  a.fullKvIndices = mask.fields[3];
-  a.maskB = int32_t(mask.shape.B);
-  a.maskH = int32_t(mask.shape.H);
-  a.maskNQ = int32_t(mask.shape.numQBlocks());
-  a.maskNKV = int32_t(mask.shape.numKvBlocks());
-  a.qBlock = mask.shape.qBlock;
-  a.kvBlock = mask.shape.kvBlock;
-  a.maskCtx = maskCtx;
-  a.scoreCtx = scoreCtx;
+  a.set(P.kvNumBlocks, mask ? mask->fields[0] : 0);
+  a.set(P.kvIndices, mask ? mask->fields[1] : 0);
+  a.set(P.fullKvNumBlocks, mask ? mask->fields[2] : 0);
+  a.set(P.fullKvIndices, mask ? mask->fields[3] : 0);
+  a.set(P.maskB, mask ? int32_t(mask->shape.B) : 0);
+  a.set(P.maskH, mask ? int32_t(mask->shape.H) : 0);
+  a.set(P.maskNQ, mask ? int32_t(mask->shape.numQBlocks()) : 0);
+  a.set(P.maskNKV, mask ? int32_t(mask->shape.numKvBlocks()) : 0);
+  a.set(P.qBlock, mask ? int32_t(mask->shape.qBlock) : 0);
+  a.set(P.kvBlock, mask ? int32_t(mask->shape.kvBlock) : 0);
+  a.set(P.maskCtx, maskCtx);
+  a.set(P.scoreCtx, scoreCtx);
   return a;
 }
 
 cuda::LaunchConfig attentionLaunchConfig(const AttentionKernelSpec &spec, int64_t B, int64_t Hq,
                                          int64_t qLen, const cuda::Stream *stream) {
+  LaunchDims d = attentionLaunch(spec, B, Hq, qLen);
   cuda::LaunchConfig c;
-  c.grid[0] = unsigned((qLen + spec.blockM - 1) / spec.blockM);
-  c.grid[1] = unsigned(Hq);
-  c.grid[2] = unsigned(B);
-  c.block[0] = unsigned(spec.threads());
-  c.sharedBytes = attentionSharedBytes(spec);
+  for (int i = 0; i < 3; ++i) {
+    c.grid[i] = d.grid[i];
+    c.block[i] = d.block[i];
+  }
+  c.sharedBytes = d.sharedBytes;
   c.stream = stream;
   return c;
 }

@@ -22,6 +22,7 @@
 
 #include "attention/DeviceModContext.hpp"
 #include "flexjit/Compiler.hpp"
+#include "kernels/blockmask/BlockMaskTemplate.h"
 
 #include <cstring>
 #include <mutex>
@@ -113,29 +114,44 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   if (!out)
     return Error{what + out.error().message};
 
-  uint64_t kindsPtr = base + kindsAt, counterPtr = base + kCounterOffset, ctxPtr = base;
-  uint64_t outPtr = out->devicePtr();
-  int32_t B = int32_t(shape.B), H = int32_t(shape.H);
-  int32_t Q = int32_t(shape.qLen), KV = int32_t(shape.kvLen);
-  int32_t QB = shape.qBlock, KVB = shape.kvBlock;
-  int32_t nQ32 = int32_t(nQ), nKV32 = int32_t(nKV);
-
-  auto launchWith = [&](const cuda::Function &fn, const LaunchDims &d, void **args) {
+  const uint64_t kindsPtr = base + kindsAt;
+  const int32_t B = int32_t(shape.B), H = int32_t(shape.H);
+  auto launchWith = [&](const cuda::Function &fn, const LaunchDims &d, KernelArgs &args) {
+    auto params = args.pointers();
+    if (!params)
+      return Status(params.error());
     cuda::LaunchConfig c;
     for (int i = 0; i < 3; ++i) {
       c.grid[i] = d.grid[i];
       c.block[i] = d.block[i];
     }
+    c.sharedBytes = d.sharedBytes;
     c.stream = stream;
-    return cuda::launch(fn, c, args);
+    return cuda::launch(fn, c, params->data());
   };
-  void *classifyArgs[] = {&kindsPtr, &counterPtr, &B, &H, &Q, &KV, &QB, &KVB, &ctxPtr};
-  if (Status st = launchWith(kernels.classify, blockMaskClassifyLaunch(B, H, nQ, nKV),
-                             classifyArgs);
+  const BlockMaskClassifyParams &C = blockMaskClassifyParams();
+  KernelArgs classify(C.table);
+  classify.set(C.kinds, kindsPtr);
+  classify.set(C.counter, base + kCounterOffset);
+  classify.set(C.B, B);
+  classify.set(C.H, H);
+  classify.set(C.Q, int32_t(shape.qLen));
+  classify.set(C.KV, int32_t(shape.kvLen));
+  classify.set(C.QB, int32_t(shape.qBlock));
+  classify.set(C.KVB, int32_t(shape.kvBlock));
+  classify.set(C.ctx, base);
+  if (Status st = launchWith(kernels.classify, blockMaskClassifyLaunch(B, H, nQ, nKV), classify);
       !st)
     return Error{what + st.message()};
-  void *listsArgs[] = {&kindsPtr, &outPtr, &B, &H, &nQ32, &nKV32};
-  if (Status st = launchWith(kernels.lists, blockMaskListsLaunch(B, H, nQ, nKV), listsArgs); !st)
+  const BlockMaskListsParams &L = blockMaskListsParams();
+  KernelArgs lists(L.table);
+  lists.set(L.kinds, kindsPtr);
+  lists.set(L.out, out->devicePtr());
+  lists.set(L.B, B);
+  lists.set(L.H, H);
+  lists.set(L.nQ, int32_t(nQ));
+  lists.set(L.nKV, int32_t(nKV));
+  if (Status st = launchWith(kernels.lists, blockMaskListsLaunch(B, H, nQ, nKV), lists); !st)
     return Error{what + st.message()};
 
   // The error record, then the counter.
@@ -160,7 +176,7 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   const size_t sizes[8] = {rq, n, rq, n, rkv, n, rkv, n};
   size_t at = 0;
   for (size_t i = 0; i < 8; ++i) {
-    d.fields[i] = outPtr + at * sizeof(int32_t);
+    d.fields[i] = out->devicePtr() + at * sizeof(int32_t);
     at += sizes[i];
   }
   d.buffer = std::move(*out);

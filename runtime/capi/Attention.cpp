@@ -4,7 +4,8 @@
 //   - the kernel, with the mods inlined, comes from the cache (else the
 //     disk cache of PTX, else the compiler), loaded on the device;
 //   - the block mask is the request's, or Session::blockMask's for the mask
-//     mod (cached), or one with every block full (cached);
+//     mod (cached); without either the kernel is dense (it walks every kv
+//     tile) and no block mask is made;
 //   - the mods' contexts go to device memory: a mod that reads no buffer
 //     gets a shared, immutable context cached by its param values, and the
 //     launch stays asynchronous; when a mod reads a buffer, its contents are
@@ -32,10 +33,6 @@ namespace {
 /// sources (codegenVersionString(), Cache.hpp).
 constexpr const char *kAttentionKernelVersion = "attention-kernel";
 
-/// The block mask made when the request has neither a mask mod nor a mask:
-/// every block full (tail blocks partial). Its "fingerprint" is no hex
-/// digest, so it never collides with a mod's.
-constexpr const char *kAllAllowedMask = "flexjit:all-allowed";
 constexpr int kDefaultBlock = 128;
 
 Error failed(FailureKind *why, FailureKind kind, const std::string &message) {
@@ -52,11 +49,14 @@ struct AttentionKernelModule {
 
 /// The kernel instantiation for the request: defaultAttentionSpec with the
 /// options' overrides; where the caller did not choose, blockM and blockN
-/// shrink to divide a given block mask's block sizes.
+/// shrink to divide a given block mask's block sizes. Without a mask mod and
+/// a given block mask, the kernel is dense: it walks every kv tile, and no
+/// block mask is made (16·nQ·nKV bytes of all-allowed blocks otherwise).
 AttentionKernelSpec chooseSpec(const AttentionRequest &r, const AttentionDims &dims,
                                const BlockMaskShape *givenMask) {
   AttentionKernelSpec s = defaultAttentionSpec(r.q.dtype, int(dims.D), int(dims.Dv),
                                                !r.scoreMod.empty(), !r.maskMod.empty());
+  s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
   const AttentionOptions &o = r.options;
   if (o.blockM)
     s.blockM = o.blockM;
@@ -190,29 +190,44 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   CheckedMod score, mask;
   if (auto f = checkAttentionMods(program, request, score, mask))
     return failed(why, f->kind, f->message);
+  // The device is looked up before the kernel is chosen (its limits, and
+  // its arch once there are kernels for several), but a failure to find it
+  // is reported after every check that needs no device: a mistake in the
+  // request gets the same error with or without a GPU.
+  const int device = request.q.device;
+  const std::string on = "attention on cuda:" + std::to_string(device) + ": ";
+  std::optional<GpuTarget> target;
+  std::optional<AttentionFailure> deviceFailure;
+  if (Status st = cuda::initDriver(); !st) {
+    deviceFailure = AttentionFailure{FailureKind::Device, on + st.message()};
+  } else if (auto count = cuda::deviceCount(); !count) {
+    deviceFailure = AttentionFailure{FailureKind::Device, on + count.error().message};
+  } else if (device >= *count) {
+    deviceFailure = AttentionFailure{bad, "attention: the tensors are on cuda:" +
+                                              std::to_string(device) + " but " +
+                                              std::to_string(*count) +
+                                              " CUDA device(s) are present"};
+  } else if (auto t = gpuTarget(device); !t) {
+    deviceFailure = AttentionFailure{FailureKind::Device, on + t.error().message};
+  } else {
+    target = std::move(*t);
+  }
+
+  // The kernel (one template, mma.sync, for every arch flexjit targets),
+  // checked against the device's shared memory when the device is known.
   const BlockMaskShape *givenShape =
       request.blockMask && request.blockMask->device ? &request.blockMask->device->shape
                                                      : nullptr;
   AttentionKernelSpec spec = chooseSpec(request, dims, givenShape);
-  if (Status st = checkAttentionKernelSpec(spec); !st)
+  if (Status st = checkAttentionKernelSpec(
+          spec, target ? unsigned(target->sharedMemPerBlockOptin) : kNoSharedMemoryLimit);
+      !st)
     return failed(why, bad, "attention: " + st.message());
-  const int device = request.q.device;
   if (request.blockMask)
     if (auto m = checkGivenMask(*request.blockMask, dims, device, spec))
       return failed(why, bad, "attention: " + *m);
-  const std::string on = "attention on cuda:" + std::to_string(device) + ": ";
-  if (Status st = cuda::initDriver(); !st)
-    return failed(why, FailureKind::Device, on + st.message());
-  auto count = cuda::deviceCount();
-  if (!count)
-    return failed(why, FailureKind::Device, on + count.error().message);
-  if (device >= *count)
-    return failed(why, bad,
-                  "attention: the tensors are on cuda:" + std::to_string(device) + " but " +
-                      std::to_string(*count) + " CUDA device(s) are present");
-  auto target = gpuTarget(device);
-  if (!target)
-    return failed(why, FailureKind::Device, on + target.error().message);
+  if (deviceFailure)
+    return failed(why, deviceFailure->kind, deviceFailure->message);
   const cuda::Context &ctx = target->ctx;
 
   AttentionInfo info;
@@ -336,29 +351,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       return failed(why, k, "attention: " + h.error().message);
     dmask = h->device;
     info.maskCreated = h->created;
-  } else {
-    BlockMaskShape s;
-    s.qLen = dims.qLen;
-    s.kvLen = dims.kvLen;
-    s.qBlock = s.kvBlock = kDefaultBlock;
-    BlockMaskKey key = blockMaskKey(kAllAllowedMask, s, {}, {}, device);
-    auto m = cachedDeviceBlockMask(*cache_, key, ctx, [&](const BlockMaskShape &shape) {
-      info.maskCreated = true;
-      const int64_t nQ = shape.numQBlocks(), nKV = shape.numKvBlocks();
-      const bool qTail = shape.qLen % shape.qBlock != 0, kvTail = shape.kvLen % shape.kvBlock != 0;
-      return BlockMask::fromClassifier(shape, [&](int64_t, int64_t, int64_t qb, int64_t kb) {
-        bool tail = (qTail && qb == nQ - 1) || (kvTail && kb == nKV - 1);
-        return tail ? BlockKind::Partial : BlockKind::Full;
-      });
-    });
-    if (!m) {
-      FailureKind k = m.error().message.find("cache's byte bound") != std::string::npos
-                          ? FailureKind::Cache
-                          : FailureKind::Device;
-      return failed(why, k, on + m.error().message);
-    }
-    dmask = *m;
   }
+  // Else the kernel is dense (spec.blockSparse is false): no block mask.
 
   // The mods' contexts and the launch.
   const float scale =
@@ -374,12 +368,14 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       packed[i] = packedInputsOf(*mods[i]);
 
   // ctxPtr: the device contexts of the score mod and the mask mod (0: none).
-  auto launch = [&](const uint64_t ctxPtr[2]) {
-    AttentionLaunchArgs args =
+  auto launch = [&](const uint64_t ctxPtr[2]) -> Status {
+    KernelArgs args =
         attentionLaunchArgs(request.q, request.k, request.v, request.out, request.options.lse,
-                            scale, *dmask, ctxPtr[1], ctxPtr[0]);
-    std::vector<void *> params = args.pointers();
-    return cuda::launch(fn, config, params.data());
+                            scale, dmask.get(), ctxPtr[1], ctxPtr[0]);
+    auto params = args.pointers();
+    if (!params)
+      return params.error();
+    return cuda::launch(fn, config, params->data());
   };
 
   if (!readsBuffers(score) && !readsBuffers(mask)) {

@@ -26,6 +26,10 @@ compiles for flexjit::attention with the same choices.
 options:
   --score NAME            the score mod (default: none)
   --mask NAME             the mask mod (default: none, every position allowed)
+  --block-sparse          walk a block mask's kv lists even without a mask mod
+                          (what a call given a block mask compiles); without a
+                          mask mod the kernel is otherwise dense: it walks every
+                          kv tile and reads no block mask
   --dtype bf16|f16        the tensors' type (default bf16)
   --head-dim D            D of q and k: 64 or 128 (default 128)
   --value-head-dim DV     D of v and out (default: the head dim)
@@ -61,7 +65,7 @@ int parseInt(const std::string &flag, const std::string &text) {
 int attention(int argc, char **argv) {
   std::string file, score, mask, dtype = "bf16", arch = "sm_90a", output, dumpDir;
   int headDim = 128, valueHeadDim = 0, blockM = 0, blockN = 0, rowsPerWarp = 0, stages = 0;
-  bool summary = false, timing = false;
+  bool summary = false, timing = false, blockSparse = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto eq = a.find('=');
@@ -103,6 +107,8 @@ int attention(int argc, char **argv) {
       output = value();
     } else if (flag == "--dump-dir") {
       dumpDir = value();
+    } else if (a == "--block-sparse") {
+      blockSparse = true;
     } else if (a == "--summary") {
       summary = true;
     } else if (a == "--timing") {
@@ -132,6 +138,7 @@ int attention(int argc, char **argv) {
     spec.rowsPerWarp = rowsPerWarp;
   if (stages)
     spec.stages = stages;
+  spec.blockSparse = !mask.empty() || blockSparse;
 
   CompilerOptions options;
   options.arch = arch;
@@ -156,6 +163,10 @@ int attention(int argc, char **argv) {
          << " bytes of dynamic shared memory\n"
          << "  grid: (ceil(Q_LEN / " << spec.blockM << "), Hq, B); kv tiles of " << spec.blockN
          << ", " << spec.stages << " stages\n"
+         << "  kv walk: "
+         << (spec.blockSparse ? "the block mask's kv lists (partial, then full blocks)"
+                              : "every tile (dense, no block mask)")
+         << "\n"
          << "  PTX: " << kernel->ptx.size() << " bytes\n"
          << "  parameters:\n";
     for (const KernelParam &p : kernel->params)

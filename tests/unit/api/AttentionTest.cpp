@@ -431,7 +431,7 @@ TEST(AttentionLaunchTest, ArgumentsFollowTheKernelsParameters) {
   mask.shape = maskShape(1, 8, 100, 90, 128, 64);
   for (size_t i = 0; i < 8; ++i)
     mask.fields[i] = 0xA000 + 0x100 * i;
-  AttentionLaunchArgs a = attentionLaunchArgs(q, k, v, o, 0x5000, 0.125f, mask, 0x6000, 0x7000);
+  KernelArgs a = attentionLaunchArgs(q, k, v, o, 0x5000, 0.125f, &mask, 0x6000, 0x7000);
 
   // What each parameter must hold, by its name in attentionKernelParams().
   std::map<std::string, double> want = {
@@ -449,34 +449,47 @@ TEST(AttentionLaunchTest, ArgumentsFollowTheKernelsParameters) {
       want[std::string(tn[t]) + "_s" + dn[d]] = double(ts[t]->strides[size_t(d)]);
   EXPECT_EQ(want["q_ss"], 8 * 64); // BSHD: s strides over the heads
 
-  std::vector<void *> ptrs = a.pointers();
-  std::vector<KernelParam> params = attentionKernelParams();
-  ASSERT_EQ(ptrs.size(), params.size());
-  ASSERT_EQ(want.size(), params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    const KernelParam &p = params[i];
-    ASSERT_TRUE(want.count(p.name)) << p.name;
-    double got;
-    if (p.ctype.back() == '*') {
-      uint64_t x;
-      std::memcpy(&x, ptrs[i], 8);
-      got = double(x);
-    } else if (p.ctype == "int64_t") {
-      int64_t x;
-      std::memcpy(&x, ptrs[i], 8);
-      got = double(x);
-    } else if (p.ctype == "int32_t") {
-      int32_t x;
-      std::memcpy(&x, ptrs[i], 4);
-      got = double(x);
-    } else {
-      ASSERT_EQ(p.ctype, "float");
-      float x;
-      std::memcpy(&x, ptrs[i], 4);
-      got = double(x);
+  // Each parameter read back by its name and C type (attentionKernelParams()).
+  auto readBack = [&](KernelArgs &args, std::map<std::string, double> &expected) {
+    auto ptrs = args.pointers();
+    ASSERT_TRUE(ptrs.ok()) << ptrs.error().message;
+    std::vector<KernelParam> params = attentionKernelParams();
+    ASSERT_EQ(ptrs->size(), params.size());
+    ASSERT_EQ(expected.size(), params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      const KernelParam &p = params[i];
+      ASSERT_TRUE(expected.count(p.name)) << p.name;
+      double got;
+      if (p.ctype.back() == '*') {
+        uint64_t x;
+        std::memcpy(&x, (*ptrs)[i], 8);
+        got = double(x);
+      } else if (p.ctype == "int64_t") {
+        int64_t x;
+        std::memcpy(&x, (*ptrs)[i], 8);
+        got = double(x);
+      } else if (p.ctype == "int32_t") {
+        int32_t x;
+        std::memcpy(&x, (*ptrs)[i], 4);
+        got = double(x);
+      } else {
+        ASSERT_EQ(p.ctype, "float");
+        float x;
+        std::memcpy(&x, (*ptrs)[i], 4);
+        got = double(x);
+      }
+      EXPECT_EQ(got, expected[p.name]) << "parameter " << i << " (" << p.name << ")";
     }
-    EXPECT_EQ(got, want[p.name]) << "parameter " << i << " (" << p.name << ")";
-  }
+  };
+  readBack(a, want);
+
+  // A dense kernel's launch: no block mask, its lists null and dims 0.
+  KernelArgs dense = attentionLaunchArgs(q, k, v, o, 0x5000, 0.125f, nullptr, 0x6000, 0x7000);
+  for (const char *name : {"kv_num_blocks", "kv_indices", "full_kv_num_blocks",
+                           "full_kv_indices", "mask_B", "mask_H", "mask_nQ", "mask_nKV",
+                           "q_block", "kv_block"})
+    want[name] = 0;
+  readBack(dense, want);
 
   AttentionKernelSpec spec;
   spec.blockM = 64;

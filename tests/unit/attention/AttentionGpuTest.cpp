@@ -3,7 +3,9 @@
 // examples/mods.flex, no mod, odd and unequal lengths, GQA and MQA, BHSD and
 // BSHD, D 64 and 128, Dv != D, LSE, fully masked rows, params and buffers,
 // a block mask broadcast over B and H, f16, an explicit scale, the cache on
-// a second call, and an out-of-bounds buffer read reported as an Error.
+// a second call, an out-of-bounds buffer read reported as an Error, and the
+// dense kernel (no mask mod, no block mask: every kv tile, no block mask
+// made) at kv lengths around its tile width.
 //
 // Tolerance: the output is bf16 (or f16) and the reference f64. Rounding
 // the exact value to bf16 alone costs up to half an ulp, 2^-8 relative
@@ -125,6 +127,8 @@ struct GpuCase {
   /// (broadcast over the tensors' B and H), passed in the request.
   bool explicitBlockMask = false;
   int maskB = 1, maskH = 1;
+  /// options.blockN (0: flexjit's choice).
+  int blockN = 0;
   /// Rows that must come out fully masked (0, LSE -inf): [0, deadRows) or,
   /// when negative, [Q + deadRows, Q).
   int deadRows = 0;
@@ -189,6 +193,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.scoreInputs = inputsOf(prog, c.score, in);
   req.options.scale = c.scale;
   req.options.lse = c.lse ? dlse.devicePtr() : 0;
+  req.options.blockN = c.blockN;
   Result<BlockMaskHandle> bm = Error{"none"};
   if (c.explicitBlockMask) {
     BlockMaskRequest bmr;
@@ -497,6 +502,52 @@ TEST(AttentionGpu, BlockMaskBroadcastOverBatchAndHeads) {
   c.name = "by_head, block mask made by the session";
   c.explicitBlockMask = false;
   runCase(c);
+}
+
+TEST(AttentionGpu, DenseKernelWithoutBlockMask) {
+  // Without a mask mod and a given block mask the kernel walks every kv
+  // tile and no block mask is made: KV_LEN below one tile, one tile
+  // exactly, one past, odd; blockN 64 and 128 and 32; with score mods (one
+  // reading a buffer, one returning -inf).
+  REQUIRE_GPU();
+  struct Shape {
+    int Q, KV, D;
+    std::string score;
+  };
+  const std::vector<Shape> shapes = {{130, 1, 64, ""},      {64, 64, 64, ""},
+                                     {200, 65, 128, ""},    {333, 1000, 64, "alibi"},
+                                     {129, 127, 128, "softcap"},
+                                     {300, 300, 64, "causal_by_score"}};
+  for (const Shape &sh : shapes) {
+    GpuCase c;
+    c.name = "dense " + std::to_string(sh.Q) + "x" + std::to_string(sh.KV) + " d" +
+             std::to_string(sh.D) + (sh.score.empty() ? "" : " " + sh.score);
+    c.Q = sh.Q;
+    c.KV = sh.KV;
+    c.D = c.Dv = sh.D;
+    c.score = sh.score;
+    const CacheStats before = session().cache().stats(CacheKind::BlockMask, 0);
+    AttentionInfo info;
+    runCase(c, &info);
+    EXPECT_FALSE(info.spec.blockSparse) << c.name;
+    EXPECT_NE(info.entry.find("_dense"), std::string::npos) << info.entry;
+    EXPECT_FALSE(info.maskCreated) << c.name;
+    const CacheStats after = session().cache().stats(CacheKind::BlockMask, 0);
+    EXPECT_EQ(after.entries, before.entries) << c.name << ": a block mask was cached";
+    EXPECT_EQ(after.misses, before.misses) << c.name << ": a block mask was looked up";
+  }
+  // Every tile width, through the options (and the one-m-tile path).
+  for (int blockN : {32, 128}) {
+    GpuCase c;
+    c.name = "dense 257x300 d64 blockN " + std::to_string(blockN);
+    c.Q = 257;
+    c.KV = 300;
+    c.blockN = blockN;
+    AttentionInfo info;
+    runCase(c, &info);
+    EXPECT_FALSE(info.spec.blockSparse);
+    EXPECT_EQ(info.spec.blockN, blockN);
+  }
 }
 
 TEST(AttentionGpu, F16) {

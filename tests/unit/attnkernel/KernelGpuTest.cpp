@@ -49,6 +49,9 @@ struct Case {
   ModInputs inputs;
   int maskB = 1, maskH = 1, qBlock = 128, kvBlock = 128;
   bool lse = true;
+  /// A dense kernel (spec.blockSparse false): no block mask, its list
+  /// pointers null and its dims 0.
+  bool dense = false;
 };
 
 /// Strides of a [B, H, S, D] tensor stored as BHSD or BSHD.
@@ -75,6 +78,7 @@ void runCase(const Case &c) {
   spec.valueHeadDim = c.Dv;
   spec.hasScoreMod = !c.score.empty();
   spec.hasMaskMod = !c.mask.empty();
+  spec.blockSparse = !c.dense;
   auto kernel = compiler().attentionKernel(file, c.score, c.mask, spec, arch);
   ASSERT_TRUE(kernel.ok()) << kernel.error().message;
   auto module = cuda::Module::loadPTX(ctx, kernel->ptx, kernel->entry);
@@ -168,6 +172,8 @@ void runCase(const Case &c) {
   uint64_t f0 = dbm->fields[0], f1 = dbm->fields[1], f2 = dbm->fields[2], f3 = dbm->fields[3];
   int32_t mB = c.maskB, mH = c.maskH, nQ = int32_t(bm->numQBlocks()),
           nKV = int32_t(bm->numKvBlocks()), qBlk = c.qBlock, kvBlk = c.kvBlock;
+  if (c.dense)
+    f0 = f1 = f2 = f3 = 0, mB = mH = nQ = nKV = qBlk = kvBlk = 0;
   uint64_t mctx = dMask.ptr, sctx = dScore.ptr;
   std::vector<void *> args = {&pq, &pk, &pv, &po, &plse};
   for (auto &s : st)
@@ -273,6 +279,33 @@ TEST(AttentionKernelGpu, NoMaskEverySpecShape) {
       c.KV = 300;
       runCase(c);
     }
+}
+
+TEST(AttentionKernelGpu, DenseKernelNullBlockMask) {
+  REQUIRE_GPU();
+  // Every kv tile, none read from a block mask: kv lengths below, at and
+  // past a tile, for each tile width; a score mod on one.
+  for (auto sp : {specOf(128, 16, 64, 2), specOf(128, 32, 32, 3), specOf(64, 16, 128, 1)})
+    for (int kv : {1, sp.blockN, sp.blockN + 1, 459}) {
+      Case c;
+      c.name = "dense " + sp.tag() + " kv " + std::to_string(kv);
+      c.dense = true;
+      c.spec = sp;
+      c.Q = 203;
+      c.KV = kv;
+      runCase(c);
+    }
+  std::vector<float> slopes = {0.5f, 0.25f};
+  Case c;
+  c.name = "dense alibi d128";
+  c.dense = true;
+  c.score = "alibi";
+  c.D = c.Dv = 128;
+  c.Q = 190;
+  c.KV = 333;
+  c.inputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {2}};
+  c.spec = specOf(128, 16, 64, 2);
+  runCase(c);
 }
 
 TEST(AttentionKernelGpu, CausalOddLengthsGqaBshd) {

@@ -6,6 +6,7 @@
 // to the exp formula) to 9.5 (where tanh is 1 in f32).
 #include "attnkernel/GpuSupport.h"
 #include "support/ModContext.h"
+#include "kernels/densemask/DenseMaskTemplate.h"
 
 #include "flexjit/Frontend.hpp"
 

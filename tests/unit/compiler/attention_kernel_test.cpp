@@ -29,13 +29,7 @@ std::shared_ptr<FileAST> examples() {
 }
 
 AttentionKernelSpec spec(DType t, int d, int dv, int m, int n, int s, bool score, bool mask) {
-  AttentionKernelSpec sp;
-  sp.dtype = t;
-  sp.headDim = d;
-  sp.valueHeadDim = dv;
-  sp.blockM = m;
-  sp.blockN = n;
-  sp.stages = s;
+  AttentionKernelSpec sp = backendtest::attentionSpec(t, d, dv, m, 16, n, s);
   sp.hasScoreMod = score;
   sp.hasMaskMod = mask;
   return sp;
@@ -89,6 +83,46 @@ TEST(AttentionKernel, SharedHelperModIsMergedOnce) {
   // alibi_causal calls causal; causal is also the mask: one copy is kept.
   compileAndAssemble(spec(DType::BF16, 128, 128, 128, 64, 2, true, true), "alibi_causal",
                      "causal");
+}
+
+/// Whether `ptx` loads kernel parameter `name` (attentionKernelParams()).
+bool loadsParam(const std::string &ptx, const std::string &entry, const std::string &name) {
+  std::vector<KernelParam> params = attentionKernelParams();
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].name == name)
+      return ptx.find("[" + entry + "_param_" + std::to_string(i) + "]") != std::string::npos;
+  ADD_FAILURE() << "no parameter " << name;
+  return false;
+}
+
+TEST(AttentionKernel, DenseKernelReadsNoBlockMask) {
+  // Without a block mask the kernel walks every kv tile: it never loads the
+  // block mask's parameters (a launch passes null lists), where the
+  // block-sparse kernel of the same spec loads them all.
+  auto file = examples();
+  ASSERT_TRUE(file);
+  for (const char *score : {"", "alibi"}) {
+    auto sp = spec(DType::BF16, 64, 64, 128, 64, 2, *score != 0, false);
+    auto sparse = sharedCompiler().attentionKernel(*file, score, "", sp, "sm_80");
+    sp.blockSparse = false;
+    auto dense = sharedCompiler().attentionKernel(*file, score, "", sp, "sm_80");
+    ASSERT_TRUE(sparse.ok()) << sparse.error().message;
+    ASSERT_TRUE(dense.ok()) << dense.error().message;
+    EXPECT_EQ(dense->entry, "flexjit_attention_bf16_d64_dv64_m128_w16_n64_s2_dense");
+    for (const char *p : {"kv_num_blocks", "kv_indices", "full_kv_num_blocks",
+                          "full_kv_indices", "mask_B", "mask_H", "mask_nQ", "mask_nKV",
+                          "q_block", "kv_block"}) {
+      EXPECT_TRUE(loadsParam(sparse->ptx, sparse->entry, p)) << p;
+      EXPECT_FALSE(loadsParam(dense->ptx, dense->entry, p)) << p;
+    }
+    EXPECT_TRUE(loadsParam(dense->ptx, dense->entry, "KV_LEN"));
+  }
+  // The dense kernel of every tile width assembles.
+  for (int n : {32, 64, 128}) {
+    auto sp = spec(DType::F16, 128, 64, 64, n, 3, true, false);
+    sp.blockSparse = false;
+    compileAndAssemble(sp, "softcap", "");
+  }
 }
 
 TEST(AttentionKernel, WrongKindOrUnsupportedSpecIsAnError) {

@@ -1,6 +1,7 @@
 // The back ends on hand-written MLIR in the lowered form (func.func mods with
 // the ABI of ModABI.h), independent of the front end and the flex passes.
 #include "backend_support.h"
+#include "kernels/densemask/DenseMaskTemplate.h"
 
 #include <gtest/gtest.h>
 

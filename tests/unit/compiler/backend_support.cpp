@@ -19,6 +19,19 @@ Compiler &sharedCompiler() {
   return *compiler;
 }
 
+AttentionKernelSpec attentionSpec(DType dtype, int headDim, int valueHeadDim, int blockM,
+                                  int rowsPerWarp, int blockN, int stages) {
+  AttentionKernelSpec s;
+  s.dtype = dtype;
+  s.headDim = headDim;
+  s.valueHeadDim = valueHeadDim;
+  s.blockM = blockM;
+  s.rowsPerWarp = rowsPerWarp;
+  s.blockN = blockN;
+  s.stages = stages;
+  return s;
+}
+
 std::string ptxasPath() { return FLEXJIT_PTXAS; }
 
 std::string assemble(const std::string &ptx, const std::string &arch, const std::string &name) {

@@ -2,6 +2,7 @@
 // creation is the expensive part) and ptxas.
 #pragma once
 
+#include "flexjit/AttentionSpec.hpp"
 #include "flexjit/Compiler.hpp"
 
 #include <string>
@@ -10,6 +11,10 @@ namespace flexjit::backendtest {
 
 /// A Compiler with default options (sm_80, O3), created once.
 Compiler &sharedCompiler();
+
+/// An attention kernel spec of these tile sizes, without mods.
+AttentionKernelSpec attentionSpec(DType dtype, int headDim, int valueHeadDim, int blockM,
+                                  int rowsPerWarp, int blockN, int stages);
 
 /// Where ptxas is ("" when the build found none: tests skip, saying so).
 std::string ptxasPath();

@@ -1,38 +1,15 @@
-#include "kernels/BlockMaskKernel.h"
+// The block-mask creation kernels (BlockMaskKernel.h), built with MLIR builders.
+#include "kernels/blockmask/BlockMaskKernel.h"
+
+#include "kernels/KernelFunc.h"
 #include "kernels/KernelSupport.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
-
 namespace flexjit {
 
 using namespace mlir;
-
-std::vector<KernelParam> blockMaskClassifyParams() {
-  return {
-      {"kinds", "int8_t *", "[B, H, nQ, nKV] block kinds out: 0 empty, 1 partial, 2 full"},
-      {"counter", "int64_t *", "incremented by the number of blocks evaluated element-wise"},
-      {"B", "int32_t", "batch size"},
-      {"H", "int32_t", "number of heads"},
-      {"Q", "int32_t", "query length"},
-      {"KV", "int32_t", "key/value length"},
-      {"QB", "int32_t", "query block size"},
-      {"KVB", "int32_t", "key/value block size"},
-      {"ctx", "const flexjit_mod_context *", "the mask's params and buffers, in device memory"},
-  };
-}
-
-std::vector<KernelParam> blockMaskListsParams() {
-  return {
-      {"kinds", "const int8_t *", "[B, H, nQ, nKV] block kinds from the classify kernel"},
-      {"out", "int32_t *", "the eight arrays in BlockMask::packed() order"},
-      {"B", "int32_t", "batch size"},
-      {"H", "int32_t", "number of heads"},
-      {"nQ", "int32_t", "query blocks"},
-      {"nKV", "int32_t", "key/value blocks"},
-  };
-}
 
 namespace {
 
@@ -136,13 +113,14 @@ struct BlockMaskBuilder : KernelOps {
   }
 
   void buildClassify(gpu::GPUFuncOp kernel) {
-    Block &entry = kernel.getBody().front();
-    b.setInsertionPointToStart(&entry);
-    Value kinds = entry.getArgument(0), counter = entry.getArgument(1);
-    Value B = ext64(entry.getArgument(2)), H = ext64(entry.getArgument(3));
-    Value Q = ext64(entry.getArgument(4)), KV = ext64(entry.getArgument(5));
-    Value QB = ext64(entry.getArgument(6)), KVB = ext64(entry.getArgument(7));
-    Value ctx = entry.getArgument(8);
+    const BlockMaskClassifyParams &P = blockMaskClassifyParams();
+    KernelArgValues arg(kernel, P.table);
+    b.setInsertionPointToStart(&kernel.getBody().front());
+    Value kinds = arg[P.kinds], counter = arg[P.counter];
+    Value B = ext64(arg[P.B]), H = ext64(arg[P.H]);
+    Value Q = ext64(arg[P.Q]), KV = ext64(arg[P.KV]);
+    Value QB = ext64(arg[P.QB]), KVB = ext64(arg[P.KVB]);
+    Value ctx = arg[P.ctx];
 
     Value nQ = ceilDiv(Q, QB), nKV = ceilDiv(KV, KVB);
     Value total = mul(mul(mul(B, H), nQ), nKV);
@@ -240,11 +218,12 @@ struct BlockMaskBuilder : KernelOps {
   Value popc(Value x) { return zext(i64(), LLVM::CtPopOp::create(b, loc, i32(), x)); }
 
   void buildLists(gpu::GPUFuncOp kernel) {
-    Block &entry = kernel.getBody().front();
-    b.setInsertionPointToStart(&entry);
-    Value kinds = entry.getArgument(0), out = entry.getArgument(1);
-    Value B = ext64(entry.getArgument(2)), H = ext64(entry.getArgument(3));
-    Value nQ = ext64(entry.getArgument(4)), nKV = ext64(entry.getArgument(5));
+    const BlockMaskListsParams &P = blockMaskListsParams();
+    KernelArgValues arg(kernel, P.table);
+    b.setInsertionPointToStart(&kernel.getBody().front());
+    Value kinds = arg[P.kinds], out = arg[P.out];
+    Value B = ext64(arg[P.B]), H = ext64(arg[P.H]);
+    Value nQ = ext64(arg[P.nQ]), nKV = ext64(arg[P.nKV]);
 
     Value BH = mul(B, H);
     Value N = mul(mul(BH, nQ), nKV);
@@ -331,14 +310,6 @@ struct BlockMaskBuilder : KernelOps {
   }
 };
 
-gpu::GPUFuncOp makeKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp gpuModule,
-                          const char *name, ArrayRef<Type> args) {
-  b.setInsertionPointToEnd(gpuModule.getBody());
-  auto kernel = gpu::GPUFuncOp::create(b, loc, name, b.getFunctionType(args, {}));
-  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  return kernel;
-}
-
 } // namespace
 
 void buildBlockMaskKernels(gpu::GPUModuleOp gpuModule, func::FuncOp mask,
@@ -346,8 +317,6 @@ void buildBlockMaskKernels(gpu::GPUModuleOp gpuModule, func::FuncOp mask,
   MLIRContext *ctx = gpuModule.getContext();
   OpBuilder b(ctx);
   Location loc = mask.getLoc();
-  Type ptr = LLVM::LLVMPointerType::get(ctx);
-  Type i32 = b.getI32Type();
 
   // The classify CTA's verdicts, one byte per block of its tile.
   b.setInsertionPointToStart(gpuModule.getBody());
@@ -355,15 +324,22 @@ void buildBlockMaskKernels(gpu::GPUModuleOp gpuModule, func::FuncOp mask,
                          /*isConstant=*/false, LLVM::Linkage::Internal, kVerdictsGlobal,
                          Attribute(), /*alignment=*/4, /*addrSpace=*/3);
 
-  auto classify = makeKernel(b, loc, gpuModule, blockMaskClassifyKernelName(),
-                             {ptr, ptr, i32, i32, i32, i32, i32, i32, ptr});
+  auto classify = createKernelFunc(b, loc, gpuModule, blockMaskClassifyKernelName(),
+                                   blockMaskClassifyParams().table);
   BlockMaskBuilder cb{{b, loc}, mask, interval};
   cb.buildClassify(classify);
 
-  auto lists = makeKernel(b, loc, gpuModule, blockMaskListsKernelName(),
-                          {ptr, ptr, i32, i32, i32, i32});
+  auto lists = createKernelFunc(b, loc, gpuModule, blockMaskListsKernelName(),
+                                blockMaskListsParams().table);
   BlockMaskBuilder lb{{b, loc}, mask, interval};
   lb.buildLists(lists);
+}
+
+void KernelBuilderOf<BlockMaskKernelsSpec>::build(mlir::gpu::GPUModuleOp gpuModule,
+                                                  const BlockMaskKernelsSpec &,
+                                                  const std::vector<BoundMod> &mods,
+                                                  const std::vector<EntryInfo> &) {
+  buildBlockMaskKernels(gpuModule, mods[0].fn, mods[0].classifier);
 }
 
 } // namespace flexjit

@@ -1,4 +1,5 @@
-// The dense mask kernel (PyTorch's create_mask), built with MLIR builders.
+// The dense mask kernel (PyTorch's create_mask), built with MLIR builders;
+// its description (parameters, name, launch): DenseMaskTemplate.h.
 //
 //   gpu.func @flexjit_dense_mask_<mod>(%out: !llvm.ptr, %B: i32, %H: i32,
 //                                      %Q: i32, %KV: i32, %ctx: !llvm.ptr) kernel
@@ -20,30 +21,25 @@
 #pragma once
 
 #include "flexjit/AST.hpp"
-#include "flexjit/Compiler.hpp"
+#include "kernels/KernelBuild.h"
+#include "kernels/densemask/DenseMaskTemplate.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
 #include <string>
-#include <vector>
 
 namespace flexjit {
-
-/// Kernel elements each thread computes along kv. 4 measured best on H200
-/// (causal 1.41 TB/s written at 4x16x4096x4096; 8 and 16 per thread were
-/// 5-40% slower and compile slower, the mod's code being unrolled K times).
-constexpr int kDenseMaskKvPerThread = 4;
-
-/// `flexjit_dense_mask_<mod>`.
-std::string denseMaskKernelName(const std::string &modName);
-
-/// The kernel's parameters, in order, for KernelPTX.
-std::vector<KernelParam> denseMaskKernelParams();
 
 /// Adds the kernel to `gpuModule`, calling `mod` (a func.func in the same
 /// gpu.module with the mask or score ABI of ModABI.h; `kind` says which).
 mlir::gpu::GPUFuncOp buildDenseMaskKernel(mlir::gpu::GPUModuleOp gpuModule, mlir::func::FuncOp mod,
                                           ModKind kind, const std::string &kernelName);
+
+template <> struct KernelBuilderOf<DenseMaskKernelSpec> {
+  /// The one mod, of either kind, under the entry's name.
+  static void build(mlir::gpu::GPUModuleOp gpuModule, const DenseMaskKernelSpec &spec,
+                    const std::vector<BoundMod> &mods, const std::vector<EntryInfo> &entries);
+};
 
 } // namespace flexjit

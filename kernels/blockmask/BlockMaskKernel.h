@@ -1,6 +1,7 @@
 // GPU block-mask creation (PyTorch's create_block_mask), built with MLIR
 // builders around one mask mod and its interval block classifier
-// (flex-interval-abstraction, `@<mask>__interval`). Two kernels:
+// (flex-interval-abstraction, `@<mask>__interval`). Their parameters, names
+// and launches: BlockMaskTemplate.h. Two kernels:
 //
 //   gpu.func @flexjit_blockmask_classify(%kinds: !llvm.ptr, %counter: !llvm.ptr,
 //       %B: i32, %H: i32, %Q: i32, %KV: i32, %QB: i32, %KVB: i32, %ctx: !llvm.ptr) kernel
@@ -32,24 +33,24 @@
 // and then the rest ascending (PyTorch's layout). Grid-stride over rows.
 #pragma once
 
-#include "flexjit/Compiler.hpp"
-#include "kernels/BlockMaskConstants.h"
+#include "kernels/KernelBuild.h"
+#include "kernels/blockmask/BlockMaskTemplate.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
-#include <string>
-#include <vector>
-
 namespace flexjit {
-
-std::vector<KernelParam> blockMaskClassifyParams();
-std::vector<KernelParam> blockMaskListsParams();
 
 /// Adds both kernels (and the CTA's shared verdict array) to `gpuModule`.
 /// `mask` has the mask ABI, `interval` the classifier's (i32 x 8, ptr) -> i8;
 /// both are func.func ops in `gpuModule`.
 void buildBlockMaskKernels(mlir::gpu::GPUModuleOp gpuModule, mlir::func::FuncOp mask,
                            mlir::func::FuncOp interval);
+
+template <> struct KernelBuilderOf<BlockMaskKernelsSpec> {
+  /// The mask and its classifier; the entry names are fixed.
+  static void build(mlir::gpu::GPUModuleOp gpuModule, const BlockMaskKernelsSpec &spec,
+                    const std::vector<BoundMod> &mods, const std::vector<EntryInfo> &entries);
+};
 
 } // namespace flexjit

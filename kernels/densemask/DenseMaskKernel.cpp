@@ -1,4 +1,8 @@
-#include "kernels/DenseMaskKernel.h"
+// The dense mask kernel (DenseMaskKernel.h), built with MLIR builders.
+#include "kernels/densemask/DenseMaskKernel.h"
+
+#include "kernels/KernelFunc.h"
+#include "kernels/KernelSupport.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -7,120 +11,43 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 
-#include <algorithm>
-#include <limits>
-
 namespace flexjit {
 
 using namespace mlir;
-
-std::string denseMaskKernelName(const std::string &modName) {
-  return "flexjit_dense_mask_" + modName;
-}
-
-std::vector<KernelParam> denseMaskKernelParams() {
-  return {
-      {"out", "uint8_t *", "[B, H, Q, KV] row-major output, 0 or 1 per element"},
-      {"B", "int32_t", "batch size"},
-      {"H", "int32_t", "number of heads"},
-      {"Q", "int32_t", "query length"},
-      {"KV", "int32_t", "key/value length"},
-      {"ctx", "const flexjit_mod_context *", "the mod's params and buffers, in device memory"},
-  };
-}
-
-LaunchDims denseMaskLaunch(int64_t B, int64_t H, int64_t Q, int64_t KV) {
-  LaunchDims d;
-  int64_t chunks = (std::max<int64_t>(KV, 0) + kDenseMaskKvPerThread - 1) / kDenseMaskKvPerThread;
-  // 128 threads along kv when rows are long; short rows get narrower x and
-  // several rows per block so that a block still has 128 threads (a warp
-  // then spans consecutive rows, which are contiguous in memory).
-  int64_t bx = 128;
-  while (bx > 1 && bx / 2 >= chunks)
-    bx /= 2;
-  d.block[0] = uint32_t(bx);
-  d.block[1] = uint32_t(128 / bx);
-  int64_t rows = std::max<int64_t>(B, 0) * std::max<int64_t>(H, 0) * std::max<int64_t>(Q, 0);
-  d.grid[0] = uint32_t(std::max<int64_t>(1, (chunks + bx - 1) / bx));
-  // Rows beyond the grid are covered by the kernel's grid-stride loop; 65535
-  // is CUDA's limit for gridDim.y.
-  int64_t by = (rows + d.block[1] - 1) / d.block[1];
-  d.grid[1] = uint32_t(std::clamp<int64_t>(by, 1, 65535));
-  return d;
-}
 
 namespace {
 
 // flexjit::Value (a scalar of the language) would shadow MLIR's here.
 using Value = mlir::Value;
 
-/// Builds the kernel body; one member per step keeps it readable.
-struct KernelBuilder {
-  OpBuilder &b;
-  Location loc;
+/// Builds the kernel body around the mod (KernelOps: scalar ops, the GPU's
+/// indices, "is this element allowed").
+struct KernelBuilder : KernelOps {
   func::FuncOp mod;
   ModKind kind;
 
-  Type i8() { return b.getI8Type(); }
-  Type i32() { return b.getI32Type(); }
-  Type i64() { return b.getI64Type(); }
-
-  Value c64(int64_t v) { return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v)); }
-  Value toI64(Value index) { return arith::IndexCastUIOp::create(b, loc, i64(), index); }
-  Value ext(Value i32v) { return arith::ExtUIOp::create(b, loc, i64(), i32v); }
-  Value trunc32(Value v) { return arith::TruncIOp::create(b, loc, i32(), v); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value ult(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, x, y); }
-  Value ule(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, x, y); }
-  Value eq(Value x, Value y) { return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, y); }
-  Value land(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
-  Value gep(Value ptr, Value offset) {
-    return LLVM::GEPOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()), i8(), ptr,
-                               ValueRange{offset});
-  }
-  Value gpuIndex(gpu::Dimension d, int which) {
-    switch (which) {
-    case 0: return toI64(gpu::ThreadIdOp::create(b, loc, d));
-    case 1: return toI64(gpu::BlockIdOp::create(b, loc, d));
-    case 2: return toI64(gpu::BlockDimOp::create(b, loc, d));
-    default: return toI64(gpu::GridDimOp::create(b, loc, d));
-    }
-  }
-
-  /// The mod at one element as an i8 0/1.
+  /// The mod at one element as an i8 0/1 (the ABI promises a mask's 0/1;
+  /// normalizing costs nothing and keeps the bool tensor valid whatever the
+  /// i8 holds).
   Value evaluate(Value bb, Value hh, Value qq, Value kk, Value ctx) {
-    Value allowed;
-    if (kind == ModKind::Mask) {
-      Value r = func::CallOp::create(b, loc, mod, ValueRange{bb, hh, qq, kk, ctx}).getResult(0);
-      // The ABI promises 0/1; normalizing costs nothing and keeps the bool
-      // tensor valid whatever the i8 holds.
-      Value zero = arith::ConstantOp::create(b, loc, b.getI8IntegerAttr(0));
-      allowed = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, zero);
-    } else {
-      Value s0 = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-      Value r = func::CallOp::create(b, loc, mod, ValueRange{s0, bb, hh, qq, kk, ctx}).getResult(0);
-      Value negInf = arith::ConstantOp::create(
-          b, loc, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-      allowed = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, r, negInf);
-    }
-    return arith::ExtUIOp::create(b, loc, i8(), allowed);
+    return zext(i8(), allowed(mod, kind, bb, hh, qq, kk, ctx));
   }
 
   void build(gpu::GPUFuncOp kernel) {
-    Block &entry = kernel.getBody().front();
-    b.setInsertionPointToStart(&entry);
-    Value out = entry.getArgument(0);
-    Value B = ext(entry.getArgument(1)), H = ext(entry.getArgument(2));
-    Value Q = ext(entry.getArgument(3)), KV = ext(entry.getArgument(4));
-    Value ctx = entry.getArgument(5);
+    const DenseMaskParams &P = denseMaskParams();
+    KernelArgValues arg(kernel, P.table);
+    b.setInsertionPointToStart(&kernel.getBody().front());
+    Value out = arg[P.out];
+    Value B = ext64(arg[P.B]), H = ext64(arg[P.H]);
+    Value Q = ext64(arg[P.Q]), KV = ext64(arg[P.KV]);
+    Value ctx = arg[P.ctx];
 
-    Value chunk = add(mul(gpuIndex(gpu::Dimension::x, 1), gpuIndex(gpu::Dimension::x, 2)),
-                      gpuIndex(gpu::Dimension::x, 0));
+    Value chunk = add(mul(blockIdx(gpu::Dimension::x), blockDim(gpu::Dimension::x)),
+                      threadIdx(gpu::Dimension::x));
     Value kv0 = mul(chunk, c64(kDenseMaskKvPerThread));
-    Value rowStart = add(mul(gpuIndex(gpu::Dimension::y, 1), gpuIndex(gpu::Dimension::y, 2)),
-                         gpuIndex(gpu::Dimension::y, 0));
-    Value rowStride = mul(gpuIndex(gpu::Dimension::y, 3), gpuIndex(gpu::Dimension::y, 2));
+    Value rowStart = add(mul(blockIdx(gpu::Dimension::y), blockDim(gpu::Dimension::y)),
+                         threadIdx(gpu::Dimension::y));
+    Value rowStride = mul(gridDim(gpu::Dimension::y), blockDim(gpu::Dimension::y));
     Value rows = mul(mul(B, H), Q);
 
     // Three ways to store, chosen per chunk (the choice is the same for
@@ -222,20 +149,20 @@ struct KernelBuilder {
 
 gpu::GPUFuncOp buildDenseMaskKernel(gpu::GPUModuleOp gpuModule, func::FuncOp mod, ModKind kind,
                                     const std::string &kernelName) {
-  MLIRContext *ctx = gpuModule.getContext();
-  OpBuilder b(ctx);
+  OpBuilder b(gpuModule.getContext());
   Location loc = mod.getLoc();
-  Type ptr = LLVM::LLVMPointerType::get(ctx);
-  Type i32 = b.getI32Type();
-  auto type = b.getFunctionType({ptr, i32, i32, i32, i32, ptr}, {});
+  auto kernel = createKernelFunc(b, loc, gpuModule, kernelName, denseMaskParams().table);
 
-  b.setInsertionPointToEnd(gpuModule.getBody());
-  auto kernel = gpu::GPUFuncOp::create(b, loc, kernelName, type);
-  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-
-  KernelBuilder kb{b, loc, mod, kind};
+  KernelBuilder kb{{b, loc}, mod, kind};
   kb.build(kernel);
   return kernel;
+}
+
+void KernelBuilderOf<DenseMaskKernelSpec>::build(gpu::GPUModuleOp gpuModule,
+                                                 const DenseMaskKernelSpec &,
+                                                 const std::vector<BoundMod> &mods,
+                                                 const std::vector<EntryInfo> &entries) {
+  buildDenseMaskKernel(gpuModule, mods[0].fn, mods[0].kind, entries[0].name);
 }
 
 } // namespace flexjit

@@ -1,0 +1,206 @@
+// Every kernel template through one path (KernelCompile.h): mods bound to the
+// template's slots, its builder (kernels/KernelBuild.h), the NVPTX back end;
+// and the typed Compiler calls of each template on top of Compiler::compile.
+#include "compiler/KernelCompile.h"
+
+#include "compiler/backend/KernelModule.h"
+#include "compiler/backend/ModSymbols.h"
+#include "compiler/backend/NvptxBackend.h"
+#include "flexjit/AttentionSpec.hpp"
+#include "kernels/KernelBuild.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include <mutex>
+
+namespace flexjit {
+
+namespace {
+
+const char *kindName(ModKind k) { return k == ModKind::Mask ? "mask" : "score"; }
+
+/// Moves every function of `from` into `into`, except those `into` already
+/// defines.
+void mergeFunctions(mlir::ModuleOp into, mlir::ModuleOp from) {
+  mlir::SymbolTable table(into);
+  for (mlir::Operation &op : llvm::make_early_inc_range(from.getBody()->getOperations())) {
+    auto sym = mlir::dyn_cast<mlir::SymbolOpInterface>(op);
+    if (sym && table.lookup(sym.getName()))
+      continue;
+    op.moveBefore(into.getBody(), into.getBody()->end());
+  }
+}
+
+/// The instance's mods in `module`, one per slot, of the slot's kind, with
+/// the classifier where the slot asks for it.
+Result<std::vector<BoundMod>> bindMods(mlir::ModuleOp module, const KernelInstance &instance) {
+  std::vector<ModSlot> slots = modSlots(instance.spec);
+  std::vector<BoundMod> bound;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const std::string &name = instance.mods[i];
+    auto fn = findModFunc(module, modSymbol(name));
+    if (!fn)
+      return fn.error();
+    auto kind = modKindOf(*fn);
+    if (!kind)
+      return kind.error();
+    if (slots[i].kind && *kind != *slots[i].kind)
+      return Error{"'" + name + "' is a " + kindName(*kind) + " mod, used here as a " +
+                   slots[i].role};
+    BoundMod m;
+    m.fn = *fn;
+    m.kind = *kind;
+    if (slots[i].withClassifier) {
+      m.classifier = module.lookupSymbol<mlir::func::FuncOp>(modSymbol(name + "__interval"));
+      if (!m.classifier)
+        return Error{"the lowered module has no block classifier '" + name +
+                     "__interval' (make it with loweredIntervalIR)"};
+    }
+    bound.push_back(m);
+  }
+  return bound;
+}
+
+} // namespace
+
+Result<mlir::OwningOpRef<mlir::ModuleOp>> parseAndMerge(StageRun &run,
+                                                        const std::vector<std::string> &texts) {
+  mlir::OwningOpRef<mlir::ModuleOp> merged;
+  for (const std::string &text : texts) {
+    auto m = parseLoweredModule(run, text);
+    if (!m)
+      return m.error();
+    if (Status st = prefixModSymbols(**m); !st)
+      return Error{st.message()};
+    if (!merged)
+      merged = std::move(*m);
+    else
+      mergeFunctions(*merged, **m);
+  }
+  if (!merged)
+    merged = mlir::ModuleOp::create(mlir::UnknownLoc::get(&run.context()));
+  return std::move(merged);
+}
+
+Result<CompiledInstance> compileInstance(StageRun &run, mlir::OwningOpRef<mlir::ModuleOp> lowered,
+                                         const KernelInstance &instance, const std::string &arch) {
+  auto mods = bindMods(*lowered, instance);
+  if (!mods)
+    return mods.error();
+  // builtin.module { gpu.module @flexjit_kernels { <the mods> <kernels> } }
+  mlir::gpu::GPUModuleOp gpuModule;
+  mlir::OwningOpRef<mlir::ModuleOp> kernelModule = wrapInGpuModule(*lowered, &gpuModule);
+  expandFloatMinMax(*kernelModule);
+  std::vector<EntryInfo> entries = kernelEntries(instance);
+  buildKernels(gpuModule, instance.spec, *mods, entries);
+  if (Status st = run.verify(*kernelModule, std::string("the ") + templateName(instance.spec));
+      !st)
+    return Error{st.message()};
+
+  std::lock_guard<std::mutex> lock(kernelTargetsMutex());
+  auto artifacts = compileKernelModule(run, *kernelModule, kernelTargets(), arch);
+  if (!artifacts)
+    return artifacts.error();
+  if (Status st = run.dumpStatus(); !st)
+    return Error{st.message()};
+  CompiledInstance c;
+  c.module.ptx = std::move(artifacts->ptx);
+  c.module.arch = arch;
+  for (const EntryInfo &e : entries)
+    c.module.entries.push_back(KernelModulePTX::Entry{e.name, e.params->cParams()});
+  c.llvmIR = std::move(artifacts->llvmIR);
+  return c;
+}
+
+Result<KernelModulePTX> Compiler::compileLowered(const std::string &mlirText,
+                                                 const KernelInstance &instance,
+                                                 const std::string &arch) {
+  std::string a = arch.empty() ? options().arch : arch;
+  if (auto f = nvptxFeatures(a); !f)
+    return f.error();
+  if (Status st = checkKernelInstance(instance); !st)
+    return Error{st.message()};
+  auto ctx = makeKernelContext();
+  StageRun run(*ctx, options(), nullptr, kernelRunName(instance));
+  auto module = parseAndMerge(run, {mlirText});
+  if (!module)
+    return module.error();
+  auto c = compileInstance(run, std::move(*module), instance, a);
+  if (!c)
+    return c.error();
+  return std::move(c->module);
+}
+
+//===----------------------------------------------------------------------===//
+// The typed calls of each template.
+//===----------------------------------------------------------------------===//
+
+namespace {
+KernelPTX onlyEntry(KernelModulePTX m) {
+  KernelPTX k;
+  k.ptx = std::move(m.ptx);
+  k.arch = std::move(m.arch);
+  k.entry = m.entries.at(0).name;
+  k.params = std::move(m.entries.at(0).params);
+  return k;
+}
+
+BlockMaskKernelsPTX blockMaskEntries(KernelModulePTX m) {
+  BlockMaskKernelsPTX k;
+  k.ptx = std::move(m.ptx);
+  k.arch = std::move(m.arch);
+  k.classifyEntry = m.entries.at(0).name;
+  k.classifyParams = std::move(m.entries.at(0).params);
+  k.listsEntry = m.entries.at(1).name;
+  k.listsParams = std::move(m.entries.at(1).params);
+  return k;
+}
+} // namespace
+
+Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::string &scoreMod,
+                                            const std::string &maskMod,
+                                            const AttentionKernelSpec &spec,
+                                            const std::string &arch) {
+  if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
+    return Error{"the attention kernel spec and the mods disagree (a mod is given for a spec "
+                 "without it, or missing)"};
+  KernelInstance instance{spec, {}};
+  for (const std::string &m : {scoreMod, maskMod})
+    if (!m.empty())
+      instance.mods.push_back(m);
+  auto m = compile(file, instance, arch);
+  if (!m)
+    return m.error();
+  return onlyEntry(std::move(*m));
+}
+
+Result<BlockMaskKernelsPTX> Compiler::blockMaskKernels(const FileAST &file,
+                                                       const std::string &modName,
+                                                       const std::string &arch) {
+  auto m = compile(file, KernelInstance{BlockMaskKernelsSpec{}, {modName}}, arch);
+  if (!m)
+    return m.error();
+  return blockMaskEntries(std::move(*m));
+}
+
+Result<BlockMaskKernelsPTX> Compiler::blockMaskKernelsFromLowered(const std::string &mlirText,
+                                                                  const std::string &modName,
+                                                                  const std::string &arch) {
+  auto m = compileLowered(mlirText, KernelInstance{BlockMaskKernelsSpec{}, {modName}}, arch);
+  if (!m)
+    return m.error();
+  return blockMaskEntries(std::move(*m));
+}
+
+Result<KernelPTX> Compiler::denseMaskKernelFromLowered(const std::string &mlirText,
+                                                       const std::string &modName,
+                                                       const std::string &arch) {
+  auto m = compileLowered(mlirText, KernelInstance{DenseMaskKernelSpec{}, {modName}}, arch);
+  if (!m)
+    return m.error();
+  return onlyEntry(std::move(*m));
+}
+
+} // namespace flexjit

@@ -1,0 +1,41 @@
+// A kernel's gpu.func made from its parameter table (KernelParams.h): one
+// argument per parameter, of its kind's MLIR type, and the arguments read
+// back by the table's handles.
+#pragma once
+
+#include "kernels/KernelParams.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+#include <cassert>
+
+namespace flexjit {
+
+/// !llvm.ptr, i32, i64 or f32.
+mlir::Type paramType(mlir::MLIRContext *ctx, ParamKind kind);
+
+/// A `gpu.func @<name>(...) kernel` at the end of `gpuModule`, its
+/// arguments following `table`; its entry block is empty.
+mlir::gpu::GPUFuncOp createKernelFunc(mlir::OpBuilder &b, mlir::Location loc,
+                                      mlir::gpu::GPUModuleOp gpuModule, llvm::StringRef name,
+                                      const ParamTable &table);
+
+/// The kernel's arguments, by the handles of the table it was made from.
+class KernelArgValues {
+public:
+  KernelArgValues(mlir::gpu::GPUFuncOp kernel, const ParamTable &table)
+      : entry_(&kernel.getBody().front()), table_(&table) {
+    assert(entry_->getNumArguments() == table.size() && "the kernel was made from another table");
+  }
+  template <ParamKind K> mlir::Value operator[](ParamHandle<K> p) const {
+    assert(p.table == table_ && "a handle of another kernel's table");
+    return entry_->getArgument(unsigned(p.index));
+  }
+
+private:
+  mlir::Block *entry_;
+  const ParamTable *table_;
+};
+
+} // namespace flexjit

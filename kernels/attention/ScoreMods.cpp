@@ -1,0 +1,141 @@
+// Mods on a tile of scores, and their contexts (ScoreMods.h).
+#include "kernels/attention/ScoreMods.h"
+
+#include "flexjit/ModABI.h"
+
+namespace flexjit::attn {
+
+using namespace mlir;
+
+namespace {
+constexpr float kLog2e = 1.4426950408889634f;
+} // namespace
+
+ModContext modContext(Emitter &e, func::FuncOp mod, Value deviceCtx) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  auto &ops = e.ops;
+  Type ptr = e.ptr, i64 = e.i64;
+  if (!mod)
+    return {deviceCtx, Value()};
+  auto count = [&](const char *attr) -> int64_t {
+    auto a = mod->getAttrOfType<ArrayAttr>(attr);
+    return a ? int64_t(a.size()) : 0;
+  };
+  int64_t params = count("flex.params"), buffers = count("flex.buffers");
+  auto dimsAttr = mod->getAttrOfType<IntegerAttr>("flex.buffer_dims");
+  int64_t dims = dimsAttr ? dimsAttr.getInt() : 0;
+  if (params == 0 && buffers == 0)
+    return {deviceCtx, Value()};
+  // Copies of the context and of the arrays it points to, the error record
+  // zeroed: all of it is read-only to the mod but for the record, so after
+  // inlining LLVM keeps every value in registers, loaded once here.
+  Type ctxTy = LLVM::LLVMStructType::getLiteral(b.getContext(), {ptr, ptr, ptr, ptr});
+  Value local = LLVM::AllocaOp::create(b, loc, ptr, ctxTy, e.cl(1), 8);
+  auto copyArray = [&](int field, Type elem, int64_t n) -> Value {
+    Value from = ops.load(ptr, ops.gep(deviceCtx, e.cl(field), ptr), 8);
+    if (n == 0)
+      return from;
+    Value to = LLVM::AllocaOp::create(b, loc, ptr, LLVM::LLVMArrayType::get(elem, n), e.cl(1), 8);
+    for (int64_t k = 0; k < n; ++k)
+      ops.store(ops.load(elem, ops.gep(from, e.cl(k), elem), 8), ops.gep(to, e.cl(k), elem), 8);
+    return to;
+  };
+  ops.store(copyArray(0, i64, params), ops.gep(local, e.cl(0), ptr), 8);
+  ops.store(copyArray(1, ptr, buffers), ops.gep(local, e.cl(1), ptr), 8);
+  ops.store(copyArray(2, i64, dims), ops.gep(local, e.cl(2), ptr), 8);
+  Value localError = LLVM::AllocaOp::create(
+      b, loc, ptr, LLVM::LLVMArrayType::get(i64, FLEXJIT_MOD_ERROR_SLOTS), e.cl(1), 8);
+  for (int k = 0; k < FLEXJIT_MOD_ERROR_SLOTS; ++k)
+    ops.store(e.cl(0), ops.gep(localError, e.cl(k), i64), 8);
+  ops.store(localError, ops.gep(local, e.cl(3), ptr), 8);
+  return {local, localError};
+}
+
+void publishModErrors(Emitter &e, Value deviceCtx, const ModContext &mod) {
+  Value localError = mod.localError;
+  if (!localError)
+    return;
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  auto &ops = e.ops;
+  Type ptr = e.ptr, i64 = e.i64;
+  Value code = ops.load(i64, localError, 8);
+  e.ifThen(ops.ne(code, e.cl(0)), [&] {
+    Value record = ops.load(ptr, ops.gep(deviceCtx, e.cl(3), ptr), 8);
+    auto cas = LLVM::AtomicCmpXchgOp::create(b, loc, record, e.cl(0), code,
+                                             LLVM::AtomicOrdering::monotonic,
+                                             LLVM::AtomicOrdering::monotonic);
+    Value won = LLVM::ExtractValueOp::create(b, loc, cas, ArrayRef<int64_t>{1});
+    e.ifThen(won, [&] {
+      for (int k = 1; k < FLEXJIT_MOD_ERROR_SLOTS; ++k)
+        ops.store(ops.load(i64, ops.gep(localError, e.cl(k), i64), 8),
+                  ops.gep(record, e.cl(k), i64), 8);
+    });
+  });
+}
+
+namespace {
+/// The kv column of element `el` of n-tile j.
+Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el) {
+  return e.ops.add(kvStart, e.ops.add(c.col, e.ci(AccFragment::colOffset(j, el))));
+}
+} // namespace
+
+void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
+               const TileMods &mods) {
+  for (int mt = 0; mt < s.mTiles(); ++mt)
+    for (int j = 0; j < s.nTiles(); ++j)
+      for (int el = 0; el < 4; ++el) {
+        Value &v = s.at(mt, j, el);
+        if (mods.score) {
+          Value kv = e.smin(kvOf(e, c, kvStart, j, el), mods.lastKv);
+          Value scaled = e.fmul(v, e.arg(e.P.scale));
+          Value r = func::CallOp::create(e.b, e.loc, mods.score,
+                                         ValueRange{scaled, e.bIdx, e.hIdx,
+                                                    c.qForMod[mt][AccFragment::half(el)], kv,
+                                                    mods.scoreCtx})
+                        .getResult(0);
+          v = e.fmul(r, e.cf(kLog2e));
+        } else {
+          v = e.fmul(v, mods.scaleLog2);
+        }
+      }
+}
+
+void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
+              Value isPartial, const TileMods &mods) {
+  OpBuilder &b = e.b;
+  auto &ops = e.ops;
+  SmallVector<Type> types(s.size(), e.f32);
+  auto masked = scf::IfOp::create(b, e.loc, types, isPartial, /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&masked.getThenRegion().front());
+    SmallVector<Value> outs;
+    for (int mt = 0; mt < s.mTiles(); ++mt)
+      for (int j = 0; j < s.nTiles(); ++j)
+        for (int el = 0; el < 4; ++el) {
+          Value kvRaw = kvOf(e, c, kvStart, j, el);
+          Value ok = e.slt(kvRaw, e.arg(e.P.kvLen));
+          if (mods.mask) {
+            Value kv = e.smin(kvRaw, mods.lastKv);
+            Value m = func::CallOp::create(b, e.loc, mods.mask,
+                                           ValueRange{e.bIdx, e.hIdx,
+                                                      c.qForMod[mt][AccFragment::half(el)], kv,
+                                                      mods.maskCtx})
+                          .getResult(0);
+            ok = ops.land(ok, ops.ne(m, ops.c8(0)));
+          }
+          outs.push_back(ops.select(ok, s.at(mt, j, el), e.negInf()));
+        }
+    scf::YieldOp::create(b, e.loc, outs);
+    b.setInsertionPointToStart(&masked.getElseRegion().front());
+    SmallVector<Value> same(s.values().begin(), s.values().end());
+    scf::YieldOp::create(b, e.loc, same);
+  }
+  for (size_t i = 0; i < s.size(); ++i)
+    s.values()[i] = masked.getResult(unsigned(i));
+}
+
+} // namespace flexjit::attn

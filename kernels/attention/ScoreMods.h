@@ -1,0 +1,52 @@
+// The mods on a tile of scores (an AccFragment of S, Fragments.h), shared by
+// every MMA strategy:
+//   - scoreTile: s = (q . k) * scale, then the score mod, in base-2 units
+//     (times log2 e; one multiply by scale * log2 e without a score mod);
+//   - maskTile: on partial tiles only (full tiles skip it), -inf where the
+//     mask mod forbids or kv >= KV_LEN.
+// Mods are called with (b, h, q, kv) clamped to Q_LEN - 1 and KV_LEN - 1
+// (results past the ends are discarded), so a mod indexing a buffer of
+// those lengths never reads out of bounds because of a tile's padding.
+// And the contexts the mods are called with (ModContexts).
+#pragma once
+
+#include "kernels/attention/Fragments.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace flexjit::attn {
+
+/// The context a mod is called with. A mod that reads params or buffers
+/// (lowered with local errors) gets a copy private to the thread: the
+/// device context's pointers and an error record of its own, which LLVM
+/// keeps in registers (`localError` is that record). Other mods get the
+/// device context as it is (`localError` null).
+struct ModContext {
+  Value ctx;
+  Value localError;
+};
+ModContext modContext(Emitter &e, mlir::func::FuncOp mod, Value deviceCtx);
+
+/// Publishes a private error record into the device context's: the
+/// thread's report, if it has one and no report is in yet (one
+/// compare-and-swap). Nothing for a mod without a private record.
+void publishModErrors(Emitter &e, Value deviceCtx, const ModContext &mod);
+
+/// The mods and what they are called with, for one kernel.
+struct TileMods {
+  mlir::func::FuncOp score, mask; ///< null when absent
+  Value scoreCtx, maskCtx;
+  Value lastKv;    ///< KV_LEN - 1 (i32)
+  Value scaleLog2; ///< scale * log2 e (f32)
+};
+
+/// Scores in base-2 units: the scale and the score mod, on every element.
+void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
+               const TileMods &mods);
+
+/// On a partial tile (`isPartial`, i1), -inf where the mask mod forbids or
+/// past KV_LEN; a full tile is left as it is.
+void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
+              Value isPartial, const TileMods &mods);
+
+} // namespace flexjit::attn

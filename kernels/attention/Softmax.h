@@ -1,0 +1,24 @@
+// Online softmax over kv tiles (FlashAttention's), in base 2, on
+// AccFragments (Fragments.h): shared by every MMA strategy. A row's values
+// are spread over the four threads of a quad (lanes 4r .. 4r + 3), so row
+// maxima and sums reduce with two butterfly shuffles.
+#pragma once
+
+#include "kernels/attention/Fragments.h"
+
+namespace flexjit::attn {
+
+/// The reduction of `v` over the 4 threads of a quad (a row's owners).
+Value quadReduce(Emitter &e, Value v, bool isMax);
+
+/// Row statistics before the first tile: max -inf, sum 0.
+RowStats initialRowStats(Emitter &e, int mTiles);
+
+/// One tile's step for m-tile `mt`: the scores of `s` (base-2 units) become
+/// exp2(s - max) in place, `o` (the output accumulator) is rescaled by
+/// exp2(old max - new max), and the row statistics move on. A row that has
+/// seen nothing allowed yet keeps max = -inf and subtracts 0 instead (so
+/// that exp2(-inf - -inf) never makes a NaN).
+void onlineSoftmaxStep(Emitter &e, int mt, AccFragment &s, AccFragment &o, RowStats &stats);
+
+} // namespace flexjit::attn
