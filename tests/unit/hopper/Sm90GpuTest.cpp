@@ -246,12 +246,15 @@ TEST(Sm90Gpu, MainloopEveryVariantIsExact) {
   REQUIRE_HOPPER();
   struct Variant {
     int d, n;
-    bool pp, ov, pers;
+    bool pp, ov, pers, ws = true;
   };
   for (Variant var : {Variant{128, 128, true, true, true}, Variant{64, 128, true, true, true},
                       Variant{256, 64, true, true, true}, Variant{128, 128, false, true, true},
-                      Variant{128, 128, true, false, true}, Variant{128, 128, true, true, false}}) {
+                      Variant{128, 128, true, false, true}, Variant{128, 128, true, true, false},
+                      Variant{128, 128, true, true, true, false},
+                      Variant{128, 128, false, false, true, false}}) {
     Sm90MainloopConfig cfg;
+    cfg.warpSpecialized = var.ws;
     cfg.headDim = cfg.valueHeadDim = var.d;
     cfg.blockN = var.n;
     cfg.pingPong = var.pp;
