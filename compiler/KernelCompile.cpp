@@ -176,6 +176,26 @@ Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::stri
   return onlyEntry(std::move(*m));
 }
 
+Result<KernelPTX> Compiler::attentionSm90Kernel(const FileAST &file, const std::string &scoreMod,
+                                                const std::string &maskMod,
+                                                const AttentionSm90KernelSpec &spec,
+                                                const std::string &arch) {
+  if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
+    return Error{"the attention kernel spec and the mods disagree (a mod is given for a spec "
+                 "without it, or missing)"};
+  const std::string a = arch.empty() ? options().arch : arch;
+  if (!attentionUsesSm90(a))
+    return Error{"the sm_90a attention kernel is compiled for sm_90a, not " + a};
+  KernelInstance instance{spec, {}};
+  for (const std::string &m : {scoreMod, maskMod})
+    if (!m.empty())
+      instance.mods.push_back(m);
+  auto m = compile(file, instance, a);
+  if (!m)
+    return m.error();
+  return onlyEntry(std::move(*m));
+}
+
 Result<BlockMaskKernelsPTX> Compiler::blockMaskKernels(const FileAST &file,
                                                        const std::string &modName,
                                                        const std::string &arch) {

@@ -3,6 +3,7 @@
 #include "kernels/KernelBuild.h"
 
 #include "kernels/attention/AttentionKernel.h"
+#include "kernels/attention/AttentionSm90Kernel.h"
 #include "kernels/blockmask/BlockMaskKernel.h"
 #include "kernels/densemask/DenseMaskKernel.h"
 

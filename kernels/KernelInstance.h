@@ -3,6 +3,7 @@
 // KernelSpec; the queries below then reach its KernelTemplateOf. No MLIR.
 #pragma once
 
+#include "kernels/attention/AttentionSm90Template.h"
 #include "kernels/attention/AttentionTemplate.h"
 #include "kernels/blockmask/BlockMaskTemplate.h"
 #include "kernels/densemask/DenseMaskTemplate.h"
@@ -11,7 +12,8 @@
 
 namespace flexjit {
 
-using KernelSpec = std::variant<AttentionKernelSpec, BlockMaskKernelsSpec, DenseMaskKernelSpec>;
+using KernelSpec = std::variant<AttentionKernelSpec, AttentionSm90KernelSpec, BlockMaskKernelsSpec,
+                                DenseMaskKernelSpec>;
 
 /// A template's spec and the mods it inlines, one name per
 /// modSlots(spec) entry, in that order.

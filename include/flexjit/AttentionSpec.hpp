@@ -84,4 +84,84 @@ std::vector<KernelParam> attentionKernelParams();
 /// memory attentionSharedBytes(spec).
 LaunchDims attentionLaunch(const AttentionKernelSpec &spec, int64_t B, int64_t Hq, int64_t qLen);
 
+//===----------------------------------------------------------------------===//
+// The sm_90a (Hopper) template: TMA, wgmma, warp specialization
+// (docs/attention-hopper.md).
+//===----------------------------------------------------------------------===//
+
+/// The techniques of the sm_90a kernel, each on by default; switching one
+/// off measures what it brings (the ablation of docs/attention.md).
+struct AttentionSm90Techniques {
+  /// A producer warpgroup issues the copies while two consumer warpgroups
+  /// compute, registers moved to them (setmaxnreg). Off: no producer, a
+  /// consumer thread issues the copies.
+  bool warpSpecialized = true;
+  /// The two consumers take turns to issue their matrix work, so one's
+  /// softmax runs under the other's GEMMs.
+  bool pingPong = true;
+  /// A consumer issues S(t+1) = Q·K(t+1)ᵀ with P(t)·V(t) and runs the
+  /// softmax of S(t+1) while P(t)·V(t) is in flight.
+  bool intraOverlap = true;
+  /// One CTA per SM walks work tiles (longest first); off: one CTA per
+  /// work tile.
+  bool persistent = true;
+};
+
+/// One instantiation of the sm_90a template: 128 query rows per CTA (two
+/// consumer warpgroups of 64), kv tiles of blockN rows.
+struct AttentionSm90KernelSpec {
+  static constexpr int kBlockM = 128;
+
+  DType dtype = DType::BF16; ///< bf16 or f16
+  int headDim = 128;         ///< D of q and k: 64, 128 or 256
+  int valueHeadDim = 128;    ///< D of v and out: 64, 128 or 256
+  int blockN = 128;          ///< kv rows per tile: 32, 64 or 128
+  int stages = 2;            ///< K/V tiles in flight: 2..4
+  bool hasScoreMod = false;
+  bool hasMaskMod = false;
+  /// As AttentionKernelSpec::blockSparse: false walks every kv tile (no
+  /// block mask, no mask mod).
+  bool blockSparse = true;
+  AttentionSm90Techniques techniques;
+
+  int threads() const { return techniques.warpSpecialized ? 384 : 256; }
+  /// "sm90_bf16_d128_dv128_n128_s2" (+ "_dense"; + "_nows", "_nopp",
+  /// "_noov", "_nopers" for a technique switched off): part of the entry
+  /// name and cache key.
+  std::string tag() const;
+  /// The fields the stages shared with the sm_80 template read (dtype, head
+  /// dims, blockN, stages, the mods, blockSparse; blockM 128 and 16 rows a
+  /// warp, as a wgmma warpgroup's warps own).
+  AttentionKernelSpec stageSpec() const;
+};
+
+/// Whether flexjit runs the sm_90a template for `arch` ("sm_90a": what it
+/// compiles for a compute capability 9.0 device); else the sm_80 one.
+bool attentionUsesSm90(const std::string &arch);
+
+/// flexjit's choice for these inputs on sm_90: blockN 128 (64 when D or Dv
+/// is 256), 2 stages, every technique on.
+AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
+                                                 bool hasScoreMod, bool hasMaskMod);
+
+/// An Error naming what is unsupported, or shared memory above the limit
+/// (both numbers named); or success.
+Status checkAttentionSm90KernelSpec(const AttentionSm90KernelSpec &spec,
+                                    unsigned sharedLimitBytes = kNoSharedMemoryLimit);
+
+/// Dynamic shared memory of one CTA: Q, the K and V rings, the mbarriers
+/// and tags, 1 KB for alignment.
+unsigned attentionSm90SharedBytes(const AttentionSm90KernelSpec &spec);
+
+/// `flexjit_attention_<tag>`.
+std::string attentionSm90KernelName(const AttentionSm90KernelSpec &spec);
+
+/// The work tiles of a call: ceil(Q_LEN / 128) · Hq · B.
+int64_t attentionSm90WorkTiles(int64_t B, int64_t Hq, int64_t qLen);
+
+/// Grid: persistent, min(SMs, work tiles) CTAs; else one per work tile.
+/// Block threads(), dynamic shared memory attentionSm90SharedBytes(spec).
+LaunchDims attentionSm90Launch(const AttentionSm90KernelSpec &spec, int64_t B, int64_t Hq,
+                               int64_t qLen, int smCount);
+
 } // namespace flexjit

@@ -32,7 +32,8 @@
 
 namespace flexjit {
 
-struct AttentionKernelSpec; // flexjit/AttentionSpec.hpp
+struct AttentionKernelSpec;     // flexjit/AttentionSpec.hpp
+struct AttentionSm90KernelSpec; // flexjit/AttentionSpec.hpp
 
 /// The GPU architectures the NVPTX back end is asked to target.
 const std::vector<std::string> &supportedArchs(); // sm_80, sm_86, sm_89, sm_90, sm_90a
@@ -232,6 +233,12 @@ public:
   Result<KernelPTX> attentionKernel(const FileAST &file, const std::string &scoreMod,
                                     const std::string &maskMod, const AttentionKernelSpec &spec,
                                     const std::string &arch = "");
+  /// The same for the sm_90a template (kernels/attention/AttentionSm90Kernel.h);
+  /// arch must be sm_90a.
+  Result<KernelPTX> attentionSm90Kernel(const FileAST &file, const std::string &scoreMod,
+                                        const std::string &maskMod,
+                                        const AttentionSm90KernelSpec &spec,
+                                        const std::string &arch = "");
 
   /// Any kernel template instantiated for `instance` (its spec checked
   /// without a device: shared memory is the caller's check, with the

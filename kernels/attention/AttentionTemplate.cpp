@@ -77,11 +77,18 @@ std::string attentionKernelName(const AttentionKernelSpec &spec) {
   return "flexjit_attention_" + spec.tag();
 }
 
-AttentionParams::AttentionParams() {
+AttentionParams::AttentionParams(Inputs inputs) {
   ParamTable &t = table;
-  q = t.pointer("q", "const void *", "q [B, Hq, Q_LEN, D] (bf16/f16)");
-  k = t.pointer("k", "const void *", "k [B, Hkv, KV_LEN, D]");
-  v = t.pointer("v", "const void *", "v [B, Hkv, KV_LEN, Dv]");
+  if (inputs == Inputs::TensorMaps) {
+    qMap = t.tensorMap("q_map", "q [B, Hq, Q_LEN, D] (bf16/f16) as dims (D, S, H, B), boxes "
+                                "[64 x blockM], 128-byte swizzle");
+    kMap = t.tensorMap("k_map", "k [B, Hkv, KV_LEN, D], boxes [64 x blockN]");
+    vMap = t.tensorMap("v_map", "v [B, Hkv, KV_LEN, Dv], boxes [64 x blockN]");
+  } else {
+    q = t.pointer("q", "const void *", "q [B, Hq, Q_LEN, D] (bf16/f16)");
+    k = t.pointer("k", "const void *", "k [B, Hkv, KV_LEN, D]");
+    v = t.pointer("v", "const void *", "v [B, Hkv, KV_LEN, Dv]");
+  }
   out = t.pointer("out", "void *", "out [B, Hq, Q_LEN, Dv]");
   lse = t.pointer("lse", "float *", "log-sum-exp [B, Hq, Q_LEN] contiguous, or null");
   auto strides = [&](const char *tensor) {
@@ -95,9 +102,11 @@ AttentionParams::AttentionParams() {
     s.s = one("s");
     return s;
   };
-  qStride = strides("q");
-  kStride = strides("k");
-  vStride = strides("v");
+  if (inputs == Inputs::Pointers) {
+    qStride = strides("q");
+    kStride = strides("k");
+    vStride = strides("v");
+  }
   oStride = strides("o");
   B = t.i32("B", "batch");
   Hq = t.i32("Hq", "query heads");

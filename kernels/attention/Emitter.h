@@ -23,9 +23,11 @@ namespace flexjit::attn {
 using mlir::Value; // not flexjit::Value (a scalar of the mod language)
 
 struct Emitter {
+  /// `params`: the kernel's table (the sm_80 template's by default; the
+  /// sm_90a template's passes q, k and v as tensor maps).
   Emitter(mlir::OpBuilder &b, mlir::Location loc, const AttentionKernelSpec &spec,
-          KernelArgValues args)
-      : b(b), loc(loc), ops{b, loc}, spec(spec), P(attentionParams()), args(args) {
+          KernelArgValues args, const AttentionParams &params = attentionParams())
+      : b(b), loc(loc), ops{b, loc}, spec(spec), P(params), args(args) {
     f32 = b.getF32Type();
     i32 = b.getI32Type();
     i64 = b.getI64Type();

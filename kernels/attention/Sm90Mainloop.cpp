@@ -22,22 +22,12 @@ using mlir::Value; // not flexjit::Value (a scalar of the mod language)
 constexpr int kQueryEmpty = 1;
 constexpr int kTurn = 2;
 
-/// The shared-memory layout: Q, the K ring, the V ring, then the mbarriers
-/// (Q's, the K ring's, the V ring's), then one i32 tag per K slot. Tiles
-/// are multiples of 1024 bytes.
-struct Layout {
+/// The shared-memory layout (Sm90SharedLayout) with the tiles' shapes.
+struct Layout : Sm90SharedLayout {
   explicit Layout(const Sm90MainloopConfig &c)
-      : q{c.blockM(), c.headDim}, k{c.blockN, c.headDim}, v{c.blockN, c.valueHeadDim} {
-    kBase = q.bytes();
-    vBase = kBase + c.stages * k.bytes();
-    barriers = vBase + c.stages * v.bytes();
-    kRing = barriers + 8;
-    vRing = kRing + TmaRing::barrierBytes(c.stages);
-    tags = vRing + TmaRing::barrierBytes(c.stages);
-    end = tags + 4 * c.stages;
-  }
+      : Sm90SharedLayout(c), q{c.blockM(), c.headDim}, k{c.blockN, c.headDim},
+        v{c.blockN, c.valueHeadDim} {}
   SwizzledTile q, k, v;
-  int kBase, vBase, barriers, kRing, vRing, tags, end;
 };
 
 /// Value lists carried by a loop, split back by their sizes.
@@ -540,33 +530,6 @@ void Builder::build(Value smemDeclared, Value qMapArg, Value kMapArg, Value vMap
 }
 
 } // namespace
-
-unsigned Sm90MainloopConfig::sharedBytes() const { return unsigned(Layout(*this).end) + 1024; }
-
-std::string Sm90MainloopConfig::unsupported() const {
-  auto dimOk = [](int d) { return d == 64 || d == 128 || d == 256; };
-  if (dtype != DType::BF16 && dtype != DType::F16)
-    return std::string("the sm_90a mainloop takes bf16 or f16, not ") + dtypeName(dtype);
-  if (!dimOk(headDim) || !dimOk(valueHeadDim))
-    return "the sm_90a mainloop takes head dims 64, 128 or 256, not D = " +
-           std::to_string(headDim) + ", Dv = " + std::to_string(valueHeadDim);
-  if (blockN < 16 || blockN > 256 || blockN % 16 != 0)
-    return "the sm_90a mainloop's blockN must be a multiple of 16 in 16..256, not " +
-           std::to_string(blockN);
-  if (stages < 2 || stages > 4)
-    return "the sm_90a mainloop takes 2 to 4 stages, not " + std::to_string(stages);
-  if (consumers < 1 || consumers > 3)
-    return "the sm_90a mainloop takes 1 to 3 consumer warpgroups, not " + std::to_string(consumers);
-  if (pingPong && consumers != 2)
-    return "ping-pong needs exactly 2 consumer warpgroups";
-  if (producerRegisters < 24 || consumerRegisters > 256 || producerRegisters % 8 != 0 ||
-      consumerRegisters % 8 != 0 ||
-      128 * (producerRegisters + consumers * consumerRegisters) > 65536)
-    return "registers " + std::to_string(producerRegisters) + " + " + std::to_string(consumers) +
-           " x " + std::to_string(consumerRegisters) +
-           " per thread do not fit the register file (multiples of 8, 24..256)";
-  return "";
-}
 
 void configureSm90Kernel(gpu::GPUFuncOp kernel, const Sm90MainloopConfig &cfg,
                          ArrayRef<int32_t> tensorMapArgs) {

@@ -25,6 +25,7 @@
 #pragma once
 
 #include "kernels/Sm90Ops.h"
+#include "kernels/attention/Sm90MainloopConfig.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -33,32 +34,6 @@
 #include <string>
 
 namespace flexjit {
-
-struct Sm90MainloopConfig {
-  DType dtype = DType::BF16;
-  int headDim = 128;      ///< D of Q and K: 64, 128 or 256
-  int valueHeadDim = 128; ///< Dv of V and O: 64, 128 or 256
-  int blockN = 128;       ///< kv rows per tile: a multiple of 16, at most 256
-  int stages = 2;         ///< K and V tiles in flight
-  int consumers = 2;      ///< consumer warpgroups, 64 query rows each
-  /// A producer warpgroup issues every copy. Off: no producer; thread 0 of
-  /// consumer 0 issues them, each work tile's first `stages` tiles at its
-  /// start and tile t + stages once tile t's slot is released.
-  bool warpSpecialized = true;
-  bool pingPong = true;   ///< consumers take turns to issue (needs 2 consumers)
-  bool intraOverlap = true;
-  bool persistent = true;
-  int producerRegisters = 40;
-  int consumerRegisters = 232;
-
-  int blockM() const { return 64 * consumers; }
-  int threads() const { return 128 * (consumers + (warpSpecialized ? 1 : 0)); }
-  /// Bytes of dynamic shared memory: Q, the K and V rings, the mbarriers,
-  /// the kv tiles' tags, and 1 KB to align the start to 1024 bytes.
-  unsigned sharedBytes() const;
-  /// An error naming what this loop does not support, or "".
-  std::string unsupported() const;
-};
 
 /// Where the current thread is, for the consumer hooks.
 struct Sm90Thread {

@@ -23,8 +23,8 @@ RowStats initialRowStats(Emitter &e, int mTiles) {
   return r;
 }
 
-void onlineSoftmaxStep(Emitter &e, int mt, AccFragment &s, AccFragment &o, RowStats &stats) {
-  Value alpha[2];
+std::array<Value, 2> softmaxRows(Emitter &e, int mt, AccFragment &s, RowStats &stats) {
+  std::array<Value, 2> alpha;
   for (int r = 0; r < 2; ++r) {
     Value mOld = stats.max[mt][r], lOld = stats.sum[mt][r];
     Value mx = mOld;
@@ -43,9 +43,17 @@ void onlineSoftmaxStep(Emitter &e, int mt, AccFragment &s, AccFragment &o, RowSt
     stats.max[mt][r] = mNew;
     stats.sum[mt][r] = e.fadd(e.fmul(lOld, alpha[r]), sum);
   }
+  return alpha;
+}
+
+void rescaleRows(Emitter &e, int mt, AccFragment &o, const std::array<Value, 2> &factor) {
   for (int j = 0; j < o.nTiles(); ++j)
     for (int el = 0; el < 4; ++el)
-      o.at(mt, j, el) = e.fmul(o.at(mt, j, el), alpha[AccFragment::half(el)]);
+      o.at(mt, j, el) = e.fmul(o.at(mt, j, el), factor[size_t(AccFragment::half(el))]);
+}
+
+void onlineSoftmaxStep(Emitter &e, int mt, AccFragment &s, AccFragment &o, RowStats &stats) {
+  rescaleRows(e, mt, o, softmaxRows(e, mt, s, stats));
 }
 
 } // namespace flexjit::attn

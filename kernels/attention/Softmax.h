@@ -18,7 +18,17 @@ RowStats initialRowStats(Emitter &e, int mTiles);
 /// exp2(s - max) in place, `o` (the output accumulator) is rescaled by
 /// exp2(old max - new max), and the row statistics move on. A row that has
 /// seen nothing allowed yet keeps max = -inf and subtracts 0 instead (so
-/// that exp2(-inf - -inf) never makes a NaN).
+/// that exp2(-inf - -inf) never makes a NaN). It is softmaxRows, then
+/// rescaleRows.
 void onlineSoftmaxStep(Emitter &e, int mt, AccFragment &s, AccFragment &o, RowStats &stats);
+
+/// The step without O, for a mainloop that rescales O elsewhere (the sm_90a
+/// one, while the previous P·V is still in flight): the scores become
+/// probabilities and the statistics move on; returns O's factor for the
+/// m-tile's two rows, exp2(old max - new max).
+std::array<Value, 2> softmaxRows(Emitter &e, int mt, AccFragment &s, RowStats &stats);
+
+/// O's m-tile `mt` times each row's factor.
+void rescaleRows(Emitter &e, int mt, AccFragment &o, const std::array<Value, 2> &factor);
 
 } // namespace flexjit::attn

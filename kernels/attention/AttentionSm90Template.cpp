@@ -1,0 +1,148 @@
+// The sm_90a attention forward template's spec, parameters, check and launch
+// (flexjit/AttentionSpec.hpp, AttentionSm90Template.h). No MLIR here.
+#include "kernels/attention/AttentionSm90Template.h"
+
+#include <algorithm>
+#include <string>
+
+namespace flexjit {
+
+std::string AttentionSm90KernelSpec::tag() const {
+  const AttentionSm90Techniques &t = techniques;
+  return std::string("sm90_") + dtypeName(dtype) + "_d" + std::to_string(headDim) + "_dv" +
+         std::to_string(valueHeadDim) + "_n" + std::to_string(blockN) + "_s" +
+         std::to_string(stages) + (blockSparse ? "" : "_dense") +
+         (t.warpSpecialized ? "" : "_nows") + (t.pingPong ? "" : "_nopp") +
+         (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers");
+}
+
+AttentionKernelSpec AttentionSm90KernelSpec::stageSpec() const {
+  AttentionKernelSpec s;
+  s.dtype = dtype;
+  s.headDim = headDim;
+  s.valueHeadDim = valueHeadDim;
+  s.blockM = kBlockM;
+  s.rowsPerWarp = 16;
+  s.blockN = blockN;
+  s.stages = stages;
+  s.hasScoreMod = hasScoreMod;
+  s.hasMaskMod = hasMaskMod;
+  s.blockSparse = blockSparse;
+  return s;
+}
+
+bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
+
+AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
+                                                 bool hasScoreMod, bool hasMaskMod) {
+  AttentionSm90KernelSpec s;
+  s.dtype = dtype;
+  s.headDim = headDim;
+  s.valueHeadDim = valueHeadDim;
+  s.hasScoreMod = hasScoreMod;
+  s.hasMaskMod = hasMaskMod;
+  // O of Dv = 256 is 128 registers a thread: S and P of a 64-column tile
+  // leave room for the mods (docs/attention-hopper.md, "Tiles").
+  s.blockN = std::max(headDim, valueHeadDim) == 256 ? 64 : 128;
+  s.stages = 2;
+  return s;
+}
+
+Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
+  Sm90MainloopConfig c;
+  c.dtype = spec.dtype;
+  c.headDim = spec.headDim;
+  c.valueHeadDim = spec.valueHeadDim;
+  c.blockN = spec.blockN;
+  c.stages = spec.stages;
+  c.consumers = AttentionSm90KernelSpec::kBlockM / 64;
+  c.warpSpecialized = spec.techniques.warpSpecialized;
+  c.pingPong = spec.techniques.pingPong;
+  c.intraOverlap = spec.techniques.intraOverlap;
+  c.persistent = spec.techniques.persistent;
+  return c;
+}
+
+Status checkAttentionSm90KernelSpec(const AttentionSm90KernelSpec &spec,
+                                    unsigned sharedLimitBytes) {
+  if (spec.dtype != DType::BF16 && spec.dtype != DType::F16)
+    return Error{std::string("the sm_90a attention kernel takes bf16 or f16 tensors, not ") +
+                 dtypeName(spec.dtype)};
+  auto headDimOk = [](int d) { return d == 64 || d == 128 || d == 256; };
+  if (!headDimOk(spec.headDim))
+    return Error{"head dimension " + std::to_string(spec.headDim) +
+                 " of q and k is not supported by the sm_90a kernel (supported: 64, 128, 256)"};
+  if (!headDimOk(spec.valueHeadDim))
+    return Error{"head dimension " + std::to_string(spec.valueHeadDim) +
+                 " of v is not supported by the sm_90a kernel (supported: 64, 128, 256)"};
+  if (spec.blockN != 32 && spec.blockN != 64 && spec.blockN != 128)
+    return Error{"sm_90a attention blockN " + std::to_string(spec.blockN) +
+                 " is not supported (supported: 32, 64, 128)"};
+  if (spec.stages < 2 || spec.stages > 4)
+    return Error{"sm_90a attention stages " + std::to_string(spec.stages) +
+                 " is not supported (supported: 2, 3, 4)"};
+  if (!spec.blockSparse && spec.hasMaskMod)
+    return Error{"a dense attention kernel (no block mask) takes no mask mod: a mask mod's "
+                 "kernel walks its block mask"};
+  if (std::string why = sm90MainloopConfig(spec).unsupported(); !why.empty())
+    return Error{why};
+  const unsigned shared = attentionSm90SharedBytes(spec);
+  if (sharedLimitBytes != kNoSharedMemoryLimit && shared > sharedLimitBytes)
+    return Error{"the attention kernel " + spec.tag() + " needs " + std::to_string(shared) +
+                 " bytes of dynamic shared memory per block, more than the device's limit of " +
+                 std::to_string(sharedLimitBytes) +
+                 " bytes (fewer stages or a smaller blockN need less)"};
+  return Status::success();
+}
+
+unsigned attentionSm90SharedBytes(const AttentionSm90KernelSpec &spec) {
+  return sm90MainloopConfig(spec).sharedBytes();
+}
+
+std::string attentionSm90KernelName(const AttentionSm90KernelSpec &spec) {
+  return "flexjit_attention_" + spec.tag();
+}
+
+int64_t attentionSm90WorkTiles(int64_t B, int64_t Hq, int64_t qLen) {
+  const int64_t m = AttentionSm90KernelSpec::kBlockM;
+  return (qLen + m - 1) / m * Hq * B;
+}
+
+LaunchDims attentionSm90Launch(const AttentionSm90KernelSpec &spec, int64_t B, int64_t Hq,
+                               int64_t qLen, int smCount) {
+  LaunchDims d;
+  int64_t tiles = attentionSm90WorkTiles(B, Hq, qLen);
+  if (spec.techniques.persistent)
+    tiles = std::min<int64_t>(tiles, std::max(smCount, 1));
+  d.grid[0] = uint32_t(std::max<int64_t>(tiles, 1));
+  d.block[0] = uint32_t(spec.threads());
+  d.sharedBytes = attentionSm90SharedBytes(spec);
+  return d;
+}
+
+const AttentionParams &attentionSm90Params() {
+  static const AttentionParams params(AttentionParams::Inputs::TensorMaps);
+  return params;
+}
+
+std::vector<ModSlot> KernelTemplateOf<AttentionSm90KernelSpec>::modSlots(
+    const AttentionSm90KernelSpec &spec) {
+  return KernelTemplateOf<AttentionKernelSpec>::modSlots(spec.stageSpec());
+}
+
+Status KernelTemplateOf<AttentionSm90KernelSpec>::check(const AttentionSm90KernelSpec &spec,
+                                                        const DeviceLimits &limits) {
+  return checkAttentionSm90KernelSpec(spec, limits.maxDynamicSharedBytes);
+}
+
+std::vector<EntryInfo> KernelTemplateOf<AttentionSm90KernelSpec>::entries(
+    const AttentionSm90KernelSpec &spec, const std::vector<std::string> &) {
+  return {EntryInfo{attentionSm90KernelName(spec), &attentionSm90Params().table}};
+}
+
+std::string KernelTemplateOf<AttentionSm90KernelSpec>::runName(
+    const AttentionSm90KernelSpec &spec, const std::vector<std::string> &mods) {
+  return KernelTemplateOf<AttentionKernelSpec>::runName(spec.stageSpec(), mods) + "_sm90";
+}
+
+} // namespace flexjit
