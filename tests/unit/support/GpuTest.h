@@ -21,6 +21,18 @@
       GTEST_SKIP() << "no GPU here: no CUDA device";                                     \
   } while (0)
 
+/// Skips the test, with the reason, unless device 0 is a Hopper GPU
+/// (compute capability 9.0: the sm_90a kernels run there).
+#define REQUIRE_HOPPER()                                                                 \
+  do {                                                                                   \
+    REQUIRE_GPU();                                                                       \
+    auto info_ = ::flexjit::cuda::deviceInfo(0);                                         \
+    ASSERT_TRUE(info_.ok()) << info_.error().message;                                    \
+    if (info_->ccMajor != 9)                                                             \
+      GTEST_SKIP() << "not a Hopper GPU (compute capability " << info_->ccMajor << "."   \
+                   << info_->ccMinor << "): sm_90a kernels do not run here";             \
+  } while (0)
+
 namespace flexjit::testsupport {
 
 /// Points FLEXJIT_CACHE_DIR at a fresh folder (`<tmp>/<prefix>-XXXXXX`),
