@@ -123,12 +123,22 @@ struct AttentionSm90KernelSpec {
   /// As AttentionKernelSpec::blockSparse: false walks every kv tile (no
   /// block mask, no mask mod).
   bool blockSparse = true;
+  /// Without a score mod: the scale applied inside exp2 (one fma a score),
+  /// which needs scale > 0; a call with another scale takes the kernel
+  /// without it ("_sc" in the tag).
+  bool scaleInSoftmax = true;
   AttentionSm90Techniques techniques;
 
+  /// Whether a call with this scale may run the kernel: scaleInSoftmax
+  /// without a score mod needs scale > 0 (the row maximum is taken before
+  /// scaling).
+  bool acceptsScale(float scale) const { return !scaleInSoftmax || hasScoreMod || scale > 0; }
+
   int threads() const { return techniques.warpSpecialized ? 384 : 256; }
-  /// "sm90_bf16_d128_dv128_n128_s2" (+ "_dense"; + "_nows", "_nopp",
-  /// "_noov", "_nopers" for a technique switched off): part of the entry
-  /// name and cache key.
+  /// "sm90_bf16_d128_dv128_n128_s2" (+ "_dense"; + "_sc" for
+  /// scaleInSoftmax off without a score mod; + "_nows", "_nopp", "_noov",
+  /// "_nopers" for a technique switched off): part of the entry name and
+  /// cache key.
   std::string tag() const;
   /// The fields the stages shared with the sm_80 template read (dtype, head
   /// dims, blockN, stages, the mods, blockSparse; blockM 128 and 16 rows a

@@ -12,6 +12,7 @@ std::string AttentionSm90KernelSpec::tag() const {
   return std::string("sm90_") + dtypeName(dtype) + "_d" + std::to_string(headDim) + "_dv" +
          std::to_string(valueHeadDim) + "_n" + std::to_string(blockN) + "_s" +
          std::to_string(stages) + (blockSparse ? "" : "_dense") +
+         (scaleInSoftmax || hasScoreMod ? "" : "_sc") +
          (t.warpSpecialized ? "" : "_nows") + (t.pingPong ? "" : "_nopp") +
          (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers");
 }

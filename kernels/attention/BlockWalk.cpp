@@ -25,6 +25,7 @@ KvWalk::KvWalk(Emitter &e) : e(e) {
   listBase_ = ops.mul(rowIdx, e.sext(e.arg(P.maskNKV)));
   tilesPerBlock_ = ops.udiv(e.arg(P.kvBlock), e.ci(e.spec.blockN));
   numTiles_ = ops.mul(ops.add(nPartial_, nFull), tilesPerBlock_);
+  leadingPartial_ = ops.mul(nPartial_, tilesPerBlock_);
 }
 
 std::pair<Value, Value> KvWalk::tile(Value t) {

@@ -26,6 +26,11 @@ public:
   /// How many kv tiles (i32).
   Value numTiles() const { return numTiles_; }
 
+  /// Block-sparse: how many tiles lead the walk as partial ones (the
+  /// partial blocks', kv_block / blockN each; the others are full). Null for
+  /// a dense walk, where only the last tile can be partial.
+  Value leadingPartialTiles() const { return leadingPartial_; }
+
   /// Tile `t` (i32, < numTiles()): its first kv column and whether it is
   /// partial (i1).
   std::pair<Value, Value> tile(Value t);
@@ -33,7 +38,7 @@ public:
 private:
   Emitter &e;
   Value numTiles_;
-  Value nPartial_, listBase_, tilesPerBlock_; // block-sparse only
+  Value nPartial_, listBase_, tilesPerBlock_, leadingPartial_; // block-sparse only
 };
 
 } // namespace flexjit::attn

@@ -62,12 +62,15 @@ struct Emitter {
   Value fadd(Value x, Value y) { return mlir::arith::AddFOp::create(b, loc, x, y); }
   Value fsub(Value x, Value y) { return mlir::arith::SubFOp::create(b, loc, x, y); }
   Value fmul(Value x, Value y) { return mlir::arith::MulFOp::create(b, loc, x, y); }
+
   Value intrinsic(llvm::StringRef name, mlir::Type t, mlir::ValueRange args) {
     return mlir::LLVM::CallIntrinsicOp::create(b, loc, t, b.getStringAttr(name), args)
         .getResult(0);
   }
   Value fmax(Value x, Value y) { return intrinsic("llvm.maxnum.f32", f32, {x, y}); }
   Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", f32, {x}); }
+  /// x * y + z, rounded once.
+  Value fma(Value x, Value y, Value z) { return intrinsic("llvm.fma.f32", f32, {x, y, z}); }
   Value log2(Value x) { return intrinsic("llvm.nvvm.lg2.approx.f", f32, {x}); }
   Value slt(Value x, Value y) { return ops.cmp(mlir::arith::CmpIPredicate::slt, x, y); }
   Value feq(Value x, Value y) {

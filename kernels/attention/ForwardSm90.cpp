@@ -54,7 +54,9 @@ public:
       return SmallVector<Value>{r.max[0][0], r.max[0][1], r.sum[0][0], r.sum[0][1]};
     };
     h.transform = [this](ArrayRef<Value> s, Value t, Value tag, ArrayRef<Value> state,
-                         bool first) { return transform(s, t, tag, state, first); };
+                         bool first, Sm90TileMask mask) {
+      return transform(s, t, tag, state, first, mask);
+    };
     h.epilogue = [this](ArrayRef<Value> o, ArrayRef<Value> state) { epilogue(o, state); };
     h.consumerFinish = [this] {
       publishModErrors(e, e.arg(e.P.scoreCtx), scoreCtx);
@@ -78,7 +80,7 @@ private:
   /// Work tile w: within a group of G heads (K and V of G heads fit in
   /// kL2HeadGroupBytes), query tiles from the last (under a causal mask the
   /// longest) to the first, the group's heads next to each other.
-  Value beginWorkTile(Value w, bool consumer) {
+  Sm90WorkTile beginWorkTile(Value w, bool consumer) {
     auto &ops = e.ops;
     const AttentionParams &P = e.P;
     Value nQ = queryTiles();
@@ -103,12 +105,25 @@ private:
       Value warpRow0 = ops.add(ops.mul(thread.consumer, e.ci(64)), ops.mul(thread.warp, e.ci(16)));
       coords = mmaFragmentCoords(e, warpRow0, 1);
     }
-    return walk->numTiles();
+    Sm90WorkTile work;
+    work.kvTiles = walk->numTiles();
+    if (spec.blockSparse) {
+      work.maskedTiles = walk->leadingPartialTiles();
+    } else {
+      // The dense walk runs backwards (kvTile), so that its one partial
+      // tile, the last, comes first.
+      Value crosses = ops.ne(ops.urem(e.arg(P.kvLen), e.ci(spec.blockN)), e.ci(0));
+      work.maskedTiles = ops.zext(e.i32, crosses);
+    }
+    return work;
   }
 
   /// The tag: the tile's first kv column times 2, plus 1 on a partial tile.
+  /// A dense walk is taken from its last tile to its first.
   Sm90KvTile kvTile(Value t) {
     auto &ops = e.ops;
+    if (!spec.blockSparse)
+      t = ops.sub(ops.sub(walk->numTiles(), e.ci(1)), t);
     auto [start, partial] = walk->tile(t);
     Sm90KvTile tile;
     tile.coords = {e.ci(0), start, e.hkvIdx, e.bIdx};
@@ -128,6 +143,7 @@ private:
     mods.lastKv = e.ops.sub(e.arg(e.P.kvLen), e.ci(1));
     const float log2e = 1.4426950408889634f;
     mods.scaleLog2 = e.fmul(e.arg(e.P.scale), e.cf(log2e));
+    mods.scaleInSoftmax = spec.scaleInSoftmax && !scoreMod;
   }
 
   static RowStats statsOf(ArrayRef<Value> state) {
@@ -137,16 +153,22 @@ private:
     return r;
   }
 
-  Sm90Step transform(ArrayRef<Value> sAcc, Value, Value tag, ArrayRef<Value> state, bool first) {
+  Sm90Step transform(ArrayRef<Value> sAcc, Value, Value tag, ArrayRef<Value> state, bool first,
+                     Sm90TileMask mask) {
     auto &ops = e.ops;
     AccFragment s(1, spec.blockN / 8);
     s.values().assign(sAcc.begin(), sAcc.end());
     Value kvStart = e.shr(tag, 1);
-    Value isPartial = ops.trunc(e.b.getI1Type(), ops.land(tag, e.ci(1)));
     scoreTile(e, s, coords, kvStart, mods);
-    maskTile(e, s, coords, kvStart, isPartial, mods);
+    if (mask != Sm90TileMask::Unmasked) {
+      Value isPartial = mask == Sm90TileMask::Masked
+                            ? ops.cBool(true)
+                            : ops.trunc(e.b.getI1Type(), ops.land(tag, e.ci(1)));
+      maskTile(e, s, coords, kvStart, isPartial, mods);
+    }
     RowStats stats = statsOf(state);
-    std::array<Value, 2> alpha = softmaxRows(e, 0, s, stats);
+    std::array<Value, 2> alpha =
+        softmaxRowsBalanced(e, 0, s, stats, mods.scaleInSoftmax ? mods.scaleLog2 : Value());
     Sm90Step step;
     step.probs.assign(s.values().begin(), s.values().end());
     step.state = {stats.max[0][0], stats.max[0][1], stats.sum[0][0], stats.sum[0][1]};

@@ -84,6 +84,8 @@ Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el) {
 
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
                const TileMods &mods) {
+  if (!mods.score && mods.scaleInSoftmax)
+    return;
   for (int mt = 0; mt < s.mTiles(); ++mt)
     for (int j = 0; j < s.nTiles(); ++j)
       for (int el = 0; el < 4; ++el) {

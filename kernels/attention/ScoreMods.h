@@ -38,9 +38,14 @@ struct TileMods {
   Value scoreCtx, maskCtx;
   Value lastKv;    ///< KV_LEN - 1 (i32)
   Value scaleLog2; ///< scale * log2 e (f32)
+  /// Without a score mod: scoreTile leaves the scores as they are (q . k),
+  /// for softmaxRowsBalanced to scale them by scaleLog2 inside exp2 (one fma a
+  /// score instead of a multiply and a subtraction; needs scale > 0).
+  bool scaleInSoftmax = false;
 };
 
-/// Scores in base-2 units: the scale and the score mod, on every element.
+/// Scores in base-2 units: the scale and the score mod, on every element
+/// (nothing without a score mod when mods.scaleInSoftmax).
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
                const TileMods &mods);
 

@@ -81,6 +81,7 @@ private:
   Value qMap, kMap, vMap;
   Value issuer;        ///< without warp specialization: thread 0 of consumer 0
   Value workKvTiles;   ///< the current work tile's kv tiles (consumers)
+  Value workMasked;    ///< its leading tiles that need the mask (null: unknown)
   std::unique_ptr<TmaRing> kRing, vRing;
 
   Value at(Value byteOffset) {
@@ -147,6 +148,12 @@ private:
   SmallVector<Value>
   forCarrying(Value lb, Value ub, ArrayRef<Value> init,
               const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body);
+  /// Tiles lb..n-1 carrying `init`: with the work tile's masked tiles known,
+  /// a loop over those before lb.. (masked) and one over the rest; else one
+  /// loop whose transform checks each tile.
+  SmallVector<Value>
+  inRanges(ArrayRef<Value> init, Value lb, Value n,
+           const std::function<SmallVector<Value>(Value, ArrayRef<Value>, Sm90TileMask)> &body);
   /// A work tile's n > 0 kv tiles, from the uses-th use of the rings on.
   KvResult overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0, ArrayRef<Value> state0);
   KvResult sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0, ArrayRef<Value> state0);
@@ -235,7 +242,7 @@ void Builder::producer() {
     for (Value map : {qMap, kMap, vMap})
       ifThen(lane0, [&] { s.prefetchTensorMap(map); });
     forWorkTiles(hooks.numWorkTiles(), [&](Value w, Value uses, Value done) {
-      Value n = hooks.beginWorkTile(w, /*consumer=*/false);
+      Value n = hooks.beginWorkTile(w, /*consumer=*/false).kvTiles;
       // The consumers release Q after their last Q·Kᵀ of the previous tile.
       ifThen(o.ne(done, o.c32(0)),
              [&] { s.namedBarrierSync(kQueryEmpty, 128 * cfg.consumers + 32); });
@@ -338,16 +345,36 @@ SmallVector<Value> Builder::scoresAlone(Value use, Value t, Value &tag) {
   return sAcc;
 }
 
+SmallVector<Value> Builder::inRanges(ArrayRef<Value> init, Value lb, Value n,
+                                     const std::function<SmallVector<Value>(
+                                         Value, ArrayRef<Value>, Sm90TileMask)> &body) {
+  if (!workMasked)
+    return forCarrying(lb, n, init, [&](Value t, ArrayRef<Value> c) {
+      return body(t, c, Sm90TileMask::Checked);
+    });
+  // The leading masked tiles, then the rest: two loops, so that neither
+  // decides per tile whether to mask (a decision LLVM and ptxas turn into
+  // masking every tile, the selects being cheaper than a branch to them).
+  Value split = arith::MaxUIOp::create(b, loc, lb, arith::MinUIOp::create(b, loc, workMasked, n));
+  SmallVector<Value> mid = forCarrying(lb, split, init, [&](Value t, ArrayRef<Value> c) {
+    return body(t, c, Sm90TileMask::Masked);
+  });
+  return forCarrying(split, n, mid, [&](Value t, ArrayRef<Value> c) {
+    return body(t, c, Sm90TileMask::Unmasked);
+  });
+}
+
 KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
                                     ArrayRef<Value> state0) {
   // Tile 0's scores and transform, then per tile t >= 1: S(t) and
   // P(t-1)·V(t-1) issued together, S(t)'s transform under P·V.
   Value tag0;
   SmallVector<Value> sAcc = scoresAlone(uses, o.c32(0), tag0);
-  Sm90Step step0 = hooks.transform(sAcc, o.c32(0), tag0, state0, /*first=*/true);
+  Sm90Step step0 =
+      hooks.transform(sAcc, o.c32(0), tag0, state0, /*first=*/true, Sm90TileMask::Checked);
   Carried init{SmallVector<Value>(o0.begin(), o0.end()), s.aFragments(cfg.dtype, step0.probs),
                step0.state};
-  Carried fin = init.unpack(forCarrying(o.c32(1), n, init.pack(), [&](Value t, ArrayRef<Value> c) {
+  auto body = [&](Value t, ArrayRef<Value> c, Sm90TileMask mask) {
     Carried cur = init.unpack(c);
     Value use = o.add(uses, t), prev = o.sub(use, o.c32(1));
     kRing->wait(use);
@@ -360,7 +387,7 @@ KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     sNext = s.wgmmaWait(1, sNext);
     releaseBy(*kRing, use);
     refill(/*kRingSlot=*/true, use, t);
-    Sm90Step step = hooks.transform(sNext, t, tag, cur.state, /*first=*/false);
+    Sm90Step step = hooks.transform(sNext, t, tag, cur.state, /*first=*/false, mask);
     // The transform's values pass through the wait: computed before it,
     // under the P·V in flight.
     Carried next{oNext, step.probs, step.state};
@@ -381,7 +408,8 @@ KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     next.o = scaleRows(next.o, step.rowScale);
     next.p = s.aFragments(cfg.dtype, next.p);
     return next.pack();
-  }));
+  };
+  Carried fin = init.unpack(inRanges(init.pack(), o.c32(1), n, body));
   Value last = o.sub(o.add(uses, n), o.c32(1));
   vRing->wait(last);
   turnBegin();
@@ -399,12 +427,12 @@ KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
   Carried init{SmallVector<Value>(o0.begin(), o0.end()),
                {},
                SmallVector<Value>(state0.begin(), state0.end())};
-  Carried fin = init.unpack(forCarrying(o.c32(0), n, init.pack(), [&](Value t, ArrayRef<Value> c) {
+  auto body = [&](Value t, ArrayRef<Value> c, Sm90TileMask mask) {
     Carried cur = init.unpack(c);
     Value use = o.add(uses, t);
     Value tag;
     SmallVector<Value> sAcc = scoresAlone(use, t, tag);
-    Sm90Step step = hooks.transform(sAcc, t, tag, cur.state, /*first=*/false);
+    Sm90Step step = hooks.transform(sAcc, t, tag, cur.state, /*first=*/false, mask);
     cur.o = scaleRows(cur.o, step.rowScale);
     vRing->wait(use);
     turnBegin();
@@ -415,7 +443,8 @@ KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     refill(/*kRingSlot=*/false, use, t);
     cur.state = step.state;
     return cur.pack();
-  }));
+  };
+  Carried fin = init.unpack(inRanges(init.pack(), o.c32(0), n, body));
   queryReleased();
   return {fin.o, fin.state};
 }
@@ -448,8 +477,10 @@ void Builder::consumer() {
     });
 
   forWorkTiles(hooks.numWorkTiles(), [&](Value w, Value uses, Value done) {
-    Value n = hooks.beginWorkTile(w, /*consumer=*/true);
+    Sm90WorkTile work = hooks.beginWorkTile(w, /*consumer=*/true);
+    Value n = work.kvTiles;
     workKvTiles = n;
+    workMasked = work.maskedTiles;
     if (!cfg.warpSpecialized) {
       // The issuer: Q (every consumer released the previous one, at
       // queryReleased), then the first `stages` tiles.

@@ -62,6 +62,22 @@ struct Sm90Step {
   std::array<mlir::Value, 2> rowScale{};
 };
 
+/// What a transform does about the mask on a kv tile.
+enum class Sm90TileMask {
+  Checked,  ///< the tile says (its tag): mask it if it is partial
+  Masked,   ///< mask it: it is partial
+  Unmasked, ///< it is full: no mask
+};
+
+/// A work tile as the kernel begins it.
+struct Sm90WorkTile {
+  mlir::Value kvTiles; ///< its kv tiles (i32, 0 allowed)
+  /// How many of the first kv tiles need the mask, none of the others
+  /// (i32); null: unknown, every tile checked. Known, the loop runs over
+  /// each range with its own transform.
+  mlir::Value maskedTiles;
+};
+
 /// Where kv tile t comes from, as the issuing thread computes it.
 struct Sm90KvTile {
   /// TMA coordinates (innermost first) of K's and of V's first 64-column
@@ -77,8 +93,8 @@ struct Sm90Hooks {
   /// The number of work tiles (i32); built once, in every thread.
   std::function<mlir::Value()> numWorkTiles;
   /// Starts work tile `w` (i32) in the producer (`consumer` false) or in a
-  /// consumer; returns its number of kv tiles (i32, 0 allowed).
-  std::function<mlir::Value(mlir::Value w, bool consumer)> beginWorkTile;
+  /// consumer.
+  std::function<Sm90WorkTile(mlir::Value w, bool consumer)> beginWorkTile;
   /// TMA coordinates (innermost first) of Q's first 64-column box of the
   /// work tile begun last (box j at + 64 j in the first coordinate).
   std::function<llvm::SmallVector<mlir::Value>()> qCoords;
@@ -90,9 +106,10 @@ struct Sm90Hooks {
   std::function<llvm::SmallVector<mlir::Value>()> initialState;
   /// S(t) (the thread's blockN/2 accumulators in wgmma's order) to P (f32),
   /// the new state and O's scale. `tag`: the tile's (Sm90KvTile::tag).
-  /// `first`: t is the work tile's first kv tile.
+  /// `first`: t is the work tile's first kv tile. `mask`: what to do about
+  /// the mask on this tile.
   std::function<Sm90Step(llvm::ArrayRef<mlir::Value> s, mlir::Value t, mlir::Value tag,
-                         llvm::ArrayRef<mlir::Value> state, bool first)>
+                         llvm::ArrayRef<mlir::Value> state, bool first, Sm90TileMask mask)>
       transform;
   /// After the work tile's last P·V: O (Dv/2 values) and the final state.
   std::function<void(llvm::ArrayRef<mlir::Value> o, llvm::ArrayRef<mlir::Value> state)> epilogue;

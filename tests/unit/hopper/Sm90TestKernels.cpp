@@ -422,7 +422,7 @@ Result<TestKernel> mainloopKernel(const Sm90MainloopConfig &cfg) {
   h.numWorkTiles = [&] { return W; };
   h.beginWorkTile = [&](Value w, bool) {
     w0 = w;
-    return o.urem(o.mul(w, o.c32(3)), o.add(T, o.c32(1)));
+    return Sm90WorkTile{o.urem(o.mul(w, o.c32(3)), o.add(T, o.c32(1))), Value()};
   };
   h.qCoords = [&]() -> SmallVector<Value> { return {o.c32(0), o.mul(w0, o.c32(cfg.blockM()))}; };
   auto kvRow = [&](Value t) { return o.mul(o.add(o.mul(w0, T), t), o.c32(cfg.blockN)); };
@@ -431,7 +431,8 @@ Result<TestKernel> mainloopKernel(const Sm90MainloopConfig &cfg) {
   h.kvTile = [&](Value t) { return Sm90KvTile{{o.c32(0), kvRow(t)}, o.add(kvRow(t), o.c32(1))}; };
   h.consumerSetup = [&](const Sm90Thread &t) { me = t; };
   h.initialState = [&] { return SmallVector<Value>(); };
-  h.transform = [&](ArrayRef<Value> sAcc, Value t, Value tag, ArrayRef<Value>, bool) {
+  h.transform = [&](ArrayRef<Value> sAcc, Value t, Value tag, ArrayRef<Value>, bool,
+                    Sm90TileMask) {
     Sm90Step step;
     Value right = o.eq(tag, o.add(kvRow(t), o.c32(1)));
     Value zero = arith::ConstantOp::create(*k.b, k.loc, k.b->getF32FloatAttr(0.0f));
