@@ -162,19 +162,51 @@ BlockMaskKernelsPTX blockMaskEntries(KernelModulePTX m) {
 }
 } // namespace
 
-Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::string &scoreMod,
-                                            const std::string &maskMod,
-                                            const AttentionKernelSpec &spec,
-                                            const std::string &arch) {
+namespace {
+/// An attention template's instance: `spec` with the score mod, then the
+/// mask mod, each if it is named; an Error when they disagree with the
+/// spec's hasScoreMod / hasMaskMod (`what` names the spec).
+template <class Spec>
+Result<KernelInstance> attentionInstance(const Spec &spec, const std::string &scoreMod,
+                                         const std::string &maskMod, const char *what) {
   if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
     return Error{ErrorKind::InvalidArgument,
-                 "the attention kernel spec and the mods disagree (a mod is given for a spec "
-                 "without it, or missing)"};
+                 std::string("the ") + what +
+                     " spec and the mods disagree (a mod is given for a spec without it, or "
+                     "missing)"};
   KernelInstance instance{spec, {}};
   for (const std::string &m : {scoreMod, maskMod})
     if (!m.empty())
       instance.mods.push_back(m);
-  auto m = compile(file, instance, arch);
+  return instance;
+}
+} // namespace
+
+Result<KernelPTX> Compiler::attentionKernel(const FileAST &file, const std::string &scoreMod,
+                                            const std::string &maskMod,
+                                            const AttentionKernelSpec &spec,
+                                            const std::string &arch) {
+  auto instance = attentionInstance(spec, scoreMod, maskMod, "attention kernel");
+  if (!instance)
+    return instance.error();
+  auto m = compile(file, *instance, arch);
+  if (!m)
+    return m.error();
+  return onlyEntry(std::move(*m));
+}
+
+Result<KernelPTX> Compiler::attentionSm90Kernel(const FileAST &file, const std::string &scoreMod,
+                                                const std::string &maskMod,
+                                                const AttentionSm90KernelSpec &spec,
+                                                const std::string &arch) {
+  auto instance = attentionInstance(spec, scoreMod, maskMod, "attention kernel");
+  if (!instance)
+    return instance.error();
+  const std::string a = arch.empty() ? options().arch : arch;
+  if (!attentionUsesSm90(a))
+    return Error{ErrorKind::InvalidArgument,
+                 "the sm_90a attention kernel is compiled for sm_90a, not " + a};
+  auto m = compile(file, *instance, a);
   if (!m)
     return m.error();
   return onlyEntry(std::move(*m));
@@ -185,15 +217,10 @@ Result<KernelModulePTX> Compiler::attentionBackwardKernels(const FileAST &file,
                                                            const std::string &maskMod,
                                                            const AttentionBackwardSpec &spec,
                                                            const std::string &arch) {
-  if (spec.hasScoreMod != !scoreMod.empty() || spec.hasMaskMod != !maskMod.empty())
-    return Error{ErrorKind::InvalidArgument,
-                 "the attention backward spec and the mods disagree (a mod is given for a "
-                 "spec without it, or missing)"};
-  KernelInstance instance{spec, {}};
-  for (const std::string &m : {scoreMod, maskMod})
-    if (!m.empty())
-      instance.mods.push_back(m);
-  return compile(file, instance, arch);
+  auto instance = attentionInstance(spec, scoreMod, maskMod, "attention backward");
+  if (!instance)
+    return instance.error();
+  return compile(file, *instance, arch);
 }
 
 Result<BlockMaskKernelsPTX> Compiler::blockMaskKernels(const FileAST &file,

@@ -4,6 +4,7 @@
 
 #include "kernels/attention/AttentionKernel.h"
 #include "kernels/attention/BackwardKernel.h"
+#include "kernels/attention/AttentionSm90Kernel.h"
 #include "kernels/blockmask/BlockMaskKernel.h"
 #include "kernels/densemask/DenseMaskKernel.h"
 #include "kernels/scoregrad/ScoreGradKernel.h"

@@ -12,11 +12,22 @@
 
 namespace flexjit {
 
-/// !llvm.ptr, i32, i64 or f32.
+/// Function attribute of a kernel (gpu.func): the indices of its arguments
+/// that are 128-byte, 64-byte-aligned values passed by value as grid
+/// constants (TMA tensor maps, ParamKind::TensorMap), each an `!llvm.ptr` to
+/// the parameter in the kernel's body. The GPU pipeline's
+/// flexjit-grid-constant-params pass (compiler/backend/GridConstantParams.h)
+/// turns them into `.param .align 64 .b8 name[128]`.
+constexpr const char *kGridConstantArgsAttr = "flexjit.grid_constant_args";
+constexpr int kGridConstantBytes = int(kTensorMapBytes);
+constexpr int kGridConstantAlign = int(kTensorMapAlign);
+
+/// !llvm.ptr (pointers and tensor maps), i32, i64 or f32.
 mlir::Type paramType(mlir::MLIRContext *ctx, ParamKind kind);
 
 /// A `gpu.func @<name>(...) kernel` at the end of `gpuModule`, its
-/// arguments following `table`; its entry block is empty.
+/// arguments following `table` (tensor maps listed in
+/// kGridConstantArgsAttr); its entry block is empty.
 mlir::gpu::GPUFuncOp createKernelFunc(mlir::OpBuilder &b, mlir::Location loc,
                                       mlir::gpu::GPUModuleOp gpuModule, llvm::StringRef name,
                                       const ParamTable &table);

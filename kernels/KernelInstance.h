@@ -3,6 +3,7 @@
 // KernelSpec; the queries below then reach its KernelTemplateOf. No MLIR.
 #pragma once
 
+#include "kernels/attention/AttentionSm90Template.h"
 #include "kernels/attention/AttentionTemplate.h"
 #include "kernels/attention/BackwardTemplate.h"
 #include "kernels/blockmask/BlockMaskTemplate.h"
@@ -13,8 +14,9 @@
 
 namespace flexjit {
 
-using KernelSpec = std::variant<AttentionKernelSpec, AttentionBackwardSpec, BlockMaskKernelsSpec,
-                                DenseMaskKernelSpec, ScoreGradKernelSpec>;
+using KernelSpec =
+    std::variant<AttentionKernelSpec, AttentionSm90KernelSpec, AttentionBackwardSpec,
+                 BlockMaskKernelsSpec, DenseMaskKernelSpec, ScoreGradKernelSpec>;
 
 /// A template's spec and the mods it inlines, one name per
 /// modSlots(spec) entry, in that order.

@@ -1,7 +1,9 @@
 // The parameter tables and launch packing (KernelParams.h).
 #include "kernels/KernelParams.h"
 
+#include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace flexjit {
 
@@ -13,6 +15,8 @@ size_t paramBytes(ParamKind kind) {
   case ParamKind::I32:
   case ParamKind::F32:
     return 4;
+  case ParamKind::TensorMap:
+    return kTensorMapBytes;
   }
   return 8;
 }
@@ -27,6 +31,8 @@ const char *paramKindName(ParamKind kind) {
     return "i64";
   case ParamKind::F32:
     return "f32";
+  case ParamKind::TensorMap:
+    return "tensor map";
   }
   return "?";
 }
@@ -49,6 +55,9 @@ I64Param ParamTable::i64(std::string name, std::string doc) {
 F32Param ParamTable::f32(std::string name, std::string doc) {
   return add<ParamKind::F32>(std::move(name), "float", std::move(doc));
 }
+TensorMapParam ParamTable::tensorMap(std::string name, std::string doc) {
+  return add<ParamKind::TensorMap>(std::move(name), "CUtensorMap", std::move(doc));
+}
 
 std::vector<KernelParam> ParamTable::cParams() const {
   std::vector<KernelParam> out;
@@ -57,13 +66,23 @@ std::vector<KernelParam> ParamTable::cParams() const {
   return out;
 }
 
-KernelArgs::KernelArgs(const ParamTable &table) : table_(&table), set_(table.size(), false) {
+namespace {
+size_t paramAlign(ParamKind kind) { return kind == ParamKind::TensorMap ? kTensorMapAlign : 8; }
+void freeAligned(uint8_t *p) { ::operator delete[](p, std::align_val_t(kTensorMapAlign)); }
+} // namespace
+
+KernelArgs::KernelArgs(const ParamTable &table)
+    : table_(&table), storage_(nullptr, freeAligned), set_(table.size(), false) {
   size_t at = 0;
   for (const ParamInfo &p : table.rows()) {
+    const size_t align = paramAlign(p.kind);
+    at = (at + align - 1) / align * align;
     first_.push_back(at);
-    at += (paramBytes(p.kind) + 7) / 8;
+    at += paramBytes(p.kind);
   }
-  slots_.assign(at, 0);
+  const size_t bytes = std::max<size_t>(at, 1);
+  storage_.reset(static_cast<uint8_t *>(::operator new[](bytes, std::align_val_t(kTensorMapAlign))));
+  std::memset(storage_.get(), 0, bytes);
 }
 
 void KernelArgs::store(const ParamTable *table, int index, ParamKind kind, const void *bytes) {
@@ -74,7 +93,7 @@ void KernelArgs::store(const ParamTable *table, int index, ParamKind kind, const
                 std::to_string(index) + ") of another kernel's table was used";
     return;
   }
-  std::memcpy(&slots_[first_[size_t(index)]], bytes, paramBytes(kind));
+  std::memcpy(storage_.get() + first_[size_t(index)], bytes, paramBytes(kind));
   set_[size_t(index)] = true;
 }
 
@@ -84,6 +103,9 @@ void KernelArgs::set(PtrParam p, uint64_t address) {
 void KernelArgs::set(I32Param p, int32_t value) { store(p.table, p.index, ParamKind::I32, &value); }
 void KernelArgs::set(I64Param p, int64_t value) { store(p.table, p.index, ParamKind::I64, &value); }
 void KernelArgs::set(F32Param p, float value) { store(p.table, p.index, ParamKind::F32, &value); }
+void KernelArgs::set(TensorMapParam p, const uint8_t (&map)[kTensorMapBytes]) {
+  store(p.table, p.index, ParamKind::TensorMap, map);
+}
 
 Result<std::vector<void *>> KernelArgs::pointers() {
   if (!misuse_.empty())
@@ -93,7 +115,7 @@ Result<std::vector<void *>> KernelArgs::pointers() {
     if (!set_[i])
       return Error{ErrorKind::Internal, "kernel arguments: parameter " + std::to_string(i) + " ('" +
                                             (*table_)[i].name + "') was not set"};
-    out.push_back(&slots_[first_[i]]);
+    out.push_back(storage_.get() + first_[i]);
   }
   return out;
 }

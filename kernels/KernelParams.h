@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -28,7 +29,15 @@ enum class ParamKind : uint8_t {
   I32,     ///< i32, .b32 / .u32 / .s32, 4 bytes (int32_t)
   I64,     ///< i64, .b64 / .u64 / .s64, 8 bytes (int64_t)
   F32,     ///< f32, .f32, 4 bytes (float)
+  /// A TMA tensor map passed by value as a grid constant: !llvm.ptr to the
+  /// parameter in the kernel's body (createKernelFunc marks it),
+  /// `.param .align 64 .b8 name[128]`, 128 bytes (CUtensorMap).
+  TensorMap,
 };
+
+/// Bytes and alignment of a tensor-map parameter (CUtensorMap).
+constexpr size_t kTensorMapBytes = 128;
+constexpr size_t kTensorMapAlign = 64;
 
 /// Bytes a launch passes for a parameter of `kind`.
 size_t paramBytes(ParamKind kind);
@@ -47,6 +56,7 @@ using PtrParam = ParamHandle<ParamKind::Pointer>;
 using I32Param = ParamHandle<ParamKind::I32>;
 using I64Param = ParamHandle<ParamKind::I64>;
 using F32Param = ParamHandle<ParamKind::F32>;
+using TensorMapParam = ParamHandle<ParamKind::TensorMap>;
 
 /// One row of a table.
 struct ParamInfo {
@@ -70,6 +80,8 @@ public:
   I32Param i32(std::string name, std::string doc);
   I64Param i64(std::string name, std::string doc);
   F32Param f32(std::string name, std::string doc);
+  /// A tensor map of the tensor `doc` describes (C type "CUtensorMap").
+  TensorMapParam tensorMap(std::string name, std::string doc);
 
   size_t size() const { return rows_.size(); }
   const ParamInfo &operator[](size_t i) const { return rows_[i]; }
@@ -103,6 +115,8 @@ public:
   void set(I32Param p, int32_t value);
   void set(I64Param p, int64_t value);
   void set(F32Param p, float value);
+  /// The 128 bytes of an encoded tensor map (cuda::TensorMap::bytes).
+  void set(TensorMapParam p, const uint8_t (&map)[kTensorMapBytes]);
   /// A value of another type than the parameter's C type is not converted
   /// silently: it does not compile.
   template <ParamKind K, class T> void set(ParamHandle<K>, T) = delete;
@@ -111,7 +125,7 @@ public:
   /// Whether parameter `i` has been set.
   bool isSet(size_t i) const { return set_[i]; }
   /// The bytes of parameter `i` (paramBytes of its kind), to read back.
-  const void *value(size_t i) const { return &slots_[first_[i]]; }
+  const void *value(size_t i) const { return storage_.get() + first_[i]; }
 
   /// The address of each value in parameter order, valid while this object
   /// lives; an Error naming the first parameter not set, or a handle of
@@ -121,8 +135,10 @@ public:
 private:
   void store(const ParamTable *table, int index, ParamKind kind, const void *bytes);
   const ParamTable *table_;
-  std::vector<uint64_t> slots_;  ///< 8-byte aligned storage of every value
-  std::vector<size_t> first_;    ///< each parameter's first slot
+  /// Storage of every value, 64-byte aligned; each value at its own
+  /// alignment (8 bytes, a tensor map 64).
+  std::unique_ptr<uint8_t, void (*)(uint8_t *)> storage_;
+  std::vector<size_t> first_;    ///< each parameter's byte offset
   std::vector<bool> set_;
   std::string misuse_;           ///< the first wrong handle, if any
 };

@@ -38,15 +38,6 @@
 
 namespace flexjit {
 
-/// Function attribute of a kernel (gpu.func): the indices of its arguments
-/// that are 128-byte, 64-byte-aligned values passed by value as grid
-/// constants (TMA tensor maps), each an `!llvm.ptr` to the parameter in the
-/// kernel's body. The GPU pipeline's flexjit-grid-constant-params pass
-/// (compiler/backend/GridConstantParams.h) turns them into
-/// `.param .align 64 .b8 name[128]`.
-constexpr const char *kGridConstantArgsAttr = "flexjit.grid_constant_args";
-constexpr int kGridConstantBytes = 128;
-constexpr int kGridConstantAlign = 64;
 
 /// How wgmma reads an operand tile from shared memory.
 enum class WgmmaMajor {

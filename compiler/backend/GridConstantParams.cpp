@@ -1,7 +1,7 @@
 // See GridConstantParams.h.
 #include "compiler/backend/GridConstantParams.h"
 
-#include "kernels/Sm90Ops.h"
+#include "kernels/KernelFunc.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"

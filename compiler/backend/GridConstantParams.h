@@ -2,7 +2,7 @@
 // grid constants (CUDA's __grid_constant__), such as TMA tensor maps.
 //
 // A kernel template marks its gpu.func with `flexjit.grid_constant_args =
-// array<i32: ...>` (kGridConstantArgsAttr, kernels/Sm90Ops.h): those
+// array<i32: ...>` (kGridConstantArgsAttr, kernels/KernelFunc.h): those
 // arguments are `!llvm.ptr`s to 128-byte, 64-byte-aligned values. After
 // convert-gpu-to-nvvm (which keeps only llvm.* argument attributes, and not
 // llvm.byval), this pass puts on the llvm.func's arguments what the NVPTX

@@ -7,6 +7,7 @@
 #include "flexjit/DType.hpp"
 #include "flexjit/KernelParam.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,5 +84,100 @@ std::vector<KernelParam> attentionKernelParams();
 /// Grid (ceil(Q_LEN / blockM), Hq, B), block threads(), dynamic shared
 /// memory attentionSharedBytes(spec).
 LaunchDims attentionLaunch(const AttentionKernelSpec &spec, int64_t B, int64_t Hq, int64_t qLen);
+
+//===----------------------------------------------------------------------===//
+// The sm_90a (Hopper) template: TMA, wgmma, warp specialization
+// (docs/attention-hopper.md).
+//===----------------------------------------------------------------------===//
+
+/// The techniques of the sm_90a kernel, each on by default; switching one
+/// off measures what it brings (the ablation of docs/attention.md).
+struct AttentionSm90Techniques {
+  /// A producer warpgroup issues the copies while two consumer warpgroups
+  /// compute, registers moved to them (setmaxnreg). Off: no producer, a
+  /// consumer thread issues the copies.
+  bool warpSpecialized = true;
+  /// The two consumers take turns to issue their matrix work, so one's
+  /// softmax runs under the other's GEMMs.
+  bool pingPong = true;
+  /// A consumer issues S(t+1) = Q·K(t+1)ᵀ with P(t)·V(t) and runs the
+  /// softmax of S(t+1) while P(t)·V(t) is in flight.
+  bool intraOverlap = true;
+  /// One CTA per SM walks work tiles (longest first); off: one CTA per
+  /// work tile.
+  bool persistent = true;
+};
+
+/// One instantiation of the sm_90a template: 128 query rows per CTA (two
+/// consumer warpgroups of 64), kv tiles of blockN rows.
+struct AttentionSm90KernelSpec {
+  static constexpr int kBlockM = 128;
+
+  DType dtype = DType::BF16; ///< bf16 or f16
+  int headDim = 128;         ///< D of q and k: 64, 128 or 256
+  int valueHeadDim = 128;    ///< D of v and out: 64, 128 or 256
+  int blockN = 128;          ///< kv rows per tile: 32, 64 or 128
+  int stages = 2;            ///< K/V tiles in flight: 2..4
+  bool hasScoreMod = false;
+  bool hasMaskMod = false;
+  /// As AttentionKernelSpec::blockSparse: false walks every kv tile (no
+  /// block mask, no mask mod).
+  bool blockSparse = true;
+  /// Without a score mod: the scale applied inside exp2 (one fma a score),
+  /// which needs scale > 0; a call with another scale takes the kernel
+  /// without it ("_sc" in the tag).
+  bool scaleInSoftmax = true;
+  AttentionSm90Techniques techniques;
+
+  /// Whether a call with this scale may run the kernel: scaleInSoftmax
+  /// without a score mod needs scale > 0 (the row maximum is taken before
+  /// scaling).
+  bool acceptsScale(float scale) const { return !scaleInSoftmax || hasScoreMod || scale > 0; }
+
+  int threads() const { return techniques.warpSpecialized ? 384 : 256; }
+  /// "sm90_bf16_d128_dv128_n128_s2" (+ "_dense"; + "_sc" for
+  /// scaleInSoftmax off without a score mod; + "_nows", "_nopp", "_noov",
+  /// "_nopers" for a technique switched off): part of the entry name and
+  /// cache key.
+  std::string tag() const;
+};
+
+/// Whether the sm_90a template is the one for `arch` ("sm_90a": what flexjit
+/// compiles for a compute capability 9.0 device); else the sm_80 one. flexc
+/// attention follows it; the runtime does not select the sm_90a template yet.
+bool attentionUsesSm90(const std::string &arch);
+
+/// flexjit's choice for these inputs on sm_90: blockN 128 (64 when D or Dv
+/// is 256), 2 stages, every technique on.
+AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
+                                                 bool hasScoreMod, bool hasMaskMod);
+
+/// The next instantiation to try when `spec`'s kernel keeps values in local
+/// memory (registers spilled, which a mod's own values can cause): blockN
+/// halved, down to 32, then the same without intra-warpgroup overlap (the
+/// previous P then needs no registers while the softmax runs); none after
+/// that. The runtime walks it while the driver reports local memory for a
+/// kernel whose tiles it chose.
+std::optional<AttentionSm90KernelSpec> lighterAttentionSm90Spec(const AttentionSm90KernelSpec &spec);
+
+/// An Error naming what is unsupported, or shared memory above the limit
+/// (both numbers named); or success.
+Status checkAttentionSm90KernelSpec(const AttentionSm90KernelSpec &spec,
+                                    unsigned sharedLimitBytes = kNoSharedMemoryLimit);
+
+/// Dynamic shared memory of one CTA: Q, the K and V rings, the mbarriers
+/// and tags, 1 KB for alignment.
+unsigned attentionSm90SharedBytes(const AttentionSm90KernelSpec &spec);
+
+/// `flexjit_attention_<tag>`.
+std::string attentionSm90KernelName(const AttentionSm90KernelSpec &spec);
+
+/// The work tiles of a call: ceil(Q_LEN / 128) · Hq · B.
+int64_t attentionSm90WorkTiles(int64_t B, int64_t Hq, int64_t qLen);
+
+/// Grid: persistent, min(SMs, work tiles) CTAs; else one per work tile.
+/// Block threads(), dynamic shared memory attentionSm90SharedBytes(spec).
+LaunchDims attentionSm90Launch(const AttentionSm90KernelSpec &spec, int64_t B, int64_t Hq,
+                               int64_t qLen, int smCount);
 
 } // namespace flexjit

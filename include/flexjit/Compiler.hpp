@@ -32,8 +32,9 @@
 
 namespace flexjit {
 
-struct AttentionKernelSpec;   // flexjit/AttentionSpec.hpp
-struct AttentionBackwardSpec; // flexjit/AttentionBackwardSpec.hpp
+struct AttentionKernelSpec;     // flexjit/AttentionSpec.hpp
+struct AttentionSm90KernelSpec; // flexjit/AttentionSpec.hpp
+struct AttentionBackwardSpec;   // flexjit/AttentionBackwardSpec.hpp
 
 /// The GPU architectures the NVPTX back end is asked to target.
 const std::vector<std::string> &supportedArchs(); // sm_80, sm_86, sm_89, sm_90, sm_90a
@@ -273,6 +274,12 @@ public:
   Result<KernelPTX> attentionKernel(const FileAST &file, const std::string &scoreMod,
                                     const std::string &maskMod, const AttentionKernelSpec &spec,
                                     const std::string &arch = "");
+  /// The same for the sm_90a template (kernels/attention/AttentionSm90Kernel.h);
+  /// arch must be sm_90a.
+  Result<KernelPTX> attentionSm90Kernel(const FileAST &file, const std::string &scoreMod,
+                                        const std::string &maskMod,
+                                        const AttentionSm90KernelSpec &spec,
+                                        const std::string &arch = "");
 
   /// The attention backward kernels (kernels/attention/BackwardKernel.h,
   /// docs/backward.md) instantiated for `spec`: one module whose entries

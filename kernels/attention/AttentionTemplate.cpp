@@ -31,11 +31,35 @@ AttentionKernelSpec defaultAttentionSpec(DType dtype, int headDim, int valueHead
   return s;
 }
 
-Status checkAttentionKernelSpec(const AttentionKernelSpec &spec, unsigned sharedLimitBytes) {
-  if (spec.dtype != DType::BF16 && spec.dtype != DType::F16)
+Status checkAttentionDType(DType dtype, const std::string &kernel) {
+  if (dtype != DType::BF16 && dtype != DType::F16)
     return Error{ErrorKind::InvalidArgument,
-                 std::string("the attention kernel takes bf16 or f16 tensors, not ") +
-                     dtypeName(spec.dtype)};
+                 kernel + " takes bf16 or f16 tensors, not " + dtypeName(dtype)};
+  return Status::success();
+}
+
+Status checkAttentionDense(bool blockSparse, bool hasMaskMod) {
+  if (!blockSparse && hasMaskMod)
+    return Error{ErrorKind::InvalidArgument,
+                 "a dense attention kernel (no block mask) takes no mask mod: a mask mod's "
+                 "kernel walks its block mask"};
+  return Status::success();
+}
+
+Status checkAttentionSharedBytes(const std::string &tag, unsigned shared,
+                                 unsigned sharedLimitBytes) {
+  if (sharedLimitBytes != kNoSharedMemoryLimit && shared > sharedLimitBytes)
+    return Error{ErrorKind::InvalidArgument,
+                 "the attention kernel " + tag + " needs " + std::to_string(shared) +
+                     " bytes of dynamic shared memory per block, more than the device's limit of " +
+                     std::to_string(sharedLimitBytes) +
+                     " bytes (fewer stages or a smaller blockN need less)"};
+  return Status::success();
+}
+
+Status checkAttentionKernelSpec(const AttentionKernelSpec &spec, unsigned sharedLimitBytes) {
+  if (Status st = checkAttentionDType(spec.dtype, "the attention kernel"); !st)
+    return st;
   auto headDimOk = [](int d) { return d == 64 || d == 128; };
   if (!headDimOk(spec.headDim))
     return Error{ErrorKind::InvalidArgument,
@@ -57,18 +81,9 @@ Status checkAttentionKernelSpec(const AttentionKernelSpec &spec, unsigned shared
   if (spec.stages < 1 || spec.stages > 3)
     return Error{ErrorKind::InvalidArgument, "attention stages " + std::to_string(spec.stages) +
                                                  " is not supported (supported: 1, 2, 3)"};
-  if (!spec.blockSparse && spec.hasMaskMod)
-    return Error{ErrorKind::InvalidArgument,
-                 "a dense attention kernel (no block mask) takes no mask mod: a mask mod's "
-                 "kernel walks its block mask"};
-  const unsigned shared = attentionSharedBytes(spec);
-  if (sharedLimitBytes != kNoSharedMemoryLimit && shared > sharedLimitBytes)
-    return Error{ErrorKind::InvalidArgument,
-                 "the attention kernel " + spec.tag() + " needs " + std::to_string(shared) +
-                     " bytes of dynamic shared memory per block, more than the device's limit of " +
-                     std::to_string(sharedLimitBytes) +
-                     " bytes (fewer stages or a smaller blockN need less)"};
-  return Status::success();
+  if (Status st = checkAttentionDense(spec.blockSparse, spec.hasMaskMod); !st)
+    return st;
+  return checkAttentionSharedBytes(spec.tag(), attentionSharedBytes(spec), sharedLimitBytes);
 }
 
 unsigned attentionSharedBytes(const AttentionKernelSpec &spec) {
@@ -126,12 +141,20 @@ std::tuple<PtrParam, PtrParam> modContextPointers(ParamTable &t) {
   return {mask, score};
 }
 
-AttentionParams::AttentionParams() {
+AttentionParams::AttentionParams(Inputs inputs) {
   ParamTable &t = table;
-  std::tie(q, k, v) = qkvPointers(t);
+  if (inputs == Inputs::TensorMaps) {
+    qMap = t.tensorMap("q_map", "q [B, Hq, Q_LEN, D] (bf16/f16) as dims (D, S, H, B), boxes "
+                                "[64 x blockM], 128-byte swizzle");
+    kMap = t.tensorMap("k_map", "k [B, Hkv, KV_LEN, D], boxes [64 x blockN]");
+    vMap = t.tensorMap("v_map", "v [B, Hkv, KV_LEN, Dv], boxes [64 x blockN]");
+  } else {
+    std::tie(q, k, v) = qkvPointers(t);
+  }
   out = t.pointer("out", "void *", "out [B, Hq, Q_LEN, Dv]");
   lse = t.pointer("lse", "float *", "log-sum-exp [B, Hq, Q_LEN] contiguous, or null");
-  std::tie(qStride, kStride, vStride) = qkvStrides(t);
+  if (inputs == Inputs::Pointers)
+    std::tie(qStride, kStride, vStride) = qkvStrides(t);
   oStride = tensorStrides(t, "o");
   std::tie(B, Hq, Hkv, qLen, kvLen) = attentionDims(t);
   scale = t.f32("scale", "multiplies q . k before the score mod");

@@ -12,26 +12,35 @@ namespace flexjit {
 
 /// The kernel's parameters, in order: the one place they are declared.
 /// The builder reads its arguments and a launch sets its values through
-/// these handles.
+/// these handles. Two tables share this shape and the shared stages read
+/// either: the sm_80 kernel's takes q, k and v as pointers with strides,
+/// the sm_90a kernel's as TMA tensor maps (the handles of the other form
+/// are unset: a builder or launch that used one fails its table check).
 struct AttentionParams {
+  /// How q, k and v reach the kernel.
+  enum class Inputs { Pointers, TensorMaps };
+
   /// The b, h and s strides of one tensor, in elements.
   struct Strides {
     I64Param b, h, s;
   };
 
   ParamTable table;
-  PtrParam q, k, v, out, lse;
-  Strides qStride, kStride, vStride, oStride;
+  PtrParam q, k, v;                      ///< Inputs::Pointers
+  Strides qStride, kStride, vStride;     ///< Inputs::Pointers
+  TensorMapParam qMap, kMap, vMap;       ///< Inputs::TensorMaps
+  PtrParam out, lse;
+  Strides oStride;
   I32Param B, Hq, Hkv, qLen, kvLen;
   F32Param scale;
   PtrParam kvNumBlocks, kvIndices, fullKvNumBlocks, fullKvIndices;
   I32Param maskB, maskH, maskNQ, maskNKV, qBlock, kvBlock;
   PtrParam maskCtx, scoreCtx;
 
-  AttentionParams();
+  explicit AttentionParams(Inputs inputs = Inputs::Pointers);
 };
 
-/// The table, made once.
+/// The sm_80 kernel's table (pointers), made once.
 const AttentionParams &attentionParams();
 
 /// Appends the b, h and s strides of `tensor` ("q": q_sb, q_sh, q_ss) to a
@@ -51,6 +60,19 @@ qkvStrides(ParamTable &t);
 std::tuple<I32Param, I32Param, I32Param, I32Param, I32Param> attentionDims(ParamTable &t);
 /// mask_ctx, score_ctx: the mods' contexts, or null.
 std::tuple<PtrParam, PtrParam> modContextPointers(ParamTable &t);
+
+// The checks both forward templates share (checkAttentionKernelSpec,
+// checkAttentionSm90KernelSpec), each an Error or success.
+
+/// bf16 or f16 tensors; `kernel` names the template in the message ("the
+/// attention kernel").
+Status checkAttentionDType(DType dtype, const std::string &kernel);
+/// A dense kernel (no block mask) takes no mask mod.
+Status checkAttentionDense(bool blockSparse, bool hasMaskMod);
+/// `shared` bytes of dynamic shared memory of the kernel `tag` within
+/// `sharedLimitBytes` (kNoSharedMemoryLimit: any), the message naming both.
+Status checkAttentionSharedBytes(const std::string &tag, unsigned shared,
+                                 unsigned sharedLimitBytes);
 
 /// The mod slots of an attention template: the score mod, if the spec has
 /// one (`scoreDerivative`: with its derivative), then the mask mod, if it has

@@ -3,6 +3,13 @@
 
 namespace flexjit::attn {
 
+BlockLists forwardKvLists(Emitter &e, const AttentionParams &P) {
+  return BlockLists{e.arg(P.kvNumBlocks),     e.arg(P.kvIndices), e.arg(P.fullKvNumBlocks),
+                    e.arg(P.fullKvIndices),   e.arg(P.maskB),     e.arg(P.maskH),
+                    e.arg(P.maskNQ),          e.arg(P.maskNKV),   e.arg(P.qBlock),
+                    e.arg(P.kvBlock)};
+}
+
 TileWalk::TileWalk(Emitter &e, int tile, Value len, const BlockLists *lists, Value rowStart,
                    Value b, Value h)
     : e(e), tile_(tile), len_(len), lists_(lists) {
@@ -26,6 +33,7 @@ TileWalk::TileWalk(Emitter &e, int tile, Value len, const BlockLists *lists, Val
   listBase_ = ops.mul(rowIdx, e.sext(L.cols));
   tilesPerBlock_ = ops.udiv(L.colBlock, e.ci(tile));
   numTiles_ = ops.mul(ops.add(nPartial_, nFull), tilesPerBlock_);
+  leadingPartial_ = ops.mul(nPartial_, tilesPerBlock_);
 }
 
 std::pair<Value, Value> TileWalk::tile(Value t) {

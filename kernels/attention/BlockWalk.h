@@ -13,6 +13,7 @@
 // partial when it crosses len, the others are full. No block mask is read.
 #pragma once
 
+#include "kernels/attention/AttentionTemplate.h"
 #include "kernels/attention/Emitter.h"
 
 #include <utility>
@@ -30,6 +31,10 @@ struct BlockLists {
   Value rowBlock, colBlock; ///< block sizes along the walker's axis and the visited one
 };
 
+/// The forward kernels' kv lists: the block mask's arguments of their table
+/// (the sm_80 or the sm_90a one).
+BlockLists forwardKvLists(Emitter &e, const AttentionParams &P);
+
 class TileWalk {
 public:
   /// The walk of the tile starting at `rowStart` (of batch b, head h):
@@ -41,6 +46,11 @@ public:
   /// How many tiles (i32).
   Value numTiles() const { return numTiles_; }
 
+  /// Block-sparse: how many tiles lead the walk as partial ones (the
+  /// partial blocks', colBlock / tile each; the others are full). Null for
+  /// a dense walk, where only the last tile can be partial.
+  Value leadingPartialTiles() const { return leadingPartial_; }
+
   /// Tile `t` (i32, < numTiles()): its first index and whether it is
   /// partial (i1).
   std::pair<Value, Value> tile(Value t);
@@ -51,7 +61,7 @@ private:
   Value len_;
   const BlockLists *lists_;
   Value numTiles_;
-  Value nPartial_, listBase_, tilesPerBlock_; // block-sparse only
+  Value nPartial_, listBase_, tilesPerBlock_, leadingPartial_; // block-sparse only
 };
 
 } // namespace flexjit::attn

@@ -11,13 +11,13 @@ constexpr const char *kSharedGlobal = "flexjit_attention_smem";
 
 Value Emitter::dynamicShared() { return LLVM::AddressOfOp::create(b, loc, ptrShared, kSharedGlobal); }
 
-void declareDynamicShared(gpu::GPUModuleOp gpuModule) {
+void declareDynamicShared(gpu::GPUModuleOp gpuModule, unsigned alignment) {
   OpBuilder b(gpuModule.getContext());
   b.setInsertionPointToStart(gpuModule.getBody());
   if (!gpuModule.lookupSymbol(kSharedGlobal))
     LLVM::GlobalOp::create(b, gpuModule.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
                            /*isConstant=*/false, LLVM::Linkage::External, kSharedGlobal,
-                           Attribute(), /*alignment=*/16, /*addrSpace=*/3);
+                           Attribute(), alignment, /*addrSpace=*/3);
 }
 
 gpu::GPUFuncOp startKernel(OpBuilder &b, Location loc, gpu::GPUModuleOp gpuModule,

@@ -69,6 +69,8 @@ struct Emitter {
   }
   Value fmax(Value x, Value y) { return intrinsic("llvm.maxnum.f32", f32, {x, y}); }
   Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", f32, {x}); }
+  /// x * y + z, rounded once.
+  Value fma(Value x, Value y, Value z) { return intrinsic("llvm.fma.f32", f32, {x, y, z}); }
   Value log2(Value x) { return intrinsic("llvm.nvvm.lg2.approx.f", f32, {x}); }
   Value slt(Value x, Value y) { return ops.cmp(mlir::arith::CmpIPredicate::slt, x, y); }
   Value feq(Value x, Value y) {
@@ -109,8 +111,8 @@ struct Emitter {
 
 /// Declares the dynamic shared memory every attention kernel of `gpuModule`
 /// uses (an external, zero-sized i8 array in the shared address space,
-/// 16-byte aligned, sized at launch), once.
-void declareDynamicShared(mlir::gpu::GPUModuleOp gpuModule);
+/// `alignment`-byte aligned, sized at launch), once.
+void declareDynamicShared(mlir::gpu::GPUModuleOp gpuModule, unsigned alignment = 16);
 
 /// A kernel `name` in `gpuModule` with the parameters of `table` and
 /// `threads` threads per CTA (its known block size); `b` is left at the end
@@ -132,13 +134,15 @@ mlir::gpu::GPUFuncOp buildKernel(mlir::gpu::GPUModuleOp gpuModule, const std::st
   return kernel;
 }
 
-/// The start every mma.sync kernel (forward, dK/dV, dQ) shares: the dynamic
-/// shared memory declared, then buildKernel with the parameters of `P`,
-/// whose Emitter has Q_LEN, KV_LEN and the scale read from the arguments.
+/// The start every tiled attention kernel (forward on sm_80 and sm_90a,
+/// dK/dV, dQ) shares: the dynamic shared memory declared (`sharedAlign`-byte
+/// aligned), then buildKernel with the parameters of `P`, whose Emitter has
+/// Q_LEN, KV_LEN and the scale read from the arguments.
 template <class Params, class Body>
 mlir::gpu::GPUFuncOp buildTileKernel(mlir::gpu::GPUModuleOp gpuModule, const std::string &name,
-                                     const Params &P, DType dtype, int threads, Body &&body) {
-  declareDynamicShared(gpuModule);
+                                     const Params &P, DType dtype, int threads,
+                                     unsigned sharedAlign, Body &&body) {
+  declareDynamicShared(gpuModule, sharedAlign);
   return buildKernel(gpuModule, name, P.table, dtype, threads,
                      [&](Emitter &e, mlir::gpu::GPUFuncOp kernel) {
                        e.qLen = e.arg(P.qLen);
@@ -146,6 +150,14 @@ mlir::gpu::GPUFuncOp buildTileKernel(mlir::gpu::GPUModuleOp gpuModule, const std
                        e.scale = e.arg(P.scale);
                        body(e, kernel);
                      });
+}
+
+/// The same with the dynamic shared memory 16-byte aligned (the mma.sync
+/// kernels).
+template <class Params, class Body>
+mlir::gpu::GPUFuncOp buildTileKernel(mlir::gpu::GPUModuleOp gpuModule, const std::string &name,
+                                     const Params &P, DType dtype, int threads, Body &&body) {
+  return buildTileKernel(gpuModule, name, P, dtype, threads, 16, std::forward<Body>(body));
 }
 
 /// The thread's tid, lane and warp (i32).

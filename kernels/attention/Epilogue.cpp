@@ -18,10 +18,9 @@ void storeFragmentRow(Emitter &e, Value rowPtr, const AccFragment &f, int mt, in
   }
 }
 
-void storeOutput(Emitter &e, const AccFragment &o, const RowStats &stats,
-                 const FragmentCoords &c) {
+void storeOutput(Emitter &e, const AttentionParams &P, const AccFragment &o,
+                 const RowStats &stats, const FragmentCoords &c) {
   auto &ops = e.ops;
-  const AttentionParams &P = attentionParams();
   Value ln2 = e.cf(0.69314718055994531f);
   Value oBase = e.globalGep(e.arg(P.out),
                             ops.mul(ops.add(ops.mul(e.sext(e.bIdx), e.arg(P.oStride.b)),

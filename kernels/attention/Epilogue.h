@@ -10,8 +10,10 @@
 
 namespace flexjit::attn {
 
-void storeOutput(Emitter &e, const AccFragment &o, const RowStats &stats,
-                 const FragmentCoords &c);
+/// `P`: the kernel's table (the sm_80 or the sm_90a forward's; out, lse and
+/// their dims are the same in both).
+void storeOutput(Emitter &e, const AttentionParams &P, const AccFragment &o,
+                 const RowStats &stats, const FragmentCoords &c);
 
 /// One row of a fragment stored in the dtype: the values of m-tile `mt`,
 /// half `half` (row 16 mt + lane / 4 + 8 half of the fragment) times

@@ -74,10 +74,7 @@ void buildBody(Emitter &e, const AttentionKernelSpec &spec, gpu::GPUFuncOp kerne
   Value kBase = e.globalGep(e.arg(P.k), ops.mul(kRowBase, e.cl(2)));
   Value vBase = e.globalGep(e.arg(P.v), ops.mul(vRowBase, e.cl(2)));
 
-  BlockLists kvLists{e.arg(P.kvNumBlocks), e.arg(P.kvIndices), e.arg(P.fullKvNumBlocks),
-                     e.arg(P.fullKvIndices),  e.arg(P.maskB),     e.arg(P.maskH),
-                     e.arg(P.maskNQ),         e.arg(P.maskNKV),   e.arg(P.qBlock),
-                     e.arg(P.kvBlock)};
+  BlockLists kvLists = forwardKvLists(e, P);
   TileWalk walk(e, spec.blockN, e.kvLen, spec.blockSparse ? &kvLists : nullptr, e.m0, e.bIdx,
                 e.hIdx);
   Value numTiles = walk.numTiles();
@@ -103,14 +100,7 @@ void buildBody(Emitter &e, const AttentionKernelSpec &spec, gpu::GPUFuncOp kerne
 
   MmaSync mma(e, spec, mTiles);
   FragmentCoords coords = mmaFragmentCoords(e, mma.warpRow0(), mTiles);
-  TileMods mods;
-  mods.score = scoreMod;
-  mods.mask = maskMod;
-  mods.scoreCtx = scoreCtx.ctx;
-  mods.maskCtx = maskCtx.ctx;
-  mods.lastKv = ops.sub(e.arg(P.kvLen), e.ci(1));
-  const float log2e = 1.4426950408889634f;
-  mods.scaleLog2 = e.fmul(e.arg(P.scale), e.cf(log2e));
+  TileMods mods = tileMods(e, scoreMod, maskMod, scoreCtx, maskCtx);
 
   // The loop over kv tiles.
   AccFragment o(mTiles, dTiles, e.cf(0.0f));
@@ -152,7 +142,7 @@ void buildBody(Emitter &e, const AttentionKernelSpec &spec, gpu::GPUFuncOp kerne
   publishModErrors(e, e.arg(P.maskCtx), maskCtx);
 
   uncarry(loop.getResults(), o, stats);
-  storeOutput(e, o, stats, coords);
+  storeOutput(e, P, o, stats, coords);
   gpu::ReturnOp::create(b, loc);
 }
 

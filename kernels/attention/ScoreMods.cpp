@@ -75,6 +75,18 @@ void publishModErrors(Emitter &e, Value deviceCtx, const ModContext &mod) {
   });
 }
 
+TileMods tileMods(Emitter &e, func::FuncOp score, func::FuncOp mask, const ModContext &scoreCtx,
+                  const ModContext &maskCtx) {
+  TileMods mods;
+  mods.score = score;
+  mods.mask = mask;
+  mods.scoreCtx = scoreCtx.ctx;
+  mods.maskCtx = maskCtx.ctx;
+  mods.lastKv = e.ops.sub(e.kvLen, e.ci(1));
+  mods.scaleLog2 = e.fmul(e.scale, e.cf(kLog2e));
+  return mods;
+}
+
 Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el) {
   return e.ops.add(kvStart, e.ops.add(c.col, e.ci(AccFragment::colOffset(j, el))));
 }
@@ -83,6 +95,8 @@ void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStar
                const TileMods &mods, AccFragment *scaledOut) {
   if (scaledOut)
     *scaledOut = AccFragment(s.mTiles(), s.nTiles());
+  if (!mods.score && mods.scaleInSoftmax)
+    return;
   for (int mt = 0; mt < s.mTiles(); ++mt)
     for (int j = 0; j < s.nTiles(); ++j)
       for (int el = 0; el < 4; ++el) {

@@ -38,16 +38,25 @@ struct TileMods {
   Value scoreCtx, maskCtx;
   Value lastKv;    ///< KV_LEN - 1 (i32)
   Value scaleLog2; ///< scale * log2 e (f32)
+  /// Without a score mod: scoreTile leaves the scores as they are (q . k),
+  /// for softmaxRowsBalanced to scale them by scaleLog2 inside exp2 (one fma a
+  /// score instead of a multiply and a subtraction; needs scale > 0).
+  bool scaleInSoftmax = false;
 };
+
+/// The mods of a kernel with their contexts, lastKv from e.kvLen and
+/// scaleLog2 from e.scale.
+TileMods tileMods(Emitter &e, mlir::func::FuncOp score, mlir::func::FuncOp mask,
+                  const ModContext &scoreCtx, const ModContext &maskCtx);
 
 /// The kv column of element `el` of n-tile j of a score tile whose first
 /// column is kvStart (i32).
 Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el);
 
-/// Scores in base-2 units: the scale and the score mod, on every element.
-/// With `scaled` and a score mod, `scaled` receives each element's
-/// (q . k) * scale, the score mod's argument (the backward passes it to the
-/// mod's derivative).
+/// Scores in base-2 units: the scale and the score mod, on every element
+/// (nothing without a score mod when mods.scaleInSoftmax). With `scaled`
+/// and a score mod, `scaled` receives each element's (q . k) * scale, the
+/// score mod's argument (the backward passes it to the mod's derivative).
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
                const TileMods &mods, AccFragment *scaled = nullptr);
 

@@ -18,7 +18,26 @@ RowStats initialRowStats(Emitter &e, int mTiles);
 /// exp2(s - max) in place, `o` (the output accumulator) is rescaled by
 /// exp2(old max - new max), and the row statistics move on. A row that has
 /// seen nothing allowed yet keeps max = -inf and subtracts 0 instead (so
-/// that exp2(-inf - -inf) never makes a NaN).
+/// that exp2(-inf - -inf) never makes a NaN). It is softmaxRows, then
+/// rescaleRows.
 void onlineSoftmaxStep(Emitter &e, int mt, AccFragment &s, AccFragment &o, RowStats &stats);
+
+/// The step without O, for a mainloop that rescales O elsewhere: the scores
+/// become probabilities and the statistics move on; returns O's factor for
+/// the m-tile's two rows, exp2(old max - new max).
+std::array<Value, 2> softmaxRows(Emitter &e, int mt, AccFragment &s, RowStats &stats);
+
+/// softmaxRows for the sm_90a mainloop (which rescales O while the previous
+/// P·V is still in flight): the row maximum as a balanced tree and the sum
+/// in four partial sums (short dependent chains; the sm_80 kernels keep
+/// softmaxRows, their PTX unchanged). With `scoreScale` (f32, > 0), the
+/// scores are q . k not yet scaled: the row maximum is taken before scaling
+/// and each probability is exp2(fma(s, scoreScale, -max)), the statistics
+/// staying in base-2 units.
+std::array<Value, 2> softmaxRowsBalanced(Emitter &e, int mt, AccFragment &s, RowStats &stats,
+                                         Value scoreScale = Value());
+
+/// O's m-tile `mt` times each row's factor.
+void rescaleRows(Emitter &e, int mt, AccFragment &o, const std::array<Value, 2> &factor);
 
 } // namespace flexjit::attn

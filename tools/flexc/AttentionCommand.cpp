@@ -1,6 +1,9 @@
 // `flexc attention FILE [--score NAME] [--mask NAME] ...`: the command line
-// turned into an AttentionKernelSpec, then Compiler::attentionKernel; with
-// --backward an AttentionBackwardSpec, then Compiler::attentionBackwardKernels.
+// turned into the spec of the forward template for the arch (the sm_90a one
+// on sm_90a unless --sm80, else the sm_80 one), then Compiler::attentionKernel
+// or attentionSm90Kernel; with --backward an AttentionBackwardSpec, then
+// Compiler::attentionBackwardKernels. With -v, ptxas's report on the PTX (the
+// toolkit's ptxas, found when flexc runs).
 #include "AttentionCommand.h"
 #include "Failure.h"
 
@@ -9,9 +12,18 @@
 #include "flexjit/Compiler.hpp"
 #include "flexjit/Frontend.hpp"
 
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Program.h"
+
+#include <cstdlib>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <utility>
 
 using namespace flexjit;
 
@@ -26,8 +38,10 @@ namespace cl = llvm::cl;
 cl::SubCommand command(
     "attention",
     "Instantiates the attention forward kernel (FlexAttention's forward pass) with the score mod "
-    "and the mask mod inlined, and prints its PTX: what the runtime compiles for "
-    "flexjit::attention with the same choices. With --backward: the backward kernels "
+    "and the mask mod inlined, and prints its PTX: with --sm80 or on another arch than sm_90a, "
+    "what the runtime compiles for flexjit::attention with the same choices; on sm_90a the "
+    "Hopper template (TMA, wgmma, warp specialization), which the runtime does not run yet. "
+    "With --backward: the backward kernels "
     "(preprocess, dK/dV, dQ or the dQ conversion) in one module with the score mod, its "
     "derivative and the mask mod inlined; --summary also prints the derivative's IR");
 cl::OptionCategory category("flexc attention options");
@@ -47,7 +61,7 @@ cl::opt<std::string> dtypeArg("dtype", cl::value_desc("bf16|f16"), cl::init("bf1
                               cl::sub(command), cl::cat(category),
                               cl::desc("the tensors' type (default bf16)"));
 cl::opt<int> headDimArg("head-dim", cl::value_desc("D"), cl::init(128), cl::sub(command),
-                        cl::cat(category), cl::desc("D of q and k: 64 or 128 (default 128)"));
+                        cl::cat(category), cl::desc("D of q and k: 64, 128 (or 256 on sm_90a) (default 128)"));
 cl::opt<int> valueHeadDimArg("value-head-dim", cl::value_desc("DV"), cl::init(0),
                              cl::sub(command), cl::cat(category),
                              cl::desc("D of v and out (default: the head dim)"));
@@ -61,7 +75,7 @@ cl::opt<int> blockNArg("block-n", cl::value_desc("N"), cl::init(0), cl::sub(comm
                                 "--backward: kv rows per CTA"));
 cl::opt<int> rowsPerWarpArg("rows-per-warp", cl::value_desc("N"), cl::init(0), cl::sub(command),
                             cl::cat(category),
-                            cl::desc("the kernel's tiling (default: what the runtime picks)"));
+                            cl::desc("the sm_80 kernel's tiling (default: what the runtime picks)"));
 cl::opt<int> stagesArg("stages", cl::value_desc("N"), cl::init(0), cl::sub(command),
                        cl::cat(category),
                        cl::desc("the kernel's tiling (default: what the runtime picks); "
@@ -69,6 +83,23 @@ cl::opt<int> stagesArg("stages", cl::value_desc("N"), cl::init(0), cl::sub(comma
 cl::opt<std::string> archArg("arch", cl::value_desc("ARCH"), cl::init("sm_90a"), cl::sub(command),
                              cl::cat(category),
                              cl::desc("sm_80, sm_86, sm_89, sm_90, sm_90a (default sm_90a)"));
+cl::opt<bool> sm80Arg("sm80", cl::sub(command), cl::cat(category),
+                      cl::desc("the sm_80 template on sm_90a too (the backward has only that "
+                               "one)"));
+cl::opt<bool> noWarpSpecializationArg(
+    "no-warp-specialization", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel without a producer warpgroup (ablation)"));
+cl::opt<bool> noPingPongArg("no-ping-pong", cl::sub(command), cl::cat(category),
+                            cl::desc("the sm_90a kernel without ping-pong (ablation)"));
+cl::opt<bool> noIntraOverlapArg(
+    "no-intra-overlap", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel without intra-warpgroup overlap (ablation)"));
+cl::opt<bool> noPersistenceArg("no-persistence", cl::sub(command), cl::cat(category),
+                               cl::desc("the sm_90a kernel without persistence (ablation)"));
+cl::opt<bool> verboseArg("v", cl::sub(command), cl::cat(category),
+                         cl::desc("ptxas's report (registers, spills, stack) of the PTX on "
+                                  "standard error: the toolkit's ptxas (PATH, else "
+                                  "$CUDA_HOME/bin, else /usr/local/cuda/bin), when there is one"));
 cl::opt<bool> summaryArg("summary", cl::sub(command), cl::cat(category),
                          cl::desc("the spec, the entry, the parameters and the PTX size instead "
                                   "of the PTX"));
@@ -97,6 +128,49 @@ cl::opt<int> dqStagesArg("dq-stages", cl::value_desc("N"), cl::init(0), cl::sub(
                          cl::cat(backwardCategory),
                          cl::desc("the dQ kernel's tiling (deterministic only)"));
 
+/// ptxas -v on `ptx`, its report to standard error; a note there instead
+/// when no ptxas is found (flexjit itself never needs one).
+void reportPtxas(const std::string &ptx, const std::string &arch) {
+  const char *home = std::getenv("CUDA_HOME");
+  const std::string toolkitBin = std::string(home && *home ? home : "/usr/local/cuda") + "/bin";
+  auto ptxas = llvm::sys::findProgramByName("ptxas");
+  if (!ptxas)
+    ptxas = llvm::sys::findProgramByName("ptxas", {toolkitBin});
+  if (!ptxas) {
+    std::cerr << "flexc: -v: no ptxas on PATH or in " << toolkitBin << ": no register report\n";
+    return;
+  }
+  llvm::SmallString<128> in, log;
+  if (llvm::sys::fs::createTemporaryFile("flexc-attention", "ptx", in) ||
+      llvm::sys::fs::createTemporaryFile("flexc-attention", "log", log)) {
+    std::cerr << "flexc: -v: cannot make a temporary file for ptxas\n";
+    return;
+  }
+  llvm::FileRemover removeIn(in), removeLog(log);
+  {
+    std::ofstream f(std::string(in), std::ios::binary);
+    f << ptx;
+  }
+  std::string archFlag = "-arch=" + arch;
+  llvm::SmallVector<llvm::StringRef> args = {*ptxas, archFlag, "-v", in, "-o", "/dev/null"};
+  std::string err;
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, llvm::StringRef(log),
+                                                llvm::StringRef(log)};
+  int rc = llvm::sys::ExecuteAndWait(*ptxas, args, std::nullopt, redirects, 0, 0, &err);
+  std::ifstream report{std::string(log)};
+  std::cerr << "flexc: " << *ptxas << " -v:\n" << report.rdbuf();
+  if (rc != 0)
+    std::cerr << "flexc: ptxas failed (exit " << rc << ")" << (err.empty() ? "" : ": " + err)
+              << "\n";
+}
+
+/// Sets each field whose override is not 0.
+void applyOverrides(std::initializer_list<std::pair<int, int *>> overrides) {
+  for (auto [set, field] : overrides)
+    if (set)
+      *field = set;
+}
+
 int attention() {
   std::string file = fileArg, score = scoreArg, mask = maskArg, dtype = dtypeArg,
               arch = archArg, output = outputArg, dumpDir = dumpDirArg;
@@ -104,7 +178,12 @@ int attention() {
       blockN = blockNArg, rowsPerWarp = rowsPerWarpArg, stages = stagesArg;
   int warps = warpsArg, dqBlockM = dqBlockMArg, dqBlockN = dqBlockNArg, dqStages = dqStagesArg;
   bool summary = summaryArg, timing = timingArg, blockSparse = blockSparseArg,
-       backward = backwardArg, deterministic = deterministicArg;
+       backward = backwardArg, deterministic = deterministicArg, verbose = verboseArg;
+  AttentionSm90Techniques techniques;
+  techniques.warpSpecialized = !noWarpSpecializationArg;
+  techniques.pingPong = !noPingPongArg;
+  techniques.intraOverlap = !noIntraOverlapArg;
+  techniques.persistent = !noPersistenceArg;
   if (dtype != "bf16" && dtype != "f16")
     usage("--dtype must be bf16 or f16, not '" + dtype + "'");
   if (file.empty())
@@ -114,6 +193,17 @@ int attention() {
     usage("--warps, --deterministic and --dq-* are options of --backward");
   if (backward && rowsPerWarp)
     usage("--rows-per-warp is an option of the forward kernel (--backward has --warps)");
+  // The forward's template: the sm_90a one on sm_90a unless --sm80.
+  const bool hopper = !backward && attentionUsesSm90(arch) && !sm80Arg;
+  const bool hopperOnly = !techniques.warpSpecialized || !techniques.pingPong ||
+                          !techniques.intraOverlap || !techniques.persistent;
+  if (hopperOnly && !hopper)
+    usage(std::string("the --no-... techniques are the sm_90a kernel's (--arch sm_90a without "
+                      "--sm80") +
+          (backward ? ", not --backward)" : ")"));
+  if (hopper && (blockM || rowsPerWarp))
+    usage("--block-m and --rows-per-warp are the sm_80 kernel's (the sm_90a kernel's query "
+          "tile is 128 rows, 16 a warp)");
 
   auto ast = loadSource(file, readFile(file));
   if (!ast)
@@ -128,22 +218,27 @@ int attention() {
   if (!compiler)
     usage(compiler.error().message); // an unknown arch
 
+  const DType dt = dtype == "f16" ? DType::F16 : DType::BF16;
+  const int dv = valueHeadDim ? valueHeadDim : headDim;
   std::ostringstream text;
+  std::string ptx, ptxArch; // what -v assembles
   if (backward) {
-    AttentionBackwardSpec spec = defaultAttentionBackwardSpec(
-        dtype == "f16" ? DType::F16 : DType::BF16, headDim,
-        valueHeadDim ? valueHeadDim : headDim, !score.empty(), !mask.empty());
+    AttentionBackwardSpec spec =
+        defaultAttentionBackwardSpec(dt, headDim, dv, !score.empty(), !mask.empty());
     spec.blockSparse = !mask.empty() || blockSparse;
     spec.deterministic = deterministic;
-    for (auto [set, field] : {std::pair{blockM, &spec.blockM}, {blockN, &spec.blockN},
-                              {stages, &spec.stages}, {warps, &spec.warps},
-                              {dqBlockM, &spec.dqBlockM}, {dqBlockN, &spec.dqBlockN},
-                              {dqStages, &spec.dqStages}})
-      if (set)
-        *field = set;
+    applyOverrides({{blockM, &spec.blockM},
+                    {blockN, &spec.blockN},
+                    {stages, &spec.stages},
+                    {warps, &spec.warps},
+                    {dqBlockM, &spec.dqBlockM},
+                    {dqBlockN, &spec.dqBlockN},
+                    {dqStages, &spec.dqStages}});
     auto kernels = (*compiler)->attentionBackwardKernels(**ast, score, mask, spec);
     if (!kernels)
       fail("flexc: error: " + kernels.error().message);
+    ptx = kernels->ptx;
+    ptxArch = kernels->arch;
     if (!summary) {
       text << kernels->ptx;
     } else {
@@ -181,42 +276,66 @@ int attention() {
       }
     }
   } else {
-  AttentionKernelSpec spec =
-      defaultAttentionSpec(dtype == "f16" ? DType::F16 : DType::BF16, headDim,
-                           valueHeadDim ? valueHeadDim : headDim, !score.empty(), !mask.empty());
-  if (blockM)
-    spec.blockM = blockM;
-  if (blockN)
-    spec.blockN = blockN;
-  if (rowsPerWarp)
-    spec.rowsPerWarp = rowsPerWarp;
-  if (stages)
-    spec.stages = stages;
-  spec.blockSparse = !mask.empty() || blockSparse;
-  auto kernel = (*compiler)->attentionKernel(**ast, score, mask, spec);
-  if (!kernel)
-    fail("flexc: error: " + kernel.error().message);
-  if (summary) {
-    text << "kernel " << kernel->entry << " (" << kernel->arch << ")\n"
-         << "  score mod: " << (score.empty() ? "none" : score)
-         << ", mask mod: " << (mask.empty() ? "none" : mask) << "\n"
-         << "  " << spec.threads() << " threads (" << spec.warps() << " warps of "
-         << spec.rowsPerWarp << " query rows), " << attentionSharedBytes(spec)
-         << " bytes of dynamic shared memory\n"
-         << "  grid: (ceil(Q_LEN / " << spec.blockM << "), Hq, B); kv tiles of " << spec.blockN
-         << ", " << spec.stages << " stages\n"
-         << "  kv walk: "
-         << (spec.blockSparse ? "the block mask's kv lists (partial, then full blocks)"
-                              : "every tile (dense, no block mask)")
-         << "\n"
-         << "  PTX: " << kernel->ptx.size() << " bytes\n"
-         << "  parameters:\n";
-    for (const KernelParam &p : kernel->params)
-      text << "    " << p.ctype << " " << p.name << "  // " << p.doc << "\n";
-  } else {
-    text << kernel->ptx;
+    AttentionKernelSpec spec = defaultAttentionSpec(dt, headDim, dv, !score.empty(), !mask.empty());
+    AttentionSm90KernelSpec hspec =
+        defaultAttentionSm90Spec(dt, headDim, dv, !score.empty(), !mask.empty());
+    if (hopper) {
+      applyOverrides({{blockN, &hspec.blockN}, {stages, &hspec.stages}});
+      hspec.blockSparse = !mask.empty() || blockSparse;
+      hspec.techniques = techniques;
+    } else {
+      applyOverrides({{blockM, &spec.blockM},
+                      {blockN, &spec.blockN},
+                      {rowsPerWarp, &spec.rowsPerWarp},
+                      {stages, &spec.stages}});
+      spec.blockSparse = !mask.empty() || blockSparse;
+    }
+    auto kernel = hopper ? (*compiler)->attentionSm90Kernel(**ast, score, mask, hspec)
+                         : (*compiler)->attentionKernel(**ast, score, mask, spec);
+    if (!kernel)
+      fail("flexc: error: " + kernel.error().message);
+    ptx = kernel->ptx;
+    ptxArch = kernel->arch;
+    if (summary) {
+      const bool sparse = hopper ? hspec.blockSparse : spec.blockSparse;
+      text << "kernel " << kernel->entry << " (" << kernel->arch << ")\n"
+           << "  score mod: " << (score.empty() ? "none" : score)
+           << ", mask mod: " << (mask.empty() ? "none" : mask) << "\n";
+      if (hopper) {
+        const AttentionSm90Techniques &t = hspec.techniques;
+        text << "  " << hspec.threads() << " threads ("
+             << (t.warpSpecialized ? "a producer warpgroup, " : "")
+             << "2 consumer warpgroups of 64 query rows), " << attentionSm90SharedBytes(hspec)
+             << " bytes of dynamic shared memory\n"
+             << "  grid: "
+             << (t.persistent ? "one CTA per SM over" : "one CTA per work tile of")
+             << " ceil(Q_LEN / 128) * Hq * B work tiles; kv tiles of " << hspec.blockN << ", "
+             << hspec.stages << " stages\n"
+             << "  techniques: warp specialization " << (t.warpSpecialized ? "on" : "off")
+             << ", ping-pong " << (t.pingPong ? "on" : "off") << ", intra-warpgroup overlap "
+             << (t.intraOverlap ? "on" : "off") << ", persistence "
+             << (t.persistent ? "on" : "off") << "\n";
+      } else {
+        text << "  " << spec.threads() << " threads (" << spec.warps() << " warps of "
+             << spec.rowsPerWarp << " query rows), " << attentionSharedBytes(spec)
+             << " bytes of dynamic shared memory\n"
+             << "  grid: (ceil(Q_LEN / " << spec.blockM << "), Hq, B); kv tiles of "
+             << spec.blockN << ", " << spec.stages << " stages\n";
+      }
+      text << "  kv walk: "
+           << (sparse ? "the block mask's kv lists (partial, then full blocks)"
+                      : "every tile (dense, no block mask)")
+           << "\n"
+           << "  PTX: " << kernel->ptx.size() << " bytes\n"
+           << "  parameters:\n";
+      for (const KernelParam &p : kernel->params)
+        text << "    " << p.ctype << " " << p.name << "  // " << p.doc << "\n";
+    } else {
+      text << kernel->ptx;
+    }
   }
-  }
+  if (verbose)
+    reportPtxas(ptx, ptxArch);
   if (output.empty()) {
     std::cout << text.str();
   } else {

@@ -16,16 +16,6 @@
 namespace flexjit::hoppertest {
 namespace {
 
-#define REQUIRE_HOPPER()                                                                           \
-  do {                                                                                             \
-    REQUIRE_GPU();                                                                                 \
-    auto info_ = ::flexjit::cuda::deviceInfo(0);                                                   \
-    ASSERT_TRUE(info_.ok()) << info_.error().message;                                              \
-    if (info_->ccMajor != 9)                                                                       \
-      GTEST_SKIP() << "not a Hopper GPU (compute capability " << info_->ccMajor << "."             \
-                   << info_->ccMinor << "): sm_90a kernels do not run here";                       \
-  } while (0)
-
 uint16_t encode(DType t, float v) { return t == DType::BF16 ? floatToBf16(v) : floatToF16(v); }
 
 /// Integers in [-bound, bound]: exact in bf16/f16, and their dot products
@@ -246,12 +236,15 @@ TEST(Sm90Gpu, MainloopEveryVariantIsExact) {
   REQUIRE_HOPPER();
   struct Variant {
     int d, n;
-    bool pp, ov, pers;
+    bool pp, ov, pers, ws = true;
   };
   for (Variant var : {Variant{128, 128, true, true, true}, Variant{64, 128, true, true, true},
                       Variant{256, 64, true, true, true}, Variant{128, 128, false, true, true},
-                      Variant{128, 128, true, false, true}, Variant{128, 128, true, true, false}}) {
+                      Variant{128, 128, true, false, true}, Variant{128, 128, true, true, false},
+                      Variant{128, 128, true, true, true, false},
+                      Variant{128, 128, false, false, true, false}}) {
     Sm90MainloopConfig cfg;
+    cfg.warpSpecialized = var.ws;
     cfg.headDim = cfg.valueHeadDim = var.d;
     cfg.blockN = var.n;
     cfg.pingPong = var.pp;

@@ -5,6 +5,7 @@
 #include "compiler/backend/Stage.h"
 #include "flexjit/Compiler.hpp"
 #include "kernels/KernelSupport.h"
+#include "kernels/KernelFunc.h"
 #include "kernels/Sm90Ops.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -406,7 +407,7 @@ Result<TestKernel> mainloopKernel(const Sm90MainloopConfig &cfg) {
   std::string name = "sm90_mainloop_d" + std::to_string(cfg.headDim) + "_dv" +
                      std::to_string(cfg.valueHeadDim) + "_n" + std::to_string(cfg.blockN) +
                      (cfg.pingPong ? "_pp" : "") + (cfg.intraOverlap ? "_ov" : "") +
-                     (cfg.persistent ? "_pers" : "");
+                     (cfg.persistent ? "_pers" : "") + (cfg.warpSpecialized ? "" : "_nows");
   Build k(name, "mmmpii", cfg.threads(), true);
   configureSm90Kernel(k.fn, cfg, {0, 1, 2});
   KernelOps o = k.ops();
@@ -418,21 +419,24 @@ Result<TestKernel> mainloopKernel(const Sm90MainloopConfig &cfg) {
   Sm90Thread me;
   Sm90Hooks h;
   h.numWorkTiles = [&] { return W; };
-  h.beginWorkTile = [&](Value w) {
+  h.beginWorkTile = [&](Value w, bool) {
     w0 = w;
-    return o.urem(o.mul(w, o.c32(3)), o.add(T, o.c32(1)));
+    return Sm90WorkTile{o.urem(o.mul(w, o.c32(3)), o.add(T, o.c32(1))), Value()};
   };
-  h.qCoords = [&](int j) -> SmallVector<Value> {
-    return {o.c32(64 * j), o.mul(w0, o.c32(cfg.blockM()))};
-  };
+  h.qCoords = [&]() -> SmallVector<Value> { return {o.c32(0), o.mul(w0, o.c32(cfg.blockM()))}; };
   auto kvRow = [&](Value t) { return o.mul(o.add(o.mul(w0, T), t), o.c32(cfg.blockN)); };
-  h.kCoords = [&](Value t, int j) -> SmallVector<Value> { return {o.c32(64 * j), kvRow(t)}; };
-  h.vCoords = h.kCoords;
+  // The tag is the tile's row plus one: a consumer that got another tile's
+  // tag (or none) zeroes its P, which the exact comparison sees.
+  h.kvTile = [&](Value t) { return Sm90KvTile{{o.c32(0), kvRow(t)}, o.add(kvRow(t), o.c32(1))}; };
   h.consumerSetup = [&](const Sm90Thread &t) { me = t; };
   h.initialState = [&] { return SmallVector<Value>(); };
-  h.transform = [&](ArrayRef<Value> sAcc, Value, ArrayRef<Value>, bool) {
+  h.transform = [&](ArrayRef<Value> sAcc, Value t, Value tag, ArrayRef<Value>, bool,
+                    Sm90TileMask) {
     Sm90Step step;
-    step.probs.assign(sAcc.begin(), sAcc.end());
+    Value right = o.eq(tag, o.add(kvRow(t), o.c32(1)));
+    Value zero = arith::ConstantOp::create(*k.b, k.loc, k.b->getF32FloatAttr(0.0f));
+    for (Value v : sAcc)
+      step.probs.push_back(o.select(right, v, zero));
     Value half = arith::ConstantOp::create(*k.b, k.loc, k.b->getF32FloatAttr(0.5f));
     step.rowScale = {half, half};
     return step;

@@ -6,7 +6,7 @@
 
 #include "flexjit/Error.hpp"
 #include "flexjit/Tensor.hpp"
-#include "kernels/Sm90Mainloop.h"
+#include "kernels/attention/Sm90Mainloop.h"
 
 #include <string>
 
@@ -50,7 +50,7 @@ Result<TestKernel> wgmmaRegisterAKernel(DType dtype, int n, int k);
 /// Three warpgroups.
 Result<TestKernel> warpSpecializedKernel(DType dtype, int n, int k, bool pingPong);
 
-/// The attention-shaped mainloop of kernels/Sm90Mainloop.h with a plain
+/// The attention-shaped mainloop of kernels/attention/Sm90Mainloop.h with a plain
 /// transform: for work tile w (of W) with n_w = (3 w) % (T + 1) kv tiles,
 ///   O_w = Σ_{t < n_w} bf16(S_t)·V_{w,t}, O halved before each tile is added,
 ///   S_t = Q_w·K_{w,t}ᵀ,

@@ -25,6 +25,18 @@
     }                                                                                    \
   } while (0)
 
+/// Skips the test, with the reason, unless device 0 is a Hopper GPU
+/// (compute capability 9.0: the sm_90a kernels run there).
+#define REQUIRE_HOPPER()                                                                 \
+  do {                                                                                   \
+    REQUIRE_GPU();                                                                       \
+    auto info_ = ::flexjit::cuda::deviceInfo(0);                                         \
+    ASSERT_TRUE(info_.ok()) << info_.error().message;                                    \
+    if (info_->ccMajor != 9)                                                             \
+      GTEST_SKIP() << "not a Hopper GPU (compute capability " << info_->ccMajor << "."   \
+                   << info_->ccMinor << "): sm_90a kernels do not run here";             \
+  } while (0)
+
 namespace flexjit::testsupport {
 
 /// FLEXJIT_REQUIRE_GPU=1: a test that needs a GPU fails where there is none.

@@ -5,7 +5,8 @@
 //   - warpgroup 0 produces: one thread TMA-loads Q [blockM x D] per work
 //     tile (after the consumers release the previous Q on a named barrier)
 //     and K(t), V(t) [blockN x D / Dv] through two rings (Sm90Pipeline.h);
-//     its registers go down to producerRegisters (setmaxnreg);
+//     its registers go down to producerRegisters (setmaxnreg) (without
+//     warp specialization a consumer thread issues the copies instead);
 //   - warpgroups 1.. consume, 64 query rows each, registers up to
 //     consumerRegisters: S = Q·Kᵀ with wgmma from shared memory, the
 //     kernel's transform turns S into P (bf16/f16 A fragments) and a per-row
@@ -24,6 +25,7 @@
 #pragma once
 
 #include "kernels/Sm90Ops.h"
+#include "kernels/attention/Sm90MainloopConfig.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -32,28 +34,6 @@
 #include <string>
 
 namespace flexjit {
-
-struct Sm90MainloopConfig {
-  DType dtype = DType::BF16;
-  int headDim = 128;      ///< D of Q and K: 64, 128 or 256
-  int valueHeadDim = 128; ///< Dv of V and O: 64, 128 or 256
-  int blockN = 128;       ///< kv rows per tile: a multiple of 16, at most 256
-  int stages = 2;         ///< K and V tiles in flight
-  int consumers = 2;      ///< consumer warpgroups, 64 query rows each
-  bool pingPong = true;   ///< consumers take turns to issue (needs 2 consumers)
-  bool intraOverlap = true;
-  bool persistent = true;
-  int producerRegisters = 40;
-  int consumerRegisters = 232;
-
-  int blockM() const { return 64 * consumers; }
-  int threads() const { return 128 * (consumers + 1); }
-  /// Bytes of dynamic shared memory: Q, the K and V rings, the mbarriers,
-  /// and 1 KB to align the start to 1024 bytes.
-  unsigned sharedBytes() const;
-  /// An error naming what this loop does not support, or "".
-  std::string unsupported() const;
-};
 
 /// Where the current thread is, for the consumer hooks.
 struct Sm90Thread {
@@ -82,25 +62,54 @@ struct Sm90Step {
   std::array<mlir::Value, 2> rowScale{};
 };
 
+/// What a transform does about the mask on a kv tile.
+enum class Sm90TileMask {
+  Checked,  ///< the tile says (its tag): mask it if it is partial
+  Masked,   ///< mask it: it is partial
+  Unmasked, ///< it is full: no mask
+};
+
+/// A work tile as the kernel begins it.
+struct Sm90WorkTile {
+  mlir::Value kvTiles; ///< its kv tiles (i32, 0 allowed)
+  /// How many of the first kv tiles need the mask, none of the others
+  /// (i32); null: unknown, every tile checked. Known, the loop runs over
+  /// each range with its own transform.
+  mlir::Value maskedTiles;
+};
+
+/// Where kv tile t comes from, as the issuing thread computes it.
+struct Sm90KvTile {
+  /// TMA coordinates (innermost first) of K's and of V's first 64-column
+  /// box; box j is at + 64 j in the first coordinate.
+  llvm::SmallVector<mlir::Value> coords;
+  /// An i32 the consumers get with the tile (through shared memory, written
+  /// before the tile's full barrier is arrived on): what the kernel needs
+  /// of the tile that the issuer already computed (null: 0).
+  mlir::Value tag;
+};
+
 struct Sm90Hooks {
   /// The number of work tiles (i32); built once, in every thread.
   std::function<mlir::Value()> numWorkTiles;
-  /// Starts work tile `w` (i32), in the producer and in the consumers;
-  /// returns its number of kv tiles (i32, 0 allowed).
-  std::function<mlir::Value(mlir::Value w)> beginWorkTile;
-  /// TMA coordinates (innermost first) of Q's 64-column block `block`, and
-  /// of K's / V's for kv tile `t` (i32) of the work tile begun last.
-  std::function<llvm::SmallVector<mlir::Value>(int block)> qCoords;
-  std::function<llvm::SmallVector<mlir::Value>(mlir::Value t, int block)> kCoords, vCoords;
+  /// Starts work tile `w` (i32) in the producer (`consumer` false) or in a
+  /// consumer.
+  std::function<Sm90WorkTile(mlir::Value w, bool consumer)> beginWorkTile;
+  /// TMA coordinates (innermost first) of Q's first 64-column box of the
+  /// work tile begun last (box j at + 64 j in the first coordinate).
+  std::function<llvm::SmallVector<mlir::Value>()> qCoords;
+  /// Kv tile `t` (i32) of the work tile begun last.
+  std::function<Sm90KvTile(mlir::Value t)> kvTile;
   /// Once per consumer thread, before its first work tile (may be empty).
   std::function<void(const Sm90Thread &)> consumerSetup;
   /// The state at the start of a work tile.
   std::function<llvm::SmallVector<mlir::Value>()> initialState;
   /// S(t) (the thread's blockN/2 accumulators in wgmma's order) to P (f32),
-  /// the new state and O's scale. `first`: t is the work tile's first kv
-  /// tile.
-  std::function<Sm90Step(llvm::ArrayRef<mlir::Value> s, mlir::Value t,
-                         llvm::ArrayRef<mlir::Value> state, bool first)>
+  /// the new state and O's scale. `tag`: the tile's (Sm90KvTile::tag).
+  /// `first`: t is the work tile's first kv tile. `mask`: what to do about
+  /// the mask on this tile.
+  std::function<Sm90Step(llvm::ArrayRef<mlir::Value> s, mlir::Value t, mlir::Value tag,
+                         llvm::ArrayRef<mlir::Value> state, bool first, Sm90TileMask mask)>
       transform;
   /// After the work tile's last P·V: O (Dv/2 values) and the final state.
   std::function<void(llvm::ArrayRef<mlir::Value> o, llvm::ArrayRef<mlir::Value> state)> epilogue;
@@ -110,9 +119,10 @@ struct Sm90Hooks {
 
 /// Sets what the loop needs on the kernel: the register cap at entry
 /// (nvvm.maxntid = threads, nvvm.minctasm = 1: setmaxnreg works only
-/// with one) and the tensor maps' argument indices as grid constants.
+/// with one) and, when given, the tensor maps' argument indices as grid
+/// constants (a kernel made from a parameter table has them already).
 void configureSm90Kernel(mlir::gpu::GPUFuncOp kernel, const Sm90MainloopConfig &cfg,
-                         llvm::ArrayRef<int32_t> tensorMapArgs);
+                         llvm::ArrayRef<int32_t> tensorMapArgs = {});
 
 /// Builds the kernel's body at `b`'s insertion point. `smem`: the dynamic
 /// shared memory (!llvm.ptr<3>, as declared: the loop aligns it);

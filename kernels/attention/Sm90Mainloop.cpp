@@ -1,6 +1,7 @@
-// The sm_90a warp-specialized mainloop (kernels/Sm90Mainloop.h).
-#include "kernels/Sm90Mainloop.h"
+// The sm_90a warp-specialized mainloop (kernels/attention/Sm90Mainloop.h).
+#include "kernels/attention/Sm90Mainloop.h"
 
+#include "kernels/KernelFunc.h"
 #include "kernels/KernelSupport.h"
 #include "kernels/Sm90Pipeline.h"
 
@@ -21,20 +22,12 @@ using mlir::Value; // not flexjit::Value (a scalar of the mod language)
 constexpr int kQueryEmpty = 1;
 constexpr int kTurn = 2;
 
-/// The shared-memory layout: Q, the K ring, the V ring, then the mbarriers
-/// (Q's, the K ring's, the V ring's). Tiles are multiples of 1024 bytes.
-struct Layout {
+/// The shared-memory layout (Sm90SharedLayout) with the tiles' shapes.
+struct Layout : Sm90SharedLayout {
   explicit Layout(const Sm90MainloopConfig &c)
-      : q{c.blockM(), c.headDim}, k{c.blockN, c.headDim}, v{c.blockN, c.valueHeadDim} {
-    kBase = q.bytes();
-    vBase = kBase + c.stages * k.bytes();
-    barriers = vBase + c.stages * v.bytes();
-    kRing = barriers + 8;
-    vRing = kRing + TmaRing::barrierBytes(c.stages);
-    end = vRing + TmaRing::barrierBytes(c.stages);
-  }
+      : Sm90SharedLayout(c), q{c.blockM(), c.headDim}, k{c.blockN, c.headDim},
+        v{c.blockN, c.valueHeadDim} {}
   SwizzledTile q, k, v;
-  int kBase, vBase, barriers, kRing, vRing, end;
 };
 
 /// Value lists carried by a loop, split back by their sizes.
@@ -86,6 +79,9 @@ private:
   Layout L;
   Value smem, qFull, tid;
   Value qMap, kMap, vMap;
+  Value issuer;        ///< without warp specialization: thread 0 of consumer 0
+  Value workKvTiles;   ///< the current work tile's kv tiles (consumers)
+  Value workMasked;    ///< its leading tiles that need the mask (null: unknown)
   std::unique_ptr<TmaRing> kRing, vRing;
 
   Value at(Value byteOffset) {
@@ -109,9 +105,22 @@ private:
   void producer();
   void consumer();
 
-  /// A tile's copies: the 64-column blocks of one box each.
+  /// A tile's copies: the 64-column blocks of one box each, box j at + 64 j
+  /// in the first coordinate.
   void loadTile(Value dst, const SwizzledTile &tile, Value map, Value bar,
-                const std::function<SmallVector<Value>(int)> &coords);
+                ArrayRef<Value> coords);
+  /// The issuing thread: Q of the work tile begun last, on qFull.
+  void issueQ();
+  /// The issuing thread: kv tile `tile` into use n's K (with its tag) or V
+  /// slot, once the slot is free (`acquire`: the thread waits for it).
+  void issueK(Value use, const Sm90KvTile &tile, bool acquire);
+  void issueV(Value use, const Sm90KvTile &tile, bool acquire);
+  /// Without warp specialization, after use n (tile t of the work tile)
+  /// was released from `ring`: its slot's next tile, t + stages, when the
+  /// work tile has one (issued by thread 0 of consumer 0).
+  void refill(bool kRingSlot, Value use, Value t);
+  /// This consumer is done reading Q (its last Q·Kᵀ completed).
+  void queryReleased();
 
   // Consumer pieces.
   Value consumerIdx;
@@ -125,8 +134,11 @@ private:
     return s.descriptorPlus(base, o.mul(vRing->slot(use), o.c32(L.v.bytes())));
   }
   SmallVector<Value> scores(Value use);
-  /// S for use n in a turn of its own, waited for; K's slot released.
-  SmallVector<Value> scoresAlone(Value use);
+  /// The tag the issuer stored with use n's K slot.
+  Value tagOf(Value use);
+  /// S for use n (tile t) in a turn of its own, waited for; K's slot
+  /// released. `tag`: the tile's, read before the release.
+  SmallVector<Value> scoresAlone(Value use, Value t, Value &tag);
   SmallVector<Value> accumulate(ArrayRef<Value> p, Value use, ArrayRef<Value> oAcc);
   void turnBegin();
   void turnEnd();
@@ -136,6 +148,12 @@ private:
   SmallVector<Value>
   forCarrying(Value lb, Value ub, ArrayRef<Value> init,
               const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body);
+  /// Tiles lb..n-1 carrying `init`: with the work tile's masked tiles known,
+  /// a loop over those before lb.. (masked) and one over the rest; else one
+  /// loop whose transform checks each tile.
+  SmallVector<Value>
+  inRanges(ArrayRef<Value> init, Value lb, Value n,
+           const std::function<SmallVector<Value>(Value, ArrayRef<Value>, Sm90TileMask)> &body);
   /// A work tile's n > 0 kv tiles, from the uses-th use of the rings on.
   KvResult overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0, ArrayRef<Value> state0);
   KvResult sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0, ArrayRef<Value> state0);
@@ -159,12 +177,60 @@ template <class F> void Builder::forWorkTiles(Value count, F &&body) {
 }
 
 void Builder::loadTile(Value dst, const SwizzledTile &tile, Value map, Value bar,
-                       const std::function<SmallVector<Value>(int)> &coords) {
+                       ArrayRef<Value> coords) {
   for (int j = 0; j < tile.cols / 64; ++j) {
     Value at = LLVM::GEPOp::create(b, loc, dst.getType(), b.getI8Type(), dst,
                                    ValueRange{o.c32(j * tile.blockBytes())});
-    s.tmaLoad(at, map, coords(j), bar);
+    SmallVector<Value> c(coords.begin(), coords.end());
+    if (j)
+      c[0] = o.add(c[0], o.c32(64 * j));
+    s.tmaLoad(at, map, c, bar);
   }
+}
+
+void Builder::issueQ() {
+  s.mbarrierArriveExpectTx(qFull, o.c32(L.q.bytes()));
+  loadTile(smem, L.q, qMap, qFull, hooks.qCoords());
+}
+
+void Builder::issueK(Value use, const Sm90KvTile &tile, bool acquire) {
+  if (acquire)
+    kRing->acquire(use);
+  // The tag first: the full barrier's arrival releases it to the consumers.
+  Value tagAt = at(o.add(o.c32(L.tags), o.mul(kRing->slot(use), o.c32(4))));
+  o.store(tile.tag ? tile.tag : o.c32(0), tagAt, 4);
+  kRing->expect(use, o.c32(L.k.bytes()));
+  Value dst = at(o.add(o.c32(L.kBase), o.mul(kRing->slot(use), o.c32(L.k.bytes()))));
+  loadTile(dst, L.k, kMap, kRing->full(use), tile.coords);
+}
+
+void Builder::issueV(Value use, const Sm90KvTile &tile, bool acquire) {
+  if (acquire)
+    vRing->acquire(use);
+  vRing->expect(use, o.c32(L.v.bytes()));
+  Value dst = at(o.add(o.c32(L.vBase), o.mul(vRing->slot(use), o.c32(L.v.bytes()))));
+  loadTile(dst, L.v, vMap, vRing->full(use), tile.coords);
+}
+
+void Builder::refill(bool kRingSlot, Value use, Value t) {
+  if (cfg.warpSpecialized)
+    return;
+  Value next = o.add(t, o.c32(cfg.stages));
+  ifThen(o.land(issuer, o.ult(next, workKvTiles)), [&] {
+    Sm90KvTile tile = hooks.kvTile(next);
+    Value nextUse = o.add(use, o.c32(cfg.stages));
+    if (kRingSlot)
+      issueK(nextUse, tile, /*acquire=*/true);
+    else
+      issueV(nextUse, tile, /*acquire=*/true);
+  });
+}
+
+void Builder::queryReleased() {
+  if (cfg.warpSpecialized)
+    s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+  else // the issuer loads the next Q once every consumer passed here
+    s.namedBarrierSync(kQueryEmpty, 128 * cfg.consumers);
 }
 
 void Builder::producer() {
@@ -172,36 +238,27 @@ void Builder::producer() {
   // Warp 0 runs the loop (all its lanes wait on the barriers, as the named
   // barrier counts whole warps); lane 0 issues the copies.
   ifThen(o.ult(tid, o.c32(32)), [&] {
-    Value issuer = o.eq(tid, o.c32(0));
+    Value lane0 = o.eq(tid, o.c32(0));
     for (Value map : {qMap, kMap, vMap})
-      ifThen(issuer, [&] { s.prefetchTensorMap(map); });
+      ifThen(lane0, [&] { s.prefetchTensorMap(map); });
     forWorkTiles(hooks.numWorkTiles(), [&](Value w, Value uses, Value done) {
-      Value n = hooks.beginWorkTile(w);
+      Value n = hooks.beginWorkTile(w, /*consumer=*/false).kvTiles;
       // The consumers release Q after their last Q·Kᵀ of the previous tile.
       ifThen(o.ne(done, o.c32(0)),
              [&] { s.namedBarrierSync(kQueryEmpty, 128 * cfg.consumers + 32); });
-      ifThen(issuer, [&] {
-        s.mbarrierArriveExpectTx(qFull, o.c32(L.q.bytes()));
-        loadTile(smem, L.q, qMap, qFull, hooks.qCoords);
-      });
+      ifThen(lane0, [&] { issueQ(); });
       auto loop = scf::ForOp::create(b, loc, index(o.c32(0)), index(n), index(o.c32(1)));
       {
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPointToStart(loop.getBody());
         Value t = i32(loop.getInductionVar());
         Value use = o.add(uses, t);
+        Sm90KvTile tile = hooks.kvTile(t);
         // Each ring's slot once every consumer has read its previous tile.
-        auto produce = [&](TmaRing &ring, int base, const SwizzledTile &tile, Value map,
-                           const std::function<SmallVector<Value>(Value, int)> &coords) {
-          ring.acquire(use);
-          ifThen(issuer, [&] {
-            ring.expect(use, o.c32(tile.bytes()));
-            Value dst = at(o.add(o.c32(base), o.mul(ring.slot(use), o.c32(tile.bytes()))));
-            loadTile(dst, tile, map, ring.full(use), [&](int j) { return coords(t, j); });
-          });
-        };
-        produce(*kRing, L.kBase, L.k, kMap, hooks.kCoords);
-        produce(*vRing, L.vBase, L.v, vMap, hooks.vCoords);
+        kRing->acquire(use);
+        ifThen(lane0, [&] { issueK(use, tile, /*acquire=*/false); });
+        vRing->acquire(use);
+        ifThen(lane0, [&] { issueV(use, tile, /*acquire=*/false); });
       }
       return n;
     });
@@ -272,28 +329,56 @@ Builder::forCarrying(Value lb, Value ub, ArrayRef<Value> init,
   return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
 }
 
-SmallVector<Value> Builder::scoresAlone(Value use) {
+Value Builder::tagOf(Value use) {
+  return o.load(b.getI32Type(), at(o.add(o.c32(L.tags), o.mul(kRing->slot(use), o.c32(4)))), 4);
+}
+
+SmallVector<Value> Builder::scoresAlone(Value use, Value t, Value &tag) {
   kRing->wait(use);
+  tag = tagOf(use);
   turnBegin();
   SmallVector<Value> sAcc = scores(use);
   turnEnd();
   sAcc = s.wgmmaWait(0, sAcc);
   releaseBy(*kRing, use);
+  refill(/*kRingSlot=*/true, use, t);
   return sAcc;
+}
+
+SmallVector<Value> Builder::inRanges(ArrayRef<Value> init, Value lb, Value n,
+                                     const std::function<SmallVector<Value>(
+                                         Value, ArrayRef<Value>, Sm90TileMask)> &body) {
+  if (!workMasked)
+    return forCarrying(lb, n, init, [&](Value t, ArrayRef<Value> c) {
+      return body(t, c, Sm90TileMask::Checked);
+    });
+  // The leading masked tiles, then the rest: two loops, so that neither
+  // decides per tile whether to mask (a decision LLVM and ptxas turn into
+  // masking every tile, the selects being cheaper than a branch to them).
+  Value split = arith::MaxUIOp::create(b, loc, lb, arith::MinUIOp::create(b, loc, workMasked, n));
+  SmallVector<Value> mid = forCarrying(lb, split, init, [&](Value t, ArrayRef<Value> c) {
+    return body(t, c, Sm90TileMask::Masked);
+  });
+  return forCarrying(split, n, mid, [&](Value t, ArrayRef<Value> c) {
+    return body(t, c, Sm90TileMask::Unmasked);
+  });
 }
 
 KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
                                     ArrayRef<Value> state0) {
   // Tile 0's scores and transform, then per tile t >= 1: S(t) and
   // P(t-1)·V(t-1) issued together, S(t)'s transform under P·V.
-  SmallVector<Value> sAcc = scoresAlone(uses);
-  Sm90Step step0 = hooks.transform(sAcc, o.c32(0), state0, /*first=*/true);
+  Value tag0;
+  SmallVector<Value> sAcc = scoresAlone(uses, o.c32(0), tag0);
+  Sm90Step step0 =
+      hooks.transform(sAcc, o.c32(0), tag0, state0, /*first=*/true, Sm90TileMask::Checked);
   Carried init{SmallVector<Value>(o0.begin(), o0.end()), s.aFragments(cfg.dtype, step0.probs),
                step0.state};
-  Carried fin = init.unpack(forCarrying(o.c32(1), n, init.pack(), [&](Value t, ArrayRef<Value> c) {
+  auto body = [&](Value t, ArrayRef<Value> c, Sm90TileMask mask) {
     Carried cur = init.unpack(c);
     Value use = o.add(uses, t), prev = o.sub(use, o.c32(1));
     kRing->wait(use);
+    Value tag = tagOf(use);
     turnBegin();
     SmallVector<Value> sNext = scores(use);
     vRing->wait(prev);
@@ -301,7 +386,8 @@ KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     turnEnd();
     sNext = s.wgmmaWait(1, sNext);
     releaseBy(*kRing, use);
-    Sm90Step step = hooks.transform(sNext, t, cur.state, /*first=*/false);
+    refill(/*kRingSlot=*/true, use, t);
+    Sm90Step step = hooks.transform(sNext, t, tag, cur.state, /*first=*/false, mask);
     // The transform's values pass through the wait: computed before it,
     // under the P·V in flight.
     Carried next{oNext, step.probs, step.state};
@@ -318,18 +404,20 @@ KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
         scales = scales.drop_front();
       }
     releaseBy(*vRing, prev);
+    refill(/*kRingSlot=*/false, prev, o.sub(t, o.c32(1)));
     next.o = scaleRows(next.o, step.rowScale);
     next.p = s.aFragments(cfg.dtype, next.p);
     return next.pack();
-  }));
+  };
+  Carried fin = init.unpack(inRanges(init.pack(), o.c32(1), n, body));
   Value last = o.sub(o.add(uses, n), o.c32(1));
   vRing->wait(last);
   turnBegin();
   SmallVector<Value> oAcc = accumulate(fin.p, last, fin.o);
   turnEnd();
-  s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+  queryReleased();
   oAcc = s.wgmmaWait(0, oAcc);
-  releaseBy(*vRing, last);
+  releaseBy(*vRing, last); // the work tile's last: no refill
   return {oAcc, fin.state};
 }
 
@@ -339,11 +427,12 @@ KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
   Carried init{SmallVector<Value>(o0.begin(), o0.end()),
                {},
                SmallVector<Value>(state0.begin(), state0.end())};
-  Carried fin = init.unpack(forCarrying(o.c32(0), n, init.pack(), [&](Value t, ArrayRef<Value> c) {
+  auto body = [&](Value t, ArrayRef<Value> c, Sm90TileMask mask) {
     Carried cur = init.unpack(c);
     Value use = o.add(uses, t);
-    SmallVector<Value> sAcc = scoresAlone(use);
-    Sm90Step step = hooks.transform(sAcc, t, cur.state, /*first=*/false);
+    Value tag;
+    SmallVector<Value> sAcc = scoresAlone(use, t, tag);
+    Sm90Step step = hooks.transform(sAcc, t, tag, cur.state, /*first=*/false, mask);
     cur.o = scaleRows(cur.o, step.rowScale);
     vRing->wait(use);
     turnBegin();
@@ -351,16 +440,20 @@ KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     turnEnd();
     cur.o = s.wgmmaWait(0, cur.o);
     releaseBy(*vRing, use);
+    refill(/*kRingSlot=*/false, use, t);
     cur.state = step.state;
     return cur.pack();
-  }));
-  s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+  };
+  Carried fin = init.unpack(inRanges(init.pack(), o.c32(0), n, body));
+  queryReleased();
   return {fin.o, fin.state};
 }
 
 void Builder::consumer() {
-  s.setMaxRegisters(cfg.consumerRegisters, /*increase=*/true);
-  consumerIdx = o.sub(shr(tid, 7), o.c32(1));
+  if (cfg.warpSpecialized)
+    s.setMaxRegisters(cfg.consumerRegisters, /*increase=*/true);
+  consumerIdx = cfg.warpSpecialized ? o.sub(shr(tid, 7), o.c32(1)) : shr(tid, 7);
+  issuer = o.eq(tid, o.c32(0));
   thread.consumer = consumerIdx;
   thread.tidInGroup = o.land(tid, o.c32(127));
   thread.warp = shr(thread.tidInGroup, 5);
@@ -377,8 +470,32 @@ void Builder::consumer() {
                        WgmmaMajor::K);
   const int oValues = cfg.valueHeadDim / 2;
 
+  if (!cfg.warpSpecialized)
+    ifThen(issuer, [&] {
+      for (Value map : {qMap, kMap, vMap})
+        s.prefetchTensorMap(map);
+    });
+
   forWorkTiles(hooks.numWorkTiles(), [&](Value w, Value uses, Value done) {
-    Value n = hooks.beginWorkTile(w);
+    Sm90WorkTile work = hooks.beginWorkTile(w, /*consumer=*/true);
+    Value n = work.kvTiles;
+    workKvTiles = n;
+    workMasked = work.maskedTiles;
+    if (!cfg.warpSpecialized) {
+      // The issuer: Q (every consumer released the previous one, at
+      // queryReleased), then the first `stages` tiles.
+      ifThen(issuer, [&] {
+        issueQ();
+        for (int i = 0; i < cfg.stages; ++i) {
+          Value t = o.c32(i);
+          ifThen(o.ult(t, n), [&] {
+            Sm90KvTile tile = hooks.kvTile(t);
+            issueK(o.add(uses, t), tile, /*acquire=*/true);
+            issueV(o.add(uses, t), tile, /*acquire=*/true);
+          });
+        }
+      });
+    }
     s.mbarrierWait(qFull, o.land(done, o.c32(1)));
     SmallVector<Value> state0 = hooks.initialState();
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
@@ -393,7 +510,7 @@ void Builder::consumer() {
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(&some.getElseRegion().front());
-      s.namedBarrierArrive(kQueryEmpty, 128 * cfg.consumers + 32);
+      queryReleased();
       scf::YieldOp::create(b, loc, none.pack());
       b.setInsertionPointToStart(&some.getThenRegion().front());
       KvResult r = cfg.intraOverlap ? overlappedKvTiles(n, uses, o0, state0)
@@ -430,6 +547,10 @@ void Builder::build(Value smemDeclared, Value qMapArg, Value kMapArg, Value vMap
   });
   NVVM::Barrier0Op::create(b, loc);
 
+  if (!cfg.warpSpecialized) {
+    consumer();
+    return;
+  }
   // The roles, one branch each (what setmaxnreg needs).
   auto roles = scf::IfOp::create(b, loc, TypeRange{}, o.ult(tid, o.c32(128)), true);
   OpBuilder::InsertionGuard g(b);
@@ -441,39 +562,13 @@ void Builder::build(Value smemDeclared, Value qMapArg, Value kMapArg, Value vMap
 
 } // namespace
 
-unsigned Sm90MainloopConfig::sharedBytes() const { return unsigned(Layout(*this).end) + 1024; }
-
-std::string Sm90MainloopConfig::unsupported() const {
-  auto dimOk = [](int d) { return d == 64 || d == 128 || d == 256; };
-  if (dtype != DType::BF16 && dtype != DType::F16)
-    return std::string("the sm_90a mainloop takes bf16 or f16, not ") + dtypeName(dtype);
-  if (!dimOk(headDim) || !dimOk(valueHeadDim))
-    return "the sm_90a mainloop takes head dims 64, 128 or 256, not D = " +
-           std::to_string(headDim) + ", Dv = " + std::to_string(valueHeadDim);
-  if (blockN < 16 || blockN > 256 || blockN % 16 != 0)
-    return "the sm_90a mainloop's blockN must be a multiple of 16 in 16..256, not " +
-           std::to_string(blockN);
-  if (stages < 2 || stages > 4)
-    return "the sm_90a mainloop takes 2 to 4 stages, not " + std::to_string(stages);
-  if (consumers < 1 || consumers > 3)
-    return "the sm_90a mainloop takes 1 to 3 consumer warpgroups, not " + std::to_string(consumers);
-  if (pingPong && consumers != 2)
-    return "ping-pong needs exactly 2 consumer warpgroups";
-  if (producerRegisters < 24 || consumerRegisters > 256 || producerRegisters % 8 != 0 ||
-      consumerRegisters % 8 != 0 ||
-      128 * (producerRegisters + consumers * consumerRegisters) > 65536)
-    return "registers " + std::to_string(producerRegisters) + " + " + std::to_string(consumers) +
-           " x " + std::to_string(consumerRegisters) +
-           " per thread do not fit the register file (multiples of 8, 24..256)";
-  return "";
-}
-
 void configureSm90Kernel(gpu::GPUFuncOp kernel, const Sm90MainloopConfig &cfg,
                          ArrayRef<int32_t> tensorMapArgs) {
   OpBuilder b(kernel.getContext());
   kernel->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({cfg.threads(), 1, 1}));
   kernel->setAttr("nvvm.minctasm", b.getI32IntegerAttr(1));
-  kernel->setAttr(kGridConstantArgsAttr, b.getDenseI32ArrayAttr(tensorMapArgs));
+  if (!tensorMapArgs.empty())
+    kernel->setAttr(kGridConstantArgsAttr, b.getDenseI32ArrayAttr(tensorMapArgs));
 }
 
 void buildSm90Mainloop(OpBuilder &b, Location loc, const Sm90MainloopConfig &cfg, mlir::Value smem,

@@ -1,0 +1,143 @@
+// The sm_90a attention forward template's spec, parameters, check and launch
+// (flexjit/AttentionSpec.hpp, AttentionSm90Template.h). No MLIR here.
+#include "kernels/attention/AttentionSm90Template.h"
+
+#include <algorithm>
+#include <string>
+
+namespace flexjit {
+
+std::string AttentionSm90KernelSpec::tag() const {
+  const AttentionSm90Techniques &t = techniques;
+  return std::string("sm90_") + dtypeName(dtype) + "_d" + std::to_string(headDim) + "_dv" +
+         std::to_string(valueHeadDim) + "_n" + std::to_string(blockN) + "_s" +
+         std::to_string(stages) + (blockSparse ? "" : "_dense") +
+         (scaleInSoftmax || hasScoreMod ? "" : "_sc") +
+         (t.warpSpecialized ? "" : "_nows") + (t.pingPong ? "" : "_nopp") +
+         (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers");
+}
+
+bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
+
+AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
+                                                 bool hasScoreMod, bool hasMaskMod) {
+  AttentionSm90KernelSpec s;
+  s.dtype = dtype;
+  s.headDim = headDim;
+  s.valueHeadDim = valueHeadDim;
+  s.hasScoreMod = hasScoreMod;
+  s.hasMaskMod = hasMaskMod;
+  // O of Dv = 256 is 128 registers a thread: S and P of a 64-column tile
+  // leave room for the mods (docs/attention-hopper.md, "Tiles").
+  s.blockN = std::max(headDim, valueHeadDim) == 256 ? 64 : 128;
+  s.stages = 2;
+  return s;
+}
+
+std::optional<AttentionSm90KernelSpec> lighterAttentionSm90Spec(const AttentionSm90KernelSpec &spec) {
+  AttentionSm90KernelSpec s = spec;
+  if (s.blockN > 32) {
+    s.blockN /= 2;
+    return s;
+  }
+  if (s.techniques.intraOverlap) {
+    s.techniques.intraOverlap = false;
+    return s;
+  }
+  return std::nullopt;
+}
+
+Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
+  Sm90MainloopConfig c;
+  c.dtype = spec.dtype;
+  c.headDim = spec.headDim;
+  c.valueHeadDim = spec.valueHeadDim;
+  c.blockN = spec.blockN;
+  c.stages = spec.stages;
+  c.consumers = AttentionSm90KernelSpec::kBlockM / 64;
+  c.warpSpecialized = spec.techniques.warpSpecialized;
+  c.pingPong = spec.techniques.pingPong;
+  c.intraOverlap = spec.techniques.intraOverlap;
+  c.persistent = spec.techniques.persistent;
+  return c;
+}
+
+Status checkAttentionSm90KernelSpec(const AttentionSm90KernelSpec &spec,
+                                    unsigned sharedLimitBytes) {
+  if (Status st = checkAttentionDType(spec.dtype, "the sm_90a attention kernel"); !st)
+    return st;
+  auto headDimOk = [](int d) { return d == 64 || d == 128 || d == 256; };
+  if (!headDimOk(spec.headDim))
+    return Error{ErrorKind::InvalidArgument,
+                 "head dimension " + std::to_string(spec.headDim) +
+                     " of q and k is not supported by the sm_90a kernel (supported: 64, 128, 256)"};
+  if (!headDimOk(spec.valueHeadDim))
+    return Error{ErrorKind::InvalidArgument,
+                 "head dimension " + std::to_string(spec.valueHeadDim) +
+                     " of v is not supported by the sm_90a kernel (supported: 64, 128, 256)"};
+  if (spec.blockN != 32 && spec.blockN != 64 && spec.blockN != 128)
+    return Error{ErrorKind::InvalidArgument, "sm_90a attention blockN " +
+                                                 std::to_string(spec.blockN) +
+                                                 " is not supported (supported: 32, 64, 128)"};
+  if (spec.stages < 2 || spec.stages > 4)
+    return Error{ErrorKind::InvalidArgument, "sm_90a attention stages " +
+                                                 std::to_string(spec.stages) +
+                                                 " is not supported (supported: 2, 3, 4)"};
+  if (Status st = checkAttentionDense(spec.blockSparse, spec.hasMaskMod); !st)
+    return st;
+  if (std::string why = sm90MainloopConfig(spec).unsupported(); !why.empty())
+    return Error{ErrorKind::InvalidArgument, why};
+  return checkAttentionSharedBytes(spec.tag(), attentionSm90SharedBytes(spec), sharedLimitBytes);
+}
+
+unsigned attentionSm90SharedBytes(const AttentionSm90KernelSpec &spec) {
+  return sm90MainloopConfig(spec).sharedBytes();
+}
+
+std::string attentionSm90KernelName(const AttentionSm90KernelSpec &spec) {
+  return "flexjit_attention_" + spec.tag();
+}
+
+int64_t attentionSm90WorkTiles(int64_t B, int64_t Hq, int64_t qLen) {
+  const int64_t m = AttentionSm90KernelSpec::kBlockM;
+  return (qLen + m - 1) / m * Hq * B;
+}
+
+LaunchDims attentionSm90Launch(const AttentionSm90KernelSpec &spec, int64_t B, int64_t Hq,
+                               int64_t qLen, int smCount) {
+  LaunchDims d;
+  int64_t tiles = attentionSm90WorkTiles(B, Hq, qLen);
+  if (spec.techniques.persistent)
+    tiles = std::min<int64_t>(tiles, std::max(smCount, 1));
+  d.grid[0] = uint32_t(std::max<int64_t>(tiles, 1));
+  d.block[0] = uint32_t(spec.threads());
+  d.sharedBytes = attentionSm90SharedBytes(spec);
+  return d;
+}
+
+const AttentionParams &attentionSm90Params() {
+  static const AttentionParams params(AttentionParams::Inputs::TensorMaps);
+  return params;
+}
+
+std::vector<ModSlot> KernelTemplateOf<AttentionSm90KernelSpec>::modSlots(
+    const AttentionSm90KernelSpec &spec) {
+  return attentionModSlots(spec.hasScoreMod, spec.hasMaskMod, /*scoreDerivative=*/false);
+}
+
+Status KernelTemplateOf<AttentionSm90KernelSpec>::check(const AttentionSm90KernelSpec &spec,
+                                                        const DeviceLimits &limits) {
+  return checkAttentionSm90KernelSpec(spec, limits.maxDynamicSharedBytes);
+}
+
+std::vector<EntryInfo> KernelTemplateOf<AttentionSm90KernelSpec>::entries(
+    const AttentionSm90KernelSpec &spec, const std::vector<std::string> &) {
+  return {EntryInfo{attentionSm90KernelName(spec), &attentionSm90Params().table}};
+}
+
+std::string KernelTemplateOf<AttentionSm90KernelSpec>::runName(
+    const AttentionSm90KernelSpec &spec, const std::vector<std::string> &mods) {
+  return attentionRunName(spec.hasScoreMod, spec.hasMaskMod, mods, "__attention_sm90");
+}
+
+} // namespace flexjit

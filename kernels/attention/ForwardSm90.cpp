@@ -1,0 +1,224 @@
+// The sm_90a forward kernel (AttentionSm90Kernel.h): the mainloop of
+// Sm90Mainloop.h with its hooks filled by the stages this folder shares with
+// the sm_80 kernel. The work tile (b, h, query tile) is decoded here; the kv
+// tiles come from the block walk, issued by the producer with each tile's
+// first column and kind as its tag; the transform is the mods, the mask on
+// partial tiles and online softmax without O (the mainloop rescales O
+// after the P·V in flight); the epilogue is the sm_80 kernel's.
+#include "kernels/attention/AttentionSm90Kernel.h"
+
+#include "kernels/attention/AttentionSm90Template.h"
+#include "kernels/attention/BlockWalk.h"
+#include "kernels/attention/Epilogue.h"
+#include "kernels/attention/ScoreMods.h"
+#include "kernels/attention/Sm90Mainloop.h"
+#include "kernels/attention/Softmax.h"
+
+#include <optional>
+
+namespace flexjit {
+namespace attn {
+namespace {
+
+using namespace mlir;
+
+/// K and V of the heads whose work tiles run together should stay in L2
+/// (50 MB on an H100): work tiles are grouped by heads whose K and V take
+/// at most this many bytes together.
+constexpr int64_t kL2HeadGroupBytes = int64_t(32) << 20;
+
+class ForwardSm90 {
+public:
+  ForwardSm90(Emitter &e, const AttentionParams &P, const AttentionSm90KernelSpec &spec,
+              func::FuncOp score, func::FuncOp mask)
+      : e(e), P(P), spec(spec), scoreMod(score), maskMod(mask), kvLists(forwardKvLists(e, P)) {}
+
+  /// The mods' thread-private contexts: made at the kernel's entry, where
+  /// LLVM keeps them in registers (an alloca elsewhere stays in memory).
+  void makeModContexts() {
+    scoreCtx = modContext(e, scoreMod, e.arg(P.scoreCtx));
+    maskCtx = modContext(e, maskMod, e.arg(P.maskCtx));
+  }
+
+  Sm90Hooks hooks() {
+    Sm90Hooks h;
+    h.numWorkTiles = [this] { return numWorkTiles(); };
+    h.beginWorkTile = [this](Value w, bool consumer) { return beginWorkTile(w, consumer); };
+    h.qCoords = [this]() -> SmallVector<Value> { return {e.ci(0), e.m0, e.hIdx, e.bIdx}; };
+    h.kvTile = [this](Value t) { return kvTile(t); };
+    h.consumerSetup = [this](const Sm90Thread &th) { consumerSetup(th); };
+    h.initialState = [this] {
+      RowStats r = initialRowStats(e, 1);
+      return SmallVector<Value>{r.max[0][0], r.max[0][1], r.sum[0][0], r.sum[0][1]};
+    };
+    h.transform = [this](ArrayRef<Value> s, Value t, Value tag, ArrayRef<Value> state,
+                         bool first, Sm90TileMask mask) {
+      return transform(s, t, tag, state, first, mask);
+    };
+    h.epilogue = [this](ArrayRef<Value> o, ArrayRef<Value> state) { epilogue(o, state); };
+    h.consumerFinish = [this] {
+      publishModErrors(e, e.arg(P.scoreCtx), scoreCtx);
+      publishModErrors(e, e.arg(P.maskCtx), maskCtx);
+    };
+    return h;
+  }
+
+private:
+  Value queryTiles() {
+    const int m = AttentionSm90KernelSpec::kBlockM;
+    // Unsigned: Q_LEN + 127 may pass 2^31.
+    return e.ops.udiv(e.ops.add(e.qLen, e.ci(m - 1)), e.ci(m));
+  }
+
+  Value numWorkTiles() {
+    auto &ops = e.ops;
+    return ops.mul(ops.mul(queryTiles(), e.arg(P.Hq)), e.arg(P.B));
+  }
+
+  /// Work tile w: within a group of G heads (K and V of G heads fit in
+  /// kL2HeadGroupBytes), query tiles from the last (under a causal mask the
+  /// longest) to the first, the group's heads next to each other.
+  Sm90WorkTile beginWorkTile(Value w, bool consumer) {
+    auto &ops = e.ops;
+    Value nQ = queryTiles();
+    Value heads = ops.mul(e.arg(P.B), e.arg(P.Hq));
+    const int64_t perKvRow = int64_t(spec.headDim + spec.valueHeadDim) * 2;
+    Value g = ops.udiv(e.ci(int32_t(kL2HeadGroupBytes / perKvRow)), e.kvLen);
+    g = ops.umin(arith::MaxUIOp::create(e.b, e.loc, g, e.ci(1)), heads);
+    Value perGroup = ops.mul(g, nQ);
+    Value group = ops.udiv(w, perGroup);
+    Value firstHead = ops.mul(group, g);
+    Value groupHeads = ops.umin(g, ops.sub(heads, firstHead));
+    Value r = ops.sub(w, ops.mul(group, perGroup));
+    Value fromLast = ops.udiv(r, groupHeads);
+    Value bh = ops.add(firstHead, ops.urem(r, groupHeads));
+    Value qTile = ops.sub(ops.sub(nQ, e.ci(1)), fromLast);
+    e.bIdx = ops.udiv(bh, e.arg(P.Hq));
+    e.hIdx = ops.sub(bh, ops.mul(e.bIdx, e.arg(P.Hq)));
+    e.hkvIdx = ops.udiv(e.hIdx, ops.udiv(e.arg(P.Hq), e.arg(P.Hkv)));
+    e.m0 = ops.mul(qTile, e.ci(AttentionSm90KernelSpec::kBlockM));
+    walk.emplace(e, spec.blockN, e.kvLen, spec.blockSparse ? &kvLists : nullptr, e.m0, e.bIdx,
+                 e.hIdx);
+    if (consumer) {
+      Value warpRow0 = ops.add(ops.mul(thread.consumer, e.ci(64)), ops.mul(thread.warp, e.ci(16)));
+      coords = mmaFragmentCoords(e, warpRow0, 1);
+    }
+    Sm90WorkTile work;
+    work.kvTiles = walk->numTiles();
+    if (spec.blockSparse) {
+      work.maskedTiles = walk->leadingPartialTiles();
+    } else {
+      // The dense walk runs backwards (kvTile), so that its one partial
+      // tile, the last, comes first.
+      Value crosses = ops.ne(ops.urem(e.kvLen, e.ci(spec.blockN)), e.ci(0));
+      work.maskedTiles = ops.zext(e.i32, crosses);
+    }
+    return work;
+  }
+
+  /// The tag: the tile's first kv column times 2, plus 1 on a partial tile.
+  /// A dense walk is taken from its last tile to its first.
+  Sm90KvTile kvTile(Value t) {
+    auto &ops = e.ops;
+    if (!spec.blockSparse)
+      t = ops.sub(ops.sub(walk->numTiles(), e.ci(1)), t);
+    auto [start, partial] = walk->tile(t);
+    Sm90KvTile tile;
+    tile.coords = {e.ci(0), start, e.hkvIdx, e.bIdx};
+    tile.tag = ops.lor(ops.shl(start, e.ci(1)), ops.zext(e.i32, partial));
+    return tile;
+  }
+
+  void consumerSetup(const Sm90Thread &th) {
+    thread = th;
+    e.tid = th.tidInGroup;
+    e.lane = th.lane;
+    e.warp = th.warp;
+    mods = tileMods(e, scoreMod, maskMod, scoreCtx, maskCtx);
+    mods.scaleInSoftmax = spec.scaleInSoftmax && !scoreMod;
+  }
+
+  static RowStats statsOf(ArrayRef<Value> state) {
+    RowStats r;
+    r.max.push_back({state[0], state[1]});
+    r.sum.push_back({state[2], state[3]});
+    return r;
+  }
+
+  Sm90Step transform(ArrayRef<Value> sAcc, Value, Value tag, ArrayRef<Value> state, bool first,
+                     Sm90TileMask mask) {
+    auto &ops = e.ops;
+    AccFragment s(1, spec.blockN / 8);
+    s.values().assign(sAcc.begin(), sAcc.end());
+    Value kvStart = e.shr(tag, 1);
+    scoreTile(e, s, coords, kvStart, mods);
+    if (mask != Sm90TileMask::Unmasked) {
+      Value isPartial = mask == Sm90TileMask::Masked
+                            ? ops.cBool(true)
+                            : ops.trunc(e.b.getI1Type(), ops.land(tag, e.ci(1)));
+      maskTile(e, s, coords, kvStart, isPartial, mods);
+    }
+    RowStats stats = statsOf(state);
+    std::array<Value, 2> alpha =
+        softmaxRowsBalanced(e, 0, s, stats, mods.scaleInSoftmax ? mods.scaleLog2 : Value());
+    Sm90Step step;
+    step.probs.assign(s.values().begin(), s.values().end());
+    step.state = {stats.max[0][0], stats.max[0][1], stats.sum[0][0], stats.sum[0][1]};
+    if (!first) // O is still 0 before the first tile
+      step.rowScale = alpha;
+    return step;
+  }
+
+  void epilogue(ArrayRef<Value> oAcc, ArrayRef<Value> state) {
+    AccFragment o(1, spec.valueHeadDim / 8);
+    o.values().assign(oAcc.begin(), oAcc.end());
+    storeOutput(e, P, o, statsOf(state), coords);
+  }
+
+  Emitter &e;
+  const AttentionParams &P;
+  const AttentionSm90KernelSpec &spec;
+  func::FuncOp scoreMod, maskMod;
+  ModContext scoreCtx, maskCtx;
+  TileMods mods;
+  Sm90Thread thread;
+  BlockLists kvLists; ///< block-sparse: the walk's lists
+  std::optional<TileWalk> walk;
+  FragmentCoords coords;
+};
+
+} // namespace
+} // namespace attn
+
+mlir::gpu::GPUFuncOp buildAttentionSm90Kernel(mlir::gpu::GPUModuleOp gpuModule,
+                                              const AttentionSm90KernelSpec &spec,
+                                              mlir::func::FuncOp scoreMod,
+                                              mlir::func::FuncOp maskMod,
+                                              const std::string &kernelName) {
+  const AttentionParams &P = attentionSm90Params();
+  const Sm90MainloopConfig cfg = sm90MainloopConfig(spec);
+  // The dynamic shared memory from a 1024-byte boundary (the swizzled tiles';
+  // the mainloop aligns its start too).
+  return attn::buildTileKernel(
+      gpuModule, kernelName, P, spec.dtype, cfg.threads(), /*sharedAlign=*/1024,
+      [&](attn::Emitter &e, mlir::gpu::GPUFuncOp kernel) {
+        configureSm90Kernel(kernel, cfg);
+        attn::ForwardSm90 fwd(e, P, spec, scoreMod, maskMod);
+        fwd.makeModContexts();
+        buildSm90Mainloop(e.b, e.loc, cfg, e.dynamicShared(), e.arg(P.qMap), e.arg(P.kMap),
+                          e.arg(P.vMap), fwd.hooks());
+        mlir::gpu::ReturnOp::create(e.b, e.loc);
+      });
+}
+
+void KernelBuilderOf<AttentionSm90KernelSpec>::build(mlir::gpu::GPUModuleOp gpuModule,
+                                                     const AttentionSm90KernelSpec &spec,
+                                                     const std::vector<BoundMod> &mods,
+                                                     const std::vector<EntryInfo> &entries) {
+  size_t i = 0;
+  mlir::func::FuncOp score = spec.hasScoreMod ? mods[i++].fn : mlir::func::FuncOp();
+  mlir::func::FuncOp mask = spec.hasMaskMod ? mods[i++].fn : mlir::func::FuncOp();
+  buildAttentionSm90Kernel(gpuModule, spec, score, mask, entries[0].name);
+}
+
+} // namespace flexjit

@@ -1,0 +1,144 @@
+// The sm_90a attention kernel at the PTX and SASS level, no GPU needed: for
+// every mod of examples/mods.flex and head dims 64, 128 and 256, the
+// instantiation the runtime ends with (its default, then
+// lighterAttentionSm90Spec while the kernel keeps values in local memory,
+// as the driver reports it and ptxas's stack frame shows it here) assembles
+// without a warning, its wgmma batches stay asynchronous, registers move to
+// the consumers, and its kv loop holds no local-memory access. Skips,
+// saying so, without ptxas (and the SASS checks without cuobjdump).
+#include "hopper/SassLoops.h"
+#include "support/Ptxas.h"
+#include "support/SharedCompiler.h"
+
+#include "flexjit/AttentionSpec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace flexjit::hoppertest {
+namespace {
+
+using testsupport::exampleMods;
+using testsupport::sharedTestCompiler;
+
+/// Occurrences of `what` in `text`, any run of blanks in `text` read as one
+/// space (PTX separates operands with tabs).
+int count(const std::string &raw, const std::string &what) {
+  std::string text;
+  for (char c : raw) {
+    bool blank = c == ' ' || c == '\t';
+    if (blank && !text.empty() && text.back() == ' ')
+      continue;
+    text += blank ? ' ' : c;
+  }
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+struct Assembled {
+  AttentionSm90KernelSpec spec;
+  testsupport::PtxasRun run;
+  std::string entry, ptx;
+};
+
+/// The instantiation the runtime ends with for these mods and head dim.
+Assembled chosenKernel(const std::string &score, const std::string &mask, int d) {
+  AttentionSm90KernelSpec spec =
+      defaultAttentionSm90Spec(DType::BF16, d, d, !score.empty(), !mask.empty());
+  spec.blockSparse = !mask.empty();
+  Assembled a;
+  for (;;) {
+    auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), score, mask, spec, "sm_90a");
+    EXPECT_TRUE(k.ok()) << (k.ok() ? "" : k.error().message);
+    if (!k.ok())
+      return a;
+    a.spec = spec;
+    a.entry = k->entry;
+    a.ptx = k->ptx;
+    a.run = testsupport::runPtxas(k->ptx, "sm_90a", k->entry, /*disassemble=*/true);
+    auto lighter = lighterAttentionSm90Spec(spec);
+    if (testsupport::ptxasStackBytes(a.run.log, k->entry) == 0 || !lighter)
+      return a;
+    spec = *lighter;
+  }
+}
+
+#define SKIP_WITHOUT_PTXAS()                                                                  \
+  if (testsupport::ptxasPath().empty())                                                       \
+  GTEST_SKIP() << "ptxas was not found at configure time: PTX not assembled"
+
+TEST(AttentionSm90Ptx, DefaultKernelIsWarpSpecializedAndAsynchronous) {
+  SKIP_WITHOUT_PTXAS();
+  for (const char *mask : {"", "causal"}) {
+    Assembled a = chosenKernel("", mask, 128);
+    SCOPED_TRACE(a.entry);
+    EXPECT_EQ(a.spec.blockN, 128);
+    EXPECT_TRUE(a.run.ok) << a.run.log;
+    EXPECT_EQ(count(a.run.log, "warning"), 0) << a.run.log;
+    EXPECT_EQ(testsupport::ptxasStackBytes(a.run.log, a.entry), 0) << a.run.log;
+    EXPECT_EQ(count(a.ptx, "setmaxnreg.dec.sync.aligned.u32 40"), 1);
+    EXPECT_EQ(count(a.ptx, "setmaxnreg.inc.sync.aligned.u32 232"), 1);
+    if (a.run.sass.empty())
+      GTEST_SKIP() << "cuobjdump was not found at configure time: SASS not checked";
+    // Tile 0's Q·Kᵀ, the Q·Kᵀ and P·V of each kv loop, the last P·V:
+    // batches of 8 HGMMAs, each waited for once (a serialized batch waits
+    // per HGMMA). Block-sparse: two kv loops (the leading partial tiles,
+    // masked, then the full ones), 6 batches; dense: one loop in the SASS
+    // (only its first tile can be partial), 4 batches.
+    const int batches = a.spec.blockSparse ? 6 : 4;
+    EXPECT_EQ(count(a.run.sass, "HGMMA.64x128x16.F32.BF16"), 8 * batches);
+    int waits = 0;
+    std::istringstream lines(a.run.sass);
+    for (std::string l; std::getline(lines, l);)
+      waits += l.find("HGMMA") != std::string::npos && l.find("gsb0") != std::string::npos;
+    EXPECT_EQ(waits, batches);
+    EXPECT_GE(count(a.run.sass, "USETMAXREG"), 2);
+    EXPECT_GE(count(a.run.sass, "UTMALDG.4D"), 3);
+    SassKvLoop loop = attentionKvLoop(a.run.sass);
+    EXPECT_TRUE(loop.found);
+    EXPECT_EQ(loop.hgmma, 16) << "one Q·Kᵀ and one P·V batch per kv tile";
+  }
+}
+
+TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
+  SKIP_WITHOUT_PTXAS();
+  struct Mods {
+    const char *score, *mask;
+  };
+  for (Mods m : {Mods{"", ""}, Mods{"", "causal"}, Mods{"", "sliding_window"},
+                 Mods{"", "prefix_lm"}, Mods{"", "document"}, Mods{"", "document_causal"},
+                 Mods{"", "dilated_sliding_window"}, Mods{"", "global_tokens"},
+                 Mods{"", "natten"}, Mods{"alibi", ""}, Mods{"alibi_causal", ""},
+                 Mods{"softcap", "causal"}, Mods{"relative_position", ""}, Mods{"bias_2d", ""},
+                 Mods{"soft_alibi", "causal"}, Mods{"causal_by_score", ""},
+                 Mods{"alibi", "causal"}})
+    for (int d : {64, 128, 256}) {
+      Assembled a = chosenKernel(m.score, m.mask, d);
+      SCOPED_TRACE(a.entry);
+      EXPECT_TRUE(a.run.ok) << a.run.log;
+      EXPECT_EQ(count(a.run.log, "warning"), 0) << a.run.log;
+      if (a.run.sass.empty())
+        continue;
+      SassKvLoop loop = attentionKvLoop(a.run.sass);
+      EXPECT_TRUE(loop.found);
+      // The one exception, measured with ptxas 13.0: a 2-D buffer read at
+      // every score with D = 256 (O alone is 128 registers a thread) keeps
+      // 2 values in local memory even at the lightest instantiation.
+      const bool known = d == 256 && std::string(m.score) == "bias_2d";
+      EXPECT_LE(loop.localAccesses, known ? 2 : 0)
+          << loop.localAccesses << " local-memory accesses in a kv loop of " << loop.instructions
+          << " instructions";
+      std::printf("  %-60s blockN %3d %s: stack %d bytes, kv loop %d instructions\n",
+                  a.entry.c_str(), a.spec.blockN,
+                  a.spec.techniques.intraOverlap ? "overlapped" : "sequential",
+                  testsupport::ptxasStackBytes(a.run.log, a.entry), loop.instructions);
+    }
+  if (testsupport::cuobjdumpPath().empty())
+    GTEST_SKIP() << "cuobjdump was not found at configure time: SASS not checked";
+}
+
+} // namespace
+} // namespace flexjit::hoppertest

@@ -1,0 +1,23 @@
+// Reading cuobjdump's SASS of an sm_90a attention kernel: the loops (backward
+// branches) and what the kv loop holds, to check that a kernel's hot loop
+// keeps everything in registers.
+#pragma once
+
+#include <string>
+
+namespace flexjit::hoppertest {
+
+struct SassKvLoop {
+  bool found = false;
+  int instructions = 0;
+  /// LDL / STL inside the loop: spilled registers read or written per tile.
+  int localAccesses = 0;
+  int hgmma = 0;
+};
+
+/// The kv loop: the innermost loop (a backward branch and the instructions
+/// it jumps over) that holds both a Q·Kᵀ wgmma (A from a descriptor) and a
+/// P·V wgmma (A from registers, B transposed).
+SassKvLoop attentionKvLoop(const std::string &sass);
+
+} // namespace flexjit::hoppertest
