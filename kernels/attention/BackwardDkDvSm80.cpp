@@ -30,8 +30,6 @@ namespace {
 
 using namespace mlir;
 
-constexpr float kLog2e = 1.4426950408889634f;
-
 /// A warp's place in a WarpGrid: its first row and column (i32).
 struct WarpTile {
   WarpGrid grid;
@@ -130,13 +128,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
     kTB = operandB(e, Stored::KAlongRows, D * 2, in16(qT.col0));
   }
 
-  TileMods mods;
-  mods.score = m.score;
-  mods.mask = m.mask;
-  mods.scoreCtx = scoreCtx.ctx;
-  mods.maskCtx = maskCtx.ctx;
-  mods.lastKv = ops.sub(e.kvLen, e.ci(1));
-  mods.scaleLog2 = e.fmul(e.scale, e.cf(kLog2e));
+  TileMods mods = tileMods(e, m.score, m.mask, scoreCtx, maskCtx);
   GradMod grad{m.scoreGrad, e.arg(P.scoreGradCtx)};
   BlockLists qLists{e.arg(P.mask.num),    e.arg(P.mask.indices), e.arg(P.mask.fullNum),
                     e.arg(P.mask.fullIndices), e.arg(P.mask.maskB), e.arg(P.mask.maskH),

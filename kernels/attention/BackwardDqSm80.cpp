@@ -24,8 +24,6 @@ namespace {
 
 using namespace mlir;
 
-constexpr float kLog2e = 1.4426950408889634f;
-
 void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods &m) {
   OpBuilder &b = e.b;
   Location loc = e.loc;
@@ -103,13 +101,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
     rows.delta.push_back(d);
   }
 
-  TileMods mods;
-  mods.score = m.score;
-  mods.mask = m.mask;
-  mods.scoreCtx = scoreCtx.ctx;
-  mods.maskCtx = maskCtx.ctx;
-  mods.lastKv = ops.sub(e.kvLen, e.ci(1));
-  mods.scaleLog2 = e.fmul(e.scale, e.cf(kLog2e));
+  TileMods mods = tileMods(e, m.score, m.mask, scoreCtx, maskCtx);
   // No buffer gradients: the dK/dV kernel adds them (each once).
   Value nullPtr = LLVM::ZeroOp::create(b, loc, e.ptr);
   GradMod grad{m.scoreGrad, nullPtr};
