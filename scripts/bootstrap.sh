@@ -94,19 +94,21 @@ python_args=()
 case "$mode" in test|python) python_env ;; esac
 
 # --- cuobjdump (tests read the SASS of the Hopper kernels): the toolkit's if
-# present, else NVIDIA's from PyPI into a git-ignored folder; the SASS checks
-# skip, saying so, without it.
+# present, else NVIDIA's from PyPI into a git-ignored folder, with the
+# nvdisasm that its -sass runs; the SASS checks skip, saying so, without them.
 cuobjdump=$(command -v cuobjdump || true)
 [ -z "$cuobjdump" ] && [ -x /usr/local/cuda/bin/cuobjdump ] && cuobjdump=/usr/local/cuda/bin/cuobjdump
 if [ -z "$cuobjdump" ]; then
   deps="$root/.deps/cuda-cuobjdump"
   bin="$deps/nvidia/cu13/bin/cuobjdump"
-  if [ ! -x "$bin" ] && python3 -m pip --version >/dev/null 2>&1; then
-    echo "bootstrap: no cuobjdump; fetching it from PyPI (nvidia-cuda-cuobjdump)"
-    wheel=nvidia-cuda-cuobjdump==13.5.37
-    python3 -m pip install -q --no-deps --target "$deps" "$wheel" 2>/dev/null \
-      || python3 -m pip install -q --no-deps --break-system-packages --target "$deps" "$wheel" \
-      || echo "bootstrap: could not install cuobjdump; SASS checks will skip"
+  if { [ ! -x "$bin" ] || [ ! -x "$deps/nvidia/cu13/bin/nvdisasm" ]; } &&
+     python3 -m pip --version >/dev/null 2>&1; then
+    echo "bootstrap: no cuobjdump; fetching it and nvdisasm from PyPI"
+    wheels=(nvidia-cuda-cuobjdump==13.5.37 nvidia-cuda-nvdisasm==13.5.37)
+    python3 -m pip install -q --no-deps --upgrade --target "$deps" "${wheels[@]}" 2>/dev/null \
+      || python3 -m pip install -q --no-deps --upgrade --break-system-packages --target "$deps" \
+           "${wheels[@]}" \
+      || echo "bootstrap: could not install cuobjdump and nvdisasm; SASS checks will skip"
   fi
   [ -x "$bin" ] && cuobjdump="$bin"
 fi

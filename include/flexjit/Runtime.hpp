@@ -143,6 +143,7 @@ public:
                       const Stream *stream = nullptr);
   Status copyToHost(void *dst, size_t bytes, size_t offset = 0,
                     const Stream *stream = nullptr) const;
+  /// Every byte set to `value`; synchronous (done when it returns).
   Status fill(uint8_t value);
 
 private:

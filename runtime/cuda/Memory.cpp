@@ -106,6 +106,11 @@ Status DeviceBuffer::copyFromHost(const void *src, size_t bytes, size_t offset,
                        : (*a)->cuMemcpyHtoD(ptr_ + offset, src, bytes);
   if (rc)
     return driverError(rc, what);
+  // From pageable memory the synchronous copy may return before its DMA has
+  // landed; as in fill(), wait, so that every stream sees the data.
+  if (!stream)
+    if (CUresult rc2 = (*a)->cuStreamSynchronize(nullptr))
+      return driverError(rc2, what);
   return Status::success();
 }
 
@@ -137,7 +142,14 @@ Status DeviceBuffer::fill(uint8_t value) {
   ScopedContext scope(*a, rawContext(ctx_));
   if (scope.status())
     return driverError(scope.status(), what);
+  // cuMemsetD8 on device memory may return before the memset is done (the
+  // driver's synchronization rules for memsets), and flexjit's streams
+  // (non-blocking) do not wait for the legacy stream it runs on: wait for it
+  // here, so that a launch on any stream after fill() sees the filled memory
+  // (CudaGpuTest.MemoryModulesLaunches saw the fill land after its kernel).
   if (CUresult rc = (*a)->cuMemsetD8(ptr_, value, size_))
+    return driverError(rc, what);
+  if (CUresult rc = (*a)->cuStreamSynchronize(nullptr))
     return driverError(rc, what);
   return Status::success();
 }
