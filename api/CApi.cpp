@@ -365,6 +365,20 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
   r.options.blockN = d.block_n;
   r.options.stages = d.stages;
   r.options.rowsPerWarp = d.rows_per_warp;
+  switch (d.kernel) {
+  case 0:
+    r.options.kernelTemplate = AttentionTemplate::Auto;
+    break;
+  case 80:
+    r.options.kernelTemplate = AttentionTemplate::Sm80;
+    break;
+  case 90:
+    r.options.kernelTemplate = AttentionTemplate::Sm90;
+    break;
+  default:
+    error = "kernel " + std::to_string(d.kernel) + " is not a template (0: flexjit's choice, 80, 90)";
+    return false;
+  }
   return true;
 }
 
@@ -841,6 +855,7 @@ flexjit_status flexjit_attention(const flexjit_module *module, const flexjit_att
       i.rows_per_warp = r->spec.rowsPerWarp;
       i.host_ms = r->hostMs;
       std::snprintf(i.entry, sizeof i.entry, "%s", r->entry.c_str());
+      i.kernel = r->kernelTemplate == AttentionTemplate::Sm90 ? 90 : 80;
       *info = i;
     }
     return FLEXJIT_OK;

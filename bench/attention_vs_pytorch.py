@@ -109,6 +109,9 @@ def parse_args(argv=None):
     ap.add_argument("--bar", type=float, default=2.0,
                     help="flexjit error / PyTorch error allowed (default 2)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kernel", choices=("auto", "sm80", "sm90"), default="auto",
+                    help="flexjit's template: its choice (sm90 on an H100/H200 where it applies), "
+                         "or one forced (default auto)")
     ap.add_argument("--no-cudnn", action="store_true",
                     help="skip the cuDNN reference (SDPA's cuDNN backend) of the none and "
                     "causal cases")
@@ -124,8 +127,8 @@ def default_json_path(args):
     out = os.environ.get("OUT")
     if not out:
         return None
-    return os.path.join(out, "attention_vs_pytorch_B%d_H%d_S%d_D%d.json"
-                        % (args.batch, args.heads, args.seq, args.dim))
+    return os.path.join(out, "attention_vs_pytorch_B%d_H%d_S%d_D%d_%s.json"
+                        % (args.batch, args.heads, args.seq, args.dim, args.kernel))
 
 
 def doc_ids(n, documents):
@@ -381,7 +384,7 @@ def main(argv=None):
                 q, k, v, out_fj, mask=mask_name, score=score_name, params=fj_params,
                 buffers=fj_buffers, lse=lse_fj, scale=scale, block_mask=fj_mask,
                 stream=torch.cuda.current_stream().cuda_stream if on_gpu else None,
-                reference=not on_gpu)
+                kernel={"auto": 0, "sm80": 80, "sm90": 90}[args.kernel], reference=not on_gpu)
             synchronize()
             t0 = time.perf_counter()
             call()
@@ -392,6 +395,8 @@ def main(argv=None):
                 # quicker-to-compile one the first call may have run.
                 fj.wait_compiles(lib)
             ms, mn = time_calls(call)
+            if on_gpu:
+                row["flexjit_entry"] = call.info.entry.decode()
             row.update(flexjit_ms=ms, flexjit_min_ms=mn, flexjit_tflops=flops / (ms * 1e-3) / 1e12)
             row["speed_ratio"] = row["flexjit_tflops"] / row["torch_tflops"]
             if "cudnn_tflops" in row:
@@ -459,6 +464,8 @@ def main(argv=None):
                  r["flexjit_lse_max_err"], "ok" if r["meets_bar"] else "MISSED",
                  r["torch_first_call_s"], r["flexjit_first_call_s"]))
     for r in results:
+        if "flexjit_entry" in r:
+            print("flexjit kernel on %s (--kernel %s): %s" % (r["case"], args.kernel, r["flexjit_entry"]))
         if "cudnn_error" in r:
             print("cuDNN on %s: %s" % (r["case"], r["cudnn_error"]))
     print("errors: absolute, against fp64 on %d (b, h) pairs x %d rows; bar: flexjit/torch <= %.1f "
@@ -468,7 +475,7 @@ def main(argv=None):
     if path:
         doc_out = {"torch": torch.__version__, "device": dev_name, "flexjit": lib.version(),
                    "batch": B, "heads": H, "seq": S, "dim": D, "dtype": "bf16",
-                   "iters": args.iters, "warmup": args.warmup, "bar": args.bar,
+                   "kernel": args.kernel, "iters": args.iters, "warmup": args.warmup, "bar": args.bar,
                    "reference": {"pairs": pairs, "rows": len(rows)}, "cases": results}
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:

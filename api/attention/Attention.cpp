@@ -1,6 +1,9 @@
 // Session::attention: FlexAttention's forward pass on the GPU (Attention.hpp,
 // docs/attention.md). The request is checked first, everything that can be
 // without the GPU (AttentionCheck.hpp), the device last; then
+//   - the template: sm_90a (docs/attention-hopper.md) on a compute
+//     capability 9.0 device where it takes the request, else sm_80
+//     (AttentionTemplate);
 //   - the kernel, with the mods inlined, comes from the cache (else the
 //     disk cache's device binary, else its PTX, else the compiler), loaded
 //     on the device;
@@ -29,6 +32,9 @@ namespace {
 
 bool readsBuffers(const CheckedMod &m) { return m.info && !m.info->interface.buffers.empty(); }
 
+/// CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES (the runtime's headers hold the driver's).
+constexpr int kFuncLocalSizeBytes = 3;
+
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -55,15 +61,22 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   std::optional<GpuTarget> &target = found.target;
   std::optional<Error> &deviceFailure = found.failure;
 
-  // The kernel (one template, mma.sync, for every arch flexjit targets):
-  // what it supports, then (the device known) its shared memory against the
-  // device's opt-in limit, an error naming the device.
+  // The kernel: the sm_90a template on a compute capability 9.0 device where
+  // it takes the request (AttentionTemplate), else the mma.sync one. What
+  // the sm_80 one supports is checked first (a request's mistake gets the
+  // same error with or without a GPU); then, the device known, the template
+  // and its shared memory against the device's opt-in limit.
+  const AttentionOptions &o = request.options;
   const BlockMaskShape *givenShape =
       request.blockMask && request.blockMask->device ? &request.blockMask->device->shape
                                                      : nullptr;
+  const float scale = float(o.scale ? *o.scale : 1.0 / std::sqrt(double(dims.D)));
   AttentionKernelSpec spec = chooseAttentionSpec(request, dims, givenShape);
-  if (Status st = checkAttentionKernelSpec(spec); !st)
-    return st.error().prefixed("attention: ");
+  Status sm80Check = checkAttentionKernelSpec(spec);
+  // Head dim 256 is the sm_90a template's alone: its error comes after the
+  // device is known.
+  if (!sm80Check && (o.kernelTemplate == AttentionTemplate::Sm80 || (dims.D != 256 && dims.Dv != 256)))
+    return sm80Check.error().prefixed("attention: ");
   if (request.blockMask)
     if (auto m = checkGivenMask(*request.blockMask, dims, device,
                                 MaskTiling{spec.blockM, spec.blockN, "options.blockM",
@@ -71,59 +84,108 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       return Error{ErrorKind::InvalidArgument, "attention: " + *m};
   if (deviceFailure)
     return *deviceFailure;
-  if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)
-    return st.error().prefixed("attention on cuda:" + std::to_string(device) + " (" +
-                               target->name + "): ");
+  std::optional<AttentionSm90KernelSpec> hspec;
+  if (o.kernelTemplate != AttentionTemplate::Sm80) {
+    Sm90Choice c = chooseAttentionSm90Spec(request, dims, givenShape, *target, scale);
+    if (c.spec)
+      hspec = c.spec;
+    else if (o.kernelTemplate == AttentionTemplate::Sm90 || !sm80Check)
+      return Error{ErrorKind::InvalidArgument,
+                   on + "the sm_90a attention template does not take this call: " + c.whyNot};
+  }
+  if (!hspec)
+    if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)
+      return st.error().prefixed("attention on cuda:" + std::to_string(device) + " (" +
+                                 target->name + "): ");
   const cuda::Context &ctx = target->ctx;
 
   AttentionInfo info;
-  info.spec = spec;
-  info.entry = attentionKernelName(spec);
-
-  // The kernel: cache, disk cache, compiler.
-  auto keyOf = [&](const AttentionKernelSpec &sp) {
-    return attentionKernelKey(score.info ? score.info->fingerprint : "",
-                              mask.info ? mask.info->fingerprint : "", sp, options_.optLevel,
-                              target->arch, device);
-  };
-  // Compiles (or reads from disk) and loads one instantiation; the factory
-  // of its cache entry. `compiled` is set when it runs.
-  auto factoryOf = [&](const AttentionKernelSpec &sp, const KernelKey &kk, bool *compiled) {
-    return attentionKernelFactory([this] { return compiler(); }, program, request.scoreMod,
-                                  request.maskMod, sp, kk, ctx, compiled);
-  };
-
-  // Tiered compilation: when flexjit chose an instantiation with two m-tiles
-  // per warp (the fastest, and the slowest to compile: about twice the
-  // code), and neither it nor its PTX exists yet, the call runs the one-
-  // m-tile instantiation, which compiles in about half the time and gives
-  // bitwise the same results (each row is computed the same way), while the
-  // other compiles on a thread of this Session; later calls take it once it
-  // is in the cache.
-  const AttentionOptions &o = request.options;
-  const bool chosenByFlexjit = !o.blockM && !o.blockN && !o.stages && !o.rowsPerWarp;
-  KernelKey kk = keyOf(spec);
-  std::optional<std::pair<CacheKey, std::function<Result<CacheValue>()>>> better;
-  if (o.tiered && chosenByFlexjit && spec.rowsPerWarp == 32 && !cache_->contains(CacheKey::kernel(kk)) &&
-      !DiskCache::global().contains(ptxDiskKey(kk)) && !backgroundFailed(CacheKey::kernel(kk))) {
-    better.emplace(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr));
-    AttentionKernelSpec quick = spec;
-    quick.rowsPerWarp = 16;
-    spec = quick;
-    kk = keyOf(spec);
+  std::shared_ptr<const AttentionKernelModule> kernel;
+  const std::string scoreFp = score.info ? score.info->fingerprint : "";
+  const std::string maskFp = mask.info ? mask.info->fingerprint : "";
+  CompilerSource compilerOf = [this] { return compiler(); };
+  if (hspec) {
+    // The sm_90a kernel. When flexjit chose its tiles and the driver reports
+    // local memory (registers spilled, which a mod's own values can cause),
+    // the next lighter instantiation (lighterAttentionSm90Spec) replaces it.
+    const bool tilesChosen = !o.blockN && !o.stages;
+    for (;;) {
+      KernelKey kk = attentionSm90KernelKey(scoreFp, maskFp, *hspec, options_.optLevel,
+                                            target->arch, device);
+      auto k = cache_->getOrCreateAs<const AttentionKernelModule>(
+          CacheKey::kernel(kk),
+          attentionSm90KernelFactory(compilerOf, program, request.scoreMod, request.maskMod,
+                                     *hspec, kk, ctx, &info.kernelCompiled));
+      if (!k)
+        return k.error().prefixed(on);
+      kernel = std::move(*k);
+      auto local = kernel->fn.attribute(kFuncLocalSizeBytes);
+      std::optional<AttentionSm90KernelSpec> lighter;
+      if (tilesChosen && local && *local > 0)
+        lighter = lighterAttentionSm90Spec(*hspec);
+      if (!lighter)
+        break;
+      hspec = lighter;
+    }
+    info.kernelTemplate = AttentionTemplate::Sm90;
+    info.sm90Spec = hspec;
+    info.spec.dtype = hspec->dtype;
+    info.spec.headDim = hspec->headDim;
+    info.spec.valueHeadDim = hspec->valueHeadDim;
+    info.spec.blockM = AttentionSm90KernelSpec::kBlockM;
+    info.spec.blockN = hspec->blockN;
+    info.spec.stages = hspec->stages;
+    info.spec.rowsPerWarp = 0;
+    info.spec.hasScoreMod = hspec->hasScoreMod;
+    info.spec.hasMaskMod = hspec->hasMaskMod;
+    info.spec.blockSparse = hspec->blockSparse;
+    info.entry = attentionSm90KernelName(*hspec);
+  } else {
+    info.kernelTemplate = AttentionTemplate::Sm80;
     info.spec = spec;
     info.entry = attentionKernelName(spec);
+    auto keyOf = [&](const AttentionKernelSpec &sp) {
+      return attentionKernelKey(scoreFp, maskFp, sp, options_.optLevel, target->arch, device);
+    };
+    // Compiles (or reads from disk) and loads one instantiation; the factory
+    // of its cache entry. `compiled` is set when it runs.
+    auto factoryOf = [&](const AttentionKernelSpec &sp, const KernelKey &kk, bool *compiled) {
+      return attentionKernelFactory(compilerOf, program, request.scoreMod, request.maskMod, sp,
+                                    kk, ctx, compiled);
+    };
+    // Tiered compilation: when flexjit chose an instantiation with two
+    // m-tiles per warp (the fastest, and the slowest to compile: about twice
+    // the code), and neither it nor its PTX exists yet, the call runs the
+    // one-m-tile instantiation, which compiles in about half the time and
+    // gives bitwise the same results (each row is computed the same way),
+    // while the other compiles on a thread of this Session; later calls take
+    // it once it is in the cache.
+    const bool chosenByFlexjit = !o.blockM && !o.blockN && !o.stages && !o.rowsPerWarp;
+    KernelKey kk = keyOf(spec);
+    std::optional<std::pair<CacheKey, std::function<Result<CacheValue>()>>> better;
+    if (o.tiered && chosenByFlexjit && spec.rowsPerWarp == 32 &&
+        !cache_->contains(CacheKey::kernel(kk)) &&
+        !DiskCache::global().contains(ptxDiskKey(kk)) && !backgroundFailed(CacheKey::kernel(kk))) {
+      better.emplace(CacheKey::kernel(kk), factoryOf(spec, kk, nullptr));
+      spec.rowsPerWarp = 16;
+      kk = keyOf(spec);
+      info.spec = spec;
+      info.entry = attentionKernelName(spec);
+    }
+    auto k = cache_->getOrCreateAs<const AttentionKernelModule>(
+        CacheKey::kernel(kk), factoryOf(spec, kk, &info.kernelCompiled));
+    if (!k)
+      return k.error().prefixed(on);
+    kernel = std::move(*k);
+    // The chosen kernel compiles after the quick one, not beside it: the
+    // quick one comes sooner, and the background compile then runs code
+    // this process has run before (its statics exist before the exit
+    // handler that waits for it is registered). Queued again after an
+    // eviction.
+    if (better)
+      info.betterKernelCompiling =
+          startBackgroundCompile(better->first, std::move(better->second));
   }
-  auto kernel = cache_->getOrCreateAs<const AttentionKernelModule>(
-      CacheKey::kernel(kk), factoryOf(spec, kk, &info.kernelCompiled));
-  if (!kernel)
-    return kernel.error().prefixed(on);
-  // The chosen kernel compiles after the quick one, not beside it: the
-  // quick one comes sooner, and the background compile then runs code this
-  // process has run before (its statics exist before the exit handler that
-  // waits for it is registered). Queued again after an eviction.
-  if (better)
-    info.betterKernelCompiling = startBackgroundCompile(better->first, std::move(better->second));
 
   // The block mask.
   std::shared_ptr<const cuda::DeviceBlockMask> dmask;
@@ -140,12 +202,15 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   // Else the kernel is dense (spec.blockSparse is false): no block mask.
 
   // The mods' contexts and the launch.
-  const float scale =
-      float(request.options.scale ? *request.options.scale : 1.0 / std::sqrt(double(dims.D)));
   cuda::Stream stream = cuda::Stream::borrow(ctx, request.options.stream);
-  const cuda::Function &fn = (*kernel)->fn;
+  const cuda::Function &fn = kernel->fn;
   const cuda::LaunchConfig config =
-      attentionLaunchConfig(spec, dims.B, dims.Hq, dims.qLen, &stream);
+      hspec ? attentionSm90LaunchConfig(*hspec, dims.B, dims.Hq, dims.qLen, target->smCount,
+                                        &stream)
+            : attentionLaunchConfig(info.spec, dims.B, dims.Hq, dims.qLen, &stream);
+  std::optional<AttentionTensorMaps> maps;
+  if (hspec)
+    maps = attentionSm90MapDescs(*hspec, request.q, request.k, request.v);
   PackedModInputs packed[2]; // score, mask
   const CheckedMod *mods[2] = {&score, &mask};
   for (int i = 0; i < 2; ++i)
@@ -154,10 +219,15 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
 
   // ctxPtr: the device contexts of the score mod and the mask mod (0: none).
   auto launch = [&](const uint64_t ctxPtr[2]) -> Status {
-    KernelArgs args =
-        attentionLaunchArgs(request.q, request.k, request.v, request.out, request.options.lse,
-                            scale, dmask.get(), ctxPtr[1], ctxPtr[0]);
-    auto params = args.pointers();
+    Result<KernelArgs> args =
+        maps ? attentionSm90LaunchArgs(*maps, request.q, request.k, request.out, o.lse, scale,
+                                       dmask.get(), ctxPtr[1], ctxPtr[0], &ctx)
+             : Result<KernelArgs>(attentionLaunchArgs(request.q, request.k, request.v,
+                                                      request.out, o.lse, scale, dmask.get(),
+                                                      ctxPtr[1], ctxPtr[0]));
+    if (!args)
+      return args.error();
+    auto params = args->pointers();
     if (!params)
       return params.error();
     return cuda::launch(fn, config, params->data());
@@ -201,6 +271,18 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     return Error{ErrorKind::OutOfBounds, oob};
   info.hostMs = msSince(t0);
   return info;
+}
+
+const char *attentionTemplateName(AttentionTemplate t) {
+  switch (t) {
+  case AttentionTemplate::Auto:
+    return "auto";
+  case AttentionTemplate::Sm80:
+    return "sm80";
+  case AttentionTemplate::Sm90:
+    return "sm90";
+  }
+  return "?";
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // The attention kernel through the caches (AttentionKernel.hpp).
 #include "api/attention/AttentionKernel.hpp"
 #include "api/PtxDiskKey.hpp"
+#include "api/attention/Launch.hpp"
 #include "runtime/cuda/DeviceBinary.hpp"
 
 namespace flexjit {
@@ -11,6 +12,10 @@ namespace {
 /// sources (codegenVersionString(), Compiler.hpp; api/PtxDiskKey.hpp).
 constexpr const char *kAttentionKernelVersion = "attention-kernel";
 constexpr const char *kBackwardKernelVersion = "attention-backward-kernel";
+constexpr const char *kSm90KernelVersion = "attention-sm90-kernel";
+
+template <class Spec> int blockMOf(const Spec &spec) { return spec.blockM; }
+int blockMOf(const AttentionSm90KernelSpec &) { return AttentionSm90KernelSpec::kBlockM; }
 
 /// The key of template `kernel` ("attn_fwd", "attn_bwd") instantiated with
 /// `spec` (AttentionKernelSpec or AttentionBackwardSpec).
@@ -24,7 +29,7 @@ KernelKey templateKey(const char *kernel, const char *version,
   kk.headDimQK = spec.headDim;
   kk.headDimV = spec.valueHeadDim;
   kk.dtype = dtypeName(spec.dtype);
-  kk.blockM = spec.blockM;
+  kk.blockM = blockMOf(spec);
   kk.blockN = spec.blockN;
   kk.options = std::string(version) + " " + spec.tag() + " O" + std::to_string(optLevel);
   kk.arch = arch;
@@ -73,6 +78,83 @@ AttentionKernelSpec chooseAttentionSpec(const AttentionVariant &v) {
   return chooseAttentionSpec(request, dims, nullptr);
 }
 
+namespace {
+/// The sm_90a spec for these mods, dtype and head dims with the options'
+/// blockN and stages and a given mask's kv block, or why there is none.
+Sm90Choice sm90SpecFor(DType dtype, int D, int Dv, bool hasScore, bool hasMask, bool blockSparse,
+                       const AttentionOptions &o, const BlockMaskShape *givenMask) {
+  Sm90Choice c;
+  if (o.blockM || o.rowsPerWarp) {
+    c.whyNot = "options.blockM and options.rowsPerWarp choose an sm_80 instantiation";
+    return c;
+  }
+  AttentionSm90KernelSpec s = defaultAttentionSm90Spec(dtype, D, Dv, hasScore, hasMask);
+  s.blockSparse = blockSparse;
+  if (o.blockN)
+    s.blockN = o.blockN;
+  if (o.stages)
+    s.stages = o.stages;
+  if (givenMask) {
+    const int m = AttentionSm90KernelSpec::kBlockM;
+    if (givenMask->qBlock % m != 0) {
+      c.whyNot = "the block mask's query blocks (" + std::to_string(givenMask->qBlock) +
+                 " rows) are not a multiple of the sm_90a kernel's 128";
+      return c;
+    }
+    if (!o.blockN)
+      while (s.blockN > 32 && givenMask->kvBlock % s.blockN != 0)
+        s.blockN /= 2;
+    if (givenMask->kvBlock % s.blockN != 0) {
+      c.whyNot = "the block mask's kv blocks (" + std::to_string(givenMask->kvBlock) +
+                 " rows) are not a multiple of blockN " + std::to_string(s.blockN);
+      return c;
+    }
+  }
+  if (Status st = checkAttentionSm90KernelSpec(s); !st) {
+    c.whyNot = st.message();
+    return c;
+  }
+  c.spec = s;
+  return c;
+}
+} // namespace
+
+Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDims &dims,
+                                   const BlockMaskShape *givenMask, const GpuTarget &target,
+                                   float scale) {
+  if (!attentionUsesSm90(target.arch))
+    return {std::nullopt, "cuda:" + std::to_string(r.q.device) + " (" + target.name + ", " +
+                              target.arch + ") is not compute capability 9.0"};
+  Sm90Choice c = sm90SpecFor(r.q.dtype, int(dims.D), int(dims.Dv), !r.scoreMod.empty(),
+                             !r.maskMod.empty(), !r.maskMod.empty() || r.blockMask != nullptr,
+                             r.options, givenMask);
+  if (!c.spec)
+    return c;
+  AttentionSm90KernelSpec &s = *c.spec;
+  if (!s.acceptsScale(scale))
+    s.scaleInSoftmax = false;
+  if (Status st = checkAttentionSm90KernelSpec(s, unsigned(target.sharedMemPerBlockOptin)); !st)
+    return {std::nullopt, st.message()};
+  if (Status st = checkAttentionSm90Maps(attentionSm90MapDescs(s, r.q, r.k, r.v)); !st)
+    return {std::nullopt, st.message()};
+  return c;
+}
+
+std::optional<AttentionSm90KernelSpec> chooseAttentionSm90Spec(const AttentionVariant &v) {
+  const int Dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
+  return sm90SpecFor(v.dtype, v.headDim, Dv, !v.scoreMod.empty(), !v.maskMod.empty(),
+                     !v.maskMod.empty(), AttentionOptions{}, nullptr)
+      .spec;
+}
+
+KernelKey attentionSm90KernelKey(const std::string &scoreFingerprint,
+                                 const std::string &maskFingerprint,
+                                 const AttentionSm90KernelSpec &spec, unsigned optLevel,
+                                 const std::string &arch, int device) {
+  return templateKey("attn_fwd_sm90", kSm90KernelVersion, scoreFingerprint, maskFingerprint,
+                     spec, optLevel, arch, device);
+}
+
 KernelKey attentionKernelKey(const std::string &scoreFingerprint,
                              const std::string &maskFingerprint, const AttentionKernelSpec &spec,
                              unsigned optLevel, const std::string &arch, int device) {
@@ -102,21 +184,32 @@ Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,
   return std::move(k->ptx);
 }
 
-std::function<Result<CacheValue>()>
-attentionKernelFactory(CompilerSource compiler, const Program &program,
-                       const std::string &scoreMod, const std::string &maskMod,
-                       const AttentionKernelSpec &spec, const KernelKey &key,
-                       const cuda::Context &ctx, bool *compiled) {
+Result<std::string> compileAttentionSm90KernelPtx(const CompilerSource &compiler,
+                                                  const Program &program,
+                                                  const std::string &scoreMod,
+                                                  const std::string &maskMod,
+                                                  const AttentionSm90KernelSpec &spec,
+                                                  const std::string &arch) {
+  auto c = compiler();
+  if (!c)
+    return c.error();
+  auto k = (*c)->attentionSm90Kernel(program.file(), scoreMod, maskMod, spec, arch);
+  if (!k)
+    return k.error();
+  return std::move(k->ptx);
+}
+
+namespace {
+/// The factory of a kernel module's cache entry: `entry` of the module whose
+/// PTX `compilePtx` makes (the disk cache's binary or PTX first).
+std::function<Result<CacheValue>()> moduleFactory(std::function<Result<std::string>()> compilePtx,
+                                                  std::string entry, const KernelKey &key,
+                                                  const cuda::Context &ctx, bool *compiled) {
   return [=]() -> Result<CacheValue> {
     if (compiled)
       *compiled = true;
-    std::string entry = attentionKernelName(spec);
-    auto module = cuda::loadModuleCached(
-        ctx, DiskCache::global(), ptxDiskKey(key),
-        [&]() {
-          return compileAttentionKernelPtx(compiler, program, scoreMod, maskMod, spec, key.arch);
-        },
-        "attention kernel " + entry);
+    auto module = cuda::loadModuleCached(ctx, DiskCache::global(), ptxDiskKey(key), compilePtx,
+                                         "attention kernel " + entry);
     if (!module)
       return module.error();
     auto fn = module->module.function(entry);
@@ -126,6 +219,29 @@ attentionKernelFactory(CompilerSource compiler, const Program &program,
     AttentionKernelModule m{std::move(module->module), *fn};
     return makeCacheValue<AttentionKernelModule>(std::move(m), bytes);
   };
+}
+} // namespace
+
+std::function<Result<CacheValue>()>
+attentionKernelFactory(CompilerSource compiler, const Program &program,
+                       const std::string &scoreMod, const std::string &maskMod,
+                       const AttentionKernelSpec &spec, const KernelKey &key,
+                       const cuda::Context &ctx, bool *compiled) {
+  return moduleFactory(
+      [=] { return compileAttentionKernelPtx(compiler, program, scoreMod, maskMod, spec, key.arch); },
+      attentionKernelName(spec), key, ctx, compiled);
+}
+
+std::function<Result<CacheValue>()>
+attentionSm90KernelFactory(CompilerSource compiler, const Program &program,
+                           const std::string &scoreMod, const std::string &maskMod,
+                           const AttentionSm90KernelSpec &spec, const KernelKey &key,
+                           const cuda::Context &ctx, bool *compiled) {
+  return moduleFactory(
+      [=] {
+        return compileAttentionSm90KernelPtx(compiler, program, scoreMod, maskMod, spec, key.arch);
+      },
+      attentionSm90KernelName(spec), key, ctx, compiled);
 }
 
 } // namespace flexjit

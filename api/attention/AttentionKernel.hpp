@@ -30,11 +30,36 @@ AttentionKernelSpec chooseAttentionSpec(const AttentionRequest &request,
 /// variant's mods, dtype and head dims: what Session::precompile compiles.
 AttentionKernelSpec chooseAttentionSpec(const AttentionVariant &variant);
 
+/// The sm_90a template's instantiation for a request on a device of compute
+/// capability 9.0 (`target`), or the reason it does not take the request
+/// (the caller falls back to sm_80 under AttentionTemplate::Auto and
+/// reports it under Sm90): defaultAttentionSm90Spec with the options'
+/// blockN and stages, blockN shrunk to divide a given mask's kv blocks;
+/// the tensors checked against TMA's rules, the shared memory against the
+/// device's limit, the scale against scaleInSoftmax.
+struct Sm90Choice {
+  std::optional<AttentionSm90KernelSpec> spec;
+  std::string whyNot; ///< set when spec is not
+};
+Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &request, const AttentionDims &dims,
+                                   const BlockMaskShape *givenMask, const GpuTarget &target,
+                                   float scale);
+/// The sm_90a instantiation Session::precompile compiles for a variant on
+/// sm_90a (what a call without a given block mask picks), if any.
+std::optional<AttentionSm90KernelSpec> chooseAttentionSm90Spec(const AttentionVariant &variant);
+
 /// The kernel cache's key: the mods' fingerprints ("" for none), the spec,
 /// the compile's optimization level, the arch and the device.
 KernelKey attentionKernelKey(const std::string &scoreFingerprint,
                              const std::string &maskFingerprint, const AttentionKernelSpec &spec,
                              unsigned optLevel, const std::string &arch, int device);
+
+/// The same for the sm_90a template (its own template name: the two never
+/// share an entry).
+KernelKey attentionSm90KernelKey(const std::string &scoreFingerprint,
+                                 const std::string &maskFingerprint,
+                                 const AttentionSm90KernelSpec &spec, unsigned optLevel,
+                                 const std::string &arch, int device);
 
 /// The cache's key of the backward's module (preprocess, dK/dV, dQ or the dQ
 /// conversion; Session::attentionBackward): as the forward's, with the
@@ -53,6 +78,13 @@ Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,
                                               const AttentionKernelSpec &spec,
                                               const std::string &arch);
 
+Result<std::string> compileAttentionSm90KernelPtx(const CompilerSource &compiler,
+                                                  const Program &program,
+                                                  const std::string &scoreMod,
+                                                  const std::string &maskMod,
+                                                  const AttentionSm90KernelSpec &spec,
+                                                  const std::string &arch);
+
 /// The factory of the kernel's cache entry on `ctx`'s device: its device
 /// binary or PTX from the disk cache, else compiled; `*compiled` (if given)
 /// is set when it runs.
@@ -61,5 +93,10 @@ attentionKernelFactory(CompilerSource compiler, const Program &program,
                        const std::string &scoreMod, const std::string &maskMod,
                        const AttentionKernelSpec &spec, const KernelKey &key,
                        const cuda::Context &ctx, bool *compiled);
+std::function<Result<CacheValue>()>
+attentionSm90KernelFactory(CompilerSource compiler, const Program &program,
+                           const std::string &scoreMod, const std::string &maskMod,
+                           const AttentionSm90KernelSpec &spec, const KernelKey &key,
+                           const cuda::Context &ctx, bool *compiled);
 
 } // namespace flexjit

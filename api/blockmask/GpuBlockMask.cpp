@@ -39,6 +39,7 @@ struct DeviceState {
   std::string arch;
   size_t sharedMemPerBlockOptin = 0;
   std::string name;
+  int smCount = 0;
 };
 
 /// Each device's retained primary context and PTX arch, looked up once.
@@ -55,7 +56,8 @@ Result<const DeviceState *> deviceState(int device) {
   auto info = cuda::deviceInfo(device);
   if (!info)
     return info.error();
-  DeviceState s{std::move(*ctx), ptxArchFor(*info), info->sharedMemPerBlockOptin, info->name};
+  DeviceState s{std::move(*ctx), ptxArchFor(*info), info->sharedMemPerBlockOptin, info->name,
+                info->smCount};
   return &states.emplace(device, std::move(s)).first->second;
 }
 
@@ -69,7 +71,7 @@ Result<GpuTarget> gpuTarget(int device) {
   if (!state)
     return state.error();
   return GpuTarget{(*state)->ctx, (*state)->arch, (*state)->sharedMemPerBlockOptin,
-                   (*state)->name};
+                   (*state)->name, (*state)->smCount};
 }
 
 Result<PackedModInputs> packModInputs(const FileAST &file, const ModDecl &mod,

@@ -103,6 +103,7 @@ struct GpuTarget {
   /// are checked against it).
   size_t sharedMemPerBlockOptin = 0;
   std::string name; ///< "NVIDIA H100 80GB HBM3", for messages
+  int smCount = 0;  ///< multiprocessors (a persistent kernel's grid)
 };
 Result<GpuTarget> gpuTarget(int device);
 

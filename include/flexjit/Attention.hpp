@@ -27,6 +27,23 @@ namespace flexjit {
 
 struct BlockMaskHandle; // flexjit.hpp
 
+/// Which attention template runs a call (docs/attention-hopper.md).
+enum class AttentionTemplate {
+  /// flexjit's choice: the sm_90a template (TMA, wgmma, warp specialization)
+  /// on a compute capability 9.0 device when it takes the request (bf16 or
+  /// f16, head dims 64/128/256, tensors TMA can read, a given block mask
+  /// with blocks of 128 query rows, no sm_80 tile override), else sm_80.
+  Auto,
+  /// The mma.sync template (every GPU flexjit targets).
+  Sm80,
+  /// The sm_90a template; an Error saying why where it does not take the
+  /// request or the device is not compute capability 9.0.
+  Sm90,
+};
+
+/// "auto", "sm80", "sm90".
+const char *attentionTemplateName(AttentionTemplate t);
+
 struct AttentionOptions {
   /// Multiplies q . k before the score mod; default 1/sqrt(D).
   std::optional<double> scale;
@@ -36,7 +53,11 @@ struct AttentionOptions {
   uint64_t lse = 0;
   /// A CUstream; nullptr: the device's legacy default stream.
   void *stream = nullptr;
-  /// Kernel choice overrides, 0: flexjit chooses (AttentionKernelSpec).
+  /// The template (Auto: flexjit chooses).
+  AttentionTemplate kernelTemplate = AttentionTemplate::Auto;
+  /// Kernel choice overrides, 0: flexjit chooses (AttentionKernelSpec;
+  /// blockN and stages apply to the sm_90a template as well, blockM and
+  /// rowsPerWarp only to the sm_80 one: Auto then takes sm_80).
   int blockM = 0, blockN = 0, stages = 0, rowsPerWarp = 0;
   /// Tiered compilation, when flexjit chooses the kernel: if the chosen
   /// instantiation (two m-tiles per warp) is neither in the cache nor on
@@ -68,7 +89,12 @@ struct AttentionRequest {
 
 /// What an attention call did.
 struct AttentionInfo {
-  AttentionKernelSpec spec; ///< the instantiation that ran
+  /// The template that ran (Sm80 or Sm90, never Auto).
+  AttentionTemplate kernelTemplate = AttentionTemplate::Sm80;
+  /// The instantiation that ran: the sm_80 spec; for the sm_90a template
+  /// its blockM (128), blockN and stages, rowsPerWarp 0 (sm90Spec has it).
+  AttentionKernelSpec spec;
+  std::optional<AttentionSm90KernelSpec> sm90Spec;
   std::string entry;        ///< its PTX entry
   bool kernelCompiled = false; ///< false: the kernel came from the cache
   bool maskCreated = false;    ///< the block mask was made by this call

@@ -295,6 +295,11 @@ typedef struct flexjit_attention_desc {
                              f32 on the GPU, out's dtype in the reference */
   void *stream;           /* a CUstream; NULL: the legacy default stream */
   int32_t block_m, block_n, stages, rows_per_warp; /* kernel choice; 0: flexjit's */
+  /* The template: 0 flexjit's choice (sm_90a on compute capability 9.0 where
+   * it takes the call, else sm_80), 80 the mma.sync one, 90 the sm_90a one
+   * (FLEXJIT_ERROR_INVALID_ARGUMENT saying why where it does not take the
+   * call); docs/attention-hopper.md. */
+  int32_t kernel;
 } flexjit_attention_desc;
 
 /* Zeroes the description: no mods, no inputs, no block mask, default scale,
@@ -308,6 +313,7 @@ typedef struct flexjit_attention_info {
   int32_t block_m, block_n, stages, rows_per_warp; /* the kernel that ran */
   double host_ms;          /* host time of the call */
   char entry[96];          /* the kernel's PTX entry, NUL-terminated */
+  int32_t kernel;          /* the template that ran: 80 or 90 */
 } flexjit_attention_info;
 
 /* Attention on the GPU with the mods compiled into the kernel (through the

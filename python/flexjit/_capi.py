@@ -103,21 +103,23 @@ class AttentionDesc(ctypes.Structure):
                 ("lse", ctypes.c_uint64),
                 ("stream", ctypes.c_void_p),
                 ("block_m", ctypes.c_int32), ("block_n", ctypes.c_int32),
-                ("stages", ctypes.c_int32), ("rows_per_warp", ctypes.c_int32)]
+                ("stages", ctypes.c_int32), ("rows_per_warp", ctypes.c_int32),
+                ("kernel", ctypes.c_int32)]
 
 
 class AttentionInfo(ctypes.Structure):
     _fields_ = [("kernel_compiled", ctypes.c_int32), ("mask_created", ctypes.c_int32),
                 ("block_m", ctypes.c_int32), ("block_n", ctypes.c_int32),
                 ("stages", ctypes.c_int32), ("rows_per_warp", ctypes.c_int32),
-                ("host_ms", ctypes.c_double), ("entry", ctypes.c_char * 96)]
+                ("host_ms", ctypes.c_double), ("entry", ctypes.c_char * 96),
+                ("kernel", ctypes.c_int32)]
 
     def as_dict(self):
         return {"kernel_compiled": bool(self.kernel_compiled),
                 "mask_created": bool(self.mask_created),
                 "block_m": self.block_m, "block_n": self.block_n, "stages": self.stages,
                 "rows_per_warp": self.rows_per_warp, "host_ms": self.host_ms,
-                "entry": self.entry.decode("utf-8", "replace")}
+                "entry": self.entry.decode("utf-8", "replace"), "kernel": self.kernel}
 
 
 class GradBuffer(ctypes.Structure):

@@ -755,7 +755,8 @@ static void testAttentionArguments(flexjit_module *m) {
   memset(&d, 0xAB, sizeof d);
   OK(flexjit_attention_desc_init(&d));
   CHECK(d.q.data == 0 && d.score_mod == NULL && d.mask_mod == NULL && d.block_mask == NULL &&
-        d.scale == 0.0 && d.lse == 0 && d.stream == NULL && d.block_m == 0 && d.stages == 0);
+        d.scale == 0.0 && d.lse == 0 && d.stream == NULL && d.block_m == 0 && d.stages == 0 &&
+        d.kernel == 0);
   FAILS(flexjit_attention(NULL, &d, &info), FLEXJIT_ERROR_INVALID_ARGUMENT, "module is NULL");
   FAILS(flexjit_attention(m, NULL, &info), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc is NULL");
   FAILS(flexjit_attention_reference(NULL, &d), FLEXJIT_ERROR_INVALID_ARGUMENT, "module is NULL");
@@ -808,6 +809,10 @@ static void testAttentionArguments(flexjit_module *m) {
   FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
         "attention blockM 96 is not supported");
   d.block_m = 0;
+  d.kernel = 70;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "kernel 70 is not a template (0: flexjit's choice, 80, 90)");
+  d.kernel = 0;
   /* A host block mask is refused (the kernel needs one on the device). */
   {
     flexjit_blockmask_desc bd;
@@ -1081,12 +1086,12 @@ static void testPrecompile(void) {
   for (i = 0; i < 2; ++i)
     CHECK(r[i].status == FLEXJIT_OK && r[i].compiled == 1 && r[i].ms > 0.0);
   CHECK(strcmp(r[0].entry, "flexjit_attention_bf16_d128_dv128_m128_w16_n64_s2") == 0);
-  CHECK(strcmp(r[1].entry, "flexjit_attention_f16_d64_dv64_m128_w32_n64_s2") == 0);
+  CHECK(strcmp(r[1].entry, "flexjit_attention_sm90_f16_d64_dv64_n128_s2") == 0);
   memset(r, 0xAB, sizeof r);
   OK(flexjit_precompile(v, 2, 1, r));
   for (i = 0; i < 2; ++i)
     CHECK(r[i].status == FLEXJIT_OK && r[i].compiled == 0);
-  CHECK(strcmp(r[1].entry, "flexjit_attention_f16_d64_dv64_m128_w32_n64_s2") == 0);
+  CHECK(strcmp(r[1].entry, "flexjit_attention_sm90_f16_d64_dv64_n128_s2") == 0);
   OK(flexjit_precompile(v, 2, 0, NULL)); /* results may be NULL */
 
   /* Per-variant failures: the call's status is the first failure's, every

@@ -862,7 +862,8 @@ TEST(AttentionGpuTest, CausalThenCacheHitsCompileNothing) {
   ASSERT_TRUE(first.ok()) << first.error().message;
   EXPECT_TRUE(first->kernelCompiled);
   EXPECT_TRUE(first->maskCreated);
-  EXPECT_EQ(first->entry, attentionKernelName(first->spec));
+  EXPECT_EQ(first->entry, first->sm90Spec ? attentionSm90KernelName(*first->sm90Spec)
+                                          : attentionKernelName(first->spec));
   ASSERT_TRUE(t.ctx.synchronize().ok());
   t.expectMeans([](int64_t, int64_t, int64_t q, int64_t kv) { return kv <= q; });
   // causal reads neither b nor h: one broadcast mask, B = H = 1.
@@ -915,6 +916,7 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   ASSERT_TRUE(t.q.copyFromHost(qh.data(), qh.size() * 2).ok());
   AttentionRequest r = t.request();
   r.maskMod = "tiered_band";
+  r.options.kernelTemplate = AttentionTemplate::Sm80; // tiers: the sm_80 template's
 
   auto first = session.attention(*tp, r);
   ASSERT_TRUE(first.ok()) << first.error().message;

@@ -84,6 +84,16 @@ Session &session() {
   return s;
 }
 
+/// Whether device 0 is compute capability 9.0, where flexjit chooses the
+/// sm_90a template.
+bool deviceIsSm90() {
+  static const bool sm90 = [] {
+    auto info = cuda::deviceInfo(0);
+    return info.ok() && attentionUsesSm90(info->arch());
+  }();
+  return sm90;
+}
+
 /// Inputs for every param and buffer of the program (each request takes
 /// what its mods read).
 struct Inputs {
@@ -129,6 +139,12 @@ struct GpuCase {
   int maskB = 1, maskH = 1;
   /// options.blockN (0: flexjit's choice).
   int blockN = 0;
+  /// options.kernelTemplate (runCase sets it: every case runs on each
+  /// template the device has).
+  AttentionTemplate kernelTemplate = AttentionTemplate::Auto;
+  /// Also run with the sm_80 template forced on compute capability 9.0 (not
+  /// for head dim 256, which only the sm_90a template takes).
+  bool alsoSm80 = true;
   /// Rows that must come out fully masked (0, LSE -inf): [0, deadRows) or,
   /// when negative, [Q + deadRows, Q).
   int deadRows = 0;
@@ -194,6 +210,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.options.scale = c.scale;
   req.options.lse = c.lse ? dlse.devicePtr() : 0;
   req.options.blockN = c.blockN;
+  req.options.kernelTemplate = c.kernelTemplate;
   Result<BlockMaskHandle> bm = Error{ErrorKind::NotFound, "none"};
   if (c.explicitBlockMask) {
     BlockMaskRequest bmr;
@@ -241,11 +258,36 @@ Errors runCase(const GpuCase &c, AttentionInfo *infoOut = nullptr) {
   q.fillNormal(rng);
   k.fillNormal(rng);
   v.fillNormal(rng);
-  HostTensor out = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.Dv, c.layout);
   const size_t rows = size_t(c.B) * c.Hq * c.Q;
-  std::vector<float> lse(rows);
-  if (!runOnGpu(c, in, q, k, v, out, lse, infoOut))
-    return err;
+  // On compute capability 9.0 every case runs on both templates: flexjit's
+  // choice (the sm_90a one, checked to be chosen) and the sm_80 one forced.
+  struct Run {
+    AttentionTemplate tmpl;
+    HostTensor out;
+    std::vector<float> lse;
+  };
+  std::vector<Run> runs;
+  runs.push_back({AttentionTemplate::Auto, {}, {}});
+  if (deviceIsSm90() && c.alsoSm80)
+    runs.push_back({AttentionTemplate::Sm80, {}, {}});
+  for (Run &r : runs) {
+    GpuCase cr = c;
+    cr.kernelTemplate = r.tmpl;
+    r.out = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.Dv, c.layout);
+    r.lse.assign(rows, 0.0f);
+    AttentionInfo info;
+    if (!runOnGpu(cr, in, q, k, v, r.out, r.lse, &info))
+      return err;
+    if (r.tmpl == AttentionTemplate::Auto) {
+      EXPECT_EQ(info.kernelTemplate,
+                deviceIsSm90() ? AttentionTemplate::Sm90 : AttentionTemplate::Sm80)
+          << c.name << ": " << info.entry;
+      if (infoOut)
+        *infoOut = info;
+    } else {
+      EXPECT_EQ(info.kernelTemplate, r.tmpl) << c.name << ": " << info.entry;
+    }
+  }
   auto tGpu = std::chrono::steady_clock::now();
 
   // The reference on the same rounded inputs, in f64.
@@ -276,6 +318,10 @@ Errors runCase(const GpuCase &c, AttentionInfo *infoOut = nullptr) {
   if (scoreMod)
     EXPECT_EQ(scoreMod->ctx->error[0], 0) << "the reference's score mod read out of bounds";
 
+  for (const Run &r : runs) {
+  SCOPED_TRACE(std::string("template ") + attentionTemplateName(r.tmpl));
+  const HostTensor &out = r.out;
+  const std::vector<float> &lse = r.lse;
   int bad = 0;
   int64_t deadRows = 0, wantDead = 0;
   for (int b = 0; b < c.B; ++b)
@@ -310,11 +356,12 @@ Errors runCase(const GpuCase &c, AttentionInfo *infoOut = nullptr) {
   EXPECT_EQ(bad, 0);
   EXPECT_GE(deadRows, wantDead) << "fully masked rows in the reference";
   auto t1 = std::chrono::steady_clock::now();
-  std::printf("  %-44s max |out err| %.3g, max |lse err| %.3g, %lld fully masked rows "
+  std::printf("  %-44s %s: max |out err| %.3g, max |lse err| %.3g, %lld fully masked rows "
               "(gpu %.0f ms, ref %.0f ms)\n",
-              c.name.c_str(), err.out, err.lse, (long long)deadRows,
-              std::chrono::duration<double, std::milli>(tGpu - t0).count(),
+              c.name.c_str(), attentionTemplateName(r.tmpl), err.out, err.lse,
+              (long long)deadRows, std::chrono::duration<double, std::milli>(tGpu - t0).count(),
               std::chrono::duration<double, std::milli>(t1 - tGpu).count());
+  }
   return err;
 }
 
@@ -547,6 +594,65 @@ TEST(AttentionGpu, DenseKernelWithoutBlockMask) {
     EXPECT_FALSE(info.spec.blockSparse);
     EXPECT_EQ(info.spec.blockN, blockN);
   }
+}
+
+// Head dim 256 runs on the sm_90a template alone (64-column kv tiles); a
+// device without it says so.
+TEST(AttentionGpu, HeadDim256OnTheSm90Template) {
+  REQUIRE_GPU();
+  if (!deviceIsSm90())
+    GTEST_SKIP() << "head dim 256 needs the sm_90a template: device 0 is not compute capability 9.0";
+  GpuCase c;
+  c.alsoSm80 = false;
+  c.D = c.Dv = 256;
+  c.Q = 300;
+  c.KV = 333;
+  c.name = "d256 causal + softcap 300x333";
+  c.mask = "causal";
+  c.score = "softcap";
+  AttentionInfo info;
+  runCase(c, &info);
+  EXPECT_EQ(info.spec.blockN, 64);
+  c.name = "d256 dense gqa bshd";
+  c.mask = c.score = "";
+  c.Hq = 4;
+  c.layout = Layout::BSHD;
+  runCase(c);
+}
+
+// Asking for the sm_90a template where it does not take the call is an
+// error saying why, not a silent fallback.
+TEST(AttentionGpu, ForcedSm90TemplateSaysWhyNot) {
+  REQUIRE_GPU();
+  auto ctx = cuda::Context::retainPrimary(0);
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  std::vector<uint16_t> zeros(size_t(2) * 256 * 64, 0);
+  cuda::DeviceBuffer dq = upload(*ctx, zeros.data(), zeros.size() * 2);
+  cuda::DeviceBuffer dout = upload(*ctx, nullptr, zeros.size() * 2);
+  AttentionRequest req;
+  req.q = req.k = req.v = TensorRef::bhsd(dq.devicePtr(), DType::BF16, 1, 2, 256, 64, 0);
+  req.out = TensorRef::bhsd(dout.devicePtr(), DType::BF16, 1, 2, 256, 64, 0);
+  req.options.kernelTemplate = AttentionTemplate::Sm90;
+  req.options.rowsPerWarp = 16;
+  auto r = session().attention(program(), req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(int(r.error().kind), int(ErrorKind::InvalidArgument));
+  const std::string want = deviceIsSm90() ? "options.blockM and options.rowsPerWarp"
+                                          : "is not compute capability 9.0";
+  EXPECT_NE(r.error().message.find("the sm_90a attention template does not take this call: " +
+                                   want),
+            std::string::npos)
+      << r.error().message;
+  // The sm_80 template forced, and flexjit's choice, both run it.
+  req.options.kernelTemplate = AttentionTemplate::Sm80;
+  auto a = session().attention(program(), req);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->kernelTemplate, AttentionTemplate::Sm80);
+  req.options.kernelTemplate = AttentionTemplate::Auto;
+  auto b = session().attention(program(), req);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(b->kernelTemplate, AttentionTemplate::Sm80); // rowsPerWarp: an sm_80 choice
+  ASSERT_TRUE(ctx->synchronize().ok());
 }
 
 TEST(AttentionGpu, F16) {
