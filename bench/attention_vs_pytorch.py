@@ -112,6 +112,8 @@ def parse_args(argv=None):
     ap.add_argument("--kernel", choices=("auto", "sm80", "sm90"), default="auto",
                     help="flexjit's template: its choice (sm90 on an H100/H200 where it applies), "
                          "or one forced (default auto)")
+    ap.add_argument("--block-n", type=int, default=0,
+                    help="flexjit's kv tile (options.blockN; default 0: flexjit's choice)")
     ap.add_argument("--no-cudnn", action="store_true",
                     help="skip the cuDNN reference (SDPA's cuDNN backend) of the none and "
                     "causal cases")
@@ -127,8 +129,9 @@ def default_json_path(args):
     out = os.environ.get("OUT")
     if not out:
         return None
-    return os.path.join(out, "attention_vs_pytorch_B%d_H%d_S%d_D%d_%s.json"
-                        % (args.batch, args.heads, args.seq, args.dim, args.kernel))
+    return os.path.join(out, "attention_vs_pytorch_B%d_H%d_S%d_D%d_%s%s.json"
+                        % (args.batch, args.heads, args.seq, args.dim, args.kernel,
+                           "_n%d" % args.block_n if args.block_n else ""))
 
 
 def doc_ids(n, documents):
@@ -384,7 +387,8 @@ def main(argv=None):
                 q, k, v, out_fj, mask=mask_name, score=score_name, params=fj_params,
                 buffers=fj_buffers, lse=lse_fj, scale=scale, block_mask=fj_mask,
                 stream=torch.cuda.current_stream().cuda_stream if on_gpu else None,
-                kernel={"auto": 0, "sm80": 80, "sm90": 90}[args.kernel], reference=not on_gpu)
+                kernel={"auto": 0, "sm80": 80, "sm90": 90}[args.kernel], block_n=args.block_n,
+                reference=not on_gpu)
             synchronize()
             t0 = time.perf_counter()
             call()

@@ -1,9 +1,9 @@
 // Session::attention: FlexAttention's forward pass on the GPU (Attention.hpp,
 // docs/attention.md). The request is checked first, everything that can be
 // without the GPU (AttentionCheck.hpp), the device last; then
-//   - the template: sm_90a (docs/attention-hopper.md) on a compute
-//     capability 9.0 device where it takes the request, else sm_80
-//     (AttentionTemplate);
+//   - the template: sm_80, or sm_90a (docs/attention-hopper.md) on a
+//     compute capability 9.0 device for what only it takes (head dim 256)
+//     or when the options ask for it (AttentionTemplate);
 //   - the kernel, with the mods inlined, comes from the cache (else the
 //     disk cache's device binary, else its PTX, else the compiler), loaded
 //     on the device;
@@ -61,8 +61,7 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   std::optional<GpuTarget> &target = found.target;
   std::optional<Error> &deviceFailure = found.failure;
 
-  // The kernel: the sm_90a template on a compute capability 9.0 device where
-  // it takes the request (AttentionTemplate), else the mma.sync one. What
+  // The kernel: the mma.sync template, or the sm_90a one (AttentionTemplate). What
   // the sm_80 one supports is checked first (a request's mistake gets the
   // same error with or without a GPU); then, the device known, the template
   // and its shared memory against the device's opt-in limit.
@@ -75,7 +74,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   Status sm80Check = checkAttentionKernelSpec(spec);
   // Head dim 256 is the sm_90a template's alone: its error comes after the
   // device is known.
-  if (!sm80Check && (o.kernelTemplate == AttentionTemplate::Sm80 || (dims.D != 256 && dims.Dv != 256)))
+  const bool onlySm90Takes = dims.D == 256 || dims.Dv == 256;
+  if (!sm80Check && (o.kernelTemplate == AttentionTemplate::Sm80 || !onlySm90Takes))
     return sm80Check.error().prefixed("attention: ");
   if (request.blockMask)
     if (auto m = checkGivenMask(*request.blockMask, dims, device,
@@ -84,12 +84,17 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       return Error{ErrorKind::InvalidArgument, "attention: " + *m};
   if (deviceFailure)
     return *deviceFailure;
+  // flexjit's choice is the sm_80 template wherever it takes the call: so
+  // far the sm_90a one measured slower on an H200 (docs/attention-hopper.md,
+  // "Measurements"). The sm_90a template runs what only it takes (head dim
+  // 256) and what options.kernelTemplate asks of it.
   std::optional<AttentionSm90KernelSpec> hspec;
-  if (o.kernelTemplate != AttentionTemplate::Sm80) {
+  if (o.kernelTemplate == AttentionTemplate::Sm90 ||
+      (o.kernelTemplate == AttentionTemplate::Auto && !sm80Check)) {
     Sm90Choice c = chooseAttentionSm90Spec(request, dims, givenShape, *target, scale);
     if (c.spec)
       hspec = c.spec;
-    else if (o.kernelTemplate == AttentionTemplate::Sm90 || !sm80Check)
+    else
       return Error{ErrorKind::InvalidArgument,
                    on + "the sm_90a attention template does not take this call: " + c.whyNot};
   }

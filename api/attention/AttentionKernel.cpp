@@ -140,13 +140,6 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   return c;
 }
 
-std::optional<AttentionSm90KernelSpec> chooseAttentionSm90Spec(const AttentionVariant &v) {
-  const int Dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
-  return sm90SpecFor(v.dtype, v.headDim, Dv, !v.scoreMod.empty(), !v.maskMod.empty(),
-                     !v.maskMod.empty(), AttentionOptions{}, nullptr)
-      .spec;
-}
-
 KernelKey attentionSm90KernelKey(const std::string &scoreFingerprint,
                                  const std::string &maskFingerprint,
                                  const AttentionSm90KernelSpec &spec, unsigned optLevel,

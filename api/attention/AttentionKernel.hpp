@@ -44,9 +44,6 @@ struct Sm90Choice {
 Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &request, const AttentionDims &dims,
                                    const BlockMaskShape *givenMask, const GpuTarget &target,
                                    float scale);
-/// The sm_90a instantiation Session::precompile compiles for a variant on
-/// sm_90a (what a call without a given block mask picks), if any.
-std::optional<AttentionSm90KernelSpec> chooseAttentionSm90Spec(const AttentionVariant &variant);
 
 /// The kernel cache's key: the mods' fingerprints ("" for none), the spec,
 /// the compile's optimization level, the arch and the device.

@@ -96,42 +96,20 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
       return mine.get();
     };
 
-    // On sm_90a the kernel a call picks is the sm_90a template's where it
-    // takes the variant (Session::attention), and that one is compiled.
-    auto hopperSpec = [&](const std::string &arch) {
-      return attentionUsesSm90(arch) ? chooseAttentionSm90Spec(v) : std::nullopt;
-    };
     if (v.device.isCpu()) {
       std::string arch = v.arch.empty() ? "sm_90a" : v.arch;
-      auto hspec = hopperSpec(arch);
-      if (hspec)
-        out.entry = attentionSm90KernelName(*hspec);
       KernelKey kk =
-          hspec ? attentionSm90KernelKey(*score, *mask, *hspec, options_.optLevel, arch, kCpuDevice)
-                : attentionKernelKey(*score, *mask, spec, options_.optLevel, arch, kCpuDevice);
+          attentionKernelKey(*score, *mask, spec, options_.optLevel, arch, kCpuDevice);
       auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
         out.compiled = true;
-        return hspec ? compileAttentionSm90KernelPtx(compilerOf, v.program, v.scoreMod,
-                                                     v.maskMod, *hspec, arch)
-                     : compileAttentionKernelPtx(compilerOf, v.program, v.scoreMod, v.maskMod,
-                                                 spec, arch);
+        return compileAttentionKernelPtx(compilerOf, v.program, v.scoreMod, v.maskMod, spec,
+                                         arch);
       });
       return ptx ? Status::success() : Status(ptx.error());
     }
     auto target = gpuTarget(v.device.ordinal);
     if (!target)
       return target.error();
-    if (auto hspec = hopperSpec(target->arch);
-        hspec && checkAttentionSm90KernelSpec(*hspec, unsigned(target->sharedMemPerBlockOptin))) {
-      out.entry = attentionSm90KernelName(*hspec);
-      KernelKey kk = attentionSm90KernelKey(*score, *mask, *hspec, options_.optLevel,
-                                            target->arch, v.device.ordinal);
-      auto kernel = cache_->getOrCreateAs<const AttentionKernelModule>(
-          CacheKey::kernel(kk), attentionSm90KernelFactory(compilerOf, v.program, v.scoreMod,
-                                                           v.maskMod, *hspec, kk, target->ctx,
-                                                           &out.compiled));
-      return kernel ? Status::success() : Status(kernel.error());
-    }
     if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)
       return st.error().prefixed(target->name + ": ");
     KernelKey kk = attentionKernelKey(*score, *mask, spec, options_.optLevel, target->arch,

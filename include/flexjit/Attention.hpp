@@ -29,15 +29,19 @@ struct BlockMaskHandle; // flexjit.hpp
 
 /// Which attention template runs a call (docs/attention-hopper.md).
 enum class AttentionTemplate {
-  /// flexjit's choice: the sm_90a template (TMA, wgmma, warp specialization)
-  /// on a compute capability 9.0 device when it takes the request (bf16 or
-  /// f16, head dims 64/128/256, tensors TMA can read, a given block mask
-  /// with blocks of 128 query rows, no sm_80 tile override), else sm_80.
+  /// flexjit's choice: the mma.sync template (sm_80) wherever it takes the
+  /// call; on a compute capability 9.0 device the sm_90a one for what only
+  /// it takes (head dim 256). The sm_90a template is not chosen otherwise
+  /// yet: on an H200 it measured slower than the sm_80 one so far
+  /// (docs/attention-hopper.md, "Measurements").
   Auto,
   /// The mma.sync template (every GPU flexjit targets).
   Sm80,
-  /// The sm_90a template; an Error saying why where it does not take the
-  /// request or the device is not compute capability 9.0.
+  /// The sm_90a template (TMA, wgmma, warp specialization; bf16 or f16,
+  /// head dims 64/128/256, tensors TMA can read, a given block mask with
+  /// blocks of 128 query rows, no sm_80 tile override); an Error saying why
+  /// where it does not take the call or the device is not compute
+  /// capability 9.0.
   Sm90,
 };
 

@@ -132,18 +132,3 @@ TEST(TemplateChoice, WhatTmaCannotReadAndDTypes) {
   EXPECT_FALSE(c.spec);
   EXPECT_NE(c.whyNot.find("head dimension 96"), std::string::npos) << c.whyNot;
 }
-
-TEST(TemplateChoice, PrecompileVariantsMatchTheCall) {
-  Program p = *Program::fromSource("t.flex", "mask causal(b, h, q, kv) = kv <= q\n");
-  AttentionVariant v{p};
-  v.maskMod = "causal";
-  v.dtype = DType::F16;
-  v.headDim = 64;
-  auto s = chooseAttentionSm90Spec(v);
-  ASSERT_TRUE(s);
-  AttentionRequest r = request(64, DType::F16);
-  r.maskMod = "causal";
-  Sm90Choice c = chooseAttentionSm90Spec(r, dims(64), nullptr, target("sm_90a"), 0.125f);
-  ASSERT_TRUE(c.spec);
-  EXPECT_EQ(s->tag(), c.spec->tag());
-}
