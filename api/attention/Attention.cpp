@@ -92,11 +92,13 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (o.kernelTemplate == AttentionTemplate::Sm90 ||
       (o.kernelTemplate == AttentionTemplate::Auto && !sm80Check)) {
     Sm90Choice c = chooseAttentionSm90Spec(request, dims, givenShape, *target, scale);
-    if (c.spec)
-      hspec = c.spec;
-    else
+    if (!c.spec)
+      // Under Auto: what the sm_80 template said too, then why the sm_90a
+      // one cannot take the call either.
       return Error{ErrorKind::InvalidArgument,
-                   on + "the sm_90a attention template does not take this call: " + c.whyNot};
+                   on + (sm80Check ? "" : sm80Check.message() + "; ") +
+                       "the sm_90a attention template does not take this call: " + c.whyNot};
+    hspec = c.spec;
   }
   if (!hspec)
     if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)

@@ -78,66 +78,41 @@ AttentionKernelSpec chooseAttentionSpec(const AttentionVariant &v) {
   return chooseAttentionSpec(request, dims, nullptr);
 }
 
-namespace {
-/// The sm_90a spec for these mods, dtype and head dims with the options'
-/// blockN and stages and a given mask's kv block, or why there is none.
-Sm90Choice sm90SpecFor(DType dtype, int D, int Dv, bool hasScore, bool hasMask, bool blockSparse,
-                       const AttentionOptions &o, const BlockMaskShape *givenMask) {
-  Sm90Choice c;
-  if (o.blockM || o.rowsPerWarp) {
-    c.whyNot = "options.blockM and options.rowsPerWarp choose an sm_80 instantiation";
-    return c;
-  }
-  AttentionSm90KernelSpec s = defaultAttentionSm90Spec(dtype, D, Dv, hasScore, hasMask);
-  s.blockSparse = blockSparse;
+Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDims &dims,
+                                   const BlockMaskShape *givenMask, const GpuTarget &target,
+                                   float scale) {
+  auto no = [](std::string why) { return Sm90Choice{std::nullopt, std::move(why)}; };
+  if (!attentionUsesSm90(target.arch))
+    return no("cuda:" + std::to_string(r.q.device) + " (" + target.name + ", " + target.arch +
+              ") is not compute capability 9.0");
+  const AttentionOptions &o = r.options;
+  if (o.blockM || o.rowsPerWarp)
+    return no("options.blockM and options.rowsPerWarp choose an sm_80 instantiation");
+  AttentionSm90KernelSpec s = defaultAttentionSm90Spec(r.q.dtype, int(dims.D), int(dims.Dv),
+                                                       !r.scoreMod.empty(), !r.maskMod.empty());
+  s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
   if (o.blockN)
     s.blockN = o.blockN;
   if (o.stages)
     s.stages = o.stages;
+  if (!s.acceptsScale(scale))
+    s.scaleInSoftmax = false;
   if (givenMask) {
-    const int m = AttentionSm90KernelSpec::kBlockM;
-    if (givenMask->qBlock % m != 0) {
-      c.whyNot = "the block mask's query blocks (" + std::to_string(givenMask->qBlock) +
-                 " rows) are not a multiple of the sm_90a kernel's 128";
-      return c;
-    }
+    if (givenMask->qBlock % AttentionSm90KernelSpec::kBlockM != 0)
+      return no("the block mask's query blocks (" + std::to_string(givenMask->qBlock) +
+                " rows) are not a multiple of the sm_90a kernel's 128");
     if (!o.blockN)
       while (s.blockN > 32 && givenMask->kvBlock % s.blockN != 0)
         s.blockN /= 2;
-    if (givenMask->kvBlock % s.blockN != 0) {
-      c.whyNot = "the block mask's kv blocks (" + std::to_string(givenMask->kvBlock) +
-                 " rows) are not a multiple of blockN " + std::to_string(s.blockN);
-      return c;
-    }
+    if (givenMask->kvBlock % s.blockN != 0)
+      return no("the block mask's kv blocks (" + std::to_string(givenMask->kvBlock) +
+                " rows) are not a multiple of blockN " + std::to_string(s.blockN));
   }
-  if (Status st = checkAttentionSm90KernelSpec(s); !st) {
-    c.whyNot = st.message();
-    return c;
-  }
-  c.spec = s;
-  return c;
-}
-} // namespace
-
-Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDims &dims,
-                                   const BlockMaskShape *givenMask, const GpuTarget &target,
-                                   float scale) {
-  if (!attentionUsesSm90(target.arch))
-    return {std::nullopt, "cuda:" + std::to_string(r.q.device) + " (" + target.name + ", " +
-                              target.arch + ") is not compute capability 9.0"};
-  Sm90Choice c = sm90SpecFor(r.q.dtype, int(dims.D), int(dims.Dv), !r.scoreMod.empty(),
-                             !r.maskMod.empty(), !r.maskMod.empty() || r.blockMask != nullptr,
-                             r.options, givenMask);
-  if (!c.spec)
-    return c;
-  AttentionSm90KernelSpec &s = *c.spec;
-  if (!s.acceptsScale(scale))
-    s.scaleInSoftmax = false;
   if (Status st = checkAttentionSm90KernelSpec(s, unsigned(target.sharedMemPerBlockOptin)); !st)
-    return {std::nullopt, st.message()};
+    return no(st.message());
   if (Status st = checkAttentionSm90Maps(attentionSm90MapDescs(s, r.q, r.k, r.v)); !st)
-    return {std::nullopt, st.message()};
-  return c;
+    return no(st.message());
+  return {s, ""};
 }
 
 KernelKey attentionSm90KernelKey(const std::string &scoreFingerprint,
@@ -172,21 +147,6 @@ Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,
   if (!c)
     return c.error();
   auto k = (*c)->attentionKernel(program.file(), scoreMod, maskMod, spec, arch);
-  if (!k)
-    return k.error();
-  return std::move(k->ptx);
-}
-
-Result<std::string> compileAttentionSm90KernelPtx(const CompilerSource &compiler,
-                                                  const Program &program,
-                                                  const std::string &scoreMod,
-                                                  const std::string &maskMod,
-                                                  const AttentionSm90KernelSpec &spec,
-                                                  const std::string &arch) {
-  auto c = compiler();
-  if (!c)
-    return c.error();
-  auto k = (*c)->attentionSm90Kernel(program.file(), scoreMod, maskMod, spec, arch);
   if (!k)
     return k.error();
   return std::move(k->ptx);
@@ -231,8 +191,14 @@ attentionSm90KernelFactory(CompilerSource compiler, const Program &program,
                            const AttentionSm90KernelSpec &spec, const KernelKey &key,
                            const cuda::Context &ctx, bool *compiled) {
   return moduleFactory(
-      [=] {
-        return compileAttentionSm90KernelPtx(compiler, program, scoreMod, maskMod, spec, key.arch);
+      [=]() -> Result<std::string> {
+        auto c = compiler();
+        if (!c)
+          return c.error();
+        auto k = (*c)->attentionSm90Kernel(program.file(), scoreMod, maskMod, spec, key.arch);
+        if (!k)
+          return k.error();
+        return std::move(k->ptx);
       },
       attentionSm90KernelName(spec), key, ctx, compiled);
 }

@@ -32,11 +32,10 @@ AttentionKernelSpec chooseAttentionSpec(const AttentionVariant &variant);
 
 /// The sm_90a template's instantiation for a request on a device of compute
 /// capability 9.0 (`target`), or the reason it does not take the request
-/// (the caller falls back to sm_80 under AttentionTemplate::Auto and
-/// reports it under Sm90): defaultAttentionSm90Spec with the options'
-/// blockN and stages, blockN shrunk to divide a given mask's kv blocks;
-/// the tensors checked against TMA's rules, the shared memory against the
-/// device's limit, the scale against scaleInSoftmax.
+/// (Session::attention reports it): defaultAttentionSm90Spec with the
+/// options' blockN and stages, blockN shrunk to divide a given mask's kv
+/// blocks; the tensors checked against TMA's rules, the shared memory
+/// against the device's limit, the scale against scaleInSoftmax.
 struct Sm90Choice {
   std::optional<AttentionSm90KernelSpec> spec;
   std::string whyNot; ///< set when spec is not
@@ -74,13 +73,6 @@ Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,
                                               const std::string &maskMod,
                                               const AttentionKernelSpec &spec,
                                               const std::string &arch);
-
-Result<std::string> compileAttentionSm90KernelPtx(const CompilerSource &compiler,
-                                                  const Program &program,
-                                                  const std::string &scoreMod,
-                                                  const std::string &maskMod,
-                                                  const AttentionSm90KernelSpec &spec,
-                                                  const std::string &arch);
 
 /// The factory of the kernel's cache entry on `ctx`'s device: its device
 /// binary or PTX from the disk cache, else compiled; `*compiled` (if given)

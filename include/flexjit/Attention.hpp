@@ -61,7 +61,7 @@ struct AttentionOptions {
   AttentionTemplate kernelTemplate = AttentionTemplate::Auto;
   /// Kernel choice overrides, 0: flexjit chooses (AttentionKernelSpec;
   /// blockN and stages apply to the sm_90a template as well, blockM and
-  /// rowsPerWarp only to the sm_80 one: Auto then takes sm_80).
+  /// rowsPerWarp only to the sm_80 one).
   int blockM = 0, blockN = 0, stages = 0, rowsPerWarp = 0;
   /// Tiered compilation, when flexjit chooses the kernel: if the chosen
   /// instantiation (two m-tiles per warp) is neither in the cache nor on

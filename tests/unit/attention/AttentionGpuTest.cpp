@@ -601,8 +601,24 @@ TEST(AttentionGpu, DenseKernelWithoutBlockMask) {
 // device without it says so.
 TEST(AttentionGpu, HeadDim256OnTheSm90Template) {
   REQUIRE_GPU();
-  if (!deviceIsSm90())
-    GTEST_SKIP() << "head dim 256 needs the sm_90a template: device 0 is not compute capability 9.0";
+  if (!deviceIsSm90()) {
+    // Elsewhere: an error that says both templates' reasons.
+    auto ctx = cuda::Context::retainPrimary(0);
+    ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+    std::vector<uint16_t> zeros(size_t(128) * 256, 0);
+    cuda::DeviceBuffer dq = upload(*ctx, zeros.data(), zeros.size() * 2);
+    cuda::DeviceBuffer dout = upload(*ctx, nullptr, zeros.size() * 2);
+    AttentionRequest req;
+    req.q = req.k = req.v = TensorRef::bhsd(dq.devicePtr(), DType::BF16, 1, 1, 128, 256, 0);
+    req.out = TensorRef::bhsd(dout.devicePtr(), DType::BF16, 1, 1, 128, 256, 0);
+    auto r = session().attention(program(), req);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("head dimension 256"), std::string::npos)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("is not compute capability 9.0"), std::string::npos)
+        << r.error().message;
+    return;
+  }
   GpuCase c;
   c.bothTemplates = false;
   c.D = c.Dv = 256;
