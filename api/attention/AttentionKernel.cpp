@@ -157,12 +157,13 @@ namespace {
 /// PTX `compilePtx` makes (the disk cache's binary or PTX first).
 std::function<Result<CacheValue>()> moduleFactory(std::function<Result<std::string>()> compilePtx,
                                                   std::string entry, const KernelKey &key,
-                                                  const cuda::Context &ctx, bool *compiled) {
+                                                  const cuda::Context &ctx, bool *compiled,
+                                                  cuda::DeviceCodePath path) {
   return [=]() -> Result<CacheValue> {
     if (compiled)
       *compiled = true;
     auto module = cuda::loadModuleCached(ctx, DiskCache::global(), ptxDiskKey(key), compilePtx,
-                                         "attention kernel " + entry);
+                                         "attention kernel " + entry, path);
     if (!module)
       return module.error();
     auto fn = module->module.function(entry);
@@ -182,7 +183,7 @@ attentionKernelFactory(CompilerSource compiler, const Program &program,
                        const cuda::Context &ctx, bool *compiled) {
   return moduleFactory(
       [=] { return compileAttentionKernelPtx(compiler, program, scoreMod, maskMod, spec, key.arch); },
-      attentionKernelName(spec), key, ctx, compiled);
+      attentionKernelName(spec), key, ctx, compiled, cuda::DeviceCodePath::Linked);
 }
 
 std::function<Result<CacheValue>()>
@@ -200,7 +201,8 @@ attentionSm90KernelFactory(CompilerSource compiler, const Program &program,
           return k.error();
         return std::move(k->ptx);
       },
-      attentionSm90KernelName(spec), key, ctx, compiled);
+      // setmaxnreg and overlapped wgmma need whole-program compilation.
+      attentionSm90KernelName(spec), key, ctx, compiled, cuda::DeviceCodePath::WholeProgram);
 }
 
 } // namespace flexjit

@@ -84,6 +84,18 @@ Result<std::string> linkDeviceBinary(const Context &ctx, const std::string &ptx,
 Result<CachedModule> loadThroughDiskCache(DiskCache &disk, const DiskCacheKey &ptxKey,
                                           const DeviceBinaryTarget &target,
                                           const ModuleBuilders &b) {
+  if (!b.link) {
+    auto ptx = disk.getOrCompile(ptxKey, b.compilePtx);
+    if (!ptx)
+      return ptx.error();
+    auto module = b.load(*ptx);
+    if (!module)
+      return module.error();
+    CachedModule m;
+    m.module = std::move(*module);
+    m.bytes = ptx->size();
+    return m;
+  }
   const DiskCacheKey binKey = deviceBinaryDiskKey(ptxKey, target);
   bool linked = false;
   auto linkFromPtx = [&]() -> Result<std::string> {
@@ -136,7 +148,7 @@ Result<CachedModule> loadThroughDiskCache(DiskCache &disk, const DiskCacheKey &p
 Result<CachedModule> loadModuleCached(const Context &ctx, DiskCache &disk,
                                       const DiskCacheKey &ptxKey,
                                       std::function<Result<std::string>()> compilePtx,
-                                      const std::string &what) {
+                                      const std::string &what, DeviceCodePath path) {
   if (!ctx.valid())
     return Error{ErrorKind::InvalidArgument, "loading " + what + ": invalid context"};
   auto target = deviceBinaryTarget(ctx.device());
@@ -144,7 +156,8 @@ Result<CachedModule> loadModuleCached(const Context &ctx, DiskCache &disk,
     return target.error();
   ModuleBuilders b;
   b.compilePtx = std::move(compilePtx);
-  b.link = [&](const std::string &ptx) { return linkDeviceBinary(ctx, ptx, what); };
+  if (path == DeviceCodePath::Linked)
+    b.link = [&](const std::string &ptx) { return linkDeviceBinary(ctx, ptx, what); };
   // cuModuleLoadDataEx takes a device binary as it takes PTX text.
   b.load = [&](const std::string &image) { return Module::loadPTX(ctx, image, what); };
   return loadThroughDiskCache(disk, ptxKey, *target, b);

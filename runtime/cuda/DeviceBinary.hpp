@@ -6,6 +6,14 @@
 // PTX compiler runs. A binary the driver refuses (corrupt, or from a driver
 // that no longer accepts it) is a warning and a load from PTX, never a
 // failure.
+//
+// Kernels that need whole-program compilation skip the binary: the driver's
+// linker compiles PTX as a relocatable object (ptxas -c), and in that mode
+// ptxas ignores `setmaxnreg` (C7504) and serializes every wgmma of a function
+// (C7509), which costs the sm_90a attention kernel its register split and its
+// overlap (docs/attention-hopper.md, "Loading"). Those modules are loaded
+// from their PTX by cuModuleLoadDataEx, which compiles the whole program; the
+// disk cache keeps their PTX and the driver's own JIT cache their machine code.
 #pragma once
 
 #include "flexjit/Cache.hpp"
@@ -53,7 +61,9 @@ struct CachedModule {
 /// driver's, tests their own.
 struct ModuleBuilders {
   std::function<Result<std::string>()> compilePtx;                  ///< when no PTX is on disk
-  std::function<Result<std::string>(const std::string &)> link;    ///< PTX -> binary
+  /// PTX -> binary; null: the PTX is loaded as it is (compiled whole-program
+  /// by the driver) and no binary is kept.
+  std::function<Result<std::string>(const std::string &)> link;
   std::function<Result<Module>(const std::string &)> load;         ///< binary -> module
   std::function<void(const std::string &)> warn;                   ///< nullptr: stderr
 };
@@ -63,16 +73,27 @@ struct ModuleBuilders {
 /// step under the disk cache's cross-process lock, so processes sharing the
 /// folder compile and link each kernel once). A binary from disk that
 /// `load` refuses gets one warning, is replaced by one linked from the PTX,
-/// and the call goes on.
+/// and the call goes on. With a null `builders.link` the PTX (from `disk` or
+/// compiled and written) is what `load` gets.
 Result<CachedModule> loadThroughDiskCache(DiskCache &disk, const DiskCacheKey &ptxKey,
                                           const DeviceBinaryTarget &target,
                                           const ModuleBuilders &builders);
 
-/// loadThroughDiskCache on `ctx`'s device with the driver's linker and
-/// loader; `what` names the module in errors.
+/// How a module's PTX becomes the device's machine code.
+enum class DeviceCodePath {
+  /// The driver's linker; the binary is kept on disk.
+  Linked,
+  /// The driver's PTX loader (whole-program compilation); only the PTX is
+  /// kept on disk. For kernels using `setmaxnreg` or wgmma.
+  WholeProgram,
+};
+
+/// loadThroughDiskCache on `ctx`'s device with the driver's linker (unless
+/// `path` is WholeProgram) and loader; `what` names the module in errors.
 Result<CachedModule> loadModuleCached(const Context &ctx, DiskCache &disk,
                                       const DiskCacheKey &ptxKey,
                                       std::function<Result<std::string>()> compilePtx,
-                                      const std::string &what);
+                                      const std::string &what,
+                                      DeviceCodePath path = DeviceCodePath::Linked);
 
 } // namespace flexjit::cuda

@@ -165,6 +165,42 @@ TEST(DeviceBinaryTest, TruncatedBinaryFileIsRebuilt) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(DeviceBinaryTest, WholeProgramLoadsThePtxAndKeepsNoBinary) {
+  std::string dir = freshDir("whole");
+  Counting c;
+  auto wholeProgram = [&] {
+    ModuleBuilders b = c.builders();
+    b.link = nullptr;
+    // The loader gets PTX text: accept exactly that.
+    b.load = [&](const std::string &image) -> Result<Module> {
+      ++c.loads;
+      if (image != c.ptx)
+        return Error{ErrorKind::Device, "not the PTX"};
+      return Module();
+    };
+    return b;
+  };
+  {
+    DiskCache disk(DiskCacheConfig{dir});
+    auto m = loadThroughDiskCache(disk, ptxKey(), kH100, wholeProgram());
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_FALSE(m->linked);
+    EXPECT_FALSE(m->fromDeviceBinary);
+    EXPECT_EQ(m->bytes, c.ptx.size());
+    EXPECT_EQ(c.compiles, 1);
+    EXPECT_EQ(c.links, 0);
+    EXPECT_EQ(disk.load(ptxKey()).value_or(""), c.ptx);
+    EXPECT_FALSE(disk.load(deviceBinaryDiskKey(ptxKey(), kH100)).has_value());
+  }
+  // A new process: the PTX from disk, not compiled again.
+  DiskCache disk(DiskCacheConfig{dir});
+  auto m = loadThroughDiskCache(disk, ptxKey(), kH100, wholeProgram());
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(c.compiles, 1);
+  EXPECT_EQ(c.loads, 2);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(DeviceBinaryTest, FailuresKeepTheirKind) {
   std::string dir = freshDir("failures");
   DiskCache disk(DiskCacheConfig{dir});
@@ -243,6 +279,16 @@ TEST(DeviceBinaryGpuTest, LinkedBinaryRunsAndComesBackFromDisk) {
     auto m = loadModuleCached(*ctx, disk, ptxKey("test kernels"), compile, "test kernels");
     ASSERT_TRUE(m.ok()) << m.error().message;
     EXPECT_TRUE(m->linked);
+    run(m->module);
+  }
+  {
+    // Whole-program: loaded from the PTX, no binary written.
+    DiskCache disk(DiskCacheConfig{dir});
+    auto m = loadModuleCached(*ctx, disk, ptxKey("whole program"), compile, "test kernels",
+                              DeviceCodePath::WholeProgram);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_FALSE(m->linked);
+    EXPECT_FALSE(disk.load(deviceBinaryDiskKey(ptxKey("whole program"), *target)).has_value());
     run(m->module);
   }
   // Bad PTX: the driver's error, with its log.
