@@ -153,6 +153,11 @@ Value Sm90Ops::electOne() {
   return NVVM::ElectSyncOp::create(b, loc, b.getI1Type(), Value());
 }
 
+Value Sm90Ops::warpUniform(Value v) {
+  return NVVM::ShflOp::create(b, loc, b.getI32Type(), i32c(b, loc, -1), v, i32c(b, loc, 0),
+                              i32c(b, loc, 0x1f), NVVM::ShflKind::idx, UnitAttr());
+}
+
 Value Sm90Ops::descriptor(Value addr, const SwizzledTile &tile, WgmmaMajor major) {
   uint64_t high = kSwizzle128 | (uint64_t(tile.leadingBytes(major) >> 4) & 0x3FFF) << 16 |
                   (uint64_t(tile.strideBytes(major) >> 4) & 0x3FFF) << 32;

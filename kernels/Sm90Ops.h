@@ -124,6 +124,11 @@ struct Sm90Ops {
   void namedBarrierArrive(mlir::Value id, int threads);
   /// True in one lane of the warp (elect.sync).
   mlir::Value electOne();
+  /// `v` (i32) as lane 0 of the warp has it (shfl.sync.idx): for a value
+  /// that is the same in every lane (a warpgroup's index), so that ptxas
+  /// knows it is and keeps what is computed from it (wgmma descriptors) in
+  /// uniform registers instead of the threads' own.
+  mlir::Value warpUniform(mlir::Value v);
 
   // --- wgmma.
   /// The 64-bit shared-memory descriptor of a 128-byte-swizzled tile at

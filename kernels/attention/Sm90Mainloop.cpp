@@ -452,7 +452,8 @@ KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
 void Builder::consumer() {
   if (cfg.warpSpecialized)
     s.setMaxRegisters(cfg.consumerRegisters, /*increase=*/true);
-  consumerIdx = cfg.warpSpecialized ? o.sub(shr(tid, 7), o.c32(1)) : shr(tid, 7);
+  consumerIdx =
+      s.warpUniform(cfg.warpSpecialized ? o.sub(shr(tid, 7), o.c32(1)) : shr(tid, 7));
   issuer = o.eq(tid, o.c32(0));
   thread.consumer = consumerIdx;
   thread.tidInGroup = o.land(tid, o.c32(127));
