@@ -63,6 +63,19 @@ CASES = {
 }
 
 
+# flexjit.h's FLEXJIT_SM90_OFF_* bits.
+SM90_OFF = {"warp-specialization": 1, "ping-pong": 2, "intra-overlap": 4, "persistent": 8}
+
+
+def technique_list(text):
+    bits = 0
+    for name in filter(None, text.split(",")):
+        if name not in SM90_OFF:
+            raise argparse.ArgumentTypeError("no sm_90a technique %r (%s)" % (name, ", ".join(SM90_OFF)))
+        bits |= SM90_OFF[name]
+    return bits
+
+
 def positive(text):
     try:
         v = int(text)
@@ -114,6 +127,9 @@ def parse_args(argv=None):
                          "or one forced (default auto)")
     ap.add_argument("--block-n", type=int, default=0,
                     help="flexjit's kv tile (options.blockN; default 0: flexjit's choice)")
+    ap.add_argument("--sm90-off", type=technique_list, default=0,
+                    help="sm_90a techniques switched off, comma-separated: " + ", ".join(SM90_OFF)
+                    + " (the ablation of docs/attention-hopper.md; default none)")
     ap.add_argument("--no-cudnn", action="store_true",
                     help="skip the cuDNN reference (SDPA's cuDNN backend) of the none and "
                     "causal cases")
@@ -131,7 +147,8 @@ def default_json_path(args):
         return None
     return os.path.join(out, "attention_vs_pytorch_B%d_H%d_S%d_D%d_%s%s.json"
                         % (args.batch, args.heads, args.seq, args.dim, args.kernel,
-                           "_n%d" % args.block_n if args.block_n else ""))
+                           ("_n%d" % args.block_n if args.block_n else "")
+                           + ("_off%d" % args.sm90_off if args.sm90_off else "")))
 
 
 def doc_ids(n, documents):
@@ -388,6 +405,7 @@ def main(argv=None):
                 buffers=fj_buffers, lse=lse_fj, scale=scale, block_mask=fj_mask,
                 stream=torch.cuda.current_stream().cuda_stream if on_gpu else None,
                 kernel={"auto": 0, "sm80": 80, "sm90": 90}[args.kernel], block_n=args.block_n,
+                sm90_off=args.sm90_off,
                 reference=not on_gpu)
             synchronize()
             t0 = time.perf_counter()
@@ -479,7 +497,7 @@ def main(argv=None):
     if path:
         doc_out = {"torch": torch.__version__, "device": dev_name, "flexjit": lib.version(),
                    "batch": B, "heads": H, "seq": S, "dim": D, "dtype": "bf16",
-                   "kernel": args.kernel, "iters": args.iters, "warmup": args.warmup, "bar": args.bar,
+                   "kernel": args.kernel, "sm90_off": args.sm90_off, "iters": args.iters, "warmup": args.warmup, "bar": args.bar,
                    "reference": {"pairs": pairs, "rows": len(rows)}, "cases": results}
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:

@@ -354,7 +354,7 @@ class AttentionCall:
 
     def __init__(self, module, q, k, v, out, mask, score, params, buffers, lse, stream, scale,
                  block_mask=None, block_m=0, block_n=0, stages=0, rows_per_warp=0,
-                 kernel=0, reference=False):
+                 kernel=0, sm90_off=0, reference=False):
         lib = module.flexjit
         if not lib.has_attention:
             raise FlexjitError(ERROR_DEVICE, "%s has no flexjit_attention (an older build)" % lib.path,
@@ -389,6 +389,7 @@ class AttentionCall:
         d.stream = stream if stream else None
         d.block_m, d.block_n, d.stages, d.rows_per_warp = block_m, block_n, stages, rows_per_warp
         d.kernel = kernel
+        d.sm90_off = sm90_off
         self.info = AttentionInfo()
         self._check = lib.check
         self._desc_ref = ctypes.byref(self.desc)

@@ -91,6 +91,7 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   AttentionSm90KernelSpec s = defaultAttentionSm90Spec(r.q.dtype, int(dims.D), int(dims.Dv),
                                                        !r.scoreMod.empty(), !r.maskMod.empty());
   s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
+  s.techniques = o.sm90Techniques;
   if (o.blockN)
     s.blockN = o.blockN;
   if (o.stages)

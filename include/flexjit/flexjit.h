@@ -300,7 +300,17 @@ typedef struct flexjit_attention_desc {
    * mma.sync one, 90 the sm_90a one (FLEXJIT_ERROR_INVALID_ARGUMENT saying
    * why where it does not take the call); docs/attention-hopper.md. */
   int32_t kernel;
+  /* The sm_90a template's techniques switched off, to measure what each
+   * brings (0: all on): FLEXJIT_SM90_OFF_* ORed. */
+  int32_t sm90_off;
 } flexjit_attention_desc;
+
+enum {
+  FLEXJIT_SM90_OFF_WARP_SPECIALIZATION = 1, /* no producer warpgroup */
+  FLEXJIT_SM90_OFF_PING_PONG = 2,           /* consumers issue without taking turns */
+  FLEXJIT_SM90_OFF_INTRA_OVERLAP = 4,       /* one kv tile at a time in a consumer */
+  FLEXJIT_SM90_OFF_PERSISTENT = 8           /* one CTA per work tile */
+};
 
 /* Zeroes the description: no mods, no inputs, no block mask, default scale,
  * no LSE, the default stream, flexjit's kernel choice. */

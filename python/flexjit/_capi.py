@@ -104,7 +104,8 @@ class AttentionDesc(ctypes.Structure):
                 ("stream", ctypes.c_void_p),
                 ("block_m", ctypes.c_int32), ("block_n", ctypes.c_int32),
                 ("stages", ctypes.c_int32), ("rows_per_warp", ctypes.c_int32),
-                ("kernel", ctypes.c_int32)]
+                ("kernel", ctypes.c_int32),
+                ("sm90_off", ctypes.c_int32)]
 
 
 class AttentionInfo(ctypes.Structure):

@@ -97,6 +97,17 @@ TEST(TemplateChoice, OptionsAndScale) {
   EXPECT_EQ(c.spec->blockN, 64);
   EXPECT_EQ(c.spec->stages, 3);
 
+  // The ablation switches reach the spec, and its name (the cache key).
+  r.options.sm90Techniques.pingPong = false;
+  r.options.sm90Techniques.persistent = false;
+  c = chooseAttentionSm90Spec(r, dims(128), nullptr, target("sm_90a"), 0.1f);
+  ASSERT_TRUE(c.spec) << c.whyNot;
+  EXPECT_FALSE(c.spec->techniques.pingPong);
+  EXPECT_FALSE(c.spec->techniques.persistent);
+  EXPECT_TRUE(c.spec->techniques.intraOverlap);
+  EXPECT_EQ(attentionSm90KernelName(*c.spec), "flexjit_attention_sm90_bf16_d128_dv128_n64_s3_dense_nopp_nopers");
+  r.options.sm90Techniques = {};
+
   // blockM and rowsPerWarp describe an sm_80 instantiation.
   r.options.rowsPerWarp = 16;
   c = chooseAttentionSm90Spec(r, dims(128), nullptr, target("sm_90a"), 0.1f);
