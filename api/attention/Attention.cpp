@@ -32,9 +32,6 @@ namespace {
 
 bool readsBuffers(const CheckedMod &m) { return m.info && !m.info->interface.buffers.empty(); }
 
-/// CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES (the runtime's headers hold the driver's).
-constexpr int kFuncLocalSizeBytes = 3;
-
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -84,21 +81,23 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       return Error{ErrorKind::InvalidArgument, "attention: " + *m};
   if (deviceFailure)
     return *deviceFailure;
-  // flexjit's choice is the sm_80 template wherever it takes the call: so
-  // far the sm_90a one measured slower on an H200 (docs/attention-hopper.md,
-  // "Measurements"). The sm_90a template runs what only it takes (head dim
-  // 256) and what options.kernelTemplate asks of it.
+  // flexjit's choice on compute capability 9.0 is the sm_90a template
+  // wherever it takes the call (it measured faster on every mod,
+  // docs/attention-hopper.md, "Measurements"), else the sm_80 one; elsewhere
+  // the sm_80 one. options.kernelTemplate forces either.
   std::optional<AttentionSm90KernelSpec> hspec;
   if (o.kernelTemplate == AttentionTemplate::Sm90 ||
-      (o.kernelTemplate == AttentionTemplate::Auto && !sm80Check)) {
+      (o.kernelTemplate == AttentionTemplate::Auto &&
+       (!sm80Check || attentionUsesSm90(target->arch)))) {
     Sm90Choice c = chooseAttentionSm90Spec(request, dims, givenShape, *target, scale);
-    if (!c.spec)
+    if (c.spec)
+      hspec = c.spec;
+    else if (o.kernelTemplate == AttentionTemplate::Sm90 || !sm80Check)
       // Under Auto: what the sm_80 template said too, then why the sm_90a
       // one cannot take the call either.
       return Error{ErrorKind::InvalidArgument,
                    on + (sm80Check ? "" : sm80Check.message() + "; ") +
                        "the sm_90a attention template does not take this call: " + c.whyNot};
-    hspec = c.spec;
   }
   if (!hspec)
     if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)
@@ -112,28 +111,19 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   const std::string maskFp = mask.info ? mask.info->fingerprint : "";
   CompilerSource compilerOf = [this] { return compiler(); };
   if (hspec) {
-    // The sm_90a kernel. When flexjit chose its tiles and the driver reports
-    // local memory (registers spilled, which a mod's own values can cause),
-    // the next lighter instantiation (lighterAttentionSm90Spec) replaces it.
-    const bool tilesChosen = !o.blockN && !o.stages;
-    for (;;) {
-      KernelKey kk = attentionSm90KernelKey(scoreFp, maskFp, *hspec, options_.optLevel,
-                                            target->arch, device);
-      auto k = cache_->getOrCreateAs<const AttentionKernelModule>(
-          CacheKey::kernel(kk),
-          attentionSm90KernelFactory(compilerOf, program, request.scoreMod, request.maskMod,
-                                     *hspec, kk, ctx, &info.kernelCompiled));
-      if (!k)
-        return k.error().prefixed(on);
-      kernel = std::move(*k);
-      auto local = kernel->fn.attribute(kFuncLocalSizeBytes);
-      std::optional<AttentionSm90KernelSpec> lighter;
-      if (tilesChosen && local && *local > 0)
-        lighter = lighterAttentionSm90Spec(*hspec);
-      if (!lighter)
-        break;
-      hspec = lighter;
-    }
+    // The sm_90a kernel at its tiles, even where a mod's values make ptxas
+    // keep a few in local memory: measured, a buffer-reading mask at
+    // 128-column tiles with its spills beat the spill-free 32-column kernel
+    // (docs/attention-hopper.md, "Local memory").
+    KernelKey kk = attentionSm90KernelKey(scoreFp, maskFp, *hspec, options_.optLevel,
+                                          target->arch, device);
+    auto k = cache_->getOrCreateAs<const AttentionKernelModule>(
+        CacheKey::kernel(kk),
+        attentionSm90KernelFactory(compilerOf, program, request.scoreMod, request.maskMod,
+                                   *hspec, kk, ctx, &info.kernelCompiled));
+    if (!k)
+      return k.error().prefixed(on);
+    kernel = std::move(*k);
     info.kernelTemplate = AttentionTemplate::Sm90;
     info.sm90Spec = hspec;
     info.spec.dtype = hspec->dtype;

@@ -153,6 +153,21 @@ Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,
   return std::move(k->ptx);
 }
 
+Result<std::string> compileAttentionSm90KernelPtx(const CompilerSource &compiler,
+                                                  const Program &program,
+                                                  const std::string &scoreMod,
+                                                  const std::string &maskMod,
+                                                  const AttentionSm90KernelSpec &spec,
+                                                  const std::string &arch) {
+  auto c = compiler();
+  if (!c)
+    return c.error();
+  auto k = (*c)->attentionSm90Kernel(program.file(), scoreMod, maskMod, spec, arch);
+  if (!k)
+    return k.error();
+  return std::move(k->ptx);
+}
+
 namespace {
 /// The factory of a kernel module's cache entry: `entry` of the module whose
 /// PTX `compilePtx` makes (the disk cache's binary or PTX first).
@@ -193,14 +208,9 @@ attentionSm90KernelFactory(CompilerSource compiler, const Program &program,
                            const AttentionSm90KernelSpec &spec, const KernelKey &key,
                            const cuda::Context &ctx, bool *compiled) {
   return moduleFactory(
-      [=]() -> Result<std::string> {
-        auto c = compiler();
-        if (!c)
-          return c.error();
-        auto k = (*c)->attentionSm90Kernel(program.file(), scoreMod, maskMod, spec, key.arch);
-        if (!k)
-          return k.error();
-        return std::move(k->ptx);
+      [=] {
+        return compileAttentionSm90KernelPtx(compiler, program, scoreMod, maskMod, spec,
+                                             key.arch);
       },
       // setmaxnreg and overlapped wgmma need whole-program compilation.
       attentionSm90KernelName(spec), key, ctx, compiled, cuda::DeviceCodePath::WholeProgram);

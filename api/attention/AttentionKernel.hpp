@@ -73,6 +73,13 @@ Result<std::string> compileAttentionKernelPtx(const CompilerSource &compiler,
                                               const std::string &maskMod,
                                               const AttentionKernelSpec &spec,
                                               const std::string &arch);
+/// The same for the sm_90a template.
+Result<std::string> compileAttentionSm90KernelPtx(const CompilerSource &compiler,
+                                                  const Program &program,
+                                                  const std::string &scoreMod,
+                                                  const std::string &maskMod,
+                                                  const AttentionSm90KernelSpec &spec,
+                                                  const std::string &arch);
 
 /// The factory of the kernel's cache entry on `ctx`'s device: its device
 /// binary or PTX from the disk cache, else compiled; `*compiled` (if given)

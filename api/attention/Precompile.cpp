@@ -82,10 +82,6 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
       return Error{ErrorKind::InvalidArgument, std::string("the attention kernel takes bf16 or "
                                                            "f16, not ") +
                                                    dtypeName(v.dtype)};
-    AttentionKernelSpec spec = chooseAttentionSpec(v);
-    if (Status st = checkAttentionKernelSpec(spec); !st)
-      return st.error();
-    out.entry = attentionKernelName(spec);
     CompilerSource compilerOf = [&]() -> Result<Compiler *> {
       if (!mine) {
         auto c = compilers.take();
@@ -96,8 +92,48 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
       return mine.get();
     };
 
-    if (v.device.isCpu()) {
-      std::string arch = v.arch.empty() ? "sm_90a" : v.arch;
+    // The template a call on this arch runs (Session::attention's choice
+    // with flexjit's tiles and the default scale): the sm_90a one on
+    // compute capability 9.0, else the sm_80 one.
+    std::optional<GpuTarget> target;
+    if (!v.device.isCpu()) {
+      auto t = gpuTarget(v.device.ordinal);
+      if (!t)
+        return t.error();
+      target = *t;
+    }
+    const std::string arch = target ? target->arch : v.arch.empty() ? "sm_90a" : v.arch;
+    if (attentionUsesSm90(arch)) {
+      const int dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
+      AttentionSm90KernelSpec hs = defaultAttentionSm90Spec(
+          v.dtype, v.headDim, dv, !v.scoreMod.empty(), !v.maskMod.empty());
+      hs.blockSparse = !v.maskMod.empty();
+      if (Status st = checkAttentionSm90KernelSpec(
+              hs, target ? unsigned(target->sharedMemPerBlockOptin) : kNoSharedMemoryLimit);
+          !st)
+        return st.error();
+      out.entry = attentionSm90KernelName(hs);
+      const int device = target ? v.device.ordinal : kCpuDevice;
+      KernelKey kk = attentionSm90KernelKey(*score, *mask, hs, options_.optLevel, arch, device);
+      if (!target) {
+        auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
+          out.compiled = true;
+          return compileAttentionSm90KernelPtx(compilerOf, v.program, v.scoreMod, v.maskMod, hs,
+                                               arch);
+        });
+        return ptx ? Status::success() : Status(ptx.error());
+      }
+      auto kernel = cache_->getOrCreateAs<const AttentionKernelModule>(
+          CacheKey::kernel(kk), attentionSm90KernelFactory(compilerOf, v.program, v.scoreMod,
+                                                           v.maskMod, hs, kk, target->ctx,
+                                                           &out.compiled));
+      return kernel ? Status::success() : Status(kernel.error());
+    }
+    AttentionKernelSpec spec = chooseAttentionSpec(v);
+    if (Status st = checkAttentionKernelSpec(spec); !st)
+      return st.error();
+    out.entry = attentionKernelName(spec);
+    if (!target) {
       KernelKey kk =
           attentionKernelKey(*score, *mask, spec, options_.optLevel, arch, kCpuDevice);
       auto ptx = DiskCache::global().getOrCompile(ptxDiskKey(kk), [&]() -> Result<std::string> {
@@ -107,9 +143,6 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
       });
       return ptx ? Status::success() : Status(ptx.error());
     }
-    auto target = gpuTarget(v.device.ordinal);
-    if (!target)
-      return target.error();
     if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)
       return st.error().prefixed(target->name + ": ");
     KernelKey kk = attentionKernelKey(*score, *mask, spec, options_.optLevel, target->arch,

@@ -152,14 +152,6 @@ bool attentionUsesSm90(const std::string &arch);
 AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
                                                  bool hasScoreMod, bool hasMaskMod);
 
-/// The next instantiation to try when `spec`'s kernel keeps values in local
-/// memory (registers spilled, which a mod's own values can cause): blockN
-/// halved, down to 32, then the same without intra-warpgroup overlap (the
-/// previous P then needs no registers while the softmax runs); none after
-/// that. The runtime walks it while the driver reports local memory for a
-/// kernel whose tiles it chose.
-std::optional<AttentionSm90KernelSpec> lighterAttentionSm90Spec(const AttentionSm90KernelSpec &spec);
-
 /// An Error naming what is unsupported, or shared memory above the limit
 /// (both numbers named); or success.
 Status checkAttentionSm90KernelSpec(const AttentionSm90KernelSpec &spec,

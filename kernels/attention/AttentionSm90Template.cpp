@@ -34,19 +34,6 @@ AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int v
   return s;
 }
 
-std::optional<AttentionSm90KernelSpec> lighterAttentionSm90Spec(const AttentionSm90KernelSpec &spec) {
-  AttentionSm90KernelSpec s = spec;
-  if (s.blockN > 32) {
-    s.blockN /= 2;
-    return s;
-  }
-  if (s.techniques.intraOverlap) {
-    s.techniques.intraOverlap = false;
-    return s;
-  }
-  return std::nullopt;
-}
-
 Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   Sm90MainloopConfig c;
   c.dtype = spec.dtype;

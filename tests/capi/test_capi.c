@@ -813,6 +813,10 @@ static void testAttentionArguments(flexjit_module *m) {
   FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
         "kernel 70 is not a template (0: flexjit's choice, 80, 90)");
   d.kernel = 0;
+  d.sm90_off = 16;
+  FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "sm90_off 16 has bits that are no technique");
+  d.sm90_off = 0;
   /* A host block mask is refused (the kernel needs one on the device). */
   {
     flexjit_blockmask_desc bd;
@@ -1086,12 +1090,12 @@ static void testPrecompile(void) {
   for (i = 0; i < 2; ++i)
     CHECK(r[i].status == FLEXJIT_OK && r[i].compiled == 1 && r[i].ms > 0.0);
   CHECK(strcmp(r[0].entry, "flexjit_attention_bf16_d128_dv128_m128_w16_n64_s2") == 0);
-  CHECK(strcmp(r[1].entry, "flexjit_attention_f16_d64_dv64_m128_w32_n64_s2") == 0);
+  CHECK(strcmp(r[1].entry, "flexjit_attention_sm90_f16_d64_dv64_n128_s2") == 0);
   memset(r, 0xAB, sizeof r);
   OK(flexjit_precompile(v, 2, 1, r));
   for (i = 0; i < 2; ++i)
     CHECK(r[i].status == FLEXJIT_OK && r[i].compiled == 0);
-  CHECK(strcmp(r[1].entry, "flexjit_attention_f16_d64_dv64_m128_w32_n64_s2") == 0);
+  CHECK(strcmp(r[1].entry, "flexjit_attention_sm90_f16_d64_dv64_n128_s2") == 0);
   OK(flexjit_precompile(v, 2, 0, NULL)); /* results may be NULL */
 
   /* Per-variant failures: the call's status is the first failure's, every

@@ -51,13 +51,20 @@ AttentionVariant variant(const Program &p, const std::string &score, const std::
 /// The disk-cache key of a CPU variant's PTX, as the attention call of the
 /// same mods and dtype would make it (Session options by default).
 DiskCacheKey diskKeyOf(const AttentionVariant &v) {
-  AttentionKernelSpec spec = chooseAttentionSpec(v);
   auto fp = [&](const std::string &name) {
     return name.empty() ? std::string() : (*v.program.mod(name))->fingerprint;
   };
-  return ptxDiskKey(attentionKernelKey(fp(v.scoreMod), fp(v.maskMod), spec,
-                                       SessionOptions{}.optLevel,
-                                       v.arch.empty() ? "sm_90a" : v.arch, kCpuDevice));
+  const std::string arch = v.arch.empty() ? "sm_90a" : v.arch;
+  if (attentionUsesSm90(arch)) { // the sm_90a template's kernel
+    AttentionSm90KernelSpec s = defaultAttentionSm90Spec(
+        v.dtype, v.headDim, v.valueHeadDim ? v.valueHeadDim : v.headDim, !v.scoreMod.empty(),
+        !v.maskMod.empty());
+    s.blockSparse = !v.maskMod.empty();
+    return ptxDiskKey(attentionSm90KernelKey(fp(v.scoreMod), fp(v.maskMod), s,
+                                             SessionOptions{}.optLevel, arch, kCpuDevice));
+  }
+  return ptxDiskKey(attentionKernelKey(fp(v.scoreMod), fp(v.maskMod), chooseAttentionSpec(v),
+                                       SessionOptions{}.optLevel, arch, kCpuDevice));
 }
 
 /// Every variant succeeded, `compiled` by this call or not, with its entry.
@@ -95,7 +102,7 @@ TEST(PrecompileTest, CpuVariantsWritePtxOnce) {
   // The entries flexc attention --summary names for the same choices.
   const std::vector<std::string> entries = {
       "flexjit_attention_bf16_d128_dv128_m128_w16_n64_s2",
-      "flexjit_attention_f16_d64_dv64_m128_w32_n64_s2",
+      "flexjit_attention_sm90_f16_d64_dv64_n128_s2", // the sm_90a template on sm_90a
       "flexjit_attention_bf16_d64_dv64_m128_w16_n64_s2_dense"};
   for (const AttentionVariant &v : vs)
     EXPECT_FALSE(DiskCache::global().contains(diskKeyOf(v)));

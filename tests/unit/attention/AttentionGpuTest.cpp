@@ -142,9 +142,9 @@ struct GpuCase {
   /// options.kernelTemplate (runCase sets it: every case runs on each
   /// template the device has).
   AttentionTemplate kernelTemplate = AttentionTemplate::Auto;
-  /// On compute capability 9.0: flexjit's choice is the sm_80 template and
-  /// the case runs again with the sm_90a one forced. False for head dim 256,
-  /// which only the sm_90a template takes (flexjit's choice then).
+  /// On compute capability 9.0: flexjit's choice is the sm_90a template and
+  /// the case runs again with the sm_80 one forced. False for head dim 256,
+  /// which only the sm_90a template takes.
   bool bothTemplates = true;
   /// Rows that must come out fully masked (0, LSE -inf): [0, deadRows) or,
   /// when negative, [Q + deadRows, Q).
@@ -261,7 +261,7 @@ Errors runCase(const GpuCase &c, AttentionInfo *infoOut = nullptr) {
   v.fillNormal(rng);
   const size_t rows = size_t(c.B) * c.Hq * c.Q;
   // On compute capability 9.0 every case runs on both templates: flexjit's
-  // choice (the sm_80 one, checked to be chosen) and the sm_90a one forced.
+  // choice (the sm_90a one, checked to be chosen) and the sm_80 one forced.
   struct Run {
     AttentionTemplate tmpl;
     HostTensor out;
@@ -270,7 +270,7 @@ Errors runCase(const GpuCase &c, AttentionInfo *infoOut = nullptr) {
   std::vector<Run> runs;
   runs.push_back({AttentionTemplate::Auto, {}, {}});
   if (deviceIsSm90() && c.bothTemplates)
-    runs.push_back({AttentionTemplate::Sm90, {}, {}});
+    runs.push_back({AttentionTemplate::Sm80, {}, {}});
   for (Run &r : runs) {
     GpuCase cr = c;
     cr.kernelTemplate = r.tmpl;
@@ -281,7 +281,7 @@ Errors runCase(const GpuCase &c, AttentionInfo *infoOut = nullptr) {
       return err;
     if (r.tmpl == AttentionTemplate::Auto) {
       EXPECT_EQ(info.kernelTemplate,
-                c.bothTemplates ? AttentionTemplate::Sm80 : AttentionTemplate::Sm90)
+                deviceIsSm90() ? AttentionTemplate::Sm90 : AttentionTemplate::Sm80)
           << c.name << ": " << info.entry;
       if (infoOut)
         *infoOut = info;
@@ -630,9 +630,7 @@ TEST(AttentionGpu, HeadDim256OnTheSm90Template) {
   AttentionInfo info;
   runCase(c, &info);
   EXPECT_EQ(info.kernelTemplate, AttentionTemplate::Sm90);
-  // 64 columns, or fewer where the driver reports local memory for it
-  // (lighterAttentionSm90Spec).
-  EXPECT_LE(info.spec.blockN, 64);
+  EXPECT_EQ(info.spec.blockN, 64);
   c.name = "d256 dense gqa bshd";
   c.mask = c.score = "";
   c.Hq = 4;
