@@ -7,6 +7,14 @@
 
 namespace flexjit {
 
+Status describeLanded(const PendingModReport &report) {
+  for (const ModRecord &m : report.records)
+    if (m.slots && m.slots[0] != 0)
+      return Error{ErrorKind::OutOfBounds,
+                   "attention: " + describeOutOfBounds(m.mod, m.bufferNames, m.slots)};
+  return Status::success();
+}
+
 void ModErrorReports::add(PendingModReport report) {
   std::lock_guard<std::mutex> lock(mu_);
   pending_.push_back(std::move(report));

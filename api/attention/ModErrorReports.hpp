@@ -59,6 +59,17 @@ struct StickyModRecord {
   std::vector<std::string> bufferNames;
 };
 
+/// What a report's message ends with when a later call finds it (the call
+/// then does not run), and when Session::checkModErrors does.
+inline const char *const kReadFoundByLaterCall =
+    " (read by an earlier call's kernel on this Session, reported now; this call did not run)";
+inline const char *const kReadFoundByCheck = " (read by an earlier call's kernel on this Session)";
+
+/// A landed report's first out-of-bounds read as an OutOfBounds Error
+/// "attention: <describeOutOfBounds>" (the call's own: no suffix), else
+/// success.
+Status describeLanded(const PendingModReport &report);
+
 class ModErrorReports {
 public:
   void add(PendingModReport report);
