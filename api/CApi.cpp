@@ -379,6 +379,7 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
     error = "kernel " + std::to_string(d.kernel) + " is not a template (0: flexjit's choice, 80, 90)";
     return false;
   }
+  r.options.checkModErrorsEachCall = d.check_mod_errors_each_call != 0;
   return true;
 }
 
@@ -856,6 +857,8 @@ flexjit_status flexjit_attention(const flexjit_module *module, const flexjit_att
       i.host_ms = r->hostMs;
       std::snprintf(i.entry, sizeof i.entry, "%s", r->entry.c_str());
       i.kernel = r->kernelTemplate == AttentionTemplate::Sm90 ? 90 : 80;
+      i.uploaded = r->uploaded ? 1 : 0;
+      i.synchronized = r->synchronized ? 1 : 0;
       *info = i;
     }
     return FLEXJIT_OK;
@@ -956,6 +959,14 @@ flexjit_status flexjit_precompile(const flexjit_precompile_variant *variants, si
     }
     lastError = messages;
     return first;
+  });
+}
+
+flexjit_status flexjit_check_mod_errors(void) {
+  return guarded([&] {
+    if (Status st = session().checkModErrors(); !st)
+      return fail(st.error());
+    return FLEXJIT_OK;
   });
 }
 
