@@ -389,4 +389,6 @@ Result<AttentionBackwardInfo> attentionBackward(const Program &program,
   return processSession().attentionBackward(program, request);
 }
 
+Status checkModErrors() { return processSession().checkModErrors(); }
+
 } // namespace flexjit

@@ -517,9 +517,10 @@ typedef struct flexjit_attention_backward_info {
 } flexjit_attention_backward_info;
 
 /* The backward on the GPU: dq, dk, dv and the requested buffer gradients,
- * launched on desc->forward.stream and not waited for unless the score mod
- * reads a buffer (then, as the forward, a read out of bounds is
- * FLEXJIT_ERROR_OUT_OF_BOUNDS). `info` may be NULL. Every mistake in the
+ * launched on desc->forward.stream and not waited for unless a mod reads a
+ * buffer (then the call waits for its kernels, and a read out of bounds is
+ * its FLEXJIT_ERROR_OUT_OF_BOUNDS). An earlier forward's read that has
+ * landed is returned first (flexjit_attention). `info` may be NULL. Every mistake in the
  * description is FLEXJIT_ERROR_INVALID_ARGUMENT (or NOT_FOUND for a mod)
  * before the device is looked at; without a driver or GPU:
  * FLEXJIT_ERROR_DEVICE. */

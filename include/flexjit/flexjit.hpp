@@ -256,8 +256,9 @@ public:
   /// what the forward saved. The kernels (one module: preprocess, dK/dV,
   /// dQ) come through the cache like the forward's, the block mask from
   /// the request or the cache. Launched on options.stream and not waited
-  /// for, unless the score mod reads a buffer: then the call waits and
-  /// reports an out-of-bounds read. Every mistake in the request is one
+  /// for, unless a mod reads a buffer: then the call waits and reports an
+  /// out-of-bounds read. An earlier forward's read that has landed fails
+  /// the call first, as at attention(). Every mistake in the request is one
   /// Error naming it, found before the device is touched.
   Result<AttentionBackwardInfo> attentionBackward(const Program &program,
                                                   const AttentionBackwardRequest &request);
@@ -312,6 +313,8 @@ Result<AttentionInfo> attention(const Program &program, const AttentionRequest &
 /// Session::attentionBackward on the same process-wide Session.
 Result<AttentionBackwardInfo> attentionBackward(const Program &program,
                                                 const AttentionBackwardRequest &request);
+/// Session::checkModErrors on the same process-wide Session.
+Status checkModErrors();
 
 /// A block mask someone else made (PyTorch's BlockMask, say), given as its
 /// four kv arrays: int32, contiguous, row-major, kv_num_blocks and
