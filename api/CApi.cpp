@@ -389,6 +389,7 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
   t.pingPong = !(d.sm90_off & FLEXJIT_SM90_OFF_PING_PONG);
   t.intraOverlap = !(d.sm90_off & FLEXJIT_SM90_OFF_INTRA_OVERLAP);
   t.persistent = !(d.sm90_off & FLEXJIT_SM90_OFF_PERSISTENT);
+  r.options.checkModErrorsEachCall = d.check_mod_errors_each_call != 0;
   return true;
 }
 
@@ -866,6 +867,8 @@ flexjit_status flexjit_attention(const flexjit_module *module, const flexjit_att
       i.host_ms = r->hostMs;
       std::snprintf(i.entry, sizeof i.entry, "%s", r->entry.c_str());
       i.kernel = r->kernelTemplate == AttentionTemplate::Sm90 ? 90 : 80;
+      i.uploaded = r->uploaded ? 1 : 0;
+      i.synchronized = r->synchronized ? 1 : 0;
       *info = i;
     }
     return FLEXJIT_OK;
@@ -966,6 +969,14 @@ flexjit_status flexjit_precompile(const flexjit_precompile_variant *variants, si
     }
     lastError = messages;
     return first;
+  });
+}
+
+flexjit_status flexjit_check_mod_errors(void) {
+  return guarded([&] {
+    if (Status st = session().checkModErrors(); !st)
+      return fail(st.error());
+    return FLEXJIT_OK;
   });
 }
 

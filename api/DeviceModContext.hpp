@@ -53,6 +53,8 @@ public:
   HostStaging &operator=(const HostStaging &) = delete;
   ~HostStaging();
   uint8_t *data() { return pinned_ ? pinned_ : plain_.data(); }
+  /// Whether data() is page-locked (asynchronous copies into it do not wait).
+  bool pinned() const { return pinned_ != nullptr; }
   /// At least `bytes`, contents undefined.
   void reserve(const cuda::Context &ctx, size_t bytes);
 

@@ -6,6 +6,7 @@
 #include "runtime/cache/BackgroundBuilds.hpp"
 
 #include "api/ModError.hpp"
+#include "api/attention/ModErrorReports.hpp"
 #include "api/blockmask/BlockMaskFromMod.hpp"
 #include "api/blockmask/GpuBlockMask.hpp"
 
@@ -257,7 +258,8 @@ size_t BlockMaskHandle::bytes() const { return host ? host->bytes() : device->by
 
 Session::Session(SessionOptions options)
     : options_(options), cache_(options.cache ? options.cache : &globalCache()),
-      background_(std::make_unique<BackgroundBuilds>(*cache_)) {}
+      background_(std::make_unique<BackgroundBuilds>(*cache_)),
+      modReports_(std::make_unique<ModErrorReports>()) {}
 
 Session::~Session() = default; // BackgroundBuilds waits and joins
 

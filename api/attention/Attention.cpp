@@ -10,15 +10,18 @@
 //   - the block mask is the request's, or Session::blockMask's for the mask
 //     mod (cached); without either the kernel is dense (it walks every kv
 //     tile) and no block mask is made;
-//   - the mods' contexts go to device memory: a mod that reads no buffer
-//     gets a shared, immutable context, an entry of the one cache keyed by
-//     its param values, and the launch stays asynchronous; when a mod reads
-//     a buffer, its contents are uploaded for this call, and the call waits for the kernel on its
-//     stream and reads the error records back (an out-of-bounds read is an
-//     Error naming it).
+//   - the mods' contexts (params, buffer copies) are entries of the one
+//     cache keyed by their param values and buffer contents: a warm call
+//     uploads nothing and waits for nothing. A mod that reads buffers
+//     reports out-of-bounds reads through its context's error record, which
+//     the stream copies to the host after the launch; a later call (or
+//     checkModErrors) reports it (ModErrorReports.hpp);
+//   - on a stream capturing a CUDA graph everything must come from the
+//     cache, and what the launch reads is held for the graph's life.
 #include "api/attention/AttentionCheck.hpp"
 #include "api/attention/Launch.hpp"
 #include "api/attention/ModContexts.hpp"
+#include "api/attention/ModErrorReports.hpp"
 #include "api/PtxDiskKey.hpp"
 #include "api/attention/AttentionKernel.hpp"
 
@@ -34,6 +37,15 @@ bool readsBuffers(const CheckedMod &m) { return m.info && !m.info->interface.buf
 
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// A cache entry's factory, or while the stream captures a CUDA graph one
+/// that refuses (making the entry would compile, upload or wait).
+std::function<Result<CacheValue>()> unlessCapturing(bool capturing, const std::string &what,
+                                                    std::function<Result<CacheValue>()> factory) {
+  if (!capturing)
+    return factory;
+  return [what]() -> Result<CacheValue> { return notWarmForCapture(what); };
 }
 
 } // namespace
@@ -105,6 +117,23 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
                                  target->name + "): ");
   const cuda::Context &ctx = target->ctx;
 
+  // The stream, and whether it is capturing a CUDA graph: then everything
+  // comes from the cache (nothing is compiled, uploaded, allocated or waited
+  // for), no earlier report is looked at (no event may be queried), and the
+  // launch's kernel, block mask and contexts are held for the graph's life.
+  cuda::Stream stream = cuda::Stream::borrow(ctx, request.options.stream);
+  auto capture = cuda::isCapturing(stream);
+  if (!capture)
+    return capture.error().prefixed(on);
+  const bool capturing = *capture;
+  if (!capturing) {
+    cuda::releaseGraphHeld();
+    // An earlier call's out-of-bounds read that has landed fails this call
+    // before anything runs.
+    if (Status st = modReports_->poll(kReadFoundByLaterCall); !st)
+      return st.error();
+  }
+
   AttentionInfo info;
   std::shared_ptr<const AttentionKernelModule> kernel;
   const std::string scoreFp = score.info ? score.info->fingerprint : "";
@@ -119,8 +148,10 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
                                           target->arch, device);
     auto k = cache_->getOrCreateAs<const AttentionKernelModule>(
         CacheKey::kernel(kk),
-        attentionSm90KernelFactory(compilerOf, program, request.scoreMod, request.maskMod,
-                                   *hspec, kk, ctx, &info.kernelCompiled));
+        unlessCapturing(capturing, "the kernel " + attentionSm90KernelName(*hspec),
+                        attentionSm90KernelFactory(compilerOf, program, request.scoreMod,
+                                                   request.maskMod, *hspec, kk, ctx,
+                                                   &info.kernelCompiled)));
     if (!k)
       return k.error().prefixed(on);
     kernel = std::move(*k);
@@ -170,7 +201,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       info.entry = attentionKernelName(spec);
     }
     auto k = cache_->getOrCreateAs<const AttentionKernelModule>(
-        CacheKey::kernel(kk), factoryOf(spec, kk, &info.kernelCompiled));
+        CacheKey::kernel(kk), unlessCapturing(capturing, "the kernel " + attentionKernelName(spec),
+                                              factoryOf(spec, kk, &info.kernelCompiled)));
     if (!k)
       return k.error().prefixed(on);
     kernel = std::move(*k);
@@ -179,7 +211,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     // this process has run before (its statics exist before the exit
     // handler that waits for it is registered). Queued again after an
     // eviction.
-    if (better)
+    // Not while capturing: the background compile would load a module
+    // during the capture (a later uncaptured call queues it).
+    if (better && !capturing)
       info.betterKernelCompiling =
           startBackgroundCompile(better->first, std::move(better->second));
   }
@@ -189,17 +223,28 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (request.blockMask) {
     dmask = request.blockMask->device;
   } else if (mask.info) {
-    auto h = blockMask(program, attentionMaskRequest(program, request.maskMod,
-                                                     request.maskInputs, dims, device));
+    BlockMaskRequest mr =
+        attentionMaskRequest(program, request.maskMod, request.maskInputs, dims, device);
+    // Made on the GPU on a miss (kernels, an upload, a wait): not while
+    // capturing. Its key from the checked mod's bound inputs, as
+    // Session::blockMask makes it.
+    if (capturing &&
+        !cache_->contains(CacheKey::blockMask(
+            blockMaskKey(mask.info->fingerprint, mr.shape, mask.bound->paramValues(),
+                         mask.bound->bufferValues(), device))))
+      return notWarmForCapture("the block mask of '" + request.maskMod + "'").prefixed(on);
+    auto h = blockMask(program, mr);
     if (!h)
       return h.error().prefixed("attention: ");
     dmask = h->device;
     info.maskCreated = h->created;
+    // Made on the GPU: its inputs uploaded and its kernels waited for.
+    info.uploaded |= h->created;
+    info.synchronized |= h->created;
   }
   // Else the kernel is dense (spec.blockSparse is false): no block mask.
 
   // The mods' contexts and the launch.
-  cuda::Stream stream = cuda::Stream::borrow(ctx, request.options.stream);
   const cuda::Function &fn = kernel->fn;
   const cuda::LaunchConfig config =
       hspec ? attentionSm90LaunchConfig(*hspec, dims.B, dims.Hq, dims.qLen, target->smCount,
@@ -230,44 +275,76 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     return cuda::launch(fn, config, params->data());
   };
 
-  if (!readsBuffers(score) && !readsBuffers(mask)) {
-    // Shared immutable contexts from the cache: the launch stays
-    // asynchronous; a fence after it keeps their memory until it is done.
-    auto shared = SharedContexts::make(*cache_, ctx, stream,
-                                       {mods[0]->info ? &packed[0] : nullptr,
-                                        mods[1]->info ? &packed[1] : nullptr});
-    if (!shared)
-      return shared.error().prefixed(on);
-    const uint64_t ctxPtr[2] = {shared->ptr(0), shared->ptr(1)};
-    if (Status st = launch(ctxPtr); !st)
+  // The contexts from the cache: keyed by param values, and for a mod that
+  // reads buffers by the mod and the buffers' contents (hashed here, at each
+  // call: a changed buffer is a new context).
+  std::vector<ModContextUse> uses(2);
+  for (int i = 0; i < 2; ++i) {
+    if (!mods[i]->info)
+      continue;
+    const bool reads = readsBuffers(*mods[i]);
+    uses[size_t(i)].inputs = &packed[i];
+    uses[size_t(i)].reportsErrors = reads;
+    uses[size_t(i)].key = modContextKey(device, packed[i], mods[i]->info->fingerprint,
+                                        reads ? &mods[i]->bound->bufferValues() : nullptr);
+  }
+  auto shared = SharedContexts::make(*cache_, ctx, stream, uses, capturing);
+  if (!shared)
+    return shared.error().prefixed(on);
+  info.uploaded |= shared->uploaded();
+  info.synchronized |= shared->uploaded(); // a new context is waited for once
+  const uint64_t ctxPtr[2] = {shared->ptr(0), shared->ptr(1)};
+  if (Status st = launch(ctxPtr); !st)
+    return st.error().prefixed(on);
+
+  if (capturing) {
+    // Replays run after this call: the graph holds the kernel, the block
+    // mask and the contexts (fences recorded now would not see them), and
+    // the contexts' error records stay on the device, read by
+    // checkModErrors.
+    auto held = std::make_shared<std::vector<std::shared_ptr<const void>>>();
+    held->push_back(kernel);
+    if (dmask)
+      held->push_back(dmask);
+    for (const auto &e : shared->entries())
+      if (e)
+        held->push_back(e);
+    if (Status st = cuda::retainForCapturedGraph(stream, std::move(held)); !st)
       return st.error().prefixed(on);
-    if (Status st = shared->fence(stream); !st)
-      return st.error().prefixed(on);
+    for (StickyModRecord &r : shared->stickyRecords(ctx))
+      modReports_->addSticky(std::move(r));
     info.hostMs = msSince(t0);
     return info;
   }
 
-  // A mod reads a buffer: this call's contexts (score image, then mask
-  // image) in the device's attention scratch, uploaded on the launch's
-  // stream; then the error records back, and a wait for the stream.
-  auto call = CallContexts::make(ctx, stream, device,
-                                 {mods[0]->info ? &packed[0] : nullptr,
-                                  mods[1]->info ? &packed[1] : nullptr});
-  if (!call)
-    return call.error().prefixed(on);
-  CallContexts &cc = **call;
-  if (Status st = cc.upload(); !st)
+  // The error records follow the launch to the host; then a fence keeps
+  // the contexts' memory until the launch and those copies are done.
+  bool waited = false;
+  auto report = shared->queueReport(ctx, stream, &waited);
+  if (!report)
+    return report.error().prefixed(on);
+  info.synchronized |= waited;
+  if (Status st = shared->fence(stream); !st)
     return st.error().prefixed(on);
-  const uint64_t ctxPtr[2] = {cc.context(0), cc.context(1)};
-  if (Status st = launch(ctxPtr); !st)
-    return st.error().prefixed(on);
-  if (Status st = cc.readBack(); !st)
-    return st.error().prefixed(on);
-  std::string oob = describeModErrors(score, cc.record(0), mask, cc.record(1));
-  if (!oob.empty())
-    return Error{ErrorKind::OutOfBounds, oob};
+  if (*report) {
+    if (o.checkModErrorsEachCall) {
+      // Debugging: this call's own reads, waited for.
+      info.synchronized = true;
+      if (Status st = (*report)->wait(); !st)
+        return st.error().prefixed(on);
+      if (Status st = describeLanded(**report); !st)
+        return st.error();
+    } else {
+      modReports_->add(std::move(**report));
+    }
+  }
   info.hostMs = msSince(t0);
   return info;
+}
+
+Status Session::checkModErrors() {
+  cuda::releaseGraphHeld();
+  return modReports_->waitAll(kReadFoundByCheck);
 }
 
 const char *attentionTemplateName(AttentionTemplate t) {
@@ -301,5 +378,7 @@ Result<AttentionBackwardInfo> attentionBackward(const Program &program,
   // mod contexts in its cache.
   return processSession().attentionBackward(program, request);
 }
+
+Status checkModErrors() { return processSession().checkModErrors(); }
 
 } // namespace flexjit

@@ -20,6 +20,7 @@
 #include "api/attention/BackwardWorkspace.hpp"
 #include "api/attention/Launch.hpp"
 #include "api/attention/ModContexts.hpp"
+#include "api/attention/ModErrorReports.hpp"
 #include "api/PtxDiskKey.hpp"
 
 #include <chrono>
@@ -177,6 +178,11 @@ Result<AttentionBackwardInfo> Session::attentionBackward(const Program &program,
   }
 
   cuda::Stream stream = cuda::Stream::borrow(ctx, request.options.stream);
+  // An earlier forward's out-of-bounds read that has landed (a forward
+  // does not wait for its report: ModErrorReports.hpp) fails this call
+  // before anything runs.
+  if (Status st = modReports_->poll(kReadFoundByLaterCall); !st)
+    return st.error();
 
   // The workspace: LSE in base 2 and delta (B·Hq·Q_PAD floats each), then
   // with atomic dQ its accumulator (B·Hq·Q_PAD·D floats).
@@ -247,9 +253,13 @@ Result<AttentionBackwardInfo> Session::attentionBackward(const Program &program,
 
   if (!readsBuffers(score) && !readsBuffers(mask)) {
     // Shared immutable contexts from the cache; asynchronous, fenced.
-    auto shared = SharedContexts::make(*cache_, ctx, stream,
-                                       {mods[0]->info ? &packed[0] : nullptr,
-                                        mods[1]->info ? &packed[1] : nullptr});
+    std::vector<ModContextUse> uses(2);
+    for (int i = 0; i < 2; ++i)
+      if (mods[i]->info) {
+        uses[size_t(i)].inputs = &packed[i];
+        uses[size_t(i)].key = modContextKey(device, packed[i], mods[i]->info->fingerprint, nullptr);
+      }
+    auto shared = SharedContexts::make(*cache_, ctx, stream, uses);
     if (!shared)
       return shared.error().prefixed(on);
     in.scoreCtx = shared->ptr(0);

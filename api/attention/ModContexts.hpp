@@ -1,15 +1,22 @@
 // The device contexts an attention call's kernels read their mods through
 // (ModABI.h), shared by the forward (Attention.cpp) and the backward
 // (AttentionBackward.cpp):
-//   - a mod that reads no buffer: a shared, immutable context, an entry of
-//     the one cache keyed by device and param values (modContextEntry);
-//     the launch stays asynchronous;
-//   - a mod that reads a buffer: this call's images in the device's
-//     attention scratch (CallContexts), uploaded on the launch's stream;
-//     after the launches the error records come back and the call waits.
+//   - the forward, and the backward's mods that read no buffer: contexts
+//     that are entries of the one cache (SharedContexts), keyed by device and
+//     param values, and for a mod that reads buffers also by the mod and the
+//     buffers' contents; a warm call uploads nothing and waits for nothing.
+//     A context with buffers carries an error record its kernels write:
+//     after the launch the stream copies it to the host, clears it, and
+//     records an event (queueReport), and the Session reads it later
+//     (ModErrorReports.hpp);
+//   - the backward's mods that read a buffer: this call's images in the
+//     device's attention scratch (CallContexts), uploaded on the launch's
+//     stream; after the launches the error records come back and the call
+//     waits.
 #pragma once
 
 #include "api/DeviceModContext.hpp"
+#include "api/attention/ModErrorReports.hpp"
 #include "flexjit/Cache.hpp"
 #include "flexjit/Runtime.hpp"
 
@@ -20,36 +27,86 @@
 
 namespace flexjit {
 
-/// The device context of a mod that reads no buffer: an entry of the one
-/// cache (kind ModContext, keyed by device and param slots, accounted as
-/// its image's bytes). Nothing writes it (only buffer reads report errors),
-/// so launches on any stream share it and none waits. Each launch records a
-/// fence after it; once the cache drops the entry (eviction, clear) and the
-/// last caller lets go, its memory is freed when those launches are done
-/// (freeWhenDone), never by synchronizing the device.
+/// A mod's device context: an entry of the one cache (kind ModContext,
+/// accounted as its image's bytes). Launches on any stream share it. Each
+/// launch records a fence after it; once the cache drops the entry
+/// (eviction, clear) and the last holder lets go (a captured CUDA graph
+/// holds it while it exists), its memory is freed when those launches are
+/// done (freeWhenDone), never by synchronizing the device. Only a mod that
+/// reads buffers writes it: its error record.
 struct ModContextEntry {
   cuda::DeviceBuffer buffer;
   std::shared_ptr<cuda::UseFences> fences;
+  /// The device address of its error record (4 x i64, ModABI.h).
+  uint64_t errorRecord() const { return buffer.devicePtr() + ModContextImage::kErrorOffset; }
 };
 
+/// What a call asks of one mod's context.
+struct ModContextUse {
+  const PackedModInputs *inputs = nullptr; ///< null: no context for this slot
+  /// modContextKey(...): what decides the context's image.
+  std::optional<CacheKey> key;
+  /// The mod reads buffers: its kernels may write the error record.
+  bool reportsErrors = false;
+};
+
+/// The cache key of a mod's context on `device`: the param slots, and when
+/// the mod reads buffers its fingerprint and the buffers' canonical values
+/// (contents hashed, BoundInputs::bufferValues).
+CacheKey modContextKey(int device, const PackedModInputs &in, const std::string &fingerprint,
+                       const std::vector<NamedValue> *bufferValues);
+
+/// `key`'s context from the cache, or (when `mayBuild`) made: uploaded on
+/// `stream` and waited for once, so that launches on any stream may read
+/// it; `*built` says which. Not `mayBuild` (the stream is capturing a CUDA
+/// graph, where nothing may be uploaded or waited for): a miss is an Error
+/// asking for a warm-up.
 Result<std::shared_ptr<const ModContextEntry>>
 modContextEntry(Cache &cache, const cuda::Context &ctx, const cuda::Stream &stream,
-                const PackedModInputs &in);
+                const PackedModInputs &in, const CacheKey &key, bool mayBuild, bool *built);
 
-/// The shared contexts (modContextEntry) of a call whose mods read no
-/// buffer: `mods[i]` null for no context, ptr(i) its device address (0:
-/// none). fence() after the launches records a fence on each entry (else
-/// waits for the stream), so that its memory outlives them.
+/// The Error a call gives when its stream is capturing a CUDA graph and
+/// `what` ("the kernel", "the block mask", "mod 'document''s context") is
+/// not in the cache yet.
+Error notWarmForCapture(const std::string &what);
+
+/// The cached contexts of a call: `ptr(i)` the device address of slot i's
+/// context (0: none). fence() after the launches records a fence on each
+/// entry (else waits for the stream), so that its memory outlives them.
 class SharedContexts {
 public:
+  /// `capturing`: the call's stream is capturing a CUDA graph; a context
+  /// not in the cache is then an Error (notWarmForCapture).
   static Result<SharedContexts> make(Cache &cache, const cuda::Context &ctx,
                                      const cuda::Stream &stream,
-                                     const std::vector<const PackedModInputs *> &mods);
+                                     const std::vector<ModContextUse> &uses,
+                                     bool capturing = false);
   uint64_t ptr(size_t i) const { return entries_[i] ? entries_[i]->buffer.devicePtr() : 0; }
+  /// Whether this call made (uploaded, and waited for) a context.
+  bool uploaded() const { return uploaded_; }
   Status fence(const cuda::Stream &stream) const;
+  /// The entries (null where no context), for a captured graph to hold.
+  const std::vector<std::shared_ptr<const ModContextEntry>> &entries() const { return entries_; }
+
+  /// After the launch, on `stream`, for the contexts that report errors:
+  /// copies each error record into a report slot (ModReportSlots.hpp),
+  /// clears it on the device and records the slot's event; the pending
+  /// report, or none when no context reports errors. `*waited` is set when
+  /// the slot's memory is not page-locked (the copy then returned done).
+  Result<std::optional<PendingModReport>> queueReport(const cuda::Context &ctx,
+                                                      const cuda::Stream &stream,
+                                                      bool *waited) const;
+
+  /// For a captured launch: the records of the contexts that report errors
+  /// as device-resident sources (graph replays write them and nothing copies
+  /// them), read and cleared by Session::checkModErrors after waiting for
+  /// the device.
+  std::vector<StickyModRecord> stickyRecords(const cuda::Context &ctx) const;
 
 private:
   std::vector<std::shared_ptr<const ModContextEntry>> entries_;
+  std::vector<ModContextUse> uses_;
+  bool uploaded_ = false;
 };
 
 /// One call's mod contexts in the device's attention scratch, back to back,

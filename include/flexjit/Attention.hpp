@@ -72,6 +72,12 @@ struct AttentionOptions {
   /// the time and gives bitwise the same results, while the chosen one
   /// compiles in the background (Session::waitForBackgroundCompiles).
   bool tiered = true;
+  /// Debugging: wait for this call's kernel and report its out-of-bounds
+  /// buffer reads as this call's Error (the behaviour before reports became
+  /// asynchronous). Off: a read is reported by a later call on the Session
+  /// or by Session::checkModErrors (docs/attention.md, "When an
+  /// out-of-bounds read is reported").
+  bool checkModErrorsEachCall = false;
 };
 
 struct AttentionRequest {
@@ -109,6 +115,14 @@ struct AttentionInfo {
   /// (tiered compilation); later calls use it once it is ready.
   bool betterKernelCompiling = false;
   double hostMs = 0;           ///< host time before the launch returned
+  /// This call copied host data to the device: a mod's context (params,
+  /// buffer contents) new to the cache, or the inputs of a block mask it
+  /// made. False on a warm call.
+  bool uploaded = false;
+  /// This call waited for the device: a new context's upload (once), a block
+  /// mask it made, options.checkModErrorsEachCall, or report memory that is
+  /// not page-locked. False on a warm call.
+  bool synchronized = false;
 };
 
 } // namespace flexjit

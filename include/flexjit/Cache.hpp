@@ -29,8 +29,8 @@
 
 namespace flexjit {
 
-/// Compiled kernels, block masks, and the device contexts of mods that
-/// read no buffer (their param values in device memory, shared by launches).
+/// Compiled kernels, block masks, and the device contexts of mods (their
+/// param values and buffer copies in device memory, shared by launches).
 enum class CacheKind : uint8_t { Kernel = 0, BlockMask = 1, ModContext = 2 };
 const char *cacheKindName(CacheKind kind);
 
@@ -97,6 +97,14 @@ public:
   static CacheKey blockMask(const BlockMaskKey &key);
   /// A mod's device context holding only params: their ABI slots, device.
   static CacheKey modContext(int device, const std::vector<int64_t> &paramSlots);
+  /// A mod's device context with buffer copies: the mod's fingerprint (its
+  /// kernels write the context's error record, whose report names the mod),
+  /// the param slots, each buffer's canonical value (bufferValue: type, dims
+  /// and a hash of its contents) and the device. Equal contents give equal
+  /// keys, whatever memory holds them.
+  static CacheKey modContext(int device, const std::vector<int64_t> &paramSlots,
+                             const std::vector<NamedValue> &buffers,
+                             const std::string &modFingerprint);
 
   CacheKind kind() const { return kind_; }
   int device() const { return device_; }

@@ -106,6 +106,8 @@ public:
 
   bool valid() const { return stream_ != nullptr; }
   void *raw() const { return stream_; }
+  /// The context it is used in (null for a default-constructed Stream).
+  const ContextHandle &context() const { return ctx_; }
   Status synchronize() const;
 
 private:
@@ -291,8 +293,62 @@ Status fillAsync(const Context &ctx, uint64_t ptr, uint8_t value, size_t bytes,
 /// when a later freeWhenDone or sweepDeferredFrees finds them done. Never
 /// waits for the device.
 void freeWhenDone(DeviceBuffer buffer, std::shared_ptr<UseFences> fences);
-/// Frees the deferred buffers whose fences are done; how many remain.
+/// Frees the deferred buffers whose fences are done, and releases what
+/// CUDA graphs have let go of (retainForCapturedGraph); how many buffers
+/// remain deferred.
 size_t sweepDeferredFrees();
+
+//===----------------------------------------------------------------------===//
+// CUDA graphs (stream capture): docs/runtime.md, "CUDA graphs"
+//===----------------------------------------------------------------------===//
+
+/// Whether work queued on `stream` now goes into a CUDA graph being
+/// captured (cuStreamIsCapturing), where nothing may wait, allocate or copy
+/// synchronously. An Error when the driver has no stream capture, or the
+/// capture on the stream was invalidated.
+Result<bool> isCapturing(const Stream &stream);
+
+/// Keeps `object` alive while the graph being captured on `stream` exists,
+/// and every executable graph instantiated from it (a CUDA user object the
+/// graph retains): the memory and modules a captured launch uses must
+/// outlive every replay, which fences recorded at capture cannot see. The
+/// driver lets go of it on an internal thread where no CUDA call may run,
+/// so the object is released later, by the next releaseGraphHeld() (which
+/// sweepDeferredFrees() and freeWhenDone() call).
+Status retainForCapturedGraph(const Stream &stream, std::shared_ptr<const void> object);
+
+/// Releases the objects that graphs have let go of (outside the driver's
+/// thread); how many it released.
+size_t releaseGraphHeld();
+
+/// A CUDA graph captured from a stream and instantiated: for tests and
+/// tools that replay flexjit's calls (callers with the CUDA runtime, such
+/// as PyTorch, use their own graphs).
+class GraphExec {
+public:
+  /// Starts capturing `stream` (cuStreamBeginCapture, global mode: a call
+  /// from any thread that a capture forbids fails, and invalidates it).
+  static Status beginCapture(const Stream &stream);
+  /// Ends the capture (cuStreamEndCapture) and instantiates its graph; the
+  /// graph itself is destroyed then (the executable holds what it needs,
+  /// its user objects included).
+  static Result<GraphExec> endCapture(const Stream &stream);
+  GraphExec() = default;
+  GraphExec(GraphExec &&other) noexcept;
+  GraphExec &operator=(GraphExec &&other) noexcept;
+  GraphExec(const GraphExec &) = delete;
+  GraphExec &operator=(const GraphExec &) = delete;
+  ~GraphExec();
+
+  bool valid() const { return exec_ != nullptr; }
+  /// Replays the graph on `stream` (cuGraphLaunch), asynchronously.
+  Status launch(const Stream &stream) const;
+
+private:
+  void reset();
+  void *exec_ = nullptr;
+  ContextHandle ctx_;
+};
 
 /// The mask's computed blocks (partial + full: the sum of kv_num_blocks and
 /// full_kv_num_blocks), from those two [B, H, nQ] arrays alone (8·B·H·nQ

@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 /* Raised when a function is added or a struct changes. */
-#define FLEXJIT_C_API_VERSION 6
+#define FLEXJIT_C_API_VERSION 7
 
 typedef enum flexjit_status {
   FLEXJIT_OK = 0,
@@ -303,6 +303,11 @@ typedef struct flexjit_attention_desc {
   /* The sm_90a template's techniques switched off, to measure what each
    * brings (0: all on): FLEXJIT_SM90_OFF_* ORed. */
   int32_t sm90_off;
+  /* Debugging: 1 waits for this call's kernel and returns its out-of-bounds
+   * buffer reads as this call's FLEXJIT_ERROR_OUT_OF_BOUNDS (the behaviour
+   * before such reads were reported later); 0 (default): reported by a
+   * later call or flexjit_check_mod_errors. */
+  int32_t check_mod_errors_each_call;
 } flexjit_attention_desc;
 
 enum {
@@ -324,17 +329,31 @@ typedef struct flexjit_attention_info {
   double host_ms;          /* host time of the call */
   char entry[96];          /* the kernel's PTX entry, NUL-terminated */
   int32_t kernel;          /* the template that ran: 80 or 90 */
+  int32_t uploaded;        /* 1: this call copied host data to the device (a mod
+                              context new to the cache, a block mask it made) */
+  int32_t synchronized;    /* 1: this call waited for the device (the same
+                              cases, check_mod_errors_each_call); 0 on a warm call */
 } flexjit_attention_info;
 
 /* Attention on the GPU with the mods compiled into the kernel (through the
  * cache and the disk cache of PTX). Launched on desc->stream and not waited
- * for, unless a mod reads a buffer: then the call waits for the kernel and
- * a read out of a buffer's bounds is FLEXJIT_ERROR_OUT_OF_BOUNDS naming it.
- * `info` may be NULL. Without a driver or GPU: FLEXJIT_ERROR_DEVICE (after
- * every other check). */
+ * for; the mods' params and buffer contents stay on the device across calls
+ * (cached by their values), so a warm call uploads nothing and can be
+ * captured in a CUDA graph. A kernel's read out of a buffer's bounds is
+ * FLEXJIT_ERROR_OUT_OF_BOUNDS naming it, returned by the first later
+ * attention call that finds it landed (that call does not run) or by
+ * flexjit_check_mod_errors, once (docs/attention.md, "When an out-of-bounds
+ * read is reported"). `info` may be NULL. Without a driver or GPU:
+ * FLEXJIT_ERROR_DEVICE (after every other check). */
 flexjit_status flexjit_attention(const flexjit_module *module,
                                  const flexjit_attention_desc *desc,
                                  flexjit_attention_info *info);
+
+/* Waits for the attention launches whose mods read buffers (and, for those
+ * captured in CUDA graphs, for the device) and returns the oldest
+ * out-of-bounds read not reported yet as FLEXJIT_ERROR_OUT_OF_BOUNDS, else
+ * FLEXJIT_OK. Each read is reported once. */
+flexjit_status flexjit_check_mod_errors(void);
 
 /* Waits until the attention kernels being compiled in the background are
  * ready (tiered compilation: when flexjit chooses the kernel and its best
@@ -508,9 +527,10 @@ typedef struct flexjit_attention_backward_info {
 } flexjit_attention_backward_info;
 
 /* The backward on the GPU: dq, dk, dv and the requested buffer gradients,
- * launched on desc->forward.stream and not waited for unless the score mod
- * reads a buffer (then, as the forward, a read out of bounds is
- * FLEXJIT_ERROR_OUT_OF_BOUNDS). `info` may be NULL. Every mistake in the
+ * launched on desc->forward.stream and not waited for unless a mod reads a
+ * buffer (then the call waits for its kernels, and a read out of bounds is
+ * its FLEXJIT_ERROR_OUT_OF_BOUNDS). An earlier forward's read that has
+ * landed is returned first (flexjit_attention). `info` may be NULL. Every mistake in the
  * description is FLEXJIT_ERROR_INVALID_ARGUMENT (or NOT_FOUND for a mod)
  * before the device is looked at; without a driver or GPU:
  * FLEXJIT_ERROR_DEVICE. */

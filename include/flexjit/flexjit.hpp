@@ -166,6 +166,7 @@ struct SessionOptions {
 };
 
 class BackgroundBuilds; // runtime/cache/BackgroundBuilds.hpp
+class ModErrorReports;  // api/attention/ModErrorReports.hpp
 
 /// One attention kernel to compile before its first call
 /// (Session::precompile): the mods (names in `program`, "" for none), the
@@ -231,20 +232,33 @@ public:
   /// FlexAttention's forward pass on the GPU (Attention.hpp): the kernel
   /// with the request's mods inlined comes from the cache (else the disk
   /// cache of PTX, else the compiler), the block mask from the request or
-  /// the cache (else made on the GPU). Launched on options.stream; when a
-  /// mod reads a buffer, waits for the kernel and reports an out-of-bounds
-  /// read as an Error naming it. Wrong input is an Error naming the problem
-  /// (shapes, dtypes, strides, devices, a block mask for other lengths,
-  /// block sizes or device).
+  /// the cache (else made on the GPU), the mods' device contexts (params,
+  /// buffer copies) from the cache (else uploaded once). Launched on
+  /// options.stream and not waited for. A kernel's out-of-bounds buffer read
+  /// is reported later, without waiting: by the first call on this Session
+  /// that finds it landed (which then returns an OutOfBounds Error naming it
+  /// and does not run) or by checkModErrors(); docs/attention.md, "When an
+  /// out-of-bounds read is reported". A warm call can be captured in a CUDA
+  /// graph. Wrong input is an Error naming the problem (shapes, dtypes,
+  /// strides, devices, a block mask for other lengths, block sizes or
+  /// device).
   Result<AttentionInfo> attention(const Program &program, const AttentionRequest &request);
+
+  /// Waits for the attention launches of this Session whose mods read
+  /// buffers (their out-of-bounds reports; the device, for contexts that
+  /// captured CUDA graphs use) and returns the oldest out-of-bounds read not
+  /// reported yet as an OutOfBounds Error, else success. Each read is
+  /// reported once, here or by a later call.
+  Status checkModErrors();
 
   /// FlexAttention's backward pass on the GPU (AttentionBackward.hpp,
   /// docs/backward.md): dq, dk, dv and the requested buffer gradients from
   /// what the forward saved. The kernels (one module: preprocess, dK/dV,
   /// dQ) come through the cache like the forward's, the block mask from
   /// the request or the cache. Launched on options.stream and not waited
-  /// for, unless the score mod reads a buffer: then the call waits and
-  /// reports an out-of-bounds read. Every mistake in the request is one
+  /// for, unless a mod reads a buffer: then the call waits and reports an
+  /// out-of-bounds read. An earlier forward's read that has landed fails
+  /// the call first, as at attention(). Every mistake in the request is one
   /// Error naming it, found before the device is touched.
   Result<AttentionBackwardInfo> attentionBackward(const Program &program,
                                                   const AttentionBackwardRequest &request);
@@ -291,6 +305,7 @@ private:
   std::mutex compilerMu_;
   std::unique_ptr<Result<std::unique_ptr<Compiler>>> compiler_;
   std::unique_ptr<BackgroundBuilds> background_;
+  std::unique_ptr<ModErrorReports> modReports_;
 };
 
 /// Session::attention on a process-wide Session (globalCache()).
@@ -298,6 +313,8 @@ Result<AttentionInfo> attention(const Program &program, const AttentionRequest &
 /// Session::attentionBackward on the same process-wide Session.
 Result<AttentionBackwardInfo> attentionBackward(const Program &program,
                                                 const AttentionBackwardRequest &request);
+/// Session::checkModErrors on the same process-wide Session.
+Status checkModErrors();
 
 /// A block mask someone else made (PyTorch's BlockMask, say), given as its
 /// four kv arrays: int32, contiguous, row-major, kv_num_blocks and

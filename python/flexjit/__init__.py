@@ -20,7 +20,7 @@ from ._precompile import precompile
 
 __version__ = "0.1.0"
 
-__all__ = ["explain", "translate", "precompile", "wait_compiles", "Program", "Error", "TranslationError", "CompileError",
+__all__ = ["explain", "translate", "precompile", "wait_compiles", "check_mod_errors", "Program", "Error", "TranslationError", "CompileError",
            "InvalidArgumentError", "NotFoundError", "OutOfBoundsError", "DeviceError",
            "CacheError", "OutOfMemoryError", "InternalError", "library_path", "__version__"]
 
@@ -40,3 +40,14 @@ def wait_compiles():
     is captured (docs/python.md)."""
     from . import _capi
     _capi.library().call("flexjit_attention_wait_compiles")
+
+
+def check_mod_errors():
+    """Waits for flexjit's attention kernels whose mods read captured tensors
+    and raises OutOfBoundsError for the oldest read out of a tensor's bounds
+    not reported yet (flexjit_check_mod_errors). Such a read does not fail
+    its own call: the next flex_attention call that finds it raises it (and
+    does not run), or this function does; each read is reported once
+    (docs/attention.md, "When an out-of-bounds read is reported")."""
+    from . import _capi
+    _capi.library().call("flexjit_check_mod_errors")

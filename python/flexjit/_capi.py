@@ -105,7 +105,8 @@ class AttentionDesc(ctypes.Structure):
                 ("block_m", ctypes.c_int32), ("block_n", ctypes.c_int32),
                 ("stages", ctypes.c_int32), ("rows_per_warp", ctypes.c_int32),
                 ("kernel", ctypes.c_int32),
-                ("sm90_off", ctypes.c_int32)]
+                ("sm90_off", ctypes.c_int32),
+                ("check_mod_errors_each_call", ctypes.c_int32)]
 
 
 class AttentionInfo(ctypes.Structure):
@@ -113,14 +114,16 @@ class AttentionInfo(ctypes.Structure):
                 ("block_m", ctypes.c_int32), ("block_n", ctypes.c_int32),
                 ("stages", ctypes.c_int32), ("rows_per_warp", ctypes.c_int32),
                 ("host_ms", ctypes.c_double), ("entry", ctypes.c_char * 96),
-                ("kernel", ctypes.c_int32)]
+                ("kernel", ctypes.c_int32), ("uploaded", ctypes.c_int32),
+                ("synchronized", ctypes.c_int32)]
 
     def as_dict(self):
         return {"kernel_compiled": bool(self.kernel_compiled),
                 "mask_created": bool(self.mask_created),
                 "block_m": self.block_m, "block_n": self.block_n, "stages": self.stages,
                 "rows_per_warp": self.rows_per_warp, "host_ms": self.host_ms,
-                "entry": self.entry.decode("utf-8", "replace"), "kernel": self.kernel}
+                "entry": self.entry.decode("utf-8", "replace"), "kernel": self.kernel,
+                "uploaded": bool(self.uploaded), "synchronized": bool(self.synchronized)}
 
 
 class GradBuffer(ctypes.Structure):
@@ -208,6 +211,7 @@ SIGNATURES = {
     "flexjit_attention": [_P(ModuleHandle), _P(AttentionDesc), _P(AttentionInfo)],
     "flexjit_attention_reference": [_P(ModuleHandle), _P(AttentionDesc)],
     "flexjit_attention_wait_compiles": [],
+    "flexjit_check_mod_errors": [],
     "flexjit_module_emit": [_P(ModuleHandle), _c.c_char_p, _c.c_int, _c.c_char_p,
                             _P(_c.c_void_p)],
     "flexjit_blockmask_arrays_init": [_P(BlockMaskArrays)],

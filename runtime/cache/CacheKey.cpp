@@ -133,10 +133,19 @@ CacheKey CacheKey::blockMask(const BlockMaskKey &k) {
 }
 
 CacheKey CacheKey::modContext(int device, const std::vector<int64_t> &paramSlots) {
+  return modContext(device, paramSlots, {}, "");
+}
+
+CacheKey CacheKey::modContext(int device, const std::vector<int64_t> &paramSlots,
+                              const std::vector<NamedValue> &buffers,
+                              const std::string &modFingerprint) {
   Encoder e;
-  e.field('K', "mod_context").field('p', int64_t(paramSlots.size()));
+  e.field('K', "mod_context").field('f', modFingerprint).field('p', int64_t(paramSlots.size()));
   for (int64_t v : paramSlots)
     e.field('v', v);
+  e.field('u', int64_t(buffers.size()));
+  for (const auto &b : buffers)
+    e.field('n', b.name).field('v', b.value);
   e.field('D', int64_t(device));
   return CacheKey(CacheKind::ModContext, device, e.take());
 }

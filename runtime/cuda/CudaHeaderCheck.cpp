@@ -79,3 +79,40 @@ static_assert(std::is_same_v<decltype(&::cuLinkComplete),
                              CUresult (*)(CUlinkState, void **, size_t *)>);
 static_assert(std::is_same_v<decltype(&::cuLinkDestroy), CUresult (*)(CUlinkState)>);
 static_assert(sizeof(CUjit_option) == sizeof(d::CUjit_option));
+
+// Stream capture, graphs and user objects.
+static_assert(sizeof(CUstreamCaptureStatus) == sizeof(d::CUstreamCaptureStatus) &&
+              sizeof(CUstreamCaptureMode) == sizeof(d::CUstreamCaptureMode));
+static_assert(CU_STREAM_CAPTURE_STATUS_NONE == d::CU_STREAM_CAPTURE_STATUS_NONE &&
+              CU_STREAM_CAPTURE_STATUS_ACTIVE == d::CU_STREAM_CAPTURE_STATUS_ACTIVE &&
+              CU_STREAM_CAPTURE_STATUS_INVALIDATED == d::CU_STREAM_CAPTURE_STATUS_INVALIDATED);
+static_assert(CU_STREAM_CAPTURE_MODE_GLOBAL == d::CU_STREAM_CAPTURE_MODE_GLOBAL);
+static_assert(CU_USER_OBJECT_NO_DESTRUCTOR_SYNC == d::CU_USER_OBJECT_NO_DESTRUCTOR_SYNC);
+static_assert(CU_GRAPH_USER_OBJECT_MOVE == d::CU_GRAPH_USER_OBJECT_MOVE);
+static_assert(std::is_same_v<CUhostFn, d::CUhostFn>);
+static_assert(std::is_same_v<decltype(&::cuStreamIsCapturing),
+                             CUresult (*)(CUstream, CUstreamCaptureStatus *)>);
+// cuda.h maps cuStreamGetCaptureInfo to _v3 (12.3+); the table's edge-data
+// pointer is the header's const CUgraphEdgeData ** passed as const void **.
+static_assert(std::is_same_v<decltype(&::cuStreamGetCaptureInfo),
+                             CUresult (*)(CUstream, CUstreamCaptureStatus *, cuuint64_t *,
+                                          CUgraph *, const CUgraphNode **,
+                                          const CUgraphEdgeData **, size_t *)>);
+static_assert(std::is_same_v<cuuint64_t, uint64_t>);
+static_assert(std::is_same_v<decltype(&::cuUserObjectCreate),
+                             CUresult (*)(CUuserObject *, void *, CUhostFn, unsigned, unsigned)>);
+static_assert(std::is_same_v<decltype(&::cuUserObjectRelease),
+                             CUresult (*)(CUuserObject, unsigned)>);
+static_assert(std::is_same_v<decltype(&::cuGraphRetainUserObject),
+                             CUresult (*)(CUgraph, CUuserObject, unsigned, unsigned)>);
+// cuda.h maps cuStreamBeginCapture to _v2 (with the mode), which the table
+// resolves.
+static_assert(std::is_same_v<decltype(&::cuStreamBeginCapture),
+                             CUresult (*)(CUstream, CUstreamCaptureMode)>);
+static_assert(std::is_same_v<decltype(&::cuStreamEndCapture), CUresult (*)(CUstream, CUgraph *)>);
+// cuda.h maps cuGraphInstantiate to cuGraphInstantiateWithFlags.
+static_assert(std::is_same_v<decltype(&::cuGraphInstantiateWithFlags),
+                             CUresult (*)(CUgraphExec *, CUgraph, unsigned long long)>);
+static_assert(std::is_same_v<decltype(&::cuGraphLaunch), CUresult (*)(CUgraphExec, CUstream)>);
+static_assert(std::is_same_v<decltype(&::cuGraphDestroy), CUresult (*)(CUgraph)>);
+static_assert(std::is_same_v<decltype(&::cuGraphExecDestroy), CUresult (*)(CUgraphExec)>);

@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <mutex>
+#include <type_traits>
 
 namespace flexjit::cuda::driver {
 namespace {
@@ -87,6 +88,23 @@ void load(Loaded &out) {
   // Not every driver has it; without it only tensor maps are unavailable.
   a.cuTensorMapEncodeTiled = reinterpret_cast<decltype(a.cuTensorMapEncodeTiled)>(
       dlsym(lib, "cuTensorMapEncodeTiled"));
+  // Stream capture: optional (CUDA 10+, user objects 11.3+); without them no
+  // call can be captured, everything else works.
+  auto optionalFn = [&](const char *symbol, auto &slot) {
+    slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(lib, symbol));
+  };
+  optionalFn("cuStreamIsCapturing", a.cuStreamIsCapturing);
+  optionalFn("cuStreamGetCaptureInfo_v3", a.cuStreamGetCaptureInfoV3);
+  optionalFn("cuStreamGetCaptureInfo_v2", a.cuStreamGetCaptureInfoV2);
+  optionalFn("cuUserObjectCreate", a.cuUserObjectCreate);
+  optionalFn("cuUserObjectRelease", a.cuUserObjectRelease);
+  optionalFn("cuGraphRetainUserObject", a.cuGraphRetainUserObject);
+  optionalFn("cuStreamBeginCapture_v2", a.cuStreamBeginCapture);
+  optionalFn("cuStreamEndCapture", a.cuStreamEndCapture);
+  optionalFn("cuGraphInstantiateWithFlags", a.cuGraphInstantiateWithFlags);
+  optionalFn("cuGraphLaunch", a.cuGraphLaunch);
+  optionalFn("cuGraphDestroy", a.cuGraphDestroy);
+  optionalFn("cuGraphExecDestroy", a.cuGraphExecDestroy);
   if (!ok)
     return; // the library stays loaded: unloading a driver is never safe
   CUresult rc = a.cuInit(0);

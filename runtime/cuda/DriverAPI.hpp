@@ -24,6 +24,10 @@ struct CUfunc_st;
 struct CUstream_st;
 struct CUevent_st;
 struct CUlinkState_st;
+struct CUgraph_st;
+struct CUgraphNode_st;
+struct CUgraphExec_st;
+struct CUuserObject_st;
 using CUcontext = CUctx_st *;
 using CUmodule = CUmod_st *;
 using CUfunction = CUfunc_st *;
@@ -32,6 +36,14 @@ using CUevent = CUevent_st *;
 using CUjit_option = int;
 using CUlinkState = CUlinkState_st *;
 using CUjitInputType = int;
+using CUgraph = CUgraph_st *;
+using CUgraphNode = CUgraphNode_st *;
+using CUgraphExec = CUgraphExec_st *;
+using CUuserObject = CUuserObject_st *;
+using CUhostFn = void (*)(void *);
+/// CUstreamCaptureStatus, CUstreamCaptureMode (C enums of int size).
+using CUstreamCaptureStatus = int;
+using CUstreamCaptureMode = int;
 
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_NO_DEVICE = 100;
@@ -60,6 +72,14 @@ constexpr int CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 = 9;
 constexpr int CU_TENSOR_MAP_INTERLEAVE_NONE = 0;
 constexpr int CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0;
 constexpr size_t CU_TENSOR_MAP_BYTES = 128;
+
+// Stream capture (CUDA graphs) and user objects (CUDA 11.3+).
+constexpr CUstreamCaptureStatus CU_STREAM_CAPTURE_STATUS_NONE = 0;
+constexpr CUstreamCaptureStatus CU_STREAM_CAPTURE_STATUS_ACTIVE = 1;
+constexpr CUstreamCaptureStatus CU_STREAM_CAPTURE_STATUS_INVALIDATED = 2;
+constexpr CUstreamCaptureMode CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
+constexpr unsigned CU_USER_OBJECT_NO_DESTRUCTOR_SYNC = 1;
+constexpr unsigned CU_GRAPH_USER_OBJECT_MOVE = 1;
 
 constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
 constexpr unsigned CU_EVENT_DEFAULT = 0;
@@ -128,6 +148,28 @@ struct API {
   CUresult (*cuTensorMapEncodeTiled)(void *, int, uint32_t, void *, const uint64_t *,
                                      const uint64_t *, const uint32_t *, const uint32_t *, int,
                                      int, int, int);
+  // Stream capture (CUDA graphs); null where the driver lacks them. A call
+  // asks whether its stream is capturing, and a captured call keeps what
+  // its launch reads alive for the graph's life with a user object
+  // (runtime/cuda/Graphs.cpp); tests capture and replay graphs.
+  CUresult (*cuStreamIsCapturing)(CUstream, CUstreamCaptureStatus *);
+  // cuda.h 12.3+ names cuStreamGetCaptureInfo_v3 (with edge data); older
+  // drivers have _v2 only, which takes the same arguments but the edge data.
+  // (stream, status, id, graph, dependencies, edgeData, numDependencies)
+  CUresult (*cuStreamGetCaptureInfoV3)(CUstream, CUstreamCaptureStatus *, uint64_t *,
+                                       CUgraph *, const CUgraphNode **, const void **,
+                                       size_t *);
+  CUresult (*cuStreamGetCaptureInfoV2)(CUstream, CUstreamCaptureStatus *, uint64_t *,
+                                       CUgraph *, const CUgraphNode **, size_t *);
+  CUresult (*cuUserObjectCreate)(CUuserObject *, void *, CUhostFn, unsigned, unsigned);
+  CUresult (*cuUserObjectRelease)(CUuserObject, unsigned);
+  CUresult (*cuGraphRetainUserObject)(CUgraph, CUuserObject, unsigned, unsigned);
+  CUresult (*cuStreamBeginCapture)(CUstream, CUstreamCaptureMode);
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);
+  CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
+  CUresult (*cuGraphDestroy)(CUgraph);
+  CUresult (*cuGraphExecDestroy)(CUgraphExec);
 };
 
 /// The JIT's error and info logs of one load or link: the buffers and the

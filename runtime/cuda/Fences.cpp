@@ -68,6 +68,7 @@ std::list<Deferred> takeDone() {
 } // namespace
 
 void freeWhenDone(DeviceBuffer buffer, std::shared_ptr<UseFences> fences) {
+  releaseGraphHeld();
   std::list<Deferred> ready;
   {
     std::lock_guard<std::mutex> lock(deferredMutex());
@@ -79,6 +80,7 @@ void freeWhenDone(DeviceBuffer buffer, std::shared_ptr<UseFences> fences) {
 }
 
 size_t sweepDeferredFrees() {
+  releaseGraphHeld();
   std::list<Deferred> ready;
   size_t left;
   {

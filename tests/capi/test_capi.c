@@ -756,7 +756,7 @@ static void testAttentionArguments(flexjit_module *m) {
   OK(flexjit_attention_desc_init(&d));
   CHECK(d.q.data == 0 && d.score_mod == NULL && d.mask_mod == NULL && d.block_mask == NULL &&
         d.scale == 0.0 && d.lse == 0 && d.stream == NULL && d.block_m == 0 && d.stages == 0 &&
-        d.kernel == 0);
+        d.kernel == 0 && d.check_mod_errors_each_call == 0);
   FAILS(flexjit_attention(NULL, &d, &info), FLEXJIT_ERROR_INVALID_ARGUMENT, "module is NULL");
   FAILS(flexjit_attention(m, NULL, &info), FLEXJIT_ERROR_INVALID_ARGUMENT, "desc is NULL");
   FAILS(flexjit_attention_reference(NULL, &d), FLEXJIT_ERROR_INVALID_ARGUMENT, "module is NULL");
@@ -838,7 +838,14 @@ static void testAttentionArguments(flexjit_module *m) {
     flexjit_attention_info before = info;
     FAILS(flexjit_attention(m, &d, &info), FLEXJIT_ERROR_DEVICE, "attention on cuda:0: ");
     CHECK(memcmp(&info, &before, sizeof info) == 0); /* outputs untouched on failure */
+    d.check_mod_errors_each_call = 1; /* the same checks first */
+    FAILS(flexjit_attention(m, &d, &info), FLEXJIT_ERROR_DEVICE, "attention on cuda:0: ");
+    d.check_mod_errors_each_call = 0;
   }
+  /* Nothing launched here read out of bounds: nothing to report, with or
+   * without a GPU (API version 7). */
+  CHECK(FLEXJIT_C_API_VERSION >= 7);
+  OK(flexjit_check_mod_errors());
 }
 
 /* flexjit_attention_backward's argument checks (API version 5), before any

@@ -94,6 +94,19 @@ def test_wait_compiles_returns_with_nothing_compiling():
     assert flexjit.wait_compiles() is None
 
 
+def test_check_mod_errors_with_nothing_reported():
+    """flexjit.check_mod_errors returns when nothing read out of bounds
+    (GPU or not), and the attention structs match the C API's."""
+    import ctypes
+    import flexjit
+    from flexjit import _capi
+    assert flexjit.check_mod_errors() is None
+    info = _capi.AttentionInfo()
+    assert info.as_dict()["uploaded"] is False and info.as_dict()["synchronized"] is False
+    assert _capi.AttentionDesc.check_mod_errors_each_call.offset == \
+        _capi.AttentionDesc.kernel.offset + ctypes.sizeof(ctypes.c_int32)
+
+
 def test_buffer_gradients_follow_the_mods_inputs():
     """Which score-mod inputs get a gradient through autograd: the f32
     buffers that require one, found in the op's input order (params, then

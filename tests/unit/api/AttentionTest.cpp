@@ -1056,8 +1056,9 @@ TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {
   ASSERT_TRUE(t.ctx.synchronize().ok());
   t.expectMeans([](int64_t, int64_t, int64_t q, int64_t kv) { return kv < 7 || q >= kv; });
 
-  // A score mod reading a buffer: uploaded for the call, waited for. q = 0
-  // makes the scores slopes[h] * (kv - q) under the causal mask.
+  // A score mod reading a buffer: its context (the slopes' copy) made once,
+  // then from the cache. q = 0 makes the scores slopes[h] * (kv - q) under
+  // the causal mask.
   std::vector<float> slopes = {0.0f, 0.0f, 0.0f, 0.0f};
   r.scoreMod = "alibi";
   r.scoreInputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {4}};
@@ -1065,18 +1066,29 @@ TEST(AttentionGpuTest, ParamsAndBuffersAndOutOfBounds) {
   r.maskInputs = {};
   auto c = session.attention(p, r);
   ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->uploaded);
+  ASSERT_TRUE(t.ctx.synchronize().ok());
   t.expectMeans([](int64_t, int64_t, int64_t q, int64_t kv) { return kv <= q; });
+  auto warm = session.attention(p, r);
+  ASSERT_TRUE(warm.ok()) << warm.error().message;
+  EXPECT_FALSE(warm->uploaded);
+  EXPECT_FALSE(warm->synchronized);
+  EXPECT_TRUE(session.checkModErrors().ok());
 
-  // Too few slopes for 4 heads: the kernel reports the read.
+  // Too few slopes for 4 heads: the kernel's read is reported by
+  // checkModErrors (the call itself does not wait for it), once.
   r.scoreInputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {2}};
   auto d = session.attention(p, r);
-  ASSERT_FALSE(d.ok());
-  EXPECT_EQ(int(d.error().kind), int(ErrorKind::OutOfBounds)) << d.error().message;
-  EXPECT_NE(d.error().message.find("mod 'alibi' read buffer 'slopes' out of bounds: index "),
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  Status dc = session.checkModErrors();
+  ASSERT_FALSE(dc.ok());
+  EXPECT_EQ(int(dc.kind()), int(ErrorKind::OutOfBounds)) << dc.message();
+  EXPECT_NE(dc.message().find("attention: mod 'alibi' read buffer 'slopes' out of bounds: index "),
             std::string::npos)
-      << d.error().message;
-  EXPECT_NE(d.error().message.find("of dimension 0, whose size is 2"), std::string::npos)
-      << d.error().message;
+      << dc.message();
+  EXPECT_NE(dc.message().find("of dimension 0, whose size is 2"), std::string::npos)
+      << dc.message();
+  EXPECT_TRUE(session.checkModErrors().ok()) << "reported once";
 
   // A mask mod reading a buffer out of bounds is reported by the block
   // mask's creation, before the kernel runs.

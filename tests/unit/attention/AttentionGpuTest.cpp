@@ -738,10 +738,21 @@ TEST(AttentionGpu, OutOfBoundsBufferReadIsAnError) {
   s.maskInputs = {};
   s.scoreMod = "alibi";
   s.scoreInputs.buffers["slopes"] = BufferData{ScalarType::F32, slopes.data(), {1}};
+  // The kernel's read is reported after the call, by checkModErrors (or by
+  // this Session's next call: AttentionGpuTest.OutOfBoundsReportedByTheNextCallOnce).
   auto sinfo = session().attention(program(), s);
-  ASSERT_FALSE(sinfo.ok());
-  EXPECT_EQ(sinfo.error().kind, ErrorKind::OutOfBounds) << sinfo.error().message;
-  EXPECT_NE(sinfo.error().message.find("slopes"), std::string::npos) << sinfo.error().message;
+  ASSERT_TRUE(sinfo.ok()) << sinfo.error().message;
+  Status st = session().checkModErrors();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.kind(), ErrorKind::OutOfBounds) << st.message();
+  EXPECT_NE(st.message().find("slopes"), std::string::npos) << st.message();
+  // Today's synchronous report, on request.
+  s.options.checkModErrorsEachCall = true;
+  auto each = session().attention(program(), s);
+  ASSERT_FALSE(each.ok());
+  EXPECT_EQ(each.error().kind, ErrorKind::OutOfBounds) << each.error().message;
+  EXPECT_EQ(each.error().message.find("earlier call"), std::string::npos) << each.error().message;
+  EXPECT_TRUE(session().checkModErrors().ok()) << "reported once";
 }
 
 // Tiny, for compute-sanitizer (memcheck, racecheck): one mask mod, one

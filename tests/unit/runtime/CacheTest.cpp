@@ -82,6 +82,48 @@ TEST(CacheKeyTest, ModContextKeys) {
   EXPECT_EQ(c.stats(CacheKind::Kernel, 0).entries, 0u);
 }
 
+// A context with buffer copies is keyed by their contents: equal contents
+// in other memory share the entry, one changed element does not, and
+// neither do other dims, another mod or a context without the buffers.
+TEST(CacheKeyTest, ModContextKeysWithBuffers) {
+  std::vector<int32_t> doc(1000, 0), same(1000, 0);
+  for (size_t i = 0; i < doc.size(); ++i)
+    doc[i] = same[i] = int32_t(i / 100);
+  auto key = [](const std::vector<int32_t> &d, std::vector<int64_t> dims, int device = 0,
+                const std::string &fp = "fp-document") {
+    return CacheKey::modContext(
+        device, {5}, {bufferValue("doc_id", "i32", dims, d.data(), d.size() * 4)}, fp);
+  };
+  CacheKey a = key(doc, {1000});
+  EXPECT_EQ(a.kind(), CacheKind::ModContext);
+  EXPECT_EQ(a.device(), 0);
+  ASSERT_NE(doc.data(), same.data());
+  EXPECT_EQ(a, key(same, {1000})) << "equal contents at another address";
+  same[999] = 7;
+  EXPECT_FALSE(a == key(same, {1000})) << "one element changed";
+  same[999] = doc[999];
+  EXPECT_EQ(a, key(same, {1000}));
+  EXPECT_FALSE(a == key(doc, {10, 100})) << "other dims";
+  EXPECT_FALSE(a == key(doc, {1000}, 1)) << "another device";
+  EXPECT_FALSE(a == key(doc, {1000}, 0, "fp-other")) << "another mod";
+  EXPECT_FALSE(a == CacheKey::modContext(0, {5})) << "no buffers";
+  EXPECT_FALSE(CacheKey::modContext(0, {5}, {}, "fp-document") == CacheKey::modContext(0, {5}));
+  // Through the cache: equal contents hit the entry, changed ones miss.
+  Cache c;
+  int built = 0;
+  auto make = [&] {
+    ++built;
+    return Result<CacheValue>(makeCacheValue<int>(1, 4000));
+  };
+  ASSERT_TRUE(c.getOrCreate(a, make).ok());
+  ASSERT_TRUE(c.getOrCreate(key(same, {1000}), make).ok());
+  EXPECT_EQ(built, 1);
+  same[0] = 9;
+  ASSERT_TRUE(c.getOrCreate(key(same, {1000}), make).ok());
+  EXPECT_EQ(built, 2);
+  EXPECT_EQ(c.stats(CacheKind::ModContext, 0).entries, 2u);
+}
+
 TEST(CacheKeyTest, HashBytes) {
   // BLAKE3("abc") starts 6437b3ac38465133ffb63b75273a8db5, BLAKE3("")
   // af1349b9f5f9a1a6a0404dea36dcc949 (the published test values).

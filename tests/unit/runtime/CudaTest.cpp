@@ -52,6 +52,12 @@ TEST(CudaNoGpuTest, ErrorsAreValues) {
   EXPECT_FALSE(DeviceBuffer::allocate(none, 16).ok());
   EXPECT_FALSE(Module::loadPTX(none, test_kernels::kTestPtx, "kernel t").ok());
   EXPECT_FALSE(launch(Function(), LaunchConfig(), nullptr).ok());
+  Stream legacy;
+  EXPECT_FALSE(isCapturing(legacy).ok());
+  EXPECT_FALSE(GraphExec::beginCapture(legacy).ok());
+  EXPECT_FALSE(GraphExec::endCapture(legacy).ok());
+  EXPECT_FALSE(GraphExec().launch(legacy).ok());
+  EXPECT_FALSE(retainForCapturedGraph(legacy, std::make_shared<int>(1)).ok());
   EXPECT_EQ(errorName(218), "CUDA error 218");
   auto up = BlockMask::fromPredicate(BlockMaskShape{1, 1, 64, 64, 16, 16},
                                      [](int, int, int q, int kv) { return q >= kv; });
@@ -242,6 +248,65 @@ TEST(CudaGpuTest, FencedFreeNeverWaits) {
   uint32_t v = 0;
   ASSERT_TRUE(flag->copyToHost(&v, 4).ok());
   EXPECT_EQ(v, 1u);
+}
+
+// A captured launch replays from its graph, and what the capture retained
+// for the graph (retainForCapturedGraph) lives until the graph and its
+// executable are gone, then is released off the driver's thread.
+TEST(CudaGpuTest, GraphCaptureRetainsUntilTheGraphIsGone) {
+  REQUIRE_GPU();
+  auto ctx = Context::retainPrimary(0);
+  ASSERT_TRUE(ctx.ok());
+  auto mod = Module::loadPTX(*ctx, test_kernels::kTestPtx, "kernel graph_test");
+  ASSERT_TRUE(mod.ok()) << mod.error().message;
+  auto fill = mod->function("fill_i32");
+  ASSERT_TRUE(fill.ok());
+  auto stream = Stream::create(*ctx);
+  ASSERT_TRUE(stream.ok());
+  const unsigned n = 1000;
+  auto buf = DeviceBuffer::allocate(*ctx, n * 4);
+  ASSERT_TRUE(buf.ok());
+  auto notCapturing = isCapturing(*stream);
+  ASSERT_TRUE(notCapturing.ok()) << notCapturing.error().message;
+  EXPECT_FALSE(*notCapturing);
+  EXPECT_FALSE(retainForCapturedGraph(*stream, std::make_shared<int>(0)).ok());
+
+  auto kept = std::make_shared<int>(42);
+  std::weak_ptr<int> watch = kept;
+  uint64_t ptr = buf->devicePtr();
+  unsigned base = 5, count = n;
+  void *args[] = {&ptr, &base, &count};
+  LaunchConfig cfg;
+  cfg.grid[0] = (n + 255) / 256;
+  cfg.block[0] = 256;
+  cfg.stream = &*stream;
+  ASSERT_TRUE(GraphExec::beginCapture(*stream).ok());
+  auto capturing = isCapturing(*stream);
+  ASSERT_TRUE(capturing.ok()) << capturing.error().message;
+  EXPECT_TRUE(*capturing);
+  Status launched = launch(*fill, cfg, args);
+  Status retained = retainForCapturedGraph(*stream, std::move(kept));
+  auto exec = GraphExec::endCapture(*stream);
+  ASSERT_TRUE(launched.ok()) << launched.message();
+  ASSERT_TRUE(retained.ok()) << retained.message();
+  ASSERT_TRUE(exec.ok()) << exec.error().message;
+  ASSERT_TRUE(buf->fill(0).ok());
+  ASSERT_TRUE(exec->launch(*stream).ok());
+  ASSERT_TRUE(stream->synchronize().ok());
+  std::vector<uint32_t> host(n);
+  ASSERT_TRUE(buf->copyToHost(host.data(), n * 4).ok());
+  EXPECT_EQ(host[0], 5u);
+  EXPECT_EQ(host[n - 1], 5u + n - 1);
+  releaseGraphHeld();
+  EXPECT_FALSE(watch.expired()) << "released while the executable graph exists";
+  *exec = GraphExec();
+  // The driver runs the user object's destructor on a thread of its own.
+  auto t0 = std::chrono::steady_clock::now();
+  while (!watch.expired() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)) {
+    releaseGraphHeld();
+    usleep(1000);
+  }
+  EXPECT_TRUE(watch.expired()) << "not released after the graph was destroyed";
 }
 
 TEST(CudaGpuTest, BlockMaskOnDevice) {
