@@ -4,6 +4,7 @@
 #include "compiler/KernelCompile.h"
 
 #include "compiler/backend/KernelModule.h"
+#include "compiler/backend/MathToNVVM.h"
 #include "compiler/backend/ModSymbols.h"
 #include "compiler/backend/NvptxBackend.h"
 #include "flexjit/AttentionSpec.hpp"
@@ -31,6 +32,22 @@ void mergeFunctions(mlir::ModuleOp into, mlir::ModuleOp from) {
   }
 }
 
+/// Marks `fn` and every function it calls, directly or not, for
+/// flexjit-math-to-nvvm's approximate division (kApproxDivisionAttr).
+void markApproxDivision(mlir::ModuleOp module, mlir::func::FuncOp fn) {
+  llvm::SmallVector<mlir::func::FuncOp> work{fn};
+  while (!work.empty()) {
+    mlir::func::FuncOp f = work.pop_back_val();
+    if (f->hasAttr(kApproxDivisionAttr))
+      continue;
+    f->setAttr(kApproxDivisionAttr, mlir::UnitAttr::get(f.getContext()));
+    f.walk([&](mlir::func::CallOp call) {
+      if (auto callee = module.lookupSymbol<mlir::func::FuncOp>(call.getCallee()))
+        work.push_back(callee);
+    });
+  }
+}
+
 /// The instance's mods in `module`, one per slot, of the slot's kind, with
 /// the classifier where the slot asks for it.
 Result<std::vector<BoundMod>> bindMods(mlir::ModuleOp module, const KernelInstance &instance) {
@@ -50,6 +67,8 @@ Result<std::vector<BoundMod>> bindMods(mlir::ModuleOp module, const KernelInstan
     BoundMod m;
     m.fn = *fn;
     m.kind = *kind;
+    if (slots[i].approxDivision)
+      markApproxDivision(module, *fn);
     if (slots[i].withClassifier) {
       m.classifier = module.lookupSymbol<mlir::func::FuncOp>(modSymbol(name + "__interval"));
       if (!m.classifier)

@@ -46,6 +46,11 @@ struct ModSlot {
   /// A score mod lowered with its derivative (`<mod>__grad`,
   /// docs/backward.md), which the builder gets as BoundMod::derivative.
   bool withDerivative = false;
+  /// f32 division in the mod (and the mods it calls) lowered to PTX's
+  /// div.full.f32 (at most 2 ulp off, what Triton's kernels use) instead
+  /// of the correctly rounded div.rn.f32, whose slow path costs registers
+  /// at every score (docs/compiler.md, "Math on the GPU").
+  bool approxDivision = false;
 };
 
 /// One PTX entry of a template's module.

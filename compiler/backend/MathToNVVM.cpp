@@ -2,6 +2,7 @@
 #include "compiler/backend/MathToNVVM.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/PatternMatch.h"
@@ -188,6 +189,30 @@ struct UnaryF32Lowering : OpRewritePattern<MathOp> {
   Expand expand;
 };
 
+/// f32 division as PTX div.full.f32, in functions marked with
+/// kApproxDivisionAttr (or everywhere).
+struct ApproxDivisionLowering : OpRewritePattern<arith::DivFOp> {
+  ApproxDivisionLowering(MLIRContext *ctx, bool everywhere)
+      : OpRewritePattern<arith::DivFOp>(ctx), everywhere(everywhere) {}
+  LogicalResult matchAndRewrite(arith::DivFOp op, PatternRewriter &rw) const override {
+    if (!op.getType().isF32())
+      return rw.notifyMatchFailure(op, "only f32 is approximated");
+    auto fn = op->getParentOfType<func::FuncOp>();
+    if (!everywhere && !(fn && fn->hasAttr(kApproxDivisionAttr)))
+      return rw.notifyMatchFailure(op, "not in a function marked for approximate division");
+    auto asmOp = LLVM::InlineAsmOp::create(
+        rw, op.getLoc(), op.getType(), ValueRange{op.getLhs(), op.getRhs()},
+        "div.full.f32 $0, $1, $2;", "=f,f,f",
+        /*has_side_effects=*/false, /*is_align_stack=*/false,
+        LLVM::tailcallkind::TailCallKind::None,
+        /*asm_dialect=*/LLVM::AsmDialectAttr(),
+        /*operand_attrs=*/ArrayAttr());
+    rw.replaceOp(op, asmOp.getResult(0));
+    return success();
+  }
+  bool everywhere;
+};
+
 /// Ops with a one-to-one LLVM intrinsic that NVPTX selects natively
 /// (`llvm.<name>.<type>`, called by name: see F32Builder::call).
 template <typename MathOp>
@@ -222,7 +247,10 @@ struct MathToNVVMPass : PassWrapper<MathToNVVMPass, OperationPass<>> {
 
   MathToNVVMPass() = default;
   MathToNVVMPass(const MathToNVVMPass &other) : PassWrapper(other) {}
-  explicit MathToNVVMPass(MathToNVVMOptions options) { approxTanh = options.approxTanh; }
+  explicit MathToNVVMPass(MathToNVVMOptions options) {
+    approxTanh = options.approxTanh;
+    approxDivision = options.approxDivision;
+  }
 
   StringRef getArgument() const override { return "flexjit-math-to-nvvm"; }
   StringRef getName() const override { return "FlexjitMathToNVVM"; }
@@ -250,6 +278,7 @@ struct MathToNVVMPass : PassWrapper<MathToNVVMPass, OperationPass<>> {
     else
       patterns.add<UnaryF32Lowering<math::TanhOp>>(
           ctx, [](F32Builder &b, Value x) { return b.tanh(x); });
+    patterns.add<ApproxDivisionLowering>(ctx, approxDivision);
     patterns.add<DirectLowering<math::SqrtOp>>(ctx, "llvm.sqrt");
     patterns.add<DirectLowering<math::AbsFOp>>(ctx, "llvm.fabs");
     patterns.add<DirectLowering<math::CopySignOp>>(ctx, "llvm.copysign");
@@ -279,6 +308,11 @@ struct MathToNVVMPass : PassWrapper<MathToNVVMPass, OperationPass<>> {
   Option<bool> approxTanh{*this, "approx-tanh",
                           llvm::cl::desc("Use PTX tanh.approx.f32 (sm_75+) for math.tanh"),
                           llvm::cl::init(false)};
+  Option<bool> approxDivision{
+      *this, "approx-division",
+      llvm::cl::desc("Lower every f32 arith.divf to PTX div.full.f32, not only in functions "
+                     "marked flexjit.approx_division"),
+      llvm::cl::init(false)};
 };
 
 } // namespace

@@ -32,8 +32,16 @@
 
 namespace flexjit {
 
+/// On a func.func: its f32 divisions (arith.divf) become PTX div.full.f32
+/// (at most 2 ulp off) instead of LLVM's fdiv, which NVPTX selects as the
+/// correctly rounded div.rn.f32 (a slow path with a call-like register
+/// cost). Set on a kernel template's mods by ModSlot::approxDivision.
+inline constexpr const char *kApproxDivisionAttr = "flexjit.approx_division";
+
 struct MathToNVVMOptions {
   bool approxTanh = false;
+  /// Every f32 division approximate, marked or not (flex-opt tests).
+  bool approxDivision = false;
 };
 
 std::unique_ptr<mlir::Pass> createMathToNVVMPass(MathToNVVMOptions options = {});

@@ -195,6 +195,9 @@ std::vector<ModSlot> attentionModSlots(bool hasScoreMod, bool hasMaskMod, bool s
   if (hasScoreMod) {
     ModSlot score{"score mod", ModKind::Score, false, true};
     score.withDerivative = scoreDerivative;
+    // Scores are rounded to bf16/f16 on the way to P·V: 2 ulp of f32 in a
+    // division do not show, its correctly rounded slow path does (spills).
+    score.approxDivision = true;
     slots.push_back(score);
   }
   if (hasMaskMod)

@@ -72,3 +72,38 @@ func.func @direct(%x: f32, %i: i32, %l: i64) -> (f32, f32, i32, i64) {
   return %s, %a, %b, %c : f32, f32, i32, i64
 }
 
+
+// f32 division: div.full.f32 in a function a kernel template marked
+// (ModSlot::approxDivision: attention score mods), LLVM's correctly rounded
+// fdiv elsewhere; approx-division makes every one approximate.
+// RUN: %flex-opt %s --flexjit-math-to-nvvm=approx-division | FileCheck %s --check-prefix=ALLDIV
+// CHECK-LABEL: func.func @div_marked
+// CHECK: llvm.inline_asm "div.full.f32 $0, $1, $2;", "=f,f,f" %arg0, %arg1 : (f32, f32) -> f32
+// CHECK-NOT: arith.divf
+// ALLDIV-LABEL: func.func @div_marked
+// ALLDIV: div.full.f32
+func.func @div_marked(%x: f32, %y: f32) -> f32 attributes {flexjit.approx_division} {
+  %r = arith.divf %x, %y : f32
+  return %r : f32
+}
+
+// CHECK-LABEL: func.func @div_unmarked
+// CHECK: arith.divf %arg0, %arg1 : f32
+// CHECK-NOT: div.full
+// ALLDIV-LABEL: func.func @div_unmarked
+// ALLDIV: llvm.inline_asm "div.full.f32 $0, $1, $2;"
+// ALLDIV-NOT: arith.divf
+func.func @div_unmarked(%x: f32, %y: f32) -> f32 {
+  %r = arith.divf %x, %y : f32
+  return %r : f32
+}
+
+// f64 stays exact even when marked.
+// CHECK-LABEL: func.func @div_f64
+// CHECK: arith.divf %arg0, %arg1 : f64
+// ALLDIV-LABEL: func.func @div_f64
+// ALLDIV: arith.divf %arg0, %arg1 : f64
+func.func @div_f64(%x: f64, %y: f64) -> f64 attributes {flexjit.approx_division} {
+  %r = arith.divf %x, %y : f64
+  return %r : f64
+}
