@@ -14,6 +14,7 @@
 // On compute capability 9.0 every case runs on both templates (the sm_80
 // one, flexjit's choice, and the sm_90a one forced). Every test skips,
 // saying why, where no GPU is present.
+#include "support/ExampleProgram.h"
 #include "support/GpuTest.h"
 #include "attention/AttentionTestUtil.h"
 
@@ -29,17 +30,7 @@ namespace {
 
 const bool kFreshDiskCache = testsupport::useFreshDiskCache("flexjit-buffers-test");
 
-const Program &program() {
-  static Program p = [] {
-    std::ifstream in(std::string(FLEXJIT_SOURCE_DIR) + "/examples/mods.flex");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto r = Program::fromSource("mods.flex", ss.str());
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return *r;
-  }();
-  return p;
-}
+const Program &program() { return testsupport::exampleProgram(); }
 
 /// The templates a case runs on: flexjit's choice, and on compute
 /// capability 9.0 the sm_90a one forced.

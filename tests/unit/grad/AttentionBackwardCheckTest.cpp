@@ -3,6 +3,7 @@
 // message names what and where, the same with or without a GPU. The device
 // addresses are made up (nothing reaches a device: the request is refused
 // first).
+#include "support/ExampleProgram.h"
 #include "support/GpuTest.h"
 
 #include "flexjit/flexjit.hpp"
@@ -17,17 +18,7 @@ using namespace flexjit;
 
 namespace {
 
-const Program &program() {
-  static Program p = [] {
-    std::ifstream in(std::string(FLEXJIT_SOURCE_DIR) + "/examples/mods.flex");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto r = Program::fromSource("mods.flex", ss.str());
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return *r;
-  }();
-  return p;
-}
+const Program &program() { return testsupport::exampleProgram(); }
 
 Session &session() {
   static Session s;
