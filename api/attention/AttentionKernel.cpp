@@ -91,7 +91,11 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   AttentionSm90KernelSpec s = defaultAttentionSm90Spec(r.q.dtype, int(dims.D), int(dims.Dv),
                                                        !r.scoreMod.empty(), !r.maskMod.empty());
   s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
-  s.techniques = o.sm90Techniques;
+  // The caller's switches turn techniques off; flexjit's own choice stays off.
+  s.techniques.warpSpecialized &= o.sm90Techniques.warpSpecialized;
+  s.techniques.pingPong &= o.sm90Techniques.pingPong;
+  s.techniques.intraOverlap &= o.sm90Techniques.intraOverlap;
+  s.techniques.persistent &= o.sm90Techniques.persistent;
   if (o.blockN)
     s.blockN = o.blockN;
   if (o.stages)

@@ -63,8 +63,10 @@ struct AttentionOptions {
   /// blockN and stages apply to the sm_90a template as well, blockM and
   /// rowsPerWarp only to the sm_80 one).
   int blockM = 0, blockN = 0, stages = 0, rowsPerWarp = 0;
-  /// The sm_90a template's techniques (each on by default): switching one
-  /// off measures what it brings (docs/attention-hopper.md, "Ablation").
+  /// The sm_90a template's techniques that flexjit may use (all by
+  /// default): switching one off measures what it brings
+  /// (docs/attention-hopper.md, "Ablation switches"). flexjit itself does
+  /// not run persistent grids for kernels with a mask mod.
   AttentionSm90Techniques sm90Techniques;
   /// Tiered compilation, when flexjit chooses the kernel: if the chosen
   /// instantiation (two m-tiles per warp) is neither in the cache nor on

@@ -282,7 +282,11 @@ int attention() {
     if (hopper) {
       applyOverrides({{blockN, &hspec.blockN}, {stages, &hspec.stages}});
       hspec.blockSparse = !mask.empty() || blockSparse;
-      hspec.techniques = techniques;
+      // The switches turn techniques off; the runtime's choice stays off.
+      hspec.techniques.warpSpecialized &= techniques.warpSpecialized;
+      hspec.techniques.pingPong &= techniques.pingPong;
+      hspec.techniques.intraOverlap &= techniques.intraOverlap;
+      hspec.techniques.persistent &= techniques.persistent;
     } else {
       applyOverrides({{blockM, &spec.blockM},
                       {blockN, &spec.blockN},

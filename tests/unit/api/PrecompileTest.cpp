@@ -102,7 +102,7 @@ TEST(PrecompileTest, CpuVariantsWritePtxOnce) {
   // The entries flexc attention --summary names for the same choices.
   const std::vector<std::string> entries = {
       "flexjit_attention_bf16_d128_dv128_m128_w16_n64_s2",
-      "flexjit_attention_sm90_f16_d64_dv64_n128_s2", // the sm_90a template on sm_90a
+      "flexjit_attention_sm90_f16_d64_dv64_n128_s2_nopers", // the sm_90a template on sm_90a
       "flexjit_attention_bf16_d64_dv64_m128_w16_n64_s2_dense"};
   for (const AttentionVariant &v : vs)
     EXPECT_FALSE(DiskCache::global().contains(diskKeyOf(v)));

@@ -53,7 +53,7 @@ TEST(TemplateChoice, Sm90OnComputeCapability9Only) {
   EXPECT_EQ(on90.spec->stages, 2);
   EXPECT_TRUE(on90.spec->blockSparse);
   EXPECT_TRUE(on90.spec->hasMaskMod);
-  EXPECT_EQ(attentionSm90KernelName(*on90.spec), "flexjit_attention_sm90_bf16_d128_dv128_n128_s2");
+  EXPECT_EQ(attentionSm90KernelName(*on90.spec), "flexjit_attention_sm90_bf16_d128_dv128_n128_s2_nopers");
 
   Sm90Choice on80 = chooseAttentionSm90Spec(r, dims(128), nullptr, target("sm_80"), 0.1f);
   EXPECT_FALSE(on80.spec);
