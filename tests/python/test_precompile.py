@@ -103,8 +103,11 @@ def test_check_mod_errors_with_nothing_reported():
     assert flexjit.check_mod_errors() is None
     info = _capi.AttentionInfo()
     assert info.as_dict()["uploaded"] is False and info.as_dict()["synchronized"] is False
-    assert _capi.AttentionDesc.check_mod_errors_each_call.offset == \
+    # flexjit.h: kernel, sm90_off, check_mod_errors_each_call, in this order.
+    assert _capi.AttentionDesc.sm90_off.offset == \
         _capi.AttentionDesc.kernel.offset + ctypes.sizeof(ctypes.c_int32)
+    assert _capi.AttentionDesc.check_mod_errors_each_call.offset == \
+        _capi.AttentionDesc.sm90_off.offset + ctypes.sizeof(ctypes.c_int32)
 
 
 def test_buffer_gradients_follow_the_mods_inputs():
