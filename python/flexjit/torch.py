@@ -163,8 +163,9 @@ def flex_attention(query, key, value, score_mod=None, block_mask=None, scale=Non
     return_lse=True or return_aux=AuxRequest(lse=True). `kernel_options`
     (PyTorch's Triton knobs) is accepted and ignored.
 
-    CUDA tensors: flexjit's GPU kernel (bf16 or f16, head dims 64 or 128)
-    on torch.cuda.current_stream(). CPU tensors: flexjit's reference, which
+    CUDA tensors: flexjit's GPU kernel (bf16 or f16, head dims 64 or 128;
+    256 as well on compute capability 9.0, forward only) on
+    torch.cuda.current_stream(). CPU tensors: flexjit's reference, which
     like PyTorch's eager CPU path evaluates the mask mod at every position.
     """
     if return_lse and return_aux is not None:
