@@ -155,6 +155,14 @@ private:
   ContextHandle ctx_;
 };
 
+/// Whether [address, address + bytes) lies inside one allocation of device
+/// memory (or managed memory) on `ctx`'s device, as the driver knows it: an
+/// InvalidArgument Error naming `what` when not (host memory, another
+/// device, freed memory, past the allocation's end). Asks the driver only
+/// (no stream, no wait: allowed while a stream is capturing a graph).
+Status checkDeviceRange(const Context &ctx, uint64_t address, size_t bytes,
+                        const std::string &what);
+
 /// A CUDA event in a context, for timing work on a stream; destroyed on
 /// destruction.
 class Event {

@@ -93,6 +93,7 @@ void load(Loaded &out) {
   auto optionalFn = [&](const char *symbol, auto &slot) {
     slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(dlsym(lib, symbol));
   };
+  optionalFn("cuPointerGetAttributes", a.cuPointerGetAttributes);
   optionalFn("cuStreamIsCapturing", a.cuStreamIsCapturing);
   optionalFn("cuStreamGetCaptureInfo_v3", a.cuStreamGetCaptureInfoV3);
   optionalFn("cuStreamGetCaptureInfo_v2", a.cuStreamGetCaptureInfoV2);

@@ -57,6 +57,14 @@ constexpr int CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97;
 
 constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 
+// cuPointerGetAttributes: what a device address given by a caller is.
+constexpr int CU_POINTER_ATTRIBUTE_MEMORY_TYPE = 2;     // unsigned (CUmemorytype)
+constexpr int CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL = 9;  // int
+constexpr int CU_POINTER_ATTRIBUTE_RANGE_START_ADDR = 11; // CUdeviceptr
+constexpr int CU_POINTER_ATTRIBUTE_RANGE_SIZE = 12;     // size_t
+constexpr unsigned CU_MEMORYTYPE_DEVICE = 2;
+constexpr unsigned CU_MEMORYTYPE_UNIFIED = 4;
+
 constexpr CUjit_option CU_JIT_INFO_LOG_BUFFER = 3;
 constexpr CUjit_option CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4;
 constexpr CUjit_option CU_JIT_ERROR_LOG_BUFFER = 5;
@@ -140,6 +148,10 @@ struct API {
   // The stream-ordered allocator (CUDA 11.2+; null where the driver is
   // older): memory whose cuMemFree never synchronizes the device.
   CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, CUstream);
+  // Optional (null where missing): checks of device addresses given by
+  // callers (buffers in device memory, cuda::checkDeviceRange).
+  // (numAttributes, attributes, data, ptr)
+  CUresult (*cuPointerGetAttributes)(unsigned, int *, void **, CUdeviceptr);
   // Optional: null when the driver predates tensor maps (CUDA 12.0).
   // (tensorMap, dataType, rank, globalAddress, globalDim, globalStrides,
   //  boxDim, elementStrides, interleave, swizzle, l2Promotion, oobFill)

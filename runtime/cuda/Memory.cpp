@@ -2,6 +2,7 @@
 #include "DriverAPI.hpp"
 #include "flexjit/Runtime.hpp"
 
+#include <cstdio>
 #include <utility>
 
 namespace flexjit::cuda {
@@ -48,6 +49,49 @@ Result<DeviceBuffer> DeviceBuffer::allocateOnStream(const Context &ctx, size_t b
   b.size_ = bytes;
   b.ctx_ = ctx.handle();
   return b;
+}
+
+Status checkDeviceRange(const Context &ctx, uint64_t address, size_t bytes,
+                        const std::string &what) {
+  auto a = api();
+  if (!a.ok())
+    return a.error();
+  if (!(*a)->cuPointerGetAttributes)
+    return Error{ErrorKind::Device, what + ": this CUDA driver cannot check device addresses "
+                                           "(no cuPointerGetAttributes)"};
+  unsigned memoryType = 0;
+  int ordinal = -1;
+  CUdeviceptr start = 0;
+  size_t size = 0;
+  int attributes[4] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                       CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, CU_POINTER_ATTRIBUTE_RANGE_SIZE};
+  void *data[4] = {&memoryType, &ordinal, &start, &size};
+  ScopedContext scope(*a, rawContext(ctx.handle()));
+  if (scope.status())
+    return driverError(scope.status(), what);
+  // Not a CUDA address: success with the attributes left at 0 (the driver's
+  // documented behaviour of the plural call).
+  if (CUresult rc = (*a)->cuPointerGetAttributes(4, attributes, data, address))
+    return driverError(rc, what);
+  auto hex = [](uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return std::string(buf);
+  };
+  if (memoryType != CU_MEMORYTYPE_DEVICE && memoryType != CU_MEMORYTYPE_UNIFIED)
+    return Error{ErrorKind::InvalidArgument,
+                 what + ": address " + hex(address) + " is not device memory"};
+  if (ordinal != ctx.device())
+    return Error{ErrorKind::InvalidArgument, what + ": address " + hex(address) +
+                                                 " is memory of CUDA device " +
+                                                 std::to_string(ordinal) + ", the call runs on " +
+                                                 std::to_string(ctx.device())};
+  if (address < start || bytes > size || address - start > size - bytes)
+    return Error{ErrorKind::InvalidArgument,
+                 what + ": " + std::to_string(bytes) + " bytes at " + hex(address) +
+                     " pass the end of their allocation (" + std::to_string(size) +
+                     " bytes at " + hex(start) + ")"};
+  return Status::success();
 }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer &&o) noexcept
