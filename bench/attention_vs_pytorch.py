@@ -60,6 +60,8 @@ CASES = {
     "prefix_lm": ("prefix_lm", None),
     "alibi_causal": ("causal", "alibi"),
     "softcap_causal": ("causal", "softcap"),
+    # A score mod reading a 2-D captured f32 buffer (a learned bias per head and key).
+    "bias_2d_causal": ("causal", "bias_2d"),
 }
 
 
@@ -257,6 +259,8 @@ def main(argv=None):
     # Mod inputs, the same values for both.
     doc = torch.tensor(doc_ids(S, args.documents), dtype=torch.int32, device=device)
     slopes = torch.tensor(alibi_slopes(H), dtype=torch.float32, device=device)
+    bias = torch.randn(H, S, generator=torch.Generator().manual_seed(args.seed),
+                       dtype=torch.float32).to(device)
     masks = {
         "causal": lambda b, h, q, kv: q >= kv,
         "sliding_window": lambda b, h, q, kv: (q >= kv) & (q - kv <= WINDOW),
@@ -266,9 +270,10 @@ def main(argv=None):
     scores = {
         "alibi": lambda s, b, h, q, kv: s + slopes[h] * (kv - q),
         "softcap": lambda s, b, h, q, kv: SOFTCAP * torch.tanh(s / SOFTCAP),
+        "bias_2d": lambda s, b, h, q, kv: s + bias[h, kv],
     }
     fj_params = {"prefix_len": args.prefix_len}
-    fj_buffers = {"doc_id": doc.cpu(), "slopes": slopes.cpu()}
+    fj_buffers = {"doc_id": doc.cpu(), "slopes": slopes.cpu(), "bias": bias.cpu()}
 
     gen = torch.Generator(device=device)
     gen.manual_seed(args.seed)

@@ -96,6 +96,7 @@ def main(argv=None):
     def torch_mods(S, H):
         doc = (torch.arange(S, device=dev) * 8 // S).to(torch.int32)
         slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / H) for h in range(H)], device=dev)
+        bias = torch.randn(H, S, generator=torch.Generator().manual_seed(1)).to(dev)
         masks = {
             "causal": lambda b, h, q, kv: q >= kv,
             "sliding_window": lambda b, h, q, kv: (q >= kv) & (q - kv <= WINDOW),
@@ -105,9 +106,11 @@ def main(argv=None):
         scores = {
             "alibi": lambda s, b, h, q, kv: s + slopes[h] * (kv - q),
             "softcap": lambda s, b, h, q, kv: SOFTCAP * torch.tanh(s / SOFTCAP),
+            "bias_2d": lambda s, b, h, q, kv: s + bias[h, kv],
         }
         inputs = {"params": {"prefix_len": 2048},
-                  "buffers": {"doc_id": doc.cpu().tolist(), "slopes": slopes.cpu().tolist()}}
+                  "buffers": {"doc_id": doc.cpu().tolist(), "slopes": slopes.cpu().tolist(),
+                              "bias": bias.cpu()}}
         return masks, scores, inputs
 
     def flexjit_call(q, k, v, dO, mask, score, inputs, deterministic, tile=None):
