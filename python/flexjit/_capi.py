@@ -38,7 +38,8 @@ class Param(ctypes.Structure):
 class Buffer(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("element_type", ctypes.c_int),
                 ("rank", ctypes.c_int32), ("dims", ctypes.POINTER(ctypes.c_int64)),
-                ("data", ctypes.c_void_p), ("size_bytes", ctypes.c_size_t)]
+                ("data", ctypes.c_void_p), ("size_bytes", ctypes.c_size_t),
+                ("on_device", ctypes.c_int32)]
 
 
 class ModuleHandle(ctypes.Structure):
@@ -180,6 +181,7 @@ SIGNATURES = {
     "flexjit_precompile": [_P(PrecompileVariant), _c.c_size_t, _c.c_uint32,
                            _P(PrecompileResult)],
     "flexjit_version": [_P(_c.c_char_p)],
+    "flexjit_c_api_version": [_P(_c.c_int32)],
     "flexjit_string_free": [_c.c_void_p],
     "flexjit_module_from_source": [_c.c_char_p, _c.c_char_p, _P(_P(ModuleHandle))],
     "flexjit_module_from_file": [_c.c_char_p, _P(_P(ModuleHandle))],
@@ -222,6 +224,8 @@ SIGNATURES = {
 }
 
 LIBRARY_NAME = "libflexjit_capi.so"
+# flexjit.h's FLEXJIT_C_API_VERSION that the structs above follow.
+C_API_VERSION = 8
 
 
 def candidate_paths():
@@ -262,6 +266,13 @@ class Library:
                 "%s is an older flexjit C API library without %s; rebuild it "
                 "(bash scripts/bootstrap.sh build, or scripts/build-static.sh flexjit_capi)"
                 % (path, ", ".join(missing)))
+        version = ctypes.c_int32()
+        lib.flexjit_c_api_version(ctypes.byref(version))
+        if version.value != C_API_VERSION:
+            raise ImportError(
+                "%s has C API version %d, this package's structs follow version %d; use the "
+                "library built with this package (bash scripts/bootstrap.sh build, or "
+                "scripts/build-static.sh flexjit_capi)" % (path, version.value, C_API_VERSION))
 
     def call(self, name, *args):
         """Calls flexjit_<name>; a failure raises the flexjit error of its status."""

@@ -12,12 +12,22 @@ class HostBuffer:
     ctypes array)."""
 
     __slots__ = ("address", "dims", "size_bytes", "owner")
+    on_device = 0
 
     def __init__(self, address, dims, size_bytes, owner):
         self.address = address
         self.dims = tuple(int(d) for d in dims)
         self.size_bytes = int(size_bytes)
         self.owner = owner
+
+
+class DeviceBuffer(HostBuffer):
+    """A buffer's contents in device memory (a CUDA tensor on the attention
+    call's GPU): the kernels read it in place, at each launch (the C API's
+    flexjit_buffer.on_device)."""
+
+    __slots__ = ()
+    on_device = 1
 
 
 class Inputs:
@@ -59,6 +69,7 @@ class Inputs:
             b.dims = dims
             b.data = hb.address
             b.size_bytes = hb.size_bytes
+            b.on_device = hb.on_device
         self.num_buffers = len(buffers)
 
 

@@ -53,11 +53,14 @@ def program(text):
     return value
 
 
-def mod_inputs(prog, mod, tensors):
+def mod_inputs(prog, mod, tensors, device=None):
     """_program.Inputs of `mod` from its input tensors in the operator's
     order (params, then buffers, each by name): params read with .item(),
-    buffers copied to host memory as the element type the mod declares
-    (the C API reads buffers from the host)."""
+    buffers as the element type the mod declares. `device` (an attention
+    call's CUDA device): a buffer tensor on it is passed in place (its
+    address; the kernels read it when they run, no copy, no wait), after a
+    conversion on the device if its dtype or layout differ. Otherwise (block
+    masks, CPU calls, a tensor elsewhere) the buffer is copied to host memory."""
     if mod is None:
         if tensors:
             raise InvalidArgumentError("flexjit: inputs given for an absent mod")
@@ -76,6 +79,11 @@ def mod_inputs(prog, mod, tensors):
             raise InvalidArgumentError("flexjit: buffer '%s' of mod '%s' has rank %d, but the "
                                        "tensor given has %d dimensions"
                                        % (name, mod, rank, tensor.dim()))
+        if device is not None and tensor.device == device:
+            t = tensor.detach().to(dtype=_TORCH_OF_FLEX[elem]).contiguous()
+            host[name] = _program.DeviceBuffer(t.data_ptr(), t.shape,
+                                               t.numel() * t.element_size(), t)
+            continue
         t = tensor.detach().to(device="cpu", dtype=_TORCH_OF_FLEX[elem]).contiguous()
         host[name] = _program.HostBuffer(t.data_ptr(), t.shape, t.numel() * t.element_size(), t)
     return _program.Inputs(prog, mod, values, host)
@@ -110,7 +118,11 @@ def _forward_desc(query, key, value, text, score_inputs, mask_inputs, block_mask
     lib = _capi.library()
     desc = _capi.AttentionDesc()
     lib.call("flexjit_attention_desc_init", ctypes.byref(desc))
-    keep = [mod_inputs(prog, score_mod, score_inputs), mod_inputs(prog, mask_mod, mask_inputs)]
+    # On a GPU the mods read CUDA buffer tensors where they are (a warm call
+    # copies nothing and waits for nothing: capturable in a CUDA graph).
+    on = query.device if query.device.type == "cuda" else None
+    keep = [mod_inputs(prog, score_mod, score_inputs, on),
+            mod_inputs(prog, mask_mod, mask_inputs, on)]
     for name, inputs, prefix in ((score_mod, keep[0], "score"), (mask_mod, keep[1], "mask")):
         if name is None:
             continue

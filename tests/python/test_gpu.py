@@ -470,6 +470,56 @@ def test_cuda_graph_capture_and_replay():
         previous = static_out.clone()
 
 
+def test_cuda_graph_capture_reads_buffer_tensors_in_place():
+    """Mods that read CUDA tensors (document masking, a learned [H, S] bias)
+    pass them to flexjit in place (no copy to the host, no wait), so the
+    warm call can be captured in a CUDA graph; each replay reads the
+    tensors' contents of the moment: a bias written in place between
+    replays shows in the output, as in an eager call."""
+    need_gpu()
+    doc_id = (torch.arange(S, device="cuda") * 3 // S).to(torch.int64)
+    bias = torch.randn(H, S, device="cuda", generator=torch.Generator("cuda").manual_seed(5))
+
+    def document(b, h, q_idx, kv_idx):
+        return doc_id[q_idx] == doc_id[kv_idx]
+
+    def learned_bias(score, b, h, q_idx, kv_idx):
+        return score + bias[h, kv_idx]
+
+    bm = create_block_mask(document, B, H, S, S, device="cuda")  # before the capture
+    static = [t.clone() for t in qkv(40)]
+
+    def attend():
+        return flex_attention(*static, score_mod=learned_bias, block_mask=bm)
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        attend()
+        flexjit.wait_compiles()
+        attend()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = attend()
+    for seed in (41, 42):
+        fresh = qkv(seed)
+        for dst, src in zip(static, fresh):
+            dst.copy_(src)
+        bias.copy_(torch.randn(H, S, device="cuda",
+                               generator=torch.Generator("cuda").manual_seed(seed)))
+        graph.replay()
+        want = flex_attention(*fresh, score_mod=learned_bias, block_mask=bm)
+        ref = torch_flex.flex_attention(*[t.float() for t in fresh], score_mod=learned_bias,
+                                        block_mask=torch_flex.create_block_mask(
+                                            document, B, H, S, S, device="cuda"))
+        torch.cuda.synchronize()
+        assert torch.equal(static_out, want), seed
+        assert (static_out.float() - ref).abs().max().item() < 3e-2, seed
+
+
 def test_out_of_bounds_read_is_an_error():
     need_gpu()
     short = torch.zeros(H - 1, device="cuda")

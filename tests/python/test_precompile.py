@@ -108,6 +108,10 @@ def test_check_mod_errors_with_nothing_reported():
         _capi.AttentionDesc.kernel.offset + ctypes.sizeof(ctypes.c_int32)
     assert _capi.AttentionDesc.check_mod_errors_each_call.offset == \
         _capi.AttentionDesc.sm90_off.offset + ctypes.sizeof(ctypes.c_int32)
+    # flexjit_buffer (API version 8): on_device after size_bytes.
+    assert _capi.Buffer.on_device.offset == \
+        _capi.Buffer.size_bytes.offset + ctypes.sizeof(ctypes.c_size_t)
+    assert ctypes.sizeof(_capi.Buffer) == 48
 
 
 def test_buffer_gradients_follow_the_mods_inputs():
