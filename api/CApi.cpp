@@ -206,7 +206,13 @@ bool convertInputs(const flexjit_param *params, size_t numParams, const flexjit_
       error = at + ": data is NULL";
       return false;
     }
+    if (b.on_device != 0 && b.on_device != 1) {
+      error = at + ": on_device is 0 (host memory) or 1 (device memory), not " +
+              std::to_string(b.on_device);
+      return false;
+    }
     d.data = b.data;
+    d.onDevice = b.on_device == 1;
     out.buffers[b.name] = d;
   }
   return true;
@@ -310,6 +316,8 @@ flexjit_status evalMod(const flexjit_module *module, const char *mod, ModKind ki
   auto bound = BoundInputs::bind(*info, inputs);
   if (!bound)
     return fail(bound.error());
+  if (Status st = (*bound)->requireHostBuffers("evaluation on the CPU"); !st)
+    return fail(st.error());
   auto code = session().cpuMod(module->program, mod);
   if (!code)
     return fail(code.error());
@@ -501,6 +509,14 @@ flexjit_status flexjit_version(const char **version) {
   return guarded([&] {
     FLEXJIT_CHECK_ARG(version, "version is NULL");
     *version = flexjitVersionString();
+    return FLEXJIT_OK;
+  });
+}
+
+flexjit_status flexjit_c_api_version(int32_t *version) {
+  return guarded([&] {
+    FLEXJIT_CHECK_ARG(version, "version is NULL");
+    *version = FLEXJIT_C_API_VERSION;
     return FLEXJIT_OK;
   });
 }

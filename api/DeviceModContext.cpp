@@ -56,7 +56,8 @@ ModContextImage::ModContextImage(const PackedModInputs &in, size_t extraBytes) :
   bufferAt_.resize(in.buffers.size());
   for (size_t i = 0; i < in.buffers.size(); ++i) {
     bufferAt_[i] = at;
-    at = align16(at + in.bufferBytes[i]);
+    if (!onDevice(i))
+      at = align16(at + in.bufferBytes[i]);
   }
   bytes_ = at;
 }
@@ -75,6 +76,10 @@ void ModContextImage::write(uint64_t base, uint8_t *host) const {
   if (nd)
     std::memcpy(host + dimsAt_, in.bufferDims.data(), 8 * nd);
   for (size_t i = 0; i < nb; ++i) {
+    if (onDevice(i)) {
+      put64(ptrsAt_ + 8 * i, reinterpret_cast<uintptr_t>(in.buffers[i]));
+      continue;
+    }
     put64(ptrsAt_ + 8 * i, base + bufferAt_[i]);
     if (in.bufferBytes[i])
       std::memcpy(host + bufferAt_[i], in.buffers[i], in.bufferBytes[i]);

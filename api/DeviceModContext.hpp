@@ -21,7 +21,8 @@ namespace flexjit {
 ///   32  error record, 4 x i64 (zeroed)
 ///   64  `extraBytes` zeroed bytes for the caller (GPU block masks: a counter)
 ///   ..  params, then buffer dims, then the buffer pointer array (8 bytes each)
-///   ..  each buffer's contents, 16-byte aligned
+///   ..  each buffer's contents, 16-byte aligned (none for a buffer in device
+///       memory: its pointer is the caller's device address)
 /// bytes() is a multiple of 16, so images can be placed back to back.
 class ModContextImage {
 public:
@@ -37,6 +38,9 @@ public:
   void write(uint64_t deviceBase, uint8_t *host) const;
 
 private:
+  bool onDevice(size_t i) const {
+    return i < in_->bufferOnDevice.size() && in_->bufferOnDevice[i];
+  }
   const PackedModInputs *in_;
   size_t paramsAt_, dimsAt_, ptrsAt_;
   std::vector<size_t> bufferAt_;

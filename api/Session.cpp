@@ -210,11 +210,15 @@ Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
     if (count > 0 && !d.data)
       return Error{ErrorKind::InvalidArgument, "buffer '" + b.name + "' has " +
                                                    std::to_string(count) + " elements but no data"};
-    bound->buffers_.push_back(d.data);
+    if (d.onDevice && reinterpret_cast<uintptr_t>(d.data) % elementBytes(b.elemType) != 0)
+      return Error{ErrorKind::InvalidArgument,
+                   "buffer '" + b.name + "' (in device memory) is not aligned to its " +
+                       std::to_string(elementBytes(b.elemType)) + "-byte elements"};
+        bound->buffers_.push_back(d.data);
     for (int64_t n : d.shape)
       bound->dims_.push_back(n);
     bound->bufferRefs_.push_back({b.name, typeName(b.elemType), d.shape, d.data,
-                                  size_t(count) * elementBytes(b.elemType)});
+                                  size_t(count) * elementBytes(b.elemType), d.onDevice});
   }
   bound->ctx_.params = bound->params_.data();
   bound->ctx_.buffers = bound->buffers_.data();
@@ -227,10 +231,28 @@ const std::vector<NamedValue> &BoundInputs::bufferValues() const {
   if (!bufferValues_) {
     std::vector<NamedValue> values;
     for (const BufferRef &b : bufferRefs_)
-      values.push_back(bufferValue(b.name, b.type, b.shape, b.data, b.bytes));
+      values.push_back(b.onDevice ? deviceBufferValue(b.name, b.type, b.shape,
+                                                      reinterpret_cast<uintptr_t>(b.data), b.bytes)
+                                  : bufferValue(b.name, b.type, b.shape, b.data, b.bytes));
     bufferValues_ = std::move(values);
   }
   return *bufferValues_;
+}
+
+const std::string *BoundInputs::deviceBuffer() const {
+  for (const BufferRef &b : bufferRefs_)
+    if (b.onDevice)
+      return &b.name;
+  return nullptr;
+}
+
+Status BoundInputs::requireHostBuffers(const std::string &what) const {
+  if (const std::string *name = deviceBuffer())
+    return Error{ErrorKind::InvalidArgument,
+                 "mod '" + mod_->name + "': buffer '" + *name + "' is given in device memory, but " +
+                     what + " reads its buffers in host memory (only attention calls read " +
+                     "buffers on the device)"};
+  return Status::success();
 }
 
 const flexjit_mod_context &BoundInputs::context() {
@@ -375,6 +397,9 @@ Result<BlockMaskHandle> Session::blockMask(const Program &program,
   auto bound = BoundInputs::bind(mod, request.inputs);
   if (!bound)
     return bound.error();
+  // Its cache key covers the buffers' contents, read on the host.
+  if (Status st = (*bound)->requireHostBuffers("a block mask"); !st)
+    return st.error();
 
   BlockMaskKey key = blockMaskKey(mod.fingerprint, request.shape, (*bound)->paramValues(),
                                   (*bound)->bufferValues(), request.device.ordinal);

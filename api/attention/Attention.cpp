@@ -223,6 +223,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (request.blockMask) {
     dmask = request.blockMask->device;
   } else if (mask.info) {
+    if (Status st = blockMaskNeedsHostBuffers(mask); !st)
+      return st.error().prefixed(on);
     BlockMaskRequest mr =
         attentionMaskRequest(program, request.maskMod, request.maskInputs, dims, device);
     // Made on the GPU on a miss (kernels, an upload, a wait): not while

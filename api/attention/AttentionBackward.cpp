@@ -169,6 +169,8 @@ Result<AttentionBackwardInfo> Session::attentionBackward(const Program &program,
   if (request.blockMask) {
     dmask = request.blockMask->device;
   } else if (mask.info) {
+    if (Status st = blockMaskNeedsHostBuffers(mask); !st)
+      return st.error().prefixed(on);
     auto h = blockMask(program, attentionMaskRequest(program, request.maskMod,
                                                      request.maskInputs, dims, device));
     if (!h)

@@ -396,6 +396,16 @@ std::string describeModErrors(const CheckedMod &score, const int64_t *scoreError
   return "";
 }
 
+Status blockMaskNeedsHostBuffers(const CheckedMod &mask) {
+  if (const std::string *name = mask.bound->deviceBuffer())
+    return Error{ErrorKind::InvalidArgument,
+                 "mask mod '" + mask.info->name + "' reads buffer '" + *name +
+                     "' in device memory, and no block mask is given: flexjit makes a call's "
+                     "block mask from host buffers (its cache key covers their contents), so "
+                     "give the call one (Session::blockMask from host buffers, or PyTorch's)"};
+  return Status::success();
+}
+
 PackedModInputs packedInputsOf(const CheckedMod &m) {
   PackedModInputs p;
   p.modName = m.info->name;
@@ -413,6 +423,7 @@ PackedModInputs packedInputsOf(const CheckedMod &m) {
     dimAt += b.dims.size();
     p.buffers.push_back(ctx.buffers[i]);
     p.bufferBytes.push_back(count * elementBytes(b.elemType));
+    p.bufferOnDevice.push_back(m.bound->bufferOnDevice(i) ? 1 : 0);
     p.bufferNames.push_back(b.name);
   }
   return p;

@@ -63,6 +63,12 @@ std::optional<Error> checkAttentionMods(const Program &program, const AttentionR
 /// An out-of-bounds report of either mod, as an Error message ("" when the
 /// records are clear). `scoreError` / `maskError` are 4-slot records (null
 /// for an absent mod).
+/// A call without a block mask makes one from its mask mod, keyed by the
+/// buffers' contents read on the host: an InvalidArgument Error when the
+/// mask mod reads a buffer given in device memory (the caller gives the
+/// block mask, made from host buffers or by PyTorch).
+Status blockMaskNeedsHostBuffers(const CheckedMod &mask);
+
 std::string describeModErrors(const CheckedMod &score, const int64_t *scoreError,
                               const CheckedMod &mask, const int64_t *maskError);
 

@@ -22,6 +22,8 @@ Status Session::referenceAttention(const Program &program, const AttentionReques
   for (CheckedMod *m : {&score, &mask}) {
     if (!m->info)
       continue;
+    if (Status st = m->bound->requireHostBuffers("the CPU reference"); !st)
+      return st.error().prefixed("attention reference: ");
     auto code = cpuMod(program, m->info->name);
     if (!code)
       return code.error().prefixed("attention reference: ");

@@ -12,6 +12,17 @@ CacheKey modContextKey(int device, const PackedModInputs &in, const std::string 
   return CacheKey::modContext(device, in.params, *bufferValues, fingerprint);
 }
 
+Status checkDeviceBuffers(const cuda::Context &ctx, const PackedModInputs &in) {
+  for (size_t i = 0; i < in.bufferOnDevice.size(); ++i)
+    if (in.bufferOnDevice[i])
+      if (Status st = cuda::checkDeviceRange(
+              ctx, reinterpret_cast<uintptr_t>(in.buffers[i]), in.bufferBytes[i],
+              "mod '" + in.modName + "': buffer '" + in.bufferNames[i] + "' (in device memory)");
+          !st)
+        return st;
+  return Status::success();
+}
+
 Error notWarmForCapture(const std::string &what) {
   return Error{ErrorKind::InvalidArgument,
                "the call's stream is capturing a CUDA graph, but " + what +
@@ -58,6 +69,9 @@ Result<SharedContexts> SharedContexts::make(Cache &cache, const cuda::Context &c
   for (size_t i = 0; i < uses.size(); ++i) {
     if (!uses[i].inputs || !uses[i].key)
       continue;
+    // At every call, hit or miss: the memory behind an address may be gone.
+    if (Status st = checkDeviceBuffers(ctx, *uses[i].inputs); !st)
+      return st.error();
     bool built = false;
     auto e = modContextEntry(cache, ctx, stream, *uses[i].inputs, *uses[i].key, !capturing,
                              &built);
@@ -177,6 +191,8 @@ CallContexts::make(const cuda::Context &ctx, const cuda::Stream &stream, int dev
   size_t total = 0;
   for (size_t i = 0; i < n; ++i)
     if (mods[i]) {
+      if (Status st = checkDeviceBuffers(ctx, *mods[i]); !st)
+        return st.error();
       c->images_[i].emplace(*mods[i]);
       c->at_[i] = total;
       total += c->images_[i]->bytes(); // a multiple of 16

@@ -65,6 +65,11 @@ Result<std::shared_ptr<const ModContextEntry>>
 modContextEntry(Cache &cache, const cuda::Context &ctx, const cuda::Stream &stream,
                 const PackedModInputs &in, const CacheKey &key, bool mayBuild, bool *built);
 
+/// Each buffer of `in` given in device memory lies inside one allocation of
+/// `ctx`'s device (cuda::checkDeviceRange): else an InvalidArgument Error
+/// naming the mod and the buffer. Before every launch that reads them.
+Status checkDeviceBuffers(const cuda::Context &ctx, const PackedModInputs &in);
+
 /// The Error a call gives when its stream is capturing a CUDA graph and
 /// `what` ("the kernel", "the block mask", "mod 'document''s context") is
 /// not in the cache yet.

@@ -107,6 +107,11 @@ Result<PackedModInputs> packModInputs(const FileAST &file, const ModDecl &mod,
                                                    "' has rank " + std::to_string(d.dims.size()) +
                                                    ", the data given has rank " +
                                                    std::to_string(data.shape.size())};
+    if (data.onDevice)
+      return Error{ErrorKind::InvalidArgument,
+                   "mask '" + mod.name + "': buffer '" + d.name +
+                       "' is given in device memory, but a block mask reads its buffers in host "
+                       "memory (only attention calls read buffers on the device)"};
     size_t count = 1;
     for (int64_t s : data.shape) {
       if (s < 0)

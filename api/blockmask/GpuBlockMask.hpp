@@ -36,6 +36,9 @@ struct PackedModInputs {
   std::vector<int64_t> params;        ///< one ABI slot per param
   std::vector<const void *> buffers;  ///< each buffer's contents
   std::vector<size_t> bufferBytes;
+  /// Per buffer, 1 where `buffers[i]` is a device address that the context
+  /// points at instead of holding a copy (attention calls only; empty: none).
+  std::vector<uint8_t> bufferOnDevice;
   std::vector<int64_t> bufferDims;    ///< every buffer's sizes, back to back
   std::vector<std::string> bufferNames;
   std::vector<NamedValue> keyParams;  ///< canonical values for BlockMaskKey

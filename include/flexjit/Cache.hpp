@@ -76,6 +76,10 @@ NamedValue paramValue(const std::string &name, const std::string &type, int64_t 
 NamedValue bufferValue(const std::string &name, const std::string &type,
                        const std::vector<int64_t> &dims, const void *data,
                        size_t bytes);
+/// The value of a buffer in device memory: its type, dims and address (its
+/// contents are read on the device, where they may change between calls).
+NamedValue deviceBufferValue(const std::string &name, const std::string &type,
+                             const std::vector<int64_t> &dims, uint64_t address, size_t bytes);
 
 /// What decides a block mask; deliberately no data type, so fp32/fp16/bf16
 /// attention calls share one mask.

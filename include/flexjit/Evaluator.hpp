@@ -18,6 +18,12 @@ struct BufferData {
   ScalarType elemType = ScalarType::I32;
   const void *data = nullptr;
   std::vector<int64_t> shape;
+  /// `data` is a device address on the GPU the attention call runs on
+  /// (docs/attention.md, "Buffers in device memory"): the kernels read it
+  /// in place, at each launch, and nothing reads it on the host. Only
+  /// attention calls (forward and backward) take such a buffer; the CPU
+  /// paths and block-mask creation read host memory and refuse it.
+  bool onDevice = false;
 };
 
 /// Runtime inputs of a mod, by name.

@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 /* Raised when a function is added or a struct changes. */
-#define FLEXJIT_C_API_VERSION 7
+#define FLEXJIT_C_API_VERSION 8
 
 typedef enum flexjit_status {
   FLEXJIT_OK = 0,
@@ -66,6 +66,9 @@ const char *flexjit_last_error(void);
 const char *flexjit_status_name(flexjit_status status);
 /* flexjit's version ("0.1.0"). */
 flexjit_status flexjit_version(const char **version);
+/* The library's FLEXJIT_C_API_VERSION (API version 8): a caller that
+ * declares the structs itself (Python's ctypes) checks it equals its own. */
+flexjit_status flexjit_c_api_version(int32_t *version);
 
 /* Frees a string returned through `char **`. NULL is accepted. */
 flexjit_status flexjit_string_free(char *s);
@@ -131,8 +134,16 @@ typedef struct flexjit_param {
 
 /* A buffer's contents: row-major, contiguous, `element_type` and `rank` as
  * declared, dims >= 0, and `size_bytes` exactly the product of the dims times
- * the element size (bool 1, i32 4, i64 8, f32 4). Read during the call only;
- * block-mask cache keys cover a hash of the contents. */
+ * the element size (bool 1, i32 4, i64 8, f32 4). Host memory (on_device 0):
+ * read during the call only; block-mask cache keys cover a hash of the
+ * contents.
+ * Device memory (on_device 1; API version 8): `data` is a device address on
+ * the attention call's GPU, which must lie inside one allocation of that
+ * GPU (checked at each call); the kernels read it in place when they run,
+ * so a warm call uploads and waits for nothing and may be captured in a
+ * CUDA graph whose replays read the memory's contents of the moment.
+ * Attention and its backward only: evaluation, block masks and the CPU
+ * reference refuse it (docs/attention.md, "Buffers in device memory"). */
 typedef struct flexjit_buffer {
   const char *name;
   flexjit_type element_type;
@@ -140,6 +151,9 @@ typedef struct flexjit_buffer {
   const int64_t *dims;
   const void *data;
   size_t size_bytes;
+  /* 0: host memory; 1: device memory of the call's GPU. A struct set field
+   * by field must set it too: any other value is an error. */
+  int32_t on_device;
 } flexjit_buffer;
 
 /* Every param and buffer the mod reads must be given, and nothing else. */

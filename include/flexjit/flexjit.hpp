@@ -104,13 +104,23 @@ public:
   BoundInputs(const BoundInputs &) = delete;
   BoundInputs &operator=(const BoundInputs &) = delete;
 
-  /// The context with its error record zeroed.
+  /// The context with its error record zeroed. Its buffer pointers are
+  /// device addresses for buffers in device memory: a host caller checks
+  /// requireHostBuffers first.
   const flexjit_mod_context &context();
   /// The canonical values of the params and buffers (block-mask cache keys).
-  /// A buffer's value holds a hash of its contents, computed on the first
-  /// call (the attention kernel's launch never needs it).
+  /// A host buffer's value holds a hash of its contents, computed on the
+  /// first call (the attention kernel's launch never needs it); a device
+  /// buffer's holds its address (its contents are read where they live).
   const std::vector<NamedValue> &paramValues() const { return paramValues_; }
   const std::vector<NamedValue> &bufferValues() const;
+  /// Whether buffer slot `i` (the mod's interface order) is in device memory.
+  bool bufferOnDevice(size_t i) const { return bufferRefs_[i].onDevice; }
+  /// The first buffer given in device memory, or null.
+  const std::string *deviceBuffer() const;
+  /// An InvalidArgument Error naming the first buffer in device memory,
+  /// "<what> reads its buffers in host memory", when there is one.
+  Status requireHostBuffers(const std::string &what) const;
   /// An out-of-bounds report (ModABI.h's error slots) in words, naming the
   /// buffer: "mod 'document' read buffer 'doc_id' out of bounds: index 300
   /// of dimension 0, whose size is 256".
@@ -130,6 +140,7 @@ private:
     std::vector<int64_t> shape;
     const void *data;
     size_t bytes;
+    bool onDevice;
   };
   std::vector<BufferRef> bufferRefs_;
   mutable std::optional<std::vector<NamedValue>> bufferValues_;

@@ -89,6 +89,16 @@ NamedValue bufferValue(const std::string &name, const std::string &type,
   return {name, v};
 }
 
+NamedValue deviceBufferValue(const std::string &name, const std::string &type,
+                             const std::vector<int64_t> &dims, uint64_t address, size_t bytes) {
+  std::string v = type + "[";
+  for (size_t i = 0; i < dims.size(); ++i)
+    v += (i ? "," : "") + std::to_string(dims[i]);
+  // "@" cannot start a content hash: no host buffer's value equals it.
+  v += "]@device:" + std::to_string(address) + ":" + std::to_string(bytes);
+  return {name, v};
+}
+
 CacheKey::CacheKey(CacheKind kind, int device, std::string bytes)
     : kind_(kind), device_(device),
       hash_(std::hash<std::string>{}(bytes) ^ (size_t(kind) << 1)),

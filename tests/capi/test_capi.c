@@ -73,6 +73,10 @@ static void testBasics(void) {
   OK(flexjit_version(&v));
   CHECK(v && strlen(v) > 0);
   FAILS(flexjit_version(NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "NULL");
+  int32_t api = 0;
+  OK(flexjit_c_api_version(&api));
+  CHECK(api == FLEXJIT_C_API_VERSION);
+  FAILS(flexjit_c_api_version(NULL), FLEXJIT_ERROR_INVALID_ARGUMENT, "NULL");
   CHECK(strcmp(flexjit_status_name(FLEXJIT_ERROR_DEVICE), "FLEXJIT_ERROR_DEVICE") == 0);
   CHECK(strcmp(flexjit_status_name((flexjit_status)99), "unknown status") == 0);
   /* A success clears the thread's message. */
@@ -227,6 +231,17 @@ static void testEval(flexjit_module *m) {
   doc.dims = &n;
   FAILS(flexjit_mask_eval(m, "document", NULL, 0, NULL, 0, 0, 0, 2, 4, &allowed),
         FLEXJIT_ERROR_INVALID_ARGUMENT, "missing buffer 'doc_id'");
+  /* Device memory (API version 8): attention calls only; evaluation reads
+   * host memory. on_device is 0 or 1. */
+  CHECK(FLEXJIT_C_API_VERSION >= 8);
+  doc.on_device = 1;
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 2, 4, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT,
+        "buffer 'doc_id' is given in device memory, but evaluation on the CPU reads");
+  doc.on_device = 2;
+  FAILS(flexjit_mask_eval(m, "document", NULL, 0, &doc, 1, 0, 0, 2, 4, &allowed),
+        FLEXJIT_ERROR_INVALID_ARGUMENT, "on_device is 0 (host memory) or 1 (device memory), not 2");
+  doc.on_device = 0;
 
   /* A score mod with a param and a buffer. */
   float slopes[2] = {0.5f, -0.25f};
@@ -906,6 +921,7 @@ static void testAttentionBackwardArguments(flexjit_module *m) {
     sb.dims = dims;
     sb.data = slopes;
     sb.size_bytes = sizeof slopes;
+    sb.on_device = 0; /* API version 8: the struct is set field by field here */
     d.forward.score_params = &ps;
     d.forward.num_score_params = 1;
     d.forward.score_buffers = &sb;

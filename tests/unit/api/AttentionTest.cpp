@@ -696,6 +696,39 @@ TEST(AttentionLaunchTest, ModContextImagePointsIntoItself) {
   EXPECT_EQ(empty.bytes(), 64u);
 }
 
+// A buffer in device memory: the context's pointer is the caller's address
+// and the image holds no copy of it (only the host buffer's contents).
+TEST(AttentionLaunchTest, ModContextImagePointsAtDeviceBuffers) {
+  std::vector<int32_t> doc = {7, 7, 8};
+  PackedModInputs in;
+  in.buffers = {doc.data(), reinterpret_cast<const void *>(uintptr_t(0x7f0000001000))};
+  in.bufferBytes = {12, 4096};
+  in.bufferDims = {3, 1024};
+  in.bufferNames = {"doc_id", "bias"};
+  in.bufferOnDevice = {0, 1};
+  ModContextImage image(in);
+  PackedModInputs hostOnly = in;
+  hostOnly.buffers.pop_back();
+  hostOnly.bufferBytes.pop_back();
+  hostOnly.bufferDims.pop_back();
+  hostOnly.bufferNames.pop_back();
+  hostOnly.bufferOnDevice.pop_back();
+  // One more pointer and dim slot (16 bytes at most after alignment), no
+  // 4096 bytes of contents.
+  EXPECT_LE(image.bytes(), ModContextImage(hostOnly).bytes() + 16);
+  std::vector<uint8_t> host(image.bytes(), 0xEE);
+  const uint64_t base = 0x10000;
+  image.write(base, host.data());
+  uint64_t fields[4];
+  std::memcpy(fields, host.data(), sizeof fields);
+  ASSERT_GE(fields[1], base);
+  uint64_t bufs[2];
+  std::memcpy(bufs, host.data() + (fields[1] - base), sizeof bufs);
+  EXPECT_EQ(bufs[1], 0x7f0000001000u);
+  ASSERT_LT(bufs[0] - base, image.bytes());
+  EXPECT_EQ(std::memcmp(host.data() + (bufs[0] - base), doc.data(), 12), 0);
+}
+
 TEST(AttentionLaunchTest, PackedInputsAsPackModInputsLaysThemOut) {
   const char *src = R"(
 param zeta: i64

@@ -143,6 +143,62 @@ TEST(BoundInputsTest, Mistakes) {
             "param 'prefix_len' is i32, given a value of type f32");
 }
 
+// A buffer in device memory: bound as given (its address, never read on
+// the host), keyed by its address, refused where host memory is read.
+TEST(BoundInputsTest, DeviceBuffers) {
+  Program p = program();
+  const ModInfo &doc = **p.mod("document");
+  const void *address = reinterpret_cast<const void *>(uintptr_t(0x7f0000002000));
+  ModInputs in;
+  in.buffers["doc_id"] = BufferData{ScalarType::I32, address, {512}, true};
+  auto b = BoundInputs::bind(doc, in);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_TRUE((*b)->bufferOnDevice(0));
+  ASSERT_NE((*b)->deviceBuffer(), nullptr);
+  EXPECT_EQ(*(*b)->deviceBuffer(), "doc_id");
+  EXPECT_EQ((*b)->context().buffers[0], address);
+  ASSERT_EQ((*b)->bufferValues().size(), 1u);
+  EXPECT_EQ((*b)->bufferValues()[0].value,
+            "i32[512]@device:" + std::to_string(0x7f0000002000) + ":2048");
+  Status host = (*b)->requireHostBuffers("a block mask");
+  ASSERT_FALSE(host.ok());
+  EXPECT_EQ(host.kind(), ErrorKind::InvalidArgument);
+  EXPECT_EQ(host.message(), "mod 'document': buffer 'doc_id' is given in device memory, but a "
+                            "block mask reads its buffers in host memory (only attention calls "
+                            "read buffers on the device)");
+  // Another address is another value (another context); host buffers pass.
+  in.buffers["doc_id"].data = reinterpret_cast<const void *>(uintptr_t(0x7f0000003000));
+  auto other = BoundInputs::bind(doc, in);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE((*other)->bufferValues()[0].value, (*b)->bufferValues()[0].value);
+  std::vector<int32_t> ids = {0, 1};
+  ModInputs onHost;
+  onHost.buffers["doc_id"] = BufferData{ScalarType::I32, ids.data(), {2}};
+  auto h = BoundInputs::bind(doc, onHost);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ((*h)->deviceBuffer(), nullptr);
+  EXPECT_TRUE((*h)->requireHostBuffers("a block mask").ok());
+  // Misaligned for its elements.
+  in.buffers["doc_id"].data = reinterpret_cast<const void *>(uintptr_t(0x7f0000002002));
+  auto odd = BoundInputs::bind(doc, in);
+  ASSERT_FALSE(odd.ok());
+  EXPECT_EQ(odd.error().message,
+            "buffer 'doc_id' (in device memory) is not aligned to its 4-byte elements");
+
+  // A block mask (here on the CPU) refuses it before anything is made.
+  Session session;
+  BlockMaskRequest mr;
+  mr.mod = "document";
+  mr.shape = shape(1, 1, 512, 512, 128, 128);
+  mr.inputs.buffers["doc_id"] = BufferData{ScalarType::I32, address, {512}, true};
+  auto m = session.blockMask(p, mr);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind, ErrorKind::InvalidArgument);
+  EXPECT_NE(m.error().message.find("a block mask reads its buffers in host memory"),
+            std::string::npos)
+      << m.error().message;
+}
+
 TEST(SessionTest, MasksEqualBruteForce) {
   Cache cache;
   SessionOptions opts;

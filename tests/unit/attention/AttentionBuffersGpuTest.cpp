@@ -422,3 +422,228 @@ TEST(AttentionBuffersGpu, GraphReplayReadsReportedByCheckModErrors) {
       << st.message();
   EXPECT_TRUE(session.checkModErrors().ok()) << "cleared once reported";
 }
+
+namespace {
+
+/// `c`'s doc_id and slopes copied to device memory, and the request reading
+/// them there (BufferData::onDevice) with a block mask made from the host
+/// doc_id (a call without one is an Error: DeviceBufferMistakes).
+struct OnDevice {
+  cuda::DeviceBuffer doc, slopes;
+  BlockMaskHandle mask;
+
+  static std::unique_ptr<OnDevice> make(Session &session, Call &c) {
+    auto d = std::make_unique<OnDevice>();
+    auto doc = cuda::DeviceBuffer::allocate(c.ctx, c.doc.size() * 4);
+    auto slopes = cuda::DeviceBuffer::allocate(c.ctx, c.slopes.size() * 4);
+    EXPECT_TRUE(doc.ok() && slopes.ok());
+    if (!doc.ok() || !slopes.ok())
+      return nullptr;
+    d->doc = std::move(*doc);
+    d->slopes = std::move(*slopes);
+    EXPECT_TRUE(d->doc.copyFromHost(c.doc.data(), c.doc.size() * 4).ok());
+    EXPECT_TRUE(d->copySlopes(c));
+    BlockMaskRequest mr;
+    mr.mod = "document";
+    mr.shape = BlockMaskShape{1, 1, S, S};
+    mr.inputs.buffers["doc_id"] = BufferData{ScalarType::I32, c.doc.data(), {S}};
+    mr.device = Device::cuda(0);
+    auto m = session.blockMask(program(), mr);
+    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message);
+    if (!m.ok())
+      return nullptr;
+    d->mask = std::move(*m);
+    return d;
+  }
+
+  /// c.slopes' current values into the device copy.
+  bool copySlopes(Call &c) {
+    return c.stream.synchronize().ok() &&
+           slopes.copyFromHost(c.slopes.data(), c.slopes.size() * 4).ok();
+  }
+
+  /// The request reads the device copies (`true`) or the host vectors.
+  void bind(Call &c, bool device) {
+    c.bindBuffers();
+    c.req.blockMask = device ? &mask : nullptr;
+    if (!device)
+      return;
+    auto at = [](const cuda::DeviceBuffer &b) {
+      return reinterpret_cast<const void *>(uintptr_t(b.devicePtr()));
+    };
+    c.req.maskInputs.buffers["doc_id"] = BufferData{ScalarType::I32, at(doc), {S}, true};
+    c.req.scoreInputs.buffers["slopes"] =
+        BufferData{ScalarType::F32, at(slopes), {int64_t(c.slopes.size())}, true};
+  }
+
+  /// The reference reads host memory: checks `c`'s output against the f64
+  /// reference of the host vectors' current values, then reads the device
+  /// copies again.
+  void expectMatchesReference(Session &session, Call &c, const std::string &what) {
+    bind(c, false);
+    c.expectMatchesReference(session, what);
+    bind(c, true);
+  }
+};
+
+} // namespace
+
+// Buffers given in device memory are read where they are: the first call
+// uploads only the contexts (pointers and sizes, no contents), a warm call
+// uploads and waits for nothing, and new contents written in place are what
+// the next call reads, with no new context (its key is the address).
+TEST(AttentionBuffersGpu, DeviceBuffersAreReadInPlace) {
+  REQUIRE_GPU();
+  for (AttentionTemplate tmpl : templates()) {
+    SCOPED_TRACE(std::string("template ") + attentionTemplateName(tmpl));
+    OwnSession own;
+    Session &session = own.session;
+    auto c = Call::make(tmpl);
+    ASSERT_TRUE(c);
+    auto d = OnDevice::make(session, *c);
+    ASSERT_TRUE(d);
+    d->bind(*c, true);
+    c->newInputs(1);
+    auto first = session.attention(program(), c->req);
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_TRUE(first->uploaded) << "the two contexts";
+    EXPECT_FALSE(first->maskCreated) << "the request's block mask";
+    d->expectMatchesReference(session, *c, "first call");
+    session.waitForBackgroundCompiles();
+    const uint64_t contexts = own.cache.stats(CacheKind::ModContext, 0).entries;
+    for (int i = 0; i < 2; ++i) {
+      c->newInputs(10 + uint32_t(i));
+      auto warm = session.attention(program(), c->req);
+      ASSERT_TRUE(warm.ok()) << warm.error().message;
+      EXPECT_FALSE(warm->uploaded) << "call " << i;
+      EXPECT_FALSE(warm->synchronized) << "call " << i;
+      EXPECT_EQ(warm->kernelTemplate, runs(tmpl));
+      d->expectMatchesReference(session, *c, "warm call " + std::to_string(i));
+    }
+    // New slopes written into the same device memory.
+    c->slopes = {1.0f, -0.5f, 0.75f, 2.0f};
+    ASSERT_TRUE(d->copySlopes(*c));
+    c->newInputs(20);
+    auto changed = session.attention(program(), c->req);
+    ASSERT_TRUE(changed.ok()) << changed.error().message;
+    EXPECT_FALSE(changed->uploaded) << "the same address: the same context";
+    EXPECT_FALSE(changed->synchronized);
+    d->expectMatchesReference(session, *c, "slopes changed in place");
+    EXPECT_EQ(own.cache.stats(CacheKind::ModContext, 0).entries, contexts);
+    EXPECT_TRUE(session.checkModErrors().ok());
+  }
+}
+
+// A warm call reading device buffers captured in a CUDA graph: each replay
+// reads the buffers' contents of the moment (new slopes written between
+// replays show in the output), on both templates.
+TEST(AttentionBuffersGpu, CapturedGraphReadsDeviceBuffersAtEachReplay) {
+  REQUIRE_GPU();
+  for (AttentionTemplate tmpl : templates()) {
+    SCOPED_TRACE(std::string("template ") + attentionTemplateName(tmpl));
+    OwnSession own;
+    Session &session = own.session;
+    auto c = Call::make(tmpl);
+    ASSERT_TRUE(c);
+    auto d = OnDevice::make(session, *c);
+    ASSERT_TRUE(d);
+    d->bind(*c, true);
+    c->newInputs(1);
+    ASSERT_TRUE(session.attention(program(), c->req).ok());
+    session.waitForBackgroundCompiles();
+    ASSERT_TRUE(session.attention(program(), c->req).ok());
+    ASSERT_TRUE(c->stream.synchronize().ok());
+
+    ASSERT_TRUE(cuda::GraphExec::beginCapture(c->stream).ok());
+    auto captured = session.attention(program(), c->req);
+    auto graph = cuda::GraphExec::endCapture(c->stream);
+    ASSERT_TRUE(captured.ok()) << captured.error().message;
+    ASSERT_TRUE(graph.ok()) << graph.error().message;
+    EXPECT_FALSE(captured->uploaded);
+    EXPECT_FALSE(captured->synchronized);
+
+    c->newInputs(100);
+    ASSERT_TRUE(graph->launch(c->stream).ok());
+    d->expectMatchesReference(session, *c, "replay");
+    c->slopes = {-1.0f, 0.5f, 0.0f, 3.0f};
+    ASSERT_TRUE(d->copySlopes(*c));
+    c->newInputs(101);
+    ASSERT_TRUE(graph->launch(c->stream).ok());
+    d->expectMatchesReference(session, *c, "replay after new slopes were written");
+    EXPECT_TRUE(session.checkModErrors().ok());
+    *graph = cuda::GraphExec();
+  }
+}
+
+// Mistakes with device buffers are Errors before anything runs, and the
+// context stays usable: a mask reading one without a block mask, a host
+// address marked as device memory, sizes past the allocation's end, a
+// misaligned address; block masks and the CPU reference refuse them.
+TEST(AttentionBuffersGpu, DeviceBufferMistakes) {
+  REQUIRE_GPU();
+  OwnSession own;
+  Session &session = own.session;
+  auto c = Call::make(AttentionTemplate::Auto);
+  ASSERT_TRUE(c);
+  auto d = OnDevice::make(session, *c);
+  ASSERT_TRUE(d);
+  c->newInputs(1);
+  auto expectInvalid = [&](const AttentionRequest &r, const std::string &part) {
+    auto res = session.attention(program(), r);
+    ASSERT_FALSE(res.ok()) << part;
+    EXPECT_EQ(res.error().kind, ErrorKind::InvalidArgument) << res.error().message;
+    EXPECT_NE(res.error().message.find(part), std::string::npos) << res.error().message;
+  };
+  d->bind(*c, true);
+  AttentionRequest noMask = c->req;
+  noMask.blockMask = nullptr;
+  expectInvalid(noMask, "reads buffer 'doc_id' in device memory, and no block mask is given");
+
+  AttentionRequest host = c->req;
+  host.scoreInputs.buffers["slopes"].data = c->slopes.data(); // host memory, marked device
+  expectInvalid(host, "buffer 'slopes' (in device memory): address ");
+  expectInvalid(host, "is not device memory");
+
+  AttentionRequest past = c->req;
+  past.scoreInputs.buffers["slopes"].shape = {1 << 20}; // 4 MiB read from a 16-byte allocation
+  expectInvalid(past, "pass the end of their allocation");
+
+  AttentionRequest odd = c->req;
+  odd.scoreInputs.buffers["slopes"].data =
+      static_cast<const char *>(c->req.scoreInputs.buffers["slopes"].data) + 2;
+  expectInvalid(odd, "is not aligned to its 4-byte elements");
+
+  BlockMaskRequest mr;
+  mr.mod = "document";
+  mr.shape = BlockMaskShape{1, 1, S, S};
+  mr.inputs.buffers["doc_id"] = c->req.maskInputs.buffers["doc_id"];
+  mr.device = Device::cuda(0);
+  auto m = session.blockMask(program(), mr);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().message.find("a block mask reads its buffers in host memory"),
+            std::string::npos)
+      << m.error().message;
+
+  AttentionRequest cpu = c->req;
+  HostTensor hq = HostTensor::make(DType::F32, B, Hq, S, D);
+  HostTensor hk = HostTensor::make(DType::F32, B, Hkv, S, D);
+  HostTensor hv = HostTensor::make(DType::F32, B, Hkv, S, D);
+  HostTensor ho = HostTensor::make(DType::F32, B, Hq, S, D);
+  cpu.q = hq.ref();
+  cpu.k = hk.ref();
+  cpu.v = hv.ref();
+  cpu.out = ho.ref();
+  cpu.blockMask = nullptr;
+  cpu.options = AttentionOptions{};
+  Status ref = session.referenceAttention(program(), cpu);
+  ASSERT_FALSE(ref.ok());
+  EXPECT_NE(ref.message().find("the CPU reference reads its buffers in host memory"),
+            std::string::npos)
+      << ref.message();
+
+  // Nothing ran: the device buffers' call still computes what it should.
+  auto good = session.attention(program(), c->req);
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  d->expectMatchesReference(session, *c, "a valid call after the mistakes");
+  EXPECT_TRUE(session.checkModErrors().ok());
+}

@@ -4,7 +4,8 @@
 // a relative-position bias read from an f32 buffer (and a [H, N] bias), GQA
 // and MQA, odd and unequal lengths, D 64 and 128, f16, fully masked rows;
 // each with atomic dQ and with the deterministic dQ kernel; the gradients of
-// the f32 buffers the score mod reads.
+// the f32 buffers the score mod reads, also with those buffers given in
+// device memory (read in place by both passes).
 //
 // The forward runs on the GPU too (Session::attention, its out and LSE),
 // as in training; the reference recomputes its own forward in f64.
@@ -83,6 +84,9 @@ struct Case {
   std::vector<std::string> grads;
   /// Query rows [0, deadRows) have no allowed position.
   int deadRows = 0;
+  /// The score mod's buffers given in device memory (BufferData::onDevice),
+  /// read in place by the forward and the backward.
+  bool deviceBuffers = false;
 };
 
 /// Every param and buffer the mods read, sized for `c`.
@@ -202,6 +206,16 @@ bool runGpu(const Case &c, const CaseInputs &in, const HostTensor &q, const Host
   f.maskInputs = inputsOf(prog, c.mask, in.mods);
   f.scoreMod = c.score;
   f.scoreInputs = inputsOf(prog, c.score, in.mods);
+  std::map<std::string, cuda::DeviceBuffer> onDevice;
+  if (c.deviceBuffers)
+    for (auto &[name, b] : f.scoreInputs.buffers) {
+      size_t n = 1;
+      for (int64_t d : b.shape)
+        n *= size_t(d);
+      onDevice[name] = upload(ctx, b.data, n * 4);
+      b.data = reinterpret_cast<const void *>(uintptr_t(onDevice[name].devicePtr()));
+      b.onDevice = true;
+    }
   f.options.lse = blse.devicePtr();
   auto fi = session().attention(prog, f);
   EXPECT_TRUE(fi.ok()) << (fi.ok() ? "" : fi.error().message);
@@ -384,6 +398,9 @@ std::vector<Case> cases() {
   add({"rel_bias_causal", DType::BF16, 1, 2, 2, 300, 300, 64, "causal", "rel_bias",
        {"rel_table"}, 0});
   add({"bias_2d", DType::BF16, 1, 2, 2, 200, 320, 64, "", "bias_2d", {"bias"}, 0});
+  add({"rel_bias_causal_device", DType::BF16, 1, 2, 2, 300, 300, 64, "causal", "rel_bias",
+       {"rel_table"}, 0, true});
+  add({"bias_2d_device", DType::BF16, 1, 2, 2, 200, 320, 64, "", "bias_2d", {"bias"}, 0, true});
   add({"gqa_causal", DType::BF16, 2, 4, 2, 256, 256, 64, "causal", "", {}, 0});
   add({"mqa_alibi", DType::BF16, 1, 4, 1, 192, 192, 128, "causal", "alibi", {"slopes"}, 0});
   add({"odd_q_lt_kv", DType::BF16, 1, 2, 2, 77, 190, 64, "causal", "", {}, 0});
