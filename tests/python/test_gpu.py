@@ -427,6 +427,26 @@ def test_compiled_one_graph():
     assert len(graphs) == 1
 
 
+def warm_up_and_capture(attend):
+    """(graph, its output) of `attend` captured in a CUDA graph. Warmed up
+    first on a side stream (PyTorch's rule for capture): the kernel compiles
+    and loads, the mods' contexts are made; then any kernel compiling in the
+    background is waited for and the call warmed up again, so that the
+    capture finds everything in flexjit's cache."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        attend()
+        flexjit.wait_compiles()
+        attend()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = attend()
+    return graph, out
+
+
 def test_cuda_graph_capture_and_replay():
     """Mods that read no captured tensor (soft-capping, a sliding window):
     the call captured in a CUDA graph after a warm-up, replayed on new q, k,
@@ -440,22 +460,7 @@ def test_cuda_graph_capture_and_replay():
     def attend():
         return flex_attention(*static, score_mod=score_mod, block_mask=bm)
 
-    # Warm up on a side stream (PyTorch's rule for capture): the kernel
-    # compiles and loads, the mods' contexts are made; then wait for any
-    # kernel compiling in the background and warm up again so the capture
-    # finds everything in flexjit's cache.
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        attend()
-        flexjit.wait_compiles()
-        attend()
-    torch.cuda.current_stream().wait_stream(side)
-    torch.cuda.synchronize()
-
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = attend()
+    graph, static_out = warm_up_and_capture(attend)
     previous = None
     for seed in (31, 32, 33):
         fresh = qkv(seed)
@@ -492,18 +497,7 @@ def test_cuda_graph_capture_reads_buffer_tensors_in_place():
     def attend():
         return flex_attention(*static, score_mod=learned_bias, block_mask=bm)
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        attend()
-        flexjit.wait_compiles()
-        attend()
-    torch.cuda.current_stream().wait_stream(side)
-    torch.cuda.synchronize()
-
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = attend()
+    graph, static_out = warm_up_and_capture(attend)
     for seed in (41, 42):
         fresh = qkv(seed)
         for dst, src in zip(static, fresh):

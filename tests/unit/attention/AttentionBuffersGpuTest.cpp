@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 using namespace flexjit;
@@ -190,6 +191,33 @@ struct OwnSession {
   Session session{SessionOptions{3, &cache}};
 };
 
+/// Warms `c`'s call up (the kernel, tiered compiles done, the block mask,
+/// the contexts; the warm call neither uploads nor waits), then captures it
+/// on c's stream (the captured call neither uploads nor waits): the graph.
+std::optional<cuda::GraphExec> warmUpAndCapture(Session &session, Call &c) {
+  auto warmUp = session.attention(program(), c.req);
+  EXPECT_TRUE(warmUp.ok()) << (warmUp.ok() ? "" : warmUp.error().message);
+  session.waitForBackgroundCompiles();
+  auto warm = session.attention(program(), c.req);
+  EXPECT_TRUE(warm.ok()) << (warm.ok() ? "" : warm.error().message);
+  if (!warmUp.ok() || !warm.ok())
+    return std::nullopt;
+  EXPECT_FALSE(warm->uploaded);
+  EXPECT_FALSE(warm->synchronized);
+  EXPECT_TRUE(c.stream.synchronize().ok());
+  EXPECT_TRUE(cuda::GraphExec::beginCapture(c.stream).ok());
+  auto call = session.attention(program(), c.req);
+  auto graph = cuda::GraphExec::endCapture(c.stream); // ended whatever happened
+  EXPECT_TRUE(call.ok()) << (call.ok() ? "" : call.error().message);
+  EXPECT_TRUE(graph.ok()) << (graph.ok() ? "" : graph.error().message);
+  if (!call.ok() || !graph.ok())
+    return std::nullopt;
+  EXPECT_FALSE(call->uploaded);
+  EXPECT_FALSE(call->synchronized);
+  EXPECT_EQ(call->entry, warm->entry);
+  return std::move(*graph);
+}
+
 } // namespace
 
 // Equal buffer contents (in other host memory) hit the cached contexts: the
@@ -264,25 +292,8 @@ TEST(AttentionBuffersGpu, DocumentMaskCapturedInAGraphReplaysOnNewInputs) {
     auto c = Call::make(tmpl);
     ASSERT_TRUE(c);
     c->newInputs(1);
-    // Warm-up: the kernel (and, tiered, the chosen one in the background),
-    // the block mask, the contexts.
-    auto warmUp = session.attention(program(), c->req);
-    ASSERT_TRUE(warmUp.ok()) << warmUp.error().message;
-    session.waitForBackgroundCompiles();
-    auto warm = session.attention(program(), c->req);
-    ASSERT_TRUE(warm.ok()) << warm.error().message;
-    EXPECT_FALSE(warm->uploaded);
-    EXPECT_FALSE(warm->synchronized);
-    ASSERT_TRUE(c->stream.synchronize().ok());
-
-    ASSERT_TRUE(cuda::GraphExec::beginCapture(c->stream).ok());
-    auto captured = session.attention(program(), c->req);
-    auto graph = cuda::GraphExec::endCapture(c->stream); // ended whatever happened
-    ASSERT_TRUE(captured.ok()) << captured.error().message;
-    ASSERT_TRUE(graph.ok()) << graph.error().message;
-    EXPECT_FALSE(captured->uploaded);
-    EXPECT_FALSE(captured->synchronized);
-    EXPECT_EQ(captured->entry, warm->entry);
+    auto graph = warmUpAndCapture(session, *c);
+    ASSERT_TRUE(graph);
 
     for (uint32_t seed : {100u, 101u}) {
       c->newInputs(seed);
@@ -549,18 +560,8 @@ TEST(AttentionBuffersGpu, CapturedGraphReadsDeviceBuffersAtEachReplay) {
     ASSERT_TRUE(d);
     d->bind(*c, true);
     c->newInputs(1);
-    ASSERT_TRUE(session.attention(program(), c->req).ok());
-    session.waitForBackgroundCompiles();
-    ASSERT_TRUE(session.attention(program(), c->req).ok());
-    ASSERT_TRUE(c->stream.synchronize().ok());
-
-    ASSERT_TRUE(cuda::GraphExec::beginCapture(c->stream).ok());
-    auto captured = session.attention(program(), c->req);
-    auto graph = cuda::GraphExec::endCapture(c->stream);
-    ASSERT_TRUE(captured.ok()) << captured.error().message;
-    ASSERT_TRUE(graph.ok()) << graph.error().message;
-    EXPECT_FALSE(captured->uploaded);
-    EXPECT_FALSE(captured->synchronized);
+    auto graph = warmUpAndCapture(session, *c);
+    ASSERT_TRUE(graph);
 
     c->newInputs(100);
     ASSERT_TRUE(graph->launch(c->stream).ok());
