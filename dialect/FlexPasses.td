@@ -37,8 +37,9 @@ def ConvertFlexToFunc : Pass<"convert-flex-to-func", "::mlir::ModuleOp"> {
 
     With `local-errors`, the error record must be private to the calling
     thread (a kernel gives each thread its own and publishes its report
-    once, at its end): reports are plain stores (the thread's last report
-    stays), and buffer elements
+    once, at its end): a report is one word packed into the record's first
+    slot (ModABI.h, FLEXJIT_LOCAL_ERROR_*), stored without a branch (the
+    thread's last report stays), and buffer elements
     are loaded without a branch (from the context itself when out of
     bounds, the value then replaced by 0). Inlined into a kernel's inner
     loop, a buffer read is then a few selects instead of a branch with an

@@ -33,6 +33,7 @@
 // pointers are loaded once, in the prologue, like the context's.
 #include "dialect/FlexOps.h"
 #include "dialect/FlexPasses.h"
+#include "flexjit/ModABI.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -347,7 +348,11 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
     // through a kernel's whole tile of scores, while identical reports
     // (the same read at many scores) fold into one update. The kernel
     // publishes one report per thread, and which thread's report wins is
-    // unordered anyway.
+    // unordered anyway. The report is one packed word in slot 0 (ModABI.h,
+    // FLEXJIT_LOCAL_ERROR_*): four words updated at every read were four
+    // 64-bit selects a read, which cost a kernel reading a bias per key
+    // more registers than it had (0.73x FlexAttention's speed against 1.01x
+    // without them; docs/attention-hopper.md).
     Value allIn = inBounds[0];
     for (size_t j = 1; j < inBounds.size(); ++j)
       allIn = arith::AndIOp::create(b_, loc, allIn, inBounds[j]);
@@ -356,13 +361,18 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
     auto gate = arith::AndIOp::create(b_, loc, when,
                                       arith::ConstantOp::create(b_, loc, b_.getBoolAttr(true)));
     gate->setAttr(kReportGate, b_.getUnitAttr());
-    Value values[4] = {code, dim, index, bound};
-    for (int k = 0; k < 4; ++k) {
-      Value slotPtr = elementPtr(loc, i64_, error, i64Const(loc, k));
-      Value old = LLVM::LoadOp::create(b_, loc, i64_, slotPtr, /*alignment=*/8);
-      LLVM::StoreOp::create(b_, loc, arith::SelectOp::create(b_, loc, gate, values[k], old),
-                            slotPtr, /*alignment=*/8);
-    }
+    // index << 12 | dim << 8 | slot + 1: a shift and an or (the rest is a
+    // constant for a read of rank 1).
+    Value word = arith::OrIOp::create(
+        b_, loc,
+        arith::ShLIOp::create(b_, loc, index, i64Const(loc, FLEXJIT_LOCAL_ERROR_INDEX_SHIFT)),
+        arith::OrIOp::create(
+            b_, loc,
+            arith::ShLIOp::create(b_, loc, dim, i64Const(loc, FLEXJIT_LOCAL_ERROR_DIM_SHIFT)),
+            i64Const(loc, slot + 1)));
+    Value old = LLVM::LoadOp::create(b_, loc, i64_, error, /*alignment=*/8);
+    LLVM::StoreOp::create(b_, loc, arith::SelectOp::create(b_, loc, gate, word, old), error,
+                          /*alignment=*/8);
     return;
   }
   // Only the first report counts: look before compare-and-swapping, so that a
@@ -541,11 +551,17 @@ LogicalResult ModConverter::run() {
   func_->setAttr("flex.buffers", names(buffers_));
   // How many sizes the mod's buffers have in buffer_dims (the sum of their
   // ranks): a kernel that copies the context needs the length.
+  // Each buffer's rank too: a kernel unpacking a local report (ModABI.h)
+  // finds the bound in buffer_dims by them.
   int64_t dimCount = 0;
-  for (Attribute a : buffers_)
-    if (auto decl = symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(a).getValue()))
-      dimCount += decl.getRank();
+  SmallVector<int64_t> ranks;
+  for (Attribute a : buffers_) {
+    auto decl = symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(a).getValue());
+    ranks.push_back(decl ? int64_t(decl.getRank()) : 0);
+    dimCount += ranks.back();
+  }
   func_->setAttr("flex.buffer_dims", b_.getI64IntegerAttr(dimCount));
+  func_->setAttr("flex.buffer_ranks", b_.getI64ArrayAttr(ranks));
 
   func_.getBody().takeBody(mod_->getRegion(0));
   Block &entry = func_.getBody().front();

@@ -38,6 +38,24 @@ typedef struct flexjit_mod_context {
 
 #define FLEXJIT_MOD_ERROR_SLOTS 4
 
+/* A thread-private record (mods lowered with local errors, as attention
+ * kernels inline them: convert-flex-to-func{local-errors}, docs/compiler.md)
+ * holds a report in its slot [0] alone, packed into one word, so that a
+ * read updates one value rather than four: buffer slot + 1 in bits 0..7
+ * (0: no error), the dimension in bits 8..11, the index in bits 12..63
+ * (shifted left: exact for |index| < 2^51). The bound is the buffer's size
+ * in that dimension (buffer_dims). Slots [1..3] stay as they were. The
+ * kernel unpacks it into the shared record's four slots. */
+#define FLEXJIT_LOCAL_ERROR_DIM_SHIFT 8
+#define FLEXJIT_LOCAL_ERROR_INDEX_SHIFT 12
+
+static inline void flexjit_unpack_local_error(int64_t word, int64_t *slot_plus_1, int64_t *dim,
+                                              int64_t *index) {
+  *slot_plus_1 = word & 255;
+  *dim = (word >> FLEXJIT_LOCAL_ERROR_DIM_SHIFT) & 15;
+  *index = word >> FLEXJIT_LOCAL_ERROR_INDEX_SHIFT; /* arithmetic: the sign stays */
+}
+
 /* Where a score mod's derivative adds the gradients of the buffers it reads.
  * A null pointer in its place wants no buffer gradient at all. Like the
  * context, it and the pointer array must not change while code that calls

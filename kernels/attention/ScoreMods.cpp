@@ -17,7 +17,7 @@ ModContext modContext(Emitter &e, func::FuncOp mod, Value deviceCtx) {
   auto &ops = e.ops;
   Type ptr = e.ptr, i64 = e.i64;
   if (!mod)
-    return {deviceCtx, Value()};
+    return {deviceCtx, Value(), {}};
   auto count = [&](const char *attr) -> int64_t {
     auto a = mod->getAttrOfType<ArrayAttr>(attr);
     return a ? int64_t(a.size()) : 0;
@@ -26,7 +26,7 @@ ModContext modContext(Emitter &e, func::FuncOp mod, Value deviceCtx) {
   auto dimsAttr = mod->getAttrOfType<IntegerAttr>("flex.buffer_dims");
   int64_t dims = dimsAttr ? dimsAttr.getInt() : 0;
   if (params == 0 && buffers == 0)
-    return {deviceCtx, Value()};
+    return {deviceCtx, Value(), {}};
   // Copies of the context and of the arrays it points to, the error record
   // zeroed: all of it is read-only to the mod but for the record, so after
   // inlining LLVM keeps every value in registers, loaded once here.
@@ -44,12 +44,16 @@ ModContext modContext(Emitter &e, func::FuncOp mod, Value deviceCtx) {
   ops.store(copyArray(0, i64, params), ops.gep(local, e.cl(0), ptr), 8);
   ops.store(copyArray(1, ptr, buffers), ops.gep(local, e.cl(1), ptr), 8);
   ops.store(copyArray(2, i64, dims), ops.gep(local, e.cl(2), ptr), 8);
+  std::vector<int64_t> ranks;
+  if (auto r = mod->getAttrOfType<ArrayAttr>("flex.buffer_ranks"))
+    for (Attribute a : r)
+      ranks.push_back(cast<IntegerAttr>(a).getInt());
   Value localError = LLVM::AllocaOp::create(
       b, loc, ptr, LLVM::LLVMArrayType::get(i64, FLEXJIT_MOD_ERROR_SLOTS), e.cl(1), 8);
   for (int k = 0; k < FLEXJIT_MOD_ERROR_SLOTS; ++k)
     ops.store(e.cl(0), ops.gep(localError, e.cl(k), i64), 8);
   ops.store(localError, ops.gep(local, e.cl(3), ptr), 8);
-  return {local, localError};
+  return {local, localError, std::move(ranks)};
 }
 
 void publishModErrors(Emitter &e, Value deviceCtx, const ModContext &mod) {
@@ -60,17 +64,35 @@ void publishModErrors(Emitter &e, Value deviceCtx, const ModContext &mod) {
   Location loc = e.loc;
   auto &ops = e.ops;
   Type ptr = e.ptr, i64 = e.i64;
-  Value code = ops.load(i64, localError, 8);
-  e.ifThen(ops.ne(code, e.cl(0)), [&] {
+  // The private record's report is one packed word (ModABI.h); the shared
+  // record gets the four slots, the bound read from the device context's
+  // buffer_dims (only here, where a thread has a report).
+  Value word = ops.load(i64, localError, 8);
+  e.ifThen(ops.ne(word, e.cl(0)), [&] {
+    Value code = arith::AndIOp::create(b, loc, word, e.cl(255));
+    Value dim = arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, word, e.cl(FLEXJIT_LOCAL_ERROR_DIM_SHIFT)),
+        e.cl(15));
+    Value index = arith::ShRSIOp::create(b, loc, word, e.cl(FLEXJIT_LOCAL_ERROR_INDEX_SHIFT));
+    // The first size of buffer slot code - 1 in buffer_dims: the ranks of
+    // the slots before it, summed.
+    Value first = e.cl(0);
+    int64_t at = 0;
+    for (size_t k = 0; k < mod.bufferRanks.size(); ++k) {
+      first = arith::SelectOp::create(b, loc, ops.eq(code, e.cl(int64_t(k) + 1)), e.cl(at), first);
+      at += mod.bufferRanks[k];
+    }
+    Value dims = ops.load(ptr, ops.gep(deviceCtx, e.cl(2), ptr), 8);
+    Value bound = ops.load(i64, ops.gep(dims, arith::AddIOp::create(b, loc, first, dim), i64), 8);
     Value record = ops.load(ptr, ops.gep(deviceCtx, e.cl(3), ptr), 8);
     auto cas = LLVM::AtomicCmpXchgOp::create(b, loc, record, e.cl(0), code,
                                              LLVM::AtomicOrdering::monotonic,
                                              LLVM::AtomicOrdering::monotonic);
     Value won = LLVM::ExtractValueOp::create(b, loc, cas, ArrayRef<int64_t>{1});
     e.ifThen(won, [&] {
-      for (int k = 1; k < FLEXJIT_MOD_ERROR_SLOTS; ++k)
-        ops.store(ops.load(i64, ops.gep(localError, e.cl(k), i64), 8),
-                  ops.gep(record, e.cl(k), i64), 8);
+      ops.store(dim, ops.gep(record, e.cl(1), i64), 8);
+      ops.store(index, ops.gep(record, e.cl(2), i64), 8);
+      ops.store(bound, ops.gep(record, e.cl(3), i64), 8);
     });
   });
 }

@@ -19,17 +19,21 @@ namespace flexjit::attn {
 /// The context a mod is called with. A mod that reads params or buffers
 /// (lowered with local errors) gets a copy private to the thread: the
 /// device context's pointers and an error record of its own, which LLVM
-/// keeps in registers (`localError` is that record). Other mods get the
+/// keeps in registers (`localError` is that record; its report is one
+/// packed word, ModABI.h's FLEXJIT_LOCAL_ERROR_*). Other mods get the
 /// device context as it is (`localError` null).
 struct ModContext {
   Value ctx;
   Value localError;
+  /// The rank of each buffer slot (the mod's `flex.buffer_ranks`): where a
+  /// report's bound is in buffer_dims.
+  std::vector<int64_t> bufferRanks;
 };
 ModContext modContext(Emitter &e, mlir::func::FuncOp mod, Value deviceCtx);
 
 /// Publishes a private error record into the device context's: the
 /// thread's report, if it has one and no report is in yet (one
-/// compare-and-swap). Nothing for a mod without a private record.
+/// compare-and-swap), unpacked into the record's four slots. Nothing for a mod without a private record.
 void publishModErrors(Emitter &e, Value deviceCtx, const ModContext &mod);
 
 /// The mods and what they are called with, for one kernel.

@@ -25,16 +25,21 @@ flex.score @alibi_causal(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) buffers(@
 
 // CHECK: llvm.mlir.global internal constant @flexjit_zero(0 : i64)
 // CHECK-LABEL: func.func @alibi_causal
-// CHECK-SAME: flex.buffer_dims = 1 : i64
+// CHECK-SAME: flex.buffer_dims = 1 : i64, flex.buffer_ranks = [1]
 // CHECK-NOT: scf.if
 // CHECK-NOT: llvm.cmpxchg
 // CHECK: %[[ZERO:.*]] = llvm.mlir.addressof @flexjit_zero
 // CHECK: %[[ADDR:.*]] = arith.select %{{.*}}, %{{.*}}, %[[ZERO]] : !llvm.ptr
 // CHECK: llvm.load %[[ADDR]] invariant : !llvm.ptr -> f32
+// One packed word (ModABI.h): the index shifted left by 12, or-ed with
+// dimension 0 << 8 and slot + 1 = 1; selected into the record's slot 0.
 // CHECK: %[[GATE:.*]] = arith.andi %{{.*}}, %{{.*}} {flex.report_gate}
+// CHECK: %[[INDEX:.*]] = arith.shli %{{.*}}, %c12_i64 : i64
+// CHECK: %[[WORD:.*]] = arith.ori %[[INDEX]], %{{.*}} : i64
 // CHECK: %[[OLD:.*]] = llvm.load
-// CHECK: arith.select %[[GATE]], %{{.*}}, %[[OLD]] : i64
+// CHECK: arith.select %[[GATE]], %[[WORD]], %[[OLD]] : i64
 // CHECK: llvm.store
+// CHECK-NOT: llvm.store
 // CHECK: arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
 // CHECK: return
 

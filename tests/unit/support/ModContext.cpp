@@ -58,6 +58,28 @@ Result<std::optional<OutOfBounds>> AbiContext::report() const {
   return std::optional<OutOfBounds>(o);
 }
 
+Result<std::optional<OutOfBounds>> AbiContext::localReport() const {
+  int64_t code = 0, dim = 0, index = 0;
+  flexjit_unpack_local_error(error_[0], &code, &dim, &index);
+  if (code == 0)
+    return std::optional<OutOfBounds>();
+  int64_t slot = code - 1;
+  if (slot >= int64_t(iface_.buffers.size()) ||
+      dim >= int64_t(iface_.buffers[size_t(slot)].dims.size()))
+    return Error{ErrorKind::InvalidArgument, "local error record names buffer slot " +
+                                                 std::to_string(slot) + ", dimension " +
+                                                 std::to_string(dim)};
+  size_t first = 0;
+  for (int64_t k = 0; k < slot; ++k)
+    first += iface_.buffers[size_t(k)].dims.size();
+  OutOfBounds o;
+  o.buffer = iface_.buffers[size_t(slot)].name;
+  o.dim = int(dim);
+  o.index = index;
+  o.bound = dims_[first + size_t(dim)];
+  return std::optional<OutOfBounds>(o);
+}
+
 ModInputs randomInputs(const FileAST &file, std::mt19937_64 &rng,
                        std::vector<std::shared_ptr<std::vector<uint8_t>>> &storage, int64_t maxDim) {
   auto pick = [&](int64_t n) { return static_cast<int64_t>(rng() % static_cast<uint64_t>(n)); };

@@ -34,6 +34,10 @@ public:
   /// (buffer slot -> name), or nullopt when the record is clear. An Error for
   /// a record that cannot be decoded (bad slot).
   Result<std::optional<OutOfBounds>> report() const;
+  /// The same for code lowered with local errors, whose report is one
+  /// packed word in slot 0 (ModABI.h's FLEXJIT_LOCAL_ERROR_*); the bound
+  /// comes from the context's buffer_dims, as a kernel publishing it reads it.
+  Result<std::optional<OutOfBounds>> localReport() const;
 
 private:
   AbiContext() = default;
