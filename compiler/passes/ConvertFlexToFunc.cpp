@@ -417,6 +417,12 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   if (failed(info))
     return failure();
 
+  // A local report packs slot + 1 into 8 bits and the dimension into 4
+  // (ModABI.h): said here rather than reported wrong.
+  if (localErrors_ && (slot + 1 > 255 || (*info)->dims.size() > 16))
+    return op.emitOpError() << "reads buffer slot " << slot << " of rank "
+                            << (*info)->dims.size()
+                            << "; with local errors a mod reads at most 255 buffers of rank 16";
   Location loc = op.getLoc();
   b_.setInsertionPoint(op);
   SmallVector<Value> indices(op.getIndices()), dims((*info)->dims), inBounds;
