@@ -214,7 +214,7 @@ Result<std::unique_ptr<BoundInputs>> BoundInputs::bind(const ModInfo &mod,
       return Error{ErrorKind::InvalidArgument,
                    "buffer '" + b.name + "' (in device memory) is not aligned to its " +
                        std::to_string(elementBytes(b.elemType)) + "-byte elements"};
-        bound->buffers_.push_back(d.data);
+    bound->buffers_.push_back(d.data);
     for (int64_t n : d.shape)
       bound->dims_.push_back(n);
     bound->bufferRefs_.push_back({b.name, typeName(b.elemType), d.shape, d.data,

@@ -13,8 +13,9 @@ CacheKey modContextKey(int device, const PackedModInputs &in, const std::string 
 }
 
 Status checkDeviceBuffers(const cuda::Context &ctx, const PackedModInputs &in) {
+  // An empty buffer (no data needed) is never read in bounds: nothing to check.
   for (size_t i = 0; i < in.bufferOnDevice.size(); ++i)
-    if (in.bufferOnDevice[i])
+    if (in.bufferOnDevice[i] && in.bufferBytes[i] != 0)
       if (Status st = cuda::checkDeviceRange(
               ctx, reinterpret_cast<uintptr_t>(in.buffers[i]), in.bufferBytes[i],
               "mod '" + in.modName + "': buffer '" + in.bufferNames[i] + "' (in device memory)");

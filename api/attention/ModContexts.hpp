@@ -65,7 +65,7 @@ Result<std::shared_ptr<const ModContextEntry>>
 modContextEntry(Cache &cache, const cuda::Context &ctx, const cuda::Stream &stream,
                 const PackedModInputs &in, const CacheKey &key, bool mayBuild, bool *built);
 
-/// Each buffer of `in` given in device memory lies inside one allocation of
+/// Each non-empty buffer of `in` given in device memory lies inside one allocation of
 /// `ctx`'s device (cuda::checkDeviceRange): else an InvalidArgument Error
 /// naming the mod and the buffer. Before every launch that reads them.
 Status checkDeviceBuffers(const cuda::Context &ctx, const PackedModInputs &in);
