@@ -432,6 +432,7 @@ bool convertBackward(const flexjit_attention_backward_desc &d, AttentionBackward
   r.blockMask = f.blockMask;
   r.options.scale = f.options.scale;
   r.options.stream = f.options.stream;
+  r.options.kernelTemplate = f.options.kernelTemplate;
   if (!convertTensor(d.d_out, "d_out", r.dOut, error) ||
       !convertTensor(d.dq, "dq", r.dq, error) || !convertTensor(d.dk, "dk", r.dk, error) ||
       !convertTensor(d.dv, "dv", r.dv, error))

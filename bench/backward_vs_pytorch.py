@@ -58,6 +58,8 @@ def parse_args(argv=None):
     ap.add_argument("--deterministic", action="store_true", help="flexjit's deterministic dQ")
     ap.add_argument("--tiles", default="",
                     help="comma-separated NxMwWsS tilings to time as well (e.g. 128x64w8s2)")
+    ap.add_argument("--also-sm80", action="store_true",
+                    help="time the mma.sync dK/dV kernel too (where the default is the wgmma one)")
     ap.add_argument("--json")
     return ap.parse_args(argv)
 
@@ -113,7 +115,7 @@ def main(argv=None):
                               "bias": bias.cpu()}}
         return masks, scores, inputs
 
-    def flexjit_call(q, k, v, dO, mask, score, inputs, deterministic, tile=None):
+    def flexjit_call(q, k, v, dO, mask, score, inputs, deterministic, tile=None, kernel=0):
         """The forward (out, LSE) and a prepared backward call."""
         out = torch.empty_like(q)
         lse = torch.empty(q.shape[:3], dtype=torch.float32, device=dev)
@@ -128,6 +130,7 @@ def main(argv=None):
         d = AttentionBackwardDesc()
         lib.check(lib.lib.flexjit_attention_backward_desc_init(ctypes.byref(d)), "desc_init")
         d.forward = fwd.desc
+        d.forward.kernel = kernel  # the dK/dV kernel's template (0: flexjit's choice)
         d.d_out, d.dq, d.dk, d.dv = (fc.tensor_of(t) for t in (dO, dq, dk, dv))
         d.deterministic = 1 if deterministic else 0
         if tile:
@@ -218,7 +221,14 @@ def main(argv=None):
             row["torch_tflops"] = flops / (row["torch_bwd_ms"] * 1e-3) / 1e12
             row["flexjit_tflops"] = flops / (row["flexjit_bwd_ms"] * 1e-3) / 1e12
             row["speed_ratio"] = row["torch_bwd_ms"] / row["flexjit_bwd_ms"]
+            row["flexjit_tag"] = fb.keep[-1].tag.decode()
             del fb
+            if args.also_sm80:
+                fs = flexjit_call(q, k, v, dO, mask_name, score_name, inputs, args.deterministic,
+                                  kernel=80)
+                row["sm80_bwd_ms"] = time_ms(fs)
+                row["sm80_speed_ratio"] = row["torch_bwd_ms"] / row["sm80_bwd_ms"]
+                del fs
             for tile in tiles:
                 name_t = "%dx%dw%ds%d" % tile
                 try:

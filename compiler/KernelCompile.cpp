@@ -239,7 +239,11 @@ Result<KernelModulePTX> Compiler::attentionBackwardKernels(const FileAST &file,
   auto instance = attentionInstance(spec, scoreMod, maskMod, "attention backward");
   if (!instance)
     return instance.error();
-  return compile(file, *instance, arch);
+  const std::string a = arch.empty() ? options().arch : arch;
+  if (spec.wgmma && !attentionUsesSm90(a))
+    return Error{ErrorKind::InvalidArgument,
+                 "the wgmma dK/dV kernel is compiled for sm_90a, not " + a};
+  return compile(file, *instance, a);
 }
 
 Result<BlockMaskKernelsPTX> Compiler::blockMaskKernels(const FileAST &file,

@@ -112,6 +112,34 @@ void Sm90Ops::tmaLoad(Value dst, Value map, ArrayRef<Value> coords, Value bar) {
       NVVM::CTAGroupKindAttr(), Value());
 }
 
+namespace {
+/// Inline PTX without results, `operands` as $0.. with `constraints`.
+void asmStatement(OpBuilder &b, Location loc, const std::string &text,
+                  const std::string &constraints, ValueRange operands) {
+  LLVM::InlineAsmOp::create(
+      b, loc, LLVM::LLVMVoidType::get(b.getContext()), operands, text, constraints,
+      /*has_side_effects=*/true, /*is_align_stack=*/false, LLVM::TailCallKind::None,
+      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT), ArrayAttr());
+}
+} // namespace
+
+void Sm90Ops::bulkReduceAddF32(Value dst, Value src, int bytes) {
+  // MLIR 22's NVVM dialect has the tensor (TMA) form of the reduction only.
+  asmStatement(b, loc,
+               "cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [$0], [$1], " +
+                   std::to_string(bytes) + ";",
+               "l,r,~{memory}", ValueRange{dst, src});
+}
+
+void Sm90Ops::bulkCommit() { asmStatement(b, loc, "cp.async.bulk.commit_group;", "~{memory}", {}); }
+
+void Sm90Ops::bulkWait(int pending, bool readOnly) {
+  asmStatement(b, loc,
+               std::string("cp.async.bulk.wait_group") + (readOnly ? ".read " : " ") +
+                   std::to_string(pending) + ";",
+               "~{memory}", {});
+}
+
 void Sm90Ops::prefetchTensorMap(Value map) {
   NVVM::PrefetchOp::create(b, loc, NVVM::PrefetchCacheLevelAttr(),
                            NVVM::CacheEvictionPriorityAttr(), map, Value(), b.getUnitAttr());
@@ -205,7 +233,7 @@ SmallVector<Value> Sm90Ops::aFragments(DType dtype, ArrayRef<Value> acc) {
 
 SmallVector<Value> Sm90Ops::wgmma(int n, DType dtype, Value descA, ArrayRef<Value> aRegs,
                                   Value descB, WgmmaMajor majorB, ArrayRef<Value> acc,
-                                  WgmmaIssue issue) {
+                                  WgmmaIssue issue, WgmmaMajor majorA) {
   const int outs = n / 2;
   const bool accumulate = !acc.empty();
   const bool aInRegisters = !aRegs.empty();
@@ -240,6 +268,17 @@ SmallVector<Value> Sm90Ops::wgmma(int n, DType dtype, Value descA, ArrayRef<Valu
   std::string bText = reg(next++);
   constraints += ",l";
   operands.push_back(descB);
+  // Offsets added in the block (the descriptor's start address is its low
+  // field, in 16-byte units: adding never carries out of it).
+  std::string offsets;
+  if (issue.aPlus && !aInRegisters) {
+    offsets += ".reg .b64 da;\nadd.s64 da, " + aText + ", " + std::to_string(issue.aPlus >> 4) + ";\n";
+    aText = "da";
+  }
+  if (issue.bPlus) {
+    offsets += ".reg .b64 db;\nadd.s64 db, " + bText + ", " + std::to_string(issue.bPlus >> 4) + ";\n";
+    bText = "db";
+  }
   std::string scaleD = reg(next++);
   constraints += ",n";
   operands.push_back(i32c(b, loc, accumulate ? 1 : 0));
@@ -249,16 +288,17 @@ SmallVector<Value> Sm90Ops::wgmma(int n, DType dtype, Value descA, ArrayRef<Valu
     operands.push_back(v);
   }
 
-  asmText += "setp.ne.b32 p, " + scaleD + ", 0;\n";
+  asmText += "setp.ne.b32 p, " + scaleD + ", 0;\n" + offsets;
   if (issue.fenceBefore)
     asmText += "wgmma.fence.sync.aligned;\n";
   asmText += "wgmma.mma_async.sync.aligned.m64n" + std::to_string(n) + "k16.f32." +
              ptxType(dtype) + "." + ptxType(dtype) + " {";
   for (int i = 0; i < outs; ++i)
     asmText += (i ? ", " : "") + reg(i);
-  // imm-scale-a, imm-scale-b = 1; imm-trans-a (descriptor A only) = 0;
-  // imm-trans-b = 1 for an MN-major B.
-  asmText += "}, " + aText + ", " + bText + ", p, 1, 1, " + (aInRegisters ? "" : "0, ") +
+  // imm-scale-a, imm-scale-b = 1; imm-trans-a (descriptor A only) and
+  // imm-trans-b = 1 for an MN-major operand.
+  std::string transA = majorA == WgmmaMajor::MN ? "1, " : "0, ";
+  asmText += "}, " + aText + ", " + bText + ", p, 1, 1, " + (aInRegisters ? "" : transA) +
              (majorB == WgmmaMajor::MN ? "1" : "0") + ";\n";
   if (issue.commitAfter)
     asmText += "wgmma.commit_group.sync.aligned;\n";

@@ -75,6 +75,11 @@ struct WgmmaIssue {
   /// makes ptxas fence and wait before each of them: the batch runs one
   /// instruction at a time.
   llvm::ArrayRef<mlir::Value> laterInputs = {};
+  /// Bytes (multiples of 16) added to descA / descB inside the instruction's
+  /// PTX block: a loop then keeps one descriptor per tile live, not one
+  /// per k-step (LLVM hoists each `descriptor + constant` out of the loop
+  /// as an invariant of its own, two registers each).
+  int aPlus = 0, bPlus = 0;
 };
 
 struct Sm90Ops {
@@ -106,6 +111,16 @@ struct Sm90Ops {
   /// them (mbarrierArriveExpectTx). Out-of-bounds elements arrive as zeros.
   void tmaLoad(mlir::Value dst, mlir::Value map, llvm::ArrayRef<mlir::Value> coords,
                mlir::Value bar);
+  /// The copy engine's reduction of `bytes` (a multiple of 16) of f32 at
+  /// shared address `src` (i32, 16-byte aligned) into global memory at
+  /// `dst` (a generic pointer to global memory, 16-byte aligned): dst[i] +=
+  /// src[i], each element atomically; in the thread's current bulk group.
+  void bulkReduceAddF32(mlir::Value dst, mlir::Value src, int bytes);
+  /// cp.async.bulk.commit_group, and waits until at most `pending` of the
+  /// thread's bulk groups are in flight: `readOnly`, only until they have
+  /// read their shared memory (it may then be written again).
+  void bulkCommit();
+  void bulkWait(int pending, bool readOnly);
   /// Brings a tensor map into the descriptor cache ahead of its first copy.
   void prefetchTensorMap(mlir::Value map);
   /// Orders this thread's generic-proxy shared-memory accesses before later
@@ -141,7 +156,8 @@ struct Sm90Ops {
 
   /// One wgmma.mma_async m64nNk16 with f32 accumulators: D = A·B (+ D when
   /// `acc` is not empty), B from shared memory (`descB`, read as `majorB`),
-  /// A from shared memory (`descA`, K-major) or, when `aRegs` is not empty,
+  /// A from shared memory (`descA`, read as `majorA`: MN is A stored
+  /// transposed, its M dimension contiguous) or, when `aRegs` is not empty,
   /// from 4 registers of packed pairs (the m16n8k16 A fragment of the
   /// thread's warp). Returns the N/2 accumulators of the thread, in wgmma's
   /// order (8-column block j: values 4j..4j+3 as mma.sync's m16n8 C
@@ -149,7 +165,7 @@ struct Sm90Ops {
   llvm::SmallVector<mlir::Value> wgmma(int n, DType dtype, mlir::Value descA,
                                        llvm::ArrayRef<mlir::Value> aRegs, mlir::Value descB,
                                        WgmmaMajor majorB, llvm::ArrayRef<mlir::Value> acc,
-                                       WgmmaIssue issue);
+                                       WgmmaIssue issue, WgmmaMajor majorA = WgmmaMajor::K);
   /// Two f32 as one register of two 16-bit values of `dtype` (round to
   /// nearest even; `lo` in the low half).
   mlir::Value packPair(DType dtype, mlir::Value lo, mlir::Value hi);

@@ -70,6 +70,27 @@ AttentionBackwardSpec chooseSpec(const AttentionBackwardRequest &r, const Attent
   return s;
 }
 
+/// Sets spec.wgmma where the options and the device take the wgmma dK/dV
+/// kernel. Returns why it does not take the call where the options ask for
+/// it (AttentionTemplate::Sm90), else "".
+std::string chooseDkDvTemplate(const AttentionBackwardOptions &o, const std::string &arch,
+                               AttentionBackwardSpec &s) {
+  if (o.kernelTemplate == AttentionTemplate::Sm80)
+    return "";
+  std::string why;
+  if (!attentionUsesSm90(arch))
+    why = "the device is " + arch + ", not sm_90a";
+  else if (o.blockN || o.blockM || o.warps)
+    why = "options.blockN, blockM and warps choose the mma.sync kernel's tiles";
+  else if (s.blockN != 128 || s.blockM != 64)
+    why = "the block mask's blocks are not multiples of 64 query and 128 kv rows";
+  if (why.empty()) {
+    s.wgmma = true;
+    return "";
+  }
+  return o.kernelTemplate == AttentionTemplate::Sm90 ? "the wgmma dK/dV kernel: " + why : "";
+}
+
 bool readsBuffers(const CheckedMod &m) { return m.info && !m.info->interface.buffers.empty(); }
 
 double msSince(std::chrono::steady_clock::time_point t0) {
@@ -115,6 +136,10 @@ Result<AttentionBackwardInfo> Session::attentionBackward(const Program &program,
   if (found.failure)
     return *found.failure;
   const GpuTarget &target = *found.target;
+  if (std::string why = chooseDkDvTemplate(request.options, target.arch, spec); !why.empty())
+    return Error{ErrorKind::InvalidArgument, "attention backward on cuda:" +
+                                                 std::to_string(device) + " (" + target.name +
+                                                 "): " + why};
   if (Status st = checkAttentionBackwardSpec(spec, unsigned(target.sharedMemPerBlockOptin)); !st)
     return st.error().prefixed("attention backward on cuda:" + std::to_string(device) + " (" +
                                target.name + "): ");

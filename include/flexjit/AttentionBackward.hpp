@@ -17,6 +17,7 @@
 // compiler.
 #pragma once
 
+#include "flexjit/Attention.hpp"
 #include "flexjit/AttentionBackwardSpec.hpp"
 #include "flexjit/Evaluator.hpp"
 #include "flexjit/Tensor.hpp"
@@ -40,6 +41,12 @@ struct AttentionBackwardOptions {
   /// faster, measured). dK and dV are deterministic either way; the
   /// buffers' gradients are added atomically either way.
   bool deterministic = false;
+  /// The dK/dV kernel's template. Auto: the wgmma one on a device of
+  /// compute capability 9.0 where it takes the call (bf16/f16, head dims 64
+  /// or 128, no tile override, a given block mask's blocks multiples of 64
+  /// query and 128 kv rows), else the mma.sync one. Sm80: mma.sync. Sm90:
+  /// wgmma, or an Error saying why it does not take the call.
+  AttentionTemplate kernelTemplate = AttentionTemplate::Auto;
   /// Kernel choice overrides (AttentionBackwardSpec), 0: flexjit chooses.
   int blockN = 0, blockM = 0, warps = 0, stages = 0;
   int dqBlockM = 0, dqBlockN = 0, dqStages = 0;

@@ -40,6 +40,9 @@ struct AttentionBackwardSpec {
   int blockM = 64;  ///< query rows per step: 32, 64 or 128
   int warps = 8;    ///< 4 or 8
   int stages = 2;   ///< query tiles (Q, dO, LSE, delta) in shared memory: 1 or 2
+  /// The dK/dV kernel with wgmma (sm_90a only, BackwardDkDvSm90.cpp) instead
+  /// of mma.sync: blockN 128 (64 kv rows per warpgroup), blockM 64, warps 8.
+  bool wgmma = false;
 
   /// dQ by the dQ kernel (no atomics: the same inputs give the same bits)
   /// instead of f32 atomic adds from the dK/dV kernel and a convert kernel.
@@ -52,7 +55,8 @@ struct AttentionBackwardSpec {
   int dkdvThreads() const { return 32 * warps; }
   int dqThreads() const { return 2 * dqBlockM; } // 32 per 16 rows
   /// "bf16_d128_dv128_n128_m64_w8_s2_atomic" or
-  /// "..._det_m64_n64_s2" (deterministic), "_dense" when not block-sparse:
+  /// "..._det_m64_n64_s2" (deterministic), "_dense" when not block-sparse,
+  /// "_wgmma" with the sm_90a dK/dV kernel:
   /// part of the entry names and the cache key.
   std::string tag() const;
 };

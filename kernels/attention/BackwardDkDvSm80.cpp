@@ -43,31 +43,6 @@ WarpTile warpTile(Emitter &e, const WarpGrid &g) {
   return t;
 }
 
-AccFragment zeros(Emitter &e, int rows, int cols) {
-  return AccFragment(rows / 16, cols / 8, e.cf(0.0f));
-}
-
-/// scf.for over [0, n) (i32) carrying `frags`; `body(i)` builds one
-/// iteration (it may change the fragments' values); the fragments hold the
-/// loop's results afterwards.
-template <class F>
-void forCarrying(Emitter &e, Value n, const std::vector<AccFragment *> &frags, F &&body) {
-  OpBuilder &b = e.b;
-  std::vector<const AccFragment *> in(frags.begin(), frags.end());
-  Value lb = arith::ConstantIndexOp::create(b, e.loc, 0);
-  Value ub = arith::IndexCastOp::create(b, e.loc, b.getIndexType(), n);
-  Value step = arith::ConstantIndexOp::create(b, e.loc, 1);
-  auto loop = scf::ForOp::create(b, e.loc, lb, ub, step, fragmentValues(in));
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(loop.getBody());
-    setFragmentValues(loop.getRegionIterArgs(), frags);
-    body(arith::IndexCastOp::create(b, e.loc, e.i32, loop.getInductionVar()).getResult());
-    scf::YieldOp::create(b, e.loc, fragmentValues(in));
-  }
-  setFragmentValues(loop.getResults(), frags);
-}
-
 void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods &m) {
   auto &ops = e.ops;
   const AttentionBwdDkDvParams &P = attentionBwdDkDvParams();
@@ -96,8 +71,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   ModContext maskCtx = modContext(e, m.mask, e.arg(P.maskCtx));
 
   auto headBase = [&](PtrParam t, const AttentionParams::Strides &st, Value h) {
-    Value elem = ops.add(ops.mul(e.sext(e.bIdx), e.arg(st.b)), ops.mul(e.sext(h), e.arg(st.h)));
-    return e.globalGep(e.arg(t), ops.mul(elem, e.cl(2)));
+    return headRows(e, e.arg(t), st, h);
   };
   loadTileAsync(e, headBase(P.k, P.kStride, e.hkvIdx), e.arg(P.kStride.s), n0, e.kvLen, BN, D,
                 e.ci(kOff));
@@ -138,8 +112,8 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   Value densePartial = e.slt(ops.sub(e.kvLen, n0), e.ci(BN));
   Value qPad = e.sext(e.arg(P.qPad));
 
-  AccFragment dK = zeros(e, kvGrid.tileRows, dkCols), dV = zeros(e, kvGrid.tileRows, dvCols);
-  forCarrying(e, group, {&dK, &dV}, [&](Value g) {
+  AccFragment dK = zeroFragment(e, kvGrid.tileRows, dkCols), dV = zeroFragment(e, kvGrid.tileRows, dvCols);
+  forCarryingFragments(e, group, {&dK, &dV}, [&](Value g) {
     e.hIdx = ops.add(ops.mul(e.hkvIdx, group), g);
     TileWalk walk(e, BM, e.qLen, spec.blockSparse ? &qLists : nullptr, n0, e.bIdx, e.hIdx);
     Value numTiles = walk.numTiles();
@@ -163,7 +137,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
       commitGroup(e);
     }
 
-    forCarrying(e, numTiles, {&dK, &dV}, [&](Value t) {
+    forCarryingFragments(e, numTiles, {&dK, &dV}, [&](Value t) {
       Value pre = ops.add(t, e.ci(S - 1));
       e.ifThen(e.slt(pre, numTiles), [&] { issue(pre); });
       commitGroup(e);
@@ -179,7 +153,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
 
       // dP = dO·Vᵀ first: the score mod's argument then lives only from S
       // to dS, not across a product.
-      AccFragment dS = zeros(e, sM, sN);
+      AccFragment dS = zeroFragment(e, sM, sN);
       Value doWarp = ops.add(doOff, ops.mul(sT.row0, e.ci(Dv * 2)));
       warpGemm(
           e, dS, [&](int mt, int ks) { return doA.load(e, doWarp, mt, ks); }, vB,
@@ -187,7 +161,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
 
       // S = Q·Kᵀ, the mods, P.
       FragmentCoords c = mmaFragmentCoords(e, sT.row0, sM / 16, qStart);
-      AccFragment s = zeros(e, sM, sN);
+      AccFragment s = zeroFragment(e, sM, sN);
       Value qWarp = ops.add(qOff, ops.mul(sT.row0, e.ci(D * 2)));
       warpGemm(
           e, s, [&](int mt, int ks) { return qA.load(e, qWarp, mt, ks); }, kB,
@@ -226,7 +200,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
           BM / 16);
       if (atomicDq) {
         // dQ += dS·K into the f32 accumulator (scaled by the conversion).
-        AccFragment dQ = zeros(e, qT.grid.tileRows, qT.grid.tileCols);
+        AccFragment dQ = zeroFragment(e, qT.grid.tileRows, qT.grid.tileCols);
         Value dsWarp = ops.add(e.ci(dsOff), ops.mul(qT.row0, e.ci(BN * 2)));
         warpGemm(
             e, dQ, [&](int mt, int ks) { return dsA.load(e, dsWarp, mt, ks); }, kTB, e.ci(kOff),
@@ -244,21 +218,11 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   publishModErrors(e, e.arg(P.maskCtx), maskCtx);
 
   // dK (times the scale: S was (q·k)·scale) and dV, rows below KV_LEN.
-  Value col4 = ops.mul(ops.land(e.lane, e.ci(3)), e.ci(2));
-  auto store = [&](const AccFragment &f, PtrParam out, const AttentionParams::Strides &st,
-                   Value colOrigin, Value factor) {
-    Value base = headBase(out, st, e.hkvIdx);
-    for (int mt = 0; mt < f.mTiles(); ++mt)
-      for (int h = 0; h < 2; ++h) {
-        Value row = ops.add(ops.add(n0, kvT.row0), ops.add(e.shr(e.lane, 2), e.ci(16 * mt + 8 * h)));
-        e.ifThen(e.slt(row, e.kvLen), [&] {
-          Value rowPtr = e.globalGep(base, ops.mul(ops.mul(e.sext(row), e.arg(st.s)), e.cl(2)));
-          storeFragmentRow(e, rowPtr, f, mt, h, ops.add(colOrigin, col4), factor);
-        });
-      }
-  };
-  store(dK, P.dk, P.dkStride, kvColK, e.scale);
-  store(dV, P.dv, P.dvStride, kvColV, e.cf(1.0f));
+  Value row0 = ops.add(n0, kvT.row0);
+  storeKvRows(e, dK, headBase(P.dk, P.dkStride, e.hkvIdx), e.arg(P.dkStride.s), row0, kvColK,
+              e.scale);
+  storeKvRows(e, dV, headBase(P.dv, P.dvStride, e.hkvIdx), e.arg(P.dvStride.s), row0, kvColV,
+              e.cf(1.0f));
   gpu::ReturnOp::create(e.b, e.loc);
 }
 

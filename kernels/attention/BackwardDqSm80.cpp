@@ -184,7 +184,10 @@ void KernelBuilderOf<AttentionBackwardSpec>::build(mlir::gpu::GPUModuleOp gpuMod
   if (spec.hasMaskMod)
     m.mask = mods[i++].fn;
   buildAttentionBwdPreprocess(gpuModule, spec, entries[0].name);
-  buildAttentionBwdDkDv(gpuModule, spec, m, entries[1].name);
+  if (spec.wgmma)
+    buildAttentionBwdDkDvSm90(gpuModule, spec, m, entries[1].name);
+  else
+    buildAttentionBwdDkDv(gpuModule, spec, m, entries[1].name);
   if (spec.deterministic)
     buildAttentionBwdDq(gpuModule, spec, m, entries[2].name);
   else

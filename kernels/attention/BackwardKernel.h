@@ -7,6 +7,7 @@
 //
 //   preprocess (BackwardPreprocess.cpp)   delta, LSE · log2 e, dQ accumulator zeroed
 //   dK/dV      (BackwardDkDvSm80.cpp)     one CTA per kv tile over the query tiles that see it
+//              (BackwardDkDvSm90.cpp)     the same with wgmma on sm_90a (spec.wgmma)
 //   dQ         (BackwardDqSm80.cpp)       one CTA per query tile over its kv tiles
 //              or the conversion of the atomic dQ accumulator
 //
@@ -36,6 +37,10 @@ void buildAttentionBwdPreprocess(mlir::gpu::GPUModuleOp gpuModule,
                                  const AttentionBackwardSpec &spec, const std::string &name);
 void buildAttentionBwdDkDv(mlir::gpu::GPUModuleOp gpuModule, const AttentionBackwardSpec &spec,
                            const BackwardMods &mods, const std::string &name);
+/// The dK/dV kernel with wgmma (spec.wgmma; sm_90a), BackwardDkDvSm90.cpp.
+void buildAttentionBwdDkDvSm90(mlir::gpu::GPUModuleOp gpuModule,
+                               const AttentionBackwardSpec &spec, const BackwardMods &mods,
+                               const std::string &name);
 void buildAttentionBwdDq(mlir::gpu::GPUModuleOp gpuModule, const AttentionBackwardSpec &spec,
                          const BackwardMods &mods, const std::string &name);
 void buildAttentionBwdDqConvert(mlir::gpu::GPUModuleOp gpuModule,

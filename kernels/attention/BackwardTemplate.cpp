@@ -17,7 +17,7 @@ std::string AttentionBackwardSpec::tag() const {
                   str(warps) + "_s" + str(stages);
   t += deterministic ? "_det_m" + str(dqBlockM) + "_n" + str(dqBlockN) + "_s" + str(dqStages)
                      : "_atomic";
-  return t + (blockSparse ? "" : "_dense");
+  return t + (blockSparse ? "" : "_dense") + (wgmma ? "_wgmma" : "");
 }
 
 WarpGrid backwardWarpGrid(int rows, int cols, int warps) {
@@ -66,6 +66,8 @@ AttentionBackwardSpec defaultAttentionBackwardSpec(DType dtype, int headDim, int
 unsigned attentionBackwardDkDvSharedBytes(const AttentionBackwardSpec &s) {
   const unsigned elem = 2;
   unsigned dd = unsigned(s.headDim + s.valueHeadDim);
+  if (s.wgmma) // BackwardDkDvSm90.cpp's layout, from a 1024-byte boundary
+    return wgmmaDkDvSharedLayout(s).end + 1024;
   unsigned kv = unsigned(s.blockN) * dd * elem;
   unsigned stage = unsigned(s.blockM) * dd * elem + unsigned(s.blockM) * 8; // + LSE, delta
   unsigned pds = 2 * unsigned(s.blockM) * unsigned(s.blockN) * elem;        // P, dS
@@ -97,6 +99,9 @@ Status checkAttentionBackwardSpec(const AttentionBackwardSpec &s, unsigned share
     return bad("warps " + str(s.warps) + " is not supported (supported: 4, 8)");
   if (s.stages != 1 && s.stages != 2)
     return bad("stages " + str(s.stages) + " is not supported (supported: 1, 2)");
+  if (s.wgmma && (s.blockN != 128 || s.blockM != 64 || s.warps != 8))
+    return bad("the wgmma dK/dV kernel takes blockN 128, blockM 64 and 8 warps, not " +
+               str(s.blockN) + ", " + str(s.blockM) + " and " + str(s.warps));
   auto gridOk = [&](int rows, int cols, const char *what) -> Status {
     if (backwardWarpGrid(rows, cols, s.warps).alongRows == 0)
       return bad(std::string("no split of ") + what + " (" + str(rows) + " x " + str(cols) +
@@ -150,6 +155,29 @@ int64_t attentionBackwardQPad(int64_t qLen, int qBlock) {
   if (m % 128) // block sizes are powers of two: this never happens
     m *= 128;
   return (std::max<int64_t>(qLen, 1) + m - 1) / m * m;
+}
+
+WgmmaDkDvSharedLayout wgmmaDkDvSharedLayout(const AttentionBackwardSpec &s) {
+  // Tiles of 16-bit elements in the 128-byte-swizzled layout (multiples of
+  // 1024 bytes); LSE and delta take 512 bytes, padded so the next stage's
+  // tiles stay aligned.
+  WgmmaDkDvSharedLayout l;
+  l.k = 0;
+  l.v = l.k + s.blockN * s.headDim * 2;
+  l.stage0 = l.v + s.blockN * s.valueHeadDim * 2;
+  l.q = 0;
+  l.dOut = s.blockM * s.headDim * 2;
+  l.lse = l.dOut + s.blockM * s.valueHeadDim * 2;
+  l.delta = l.lse + s.blockM * 4;
+  l.stageBytes = l.lse + 1024;
+  l.dsT = l.stage0 + s.stages * l.stageBytes;
+  // Atomic dQ: each warpgroup's [blockM x 64] f32 tile of dQ, rows padded
+  // by 16 bytes (the next row starts 4 banks on), which the copy engine adds
+  // into the accumulator.
+  l.dqRowBytes = 64 * 4 + 16;
+  l.dqStage = l.dsT + s.blockN * s.blockM * 2;
+  l.end = l.dqStage + (s.deterministic ? 0 : 2 * s.blockM * l.dqRowBytes);
+  return l;
 }
 
 namespace {

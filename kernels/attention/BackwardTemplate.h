@@ -65,6 +65,17 @@ struct AttentionBwdDqConvertParams {
 };
 const AttentionBwdDqConvertParams &attentionBwdDqConvertParams();
 
+/// Byte offsets of the wgmma dK/dV kernel's shared memory (from its start
+/// rounded up to 1024 bytes): K [blockN x D], V [blockN x Dv], `stages`
+/// query tiles (Q [blockM x D], dO [blockM x Dv], LSE and delta, at
+/// stage0 + i · stageBytes + q, dOut, lse, delta), dSᵀ [blockN x blockM],
+/// with atomic dQ each warpgroup's dQ tile (at dqStage + g · blockM ·
+/// dqRowBytes).
+struct WgmmaDkDvSharedLayout {
+  int k, v, stage0, stageBytes, q, dOut, lse, delta, dsT, dqStage, dqRowBytes, end;
+};
+WgmmaDkDvSharedLayout wgmmaDkDvSharedLayout(const AttentionBackwardSpec &spec);
+
 template <> struct KernelTemplateOf<AttentionBackwardSpec> {
   static const char *name() { return "attention backward (sm_80 mma.sync)"; }
   /// The score mod with its derivative, if the spec has one, then the mask

@@ -39,4 +39,23 @@ FragmentCoords mmaFragmentCoords(Emitter &e, Value warpRow0, int mTiles, Value t
   return c;
 }
 
+FragmentCoords kvRowFragmentCoords(Emitter &e, Value kvRow0, int mTiles) {
+  auto &ops = e.ops;
+  FragmentCoords c;
+  c.kvRows = true;
+  c.rows.resize(size_t(mTiles));
+  c.kvForMod.resize(size_t(mTiles));
+  // As the query rows above: kv rows past KV_LEN are computed on clamped
+  // indices (and masked).
+  Value lastKv = ops.sub(e.kvLen, e.ci(1));
+  for (int mt = 0; mt < mTiles; ++mt)
+    for (int r = 0; r < 2; ++r) {
+      c.rows[mt][r] = ops.add(kvRow0, ops.add(e.shr(e.lane, 2), e.ci(mt * 16 + 8 * r)));
+      c.kvForMod[mt][r] = e.smin(c.rows[mt][r], lastKv);
+    }
+  c.col = ops.mul(ops.land(e.lane, e.ci(3)), e.ci(2));
+  c.lastQ = ops.sub(e.qLen, e.ci(1));
+  return c;
+}
+
 } // namespace flexjit::attn

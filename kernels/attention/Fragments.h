@@ -64,16 +64,26 @@ llvm::SmallVector<Value> fragmentValues(const std::vector<const AccFragment *> &
 void setFragmentValues(mlir::ValueRange values, const std::vector<AccFragment *> &into);
 
 /// Where this thread's fragment elements are: the query row of each
-/// (m-tile, half) and the first of its two columns in each n-tile.
+/// (m-tile, half) and the first of its two columns in each n-tile; or, for
+/// a transposed tile (`kvRows`: Sᵀ, rows are kv positions and columns query
+/// rows, as the sm_90a dK/dV kernel computes it), the kv row of each.
 struct FragmentCoords {
-  std::vector<std::array<Value, 2>> rows;    ///< [mt][half]: absolute query rows (i32)
+  std::vector<std::array<Value, 2>> rows;    ///< [mt][half]: absolute query (or kv) rows (i32)
   std::vector<std::array<Value, 2>> qForMod; ///< the same clamped to Q_LEN - 1 (what a mod sees)
   Value col;                                 ///< 2 * (lane % 4) (i32)
+  bool kvRows = false;
+  /// kvRows: rows clamped to KV_LEN - 1 (what a mod sees); Q_LEN - 1, the
+  /// clamp of the columns.
+  std::vector<std::array<Value, 2>> kvForMod;
+  Value lastQ;
 };
 
 /// The m16n8 layout for a warp whose first row is tileRow0 + warpRow0
 /// (tileRow0: the first row of the CTA's query tile; null means e.m0).
 FragmentCoords mmaFragmentCoords(Emitter &e, Value warpRow0, int mTiles, Value tileRow0 = {});
+/// The same layout over a transposed tile whose warp's first kv row is
+/// `kvRow0` (absolute, i32).
+FragmentCoords kvRowFragmentCoords(Emitter &e, Value kvRow0, int mTiles);
 
 /// Per-row values of online softmax for this thread's rows: [mt][half].
 struct RowStats {

@@ -21,7 +21,7 @@ Value swizzledOffset(Emitter &e, Value row, Value chunk, int rowBytes) {
 }
 
 void loadTileAsync(Emitter &e, Value base, Value rowStride, Value row0, Value len, int rows,
-                   int dim, Value dst) {
+                   int dim, Value dst, bool columnBlocks) {
   auto &ops = e.ops;
   const int chunks = dim / 8; // 16-byte chunks per row
   const int total = rows * chunks;
@@ -38,7 +38,11 @@ void loadTileAsync(Emitter &e, Value base, Value rowStride, Value row0, Value le
     Value elem = ops.add(ops.mul(e.sext(clamped), rowStride), e.sext(ops.shl(chunk, e.ci(3))));
     Value src = e.globalGep(base, ops.mul(elem, e.cl(2)));
     Value srcGlobal = LLVM::AddrSpaceCastOp::create(e.b, e.loc, e.ptrGlobal, src);
-    Value dstPtr = e.sharedAt(ops.add(dst, swizzledOffset(e, row, chunk, rowBytes)));
+    Value at = swizzledOffset(e, row, chunk, rowBytes);
+    if (columnBlocks) // chunk c in column block c / 8, at chunk c % 8 of a 128-byte row
+      at = ops.add(ops.mul(e.shr(chunk, 3), e.ci(rows * 128)),
+                   swizzledOffset(e, row, ops.land(chunk, e.ci(7)), 128));
+    Value dstPtr = e.sharedAt(ops.add(dst, at));
     Value srcSize = ops.select(valid, e.ci(16), e.ci(0));
     NVVM::CpAsyncOp::create(e.b, e.loc, dstPtr, srcGlobal, 16, NVVM::LoadCacheModifierKind::CG,
                             srcSize);

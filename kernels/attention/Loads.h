@@ -17,8 +17,11 @@ Value swizzledOffset(Emitter &e, Value row, Value chunk, int rowBytes);
 /// elements, i64; rows from `row0`, `len` rows valid) into the swizzled tile
 /// at shared byte offset `dst`: rows past `len` are zero-filled (src-size 0,
 /// from a clamped, valid address). Every thread of the CTA takes part.
+/// `columnBlocks`: the tile laid out as wgmma reads it with 128-byte
+/// swizzling instead (kernels/Sm90Ops.h: dim / 64 blocks of [rows x 64],
+/// each 1024-byte aligned when `dst` is).
 void loadTileAsync(Emitter &e, Value base, Value rowStride, Value row0, Value len, int rows,
-                   int dim, Value dst);
+                   int dim, Value dst, bool columnBlocks = false);
 
 /// cp.async.commit_group / wait_group n.
 void commitGroup(Emitter &e);

@@ -109,8 +109,17 @@ TileMods tileMods(Emitter &e, func::FuncOp score, func::FuncOp mask, const ModCo
   return mods;
 }
 
-Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el) {
-  return e.ops.add(kvStart, e.ops.add(c.col, e.ci(AccFragment::colOffset(j, el))));
+ModPosition modPosition(Emitter &e, const FragmentCoords &c, Value colStart, int mt, int j,
+                        int el) {
+  const int half = AccFragment::half(el);
+  Value column = e.ops.add(colStart, e.ops.add(c.col, e.ci(AccFragment::colOffset(j, el))));
+  if (c.kvRows)
+    return {e.smin(column, c.lastQ), c.rows[mt][half], c.kvForMod[mt][half]};
+  return {c.qForMod[mt][half], column, Value()};
+}
+
+Value modKv(Emitter &e, const ModPosition &at, Value lastKv) {
+  return at.kvClamped ? at.kvClamped : e.smin(at.kvRaw, lastKv);
 }
 
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
@@ -124,13 +133,13 @@ void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStar
       for (int el = 0; el < 4; ++el) {
         Value &v = s.at(mt, j, el);
         if (mods.score) {
-          Value kv = e.smin(kvOf(e, c, kvStart, j, el), mods.lastKv);
+          ModPosition at = modPosition(e, c, kvStart, mt, j, el);
+          Value kv = modKv(e, at, mods.lastKv);
           Value scaled = e.fmul(v, e.scale);
           if (scaledOut)
             scaledOut->at(mt, j, el) = scaled;
           Value r = func::CallOp::create(e.b, e.loc, mods.score,
-                                         ValueRange{scaled, e.bIdx, e.hIdx,
-                                                    c.qForMod[mt][AccFragment::half(el)], kv,
+                                         ValueRange{scaled, e.bIdx, e.hIdx, at.q, kv,
                                                     mods.scoreCtx})
                         .getResult(0);
           v = e.fmul(r, e.cf(kLog2e));
@@ -153,14 +162,12 @@ void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart
     for (int mt = 0; mt < s.mTiles(); ++mt)
       for (int j = 0; j < s.nTiles(); ++j)
         for (int el = 0; el < 4; ++el) {
-          Value kvRaw = kvOf(e, c, kvStart, j, el);
-          Value ok = e.slt(kvRaw, e.kvLen);
+          ModPosition at = modPosition(e, c, kvStart, mt, j, el);
+          Value ok = e.slt(at.kvRaw, e.kvLen);
           if (mods.mask) {
-            Value kv = e.smin(kvRaw, mods.lastKv);
+            Value kv = modKv(e, at, mods.lastKv);
             Value m = func::CallOp::create(b, e.loc, mods.mask,
-                                           ValueRange{e.bIdx, e.hIdx,
-                                                      c.qForMod[mt][AccFragment::half(el)], kv,
-                                                      mods.maskCtx})
+                                           ValueRange{e.bIdx, e.hIdx, at.q, kv, mods.maskCtx})
                           .getResult(0);
             ok = ops.land(ok, ops.ne(m, ops.c8(0)));
           }

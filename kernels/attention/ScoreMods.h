@@ -53,11 +53,21 @@ struct TileMods {
 TileMods tileMods(Emitter &e, mlir::func::FuncOp score, mlir::func::FuncOp mask,
                   const ModContext &scoreCtx, const ModContext &maskCtx);
 
-/// The kv column of element `el` of n-tile j of a score tile whose first
-/// column is kvStart (i32).
-Value kvOf(Emitter &e, const FragmentCoords &c, Value kvStart, int j, int el);
+/// Where element `el` of tile (mt, j) of a score tile is: its kv position
+/// as computed (`kvRaw`, may pass KV_LEN) and the (q, kv) a mod is called
+/// with (clamped). `colStart`: the tile's first column (a kv position, or a
+/// query row for a transposed tile, FragmentCoords::kvRows), i32.
+struct ModPosition {
+  Value q, kvRaw;
+  Value kvClamped; ///< a transposed tile's (its rows'); else made by modKv
+};
+ModPosition modPosition(Emitter &e, const FragmentCoords &c, Value colStart, int mt, int j,
+                        int el);
+/// The kv a mod is called with: kvRaw clamped to lastKv (KV_LEN - 1).
+Value modKv(Emitter &e, const ModPosition &at, Value lastKv);
 
 /// Scores in base-2 units: the scale and the score mod, on every element
+/// (`kvStart`: the first column, as modPosition's colStart)
 /// (nothing without a score mod when mods.scaleInSoftmax). With `scaled`
 /// and a score mod, `scaled` receives each element's (q . k) * scale, the
 /// score mod's argument (the backward passes it to the mod's derivative).

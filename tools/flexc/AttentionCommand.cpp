@@ -84,8 +84,8 @@ cl::opt<std::string> archArg("arch", cl::value_desc("ARCH"), cl::init("sm_90a"),
                              cl::cat(category),
                              cl::desc("sm_80, sm_86, sm_89, sm_90, sm_90a (default sm_90a)"));
 cl::opt<bool> sm80Arg("sm80", cl::sub(command), cl::cat(category),
-                      cl::desc("the sm_80 template on sm_90a too (the backward has only that "
-                               "one)"));
+                      cl::desc("the sm_80 template on sm_90a too (--backward: the mma.sync "
+                               "dK/dV kernel)"));
 cl::opt<bool> noWarpSpecializationArg(
     "no-warp-specialization", cl::sub(command), cl::cat(category),
     cl::desc("the sm_90a kernel without a producer warpgroup (ablation)"));
@@ -227,6 +227,9 @@ int attention() {
         defaultAttentionBackwardSpec(dt, headDim, dv, !score.empty(), !mask.empty());
     spec.blockSparse = !mask.empty() || blockSparse;
     spec.deterministic = deterministic;
+    // The wgmma dK/dV kernel on sm_90a unless --sm80 or a tile override
+    // (the API's choice, AttentionBackwardOptions::kernelTemplate).
+    spec.wgmma = attentionUsesSm90(arch) && !sm80Arg && !blockM && !blockN && !warps;
     applyOverrides({{blockM, &spec.blockM},
                     {blockN, &spec.blockN},
                     {stages, &spec.stages},
@@ -245,7 +248,8 @@ int attention() {
       text << "attention backward " << spec.tag() << " (" << kernels->arch << ")\n"
            << "  score mod: " << (score.empty() ? "none" : score)
            << ", mask mod: " << (mask.empty() ? "none" : mask) << "\n"
-           << "  dK/dV: " << spec.dkdvThreads() << " threads, kv tiles of " << spec.blockN
+           << "  dK/dV: " << (spec.wgmma ? "wgmma, " : "mma.sync, ") << spec.dkdvThreads()
+           << " threads, kv tiles of " << spec.blockN
            << " rows, query tiles of " << spec.blockM << " (" << spec.stages
            << " in flight), " << attentionBackwardDkDvSharedBytes(spec)
            << " bytes of dynamic shared memory\n"

@@ -214,5 +214,92 @@ TEST(AttentionBackwardKernel, WrongModsOrUnsupportedSpecsAreErrors) {
       << k.error().message;
 }
 
+/// The wgmma dK/dV kernel (spec.wgmma): compiled for sm_90a, its products
+/// are wgmma (A from registers for dV and dK, a transposed A from shared
+/// memory for the atomic dQ), and ptxas assembles it without wgmma
+/// serialization warnings. Registers and spills printed as above.
+void compileWgmma(AttentionBackwardSpec sp, const std::string &score, const std::string &mask) {
+  sp.wgmma = true;
+  SCOPED_TRACE(sp.tag() + " " + score + "+" + mask);
+  auto m = sharedCompiler().attentionBackwardKernels(examples(), score, mask, sp, "sm_90a");
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  ASSERT_EQ(m->entries.size(), 3u);
+  EXPECT_NE(m->entries[1].name.find("_wgmma"), std::string::npos);
+  std::string dkdv = entryText(m->ptx, m->entries[1].name);
+  ASSERT_FALSE(dkdv.empty());
+  EXPECT_EQ(dkdv.find("mma.sync"), std::string::npos);
+  EXPECT_EQ(dkdv.find("ldmatrix"), std::string::npos);
+  EXPECT_NE(dkdv.find("cp.async.cg.shared.global"), std::string::npos);
+  EXPECT_NE(dkdv.find("fence.proxy.async"), std::string::npos);
+  // Sᵀ and dPᵀ: m64n64 from shared memory; dV, dK: m64n<D> with A in
+  // registers ({...} operand); dQ: the transposed A (imm-trans-a 1).
+  EXPECT_NE(dkdv.find("wgmma.mma_async.sync.aligned.m64n64k16.f32"), std::string::npos);
+  const std::string nD = "wgmma.mma_async.sync.aligned.m64n" + std::to_string(sp.headDim) + "k16";
+  EXPECT_NE(dkdv.find(nD), std::string::npos);
+  // Atomic dQ: the copy engine's bulk reduce-add from shared memory, no
+  // f32 atomics per element.
+  EXPECT_EQ(dkdv.find("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32") !=
+                std::string::npos,
+            !sp.deterministic);
+  EXPECT_EQ(dkdv.find(".global.add.f32"), std::string::npos);
+  EXPECT_EQ(m->ptx.find("call.uni"), std::string::npos);
+  // mma.sync's kernel is not this spec's: compiled for sm_80 it is an error.
+  auto wrong = sharedCompiler().attentionBackwardKernels(examples(), score, mask, sp, "sm_80");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message.find("compiled for sm_90a, not sm_80"), std::string::npos)
+      << wrong.error().message;
+  if (ptxasPath().empty())
+    GTEST_SKIP() << "no ptxas found at configure time: PTX not assembled";
+  std::string log;
+  std::string err = assemble(m->ptx, "sm_90a", "attention_bwd_" + sp.tag(), &log);
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(log.find("C75"), std::string::npos) << "wgmma serialized:\n" << log;
+  for (const auto &r : parsePtxasReport(log)) {
+    if (r.entry.find("_dkdv_") == std::string::npos)
+      continue;
+    std::cout << "  [ptxas] sm_90a " << r.entry << " " << score << "+" << mask << ": "
+              << r.registers << " registers, spills " << r.spillStores << "+" << r.spillLoads
+              << " bytes\n";
+  }
+}
+
+TEST(AttentionBackwardKernel, WgmmaDkDvAssemblesForSm90a) {
+  compileWgmma(spec("", ""), "", "");
+  compileWgmma(spec("", "causal"), "", "causal");
+  compileWgmma(spec("", "document"), "", "document");
+  compileWgmma(spec("alibi", "causal"), "alibi", "causal");
+  compileWgmma(spec("softcap", "causal"), "softcap", "causal");
+  compileWgmma(spec("bias_2d", "causal"), "bias_2d", "causal");
+  compileWgmma(spec("", "causal", 64, 64), "", "causal");
+  compileWgmma(spec("softcap", "", 64, 128, DType::F16), "softcap", "");
+  auto det = spec("", "sliding_window");
+  det.deterministic = true;
+  compileWgmma(det, "", "sliding_window");
+  auto oneStage = spec("", "prefix_lm");
+  oneStage.stages = 1;
+  compileWgmma(oneStage, "", "prefix_lm");
+}
+
+TEST(AttentionBackwardKernel, WgmmaSpecTakesItsTilesOnly) {
+  auto sp = spec("", "causal");
+  sp.wgmma = true;
+  sp.blockN = 64;
+  Status st = checkAttentionBackwardSpec(sp);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("the wgmma dK/dV kernel takes blockN 128, blockM 64 and 8 warps"),
+            std::string::npos)
+      << st.message();
+  sp.blockN = 128;
+  EXPECT_TRUE(checkAttentionBackwardSpec(sp));
+  // Its shared memory: K, V, two query stages, dSᵀ, the two warpgroups'
+  // dQ tiles (rows padded by 16 bytes) and the alignment.
+  EXPECT_EQ(attentionBackwardDkDvSharedBytes(sp),
+            unsigned(2 * 128 * 128 * 2 + 2 * (2 * 64 * 128 * 2 + 1024) + 128 * 64 * 2 +
+                     2 * 64 * (256 + 16) + 1024));
+  sp.deterministic = true; // no dQ tiles
+  EXPECT_EQ(attentionBackwardDkDvSharedBytes(sp),
+            unsigned(2 * 128 * 128 * 2 + 2 * (2 * 64 * 128 * 2 + 1024) + 128 * 64 * 2 + 1024));
+}
+
 } // namespace
 } // namespace flexjit

@@ -3,7 +3,9 @@
 // causal, sliding window, document, prefix-LM, ALiBi+causal, softcap+causal,
 // a relative-position bias read from an f32 buffer (and a [H, N] bias), GQA
 // and MQA, odd and unequal lengths, D 64 and 128, f16, fully masked rows;
-// each with atomic dQ and with the deterministic dQ kernel; the gradients of
+// each with atomic dQ and with the deterministic dQ kernel, and with the
+// dK/dV kernel flexjit chooses (the wgmma one on compute capability 9.0)
+// and the mma.sync one (AttentionTemplate::Sm80); the gradients of
 // the f32 buffers the score mod reads, also with those buffers given in
 // device memory (read in place by both passes).
 //
@@ -73,6 +75,16 @@ const Program &program() {
 Session &session() {
   static Session s;
   return s;
+}
+
+/// Whether device 0 is compute capability 9.0 (sm_90a), where flexjit
+/// chooses the wgmma dK/dV kernel.
+bool deviceIsSm90() {
+  static const bool sm90 = [] {
+    auto info = cuda::deviceInfo(0);
+    return info.ok() && attentionUsesSm90(info->arch());
+  }();
+  return sm90;
 }
 
 struct Case {
@@ -167,7 +179,8 @@ struct Run {
 /// The forward and the backward of `c` on device 0, `deterministic` dQ or
 /// atomic; the gradients into `g`.
 bool runGpu(const Case &c, const CaseInputs &in, const HostTensor &q, const HostTensor &k,
-            const HostTensor &v, const HostTensor &dO, bool deterministic, GpuGrads &g) {
+            const HostTensor &v, const HostTensor &dO, bool deterministic,
+            AttentionTemplate dkdv, GpuGrads &g) {
   auto ctxR = cuda::Context::retainPrimary(0);
   EXPECT_TRUE(ctxR.ok()) << (ctxR.ok() ? "" : ctxR.error().message);
   if (!ctxR.ok())
@@ -239,11 +252,14 @@ bool runGpu(const Case &c, const CaseInputs &in, const HostTensor &q, const Host
   for (auto &[name, buf] : bgrads)
     r.bufferGrads[name] = GradBuffer{buf.devicePtr(), in.mods.buffers.at(name).shape, 0};
   r.options.deterministic = deterministic;
+  r.options.kernelTemplate = dkdv;
   auto bi = session().attentionBackward(prog, r);
   EXPECT_TRUE(bi.ok()) << (bi.ok() ? "" : bi.error().message);
   if (!bi.ok())
     return false;
   EXPECT_EQ(bi->spec.deterministic, deterministic);
+  // The wgmma dK/dV kernel wherever flexjit may choose it on sm_90a.
+  EXPECT_EQ(bi->spec.wgmma, dkdv != AttentionTemplate::Sm80 && deviceIsSm90()) << bi->spec.tag();
   if (Status st = ctx.synchronize(); !st) {
     ADD_FAILURE() << st.message();
     return false;
@@ -322,8 +338,10 @@ bool runReference(const Case &c, const CaseInputs &in, const HostTensor &q, cons
 }
 
 /// Runs `c` with the given dQ mode and checks it (see the top of the file).
-void check(const Case &c, bool deterministic) {
-  SCOPED_TRACE(c.name + (deterministic ? " (deterministic dQ)" : " (atomic dQ)"));
+void check(const Case &c, bool deterministic,
+           AttentionTemplate dkdv = AttentionTemplate::Auto) {
+  SCOPED_TRACE(c.name + (deterministic ? " (deterministic dQ)" : " (atomic dQ)") +
+               (dkdv == AttentionTemplate::Sm80 ? " (mma.sync dK/dV)" : ""));
   CaseInputs in(c);
   std::mt19937 rng(uint32_t(std::hash<std::string>{}(c.name)));
   HostTensor q = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.D);
@@ -335,7 +353,7 @@ void check(const Case &c, bool deterministic) {
   v.fillNormal(rng);
   dO.fillNormal(rng);
   Run run;
-  if (!runGpu(c, in, q, k, v, dO, deterministic, run.gpu))
+  if (!runGpu(c, in, q, k, v, dO, deterministic, dkdv, run.gpu))
     return;
   if (!runReference(c, in, q, k, v, dO, run))
     return;
@@ -376,7 +394,7 @@ void check(const Case &c, bool deterministic) {
 
   if (deterministic) {
     GpuGrads again;
-    if (!runGpu(c, in, q, k, v, dO, true, again))
+    if (!runGpu(c, in, q, k, v, dO, true, dkdv, again))
       return;
     EXPECT_EQ(std::memcmp(again.dq.storage(), run.gpu.dq.storage(), run.gpu.dq.storageBytes()),
               0)
@@ -410,18 +428,23 @@ std::vector<Case> cases() {
   return v;
 }
 
-class AttentionBackwardGpu : public ::testing::TestWithParam<std::tuple<Case, bool>> {};
+class AttentionBackwardGpu
+    : public ::testing::TestWithParam<std::tuple<Case, bool, AttentionTemplate>> {};
 
 TEST_P(AttentionBackwardGpu, MatchesReference) {
   REQUIRE_GPU();
-  check(std::get<0>(GetParam()), std::get<1>(GetParam()));
+  check(std::get<0>(GetParam()), std::get<1>(GetParam()), std::get<2>(GetParam()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, AttentionBackwardGpu,
-                         ::testing::Combine(::testing::ValuesIn(cases()), ::testing::Bool()),
+                         ::testing::Combine(::testing::ValuesIn(cases()), ::testing::Bool(),
+                                            ::testing::Values(AttentionTemplate::Auto,
+                                                              AttentionTemplate::Sm80)),
                          [](const auto &info) {
                            return std::get<0>(info.param).name +
-                                  (std::get<1>(info.param) ? "_det" : "_atomic");
+                                  (std::get<1>(info.param) ? "_det" : "_atomic") +
+                                  (std::get<2>(info.param) == AttentionTemplate::Sm80 ? "_sm80"
+                                                                                      : "");
                          });
 
 TEST(AttentionBackwardGpuSanitize, Small) {
@@ -429,6 +452,7 @@ TEST(AttentionBackwardGpuSanitize, Small) {
   Case c{"sanitize", DType::BF16, 1, 1, 1, 130, 130, 64, "causal", "alibi", {"slopes"}, 0};
   check(c, false);
   check(c, true);
+  check(c, false, AttentionTemplate::Sm80);
 }
 
 } // namespace
