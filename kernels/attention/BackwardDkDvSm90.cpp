@@ -27,6 +27,8 @@
 #include "kernels/attention/BlockWalk.h"
 #include "kernels/attention/Loads.h"
 
+#include <algorithm>
+
 namespace flexjit {
 namespace attn {
 namespace {
@@ -111,21 +113,33 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
       loadF32Async(e, e.globalGep(e.arg(P.lse2), rowAt), BM, ops.add(at, e.ci(L.lse)));
       loadF32Async(e, e.globalGep(e.arg(P.delta), rowAt), BM, ops.add(at, e.ci(L.delta)));
     };
+    // The previous head's last tile is read until this barrier.
+    e.barrier();
     for (int st = 0; st + 1 < S; ++st) {
       Value t = e.ci(st);
       e.ifThen(e.slt(t, numTiles), [&] { issue(t); });
       commitGroup(e);
     }
 
+    // One CTA barrier per tile: tile t's copies have landed and every
+    // thread is done with tile t - 1 (its stage, dSᵀ, dQ's tiles), whose
+    // stage then takes tile t + S - 1.
     forCarryingFragments(e, numTiles, {&dK, &dV}, [&](Value t) {
-      Value pre = ops.add(t, e.ci(S - 1));
-      e.ifThen(e.slt(pre, numTiles), [&] { issue(pre); });
-      commitGroup(e);
-      waitGroup(e, S - 1);
+      if (S == 1) { // the one stage is free once every thread is done with it
+        e.barrier();
+        issue(t);
+        commitGroup(e);
+      }
+      waitGroup(e, std::max(S - 2, 0));
       // cp.async wrote the stage through the generic proxy; wgmma reads it
       // through the async one.
       s.fenceProxyAsync();
       e.barrier();
+      if (S > 1) {
+        Value pre = ops.add(t, e.ci(S - 1));
+        e.ifThen(e.slt(pre, numTiles), [&] { issue(pre); });
+        commitGroup(e);
+      }
 
       auto [qStart, walkPartial] = walk.tile(t);
       Value isPartial = spec.blockSparse ? ops.lor(walkPartial, crossesEnd) : crossesEnd;
@@ -272,8 +286,6 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
           s.bulkWait(0, /*readOnly=*/true);
         });
       }
-      // The stage, dSᵀ and dQ's tiles are overwritten by the next iteration.
-      e.barrier();
     });
   });
   waitGroup(e, 0);
