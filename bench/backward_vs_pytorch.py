@@ -60,6 +60,10 @@ def parse_args(argv=None):
                     help="comma-separated NxMwWsS tilings to time as well (e.g. 128x64w8s2)")
     ap.add_argument("--also-sm80", action="store_true",
                     help="time the mma.sync dK/dV kernel too (where the default is the wgmma one)")
+    ap.add_argument("--flexjit-only", action="store_true",
+                    help="time flexjit's backward alone (no PyTorch, no error check): a run "
+                         "for a profiler, e.g. ncu --kernel-name regex:bwd_dkdv; with "
+                         "--also-sm80: the mma.sync dK/dV kernel instead")
     ap.add_argument("--json")
     return ap.parse_args(argv)
 
@@ -214,6 +218,14 @@ def main(argv=None):
             q, k, v, dO = (torch.randn(B, H, S, D, device=dev, dtype=torch.bfloat16, generator=g)
                            for _ in range(4))
             flops = 2.5 * 4.0 * B * H * D * allowed(mask_fn, S)
+            if args.flexjit_only:
+                fb = flexjit_call(q, k, v, dO, mask_name, score_name, inputs, args.deterministic,
+                                  kernel=80 if args.also_sm80 else 0)
+                row["flexjit_bwd_ms"] = time_ms(fb)
+                row["flexjit_tflops"] = flops / (row["flexjit_bwd_ms"] * 1e-3) / 1e12
+                row["flexjit_tag"] = fb.keep[-1].tag.decode()
+                print(json.dumps(row), flush=True)
+                continue
             tb = torch_call(q, k, v, dO, mask_fn, score_fn, S)
             fb = flexjit_call(q, k, v, dO, mask_name, score_name, inputs, args.deterministic)
             row["torch_bwd_ms"] = time_ms(tb)
@@ -271,6 +283,10 @@ def main(argv=None):
           "| err dq (flexjit/torch) | err dk | err dv |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        if args.flexjit_only and "error" not in r:
+            print("| %s | - | %.3f | - | %.1f | - | - | - | - |"
+                  % (r["case"], r["flexjit_bwd_ms"], r["flexjit_tflops"]))
+            continue
         if "error" in r:
             print("| %s | failed: %s |" % (r["case"], r["error"][:200]))
             continue

@@ -80,6 +80,10 @@ Result<std::vector<BoundMod>> bindMods(mlir::ModuleOp module, const KernelInstan
       if (!grad)
         return grad.error();
       m.derivative = *grad;
+      // The derivative evaluates the mod again (its tanh, its divisions):
+      // the same rounding as the mod's, and none of the slow path's spills.
+      if (slots[i].approxDivision)
+        markApproxDivision(module, m.derivative);
     }
     bound.push_back(m);
   }

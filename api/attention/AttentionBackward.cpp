@@ -118,6 +118,7 @@ Result<AttentionBackwardInfo> Session::attentionBackward(const Program &program,
       request.blockMask && request.blockMask->device ? &request.blockMask->device->shape
                                                      : nullptr;
   AttentionBackwardSpec spec = chooseSpec(request, dims, givenShape);
+  spec.bufferGrads = !grads.empty();
   if (Status st = checkAttentionBackwardSpec(spec); !st)
     return st.error().prefixed("attention backward: ");
   if (request.blockMask) {

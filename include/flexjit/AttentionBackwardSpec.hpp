@@ -34,6 +34,11 @@ struct AttentionBackwardSpec {
   /// true: the kernels walk the block mask's lists (dK/dV its q lists, dQ its
   /// kv lists); false (dense): every tile, no block mask read, no mask mod.
   bool blockSparse = true;
+  /// The dK/dV kernel adds the score mod's buffer gradients (through its
+  /// score_grad_ctx parameter). false: it is built without that code and
+  /// leaves the parameter unread, so a mod whose buffers need no gradient
+  /// keeps no operand of its derivative's buffer terms live (registers).
+  bool bufferGrads = false;
 
   // The dK/dV kernel.
   int blockN = 128; ///< kv rows per CTA: 64 or 128
@@ -56,7 +61,7 @@ struct AttentionBackwardSpec {
   int dqThreads() const { return 2 * dqBlockM; } // 32 per 16 rows
   /// "bf16_d128_dv128_n128_m64_w8_s2_atomic" or
   /// "..._det_m64_n64_s2" (deterministic), "_dense" when not block-sparse,
-  /// "_wgmma" with the sm_90a dK/dV kernel:
+  /// "_wgmma" with the sm_90a dK/dV kernel, "_bgrad" with buffer gradients:
   /// part of the entry names and the cache key.
   std::string tag() const;
 };

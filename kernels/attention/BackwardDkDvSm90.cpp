@@ -80,7 +80,10 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   auto stageAt = [&](Value st) { return ops.add(e.ci(L.stage0), ops.mul(st, e.ci(L.stageBytes))); };
 
   TileMods mods = tileMods(e, m.score, m.mask, scoreCtx, maskCtx);
-  GradMod grad{m.scoreGrad, e.arg(P.scoreGradCtx)};
+  // Without buffer gradients a null context: the derivative's buffer terms
+  // fold away (ConvertFlexToFunc reads a null context as "none wanted").
+  GradMod grad{m.scoreGrad, spec.bufferGrads ? e.arg(P.scoreGradCtx)
+                                             : Value(LLVM::ZeroOp::create(e.b, e.loc, e.ptr))};
   BlockLists qLists{e.arg(P.mask.num),       e.arg(P.mask.indices), e.arg(P.mask.fullNum),
                     e.arg(P.mask.fullIndices), e.arg(P.mask.maskB), e.arg(P.mask.maskH),
                     e.arg(P.mask.maskNKV),   e.arg(P.mask.maskNQ),  e.arg(P.mask.kvBlock),

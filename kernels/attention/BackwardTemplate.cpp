@@ -17,7 +17,8 @@ std::string AttentionBackwardSpec::tag() const {
                   str(warps) + "_s" + str(stages);
   t += deterministic ? "_det_m" + str(dqBlockM) + "_n" + str(dqBlockN) + "_s" + str(dqStages)
                      : "_atomic";
-  return t + (blockSparse ? "" : "_dense") + (wgmma ? "_wgmma" : "");
+  return t + (blockSparse ? "" : "_dense") + (wgmma ? "_wgmma" : "") +
+         (bufferGrads ? "_bgrad" : "");
 }
 
 WarpGrid backwardWarpGrid(int rows, int cols, int warps) {
@@ -102,6 +103,8 @@ Status checkAttentionBackwardSpec(const AttentionBackwardSpec &s, unsigned share
   if (s.wgmma && (s.blockN != 128 || s.blockM != 64 || s.warps != 8))
     return bad("the wgmma dK/dV kernel takes blockN 128, blockM 64 and 8 warps, not " +
                str(s.blockN) + ", " + str(s.blockM) + " and " + str(s.warps));
+  if (s.bufferGrads && !s.hasScoreMod)
+    return bad("buffer gradients need a score mod (they are its derivative's)");
   auto gridOk = [&](int rows, int cols, const char *what) -> Status {
     if (backwardWarpGrid(rows, cols, s.warps).alongRows == 0)
       return bad(std::string("no split of ") + what + " (" + str(rows) + " x " + str(cols) +

@@ -118,6 +118,9 @@ cl::opt<int> warpsArg("warps", cl::value_desc("N"), cl::init(0), cl::sub(command
                       cl::cat(backwardCategory), cl::desc("dK/dV: warps per CTA (4, 8)"));
 cl::opt<bool> deterministicArg("deterministic", cl::sub(command), cl::cat(backwardCategory),
                                cl::desc("dQ by its own kernel instead of f32 atomic adds"));
+cl::opt<bool> bufferGradsArg("buffer-grads", cl::sub(command), cl::cat(backwardCategory),
+                             cl::desc("dK/dV adds the score mod's buffer gradients (what a call "
+                                      "asking for one compiles)"));
 cl::opt<int> dqBlockMArg("dq-block-m", cl::value_desc("N"), cl::init(0), cl::sub(command),
                          cl::cat(backwardCategory),
                          cl::desc("the dQ kernel's tiling (deterministic only)"));
@@ -178,7 +181,8 @@ int attention() {
       blockN = blockNArg, rowsPerWarp = rowsPerWarpArg, stages = stagesArg;
   int warps = warpsArg, dqBlockM = dqBlockMArg, dqBlockN = dqBlockNArg, dqStages = dqStagesArg;
   bool summary = summaryArg, timing = timingArg, blockSparse = blockSparseArg,
-       backward = backwardArg, deterministic = deterministicArg, verbose = verboseArg;
+       backward = backwardArg, deterministic = deterministicArg, verbose = verboseArg,
+       bufferGrads = bufferGradsArg;
   AttentionSm90Techniques techniques;
   techniques.warpSpecialized = !noWarpSpecializationArg;
   techniques.pingPong = !noPingPongArg;
@@ -189,8 +193,8 @@ int attention() {
   if (file.empty())
     usage("no input file");
 
-  if (!backward && (warps || dqBlockM || dqBlockN || dqStages || deterministic))
-    usage("--warps, --deterministic and --dq-* are options of --backward");
+  if (!backward && (warps || dqBlockM || dqBlockN || dqStages || deterministic || bufferGrads))
+    usage("--warps, --deterministic, --buffer-grads and --dq-* are options of --backward");
   if (backward && rowsPerWarp)
     usage("--rows-per-warp is an option of the forward kernel (--backward has --warps)");
   // The forward's template: the sm_90a one on sm_90a unless --sm80.
@@ -227,6 +231,7 @@ int attention() {
         defaultAttentionBackwardSpec(dt, headDim, dv, !score.empty(), !mask.empty());
     spec.blockSparse = !mask.empty() || blockSparse;
     spec.deterministic = deterministic;
+    spec.bufferGrads = bufferGrads;
     // The wgmma dK/dV kernel on sm_90a unless --sm80 or a tile override
     // (the API's choice, AttentionBackwardOptions::kernelTemplate).
     spec.wgmma = attentionUsesSm90(arch) && !sm80Arg && !blockM && !blockN && !warps;
@@ -261,6 +266,9 @@ int attention() {
                          std::to_string(attentionBackwardDqSharedBytes(spec)) +
                          " bytes of dynamic shared memory"
                    : std::string("f32 atomic adds from dK/dV, then a conversion"))
+           << "\n"
+           << "  buffer gradients: "
+           << (spec.bufferGrads ? "added by dK/dV (f32 atomics)" : "none (not compiled in)")
            << "\n"
            << "  walk: "
            << (spec.blockSparse ? "the block mask's lists (partial, then full blocks)"

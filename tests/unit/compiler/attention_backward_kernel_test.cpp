@@ -79,7 +79,10 @@ void compileAndAssemble(const AttentionBackwardSpec &sp, const std::string &scor
   // (the buffers' gradients go through generic pointers: atom.add.f32).
   bool dqAtomics = dkdv.find(".global.add.f32") != std::string::npos;
   bool bufferAtomics = dkdv.find("atom.add.f32") != std::string::npos;
-  bool bufferGrad = score == "bias_2d" || score == "alibi" || score == "alibi_causal";
+  // Only a spec asking for buffer gradients adds them (a mod reading none
+  // has none to add).
+  bool bufferGrad =
+      sp.bufferGrads && (score == "bias_2d" || score == "alibi" || score == "alibi_causal");
   EXPECT_EQ(dqAtomics, !sp.deterministic);
   EXPECT_EQ(bufferAtomics, bufferGrad) << "the f32 buffers' gradients, from dK/dV";
   if (!sp.deterministic) {
@@ -150,11 +153,25 @@ TEST(AttentionBackwardKernel, HeadDimsDtypesAndBufferGradients) {
   compileAndAssemble(spec("softcap", "", 64, 128, DType::F16), "softcap", "");
   compileAndAssemble(spec("", "causal", 128, 64), "", "causal");
   // A learned bias read from a buffer: its gradient is added by the
-  // derivative's atomics in the dK/dV kernel only.
+  // derivative's atomics in the dK/dV kernel only, when the spec asks.
   auto bias = spec("bias_2d", "causal");
   bias.deterministic = true;
+  bias.bufferGrads = true;
   compileAndAssemble(bias, "bias_2d", "causal");
-  compileAndAssemble(spec("alibi_causal", "causal"), "alibi_causal", "causal");
+  auto alibi = spec("alibi_causal", "causal");
+  compileAndAssemble(alibi, "alibi_causal", "causal");
+  alibi.bufferGrads = true;
+  compileAndAssemble(alibi, "alibi_causal", "causal");
+}
+
+TEST(AttentionBackwardKernel, BufferGradientsNeedAScoreMod) {
+  auto sp = spec("", "causal");
+  sp.bufferGrads = true;
+  Status st = checkAttentionBackwardSpec(sp);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("buffer gradients need a score mod"), std::string::npos)
+      << st.error().message;
+  EXPECT_NE(sp.tag().find("_bgrad"), std::string::npos);
 }
 
 /// Whether entry `entry` of `ptx` loads parameter `index`.
