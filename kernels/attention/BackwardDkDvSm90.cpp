@@ -81,14 +81,8 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   auto stageAt = [&](Value st) { return ops.add(e.ci(L.stage0), ops.mul(st, e.ci(L.stageBytes))); };
 
   TileMods mods = tileMods(e, m.score, m.mask, scoreCtx, maskCtx);
-  // Without buffer gradients a null context: the derivative's buffer terms
-  // fold away (ConvertFlexToFunc reads a null context as "none wanted").
-  GradMod grad{m.scoreGrad, spec.bufferGrads ? e.arg(P.scoreGradCtx)
-                                             : Value(LLVM::ZeroOp::create(e.b, e.loc, e.ptr))};
-  BlockLists qLists{e.arg(P.mask.num),       e.arg(P.mask.indices), e.arg(P.mask.fullNum),
-                    e.arg(P.mask.fullIndices), e.arg(P.mask.maskB), e.arg(P.mask.maskH),
-                    e.arg(P.mask.maskNKV),   e.arg(P.mask.maskNQ),  e.arg(P.mask.kvBlock),
-                    e.arg(P.mask.qBlock)};
+  GradMod grad = dkdvGradMod(e, m.scoreGrad, spec.bufferGrads, e.arg(P.scoreGradCtx));
+  BlockLists qLists = blockListsOf(e, P.mask, /*qLists=*/true);
   // The kv tile crossing KV_LEN is masked on every query tile: its rows past
   // the end must add nothing (to a buffer's gradient through the derivative).
   Value crossesEnd = e.slt(ops.sub(e.kvLen, n0), e.ci(BN));

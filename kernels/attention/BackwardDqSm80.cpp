@@ -43,10 +43,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
     return e.globalGep(e.arg(t), ops.mul(elem, e.cl(2)));
   };
   Value kBase = headBase(P.k, P.kStride, e.hkvIdx), vBase = headBase(P.v, P.vStride, e.hkvIdx);
-  BlockLists kvLists{e.arg(P.mask.num),    e.arg(P.mask.indices), e.arg(P.mask.fullNum),
-                     e.arg(P.mask.fullIndices), e.arg(P.mask.maskB), e.arg(P.mask.maskH),
-                     e.arg(P.mask.maskNQ), e.arg(P.mask.maskNKV), e.arg(P.mask.qBlock),
-                     e.arg(P.mask.kvBlock)};
+  BlockLists kvLists = blockListsOf(e, P.mask, /*qLists=*/false);
   TileWalk walk(e, BN, e.kvLen, spec.blockSparse ? &kvLists : nullptr, e.m0, e.bIdx, e.hIdx);
   Value numTiles = walk.numTiles();
 

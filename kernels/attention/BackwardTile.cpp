@@ -9,6 +9,21 @@ namespace flexjit::attn {
 
 using namespace mlir;
 
+GradMod dkdvGradMod(Emitter &e, func::FuncOp grad, bool bufferGrads, Value gradCtxArg) {
+  return {grad, bufferGrads ? gradCtxArg : Value(LLVM::ZeroOp::create(e.b, e.loc, e.ptr))};
+}
+
+BlockLists blockListsOf(Emitter &e, const BlockListParams &p, bool qLists) {
+  BlockLists l{e.arg(p.num),   e.arg(p.indices), e.arg(p.fullNum), e.arg(p.fullIndices),
+               e.arg(p.maskB), e.arg(p.maskH),   e.arg(p.maskNQ),  e.arg(p.maskNKV),
+               e.arg(p.qBlock), e.arg(p.kvBlock)};
+  if (qLists) {
+    std::swap(l.rows, l.cols);
+    std::swap(l.rowBlock, l.colBlock);
+  }
+  return l;
+}
+
 void probabilities(Emitter &e, AccFragment &s, const BackwardRows &rows) {
   for (int mt = 0; mt < s.mTiles(); ++mt)
     for (int j = 0; j < s.nTiles(); ++j)

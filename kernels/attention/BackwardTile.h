@@ -10,6 +10,8 @@
 #pragma once
 
 #include "kernels/attention/AttentionTemplate.h"
+#include "kernels/attention/BackwardTemplate.h"
+#include "kernels/attention/BlockWalk.h"
 #include "kernels/attention/ScoreMods.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -44,6 +46,16 @@ struct GradMod {
   mlir::func::FuncOp grad; ///< `<mod>__grad`, null without a score mod
   Value gradCtx;           ///< flexjit_mod_grad_context pointer, or null
 };
+/// A dK/dV kernel's: the kernel's score_grad_ctx parameter `gradCtxArg` when
+/// it adds buffer gradients (AttentionBackwardSpec::bufferGrads), else a
+/// null context, with which the derivative's buffer terms fold away
+/// (ConvertFlexToFunc reads a null context as "none wanted").
+GradMod dkdvGradMod(Emitter &e, mlir::func::FuncOp grad, bool bufferGrads, Value gradCtxArg);
+
+/// A block mask's lists of one direction, read from the kernel's
+/// parameters: the q lists (the dK/dV kernels' walk: rows are kv blocks) or
+/// the kv lists (the dQ kernel's: rows are query blocks).
+BlockLists blockListsOf(Emitter &e, const BlockListParams &p, bool qLists);
 
 /// `dp` holds dP = dO · Vᵀ; it becomes dS = P ∘ (dP − delta) and, with a
 /// score mod, the derivative's g · ∂s'/∂s at the score mod's argument
