@@ -41,7 +41,6 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   auto &ops = e.ops;
   const AttentionBwdDkDvParams &P = attentionBwdDkDvParams();
   const int D = spec.headDim, Dv = spec.valueHeadDim;
-  const int dqCols = D / 2; // dQ's columns of one warpgroup
   const int BM = spec.blockM, BN = spec.blockN, S = spec.stages;
   const bool atomicDq = !spec.deterministic;
   const WgmmaDkDvSharedLayout L = wgmmaDkDvSharedLayout(spec);
@@ -226,18 +225,18 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
         // dQ = dS·K once both warpgroups' dSᵀ is in.
         s.fenceProxyAsync();
         e.barrier();
-        // This warpgroup's half of dQ's columns (D / 2) over all 128 kv
-        // rows: the two add disjoint columns, each row once. Its columns
-        // start D / 2 elements into K's rows: the next 64-column block at D
-        // 128, 64 bytes into the 128-byte swizzled row at D 64 (the swizzle
-        // is of absolute addresses, as for the k-steps of a K-major tile).
-        Value bDesc = s.descriptorPlus(
-            kMN, ops.mul(group16, e.ci(D == 128 ? kTile.blockBytes() : dqCols * 2)));
-        for (int ks = 0; ks < BN / 16; ++ks) {
-          WgmmaIssue flags{ks == 0, ks == BN / 16 - 1};
+        // D = 128: this warpgroup's 64 columns of dQ over all 128 kv rows;
+        // D = 64: all 64 columns over its own 64 kv rows.
+        const bool splitKv = D == 64;
+        Value aDesc = splitKv ? s.descriptorPlus(dsMN, groupRows) : dsMN;
+        Value bDesc = splitKv ? s.descriptorPlus(kMN, groupRows)
+                              : s.descriptorPlus(kMN, ops.mul(group16, e.ci(kTile.blockBytes())));
+        const int steps = (splitKv ? kRowsPerGroup : BN) / 16;
+        for (int ks = 0; ks < steps; ++ks) {
+          WgmmaIssue flags{ks == 0, ks == steps - 1};
           flags.aPlus = dsTile.kStepOffset(WgmmaMajor::MN, ks);
           flags.bPlus = kTile.kStepOffset(WgmmaMajor::MN, ks);
-          dqAcc = s.wgmma(dqCols, spec.dtype, dsMN, {}, bDesc, WgmmaMajor::MN, dqAcc, flags,
+          dqAcc = s.wgmma(64, spec.dtype, aDesc, {}, bDesc, WgmmaMajor::MN, dqAcc, flags,
                           WgmmaMajor::MN);
         }
       }
@@ -247,7 +246,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
       live = s.wgmmaWait(0, live);
       setFragmentValues(ArrayRef<Value>(live).take_front(dK.size() + dV.size()), {&dK, &dV});
       if (atomicDq) {
-        // This warpgroup's [64 x D / 2] tile of dQ into its shared tile, then
+        // This warpgroup's [64 x 64] tile of dQ into its shared tile, then
         // one bulk reduce-add per row into the accumulator (the copy
         // engine's atomics: no f32 atomic per element from the threads).
         ArrayRef<Value> dQ = ArrayRef<Value>(live).drop_front(dK.size() + dV.size());
@@ -258,7 +257,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
                               ops.add(e.shr(e.lane, 2), e.ci(8 * half)));
           Value rowAt = ops.add(stage, ops.add(ops.mul(row, e.ci(L.dqRowBytes)),
                                                ops.mul(lane4, e.ci(8))));
-          for (int j = 0; j < dqCols / 8; ++j) {
+          for (int j = 0; j < 8; ++j) {
             Type v2 = VectorType::get({2}, e.f32);
             Value pair = LLVM::PoisonOp::create(e.b, e.loc, v2);
             for (int k = 0; k < 2; ++k)
@@ -271,14 +270,14 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
         s.namedBarrierSync(ops.add(group16, e.ci(1)), 128);
         Value tig = ops.land(e.tid, e.ci(127));
         e.ifThen(e.slt(tig, e.ci(BM)), [&] {
-          Value colOrigin = ops.mul(group16, e.ci(dqCols));
+          Value colOrigin = D == 64 ? e.ci(0) : ops.mul(group16, e.ci(64));
           Value elem = ops.add(ops.mul(ops.add(ops.add(wsRow, e.sext(qStart)), e.sext(tig)),
                                        e.cl(D)),
                                e.sext(colOrigin));
           Value dst = LLVM::PtrToIntOp::create(
               e.b, e.loc, e.i64, e.globalGep(e.arg(P.dqAccum), ops.mul(elem, e.cl(4))));
           Value src = ops.add(smem, ops.add(stage, ops.mul(tig, e.ci(L.dqRowBytes))));
-          s.bulkReduceAddF32(dst, src, dqCols * 4);
+          s.bulkReduceAddF32(dst, src, 64 * 4);
           s.bulkCommit();
           // Its shared tile is written again next iteration.
           s.bulkWait(0, /*readOnly=*/true);

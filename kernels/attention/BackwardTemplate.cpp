@@ -174,10 +174,10 @@ WgmmaDkDvSharedLayout wgmmaDkDvSharedLayout(const AttentionBackwardSpec &s) {
   l.delta = l.lse + s.blockM * 4;
   l.stageBytes = l.lse + 1024;
   l.dsT = l.stage0 + s.stages * l.stageBytes;
-  // Atomic dQ: each warpgroup's [blockM x D / 2] f32 tile of dQ, rows
-  // padded by 16 bytes (the next row starts 4 banks on), which the copy
-  // engine adds into the accumulator.
-  l.dqRowBytes = s.headDim / 2 * 4 + 16;
+  // Atomic dQ: each warpgroup's [blockM x 64] f32 tile of dQ, rows padded
+  // by 16 bytes (the next row starts 4 banks on), which the copy engine adds
+  // into the accumulator.
+  l.dqRowBytes = 64 * 4 + 16;
   l.dqStage = l.dsT + s.blockN * s.blockM * 2;
   l.end = l.dqStage + (s.deterministic ? 0 : 2 * s.blockM * l.dqRowBytes);
   return l;
