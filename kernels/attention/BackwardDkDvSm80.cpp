@@ -103,7 +103,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   }
 
   TileMods mods = tileMods(e, m.score, m.mask, scoreCtx, maskCtx);
-  GradMod grad = dkdvGradMod(e, m.scoreGrad, spec.bufferGrads, e.arg(P.scoreGradCtx));
+  GradMod grad = scoreGradMod(e, m.scoreGrad, spec.bufferGrads, e.arg(P.scoreGradCtx));
   BlockLists qLists = blockListsOf(e, P.mask, /*qLists=*/true);
   // Dense: the query tiles need no masking but for this kv tile's end.
   Value densePartial = e.slt(ops.sub(e.kvLen, n0), e.ci(BN));

@@ -80,7 +80,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
   auto stageAt = [&](Value st) { return ops.add(e.ci(L.stage0), ops.mul(st, e.ci(L.stageBytes))); };
 
   TileMods mods = tileMods(e, m.score, m.mask, scoreCtx, maskCtx);
-  GradMod grad = dkdvGradMod(e, m.scoreGrad, spec.bufferGrads, e.arg(P.scoreGradCtx));
+  GradMod grad = scoreGradMod(e, m.scoreGrad, spec.bufferGrads, e.arg(P.scoreGradCtx));
   BlockLists qLists = blockListsOf(e, P.mask, /*qLists=*/true);
   // The kv tile crossing KV_LEN is masked on every query tile: its rows past
   // the end must add nothing (to a buffer's gradient through the derivative).

@@ -100,8 +100,7 @@ void buildBody(Emitter &e, const AttentionBackwardSpec &spec, const BackwardMods
 
   TileMods mods = tileMods(e, m.score, m.mask, scoreCtx, maskCtx);
   // No buffer gradients: the dK/dV kernel adds them (each once).
-  Value nullPtr = LLVM::ZeroOp::create(b, loc, e.ptr);
-  GradMod grad{m.scoreGrad, nullPtr};
+  GradMod grad = scoreGradMod(e, m.scoreGrad, /*bufferGrads=*/false, Value());
 
   AccFragment dQ(1, D / 8, e.cf(0.0f));
   Value lbI = arith::ConstantIndexOp::create(b, loc, 0);

@@ -9,7 +9,7 @@ namespace flexjit::attn {
 
 using namespace mlir;
 
-GradMod dkdvGradMod(Emitter &e, func::FuncOp grad, bool bufferGrads, Value gradCtxArg) {
+GradMod scoreGradMod(Emitter &e, func::FuncOp grad, bool bufferGrads, Value gradCtxArg) {
   return {grad, bufferGrads ? gradCtxArg : Value(LLVM::ZeroOp::create(e.b, e.loc, e.ptr))};
 }
 

@@ -46,11 +46,11 @@ struct GradMod {
   mlir::func::FuncOp grad; ///< `<mod>__grad`, null without a score mod
   Value gradCtx;           ///< flexjit_mod_grad_context pointer, or null
 };
-/// A dK/dV kernel's: the kernel's score_grad_ctx parameter `gradCtxArg` when
-/// it adds buffer gradients (AttentionBackwardSpec::bufferGrads), else a
-/// null context, with which the derivative's buffer terms fold away
+/// The kernel's score_grad_ctx parameter `gradCtxArg` when it adds buffer
+/// gradients (the dK/dV kernels with AttentionBackwardSpec::bufferGrads),
+/// else a null context, with which the derivative's buffer terms fold away
 /// (ConvertFlexToFunc reads a null context as "none wanted").
-GradMod dkdvGradMod(Emitter &e, mlir::func::FuncOp grad, bool bufferGrads, Value gradCtxArg);
+GradMod scoreGradMod(Emitter &e, mlir::func::FuncOp grad, bool bufferGrads, Value gradCtxArg);
 
 /// A block mask's lists of one direction, read from the kernel's
 /// parameters: the q lists (the dK/dV kernels' walk: rows are kv blocks) or
