@@ -6,15 +6,19 @@
 #   bash scripts/gpu-run.sh FOLDER [STEP...]   logs and tables go to $OUT (or ./gpu-out)
 # Steps (default: all, in this order):
 #   tests       every test binary found in FOLDER (flexjit_*_tests, flexjit_capi_test),
-#               with FLEXJIT_REQUIRE_GPU=1: a GPU test that finds no GPU fails
+#               all at once, with FLEXJIT_REQUIRE_GPU=1: a GPU test that finds no GPU fails
 #               instead of skipping; the interval classifier's GPU kernels
 #               (IntervalGpu.ExportKernels) checked by tests/gpu/interval_gpu_check.py
+#   pytest      tests/python with FOLDER's libflexjit_capi.so (test_ddp.py only with 2+ GPUs);
+#               not part of the default steps
 #   blockmask   bench/blockmask_vs_pytorch.py with flex-blockmask-bench
 #   flex-bench  flex-bench on examples/mods.flex's seven cases at the standard shapes (ATTN_SHAPES)
 #   pytorch     bench/attention_vs_pytorch.py (libflexjit_capi.so via ctypes) at
 #               the same shapes
 #   backward    flexjit_grad_tests' backward GPU tests, bench/backward_vs_pytorch.py at
-#               BWD_SHAPES (default 8192:4:16:128; atomic and deterministic dQ), then compute-sanitizer on
+#               BWD_SHAPES (default 8192:4:16:128; atomic and deterministic dQ, BWD_DET=0: atomic
+#               only; BWD_ARGS: more arguments, e.g. --also-sm80; BWD_TESTS=0 leaves out the
+#               tests, as after `tests`), then compute-sanitizer on
 #               AttentionBackwardGpuSanitize.* (memcheck, racecheck)
 #   sanitizer   compute-sanitizer memcheck and racecheck on the small attention case
 #               (flexjit_attention_tests --gtest_filter='AttentionGpuSanitize.*');
@@ -28,14 +32,14 @@
 # (SOURCE_PATH; else the one the C API test names; else /work/main): a link
 # makes it point at this checkout.
 set -uo pipefail
-bins=${1:?usage: gpu-run.sh FOLDER [tests|blockmask|flex-bench|pytorch|sanitizer|backward ...]}
+bins=${1:?usage: gpu-run.sh FOLDER [tests|pytest|blockmask|flex-bench|pytorch|sanitizer|backward ...]}
 shift
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(tests blockmask flex-bench pytorch)
 for s in "${steps[@]}"; do
   case "$s" in
-    tests|blockmask|flex-bench|pytorch|sanitizer|backward) ;;
-    *) echo "gpu-run: unknown step '$s' (tests, blockmask, flex-bench, pytorch, sanitizer, backward)" >&2; exit 2 ;;
+    tests|pytest|blockmask|flex-bench|pytorch|sanitizer|backward) ;;
+    *) echo "gpu-run: unknown step '$s' (tests, pytest, blockmask, flex-bench, pytorch, sanitizer, backward)" >&2; exit 2 ;;
   esac
 done
 out=${OUT:-$PWD/gpu-out}
@@ -61,27 +65,52 @@ status=0
 t_all=$(date +%s)
 
 run_tests() {
-  local found=0
+  # Every binary at once, each with a disk cache of its own; the summary
+  # lines come out in a fixed order after all have finished.
+  local found=0 f t pids=() names=()
   for f in "$bins"/flexjit_*_tests "$bins"/flexjit_capi_test; do
     [ -x "$f" ] || continue
     found=1
-    local t; t=$(basename "$f")
-    local start rc
-    start=$(date +%s)
-    # IntervalGpu.ExportKernels writes its kernels there; checked below.
-    local export_dir=/tmp/flexjit-interval-gpu-$$
-    [ "$t" = flexjit_interval_tests ] && mkdir -p "$export_dir" &&
-      export FLEXJIT_INTERVAL_GPU_OUT=$export_dir
-    "$bins/$t" > "$out/$t.log" 2>&1; rc=$?
-    unset FLEXJIT_INTERVAL_GPU_OUT
-    if [ "$t" = flexjit_interval_tests ] && [ $rc -eq 0 ]; then
-      python3 tests/gpu/interval_gpu_check.py "$export_dir" >> "$out/$t.log" 2>&1; rc=$?
-      echo "$t: tests/gpu/interval_gpu_check.py exit $rc" >> "$out/$t.log"
-    fi
-    [ $rc -ne 0 ] && status=1
-    echo "$t: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]|passed, ' "$out/$t.log" | tr '\n' ' ')"
+    t=$(basename "$f")
+    (
+      start=$(date +%s)
+      export FLEXJIT_CACHE_DIR=/tmp/flexjit-cache-$$-$t
+      # IntervalGpu.ExportKernels writes its kernels there; checked below.
+      export_dir=/tmp/flexjit-interval-gpu-$$
+      [ "$t" = flexjit_interval_tests ] && mkdir -p "$export_dir" &&
+        export FLEXJIT_INTERVAL_GPU_OUT=$export_dir
+      "$bins/$t" > "$out/$t.log" 2>&1; rc=$?
+      if [ "$t" = flexjit_interval_tests ] && [ $rc -eq 0 ]; then
+        python3 tests/gpu/interval_gpu_check.py "$export_dir" >> "$out/$t.log" 2>&1; rc=$?
+        echo "$t: tests/gpu/interval_gpu_check.py exit $rc" >> "$out/$t.log"
+      fi
+      echo "$t: exit $rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]|passed, ' "$out/$t.log" | tr '\n' ' ')" > "$out/$t.summary"
+      exit $rc
+    ) &
+    pids+=($!) names+=("$t")
+  done
+  local i
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || status=1
+    cat "$out/${names[$i]}.summary"
   done
   [ $found = 1 ] || echo "tests: no test binaries in $bins, skipped"
+}
+
+# tests/python against FOLDER's libflexjit_capi.so and this checkout's
+# package (no wheel needed); test_ddp.py needs two GPUs and runs only where
+# there are two.
+run_pytest() {
+  [ -e "$bins/libflexjit_capi.so" ] || { echo "pytest: no libflexjit_capi.so in $bins, skipped"; return; }
+  local args=(-q tests/python) rc start
+  python3 -c 'import xdist' 2>/dev/null && args+=(-n 8)
+  [ "$(nvidia-smi -L | wc -l)" -ge 2 ] || args+=(--ignore tests/python/test_ddp.py)
+  start=$(date +%s)
+  FLEXJIT_LIBRARY="$bins/libflexjit_capi.so" PYTHONPATH="$root/python" \
+    FLEXJIT_CACHE_DIR=/tmp/flexjit-cache-$$-pytest \
+    python3 -m pytest "${args[@]}" > "$out/pytest.log" 2>&1; rc=$?
+  [ $rc -ne 0 ] && status=1
+  echo "pytest: exit $rc in $(( $(date +%s) - start )) s; $(tail -1 "$out/pytest.log")"
 }
 
 run_blockmask() {
@@ -148,18 +177,22 @@ run_sanitizer() {
 run_backward() {
   local t="$bins/flexjit_grad_tests" tool rc
   [ -x "$t" ] || { echo "backward: no flexjit_grad_tests in $bins, skipped"; return; }
-  "$t" --gtest_filter='Cases/AttentionBackwardGpu.*:AttentionBackwardGpuSanitize.*:AttentionBackwardCheck.*' \
-    > "$out/backward_tests.log" 2>&1; rc=$?
-  [ $rc -ne 0 ] && status=1
-  echo "backward tests: exit $rc; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]' "$out/backward_tests.log" | tr '\n' ' ')"
+  if [ "${BWD_TESTS:-1}" != 0 ]; then
+    "$t" --gtest_filter='Cases/AttentionBackwardGpu.*:AttentionBackwardGpuSanitize.*:AttentionBackwardCheck.*' \
+      > "$out/backward_tests.log" 2>&1; rc=$?
+    [ $rc -ne 0 ] && status=1
+    echo "backward tests: exit $rc; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\]' "$out/backward_tests.log" | tr '\n' ' ')"
+  fi
   if [ -e "$bins/libflexjit_capi.so" ]; then
     local shape S B H D name det
     for shape in ${BWD_SHAPES:-8192:4:16:128}; do
       IFS=: read -r S B H D <<< "$shape"
-      for det in "" --deterministic; do
+      local dets=("" --deterministic)
+      [ "${BWD_DET:-1}" = 0 ] && dets=("")
+      for det in "${dets[@]}"; do
         name="backward_vs_pytorch_S${S}_B${B}_H${H}_D${D}${det:+_det}"
         PYTHONUNBUFFERED=1 python3 bench/backward_vs_pytorch.py --lib "$bins/libflexjit_capi.so" \
-          --batch "$B" --heads "$H" --seq "$S" --dim "$D" $det \
+          --batch "$B" --heads "$H" --seq "$S" --dim "$D" $det ${BWD_ARGS:-} \
           --json "$out/$name.json" > "$out/$name.txt" 2>&1; rc=$?
         [ $rc -ne 0 ] && status=1
         echo "== $name: exit $rc"
@@ -180,6 +213,7 @@ run_backward() {
 for s in "${steps[@]}"; do
   case "$s" in
     tests) run_tests ;;
+    pytest) run_pytest ;;
     backward) run_backward ;;
     sanitizer) run_sanitizer ;;
     blockmask) run_blockmask ;;
