@@ -47,7 +47,10 @@ def ConvertFlexToFunc : Pass<"convert-flex-to-func", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"localErrors", "local-errors", "bool", /*default=*/"false",
-           "Report into a thread-private error record, without atomics or branches">
+           "Report into a thread-private error record, without atomics or branches">,
+    Option<"uncheckedReads", "unchecked-reads", "bool", /*default=*/"false",
+           "Load buffer elements with no bounds check and no report: for a caller "
+           "that proved every read in bounds (flex-interval-abstraction{reads-in-bounds})">
   ];
   let dependentDialects = [
     "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",
@@ -92,11 +95,22 @@ def FlexIntervalAbstraction : Pass<"flex-interval-abstraction", "::mlir::ModuleO
     (the mask's ModABI.h context) as exact values. The mask itself is kept.
     Runs after flex-inline-calls and before flex-lower-semantics (the
     classifier uses flex.floordiv/floormod/to_int on interval bounds).
+
+    With `reads-in-bounds`, adds instead, for every mask and score mod,
+    `func.func @m__reads_in_bounds` of the same type, which returns 1 when
+    no buffer read of the mod can be out of bounds at any point of the box
+    whatever the buffers hold (their elements are never read: an element
+    used as an index may be anything of its type; a score mod's score is
+    any f32), else 0. A caller that gets 1 for the whole range of indices
+    it calls the mod with may compile it with
+    convert-flex-to-func{unchecked-reads}.
     docs/analysis.md describes the lattice and the transfer functions.
   }];
   let options = [
     Option<"onlyMod", "mod", "std::string", /*default=*/"\"\"",
-           "Only the mask of this name (default: every mask)">
+           "Only the mod of this name (default: every mask; with reads-in-bounds, every mod)">,
+    Option<"readsInBounds", "reads-in-bounds", "bool", /*default=*/"false",
+           "Add @<mod>__reads_in_bounds (masks and score mods) instead of the block classifier">
   ];
   let dependentDialects = [
     "::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect",

@@ -63,8 +63,8 @@ enum GradContextField { kBufferGrads = 0 };
 
 class ModConverter {
 public:
-  ModConverter(Operation *mod, SymbolTable &symbols, bool localErrors)
-      : localErrors_(localErrors), mod_(mod), symbols_(symbols), b_(mod),
+  ModConverter(Operation *mod, SymbolTable &symbols, bool localErrors, bool uncheckedReads)
+      : localErrors_(localErrors), uncheckedReads_(uncheckedReads), mod_(mod), symbols_(symbols), b_(mod),
         prologue_(mod->getContext()),
         ctx_(mod->getContext()),
         ptrTy_(LLVM::LLVMPointerType::get(ctx_)), i64_(b_.getI64Type()) {}
@@ -125,6 +125,8 @@ private:
                          ArrayRef<Value> indices, ArrayRef<Value> dims);
 
   bool localErrors_;
+  /// Reads proved in bounds by the caller: loaded with no check, no report.
+  bool uncheckedReads_;
   Operation *mod_;
   SymbolTable &symbols_;
   OpBuilder b_;
@@ -427,7 +429,7 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   b_.setInsertionPoint(op);
   SmallVector<Value> indices(op.getIndices()), dims((*info)->dims), inBounds;
   Value allIn;
-  for (auto [idx, d] : llvm::zip(indices, dims)) {
+  for (auto [idx, d] : llvm::zip(indices, uncheckedReads_ ? ArrayRef<Value>() : ArrayRef<Value>(dims))) {
     // Unsigned compare: a negative index is a huge unsigned one.
     Value in = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ult, idx, d);
     inBounds.push_back(in);
@@ -443,6 +445,16 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
     return arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ne, v,
                                  arith::ConstantOp::create(b_, loc, b_.getI8IntegerAttr(0)));
   };
+  if (uncheckedReads_) {
+    // The caller proved every read in bounds for the indices it calls the
+    // mod with (flex-interval-abstraction{reads-in-bounds}).
+    Value v = fromStored(invariantLoad(b_, loc, storedTy,
+                                       elementPtr(loc, storedTy, (*info)->data,
+                                                  linearIndex(loc, indices, dims))));
+    op.replaceAllUsesWith(v);
+    op.erase();
+    return success();
+  }
   if (localErrors_) {
     // No branch: out of bounds, the load reads a zero constant instead (so
     // it is safe wherever it executes) and the report is gated.
@@ -645,7 +657,7 @@ struct ConvertFlexToFuncPass : flexjit::flex::impl::ConvertFlexToFuncBase<Conver
       if (isa<MaskOp, ScoreOp, ScoreGradOp>(op))
         mods.push_back(&op);
     for (Operation *mod : mods) {
-      ModConverter converter(mod, symbols, localErrors);
+      ModConverter converter(mod, symbols, localErrors, uncheckedReads);
       if (failed(converter.run()))
         return signalPassFailure();
     }

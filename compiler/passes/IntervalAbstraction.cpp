@@ -27,6 +27,13 @@
 // index range may leave the buffer, in a branch that may run). A block whose
 // reads may be out of bounds never gets 0 or 1: the caller evaluates it
 // element by element, so the out-of-bounds report is not lost.
+//
+// With the option reads-in-bounds the pass adds, for masks and score mods,
+// `@m__reads_in_bounds` of the same type instead: 1 when no buffer read of
+// the mod can be out of bounds anywhere in the box whatever the buffers
+// hold (buffers are opaque: their elements are not read, so the answer
+// stays true while their contents change), else 0. A score mod's score
+// argument is any f32.
 #include "dialect/FlexOps.h"
 #include "dialect/FlexPasses.h"
 
@@ -67,16 +74,40 @@ struct Abs {
 using CmpI = arith::CmpIPredicate;
 using CmpF = arith::CmpFPredicate;
 
+/// What the abstraction reads of a mask or score mod.
+struct ModView {
+  Operation *op;
+  ArrayAttr params, buffers;
+  Block *body;
+  Value yielded;
+  /// Arguments before b, h, q, kv: a score mod's score.
+  unsigned leading;
+};
+
+ModView viewOf(MaskOp m) {
+  return {m, m.getParams(), m.getBuffers(), &m.getBodyBlock(), m.getYieldedValue(), 0};
+}
+ModView viewOf(ScoreOp m) {
+  return {m, m.getParams(), m.getBuffers(), &m.getBodyBlock(), m.getYieldedValue(), 1};
+}
+
 class Abstractor {
 public:
-  Abstractor(MaskOp mask, func::FuncOp fn, SymbolTable &symbols)
-      : mask_(mask), fn_(fn), symbols_(symbols), b_(fn.getContext()),
+  /// `opaqueBuffers`: buffer elements are never read (reads-in-bounds).
+  Abstractor(ModView mod, func::FuncOp fn, SymbolTable &symbols, bool opaqueBuffers)
+      : mod_(mod), opaqueBuffers_(opaqueBuffers), fn_(fn), symbols_(symbols), b_(fn.getContext()),
         ptrTy_(LLVM::LLVMPointerType::get(fn.getContext())), i1_(b_.getI1Type()),
         i64_(b_.getI64Type()), f32_(b_.getF32Type()) {}
 
+  /// The block classifier's verdict (0..3, above).
   LogicalResult run();
+  /// reads-in-bounds: 1 when no read may be out of bounds, else 0.
+  LogicalResult runReadsInBounds();
 
 private:
+  /// The body abstracted over the box of the function's arguments.
+  LogicalResult abstractBody();
+
   // --- constants and small helpers -------------------------------------
   Value intC(Type t, int64_t v) {
     return arith::ConstantOp::create(b_, loc_, t, b_.getIntegerAttr(t, v));
@@ -161,7 +192,8 @@ private:
   LogicalResult abstractOp(Operation *op, Value reachable);
   Abs get(Value v) { return values_.lookup(v); }
 
-  MaskOp mask_;
+  ModView mod_;
+  bool opaqueBuffers_;
   func::FuncOp fn_;
   SymbolTable &symbols_;
   OpBuilder b_;
@@ -578,7 +610,7 @@ static int64_t slotOf(ArrayAttr list, FlatSymbolRefAttr sym) {
 FailureOr<Abs> Abstractor::paramGet(ParamGetOp op) {
   // Params are known when the block mask is built (they are part of its
   // cache key): an exact point.
-  int64_t slot = slotOf(mask_.getParams(), op.getParamAttr());
+  int64_t slot = slotOf(mod_.params, op.getParamAttr());
   if (slot < 0)
     return op.emitOpError() << "reads " << op.getParamAttr() << ", which its mod does not list";
   Value raw = LLVM::LoadOp::create(b_, loc_, i64_,
@@ -653,15 +685,15 @@ Abs Abstractor::scanBox(Type t, int64_t slot, ArrayRef<Value> lo, ArrayRef<Value
 }
 
 FailureOr<Abs> Abstractor::bufferLoad(BufferLoadOp op, Value reachable) {
-  int64_t slot = slotOf(mask_.getBuffers(), op.getBufferAttr());
+  int64_t slot = slotOf(mod_.buffers, op.getBufferAttr());
   if (slot < 0)
     return op.emitOpError() << "reads " << op.getBufferAttr() << ", which its mod does not list";
   int64_t dimsOffset = 0;
   for (int64_t k = 0; k < slot; ++k) {
     auto decl =
-        symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(mask_.getBuffers()[k]).getValue());
+        symbols_.lookup<BufferOp>(cast<FlatSymbolRefAttr>(mod_.buffers[k]).getValue());
     if (!decl)
-      return op.emitOpError() << "needs the declaration of " << mask_.getBuffers()[k];
+      return op.emitOpError() << "needs the declaration of " << mod_.buffers[k];
     dimsOffset += decl.getRank();
   }
   Type t = op.getType();
@@ -688,36 +720,40 @@ FailureOr<Abs> Abstractor::bufferLoad(BufferLoadOp op, Value reachable) {
             smin(arith::AddIOp::create(b_, loc_, arith::SubIOp::create(b_, loc_, h, l), one), cap));
     count = arith::MulIOp::create(b_, loc_, count, extent);
   }
-  Value scan = and_(not_(anyEmpty), cmpi(CmpI::slt, count, cap));
-
-  SmallVector<Type> resultTypes = t.isInteger(1) ? SmallVector<Type>{i1_, i1_}
-                                  : t.isF32()    ? SmallVector<Type>{f32_, f32_, i1_}
-                                                 : SmallVector<Type>{t, t};
-  auto ifOp = scf::IfOp::create(b_, loc_, resultTypes, scan, /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard guard(b_);
-    b_.setInsertionPointToStart(ifOp.thenBlock());
-    Abs s = scanBox(t, slot, clo, chi, dims);
-    SmallVector<Value> out = {s.lo, s.hi};
-    if (s.nan)
-      out.push_back(s.nan);
-    scf::YieldOp::create(b_, loc_, out);
-
-    // Not scanned: nothing in bounds (only the 0 of an out-of-bounds read),
-    // or too many elements (anything of the type).
-    b_.setInsertionPointToStart(ifOp.elseBlock());
+  // Not scanned: nothing in bounds (only the 0 of an out-of-bounds read),
+  // or too many elements, or opaque buffers (anything of the type).
+  auto unscanned = [&]() {
     Abs tp = top(t);
-    SmallVector<Value> els;
     if (t.isInteger(1))
-      els = {and_(tp.lo, not_(anyEmpty)), and_(tp.hi, not_(anyEmpty))};
-    else if (t.isF32())
-      els = {sel(anyEmpty, posInf(), tp.lo), sel(anyEmpty, negInf(), tp.hi),
-             and_(tp.nan, not_(anyEmpty))};
-    else
-      els = {sel(anyEmpty, intMax(t), tp.lo), sel(anyEmpty, intMin(t), tp.hi)};
-    scf::YieldOp::create(b_, loc_, els);
+      return SmallVector<Value>{and_(tp.lo, not_(anyEmpty)), and_(tp.hi, not_(anyEmpty))};
+    if (t.isF32())
+      return SmallVector<Value>{sel(anyEmpty, posInf(), tp.lo), sel(anyEmpty, negInf(), tp.hi),
+                                and_(tp.nan, not_(anyEmpty))};
+    return SmallVector<Value>{sel(anyEmpty, intMax(t), tp.lo), sel(anyEmpty, intMin(t), tp.hi)};
+  };
+  SmallVector<Value> values;
+  if (opaqueBuffers_) {
+    values = unscanned();
+  } else {
+    Value scan = and_(not_(anyEmpty), cmpi(CmpI::slt, count, cap));
+    SmallVector<Type> resultTypes = t.isInteger(1) ? SmallVector<Type>{i1_, i1_}
+                                    : t.isF32()    ? SmallVector<Type>{f32_, f32_, i1_}
+                                                   : SmallVector<Type>{t, t};
+    auto ifOp = scf::IfOp::create(b_, loc_, resultTypes, scan, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b_);
+      b_.setInsertionPointToStart(ifOp.thenBlock());
+      Abs s = scanBox(t, slot, clo, chi, dims);
+      SmallVector<Value> out = {s.lo, s.hi};
+      if (s.nan)
+        out.push_back(s.nan);
+      scf::YieldOp::create(b_, loc_, out);
+      b_.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b_, loc_, unscanned());
+    }
+    values.assign(ifOp.getResults().begin(), ifOp.getResults().end());
   }
-  Abs r{ifOp.getResult(0), ifOp.getResult(1), t.isF32() ? ifOp.getResult(2) : Value()};
+  Abs r{values[0], values[1], t.isF32() ? values[2] : Value()};
   // An index that may be out of bounds reads 0 there, and the report of
   // that read is wanted: the block goes to the element-wise evaluation.
   Value oob = not_(allIn);
@@ -910,25 +946,43 @@ LogicalResult Abstractor::abstractOp(Operation *op, Value reachable) {
   return success();
 }
 
-LogicalResult Abstractor::run() {
+LogicalResult Abstractor::abstractBody() {
   Block *entry = fn_.addEntryBlock();
   b_.setInsertionPointToStart(entry);
-  loc_ = mask_.getLoc();
+  loc_ = mod_.op->getLoc();
   ctxArg_ = entry->getArgument(8);
-  Block &body = mask_.getBodyBlock();
+  Block &body = *mod_.body;
+  // A score mod's score: any f32.
+  for (unsigned i = 0; i < mod_.leading; ++i)
+    values_[body.getArgument(i)] = top(body.getArgument(i).getType());
   for (unsigned i = 0; i < 4; ++i)
-    values_[body.getArgument(i)] = {entry->getArgument(2 * i), entry->getArgument(2 * i + 1), {}};
+    values_[body.getArgument(mod_.leading + i)] = {entry->getArgument(2 * i),
+                                                   entry->getArgument(2 * i + 1), {}};
   mayOOB_ = boolC(false);
   if (failed(abstractBlock(body, boolC(true))))
     return failure();
-  loc_ = mask_.getLoc();
-  Abs r = get(mask_.getYieldedValue());
+  loc_ = mod_.op->getLoc();
+  return success();
+}
+
+LogicalResult Abstractor::run() {
+  if (failed(abstractBody()))
+    return failure();
+  Abs r = get(mod_.yielded);
   // 0: surely false, 1: surely true, 2: unknown (no read out of bounds).
   Type i8 = b_.getI8Type();
   Value verdict = sel(not_(r.hi), intC(i8, 0), sel(not_(r.lo), intC(i8, 1), intC(i8, 2)));
   // 3: unknown, and some read of the block may be out of bounds.
   verdict = sel(mayOOB_, intC(i8, 3), verdict);
   func::ReturnOp::create(b_, loc_, verdict);
+  return success();
+}
+
+LogicalResult Abstractor::runReadsInBounds() {
+  if (failed(abstractBody()))
+    return failure();
+  Type i8 = b_.getI8Type();
+  func::ReturnOp::create(b_, loc_, sel(mayOOB_, intC(i8, 0), intC(i8, 1)));
   return success();
 }
 
@@ -939,12 +993,19 @@ struct FlexIntervalAbstractionPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
-    SmallVector<MaskOp> masks;
-    for (auto m : module.getOps<MaskOp>())
-      if (onlyMod.empty() || m.getSymName() == onlyMod)
-        masks.push_back(m);
-    if (!onlyMod.empty() && masks.empty()) {
-      module.emitError() << "flex-interval-abstraction: no mask named '" << onlyMod << "'";
+    SmallVector<ModView> mods;
+    for (Operation &op : module.getOps()) {
+      std::optional<ModView> v;
+      if (auto m = dyn_cast<MaskOp>(op))
+        v = viewOf(m);
+      else if (auto m = dyn_cast<ScoreOp>(op); m && readsInBounds)
+        v = viewOf(m);
+      if (v && (onlyMod.empty() || SymbolTable::getSymbolName(&op) == onlyMod))
+        mods.push_back(*v);
+    }
+    if (!onlyMod.empty() && mods.empty()) {
+      module.emitError() << "flex-interval-abstraction: no " << (readsInBounds ? "mod" : "mask")
+                         << " named '" << onlyMod << "'";
       return signalPassFailure();
     }
     MLIRContext *ctx = &getContext();
@@ -953,21 +1014,27 @@ struct FlexIntervalAbstractionPass
     SmallVector<Type> inputs(8, i32);
     inputs.push_back(LLVM::LLVMPointerType::get(ctx));
     auto type = b.getFunctionType(inputs, {b.getI8Type()});
-    for (MaskOp m : masks) {
-      std::string name = (m.getSymName() + "__interval").str();
+    const char *suffix = readsInBounds ? "__reads_in_bounds" : "__interval";
+    for (ModView m : mods) {
+      StringRef modName = SymbolTable::getSymbolName(m.op).getValue();
+      std::string name = (modName + suffix).str();
       if (symbols.lookup(name)) {
-        m.emitOpError() << "cannot get a block classifier: the name '" << name << "' is taken";
+        m.op->emitOpError() << "cannot get "
+                            << (readsInBounds ? "a read check" : "a block classifier")
+                            << ": the name '" << name << "' is taken";
         return signalPassFailure();
       }
-      b.setInsertionPointAfter(m);
-      auto fn = func::FuncOp::create(b, m.getLoc(), name, type);
-      // The GPU block-mask kernel inlines it; the CPU JIT looks it up.
+      b.setInsertionPointAfter(m.op);
+      auto fn = func::FuncOp::create(b, m.op->getLoc(), name, type);
+      // The GPU block-mask kernel inlines the classifier; the CPU JIT looks
+      // either up.
       fn->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("alwaysinline")}));
-      fn->setAttr("flex.kind", b.getStringAttr("interval"));
-      fn->setAttr("flex.interval_of", FlatSymbolRefAttr::get(ctx, m.getSymName()));
+      fn->setAttr("flex.kind", b.getStringAttr(readsInBounds ? "reads_in_bounds" : "interval"));
+      fn->setAttr(readsInBounds ? "flex.reads_of" : "flex.interval_of",
+                  FlatSymbolRefAttr::get(ctx, modName));
       symbols.insert(fn);
-      Abstractor a(m, fn, symbols);
-      if (failed(a.run()))
+      Abstractor a(m, fn, symbols, /*opaqueBuffers=*/readsInBounds);
+      if (failed(readsInBounds ? a.runReadsInBounds() : a.run()))
         return signalPassFailure();
     }
   }
