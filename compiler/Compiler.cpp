@@ -95,13 +95,17 @@ struct Compiler::Impl {
 
   Result<mlir::OwningOpRef<mlir::ModuleOp>> lowered(StageRun &run, const FileAST &file,
                                                    const std::string &modName,
-                                                   bool localErrors = false) {
+                                                   bool localErrors = false,
+                                                   bool uncheckedReads = false) {
     auto module = emit(run, file, modName);
     if (!module)
       return module.error();
+    FlexLowering with;
+    with.localErrors = localErrors;
+    with.uncheckedReads = uncheckedReads;
     if (Status st = run.runPipeline(**module, "flex",
                                     [&](mlir::OpPassManager &pm) {
-                                      buildFlexLoweringPipeline(pm, "", localErrors);
+                                      buildFlexLoweringPipeline(pm, with);
                                     });
         !st)
       return st.error();
@@ -156,7 +160,7 @@ struct Compiler::Impl {
       }
       std::lock_guard<std::mutex> lock(mu);
       StageRun run(ctx, options, &file, name);
-      auto module = lowered(run, file, name, slots[i].localErrors);
+      auto module = lowered(run, file, name, slots[i].localErrors, slots[i].uncheckedReads);
       if (!module)
         return module.error();
       auto text = finish<std::string>(run, printOp(**module));

@@ -77,18 +77,43 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const
   mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*emitted);
   if (Status st =
           run.runPipeline(*module, "interval",
-                          [&](mlir::OpPassManager &pm) { buildFlexLoweringPipeline(pm, modName); });
+                          [&](mlir::OpPassManager &pm) {
+                            FlexLowering with;
+                            with.classifierFor = modName;
+                            buildFlexLoweringPipeline(pm, with);
+                          });
       !st)
     return st.error();
   run.dump("interval-lowered", *module);
   return std::move(module);
 }
 
+/// The mod with its read check, lowered.
+Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithReadsCheck(StageRun &run, const FileAST &file,
+                                                              const std::string &modName) {
+  auto emitted = emitFlexStage(run, file, modName);
+  if (!emitted)
+    return emitted.error();
+  mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*emitted);
+  if (Status st = run.runPipeline(*module, "reads",
+                                  [&](mlir::OpPassManager &pm) {
+                                    FlexLowering with;
+                                    with.readsCheckFor = modName;
+                                    buildFlexLoweringPipeline(pm, with);
+                                  });
+      !st)
+    return st.error();
+  run.dump("reads-lowered", *module);
+  return std::move(module);
+}
+
+/// `<modName><suffix>` of the classifier's type, JIT-compiled.
 Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
-                                         const std::string &modName) {
+                                         const std::string &modName,
+                                         const std::string &fnName) {
   if (Status st = prefixModSymbols(module); !st)
     return st.error();
-  std::string symbol = modSymbol(intervalName(modName));
+  std::string symbol = modSymbol(fnName);
   auto fn = findModFunc(module, symbol);
   if (!fn)
     return fn.error();
@@ -100,7 +125,7 @@ Result<CpuIntervalFn> jitLoweredInterval(StageRun &run, mlir::ModuleOp module,
     ok = t.getInput(i).isSignlessInteger(32);
   if (!ok)
     return Error{ErrorKind::Compile,
-                 "function '" + intervalName(modName) +
+                 "function '" + fnName +
                      "' does not have a block classifier's type (i32 x 8, !llvm.ptr) -> i8"};
   // jitModule hands back the looked-up symbol as a CpuMod (which owns the
   // engine); the pointer is the classifier's, cast back to its own type.
@@ -132,7 +157,22 @@ Result<CpuIntervalFn> Compiler::jitInterval(const FileAST &file, const std::stri
   auto module = lowerWithInterval(run, file, modName);
   if (!module)
     return module.error();
-  return jitLoweredInterval(run, **module, modName);
+  return jitLoweredInterval(run, **module, modName, intervalName(modName));
+}
+
+Result<CpuReadsInBoundsFn> Compiler::jitReadsInBounds(const FileAST &file,
+                                                      const std::string &modName) {
+  std::unique_lock<std::mutex> lock;
+  mlir::MLIRContext &ctx = lockedIntervalContext(*impl_, lock);
+  const std::string name = modName + "__reads_in_bounds";
+  StageRun run(ctx, options(), &file, name);
+  auto module = lowerWithReadsCheck(run, file, modName);
+  if (!module)
+    return module.error();
+  auto fn = jitLoweredInterval(run, **module, modName, name);
+  if (!fn)
+    return fn.error();
+  return CpuReadsInBoundsFn(std::move(*fn));
 }
 
 Result<CpuIntervalFn> Compiler::jitIntervalLowered(const std::string &mlirText,
@@ -143,7 +183,7 @@ Result<CpuIntervalFn> Compiler::jitIntervalLowered(const std::string &mlirText,
   auto module = parseLoweredModule(run, mlirText);
   if (!module)
     return module.error();
-  return jitLoweredInterval(run, **module, modName);
+  return jitLoweredInterval(run, **module, modName, intervalName(modName));
 }
 
 } // namespace flexjit

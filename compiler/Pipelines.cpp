@@ -25,9 +25,8 @@
 
 namespace flexjit {
 
-void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor,
-                               bool localErrors, const std::string &derivativeOf) {
-  addFlexToUpstreamPasses(pm, classifierFor, localErrors, derivativeOf);
+void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const FlexLowering &with) {
+  addFlexToUpstreamPasses(pm, with);
 }
 
 void buildFlexDerivativePipeline(mlir::OpPassManager &pm, const std::string &scoreMod) {

@@ -8,18 +8,17 @@
 //   gpu:     kernel module       -> nvvm + llvm dialect inside its gpu.module
 #pragma once
 
+#include "compiler/passes/Passes.h"
 #include "mlir/Pass/PassManager.h"
 
 namespace flexjit {
 
 /// The flex dialect to upstream dialects (the passes of compiler/passes/),
-/// with the block classifier of mask `classifierFor` if one is named, and
-/// thread-private error records with `localErrors` (addFlexToUpstreamPasses).
-/// Anchored on builtin.module.
-/// With `derivativeOf` (a score mod), its derivative `<score>__grad`
-/// (flex-score-derivative, docs/backward.md) is made and lowered with it.
-void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const std::string &classifierFor = "",
-                               bool localErrors = false, const std::string &derivativeOf = "");
+/// with what `with` asks for (a mask's block classifier, a mod's read
+/// check, thread-private error records, unchecked reads, a score mod's
+/// derivative: FlexLowering, compiler/passes/Passes.h). Anchored on
+/// builtin.module.
+void buildFlexLoweringPipeline(mlir::OpPassManager &pm, const FlexLowering &with = {});
 
 /// The derivative of score mod `scoreMod` in the flex dialect:
 /// flex-inline-calls, flex-score-derivative. Anchored on builtin.module.

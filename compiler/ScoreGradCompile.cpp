@@ -53,7 +53,10 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerScoreGrad(StageRun &run, const Fi
     return module.error();
   if (Status st = run.runPipeline(**module, "grad",
                                   [&](mlir::OpPassManager &pm) {
-                                    buildFlexLoweringPipeline(pm, "", localErrors, modName);
+                                    FlexLowering with;
+                                    with.localErrors = localErrors;
+                                    with.derivativeOf = modName;
+                                    buildFlexLoweringPipeline(pm, with);
                                   });
       !st)
     return st.error();

@@ -33,20 +33,26 @@ void addFlexDerivativePasses(mlir::OpPassManager &pm, const std::string &scoreMo
   pm.addPass(flex::createFlexScoreDerivative(options));
 }
 
-void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const std::string &classifierFor,
-                             bool localErrors, const std::string &derivativeOf) {
-  if (!derivativeOf.empty())
-    addFlexDerivativePasses(pm, derivativeOf);
+void addFlexToUpstreamPasses(mlir::OpPassManager &pm, const FlexLowering &with) {
+  if (!with.derivativeOf.empty())
+    addFlexDerivativePasses(pm, with.derivativeOf);
   else
     pm.addPass(flex::createFlexInlineCalls());
-  if (!classifierFor.empty()) {
+  if (!with.classifierFor.empty()) {
     flex::FlexIntervalAbstractionOptions options;
-    options.onlyMod = classifierFor;
+    options.onlyMod = with.classifierFor;
+    pm.addPass(flex::createFlexIntervalAbstraction(options));
+  }
+  if (!with.readsCheckFor.empty()) {
+    flex::FlexIntervalAbstractionOptions options;
+    options.onlyMod = with.readsCheckFor;
+    options.readsInBounds = true;
     pm.addPass(flex::createFlexIntervalAbstraction(options));
   }
   pm.addPass(flex::createFlexLowerSemantics());
   flex::ConvertFlexToFuncOptions convert;
-  convert.localErrors = localErrors;
+  convert.localErrors = with.localErrors;
+  convert.uncheckedReads = with.uncheckedReads;
   pm.addPass(flex::createConvertFlexToFunc(convert));
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());

@@ -129,6 +129,17 @@ private:
   Fn fn_;
 };
 
+/// A mod's read check compiled for the CPU (flex-interval-abstraction with
+/// reads-in-bounds, docs/analysis.md): the same arguments as a block
+/// classifier, 1 when no buffer read of the mod can be out of bounds at
+/// any point of the box whatever the buffers hold, else 0. It reads the
+/// context's params and buffer_dims, never the buffers' elements.
+class CpuReadsInBoundsFn : public CpuIntervalFn {
+public:
+  using CpuIntervalFn::CpuIntervalFn;
+  explicit CpuReadsInBoundsFn(CpuIntervalFn fn) : CpuIntervalFn(std::move(fn)) {}
+};
+
 /// The derivative of a score mod (docs/backward.md) compiled for the CPU:
 /// given the upstream gradient g = dL/ds' and the score mod's arguments, it
 /// returns g * ds'/ds and adds g * ds'/dbuf[i] into the gradient array of
@@ -253,6 +264,9 @@ public:
   /// The same from lowered MLIR text (what loweredIntervalIR() prints).
   Result<CpuIntervalFn> jitIntervalLowered(const std::string &mlirText,
                                            const std::string &modName);
+
+  /// The read check of mod `modName` (mask or score), compiled for the CPU.
+  Result<CpuReadsInBoundsFn> jitReadsInBounds(const FileAST &file, const std::string &modName);
 
   /// The GPU block-mask creation kernels of mask `modName`; arch "" means
   /// options().arch. These use an MLIR context of their own per call (the
