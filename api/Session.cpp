@@ -331,6 +331,10 @@ Result<CpuIntervalFn> compileAs(Compiler &c, const FileAST &file, const std::str
                                 CpuIntervalFn *) {
   return c.jitInterval(file, mod);
 }
+Result<CpuReadsInBoundsFn> compileAs(Compiler &c, const FileAST &file, const std::string &mod,
+                                     CpuReadsInBoundsFn *) {
+  return c.jitReadsInBounds(file, mod);
+}
 } // namespace
 
 template <class T>
@@ -362,6 +366,17 @@ Result<std::shared_ptr<const T>> Session::compiled(const Program &program, const
   if (!r)
     return r.error();
   return std::shared_ptr<const T>(*r);
+}
+
+bool Session::readsInBounds(const Program &program, const ModInfo &mod, BoundInputs &inputs,
+                            int64_t B, int64_t H, int64_t qLen, int64_t kvLen) {
+  if (mod.interface.buffers.empty())
+    return false; // nothing to check, nothing to gain
+  auto check = compiled<CpuReadsInBoundsFn>(program, mod, "cpu_reads_in_bounds");
+  if (!check)
+    return false; // not proved: the kernel keeps its checks
+  auto last = [](int64_t n) { return int32_t(n - 1); };
+  return (**check)(0, last(B), 0, last(H), 0, last(qLen), 0, last(kvLen), &inputs.context()) == 1;
 }
 
 Result<CpuMod> Session::cpuMod(const Program &program, const std::string &modName) {

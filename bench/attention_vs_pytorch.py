@@ -66,7 +66,8 @@ CASES = {
 
 
 # flexjit.h's FLEXJIT_SM90_OFF_* bits.
-SM90_OFF = {"warp-specialization": 1, "ping-pong": 2, "intra-overlap": 4, "persistent": 8}
+SM90_OFF = {"warp-specialization": 1, "ping-pong": 2, "intra-overlap": 4, "persistent": 8,
+            "reads-proof": 16}
 
 
 def technique_list(text):
@@ -129,6 +130,9 @@ def parse_args(argv=None):
                          "or one forced (default auto)")
     ap.add_argument("--block-n", type=int, default=0,
                     help="flexjit's kv tile (options.blockN; default 0: flexjit's choice)")
+    ap.add_argument("--stages", type=int, default=0,
+                    help="flexjit's K/V tiles in flight (options.stages; default 0: flexjit's "
+                    "choice)")
     ap.add_argument("--sm90-off", type=technique_list, default=0,
                     help="sm_90a techniques switched off, comma-separated: " + ", ".join(SM90_OFF)
                     + " (the ablation of docs/attention-hopper.md; default none)")
@@ -150,6 +154,7 @@ def default_json_path(args):
     return os.path.join(out, "attention_vs_pytorch_B%d_H%d_S%d_D%d_%s%s.json"
                         % (args.batch, args.heads, args.seq, args.dim, args.kernel,
                            ("_n%d" % args.block_n if args.block_n else "")
+                           + ("_s%d" % args.stages if args.stages else "")
                            + ("_off%d" % args.sm90_off if args.sm90_off else "")))
 
 
@@ -410,7 +415,7 @@ def main(argv=None):
                 buffers=fj_buffers, lse=lse_fj, scale=scale, block_mask=fj_mask,
                 stream=torch.cuda.current_stream().cuda_stream if on_gpu else None,
                 kernel={"auto": 0, "sm80": 80, "sm90": 90}[args.kernel], block_n=args.block_n,
-                sm90_off=args.sm90_off,
+                stages=args.stages, sm90_off=args.sm90_off,
                 reference=not on_gpu)
             synchronize()
             t0 = time.perf_counter()

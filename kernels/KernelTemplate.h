@@ -43,6 +43,9 @@ struct ModSlot {
   bool withClassifier = false;
   /// Lowered with thread-private error records (the kernel publishes them).
   bool localErrors = false;
+  /// Buffer reads with no bounds check and no report: the caller proved
+  /// every read in bounds for this call (Compiler::jitReadsInBounds).
+  bool uncheckedReads = false;
   /// A score mod lowered with its derivative (`<mod>__grad`,
   /// docs/backward.md), which the builder gets as BoundMod::derivative.
   bool withDerivative = false;

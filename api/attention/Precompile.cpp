@@ -103,11 +103,23 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
       target = *t;
     }
     const std::string arch = target ? target->arch : v.arch.empty() ? "sm_90a" : v.arch;
+    // A call whose buffers have the sizes its mods index runs the kernel
+    // without bounds checks (Session::attention, "Bounds checks" in
+    // docs/attention.md): that one, where a mod reads a buffer. A call whose
+    // reads cannot be proved in bounds compiles its checked kernel itself.
+    auto readsBuffers = [&](const std::string &name) {
+      if (name.empty())
+        return false;
+      auto info = v.program.mod(name);
+      return info && !(*info)->interface.buffers.empty();
+    };
+    const bool unchecked = readsBuffers(v.scoreMod) || readsBuffers(v.maskMod);
     if (attentionUsesSm90(arch)) {
       const int dv = v.valueHeadDim ? v.valueHeadDim : v.headDim;
       AttentionSm90KernelSpec hs = defaultAttentionSm90Spec(
           v.dtype, v.headDim, dv, !v.scoreMod.empty(), !v.maskMod.empty());
       hs.blockSparse = !v.maskMod.empty();
+      hs.uncheckedReads = unchecked;
       if (Status st = checkAttentionSm90KernelSpec(
               hs, target ? unsigned(target->sharedMemPerBlockOptin) : kNoSharedMemoryLimit);
           !st)
@@ -130,6 +142,7 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
       return kernel ? Status::success() : Status(kernel.error());
     }
     AttentionKernelSpec spec = chooseAttentionSpec(v);
+    spec.uncheckedReads = unchecked;
     if (Status st = checkAttentionKernelSpec(spec); !st)
       return st.error();
     out.entry = attentionKernelName(spec);

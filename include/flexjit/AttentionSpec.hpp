@@ -30,11 +30,16 @@ struct AttentionKernelSpec {
   /// is treated as partial when it crosses KV_LEN. A dense kernel takes no
   /// mask mod (a mask mod's sparsity is its block mask).
   bool blockSparse = true;
+  /// The mods' buffer reads without bounds checks or reports: flexjit sets
+  /// it for a call whose every read it proved in bounds on the host
+  /// (Compiler::jitReadsInBounds over the call's index ranges; docs/attention.md,
+  /// "Bounds checks").
+  bool uncheckedReads = false;
 
   int warps() const { return blockM / rowsPerWarp; }
   int threads() const { return 32 * warps(); }
-  /// "bf16_d128_dv128_m128_w16_n64_s2" ("..._dense" when not block-sparse):
-  /// part of the entry name and cache key.
+  /// "bf16_d128_dv128_m128_w16_n64_s2" ("..._dense" when not block-sparse,
+  /// "_nochk" with unchecked reads): part of the entry name and cache key.
   std::string tag() const;
 };
 
@@ -106,6 +111,11 @@ struct AttentionSm90Techniques {
   /// One CTA per SM walks work tiles (longest first); off: one CTA per
   /// work tile.
   bool persistent = true;
+  /// Buffer reads the host proves in bounds for the call are compiled
+  /// without bounds checks (uncheckedReads); off: every read checked. A
+  /// choice of the call, not of the code: the spec's uncheckedReads says
+  /// what was compiled.
+  bool readsProof = true;
 };
 
 /// One instantiation of the sm_90a template: 128 query rows per CTA (two
@@ -127,6 +137,8 @@ struct AttentionSm90KernelSpec {
   /// which needs scale > 0; a call with another scale takes the kernel
   /// without it ("_sc" in the tag).
   bool scaleInSoftmax = true;
+  /// As AttentionKernelSpec::uncheckedReads.
+  bool uncheckedReads = false;
   AttentionSm90Techniques techniques;
 
   /// Whether a call with this scale may run the kernel: scaleInSoftmax
@@ -136,9 +148,9 @@ struct AttentionSm90KernelSpec {
 
   int threads() const { return techniques.warpSpecialized ? 384 : 256; }
   /// "sm90_bf16_d128_dv128_n128_s2" (+ "_dense"; + "_sc" for
-  /// scaleInSoftmax off without a score mod; + "_nows", "_nopp", "_noov",
-  /// "_nopers" for a technique switched off): part of the entry name and
-  /// cache key.
+  /// scaleInSoftmax off without a score mod; + "_nochk" with unchecked
+  /// reads; + "_nows", "_nopp", "_noov", "_nopers" for a technique switched
+  /// off): part of the entry name and cache key.
   std::string tag() const;
 };
 

@@ -328,7 +328,9 @@ enum {
   FLEXJIT_SM90_OFF_WARP_SPECIALIZATION = 1, /* no producer warpgroup */
   FLEXJIT_SM90_OFF_PING_PONG = 2,           /* consumers issue without taking turns */
   FLEXJIT_SM90_OFF_INTRA_OVERLAP = 4,       /* one kv tile at a time in a consumer */
-  FLEXJIT_SM90_OFF_PERSISTENT = 8           /* one CTA per work tile */
+  FLEXJIT_SM90_OFF_PERSISTENT = 8,          /* one CTA per work tile */
+  FLEXJIT_SM90_OFF_READS_PROOF = 16         /* every buffer read bounds-checked, also those
+                                               proved in bounds (both templates) */
 };
 
 /* Zeroes the description: no mods, no inputs, no block mask, default scale,

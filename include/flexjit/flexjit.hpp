@@ -304,8 +304,15 @@ private:
   bool startBackgroundCompile(const CacheKey &key, std::function<Result<CacheValue>()> factory);
   bool backgroundFailed(const CacheKey &key);
 
-  /// Compiled code through the cache: `what` is "cpu_mod" (CpuMod) or
-  /// "cpu_interval" (CpuIntervalFn).
+  /// Whether no buffer read of `mod` can be out of bounds for b < B, h < H,
+  /// q < qLen, kv < kvLen with `inputs`' params and buffer sizes, whatever
+  /// the buffers hold (its read check, CpuReadsInBoundsFn, through the
+  /// cache); false also when the check cannot be compiled.
+  bool readsInBounds(const Program &program, const ModInfo &mod, BoundInputs &inputs, int64_t B,
+                     int64_t H, int64_t qLen, int64_t kvLen);
+
+  /// Compiled code through the cache: `what` is "cpu_mod" (CpuMod),
+  /// "cpu_interval" (CpuIntervalFn) or "cpu_reads_in_bounds" (CpuReadsInBoundsFn).
   template <class T>
   Result<std::shared_ptr<const T>> compiled(const Program &program, const ModInfo &mod,
                                             const char *what);

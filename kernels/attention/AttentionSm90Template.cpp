@@ -12,7 +12,7 @@ std::string AttentionSm90KernelSpec::tag() const {
   return std::string("sm90_") + dtypeName(dtype) + "_d" + std::to_string(headDim) + "_dv" +
          std::to_string(valueHeadDim) + "_n" + std::to_string(blockN) + "_s" +
          std::to_string(stages) + (blockSparse ? "" : "_dense") +
-         (scaleInSoftmax || hasScoreMod ? "" : "_sc") +
+         (scaleInSoftmax || hasScoreMod ? "" : "_sc") + (uncheckedReads ? "_nochk" : "") +
          (t.warpSpecialized ? "" : "_nows") + (t.pingPong ? "" : "_nopp") +
          (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers");
 }
@@ -114,7 +114,8 @@ const AttentionParams &attentionSm90Params() {
 
 std::vector<ModSlot> KernelTemplateOf<AttentionSm90KernelSpec>::modSlots(
     const AttentionSm90KernelSpec &spec) {
-  return attentionModSlots(spec.hasScoreMod, spec.hasMaskMod, /*scoreDerivative=*/false);
+  return attentionModSlots(spec.hasScoreMod, spec.hasMaskMod, /*scoreDerivative=*/false,
+                           spec.uncheckedReads);
 }
 
 Status KernelTemplateOf<AttentionSm90KernelSpec>::check(const AttentionSm90KernelSpec &spec,

@@ -10,7 +10,7 @@ std::string AttentionKernelSpec::tag() const {
   return std::string(dtypeName(dtype)) + "_d" + std::to_string(headDim) + "_dv" +
          std::to_string(valueHeadDim) + "_m" + std::to_string(blockM) + "_w" +
          std::to_string(rowsPerWarp) + "_n" + std::to_string(blockN) + "_s" +
-         std::to_string(stages) + (blockSparse ? "" : "_dense");
+         std::to_string(stages) + (blockSparse ? "" : "_dense") + (uncheckedReads ? "_nochk" : "");
 }
 
 AttentionKernelSpec defaultAttentionSpec(DType dtype, int headDim, int valueHeadDim,
@@ -190,18 +190,23 @@ LaunchDims attentionLaunch(const AttentionKernelSpec &spec, int64_t B, int64_t H
   return d;
 }
 
-std::vector<ModSlot> attentionModSlots(bool hasScoreMod, bool hasMaskMod, bool scoreDerivative) {
+std::vector<ModSlot> attentionModSlots(bool hasScoreMod, bool hasMaskMod, bool scoreDerivative,
+                                       bool uncheckedReads) {
   std::vector<ModSlot> slots;
   if (hasScoreMod) {
     ModSlot score{"score mod", ModKind::Score, false, true};
     score.withDerivative = scoreDerivative;
+    score.uncheckedReads = uncheckedReads;
     // Scores are rounded to bf16/f16 on the way to P·V: 2 ulp of f32 in a
     // division do not show, its correctly rounded slow path does (spills).
     score.approxDivision = true;
     slots.push_back(score);
   }
-  if (hasMaskMod)
-    slots.push_back(ModSlot{"mask mod", ModKind::Mask, false, true});
+  if (hasMaskMod) {
+    ModSlot mask{"mask mod", ModKind::Mask, false, true};
+    mask.uncheckedReads = uncheckedReads;
+    slots.push_back(mask);
+  }
   return slots;
 }
 
@@ -215,7 +220,8 @@ std::string attentionRunName(bool hasScoreMod, bool hasMaskMod,
 
 std::vector<ModSlot> KernelTemplateOf<AttentionKernelSpec>::modSlots(
     const AttentionKernelSpec &spec) {
-  return attentionModSlots(spec.hasScoreMod, spec.hasMaskMod, /*scoreDerivative=*/false);
+  return attentionModSlots(spec.hasScoreMod, spec.hasMaskMod, /*scoreDerivative=*/false,
+                           spec.uncheckedReads);
 }
 
 Status KernelTemplateOf<AttentionKernelSpec>::check(const AttentionKernelSpec &spec,

@@ -77,7 +77,10 @@ Status checkAttentionSharedBytes(const std::string &tag, unsigned shared,
 /// The mod slots of an attention template: the score mod, if the spec has
 /// one (`scoreDerivative`: with its derivative), then the mask mod, if it has
 /// one; both lowered with thread-private error records.
-std::vector<ModSlot> attentionModSlots(bool hasScoreMod, bool hasMaskMod, bool scoreDerivative);
+/// `uncheckedReads`: both mods' buffer reads without bounds checks (the
+/// caller proved them in bounds; the forward's AttentionKernelSpec::uncheckedReads).
+std::vector<ModSlot> attentionModSlots(bool hasScoreMod, bool hasMaskMod, bool scoreDerivative,
+                                       bool uncheckedReads = false);
 /// "<score or none>+<mask or none>" + `suffix`, the mods named in
 /// attentionModSlots' order.
 std::string attentionRunName(bool hasScoreMod, bool hasMaskMod,

@@ -96,6 +96,10 @@ cl::opt<bool> noIntraOverlapArg(
     cl::desc("the sm_90a kernel without intra-warpgroup overlap (ablation)"));
 cl::opt<bool> noPersistenceArg("no-persistence", cl::sub(command), cl::cat(category),
                                cl::desc("the sm_90a kernel without persistence (ablation)"));
+cl::opt<bool> uncheckedReadsArg(
+    "unchecked-reads", cl::sub(command), cl::cat(category),
+    cl::desc("the mods' buffer reads without bounds checks: what a call whose reads flexjit "
+             "proves in bounds runs (not --backward)"));
 cl::opt<bool> verboseArg("v", cl::sub(command), cl::cat(category),
                          cl::desc("ptxas's report (registers, spills, stack) of the PTX on "
                                   "standard error: the toolkit's ptxas (PATH, else "
@@ -182,7 +186,7 @@ int attention() {
   int warps = warpsArg, dqBlockM = dqBlockMArg, dqBlockN = dqBlockNArg, dqStages = dqStagesArg;
   bool summary = summaryArg, timing = timingArg, blockSparse = blockSparseArg,
        backward = backwardArg, deterministic = deterministicArg, verbose = verboseArg,
-       bufferGrads = bufferGradsArg;
+       bufferGrads = bufferGradsArg, uncheckedReads = uncheckedReadsArg;
   AttentionSm90Techniques techniques;
   techniques.warpSpecialized = !noWarpSpecializationArg;
   techniques.pingPong = !noPingPongArg;
@@ -197,6 +201,9 @@ int attention() {
     usage("--warps, --deterministic, --buffer-grads and --dq-* are options of --backward");
   if (backward && rowsPerWarp)
     usage("--rows-per-warp is an option of the forward kernel (--backward has --warps)");
+  if (backward && uncheckedReads)
+    usage("--unchecked-reads is an option of the forward kernels (the backward's reads are "
+          "always checked)");
   // The forward's template: the sm_90a one on sm_90a unless --sm80.
   const bool hopper = !backward && attentionUsesSm90(arch) && !sm80Arg;
   const bool hopperOnly = !techniques.warpSpecialized || !techniques.pingPong ||
@@ -299,12 +306,14 @@ int attention() {
       hspec.techniques.pingPong &= techniques.pingPong;
       hspec.techniques.intraOverlap &= techniques.intraOverlap;
       hspec.techniques.persistent &= techniques.persistent;
+      hspec.uncheckedReads = uncheckedReads;
     } else {
       applyOverrides({{blockM, &spec.blockM},
                       {blockN, &spec.blockN},
                       {rowsPerWarp, &spec.rowsPerWarp},
                       {stages, &spec.stages}});
       spec.blockSparse = !mask.empty() || blockSparse;
+      spec.uncheckedReads = uncheckedReads;
     }
     auto kernel = hopper ? (*compiler)->attentionSm90Kernel(**ast, score, mask, hspec)
                          : (*compiler)->attentionKernel(**ast, score, mask, spec);

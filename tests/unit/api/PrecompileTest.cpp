@@ -55,15 +55,24 @@ DiskCacheKey diskKeyOf(const AttentionVariant &v) {
     return name.empty() ? std::string() : (*v.program.mod(name))->fingerprint;
   };
   const std::string arch = v.arch.empty() ? "sm_90a" : v.arch;
+  // A mod that reads a buffer: the kernel without bounds checks (what a call
+  // whose reads are proved in bounds runs).
+  auto readsBuffers = [&](const std::string &name) {
+    return !name.empty() && !(*v.program.mod(name))->interface.buffers.empty();
+  };
+  const bool unchecked = readsBuffers(v.scoreMod) || readsBuffers(v.maskMod);
   if (attentionUsesSm90(arch)) { // the sm_90a template's kernel
     AttentionSm90KernelSpec s = defaultAttentionSm90Spec(
         v.dtype, v.headDim, v.valueHeadDim ? v.valueHeadDim : v.headDim, !v.scoreMod.empty(),
         !v.maskMod.empty());
     s.blockSparse = !v.maskMod.empty();
+    s.uncheckedReads = unchecked;
     return ptxDiskKey(attentionSm90KernelKey(fp(v.scoreMod), fp(v.maskMod), s,
                                              SessionOptions{}.optLevel, arch, kCpuDevice));
   }
-  return ptxDiskKey(attentionKernelKey(fp(v.scoreMod), fp(v.maskMod), chooseAttentionSpec(v),
+  AttentionKernelSpec spec = chooseAttentionSpec(v);
+  spec.uncheckedReads = unchecked;
+  return ptxDiskKey(attentionKernelKey(fp(v.scoreMod), fp(v.maskMod), spec,
                                        SessionOptions{}.optLevel, arch, kCpuDevice));
 }
 
@@ -103,7 +112,8 @@ TEST(PrecompileTest, CpuVariantsWritePtxOnce) {
   const std::vector<std::string> entries = {
       "flexjit_attention_bf16_d128_dv128_m128_w16_n64_s2",
       "flexjit_attention_sm90_f16_d64_dv64_n128_s2_nopers", // the sm_90a template on sm_90a
-      "flexjit_attention_bf16_d64_dv64_m128_w16_n64_s2_dense"};
+      // alibi reads its slopes: the kernel a call proving them in bounds runs
+      "flexjit_attention_bf16_d64_dv64_m128_w16_n64_s2_dense_nochk"};
   for (const AttentionVariant &v : vs)
     EXPECT_FALSE(DiskCache::global().contains(diskKeyOf(v)));
 

@@ -146,6 +146,8 @@ struct GpuCase {
   /// the case runs again with the sm_80 one forced. False for head dim 256,
   /// which only the sm_90a template takes.
   bool bothTemplates = true;
+  /// options.sm90Techniques.readsProof: false keeps every bounds check.
+  bool readsProof = true;
   /// Rows that must come out fully masked (0, LSE -inf): [0, deadRows) or,
   /// when negative, [Q + deadRows, Q).
   int deadRows = 0;
@@ -212,6 +214,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.options.lse = c.lse ? dlse.devicePtr() : 0;
   req.options.blockN = c.blockN;
   req.options.kernelTemplate = c.kernelTemplate;
+  req.options.sm90Techniques.readsProof = c.readsProof;
   Result<BlockMaskHandle> bm = Error{ErrorKind::NotFound, "none"};
   if (c.explicitBlockMask) {
     BlockMaskRequest bmr;
@@ -530,6 +533,32 @@ TEST(AttentionGpu, ParamAndBufferMods) {
   runCase(c);
 }
 
+// The examples' buffers are as large as the positions and heads a case
+// indexes, so the host proves every read in bounds and the kernels (both
+// templates) run without bounds checks ("_nochk"), against the f64
+// reference; with the proof switched off the checks stay. A buffer too
+// short keeps them too, and its read is reported
+// (OutOfBoundsBufferReadIsAnError).
+TEST(AttentionGpu, ReadsProvedInBoundsRunUnchecked) {
+  REQUIRE_GPU();
+  GpuCase c;
+  c.name = "document + bias_2d, reads proved in bounds";
+  c.mask = "document";
+  c.score = "bias_2d";
+  c.Q = c.KV = 333;
+  c.Hq = 4;
+  c.Hkv = 2;
+  AttentionInfo info;
+  runCase(c, &info);
+  EXPECT_NE(info.entry.find("_nochk"), std::string::npos) << info.entry;
+  EXPECT_TRUE(info.spec.uncheckedReads) << info.entry;
+  c.name = "document + bias_2d, proof off";
+  c.readsProof = false;
+  runCase(c, &info);
+  EXPECT_EQ(info.entry.find("_nochk"), std::string::npos) << info.entry;
+  EXPECT_FALSE(info.spec.uncheckedReads) << info.entry;
+}
+
 TEST(AttentionGpu, BlockMaskBroadcastOverBatchAndHeads) {
   REQUIRE_GPU();
   GpuCase c;
@@ -742,6 +771,8 @@ TEST(AttentionGpu, OutOfBoundsBufferReadIsAnError) {
   // this Session's next call: AttentionGpuTest.OutOfBoundsReportedByTheNextCallOnce).
   auto sinfo = session().attention(program(), s);
   ASSERT_TRUE(sinfo.ok()) << sinfo.error().message;
+  // Not provable (1 slope for 2 heads): the kernel keeps its checks.
+  EXPECT_EQ(sinfo->entry.find("_nochk"), std::string::npos) << sinfo->entry;
   Status st = session().checkModErrors();
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.kind(), ErrorKind::OutOfBounds) << st.message();

@@ -291,6 +291,14 @@ TEST(SpecCheck, DenseKernelTakesNoMaskMod) {
   EXPECT_TRUE(checkAttentionKernelSpec(s).ok());
   EXPECT_EQ(s.tag(), "bf16_d64_dv64_m128_w32_n64_s2_dense");
   EXPECT_EQ(attentionKernelName(s), "flexjit_attention_bf16_d64_dv64_m128_w32_n64_s2_dense");
+  // Unchecked reads change the code: the name and the cache key say so.
+  s.uncheckedReads = true;
+  EXPECT_EQ(s.tag(), "bf16_d64_dv64_m128_w32_n64_s2_dense_nochk");
+  AttentionSm90KernelSpec h = defaultAttentionSm90Spec(DType::BF16, 64, 64, true, false);
+  const std::string checked = h.tag();
+  h.uncheckedReads = true;
+  EXPECT_EQ(h.tag(), "sm90_bf16_d64_dv64_n128_s2_nochk");
+  EXPECT_NE(h.tag(), checked);
 }
 
 TEST(SpecCheck, ModsMustFillTheTemplatesSlots) {
