@@ -64,6 +64,24 @@ mlir::MLIRContext &lockedIntervalContext(Compiler::Impl &impl,
   return *ic.ctx;
 }
 
+/// The mod lowered with what `with` adds (its classifier or its read
+/// check), the pipeline and its dump named `stage`.
+Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWith(StageRun &run, const FileAST &file,
+                                                    const std::string &modName,
+                                                    const FlexLowering &with,
+                                                    const std::string &stage) {
+  auto emitted = emitFlexStage(run, file, modName);
+  if (!emitted)
+    return emitted.error();
+  mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*emitted);
+  if (Status st = run.runPipeline(
+          *module, stage, [&](mlir::OpPassManager &pm) { buildFlexLoweringPipeline(pm, with); });
+      !st)
+    return st.error();
+  run.dump(stage + "-lowered", *module);
+  return std::move(module);
+}
+
 Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const FileAST &file,
                                                             const std::string &modName) {
   const ModDecl *mod = file.findMod(modName);
@@ -71,40 +89,17 @@ Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithInterval(StageRun &run, const
     return Error{ErrorKind::InvalidArgument,
                  file.fileName + ": error: '" + modName +
                      "' is a score mod; block classification is for mask mods"};
-  auto emitted = emitFlexStage(run, file, modName);
-  if (!emitted)
-    return emitted.error();
-  mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*emitted);
-  if (Status st =
-          run.runPipeline(*module, "interval",
-                          [&](mlir::OpPassManager &pm) {
-                            FlexLowering with;
-                            with.classifierFor = modName;
-                            buildFlexLoweringPipeline(pm, with);
-                          });
-      !st)
-    return st.error();
-  run.dump("interval-lowered", *module);
-  return std::move(module);
+  FlexLowering with;
+  with.classifierFor = modName;
+  return lowerWith(run, file, modName, with, "interval");
 }
 
 /// The mod with its read check, lowered.
 Result<mlir::OwningOpRef<mlir::ModuleOp>> lowerWithReadsCheck(StageRun &run, const FileAST &file,
                                                               const std::string &modName) {
-  auto emitted = emitFlexStage(run, file, modName);
-  if (!emitted)
-    return emitted.error();
-  mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*emitted);
-  if (Status st = run.runPipeline(*module, "reads",
-                                  [&](mlir::OpPassManager &pm) {
-                                    FlexLowering with;
-                                    with.readsCheckFor = modName;
-                                    buildFlexLoweringPipeline(pm, with);
-                                  });
-      !st)
-    return st.error();
-  run.dump("reads-lowered", *module);
-  return std::move(module);
+  FlexLowering with;
+  with.readsCheckFor = modName;
+  return lowerWith(run, file, modName, with, "reads");
 }
 
 /// `<modName><suffix>` of the classifier's type, JIT-compiled.
