@@ -1,9 +1,11 @@
 // Session::attention: FlexAttention's forward pass on the GPU (Attention.hpp,
 // docs/attention.md). The request is checked first, everything that can be
 // without the GPU (AttentionCheck.hpp), the device last; then
-//   - the template: sm_80, or sm_90a (docs/attention-hopper.md) on a
-//     compute capability 9.0 device for what only it takes (head dim 256)
-//     or when the options ask for it (AttentionTemplate);
+//   - the template: sm_90a (docs/attention-hopper.md) on a compute
+//     capability 9.0 device wherever it takes the call, else sm_80; the
+//     options may force either (AttentionTemplate);
+//   - the mods' buffer reads without bounds checks where the host proves
+//     them in bounds for the call (docs/attention.md, "Bounds checks");
 //   - the kernel, with the mods inlined, comes from the cache (else the
 //     disk cache's device binary, else its PTX, else the compiler), loaded
 //     on the device;

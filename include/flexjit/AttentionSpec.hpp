@@ -156,7 +156,7 @@ struct AttentionSm90KernelSpec {
 
 /// Whether the sm_90a template is the one for `arch` ("sm_90a": what flexjit
 /// compiles for a compute capability 9.0 device); else the sm_80 one. flexc
-/// attention follows it; the runtime does not select the sm_90a template yet.
+/// attention follows it, and so does the runtime where the template takes the call.
 bool attentionUsesSm90(const std::string &arch);
 
 /// flexjit's choice for these inputs on sm_90: blockN 128 (64 when D or Dv

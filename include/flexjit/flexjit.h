@@ -309,8 +309,8 @@ typedef struct flexjit_attention_desc {
                              f32 on the GPU, out's dtype in the reference */
   void *stream;           /* a CUstream; NULL: the legacy default stream */
   int32_t block_m, block_n, stages, rows_per_warp; /* kernel choice; 0: flexjit's */
-  /* The template: 0 flexjit's choice (the mma.sync one where it takes the
-   * call, the sm_90a one for head dim 256 on compute capability 9.0), 80 the
+  /* The template: 0 flexjit's choice (on compute capability 9.0 the sm_90a
+   * one wherever it takes the call, else the mma.sync one), 80 the
    * mma.sync one, 90 the sm_90a one (FLEXJIT_ERROR_INVALID_ARGUMENT saying
    * why where it does not take the call); docs/attention-hopper.md. */
   int32_t kernel;

@@ -40,7 +40,7 @@ cl::SubCommand command(
     "Instantiates the attention forward kernel (FlexAttention's forward pass) with the score mod "
     "and the mask mod inlined, and prints its PTX: with --sm80 or on another arch than sm_90a, "
     "what the runtime compiles for flexjit::attention with the same choices; on sm_90a the "
-    "Hopper template (TMA, wgmma, warp specialization), which the runtime runs for head dim 256 and when asked (AttentionOptions::kernelTemplate). "
+    "Hopper template (TMA, wgmma, warp specialization), which the runtime runs on a compute capability 9.0 device wherever it takes the call (AttentionOptions::kernelTemplate chooses otherwise). "
     "With --backward: the backward kernels "
     "(preprocess, dK/dV, dQ or the dQ conversion) in one module with the score mod, its "
     "derivative and the mask mod inlined; --summary also prints the derivative's IR");
