@@ -339,7 +339,7 @@ Result<CpuReadsInBoundsFn> compileAs(Compiler &c, const FileAST &file, const std
 
 template <class T>
 Result<std::shared_ptr<const T>> Session::compiled(const Program &program, const ModInfo &mod,
-                                                   const char *what) {
+                                                   const char *what, bool onlyCached) {
   // Equal fingerprints mean equal code and equal ABIs (Fingerprint.hpp), so
   // the entry is shared by every file that spells the mod.
   KernelKey key;
@@ -349,6 +349,9 @@ Result<std::shared_ptr<const T>> Session::compiled(const Program &program, const
   key.arch = "cpu";
   key.device = kCpuDevice;
   auto r = cache_->getOrCreateAs<const T>(CacheKey::kernel(key), [&]() -> Result<CacheValue> {
+    if (onlyCached)
+      return Error{ErrorKind::NotFound, std::string(what) + " of mod '" + mod.name +
+                                            "' is not in the cache"};
     auto c = compiler();
     if (!c)
       return c.error();
@@ -369,10 +372,10 @@ Result<std::shared_ptr<const T>> Session::compiled(const Program &program, const
 }
 
 bool Session::readsInBounds(const Program &program, const ModInfo &mod, BoundInputs &inputs,
-                            int64_t B, int64_t H, int64_t qLen, int64_t kvLen) {
+                            int64_t B, int64_t H, int64_t qLen, int64_t kvLen, bool onlyCached) {
   if (mod.interface.buffers.empty())
     return false; // nothing to check, nothing to gain
-  auto check = compiled<CpuReadsInBoundsFn>(program, mod, "cpu_reads_in_bounds");
+  auto check = compiled<CpuReadsInBoundsFn>(program, mod, "cpu_reads_in_bounds", onlyCached);
   if (!check)
     return false; // not proved: the kernel keeps its checks
   auto last = [](int64_t n) { return int32_t(n - 1); };

@@ -117,21 +117,6 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     if (Status st = checkAttentionKernelSpec(spec, unsigned(target->sharedMemPerBlockOptin)); !st)
       return st.error().prefixed("attention on cuda:" + std::to_string(device) + " (" +
                                  target->name + "): ");
-  // Buffer reads the host proves in bounds for every index this call passes
-  // the mods (b < B, h < Hq, q < Q_LEN, kv < KV_LEN; the kernels clamp the
-  // tails), whatever the buffers hold: the kernel without their bounds
-  // checks (docs/attention.md, "Bounds checks").
-  if (o.sm90Techniques.readsProof && (readsBuffers(score) || readsBuffers(mask))) {
-    auto proved = [&](CheckedMod &m) {
-      return !readsBuffers(m) || readsInBounds(program, *m.info, *m.bound, dims.B, dims.Hq,
-                                                dims.qLen, dims.kvLen);
-    };
-    if (proved(score) && proved(mask)) {
-      spec.uncheckedReads = true;
-      if (hspec)
-        hspec->uncheckedReads = true;
-    }
-  }
   const cuda::Context &ctx = target->ctx;
 
   // The stream, and whether it is capturing a CUDA graph: then everything
@@ -151,6 +136,24 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       return st.error();
   }
 
+  // Buffer reads the host proves in bounds for every index this call passes
+  // the mods (b < B, h < Hq, q < Q_LEN, kv < KV_LEN; the kernels clamp the
+  // tails), whatever the buffers hold: the kernel without their bounds
+  // checks (docs/attention.md, "Bounds checks"). While capturing, only a
+  // check in the cache (what the warm-up compiled) is asked: nothing is
+  // compiled, and a missing one keeps the checks (that kernel must then be
+  // warm too).
+  if (o.sm90Techniques.readsProof && (readsBuffers(score) || readsBuffers(mask))) {
+    auto proved = [&](CheckedMod &m) {
+      return !readsBuffers(m) || readsInBounds(program, *m.info, *m.bound, dims.B, dims.Hq,
+                                                dims.qLen, dims.kvLen, capturing);
+    };
+    if (proved(score) && proved(mask)) {
+      spec.uncheckedReads = true;
+      if (hspec)
+        hspec->uncheckedReads = true;
+    }
+  }
   AttentionInfo info;
   std::shared_ptr<const AttentionKernelModule> kernel;
   const std::string scoreFp = score.info ? score.info->fingerprint : "";

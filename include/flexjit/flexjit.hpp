@@ -308,14 +308,17 @@ private:
   /// q < qLen, kv < kvLen with `inputs`' params and buffer sizes, whatever
   /// the buffers hold (its read check, CpuReadsInBoundsFn, through the
   /// cache); false also when the check cannot be compiled.
+  /// `onlyCached` (a call capturing a CUDA graph): a check not in the cache
+  /// is not compiled, and nothing is proved.
   bool readsInBounds(const Program &program, const ModInfo &mod, BoundInputs &inputs, int64_t B,
-                     int64_t H, int64_t qLen, int64_t kvLen);
+                     int64_t H, int64_t qLen, int64_t kvLen, bool onlyCached);
 
   /// Compiled code through the cache: `what` is "cpu_mod" (CpuMod),
   /// "cpu_interval" (CpuIntervalFn) or "cpu_reads_in_bounds" (CpuReadsInBoundsFn).
+  /// `onlyCached`: a miss is an Error instead of a compile.
   template <class T>
   Result<std::shared_ptr<const T>> compiled(const Program &program, const ModInfo &mod,
-                                            const char *what);
+                                            const char *what, bool onlyCached = false);
   Result<Compiler *> compiler();
 
   SessionOptions options_;

@@ -136,6 +136,7 @@ private:
     e.warp = th.warp;
     mods = tileMods(e, scoreMod, maskMod, scoreCtx, maskCtx);
     mods.scaleInSoftmax = spec.scaleInSoftmax && !scoreMod;
+    mods.log2InSoftmax = true;
   }
 
   static RowStats statsOf(ArrayRef<Value> state) {
@@ -160,7 +161,7 @@ private:
     }
     RowStats stats = statsOf(state);
     std::array<Value, 2> alpha =
-        softmaxRowsBalanced(e, 0, s, stats, mods.scaleInSoftmax ? mods.scaleLog2 : Value());
+        softmaxRowsBalanced(e, 0, s, stats, softmaxScale(e, mods));
     Sm90Step step;
     step.probs.assign(s.values().begin(), s.values().end());
     step.state = {stats.max[0][0], stats.max[0][1], stats.sum[0][0], stats.sum[0][1]};

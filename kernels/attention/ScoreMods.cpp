@@ -109,6 +109,14 @@ TileMods tileMods(Emitter &e, func::FuncOp score, func::FuncOp mask, const ModCo
   return mods;
 }
 
+Value softmaxScale(Emitter &e, const TileMods &mods) {
+  if (!mods.score && mods.scaleInSoftmax)
+    return mods.scaleLog2;
+  if (mods.score && mods.log2InSoftmax)
+    return e.cf(kLog2e);
+  return Value();
+}
+
 ModPosition modPosition(Emitter &e, const FragmentCoords &c, Value colStart, int mt, int j,
                         int el) {
   const int half = AccFragment::half(el);
@@ -142,7 +150,7 @@ void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStar
                                          ValueRange{scaled, e.bIdx, e.hIdx, at.q, kv,
                                                     mods.scoreCtx})
                         .getResult(0);
-          v = e.fmul(r, e.cf(kLog2e));
+          v = mods.log2InSoftmax ? r : e.fmul(r, e.cf(kLog2e));
         } else {
           v = e.fmul(v, mods.scaleLog2);
         }

@@ -46,7 +46,16 @@ struct TileMods {
   /// for softmaxRowsBalanced to scale them by scaleLog2 inside exp2 (one fma a
   /// score instead of a multiply and a subtraction; needs scale > 0).
   bool scaleInSoftmax = false;
+  /// With a score mod: scoreTile leaves the mod's results in natural units,
+  /// for softmaxRowsBalanced to take log2 e inside exp2 (one fma a score
+  /// instead of a multiply and a subtraction).
+  bool log2InSoftmax = false;
 };
+
+/// The scale softmaxRowsBalanced applies inside exp2 for scores scoreTile
+/// made with `mods`: scaleLog2 (scaleInSoftmax), log2 e (log2InSoftmax with
+/// a score mod), else none (the scores are in base-2 units already).
+Value softmaxScale(Emitter &e, const TileMods &mods);
 
 /// The mods of a kernel with their contexts, lastKv from e.kvLen and
 /// scaleLog2 from e.scale.
