@@ -33,7 +33,8 @@
 // the mod can be out of bounds anywhere in the box whatever the buffers
 // hold (buffers are opaque: their elements are not read, so the answer
 // stays true while their contents change), else 0. A score mod's score
-// argument is any f32.
+// argument is any f32. Every read counts, in a branch that may run or not:
+// the kernels evaluate both sides of a branch (local errors speculate them).
 #include "dialect/FlexOps.h"
 #include "dialect/FlexPasses.h"
 
@@ -757,7 +758,11 @@ FailureOr<Abs> Abstractor::bufferLoad(BufferLoadOp op, Value reachable) {
   // An index that may be out of bounds reads 0 there, and the report of
   // that read is wanted: the block goes to the element-wise evaluation.
   Value oob = not_(allIn);
-  mayOOB_ = or_(mayOOB_, and_(reachable, oob));
+  // A read check counts every read, also one in a branch that cannot run:
+  // a kernel lowered with local errors evaluates both sides of a branch
+  // without one (convert-flex-to-func's speculation), so an unchecked read
+  // there would be made.
+  mayOOB_ = or_(mayOOB_, opaqueBuffers_ ? oob : and_(reachable, oob));
   if (t.isInteger(1)) {
     r.lo = or_(r.lo, oob);
   } else if (t.isF32()) {

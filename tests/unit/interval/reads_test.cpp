@@ -78,19 +78,22 @@ TEST_F(ReadsInBounds, AnIndexReadFromABufferIsNeverProved) {
   EXPECT_EQ(check("by_doc", 1, 16, 1024, 1024), 0);
 }
 
-TEST_F(ReadsInBounds, ReadsOnlyWhereTheyMayRun) {
-  // guarded reads slopes[kv] only where kv < 0: never in a box of kv >= 0.
+TEST_F(ReadsInBounds, ReadsInBranchesThatCannotRunCountToo) {
+  // guarded reads slopes[kv] only where kv < 0, never in a box of kv >= 0;
+  // but a kernel evaluates both sides of the `where` without a branch
+  // (convert-flex-to-func's speculation), so an unchecked read would be made.
   dims_[0] = 1;
-  EXPECT_EQ(check("guarded", 1, 1, 8, 4096), 1);
-  dims_[0] = 8; // alibi_causal: slopes[h], h < 8
+  EXPECT_EQ(check("guarded", 1, 1, 8, 4096), 0);
+  EXPECT_EQ(check("guarded", 1, 1, 8, 1), 1);
+  dims_[0] = 8; // alibi_causal: slopes[h] inside the where, h < 8
   EXPECT_EQ(check("alibi_causal", 4, 8, 8192, 8192), 1);
   EXPECT_EQ(check("alibi_causal", 4, 9, 8192, 8192), 0);
 }
 
 TEST_F(ReadsInBounds, TheBoxIsNotNarrowedByTheBranch) {
-  // Sound, not exact: first_four reads slopes[kv] only where kv < 4, but a
-  // condition that may hold somewhere in the box lets the read count with
-  // the box's whole index range. Not proved: the kernel keeps its checks.
+  // first_four reads slopes[kv] only where kv < 4, but the read counts with
+  // the box's whole index range (the kernel makes it there too). Not
+  // proved: the kernel keeps its checks.
   dims_[0] = 4;
   EXPECT_EQ(check("first_four", 1, 1, 8, 4), 1);
   EXPECT_EQ(check("first_four", 1, 1, 8, 4096), 0);
