@@ -67,7 +67,7 @@ CASES = {
 
 # flexjit.h's FLEXJIT_SM90_OFF_* bits.
 SM90_OFF = {"warp-specialization": 1, "ping-pong": 2, "intra-overlap": 4, "persistent": 8,
-            "reads-proof": 16}
+            "reads-proof": 16, "early-reads": 32}
 
 
 def technique_list(text):

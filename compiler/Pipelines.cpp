@@ -1,6 +1,8 @@
 #include "compiler/Pipelines.h"
 
 #include "compiler/backend/GridConstantParams.h"
+#include "compiler/backend/HoistReadsAboveWaits.h"
+#include "compiler/backend/InlineMods.h"
 #include "compiler/backend/MathToNVVM.h"
 #include "compiler/passes/Passes.h"
 
@@ -48,10 +50,15 @@ void buildCpuPipeline(mlir::OpPassManager &pm) {
 
 void buildGpuPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options) {
   mlir::OpPassManager &gpu = pm.nest<mlir::gpu::GPUModuleOp>();
-  gpu.addPass(mlir::createSCFToControlFlowPass());
   MathToNVVMOptions math;
   math.approxTanh = options.approxTanh;
+  // On each mod on its own (it reads the mod's attributes), before the mods
+  // are copied into the kernels; the reads are hoisted while loop bodies
+  // are still one block.
   gpu.addPass(createMathToNVVMPass(math));
+  gpu.addPass(createInlineModsPass());
+  gpu.addPass(createHoistReadsAboveWaitsPass());
+  gpu.addPass(mlir::createSCFToControlFlowPass());
   mlir::ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.indexBitwidth = 64;
   gpu.addPass(mlir::createConvertGpuOpsToNVVMOps(nvvm));
@@ -77,6 +84,8 @@ void registerBackendPasses() {
   std::call_once(once, [] {
     registerMathToNVVMPass();
     registerGridConstantParamsPass();
+    registerInlineModsPass();
+    registerHoistReadsAboveWaitsPass();
     mlir::PassPipelineRegistration<>(
         "flexjit-cpu-to-llvm", "flexjit's CPU pipeline: lowered mods to the llvm dialect",
         [](mlir::OpPassManager &pm) { buildCpuPipeline(pm); });

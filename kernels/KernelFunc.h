@@ -22,6 +22,14 @@ constexpr const char *kGridConstantArgsAttr = "flexjit.grid_constant_args";
 constexpr int kGridConstantBytes = int(kTensorMapBytes);
 constexpr int kGridConstantAlign = int(kTensorMapAlign);
 
+/// Unit attribute of an op that waits (a wgmma.wait_group): the buffer reads
+/// that follow it in its block and do not depend on what it waits for may be
+/// issued before it, so that their latency hides under the wait. The GPU
+/// pipeline's flexjit-hoist-reads-above-waits pass
+/// (compiler/backend/HoistReadsAboveWaits.h) moves them, after
+/// flexjit-inline-mods has made the mods' reads visible in the kernel.
+constexpr const char *kHoistReadsAboveAttr = "flexjit.hoist_reads_above";
+
 /// !llvm.ptr (pointers and tensor maps), i32, i64 or f32.
 mlir::Type paramType(mlir::MLIRContext *ctx, ParamKind kind);
 

@@ -1,6 +1,8 @@
 // Hopper instructions for kernel builders (kernels/Sm90Ops.h).
 #include "kernels/Sm90Ops.h"
 
+#include "kernels/KernelFunc.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -320,9 +322,11 @@ void Sm90Ops::wgmmaFence() { NVVM::WgmmaFenceAlignedOp::create(b, loc); }
 
 void Sm90Ops::wgmmaCommit() { NVVM::WgmmaGroupSyncAlignedOp::create(b, loc); }
 
-SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live) {
+SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live, bool hoistReadsAbove) {
   if (live.empty()) {
-    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
+    auto op = NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
+    if (hoistReadsAbove)
+      op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
     return {};
   }
   std::string constraints;
@@ -339,6 +343,8 @@ SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live) {
       "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";", constraints,
       /*has_side_effects=*/true, /*is_align_stack=*/false, LLVM::TailCallKind::None,
       LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT), ArrayAttr());
+  if (hoistReadsAbove)
+    op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
   SmallVector<Value> result;
   for (size_t i = 0; i < live.size(); ++i)
     result.push_back(

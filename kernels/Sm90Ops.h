@@ -177,8 +177,11 @@ struct Sm90Ops {
   void wgmmaFence();
   void wgmmaCommit();
   /// wgmma.wait_group `pending`: returns `live` passed through the wait (use
-  /// the results, not `live`, after it).
-  llvm::SmallVector<mlir::Value> wgmmaWait(int pending, llvm::ArrayRef<mlir::Value> live);
+  /// the results, not `live`, after it). With `hoistReadsAbove`, the buffer
+  /// reads after it that do not depend on `live` are issued before it
+  /// (kHoistReadsAboveAttr, KernelFunc.h).
+  llvm::SmallVector<mlir::Value> wgmmaWait(int pending, llvm::ArrayRef<mlir::Value> live,
+                                           bool hoistReadsAbove = false);
 };
 
 } // namespace flexjit

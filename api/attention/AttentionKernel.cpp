@@ -96,6 +96,7 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   s.techniques.pingPong &= o.sm90Techniques.pingPong;
   s.techniques.intraOverlap &= o.sm90Techniques.intraOverlap;
   s.techniques.persistent &= o.sm90Techniques.persistent;
+  s.techniques.earlyReads &= o.sm90Techniques.earlyReads;
   if (o.blockN)
     s.blockN = o.blockN;
   if (o.stages)

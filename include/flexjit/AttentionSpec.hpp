@@ -111,6 +111,10 @@ struct AttentionSm90Techniques {
   /// One CTA per SM walks work tiles (longest first); off: one CTA per
   /// work tile.
   bool persistent = true;
+  /// A mod's buffer reads that need no score (a bias indexed by kv) are
+  /// issued before the consumer waits for S = Q·Kᵀ, on full tiles and the
+  /// first tile, so that their latency hides under the GEMM; off: after it.
+  bool earlyReads = true;
   /// Buffer reads the host proves in bounds for the call are compiled
   /// without bounds checks (uncheckedReads); off: every read checked. A
   /// choice of the call, not of the code: the spec's uncheckedReads says

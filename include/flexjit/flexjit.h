@@ -329,8 +329,9 @@ enum {
   FLEXJIT_SM90_OFF_PING_PONG = 2,           /* consumers issue without taking turns */
   FLEXJIT_SM90_OFF_INTRA_OVERLAP = 4,       /* one kv tile at a time in a consumer */
   FLEXJIT_SM90_OFF_PERSISTENT = 8,          /* one CTA per work tile */
-  FLEXJIT_SM90_OFF_READS_PROOF = 16         /* every buffer read bounds-checked, also those
+  FLEXJIT_SM90_OFF_READS_PROOF = 16,        /* every buffer read bounds-checked, also those
                                                proved in bounds (both templates) */
+  FLEXJIT_SM90_OFF_EARLY_READS = 32         /* a mod's reads that need no score wait for S */
 };
 
 /* Zeroes the description: no mods, no inputs, no block mask, default scale,

@@ -14,7 +14,8 @@ std::string AttentionSm90KernelSpec::tag() const {
          std::to_string(stages) + (blockSparse ? "" : "_dense") +
          (scaleInSoftmax || hasScoreMod ? "" : "_sc") + (uncheckedReads ? "_nochk" : "") +
          (t.warpSpecialized ? "" : "_nows") + (t.pingPong ? "" : "_nopp") +
-         (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers");
+         (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers") +
+         (t.earlyReads ? "" : "_late");
 }
 
 bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
@@ -51,6 +52,7 @@ Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   c.pingPong = spec.techniques.pingPong;
   c.intraOverlap = spec.techniques.intraOverlap;
   c.persistent = spec.techniques.persistent;
+  c.earlyReads = spec.techniques.earlyReads;
   return c;
 }
 

@@ -80,6 +80,7 @@ struct Emitter {
     return mlir::arith::CmpFOp::create(b, loc, mlir::arith::CmpFPredicate::OGT, x, y);
   }
   Value smin(Value x, Value y) { return mlir::arith::MinSIOp::create(b, loc, x, y); }
+  Value smax(Value x, Value y) { return mlir::arith::MaxSIOp::create(b, loc, x, y); }
 
   // Memory.
   Value globalGep(Value base, Value byteOffset64) { return ops.gep(base, byteOffset64); }

@@ -106,7 +106,10 @@ private:
     Sm90WorkTile work;
     work.kvTiles = walk->numTiles();
     if (spec.blockSparse) {
-      work.maskedTiles = walk->leadingPartialTiles();
+      // Below one tile of KV_LEN no tile is full: a block mask saying
+      // otherwise is malformed, and all its tiles are masked.
+      work.maskedTiles =
+          ops.select(e.slt(e.kvLen, e.ci(spec.blockN)), work.kvTiles, walk->leadingPartialTiles());
     } else {
       // The dense walk runs backwards (kvTile), so that its one partial
       // tile, the last, comes first.
@@ -125,7 +128,15 @@ private:
     auto [start, partial] = walk->tile(t);
     Sm90KvTile tile;
     tile.coords = {e.ci(0), start, e.hkvIdx, e.bIdx};
-    tile.tag = ops.lor(ops.shl(start, e.ci(1)), ops.zext(e.i32, partial));
+    // A full tile of a well-formed walk lies below KV_LEN; the tag's start
+    // of a full tile is clamped so that it does even for a malformed block
+    // mask (whose results are wrong, but whose mods read in bounds), as
+    // the consumers read a full tile's columns unclamped (transform).
+    // beginWorkTile masks every tile where KV_LEN < blockN.
+    Value fullStart =
+        e.smax(e.smin(start, ops.sub(e.kvLen, e.ci(spec.blockN))), e.ci(0));
+    Value tagStart = ops.select(partial, start, fullStart);
+    tile.tag = ops.lor(ops.shl(tagStart, e.ci(1)), ops.zext(e.i32, partial));
     return tile;
   }
 
@@ -152,7 +163,10 @@ private:
     AccFragment s(1, spec.blockN / 8);
     s.values().assign(sAcc.begin(), sAcc.end());
     Value kvStart = e.shr(tag, 1);
-    scoreTile(e, s, coords, kvStart, mods);
+    // A full tile's columns are below KV_LEN (kvTile), so the score mod
+    // takes them unclamped.
+    scoreTile(e, s, coords, kvStart, mods, nullptr,
+              /*columnsInBounds=*/mask == Sm90TileMask::Unmasked);
     if (mask != Sm90TileMask::Unmasked) {
       Value isPartial = mask == Sm90TileMask::Masked
                             ? ops.cBool(true)

@@ -3,6 +3,8 @@
 
 #include "flexjit/ModABI.h"
 
+#include "mlir/IR/Matchers.h"
+
 namespace flexjit::attn {
 
 using namespace mlir;
@@ -131,7 +133,7 @@ Value modKv(Emitter &e, const ModPosition &at, Value lastKv) {
 }
 
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
-               const TileMods &mods, AccFragment *scaledOut) {
+               const TileMods &mods, AccFragment *scaledOut, bool columnsInBounds) {
   if (scaledOut)
     *scaledOut = AccFragment(s.mTiles(), s.nTiles());
   if (!mods.score && mods.scaleInSoftmax)
@@ -142,7 +144,7 @@ void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStar
         Value &v = s.at(mt, j, el);
         if (mods.score) {
           ModPosition at = modPosition(e, c, kvStart, mt, j, el);
-          Value kv = modKv(e, at, mods.lastKv);
+          Value kv = columnsInBounds && !at.kvClamped ? at.kvRaw : modKv(e, at, mods.lastKv);
           Value scaled = e.fmul(v, e.scale);
           if (scaledOut)
             scaledOut->at(mt, j, el) = scaled;
@@ -161,11 +163,7 @@ void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart
               Value isPartial, const TileMods &mods) {
   OpBuilder &b = e.b;
   auto &ops = e.ops;
-  SmallVector<Type> types(s.size(), e.f32);
-  auto masked = scf::IfOp::create(b, e.loc, types, isPartial, /*withElse=*/true);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(&masked.getThenRegion().front());
+  auto maskedValues = [&] {
     SmallVector<Value> outs;
     for (int mt = 0; mt < s.mTiles(); ++mt)
       for (int j = 0; j < s.nTiles(); ++j)
@@ -181,7 +179,23 @@ void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart
           }
           outs.push_back(ops.select(ok, s.at(mt, j, el), e.negInf()));
         }
-    scf::YieldOp::create(b, e.loc, outs);
+    return outs;
+  };
+  // A tile known to be partial is masked in line: its mask mod's reads stay
+  // in the tile's block, where they may be issued early (kHoistReadsAboveAttr,
+  // kernels/KernelFunc.h).
+  if (matchPattern(isPartial, m_One())) {
+    SmallVector<Value> outs = maskedValues();
+    for (size_t i = 0; i < s.size(); ++i)
+      s.values()[i] = outs[i];
+    return;
+  }
+  SmallVector<Type> types(s.size(), e.f32);
+  auto masked = scf::IfOp::create(b, e.loc, types, isPartial, /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&masked.getThenRegion().front());
+    scf::YieldOp::create(b, e.loc, maskedValues());
     b.setInsertionPointToStart(&masked.getElseRegion().front());
     SmallVector<Value> same(s.values().begin(), s.values().end());
     scf::YieldOp::create(b, e.loc, same);

@@ -80,8 +80,12 @@ Value modKv(Emitter &e, const ModPosition &at, Value lastKv);
 /// (nothing without a score mod when mods.scaleInSoftmax). With `scaled`
 /// and a score mod, `scaled` receives each element's (q . k) * scale, the
 /// score mod's argument (the backward passes it to the mod's derivative).
+/// `columnsInBounds`: the caller knows every column of the tile is below
+/// KV_LEN, so the mod gets kv unclamped (consecutive columns, consecutive
+/// addresses).
 void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
-               const TileMods &mods, AccFragment *scaled = nullptr);
+               const TileMods &mods, AccFragment *scaled = nullptr,
+               bool columnsInBounds = false);
 
 /// On a partial tile (`isPartial`, i1), -inf where the mask mod forbids or
 /// past KV_LEN; a full tile is left as it is.

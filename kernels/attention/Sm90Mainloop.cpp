@@ -339,7 +339,8 @@ SmallVector<Value> Builder::scoresAlone(Value use, Value t, Value &tag) {
   turnBegin();
   SmallVector<Value> sAcc = scores(use);
   turnEnd();
-  sAcc = s.wgmmaWait(0, sAcc);
+  // The transform's buffer reads that need no score go before the wait.
+  sAcc = s.wgmmaWait(0, sAcc, /*hoistReadsAbove=*/cfg.earlyReads);
   releaseBy(*kRing, use);
   refill(/*kRingSlot=*/true, use, t);
   return sAcc;
@@ -384,7 +385,8 @@ KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     vRing->wait(prev);
     SmallVector<Value> oNext = accumulate(cur.p, prev, cur.o);
     turnEnd();
-    sNext = s.wgmmaWait(1, sNext);
+    sNext = s.wgmmaWait(1, sNext,
+                        /*hoistReadsAbove=*/cfg.earlyReads && mask == Sm90TileMask::Unmasked);
     releaseBy(*kRing, use);
     refill(/*kRingSlot=*/true, use, t);
     Sm90Step step = hooks.transform(sNext, t, tag, cur.state, /*first=*/false, mask);

@@ -22,6 +22,10 @@ struct Sm90MainloopConfig {
   bool warpSpecialized = true;
   bool pingPong = true;   ///< consumers take turns to issue (needs 2 consumers)
   bool intraOverlap = true;
+  /// The transform's buffer reads that need no score are issued before the
+  /// wait for S, on the first tile and on full tiles (on partial tiles the
+  /// reads' clamped addresses and values cost registers that spill).
+  bool earlyReads = true;
   bool persistent = true;
   int producerRegisters = 40;
   int consumerRegisters = 232;

@@ -96,6 +96,9 @@ cl::opt<bool> noIntraOverlapArg(
     cl::desc("the sm_90a kernel without intra-warpgroup overlap (ablation)"));
 cl::opt<bool> noPersistenceArg("no-persistence", cl::sub(command), cl::cat(category),
                                cl::desc("the sm_90a kernel without persistence (ablation)"));
+cl::opt<bool> noEarlyReadsArg(
+    "no-early-reads", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel with the mods' reads after the wait for S (ablation)"));
 cl::opt<bool> uncheckedReadsArg(
     "unchecked-reads", cl::sub(command), cl::cat(category),
     cl::desc("the mods' buffer reads without bounds checks: what a call whose reads flexjit "
@@ -192,6 +195,7 @@ int attention() {
   techniques.pingPong = !noPingPongArg;
   techniques.intraOverlap = !noIntraOverlapArg;
   techniques.persistent = !noPersistenceArg;
+  techniques.earlyReads = !noEarlyReadsArg;
   if (dtype != "bf16" && dtype != "f16")
     usage("--dtype must be bf16 or f16, not '" + dtype + "'");
   if (file.empty())
@@ -207,7 +211,8 @@ int attention() {
   // The forward's template: the sm_90a one on sm_90a unless --sm80.
   const bool hopper = !backward && attentionUsesSm90(arch) && !sm80Arg;
   const bool hopperOnly = !techniques.warpSpecialized || !techniques.pingPong ||
-                          !techniques.intraOverlap || !techniques.persistent;
+                          !techniques.intraOverlap || !techniques.persistent ||
+                          !techniques.earlyReads;
   if (hopperOnly && !hopper)
     usage(std::string("the --no-... techniques are the sm_90a kernel's (--arch sm_90a without "
                       "--sm80") +
@@ -306,6 +311,7 @@ int attention() {
       hspec.techniques.pingPong &= techniques.pingPong;
       hspec.techniques.intraOverlap &= techniques.intraOverlap;
       hspec.techniques.persistent &= techniques.persistent;
+      hspec.techniques.earlyReads &= techniques.earlyReads;
       hspec.uncheckedReads = uncheckedReads;
     } else {
       applyOverrides({{blockM, &spec.blockM},
@@ -339,7 +345,8 @@ int attention() {
              << "  techniques: warp specialization " << (t.warpSpecialized ? "on" : "off")
              << ", ping-pong " << (t.pingPong ? "on" : "off") << ", intra-warpgroup overlap "
              << (t.intraOverlap ? "on" : "off") << ", persistence "
-             << (t.persistent ? "on" : "off") << "\n";
+             << (t.persistent ? "on" : "off") << ", early reads "
+             << (t.earlyReads ? "on" : "off") << "\n";
       } else {
         text << "  " << spec.threads() << " threads (" << spec.warps() << " warps of "
              << spec.rowsPerWarp << " query rows), " << attentionSharedBytes(spec)

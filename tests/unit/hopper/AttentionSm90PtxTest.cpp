@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <sstream>
+#include <vector>
 
 namespace flexjit::hoppertest {
 namespace {
@@ -139,6 +140,50 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
     }
   if (testsupport::cuobjdumpPath().empty())
     GTEST_SKIP() << "cuobjdump was not found at configure time: SASS not checked";
+}
+
+/// Per `wgmma.wait_group.sync.aligned 1;` of the PTX, the global loads
+/// between it and the last wgmma issued before it.
+std::vector<int> loadsBeforeEachOverlappedWait(const std::string &ptx) {
+  std::vector<int> perWait;
+  int loads = 0;
+  std::istringstream lines(ptx);
+  for (std::string l; std::getline(lines, l);) {
+    if (l.find("wgmma.mma_async") != std::string::npos ||
+        l.find("wgmma.commit_group") != std::string::npos)
+      loads = 0;
+    else if (l.find("ld.b32") != std::string::npos || l.find("ld.global") != std::string::npos)
+      ++loads;
+    else if (l.find("wgmma.wait_group.sync.aligned 1;") != std::string::npos)
+      perWait.push_back(loads);
+  }
+  return perWait;
+}
+
+TEST(AttentionSm90Ptx, EarlyReadsAreIssuedBeforeTheWaitForScores) {
+  // bias_2d reads bias[h, kv]: nothing of S. With the reads proved in bounds
+  // (no check), a full tile's reads go between the wgmma issue and the wait
+  // for S (flexjit-hoist-reads-above-waits): one per column of the thread's
+  // fragment (blockN / 4 of them); the masked tiles' stay after it. Early
+  // reads off: none before any wait.
+  for (int d : {64, 128})
+    for (bool early : {true, false}) {
+      AttentionSm90KernelSpec spec =
+          defaultAttentionSm90Spec(DType::BF16, d, d, /*score=*/true, /*mask=*/true);
+      spec.blockSparse = true;
+      spec.uncheckedReads = true;
+      spec.techniques.earlyReads = early;
+      auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "bias_2d", "causal", spec,
+                                                        "sm_90a");
+      ASSERT_TRUE(k.ok()) << k.error().message;
+      SCOPED_TRACE(k->entry);
+      EXPECT_EQ(k->entry.find("_late") != std::string::npos, !early);
+      std::vector<int> loads = loadsBeforeEachOverlappedWait(k->ptx);
+      // The masked loop's wait, then the full tiles' loop's.
+      ASSERT_EQ(loads.size(), 2u) << k->ptx;
+      EXPECT_EQ(loads[0], 0);
+      EXPECT_EQ(loads[1], early ? spec.blockN / 4 : 0);
+    }
 }
 
 } // namespace
