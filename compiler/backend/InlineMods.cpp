@@ -1,6 +1,8 @@
 // See InlineMods.h.
 #include "compiler/backend/InlineMods.h"
 
+#include "compiler/passes/CopyBody.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/IRMapping.h"
@@ -27,15 +29,7 @@ func::FuncOp inlinableCallee(func::CallOp call) {
 
 void inlineCall(func::CallOp call, func::FuncOp callee) {
   Block &block = callee.getBody().front();
-  IRMapping map;
-  for (auto [arg, operand] : llvm::zip(block.getArguments(), call.getOperands()))
-    map.map(arg, operand);
-  OpBuilder b(call);
-  Location callLoc = call.getLoc();
-  for (Operation &op : block.without_terminator()) {
-    Operation *copy = b.clone(op, map);
-    copy->walk([&](Operation *inner) { inner->setLoc(CallSiteLoc::get(inner->getLoc(), callLoc)); });
-  }
+  IRMapping map = copyBodyBefore(call, block, call.getOperands());
   auto ret = cast<func::ReturnOp>(block.getTerminator());
   for (auto [result, value] : llvm::zip(call.getResults(), ret.getOperands()))
     result.replaceAllUsesWith(map.lookupOrDefault(value));

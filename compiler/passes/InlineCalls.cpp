@@ -3,6 +3,7 @@
 // Mods are visited in module order. Since a mod may only call mods declared
 // before it, every callee has already been made call-free when its body is
 // copied, so one pass over the module suffices.
+#include "compiler/passes/CopyBody.h"
 #include "dialect/FlexOps.h"
 #include "dialect/FlexPasses.h"
 
@@ -19,23 +20,11 @@ using namespace flexjit::flex;
 
 namespace {
 
-/// Copies the callee's body in front of `call` and replaces the call's
-/// result by the copied yield's operand. Copied ops get the location
-/// `callsite(callee-op-loc at call-loc)`, so diagnostics show both.
+/// Copies the callee's body in front of `call` (copyBodyBefore) and
+/// replaces the call's result by the copied yield's operand.
 void inlineCall(CallOp call, Operation *callee) {
-  Region &body = callee->getRegion(0);
-  Block &block = body.front();
-  IRMapping map;
-  for (auto [arg, operand] : llvm::zip(block.getArguments(), call.getArgs()))
-    map.map(arg, operand);
-  OpBuilder b(call);
-  Location callLoc = call.getLoc();
-  for (Operation &op : block.without_terminator()) {
-    Operation *copy = b.clone(op, map);
-    copy->walk([&](Operation *inner) {
-      inner->setLoc(CallSiteLoc::get(inner->getLoc(), callLoc));
-    });
-  }
+  Block &block = callee->getRegion(0).front();
+  IRMapping map = flexjit::copyBodyBefore(call, block, call.getArgs());
   auto yield = cast<YieldOp>(block.getTerminator());
   call.getResult().replaceAllUsesWith(map.lookupOrDefault(yield.getValue()));
   call.erase();
