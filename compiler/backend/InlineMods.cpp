@@ -13,10 +13,6 @@ namespace flexjit {
 namespace {
 using namespace mlir;
 
-/// Rounds of inlining before giving up: a mod calls only mods declared
-/// before it, so the depth of calls is that of the mods' nesting.
-constexpr int kMaxRounds = 64;
-
 /// `call`'s callee if it can be copied in: a func.func with a body of one
 /// block, in the symbol table nearest to the call.
 func::FuncOp inlinableCallee(func::CallOp call) {
@@ -25,6 +21,28 @@ func::FuncOp inlinableCallee(func::CallOp call) {
   if (!callee || callee.isExternal() || !llvm::hasSingleElement(callee.getBody()))
     return {};
   return callee;
+}
+
+/// A call inside `fn` (or inside what it calls) that leads back to a
+/// function on the way there: inlining would never end. `state`: 1 while
+/// a function's calls are followed, 2 once all of them were.
+func::CallOp recursiveCall(func::FuncOp fn, DenseMap<Operation *, int> &state) {
+  state[fn] = 1;
+  func::CallOp found;
+  fn.walk([&](func::CallOp call) {
+    func::FuncOp callee = inlinableCallee(call);
+    if (!callee)
+      return WalkResult::advance();
+    int st = state.lookup(callee);
+    if (st == 1 || (st == 0 && (found = recursiveCall(callee, state)))) {
+      if (!found)
+        found = call;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  state[fn] = 2;
+  return found;
 }
 
 void inlineCall(func::CallOp call, func::FuncOp callee) {
@@ -46,7 +64,27 @@ struct InlineModsPass : PassWrapper<InlineModsPass, OperationPass<>> {
   }
 
   void runOnOperation() override {
-    for (int round = 0; round < kMaxRounds; ++round) {
+    // The kernels' callees call no function on their own path: each round
+    // below takes one level of calls away, so the rounds end.
+    DenseMap<Operation *, int> state;
+    WalkResult recursion = getOperation()->walk([&](gpu::GPUFuncOp kernel) {
+      WalkResult r = kernel.walk([&](func::CallOp call) {
+        func::FuncOp callee = inlinableCallee(call);
+        if (!callee || state.lookup(callee) == 2)
+          return WalkResult::advance();
+        if (func::CallOp loop = recursiveCall(callee, state)) {
+          loop.emitOpError() << "closes a cycle of calls (" << loop.getCalleeAttr()
+                             << " is already on the way from the kernel): flexjit-inline-mods "
+                                "cannot copy a recursive function into the kernel";
+          return WalkResult::interrupt();
+        }
+        return WalkResult::advance();
+      });
+      return r;
+    });
+    if (recursion.wasInterrupted())
+      return signalPassFailure();
+    for (;;) {
       SmallVector<std::pair<func::CallOp, func::FuncOp>> calls;
       getOperation()->walk([&](gpu::GPUFuncOp kernel) {
         kernel.walk([&](func::CallOp call) {
@@ -59,9 +97,6 @@ struct InlineModsPass : PassWrapper<InlineModsPass, OperationPass<>> {
       for (auto [call, callee] : calls)
         inlineCall(call, callee);
     }
-    getOperation()->emitError() << "flexjit-inline-mods: calls still nested " << kMaxRounds
-                                << " deep (a recursive mod?)";
-    signalPassFailure();
   }
 };
 

@@ -10,7 +10,8 @@
 // Every func.call in a gpu.func whose callee is a func.func of the same
 // module with one block becomes a copy of that block (its operations get
 // the location `callsite(callee-op-loc at call-loc)`), repeated until no
-// such call is left. The callees stay (a module may still call them
+// such call is left (a recursive one is an error at the call closing the
+// cycle). The callees stay (a module may still call them
 // elsewhere). Run after flexjit-math-to-nvvm, which reads a mod's own
 // attributes (kApproxDivisionAttr).
 #pragma once
