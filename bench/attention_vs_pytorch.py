@@ -67,7 +67,8 @@ CASES = {
 
 # flexjit.h's FLEXJIT_SM90_OFF_* bits.
 SM90_OFF = {"warp-specialization": 1, "ping-pong": 2, "intra-overlap": 4, "persistent": 8,
-            "reads-proof": 16, "early-reads": 32}
+            "reads-proof": 16, "early-reads": 32, "lazy-rescale": 64,
+            "pinned-wait": 128, "scale-in-query": 256}
 
 
 def technique_list(text):
@@ -136,6 +137,10 @@ def parse_args(argv=None):
     ap.add_argument("--sm90-off", type=technique_list, default=0,
                     help="sm_90a techniques switched off, comma-separated: " + ", ".join(SM90_OFF)
                     + " (the ablation of docs/attention-hopper.md; default none)")
+    ap.add_argument("--also-off", type=technique_list, default=0,
+                    help="also time flexjit with these sm_90a techniques off (on top of "
+                    "--sm90-off), in the same process on the same inputs: the ablation without "
+                    "the 2-3%% that separate processes differ by")
     ap.add_argument("--no-cudnn", action="store_true",
                     help="skip the cuDNN reference (SDPA's cuDNN backend) of the none and "
                     "causal cases")
@@ -433,6 +438,23 @@ def main(argv=None):
             row["speed_ratio"] = row["flexjit_tflops"] / row["torch_tflops"]
             if "cudnn_tflops" in row:
                 row["cudnn_ratio"] = row["flexjit_tflops"] / row["cudnn_tflops"]
+            if on_gpu and args.also_off:
+                off_call = module.prepare_attention(
+                    q, k, v, out_fj, mask=mask_name, score=score_name, params=fj_params,
+                    buffers=fj_buffers, lse=lse_fj, scale=scale, block_mask=fj_mask,
+                    stream=torch.cuda.current_stream().cuda_stream,
+                    kernel={"auto": 0, "sm80": 80, "sm90": 90}[args.kernel],
+                    block_n=args.block_n, stages=args.stages,
+                    sm90_off=args.sm90_off | args.also_off, reference=False)
+                off_call()
+                fj.wait_compiles(lib)
+                ms, mn = time_calls(off_call)
+                row.update(off_entry=off_call.info.entry.decode(), off_ms=ms,
+                           off_tflops=flops / (ms * 1e-3) / 1e12)
+                # The default again after the ablation: drift shows as a difference.
+                ms, mn = time_calls(call)
+                row["flexjit_again_tflops"] = flops / (ms * 1e-3) / 1e12
+                del off_call
 
             # Accuracy on the reference subset (fresh outputs of both).
             out_t, lse_t = run_torch()
@@ -495,6 +517,16 @@ def main(argv=None):
                  r["max_err_ratio"], r["mean_err_ratio"], r["torch_lse_max_err"],
                  r["flexjit_lse_max_err"], "ok" if r["meets_bar"] else "MISSED",
                  r["torch_first_call_s"], r["flexjit_first_call_s"]))
+    if args.also_off:
+        print()
+        print("Same process, also off: " + ",".join(n for n, b in SM90_OFF.items() if args.also_off & b))
+        print("| case | flexjit TFLOP/s | also off TFLOP/s | flexjit again TFLOP/s | on/off | kernel off |")
+        print("|---|---|---|---|---|---|")
+        for r in results:
+            if "off_tflops" in r:
+                print("| %s | %.1f | %.1f | %.1f | %.3f | %s |"
+                      % (r["case"], r["flexjit_tflops"], r["off_tflops"], r["flexjit_again_tflops"],
+                         r["flexjit_tflops"] / r["off_tflops"], r["off_entry"]))
     for r in results:
         if "flexjit_entry" in r:
             print("flexjit kernel on %s (--kernel %s): %s" % (r["case"], args.kernel, r["flexjit_entry"]))
