@@ -387,9 +387,9 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
     error = "kernel " + std::to_string(d.kernel) + " is not a template (0: flexjit's choice, 80, 90)";
     return false;
   }
-  if (d.sm90_off & ~63) {
+  if (d.sm90_off & ~511) {
     error = "sm90_off " + std::to_string(d.sm90_off) +
-            " has bits that are no technique (FLEXJIT_SM90_OFF_*: 1, 2, 4, 8, 16, 32)";
+            " has bits that are no technique (FLEXJIT_SM90_OFF_*: 1, 2, 4, 8, 16, 32, 64, 128, 256)";
     return false;
   }
   AttentionSm90Techniques &t = r.options.sm90Techniques;
@@ -399,6 +399,9 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
   t.persistent = !(d.sm90_off & FLEXJIT_SM90_OFF_PERSISTENT);
   t.readsProof = !(d.sm90_off & FLEXJIT_SM90_OFF_READS_PROOF);
   t.earlyReads = !(d.sm90_off & FLEXJIT_SM90_OFF_EARLY_READS);
+  t.lazyRescale = !(d.sm90_off & FLEXJIT_SM90_OFF_LAZY_RESCALE);
+  t.pinnedWait = !(d.sm90_off & FLEXJIT_SM90_OFF_PINNED_WAIT);
+  t.scaleInQuery = !(d.sm90_off & FLEXJIT_SM90_OFF_SCALE_IN_QUERY);
   r.options.checkModErrorsEachCall = d.check_mod_errors_each_call != 0;
   return true;
 }

@@ -323,7 +323,28 @@ void Sm90Ops::wgmmaFence() { NVVM::WgmmaFenceAlignedOp::create(b, loc); }
 void Sm90Ops::wgmmaCommit() { NVVM::WgmmaGroupSyncAlignedOp::create(b, loc); }
 
 SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live, bool hoistReadsAbove) {
-  if (live.empty()) {
+  return waitAsm(pending, live, /*scoped=*/false, hoistReadsAbove);
+}
+
+SmallVector<Value> Sm90Ops::wgmmaWaitPinned(int pending, ArrayRef<Value> live, Value alwaysTrue) {
+  SmallVector<Type> types;
+  for (Value v : live)
+    types.push_back(v.getType());
+  auto op = scf::IfOp::create(b, loc, types, alwaysTrue, /*withElse=*/true);
+  for (bool scoped : {false, true}) {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(scoped ? &op.getElseRegion().front() : &op.getThenRegion().front());
+    SmallVector<Value> after = waitAsm(pending, live, scoped, /*hoistReadsAbove=*/false);
+    scf::YieldOp::create(b, loc, after);
+  }
+  return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
+}
+
+SmallVector<Value> Sm90Ops::waitAsm(int pending, ArrayRef<Value> live, bool scoped,
+                                    bool hoistReadsAbove) {
+  const std::string wait = "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";";
+  const std::string text = scoped ? "{ " + wait + " }" : wait;
+  if (live.empty() && !scoped) {
     auto op = NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
     if (hoistReadsAbove)
       op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
@@ -337,10 +358,11 @@ SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live, bool ho
   }
   for (size_t i = 0; i < live.size(); ++i)
     constraints += "," + std::to_string(i);
-  Type resultTy = LLVM::LLVMStructType::getLiteral(b.getContext(), types);
+  // No live values: no result.
+  Type resultTy =
+      live.empty() ? Type() : LLVM::LLVMStructType::getLiteral(b.getContext(), types);
   auto op = LLVM::InlineAsmOp::create(
-      b, loc, resultTy, SmallVector<Value>(live.begin(), live.end()),
-      "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";", constraints,
+      b, loc, resultTy, SmallVector<Value>(live.begin(), live.end()), text, constraints,
       /*has_side_effects=*/true, /*is_align_stack=*/false, LLVM::TailCallKind::None,
       LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT), ArrayAttr());
   if (hoistReadsAbove)

@@ -154,6 +154,8 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
         hspec->uncheckedReads = true;
     }
   }
+  if (hspec)
+    fitSm90TechniquesToReads(*hspec, readsBuffers(score) || readsBuffers(mask));
   AttentionInfo info;
   std::shared_ptr<const AttentionKernelModule> kernel;
   const std::string scoreFp = score.info ? score.info->fingerprint : "";

@@ -97,12 +97,14 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   s.techniques.intraOverlap &= o.sm90Techniques.intraOverlap;
   s.techniques.persistent &= o.sm90Techniques.persistent;
   s.techniques.earlyReads &= o.sm90Techniques.earlyReads;
+  s.techniques.lazyRescale &= o.sm90Techniques.lazyRescale;
+  s.techniques.pinnedWait &= o.sm90Techniques.pinnedWait;
+  s.techniques.scaleInQuery &= o.sm90Techniques.scaleInQuery;
   if (o.blockN)
     s.blockN = o.blockN;
   if (o.stages)
     s.stages = o.stages;
-  if (!s.acceptsScale(scale))
-    s.scaleInSoftmax = false;
+  fitSm90SpecToScale(s, scale);
   if (givenMask) {
     if (givenMask->qBlock % AttentionSm90KernelSpec::kBlockM != 0)
       return no("the block mask's query blocks (" + std::to_string(givenMask->qBlock) +

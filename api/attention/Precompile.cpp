@@ -8,6 +8,7 @@
 #include "llvm/Support/Threading.h"
 
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -120,6 +121,8 @@ std::vector<PrecompileOutcome> Session::precompile(const std::vector<AttentionVa
           v.dtype, v.headDim, dv, !v.scoreMod.empty(), !v.maskMod.empty());
       hs.blockSparse = !v.maskMod.empty();
       hs.uncheckedReads = unchecked;
+      // The default scale, 1 / sqrt(D), as Session::attention computes it.
+      fitSm90SpecToScale(hs, float(1.0 / std::sqrt(double(v.headDim))));
       if (Status st = checkAttentionSm90KernelSpec(
               hs, target ? unsigned(target->sharedMemPerBlockOptin) : kNoSharedMemoryLimit);
           !st)

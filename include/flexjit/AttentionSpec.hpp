@@ -115,6 +115,21 @@ struct AttentionSm90Techniques {
   /// issued before the consumer waits for S = Q·Kᵀ, on full tiles and the
   /// first tile, so that their latency hides under the GEMM; off: after it.
   bool earlyReads = true;
+  /// A row's running maximum moves on only when a tile's scores exceed it
+  /// by more than a factor 2^8, and O is rescaled only where one did; off:
+  /// the maximum follows every tile and O is rescaled on each.
+  bool lazyRescale = true;
+  /// With intraOverlap: the wait for P(t-1)·V is pinned behind a branch, so
+  /// that ptxas keeps the softmax of S(t) before it (in the same block it
+  /// moves the wait up past most of the softmax); off: the plain wait.
+  bool pinnedWait = true;
+  /// With a score mod, bf16 and a scale that is a power of two (1/8 at
+  /// D = 64, 1/16 at D = 256 by default): Q is multiplied by the scale in
+  /// shared memory, once per work tile, so that S comes out scaled and the
+  /// score mod gets it without a multiply per score (the spec's
+  /// scaleInQuery says which kernel ran). Exact: scaling by a power of two
+  /// commutes with every rounding of Q·Kᵀ.
+  bool scaleInQuery = true;
   /// Buffer reads the host proves in bounds for the call are compiled
   /// without bounds checks (uncheckedReads); off: every read checked. A
   /// choice of the call, not of the code: the spec's uncheckedReads says
@@ -143,12 +158,16 @@ struct AttentionSm90KernelSpec {
   bool scaleInSoftmax = true;
   /// As AttentionKernelSpec::uncheckedReads.
   bool uncheckedReads = false;
+  /// With a score mod: the consumers multiply Q by the scale in shared
+  /// memory (techniques.scaleInQuery), for a bf16 call whose scale is a
+  /// power of two (scaleFitsQuery); "_qs" in the tag.
+  bool scaleInQuery = false;
   AttentionSm90Techniques techniques;
 
   /// Whether a call with this scale may run the kernel: scaleInSoftmax
   /// without a score mod needs scale > 0 (the row maximum is taken before
-  /// scaling).
-  bool acceptsScale(float scale) const { return !scaleInSoftmax || hasScoreMod || scale > 0; }
+  /// scaling), scaleInQuery a power of two (scaleFitsQuery).
+  bool acceptsScale(float scale) const;
 
   int threads() const { return techniques.warpSpecialized ? 384 : 256; }
   /// "sm90_bf16_d128_dv128_n128_s2" (+ "_dense"; + "_sc" for
@@ -167,6 +186,24 @@ bool attentionUsesSm90(const std::string &arch);
 /// is 256), 2 stages, every technique on but persistence with a mask mod.
 AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
                                                  bool hasScoreMod, bool hasMaskMod);
+
+/// flexjit's choice once the call's reads are known: a kernel whose mods
+/// read buffers with bounds checks (not spec.uncheckedReads) keeps O's
+/// rescale and the wait for P·V in the transform's block (lazyRescale and
+/// pinnedWait off). With the checks' registers, the branches of either make
+/// ptxas 13.0 spill inside the kv loop (bias_2d at D = 128: 29 local-memory
+/// accesses become 182), and the checks' own branches already keep the
+/// softmax under P·V.
+void fitSm90TechniquesToReads(AttentionSm90KernelSpec &spec, bool modsReadBuffers);
+
+/// Whether Q may be scaled in shared memory by `scale` exactly: a power of
+/// two in [2^-32, 1] (bf16 keeps every product of a normal element).
+bool scaleFitsQuery(float scale);
+
+/// flexjit's choice for a call's scale: scaleInQuery where the technique is
+/// on, the kernel has a score mod, the dtype is bf16 and scaleFitsQuery;
+/// scaleInSoftmax off where the scale is not positive (without a score mod).
+void fitSm90SpecToScale(AttentionSm90KernelSpec &spec, float scale);
 
 /// An Error naming what is unsupported, or shared memory above the limit
 /// (both numbers named); or success.

@@ -331,7 +331,10 @@ enum {
   FLEXJIT_SM90_OFF_PERSISTENT = 8,          /* one CTA per work tile */
   FLEXJIT_SM90_OFF_READS_PROOF = 16,        /* every buffer read bounds-checked, also those
                                                proved in bounds (both templates) */
-  FLEXJIT_SM90_OFF_EARLY_READS = 32         /* a mod's reads that need no score wait for S */
+  FLEXJIT_SM90_OFF_EARLY_READS = 32,        /* a mod's reads that need no score wait for S */
+  FLEXJIT_SM90_OFF_LAZY_RESCALE = 64,       /* every tile moves the row maximum and rescales O */
+  FLEXJIT_SM90_OFF_PINNED_WAIT = 128,       /* the wait for P.V free for ptxas to move up */
+  FLEXJIT_SM90_OFF_SCALE_IN_QUERY = 256     /* each score scaled, not Q in shared memory */
 };
 
 /* Zeroes the description: no mods, no inputs, no block mask, default scale,

@@ -3,6 +3,7 @@
 #include "kernels/attention/AttentionSm90Template.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 namespace flexjit {
@@ -12,13 +13,35 @@ std::string AttentionSm90KernelSpec::tag() const {
   return std::string("sm90_") + dtypeName(dtype) + "_d" + std::to_string(headDim) + "_dv" +
          std::to_string(valueHeadDim) + "_n" + std::to_string(blockN) + "_s" +
          std::to_string(stages) + (blockSparse ? "" : "_dense") +
-         (scaleInSoftmax || hasScoreMod ? "" : "_sc") + (uncheckedReads ? "_nochk" : "") +
+         (scaleInSoftmax || hasScoreMod ? "" : "_sc") + (scaleInQuery ? "_qs" : "") +
+         (uncheckedReads ? "_nochk" : "") +
          (t.warpSpecialized ? "" : "_nows") + (t.pingPong ? "" : "_nopp") +
          (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers") +
-         (t.earlyReads ? "" : "_late");
+         (t.earlyReads ? "" : "_late") + (t.lazyRescale ? "" : "_eager") +
+         (t.pinnedWait || !t.intraOverlap ? "" : "_unpinned");
 }
 
 bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
+
+bool AttentionSm90KernelSpec::acceptsScale(float scale) const {
+  if (scaleInQuery)
+    return scaleFitsQuery(scale);
+  return !scaleInSoftmax || hasScoreMod || scale > 0;
+}
+
+bool scaleFitsQuery(float scale) {
+  if (!(scale > 0) || scale > 1.0f || scale < std::ldexp(1.0f, -32))
+    return false;
+  int exponent = 0;
+  return std::frexp(scale, &exponent) == 0.5f;
+}
+
+void fitSm90SpecToScale(AttentionSm90KernelSpec &spec, float scale) {
+  spec.scaleInQuery = spec.techniques.scaleInQuery && spec.hasScoreMod &&
+                      spec.dtype == DType::BF16 && scaleFitsQuery(scale);
+  if (!spec.acceptsScale(scale))
+    spec.scaleInSoftmax = false;
+}
 
 AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
                                                  bool hasScoreMod, bool hasMaskMod) {
@@ -40,6 +63,13 @@ AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int v
   return s;
 }
 
+void fitSm90TechniquesToReads(AttentionSm90KernelSpec &spec, bool modsReadBuffers) {
+  if (modsReadBuffers && !spec.uncheckedReads) {
+    spec.techniques.lazyRescale = false;
+    spec.techniques.pinnedWait = false;
+  }
+}
+
 Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   Sm90MainloopConfig c;
   c.dtype = spec.dtype;
@@ -53,6 +83,8 @@ Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   c.intraOverlap = spec.techniques.intraOverlap;
   c.persistent = spec.techniques.persistent;
   c.earlyReads = spec.techniques.earlyReads;
+  c.lazyRescale = spec.techniques.lazyRescale;
+  c.pinnedWait = spec.techniques.pinnedWait;
   return c;
 }
 
@@ -60,6 +92,10 @@ Status checkAttentionSm90KernelSpec(const AttentionSm90KernelSpec &spec,
                                     unsigned sharedLimitBytes) {
   if (Status st = checkAttentionDType(spec.dtype, "the sm_90a attention kernel"); !st)
     return st;
+  // f16's narrow exponent would round small elements of Q once scaled.
+  if (spec.scaleInQuery && (spec.dtype != DType::BF16 || !spec.hasScoreMod))
+    return Error{ErrorKind::InvalidArgument,
+                 "scaleInQuery (Q scaled in shared memory) needs bf16 and a score mod"};
   auto headDimOk = [](int d) { return d == 64 || d == 128 || d == 256; };
   if (!headDimOk(spec.headDim))
     return Error{ErrorKind::InvalidArgument,

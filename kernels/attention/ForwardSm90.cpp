@@ -47,6 +47,8 @@ public:
     h.qCoords = [this]() -> SmallVector<Value> { return {e.ci(0), e.m0, e.hIdx, e.bIdx}; };
     h.kvTile = [this](Value t) { return kvTile(t); };
     h.consumerSetup = [this](const Sm90Thread &th) { consumerSetup(th); };
+    if (spec.scaleInQuery)
+      h.queryScale = [this] { return e.scale; };
     h.initialState = [this] {
       RowStats r = initialRowStats(e, 1);
       return SmallVector<Value>{r.max[0][0], r.max[0][1], r.sum[0][0], r.sum[0][1]};
@@ -148,6 +150,7 @@ private:
     mods = tileMods(e, scoreMod, maskMod, scoreCtx, maskCtx);
     mods.scaleInSoftmax = spec.scaleInSoftmax && !scoreMod;
     mods.log2InSoftmax = true;
+    mods.scaledInQuery = spec.scaleInQuery;
   }
 
   static RowStats statsOf(ArrayRef<Value> state) {
@@ -174,9 +177,11 @@ private:
       maskTile(e, s, coords, kvStart, isPartial, mods);
     }
     RowStats stats = statsOf(state);
-    std::array<Value, 2> alpha =
-        softmaxRowsBalanced(e, 0, s, stats, softmaxScale(e, mods));
+    Value grew;
+    std::array<Value, 2> alpha = softmaxRowsBalanced(e, 0, s, stats, softmaxScale(e, mods),
+                                                     spec.techniques.lazyRescale ? &grew : nullptr);
     Sm90Step step;
+    step.rowScaleNeeded = grew;
     step.probs.assign(s.values().begin(), s.values().end());
     step.state = {stats.max[0][0], stats.max[0][1], stats.sum[0][0], stats.sum[0][1]};
     if (!first) // O is still 0 before the first tile

@@ -145,7 +145,7 @@ void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStar
         if (mods.score) {
           ModPosition at = modPosition(e, c, kvStart, mt, j, el);
           Value kv = columnsInBounds && !at.kvClamped ? at.kvRaw : modKv(e, at, mods.lastKv);
-          Value scaled = e.fmul(v, e.scale);
+          Value scaled = mods.scaledInQuery ? v : e.fmul(v, e.scale);
           if (scaledOut)
             scaledOut->at(mt, j, el) = scaled;
           Value r = func::CallOp::create(e.b, e.loc, mods.score,

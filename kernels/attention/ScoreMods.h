@@ -50,6 +50,10 @@ struct TileMods {
   /// for softmaxRowsBalanced to take log2 e inside exp2 (one fma a score
   /// instead of a multiply and a subtraction).
   bool log2InSoftmax = false;
+  /// With a score mod: the scores come scaled already (Q was multiplied by
+  /// the scale, a power of two, in shared memory), so scoreTile passes them
+  /// to the mod as they are.
+  bool scaledInQuery = false;
 };
 
 /// The scale softmaxRowsBalanced applies inside exp2 for scores scoreTile

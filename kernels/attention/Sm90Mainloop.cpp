@@ -21,6 +21,9 @@ using mlir::Value; // not flexjit::Value (a scalar of the mod language)
 // issued); consumer c waits on kTurn + c for its turn to issue.
 constexpr int kQueryEmpty = 1;
 constexpr int kTurn = 2;
+// Consumer c waits on kQueryScaled + c until its 128 threads have scaled
+// their rows of Q (after the two kTurn barriers).
+constexpr int kQueryScaled = 4;
 
 /// The shared-memory layout (Sm90SharedLayout) with the tiles' shapes.
 struct Layout : Sm90SharedLayout {
@@ -121,6 +124,9 @@ private:
   void refill(bool kRingSlot, Value use, Value t);
   /// This consumer is done reading Q (its last Q·Kᵀ completed).
   void queryReleased();
+  /// This consumer's 64 rows of Q times `scale` (vector<8 x bf16>, a
+  /// power of two), in shared memory, before its first wgmma reads them.
+  void scaleQueryRows(Value scale);
 
   // Consumer pieces.
   Value consumerIdx;
@@ -144,7 +150,13 @@ private:
   void turnEnd();
   /// One arrival per consumer warpgroup: its thread 0's.
   void releaseBy(TmaRing &ring, Value use);
-  SmallVector<Value> scaleRows(ArrayRef<Value> oAcc, const std::array<Value, 2> &scale);
+  /// O times each row's factor; with `needed` (i1, warp-uniform) only
+  /// when it holds.
+  SmallVector<Value> scaleRows(ArrayRef<Value> oAcc, const std::array<Value, 2> &scale,
+                               Value needed = Value());
+  /// Whether any thread of the warp needs O's factors (i32 0/1, so that it
+  /// can pass a wait as a live value); null when `step` does not say.
+  Value rowScaleNeededInWarp(const Sm90Step &step);
   SmallVector<Value>
   forCarrying(Value lb, Value ub, ArrayRef<Value> init,
               const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body);
@@ -233,6 +245,26 @@ void Builder::queryReleased() {
     s.namedBarrierSync(kQueryEmpty, 128 * cfg.consumers);
 }
 
+void Builder::scaleQueryRows(Value scale) {
+  // Each 64-column block holds the consumer's rows at 64 * 128 bytes a
+  // consumer (rows of 128 bytes, swizzled within the row: a scale of every
+  // element needs no unswizzling); 16 bytes a thread per step.
+  const int rowBytes = 64 * 128, steps = rowBytes / (16 * 128);
+  auto vec = VectorType::get({8}, b.getBF16Type());
+  for (int j = 0; j < L.q.cols / 64; ++j)
+    for (int r = 0; r < steps; ++r) {
+      Value offset = o.add(o.add(o.c32(j * L.q.blockBytes()), o.mul(consumerIdx, o.c32(rowBytes))),
+                           o.mul(o.add(thread.tidInGroup, o.c32(128 * r)), o.c32(16)));
+      Value ptr = at(offset);
+      Value v = LLVM::LoadOp::create(b, loc, vec, ptr, /*alignment=*/16);
+      LLVM::StoreOp::create(b, loc, LLVM::FMulOp::create(b, loc, v, scale), ptr, 16);
+    }
+  // The writes (generic proxy) before any wgmma (async proxy) reads them,
+  // in the whole warpgroup.
+  s.fenceProxyAsync();
+  s.namedBarrierSync(o.add(consumerIdx, o.c32(kQueryScaled)), 128);
+}
+
 void Builder::producer() {
   s.setMaxRegisters(cfg.producerRegisters, /*increase=*/false);
   // Warp 0 runs the loop (all its lanes wait on the barriers, as the named
@@ -306,12 +338,35 @@ void Builder::releaseBy(TmaRing &ring, Value use) {
   ifThen(o.eq(thread.tidInGroup, o.c32(0)), [&] { ring.release(use); });
 }
 
-SmallVector<Value> Builder::scaleRows(ArrayRef<Value> oAcc, const std::array<Value, 2> &scale) {
-  SmallVector<Value> out(oAcc.begin(), oAcc.end());
-  for (size_t i = 0; i < out.size(); ++i)
-    if (Value f = scale[(i % 4) / 2])
-      out[i] = arith::MulFOp::create(b, loc, out[i], f);
-  return out;
+SmallVector<Value> Builder::scaleRows(ArrayRef<Value> oAcc, const std::array<Value, 2> &scale,
+                                      Value needed) {
+  auto scaled = [&] {
+    SmallVector<Value> out(oAcc.begin(), oAcc.end());
+    for (size_t i = 0; i < out.size(); ++i)
+      if (Value f = scale[(i % 4) / 2])
+        out[i] = arith::MulFOp::create(b, loc, out[i], f);
+    return out;
+  };
+  if (!needed || (!scale[0] && !scale[1]))
+    return scaled();
+  SmallVector<Type> types;
+  for (Value v : oAcc)
+    types.push_back(v.getType());
+  auto op = scf::IfOp::create(b, loc, types, o.ne(needed, o.c32(0)), /*withElse=*/true);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&op.getThenRegion().front());
+  scf::YieldOp::create(b, loc, scaled());
+  b.setInsertionPointToStart(&op.getElseRegion().front());
+  scf::YieldOp::create(b, loc, SmallVector<Value>(oAcc.begin(), oAcc.end()));
+  return SmallVector<Value>(op.getResults().begin(), op.getResults().end());
+}
+
+Value Builder::rowScaleNeededInWarp(const Sm90Step &step) {
+  if (!step.rowScaleNeeded)
+    return Value();
+  Value any = NVVM::VoteSyncOp::create(b, loc, b.getI1Type(), o.c32(-1), step.rowScaleNeeded,
+                                       NVVM::VoteSyncKind::any);
+  return o.zext(b.getI32Type(), any);
 }
 
 /// for (t = lb; t < ub; ++t) carrying `init`: `body(t, carried)` returns
@@ -397,7 +452,13 @@ KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     for (Value f : step.rowScale)
       if (f)
         live.push_back(f);
-    live = s.wgmmaWait(0, live);
+    Value needed = rowScaleNeededInWarp(step);
+    if (needed)
+      live.push_back(needed);
+    // A tag is (first column << 1) | partial with the first column a
+    // multiple of blockN: never all ones, and the same in the warpgroup.
+    live = cfg.pinnedWait ? s.wgmmaWaitPinned(0, live, o.ne(tag, o.c32(-1)))
+                          : s.wgmmaWait(0, live);
     next = next.unpack(live);
     ArrayRef<Value> scales = ArrayRef<Value>(live).drop_front(next.size());
     for (Value &f : step.rowScale)
@@ -405,9 +466,11 @@ KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
         f = scales.front();
         scales = scales.drop_front();
       }
+    if (needed)
+      needed = scales.front();
     releaseBy(*vRing, prev);
     refill(/*kRingSlot=*/false, prev, o.sub(t, o.c32(1)));
-    next.o = scaleRows(next.o, step.rowScale);
+    next.o = scaleRows(next.o, step.rowScale, needed);
     next.p = s.aFragments(cfg.dtype, next.p);
     return next.pack();
   };
@@ -435,7 +498,7 @@ KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     Value tag;
     SmallVector<Value> sAcc = scoresAlone(use, t, tag);
     Sm90Step step = hooks.transform(sAcc, t, tag, cur.state, /*first=*/false, mask);
-    cur.o = scaleRows(cur.o, step.rowScale);
+    cur.o = scaleRows(cur.o, step.rowScale, rowScaleNeededInWarp(step));
     vRing->wait(use);
     turnBegin();
     cur.o = accumulate(s.aFragments(cfg.dtype, step.probs), use, cur.o);
@@ -465,6 +528,15 @@ void Builder::consumer() {
                      shr(thread.lane, 2));
   if (hooks.consumerSetup)
     hooks.consumerSetup(thread);
+  Value queryScale;
+  if (hooks.queryScale)
+    if (Value f = hooks.queryScale()) {
+      Value pair = s.packPair(DType::BF16, f, f);
+      auto v2 = VectorType::get({2}, b.getBF16Type());
+      Value asPair = LLVM::BitcastOp::create(b, loc, v2, pair);
+      queryScale = LLVM::ShuffleVectorOp::create(b, loc, asPair, asPair,
+                                                 ArrayRef<int32_t>{0, 1, 0, 1, 0, 1, 0, 1});
+    }
   // Consumer 0 issues first: consumer 1 opens its turn once.
   if (cfg.pingPong)
     ifThen(o.eq(consumerIdx, o.c32(1)), [&] { s.namedBarrierArrive(kTurn, 256); });
@@ -500,6 +572,8 @@ void Builder::consumer() {
       });
     }
     s.mbarrierWait(qFull, o.land(done, o.c32(1)));
+    if (queryScale)
+      scaleQueryRows(queryScale);
     SmallVector<Value> state0 = hooks.initialState();
     Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
     SmallVector<Value> o0(oValues, zero);

@@ -60,6 +60,10 @@ struct Sm90Step {
   /// O's factor before P·V(t) is added, for rows `row` and `row + 8` (null:
   /// 1, no multiply).
   std::array<mlir::Value, 2> rowScale{};
+  /// With rowScale: whether this thread's factors may differ from 1 (i1;
+  /// null: assume they do). O is multiplied only where a thread of the
+  /// warp says so (lazy rescaling).
+  mlir::Value rowScaleNeeded;
 };
 
 /// What a transform does about the mask on a kv tile.
@@ -102,6 +106,10 @@ struct Sm90Hooks {
   std::function<Sm90KvTile(mlir::Value t)> kvTile;
   /// Once per consumer thread, before its first work tile (may be empty).
   std::function<void(const Sm90Thread &)> consumerSetup;
+  /// bf16 only: the f32 factor, a power of two, that each consumer
+  /// multiplies its rows of Q by in shared memory once Q has landed (exact,
+  /// so S comes out scaled); empty: Q as loaded. Called after consumerSetup.
+  std::function<mlir::Value()> queryScale;
   /// The state at the start of a work tile.
   std::function<llvm::SmallVector<mlir::Value>()> initialState;
   /// S(t) (the thread's blockN/2 accumulators in wgmma's order) to P (f32),

@@ -65,8 +65,10 @@ std::array<Value, 2> softmaxRows(Emitter &e, int mt, AccFragment &s, RowStats &s
 }
 
 std::array<Value, 2> softmaxRowsBalanced(Emitter &e, int mt, AccFragment &s, RowStats &stats,
-                                         Value scoreScale) {
+                                         Value scoreScale, Value *grew) {
   std::array<Value, 2> alpha;
+  if (grew)
+    *grew = Value();
   for (int r = 0; r < 2; ++r) {
     Value mOld = stats.max[mt][r], lOld = stats.sum[mt][r];
     std::vector<Value> row;
@@ -76,6 +78,12 @@ std::array<Value, 2> softmaxRowsBalanced(Emitter &e, int mt, AccFragment &s, Row
     Value mx = quadReduce(e, treeMax(e, row), /*isMax=*/true);
     // Unscaled scores: the maximum scales like them (scoreScale > 0).
     Value mNew = e.fmax(mOld, scoreScale ? e.fmul(mx, scoreScale) : mx);
+    if (grew) {
+      // -inf + 8 is -inf: a row's first allowed scores always move it on.
+      Value moves = e.fgt(mNew, e.fadd(mOld, e.cf(kLazyRescaleLog2)));
+      mNew = e.ops.select(moves, mNew, mOld);
+      *grew = *grew ? e.ops.lor(*grew, moves) : moves;
+    }
     Value base = e.ops.select(e.feq(mNew, e.negInf()), e.cf(0.0f), mNew);
     alpha[r] = e.exp2(e.fsub(mOld, base));
     Value negBase = scoreScale ? e.fsub(e.cf(0.0f), base) : Value();

@@ -34,8 +34,21 @@ std::array<Value, 2> softmaxRows(Emitter &e, int mt, AccFragment &s, RowStats &s
 /// scores are q . k not yet scaled: the row maximum is taken before scaling
 /// and each probability is exp2(fma(s, scoreScale, -max)), the statistics
 /// staying in base-2 units.
+///
+/// With `grew` (lazy rescaling, docs/attention-hopper.md "Lazy
+/// rescaling"): a row's maximum moves on only when the tile's exceeds it by
+/// more than kLazyRescaleLog2; otherwise the row keeps its old maximum, its
+/// factor is exactly 1 and its probabilities may reach 2^kLazyRescaleLog2.
+/// O / sum and the log-sum-exp are the same either way, the maximum used
+/// being the same for O, the sum and the LSE. `*grew` (i1) says whether
+/// either of the thread's rows moved on (so O needs its factors).
 std::array<Value, 2> softmaxRowsBalanced(Emitter &e, int mt, AccFragment &s, RowStats &stats,
-                                         Value scoreScale = Value());
+                                         Value scoreScale = Value(), Value *grew = nullptr);
+
+/// How far (base-2 units) a row's maximum may stay below the scores'
+/// before lazy rescaling moves it on: probabilities up to 2^8 = 256 keep
+/// their relative precision in bf16/f16 and their sums in f32.
+constexpr float kLazyRescaleLog2 = 8.0f;
 
 /// O's m-tile `mt` times each row's factor.
 void rescaleRows(Emitter &e, int mt, AccFragment &o, const std::array<Value, 2> &factor);

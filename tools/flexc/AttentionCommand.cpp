@@ -17,6 +17,8 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/Program.h"
 
+#include <cmath>
+
 #include <cstdlib>
 #include <fstream>
 #include <initializer_list>
@@ -99,6 +101,18 @@ cl::opt<bool> noPersistenceArg("no-persistence", cl::sub(command), cl::cat(categ
 cl::opt<bool> noEarlyReadsArg(
     "no-early-reads", cl::sub(command), cl::cat(category),
     cl::desc("the sm_90a kernel with the mods' reads after the wait for S (ablation)"));
+cl::opt<bool> noLazyRescaleArg(
+    "no-lazy-rescale", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel moving the row maximum and rescaling O on every tile "
+             "(ablation)"));
+cl::opt<bool> noPinnedWaitArg(
+    "no-pinned-wait", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel with the wait for P.V in the transform's block, where ptxas "
+             "moves it up (ablation)"));
+cl::opt<bool> noScaleInQueryArg(
+    "no-scale-in-query", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel multiplying each score by the scale rather than Q in shared "
+             "memory (ablation; on by default where a call with the default scale takes it)"));
 cl::opt<bool> uncheckedReadsArg(
     "unchecked-reads", cl::sub(command), cl::cat(category),
     cl::desc("the mods' buffer reads without bounds checks: what a call whose reads flexjit "
@@ -196,6 +210,9 @@ int attention() {
   techniques.intraOverlap = !noIntraOverlapArg;
   techniques.persistent = !noPersistenceArg;
   techniques.earlyReads = !noEarlyReadsArg;
+  techniques.lazyRescale = !noLazyRescaleArg;
+  techniques.pinnedWait = !noPinnedWaitArg;
+  techniques.scaleInQuery = !noScaleInQueryArg;
   if (dtype != "bf16" && dtype != "f16")
     usage("--dtype must be bf16 or f16, not '" + dtype + "'");
   if (file.empty())
@@ -212,7 +229,8 @@ int attention() {
   const bool hopper = !backward && attentionUsesSm90(arch) && !sm80Arg;
   const bool hopperOnly = !techniques.warpSpecialized || !techniques.pingPong ||
                           !techniques.intraOverlap || !techniques.persistent ||
-                          !techniques.earlyReads;
+                          !techniques.earlyReads || !techniques.lazyRescale ||
+                          !techniques.pinnedWait || !techniques.scaleInQuery;
   if (hopperOnly && !hopper)
     usage(std::string("the --no-... techniques are the sm_90a kernel's (--arch sm_90a without "
                       "--sm80") +
@@ -312,7 +330,18 @@ int attention() {
       hspec.techniques.intraOverlap &= techniques.intraOverlap;
       hspec.techniques.persistent &= techniques.persistent;
       hspec.techniques.earlyReads &= techniques.earlyReads;
+      hspec.techniques.lazyRescale &= techniques.lazyRescale;
+      hspec.techniques.pinnedWait &= techniques.pinnedWait;
+      hspec.techniques.scaleInQuery &= techniques.scaleInQuery;
+      // What a call with the default scale, 1 / sqrt(D), compiles.
+      fitSm90SpecToScale(hspec, float(1.0 / std::sqrt(double(headDim))));
       hspec.uncheckedReads = uncheckedReads;
+      // What the runtime keeps off for checked buffer reads.
+      auto readsBuffers = [&](const std::string &name) {
+        const ModDecl *m = name.empty() ? nullptr : (*ast)->findMod(name);
+        return m && !interfaceOf(**ast, *m).buffers.empty();
+      };
+      fitSm90TechniquesToReads(hspec, readsBuffers(score) || readsBuffers(mask));
     } else {
       applyOverrides({{blockM, &spec.blockM},
                       {blockN, &spec.blockN},
@@ -346,7 +375,10 @@ int attention() {
              << ", ping-pong " << (t.pingPong ? "on" : "off") << ", intra-warpgroup overlap "
              << (t.intraOverlap ? "on" : "off") << ", persistence "
              << (t.persistent ? "on" : "off") << ", early reads "
-             << (t.earlyReads ? "on" : "off") << "\n";
+             << (t.earlyReads ? "on" : "off") << ", lazy rescaling "
+             << (t.lazyRescale ? "on" : "off") << ", pinned wait "
+             << (t.pinnedWait && t.intraOverlap ? "on" : "off") << ", Q scaled in shared memory "
+             << (hspec.scaleInQuery ? "yes" : "no") << "\n";
       } else {
         text << "  " << spec.threads() << " threads (" << spec.warps() << " warps of "
              << spec.rowsPerWarp << " query rows), " << attentionSharedBytes(spec)

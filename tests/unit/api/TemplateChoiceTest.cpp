@@ -115,6 +115,34 @@ TEST(TemplateChoice, OptionsAndScale) {
   EXPECT_NE(c.whyNot.find("options.blockM and options.rowsPerWarp"), std::string::npos)
       << c.whyNot;
 
+  // A score mod, bf16 and a power-of-two scale: Q scaled in shared memory
+  // ("_qs"); another scale, f16 or the technique off: each score scaled.
+  {
+    AttentionRequest m = request(64);
+    m.scoreMod = "bias_2d";
+    Sm90Choice q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), 0.125f);
+    ASSERT_TRUE(q.spec) << q.whyNot;
+    EXPECT_TRUE(q.spec->scaleInQuery);
+    EXPECT_NE(attentionSm90KernelName(*q.spec).find("_qs"), std::string::npos);
+    EXPECT_TRUE(q.spec->acceptsScale(0.25f));
+    EXPECT_FALSE(q.spec->acceptsScale(0.1f));
+    for (float scale : {0.1f, 2.0f, -0.125f, 0.0f}) {
+      q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), scale);
+      ASSERT_TRUE(q.spec) << q.whyNot;
+      EXPECT_FALSE(q.spec->scaleInQuery) << scale;
+    }
+    m.options.sm90Techniques.scaleInQuery = false;
+    q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), 0.125f);
+    ASSERT_TRUE(q.spec) << q.whyNot;
+    EXPECT_FALSE(q.spec->scaleInQuery);
+    AttentionSm90KernelSpec f16 =
+        defaultAttentionSm90Spec(DType::F16, 64, 64, /*hasScoreMod=*/true, false);
+    fitSm90SpecToScale(f16, 0.125f);
+    EXPECT_FALSE(f16.scaleInQuery);
+    f16.scaleInQuery = true;
+    EXPECT_FALSE(checkAttentionSm90KernelSpec(f16).ok());
+  }
+
   // A scale of 0 or below without a score mod: scaled scores, not the scale
   // folded into exp2.
   r = request(64);

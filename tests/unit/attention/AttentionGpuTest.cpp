@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -148,6 +149,8 @@ struct GpuCase {
   bool bothTemplates = true;
   /// options.sm90Techniques.readsProof: false keeps every bounds check.
   bool readsProof = true;
+  /// options.sm90Techniques.scaleInQuery: false scales each score instead.
+  bool scaleInQuery = true;
   /// Rows that must come out fully masked (0, LSE -inf): [0, deadRows) or,
   /// when negative, [Q + deadRows, Q).
   int deadRows = 0;
@@ -215,6 +218,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.options.blockN = c.blockN;
   req.options.kernelTemplate = c.kernelTemplate;
   req.options.sm90Techniques.readsProof = c.readsProof;
+  req.options.sm90Techniques.scaleInQuery = c.scaleInQuery;
   Result<BlockMaskHandle> bm = Error{ErrorKind::NotFound, "none"};
   if (c.explicitBlockMask) {
     BlockMaskRequest bmr;
@@ -557,6 +561,45 @@ TEST(AttentionGpu, ReadsProvedInBoundsRunUnchecked) {
   runCase(c, &info);
   EXPECT_EQ(info.entry.find("_nochk"), std::string::npos) << info.entry;
   EXPECT_FALSE(info.spec.uncheckedReads) << info.entry;
+}
+
+// A score mod at D = 64 with the default scale, 1/8 (a power of two): the
+// sm_90a kernel multiplies Q by it in shared memory ("_qs") instead of each
+// score. Against the f64 reference, and bit for bit against the kernel that
+// scales each score: scaling by a power of two is exact.
+TEST(AttentionGpu, ScaleInQueryIsExact) {
+  REQUIRE_GPU();
+  GpuCase c;
+  c.name = "d64 causal + bias_2d, Q scaled in shared memory";
+  c.mask = "causal";
+  c.score = "bias_2d";
+  c.Q = c.KV = 333;
+  c.bothTemplates = false;
+  AttentionInfo info;
+  runCase(c, &info);
+  EXPECT_EQ(info.entry.find("_qs") != std::string::npos, deviceIsSm90()) << info.entry;
+
+  ModInputs in = caseInputs(c);
+  std::mt19937 rng(17);
+  HostTensor q = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.D, c.layout);
+  HostTensor k = HostTensor::make(c.dtype, c.B, c.Hkv, c.KV, c.D, c.layout);
+  HostTensor v = HostTensor::make(c.dtype, c.B, c.Hkv, c.KV, c.Dv, c.layout);
+  q.fillNormal(rng);
+  k.fillNormal(rng);
+  v.fillNormal(rng);
+  const size_t rows = size_t(c.B) * c.Hq * c.Q;
+  HostTensor outQ = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.Dv, c.layout);
+  HostTensor outS = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.Dv, c.layout);
+  std::vector<float> lseQ(rows), lseS(rows);
+  AttentionInfo infoQ, infoS;
+  ASSERT_TRUE(runOnGpu(c, in, q, k, v, outQ, lseQ, &infoQ));
+  GpuCase perScore = c;
+  perScore.scaleInQuery = false;
+  ASSERT_TRUE(runOnGpu(perScore, in, q, k, v, outS, lseS, &infoS));
+  EXPECT_EQ(infoS.entry.find("_qs"), std::string::npos) << infoS.entry;
+  EXPECT_EQ(std::memcmp(outQ.storage(), outS.storage(), outQ.storageBytes()), 0)
+      << infoQ.entry << " and " << infoS.entry << " differ";
+  EXPECT_EQ(std::memcmp(lseQ.data(), lseS.data(), rows * 4), 0);
 }
 
 TEST(AttentionGpu, BlockMaskBroadcastOverBatchAndHeads) {

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <sstream>
 #include <vector>
 
@@ -45,11 +46,21 @@ struct Assembled {
   std::string entry, ptx;
 };
 
-/// The instantiation the runtime runs for these mods and head dim.
-Assembled chosenKernel(const std::string &score, const std::string &mask, int d) {
+/// The instantiation the runtime runs for these mods and head dim, with the
+/// buffer reads checked or (`unchecked`: proved in bounds) not.
+Assembled chosenKernel(const std::string &score, const std::string &mask, int d,
+                       bool unchecked = false) {
   AttentionSm90KernelSpec spec =
       defaultAttentionSm90Spec(DType::BF16, d, d, !score.empty(), !mask.empty());
   spec.blockSparse = !mask.empty();
+  spec.uncheckedReads = unchecked;
+  // The default scale, 1 / sqrt(D): Q scaled in shared memory at D = 64, 256.
+  fitSm90SpecToScale(spec, float(1.0 / std::sqrt(double(d))));
+  auto readsBuffers = [](const std::string &name) {
+    const ModDecl *m = name.empty() ? nullptr : exampleMods().findMod(name);
+    return m && !interfaceOf(exampleMods(), *m).buffers.empty();
+  };
+  fitSm90TechniquesToReads(spec, readsBuffers(score) || readsBuffers(mask));
   Assembled a;
   auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), score, mask, spec, "sm_90a");
   EXPECT_TRUE(k.ok()) << (k.ok() ? "" : k.error().message);
@@ -96,6 +107,41 @@ TEST(AttentionSm90Ptx, DefaultKernelIsWarpSpecializedAndAsynchronous) {
     SassKvLoop loop = attentionKvLoop(a.run.sass);
     EXPECT_TRUE(loop.found);
     EXPECT_EQ(loop.hgmma, 16) << "one Q·Kᵀ and one P·V batch per kv tile";
+    // The wait for P·V pinned behind a branch: every probability's exp2
+    // (blockN / 2 a thread) runs while P·V is in flight.
+    EXPECT_GE(loop.exp2UnderPv, a.spec.blockN / 2);
+  }
+}
+
+TEST(AttentionSm90Ptx, PinnedWaitKeepsTheSoftmaxUnderPvForEveryHeadDim) {
+  SKIP_WITHOUT_PTXAS();
+  if (testsupport::cuobjdumpPath().empty())
+    GTEST_SKIP() << "cuobjdump was not found at configure time: SASS not checked";
+  for (int d : {64, 128, 256})
+    for (const char *score : {"", "bias_2d"}) {
+      Assembled a = chosenKernel(score, "causal", d, /*unchecked=*/*score != 0);
+      EXPECT_TRUE(a.spec.techniques.pinnedWait);
+      SCOPED_TRACE(a.entry);
+      SassKvLoop loop = attentionKvLoop(a.run.sass);
+      ASSERT_TRUE(loop.found);
+      EXPECT_GE(loop.exp2UnderPv, a.spec.blockN / 2);
+    }
+}
+
+TEST(AttentionSm90Ptx, LazyRescaleVotesPerWarpAndBranchesAroundOsRescale) {
+  // One vote per overlapped kv tile (masked and full loops) with lazy
+  // rescaling, none without; the O multiplies sit behind its branch.
+  for (bool lazy : {true, false}) {
+    AttentionSm90KernelSpec spec =
+        defaultAttentionSm90Spec(DType::BF16, 64, 64, /*score=*/false, /*mask=*/true);
+    spec.blockSparse = true;
+    spec.techniques.lazyRescale = lazy;
+    auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "", "causal", spec,
+                                                      "sm_90a");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    SCOPED_TRACE(k->entry);
+    EXPECT_EQ(k->entry.find("_eager") != std::string::npos, !lazy);
+    EXPECT_EQ(count(k->ptx, "vote.sync.any.pred"), lazy ? 2 : 0);
   }
 }
 

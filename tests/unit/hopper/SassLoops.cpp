@@ -42,9 +42,15 @@ SassKvLoop attentionKvLoop(const std::string &sass) {
       continue;
     SassKvLoop loop;
     bool qk = false, pv = false;
+    bool underPv = false; // between DEPBAR.LE 0x1 and the next 0x0
     for (const Instruction &j : code)
       if (j.address >= target && j.address <= i.address) {
         ++loop.instructions;
+        if (j.text.find("DEPBAR.LE gsb0, 0x1") != std::string::npos)
+          underPv = true;
+        else if (j.text.find("DEPBAR.LE gsb0, 0x0") != std::string::npos)
+          underPv = false;
+        loop.exp2UnderPv += underPv && j.text.find("MUFU.EX2") != std::string::npos;
         qk |= isQk(j.text);
         pv |= isPv(j.text);
         loop.hgmma += j.text.find("HGMMA") != std::string::npos;

@@ -13,6 +13,10 @@ struct SassKvLoop {
   /// LDL / STL inside the loop: spilled registers read or written per tile.
   int localAccesses = 0;
   int hgmma = 0;
+  /// MUFU.EX2 between the wait for S (WARPGROUP.DEPBAR.LE gsb0, 0x1) and
+  /// the first wait for P·V after it (0x0): the softmax run while P·V is
+  /// in flight (intra-warpgroup overlap).
+  int exp2UnderPv = 0;
 };
 
 /// The kv loop: the innermost loop (a backward branch and the instructions
