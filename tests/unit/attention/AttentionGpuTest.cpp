@@ -250,6 +250,20 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   return sync.ok() && o.ok() && l.ok();
 }
 
+/// q, k and v of `c`'s shapes: N(0, 1) rounded to the dtype.
+struct CaseTensors {
+  HostTensor q, k, v;
+};
+CaseTensors caseTensors(const GpuCase &c, std::mt19937 &rng) {
+  CaseTensors t{HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.D, c.layout),
+                HostTensor::make(c.dtype, c.B, c.Hkv, c.KV, c.D, c.layout),
+                HostTensor::make(c.dtype, c.B, c.Hkv, c.KV, c.Dv, c.layout)};
+  t.q.fillNormal(rng);
+  t.k.fillNormal(rng);
+  t.v.fillNormal(rng);
+  return t;
+}
+
 /// Runs `c` on the GPU and compares with the f64 reference.
 Errors runCase(const GpuCase &c, AttentionInfo *infoOut = nullptr) {
   SCOPED_TRACE(c.name);
@@ -260,12 +274,8 @@ Errors runCase(const GpuCase &c, AttentionInfo *infoOut = nullptr) {
 
   // Inputs: N(0, 1) rounded to the dtype, one seed per case.
   std::mt19937 rng(uint32_t(std::hash<std::string>{}(c.name)));
-  HostTensor q = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.D, c.layout);
-  HostTensor k = HostTensor::make(c.dtype, c.B, c.Hkv, c.KV, c.D, c.layout);
-  HostTensor v = HostTensor::make(c.dtype, c.B, c.Hkv, c.KV, c.Dv, c.layout);
-  q.fillNormal(rng);
-  k.fillNormal(rng);
-  v.fillNormal(rng);
+  CaseTensors t = caseTensors(c, rng);
+  HostTensor &q = t.q, &k = t.k, &v = t.v;
   const size_t rows = size_t(c.B) * c.Hq * c.Q;
   // On compute capability 9.0 every case runs on both templates: flexjit's
   // choice (the sm_90a one, checked to be chosen) and the sm_80 one forced.
@@ -581,12 +591,8 @@ TEST(AttentionGpu, ScaleInQueryIsExact) {
 
   ModInputs in = caseInputs(c);
   std::mt19937 rng(17);
-  HostTensor q = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.D, c.layout);
-  HostTensor k = HostTensor::make(c.dtype, c.B, c.Hkv, c.KV, c.D, c.layout);
-  HostTensor v = HostTensor::make(c.dtype, c.B, c.Hkv, c.KV, c.Dv, c.layout);
-  q.fillNormal(rng);
-  k.fillNormal(rng);
-  v.fillNormal(rng);
+  CaseTensors t = caseTensors(c, rng);
+  HostTensor &q = t.q, &k = t.k, &v = t.v;
   const size_t rows = size_t(c.B) * c.Hq * c.Q;
   HostTensor outQ = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.Dv, c.layout);
   HostTensor outS = HostTensor::make(c.dtype, c.B, c.Hq, c.Q, c.Dv, c.layout);
