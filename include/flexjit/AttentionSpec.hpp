@@ -128,7 +128,8 @@ struct AttentionSm90Techniques {
   /// shared memory, once per work tile, so that S comes out scaled and the
   /// score mod gets it without a multiply per score (the spec's
   /// scaleInQuery says which kernel ran). Exact: scaling by a power of two
-  /// commutes with every rounding of Q·Kᵀ.
+  /// commutes with every rounding of Q·Kᵀ (scaleFitsQuery says for which
+  /// elements).
   bool scaleInQuery = true;
   /// Buffer reads the host proves in bounds for the call are compiled
   /// without bounds checks (uncheckedReads); off: every read checked. A
@@ -197,7 +198,9 @@ AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int v
 void fitSm90TechniquesToReads(AttentionSm90KernelSpec &spec, bool modsReadBuffers);
 
 /// Whether Q may be scaled in shared memory by `scale` exactly: a power of
-/// two in [2^-32, 1] (bf16 keeps every product of a normal element).
+/// two in [2^-32, 1]: every element of Q of magnitude 2^-94 or more stays
+/// exact in bf16 once scaled (smaller ones, far below anything that moves
+/// a score, may round as subnormals).
 bool scaleFitsQuery(float scale);
 
 /// flexjit's choice for a call's scale: scaleInQuery where the technique is
