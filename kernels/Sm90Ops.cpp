@@ -8,6 +8,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include <cassert>
 #include <string>
 
 namespace flexjit {
@@ -327,6 +328,7 @@ SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live, bool ho
 }
 
 SmallVector<Value> Sm90Ops::wgmmaWaitPinned(int pending, ArrayRef<Value> live, Value alwaysTrue) {
+  assert(!live.empty() && "a pinned wait passes the values it orders");
   SmallVector<Type> types;
   for (Value v : live)
     types.push_back(v.getType());
@@ -344,7 +346,7 @@ SmallVector<Value> Sm90Ops::waitAsm(int pending, ArrayRef<Value> live, bool scop
                                     bool hoistReadsAbove) {
   const std::string wait = "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";";
   const std::string text = scoped ? "{ " + wait + " }" : wait;
-  if (live.empty() && !scoped) {
+  if (live.empty()) {
     auto op = NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
     if (hoistReadsAbove)
       op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
@@ -358,9 +360,7 @@ SmallVector<Value> Sm90Ops::waitAsm(int pending, ArrayRef<Value> live, bool scop
   }
   for (size_t i = 0; i < live.size(); ++i)
     constraints += "," + std::to_string(i);
-  // No live values: no result.
-  Type resultTy =
-      live.empty() ? Type() : LLVM::LLVMStructType::getLiteral(b.getContext(), types);
+  Type resultTy = LLVM::LLVMStructType::getLiteral(b.getContext(), types);
   auto op = LLVM::InlineAsmOp::create(
       b, loc, resultTy, SmallVector<Value>(live.begin(), live.end()), text, constraints,
       /*has_side_effects=*/true, /*is_align_stack=*/false, LLVM::TailCallKind::None,

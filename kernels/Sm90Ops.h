@@ -182,9 +182,10 @@ struct Sm90Ops {
   /// (kHoistReadsAboveAttr, KernelFunc.h).
   llvm::SmallVector<mlir::Value> wgmmaWait(int pending, llvm::ArrayRef<mlir::Value> live,
                                            bool hoistReadsAbove = false);
-  /// wgmmaWait in both arms of a branch on `alwaysTrue` (i1, the same in
-  /// the whole warpgroup, true at run time but not provably so), the else
-  /// arm's text scoped in braces so that LLVM keeps the arms apart. ptxas
+  /// wgmmaWait (`live` not empty) in both arms of a branch on `alwaysTrue`
+  /// (i1, the same in the whole warpgroup, true at run time but not
+  /// provably so), the else arm's text scoped in braces so that LLVM keeps
+  /// the arms apart. ptxas
   /// schedules within a block: the work before the wait stays before it
   /// (docs/attention-hopper.md, "Pinned wait"), where in the same block
   /// ptxas moves the wait up past it.

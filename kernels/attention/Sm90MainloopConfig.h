@@ -27,10 +27,6 @@ struct Sm90MainloopConfig {
   /// reads' clamped addresses and values cost registers that spill).
   bool earlyReads = true;
   bool persistent = true;
-  /// A row's maximum moves on only when a tile's scores exceed it by more
-  /// than 2^8, and O is rescaled only in warps where one did (the hooks'
-  /// Sm90Step::rowScaleNeeded): most tiles skip the multiplies.
-  bool lazyRescale = true;
   /// With intraOverlap: the wait for P·V sits behind a branch ptxas cannot
   /// see through (Sm90Ops::wgmmaWaitPinned), so that the transform stays
   /// before it in the SASS too.
