@@ -106,6 +106,8 @@ TileMods tileMods(Emitter &e, func::FuncOp score, func::FuncOp mask, const ModCo
   mods.mask = mask;
   mods.scoreCtx = scoreCtx.ctx;
   mods.maskCtx = maskCtx.ctx;
+  auto buffers = mask ? mask->getAttrOfType<ArrayAttr>("flex.buffers") : ArrayAttr();
+  mods.maskReadsBuffers = buffers && !buffers.empty();
   mods.lastKv = e.ops.sub(e.kvLen, e.ci(1));
   mods.scaleLog2 = e.fmul(e.scale, e.cf(kLog2e));
   return mods;
@@ -171,12 +173,20 @@ void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart
           ModPosition at = modPosition(e, c, kvStart, mt, j, el);
           Value ok = e.slt(at.kvRaw, e.kvLen);
           if (mods.mask) {
-            Value kv = modKv(e, at, mods.lastKv);
+            // A mask mod that reads no buffer is a function of its indices
+            // only, so past KV_LEN, where its verdict is dropped, it may see
+            // the raw column: one min a column less.
+            Value kv = mods.maskReadsBuffers || at.kvClamped ? modKv(e, at, mods.lastKv)
+                                                             : at.kvRaw;
             Value m = func::CallOp::create(b, e.loc, mods.mask,
                                            ValueRange{e.bIdx, e.hIdx, at.q, kv, mods.maskCtx})
                           .getResult(0);
             ok = ops.land(ok, ops.ne(m, ops.c8(0)));
           }
+          // Frozen, the conjunction stays one predicate: the NVPTX backend
+          // otherwise splits select(and(a, b)) into a chain of selects, one
+          // FSEL a condition, where ptxas folds the ands into the compares.
+          ok = LLVM::FreezeOp::create(b, e.loc, ok);
           outs.push_back(ops.select(ok, s.at(mt, j, el), e.negInf()));
         }
     return outs;

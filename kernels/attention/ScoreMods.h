@@ -6,7 +6,9 @@
 //     mask mod forbids or kv >= KV_LEN.
 // Mods are called with (b, h, q, kv) clamped to Q_LEN - 1 and KV_LEN - 1
 // (results past the ends are discarded), so a mod indexing a buffer of
-// those lengths never reads out of bounds because of a tile's padding.
+// those lengths never reads out of bounds because of a tile's padding. A
+// mask mod that reads no buffer gets kv unclamped: it is a function of its
+// indices only (division by zero yields 0, docs/language.md).
 // And the contexts the mods are called with (ModContexts).
 #pragma once
 
@@ -41,6 +43,8 @@ struct TileMods {
   mlir::func::FuncOp score, mask; ///< null when absent
   Value scoreCtx, maskCtx;
   Value lastKv;    ///< KV_LEN - 1 (i32)
+  /// The mask mod reads a buffer: maskTile then clamps its kv to lastKv.
+  bool maskReadsBuffers = false;
   Value scaleLog2; ///< scale * log2 e (f32)
   /// Without a score mod: scoreTile leaves the scores as they are (q . k),
   /// for softmaxRowsBalanced to scale them by scaleLog2 inside exp2 (one fma a
