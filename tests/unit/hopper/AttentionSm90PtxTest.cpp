@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -230,6 +231,67 @@ TEST(AttentionSm90Ptx, EarlyReadsAreIssuedBeforeTheWaitForScores) {
       EXPECT_EQ(loads[0], 0);
       EXPECT_EQ(loads[1], early ? spec.blockN / 4 : 0);
     }
+}
+
+/// The `selp.f32 d, a, 0fFF800000, p` of `ptx` (a score set to -inf where a
+/// predicate fails) whose `a` is itself such a selp's result: a chain, one
+/// select per condition instead of one per score.
+int chainedMaskSelects(const std::string &ptx) {
+  std::set<std::string> masked;
+  int chained = 0;
+  std::istringstream lines(ptx);
+  for (std::string l; std::getline(lines, l);) {
+    std::istringstream words(l);
+    std::string op, d, a, inf;
+    if (!(words >> op >> d >> a >> inf) || op != "selp.f32" || inf != "0fFF800000,")
+      continue;
+    d.pop_back(); // the commas
+    a.pop_back();
+    chained += masked.count(a) ? 1 : 0;
+    masked.insert(d);
+  }
+  return chained;
+}
+
+TEST(AttentionSm90Ptx, MaskedScoresAreSelectedOnceAndPureMasksSeeRawColumns) {
+  // maskTile's conjunction (the mask mod's verdict and kv < KV_LEN) is one
+  // frozen predicate: without the freeze, the NVPTX back end made a chain of
+  // selects, one per condition (3 for sliding_window). A mask mod that reads
+  // no buffer gets its kv unclamped: the only min.s32 left are the two rows'
+  // clamps to Q_LEN - 1; one that reads a buffer (document) keeps a clamp
+  // per column.
+  for (const char *mask : {"sliding_window", "document"}) {
+    AttentionSm90KernelSpec spec =
+        defaultAttentionSm90Spec(DType::BF16, 64, 64, /*score=*/false, /*mask=*/true);
+    spec.blockSparse = true;
+    auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "", mask, spec, "sm_90a");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    SCOPED_TRACE(mask);
+    EXPECT_GT(count(k->ptx, "selp.f32"), 0);
+    EXPECT_EQ(chainedMaskSelects(k->ptx), 0);
+    if (std::string(mask) == "sliding_window")
+      EXPECT_EQ(count(k->ptx, "min.s32"), 2);
+    else
+      EXPECT_GE(count(k->ptx, "min.s32"), spec.blockN / 4);
+  }
+}
+
+TEST(AttentionSm90Ptx, ProvedBufferReadsTakeTheReadOnlyPath) {
+  // A kernel assumes each buffer pointer of its mod contexts global, so the
+  // mods' reads proved in bounds become ld.global.nc: no generic load of a
+  // buffer element is left.
+  for (int d : {64, 128}) {
+    AttentionSm90KernelSpec spec =
+        defaultAttentionSm90Spec(DType::BF16, d, d, /*score=*/true, /*mask=*/true);
+    spec.blockSparse = true;
+    spec.uncheckedReads = true;
+    auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "bias_2d", "document", spec,
+                                                      "sm_90a");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    SCOPED_TRACE(k->entry);
+    EXPECT_GE(count(k->ptx, "ld.global.nc.b32"), spec.blockN / 4);
+    EXPECT_EQ(count(k->ptx, "ld.b32"), 0);
+  }
 }
 
 } // namespace
