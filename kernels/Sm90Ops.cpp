@@ -323,8 +323,9 @@ void Sm90Ops::wgmmaFence() { NVVM::WgmmaFenceAlignedOp::create(b, loc); }
 
 void Sm90Ops::wgmmaCommit() { NVVM::WgmmaGroupSyncAlignedOp::create(b, loc); }
 
-SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live, bool hoistReadsAbove) {
-  return waitAsm(pending, live, /*scoped=*/false, hoistReadsAbove);
+SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live, bool hoistReadsAbove,
+                                      bool asEarlyAsInputs) {
+  return waitAsm(pending, live, /*scoped=*/false, hoistReadsAbove, asEarlyAsInputs);
 }
 
 SmallVector<Value> Sm90Ops::wgmmaWaitPinned(int pending, ArrayRef<Value> live, Value alwaysTrue) {
@@ -343,13 +344,17 @@ SmallVector<Value> Sm90Ops::wgmmaWaitPinned(int pending, ArrayRef<Value> live, V
 }
 
 SmallVector<Value> Sm90Ops::waitAsm(int pending, ArrayRef<Value> live, bool scoped,
-                                    bool hoistReadsAbove) {
+                                    bool hoistReadsAbove, bool asEarlyAsInputs) {
+  auto mark = [&](Operation *op) {
+    if (hoistReadsAbove)
+      op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
+    if (hoistReadsAbove && asEarlyAsInputs)
+      op->setAttr(kHoistReadsEarlyAttr, b.getUnitAttr());
+  };
   const std::string wait = "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";";
   const std::string text = scoped ? "{ " + wait + " }" : wait;
   if (live.empty()) {
-    auto op = NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
-    if (hoistReadsAbove)
-      op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
+    mark(NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending));
     return {};
   }
   std::string constraints;
@@ -365,8 +370,7 @@ SmallVector<Value> Sm90Ops::waitAsm(int pending, ArrayRef<Value> live, bool scop
       b, loc, resultTy, SmallVector<Value>(live.begin(), live.end()), text, constraints,
       /*has_side_effects=*/true, /*is_align_stack=*/false, LLVM::TailCallKind::None,
       LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT), ArrayAttr());
-  if (hoistReadsAbove)
-    op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
+  mark(op);
   SmallVector<Value> result;
   for (size_t i = 0; i < live.size(); ++i)
     result.push_back(

@@ -179,9 +179,11 @@ struct Sm90Ops {
   /// wgmma.wait_group `pending`: returns `live` passed through the wait (use
   /// the results, not `live`, after it). With `hoistReadsAbove`, the buffer
   /// reads after it that do not depend on `live` are issued before it
-  /// (kHoistReadsAboveAttr, KernelFunc.h).
+  /// (kHoistReadsAboveAttr, KernelFunc.h); with `asEarlyAsInputs` too, as
+  /// early in its block as their inputs allow (kHoistReadsEarlyAttr).
   llvm::SmallVector<mlir::Value> wgmmaWait(int pending, llvm::ArrayRef<mlir::Value> live,
-                                           bool hoistReadsAbove = false);
+                                           bool hoistReadsAbove = false,
+                                           bool asEarlyAsInputs = false);
   /// wgmmaWait (`live` not empty) in both arms of a branch on `alwaysTrue`
   /// (i1, the same in the whole warpgroup, true at run time but not
   /// provably so), the else arm's text scoped in braces so that LLVM keeps
@@ -194,7 +196,8 @@ struct Sm90Ops {
 
 private:
   llvm::SmallVector<mlir::Value> waitAsm(int pending, llvm::ArrayRef<mlir::Value> live,
-                                         bool scoped, bool hoistReadsAbove);
+                                         bool scoped, bool hoistReadsAbove,
+                                         bool asEarlyAsInputs = false);
 };
 
 } // namespace flexjit
