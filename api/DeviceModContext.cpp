@@ -77,7 +77,11 @@ void ModContextImage::write(uint64_t base, uint8_t *host) const {
     std::memcpy(host + dimsAt_, in.bufferDims.data(), 8 * nd);
   for (size_t i = 0; i < nb; ++i) {
     if (onDevice(i)) {
-      put64(ptrsAt_ + 8 * i, reinterpret_cast<uintptr_t>(in.buffers[i]));
+      // An empty buffer's pointer may be null; no read in bounds reaches it,
+      // and the kernels assume every buffer pointer global
+      // (kernels/attention/ScoreMods.cpp): the image's own address instead.
+      uint64_t at = reinterpret_cast<uintptr_t>(in.buffers[i]);
+      put64(ptrsAt_ + 8 * i, at ? at : base);
       continue;
     }
     put64(ptrsAt_ + 8 * i, base + bufferAt_[i]);

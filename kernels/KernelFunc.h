@@ -29,10 +29,6 @@ constexpr int kGridConstantAlign = int(kTensorMapAlign);
 /// (compiler/backend/HoistReadsAboveWaits.h) moves them, after
 /// flexjit-inline-mods has made the mods' reads visible in the kernel.
 constexpr const char *kHoistReadsAboveAttr = "flexjit.hoist_reads_above";
-/// Unit attribute beside kHoistReadsAboveAttr: the reads go as early in the
-/// block as their inputs allow (in the mainloop, before the ping-pong
-/// barrier and the wgmma issue), not only above the wait.
-constexpr const char *kHoistReadsEarlyAttr = "flexjit.hoist_reads_early";
 
 /// !llvm.ptr (pointers and tensor maps), i32, i64 or f32.
 mlir::Type paramType(mlir::MLIRContext *ctx, ParamKind kind);

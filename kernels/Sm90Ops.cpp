@@ -323,9 +323,8 @@ void Sm90Ops::wgmmaFence() { NVVM::WgmmaFenceAlignedOp::create(b, loc); }
 
 void Sm90Ops::wgmmaCommit() { NVVM::WgmmaGroupSyncAlignedOp::create(b, loc); }
 
-SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live, bool hoistReadsAbove,
-                                      bool asEarlyAsInputs) {
-  return waitAsm(pending, live, /*scoped=*/false, hoistReadsAbove, asEarlyAsInputs);
+SmallVector<Value> Sm90Ops::wgmmaWait(int pending, ArrayRef<Value> live, bool hoistReadsAbove) {
+  return waitAsm(pending, live, /*scoped=*/false, hoistReadsAbove);
 }
 
 SmallVector<Value> Sm90Ops::wgmmaWaitPinned(int pending, ArrayRef<Value> live, Value alwaysTrue) {
@@ -344,17 +343,13 @@ SmallVector<Value> Sm90Ops::wgmmaWaitPinned(int pending, ArrayRef<Value> live, V
 }
 
 SmallVector<Value> Sm90Ops::waitAsm(int pending, ArrayRef<Value> live, bool scoped,
-                                    bool hoistReadsAbove, bool asEarlyAsInputs) {
-  auto mark = [&](Operation *op) {
-    if (hoistReadsAbove)
-      op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
-    if (hoistReadsAbove && asEarlyAsInputs)
-      op->setAttr(kHoistReadsEarlyAttr, b.getUnitAttr());
-  };
+                                    bool hoistReadsAbove) {
   const std::string wait = "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";";
   const std::string text = scoped ? "{ " + wait + " }" : wait;
   if (live.empty()) {
-    mark(NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending));
+    auto op = NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
+    if (hoistReadsAbove)
+      op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
     return {};
   }
   std::string constraints;
@@ -370,7 +365,8 @@ SmallVector<Value> Sm90Ops::waitAsm(int pending, ArrayRef<Value> live, bool scop
       b, loc, resultTy, SmallVector<Value>(live.begin(), live.end()), text, constraints,
       /*has_side_effects=*/true, /*is_align_stack=*/false, LLVM::TailCallKind::None,
       LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT), ArrayAttr());
-  mark(op);
+  if (hoistReadsAbove)
+    op->setAttr(kHoistReadsAboveAttr, b.getUnitAttr());
   SmallVector<Value> result;
   for (size_t i = 0; i < live.size(); ++i)
     result.push_back(

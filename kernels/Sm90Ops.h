@@ -179,11 +179,9 @@ struct Sm90Ops {
   /// wgmma.wait_group `pending`: returns `live` passed through the wait (use
   /// the results, not `live`, after it). With `hoistReadsAbove`, the buffer
   /// reads after it that do not depend on `live` are issued before it
-  /// (kHoistReadsAboveAttr, KernelFunc.h); with `asEarlyAsInputs` too, as
-  /// early in its block as their inputs allow (kHoistReadsEarlyAttr).
+  /// (kHoistReadsAboveAttr, KernelFunc.h).
   llvm::SmallVector<mlir::Value> wgmmaWait(int pending, llvm::ArrayRef<mlir::Value> live,
-                                           bool hoistReadsAbove = false,
-                                           bool asEarlyAsInputs = false);
+                                           bool hoistReadsAbove = false);
   /// wgmmaWait (`live` not empty) in both arms of a branch on `alwaysTrue`
   /// (i1, the same in the whole warpgroup, true at run time but not
   /// provably so), the else arm's text scoped in braces so that LLVM keeps
@@ -196,8 +194,7 @@ struct Sm90Ops {
 
 private:
   llvm::SmallVector<mlir::Value> waitAsm(int pending, llvm::ArrayRef<mlir::Value> live,
-                                         bool scoped, bool hoistReadsAbove,
-                                         bool asEarlyAsInputs = false);
+                                         bool scoped, bool hoistReadsAbove);
 };
 
 } // namespace flexjit

@@ -52,23 +52,8 @@ void hoistAbove(Operation *wait) {
       continue;
     SmallVector<Operation *> ordered(slice.begin(), slice.end());
     llvm::sort(ordered, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
-    // With kHoistReadsEarlyAttr, as early as the slice's inputs allow: right
-    // after the last op of the block that defines one of them (in the
-    // mainloop, the tile's tag, read after the wait for K), so that the
-    // reads are in flight during the ping-pong barrier and the wgmma issue
-    // too, not only during the wait. Else just above the wait.
-    Operation *after = nullptr;
     for (Operation *moved : ordered)
-      for (Value v : moved->getOperands()) {
-        Operation *def = v.getDefiningOp();
-        if (def && def->getBlock() == block && !slice.contains(def) &&
-            (!after || after->isBeforeInBlock(def)))
-          after = def;
-      }
-    Operation *before =
-        !wait->hasAttr(kHoistReadsEarlyAttr) ? wait : after ? after->getNextNode() : &block->front();
-    for (Operation *moved : ordered)
-      moved->moveBefore(before);
+      moved->moveBefore(wait);
   }
 }
 
@@ -91,7 +76,6 @@ struct HoistReadsAboveWaitsPass : PassWrapper<HoistReadsAboveWaitsPass, Operatio
     for (Operation *wait : waits) {
       hoistAbove(wait);
       wait->removeAttr(kHoistReadsAboveAttr);
-      wait->removeAttr(kHoistReadsEarlyAttr);
     }
   }
 };

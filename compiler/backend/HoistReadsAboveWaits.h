@@ -6,16 +6,13 @@
 // mask mod's on a partial tile (document ids) need no score, but issued
 // after the wait their latency adds to the softmax's critical path. A kernel
 // template marks such a wait with kHoistReadsAboveAttr (kernels/KernelFunc.h);
-// this pass then moves every invariant llvm.load (what
+// this pass then moves above it every invariant llvm.load (what
 // convert-flex-to-func{unchecked-reads} makes of a read, and the mod
 // context's fields) that follows it in its block, together with the ops
 // computing its address, when all of those are free of memory effects (or
-// invariant loads themselves) and none uses a result of the wait: just
-// above the wait, or, where the wait also has kHoistReadsEarlyAttr, as early
-// in the block as their inputs allow: right after the last op defining one
-// (in the mainloop the tile's tag, read after the wait for K, so the reads
-// also overlap the ping-pong barrier and the wgmma issue). Reads inside a
-// region (a bounds-checked read's scf.if) stay. The marks are removed.
+// invariant loads themselves) and none uses a result of the wait. Reads
+// inside a region (a bounds-checked read's scf.if) stay. The marks are
+// removed.
 //
 // Moving an invariant load earlier within its block cannot change its value
 // or whether it runs. Run after flexjit-inline-mods (the reads are in the

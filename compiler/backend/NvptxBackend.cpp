@@ -16,6 +16,7 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
+#include "llvm/Transforms/Scalar/InferAddressSpaces.h"
 #include "llvm/TargetParser/Triple.h"
 
 namespace flexjit {
@@ -203,6 +204,15 @@ Result<GpuArtifacts> compileKernelModule(StageRun &run, mlir::ModuleOp kernelMod
     pb.registerFunctionAnalyses(fam);
     pb.registerLoopAnalyses(lam);
     pb.crossRegisterProxies(lam, fam, cgam, mam);
+    // Address-space inference once more at the end of each function's
+    // simplification, where SROA has turned the kernels' copies of the mod
+    // contexts into values: their `assume(isspacep.global)` on buffer
+    // pointers (kernels/attention/ScoreMods.cpp) then makes the mods' reads
+    // global ones, before the optimization pipeline drops the assumes.
+    pb.registerScalarOptimizerLateEPCallback(
+        [](llvm::FunctionPassManager &fpm, llvm::OptimizationLevel) {
+          fpm.addPass(llvm::InferAddressSpacesPass());
+        });
     llvm::OptimizationLevel level = optimizationLevel(optLevel);
     llvm::ModulePassManager mpm = level == llvm::OptimizationLevel::O0
                                       ? pb.buildO0DefaultPipeline(level)

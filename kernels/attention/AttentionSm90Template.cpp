@@ -83,7 +83,6 @@ Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   c.intraOverlap = spec.techniques.intraOverlap;
   c.persistent = spec.techniques.persistent;
   c.earlyReads = spec.techniques.earlyReads;
-  c.earlyReadsFirst = spec.techniques.earlyReads && spec.uncheckedReads;
   c.pinnedWait = spec.techniques.pinnedWait;
   return c;
 }

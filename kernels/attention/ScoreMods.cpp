@@ -39,8 +39,21 @@ ModContext modContext(Emitter &e, func::FuncOp mod, Value deviceCtx) {
     if (n == 0)
       return from;
     Value to = LLVM::AllocaOp::create(b, loc, ptr, LLVM::LLVMArrayType::get(elem, n), e.cl(1), 8);
-    for (int64_t k = 0; k < n; ++k)
-      ops.store(ops.load(elem, ops.gep(from, e.cl(k), elem), 8), ops.gep(to, e.cl(k), elem), 8);
+    for (int64_t k = 0; k < n; ++k) {
+      Value v = ops.load(elem, ops.gep(from, e.cl(k), elem), 8);
+      // A buffer's data is device memory (ModContextImage never writes a
+      // null pointer): said so, LLVM's address-space inference makes the
+      // mod's invariant reads global ones (ld.global.nc, the read-only
+      // path) instead of generic (compiler/backend/NvptxBackend.cpp runs it
+      // where it sees this).
+      if (elem == ptr)
+        LLVM::AssumeOp::create(b, loc,
+                               LLVM::CallIntrinsicOp::create(
+                                   b, loc, b.getI1Type(),
+                                   b.getStringAttr("llvm.nvvm.isspacep.global"), ValueRange{v})
+                                   .getResult(0));
+      ops.store(v, ops.gep(to, e.cl(k), elem), 8);
+    }
     return to;
   };
   ops.store(copyArray(0, i64, params), ops.gep(local, e.cl(0), ptr), 8);

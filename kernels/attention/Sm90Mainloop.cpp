@@ -441,8 +441,7 @@ KvResult Builder::overlappedKvTiles(Value n, Value uses, ArrayRef<Value> o0,
     SmallVector<Value> oNext = accumulate(cur.p, prev, cur.o);
     turnEnd();
     sNext = s.wgmmaWait(1, sNext,
-                        /*hoistReadsAbove=*/cfg.earlyReads && mask == Sm90TileMask::Unmasked,
-                        /*asEarlyAsInputs=*/cfg.earlyReadsFirst);
+                        /*hoistReadsAbove=*/cfg.earlyReads && mask == Sm90TileMask::Unmasked);
     releaseBy(*kRing, use);
     refill(/*kRingSlot=*/true, use, t);
     Sm90Step step = hooks.transform(sNext, t, tag, cur.state, /*first=*/false, mask);

@@ -26,11 +26,6 @@ struct Sm90MainloopConfig {
   /// wait for S, on the first tile and on full tiles (on partial tiles the
   /// reads' clamped addresses and values cost registers that spill).
   bool earlyReads = true;
-  /// With earlyReads, on full tiles: the reads as early as the tile's tag
-  /// allows, before the ping-pong barrier and the wgmma issue. For reads
-  /// proved in bounds only: a checked read's bounds selects hoisted that
-  /// far made ptxas spill and move the wait for P·V up (bias_2d, D = 128).
-  bool earlyReadsFirst = false;
   bool persistent = true;
   /// With intraOverlap: the wait for P·V sits behind a branch ptxas cannot
   /// see through (Sm90Ops::wgmmaWaitPinned), so that the transform stays

@@ -1,8 +1,6 @@
 // flexjit-hoist-reads-above-waits: the invariant loads after a wait marked
 // flexjit.hoist_reads_above, with the ops computing their addresses, move
-// above it when they do not depend on it;
-// with flexjit.hoist_reads_early too, as early as their inputs allow; the
-// marks are removed.
+// above it when they do not depend on it; the mark is removed.
 // RUN: %flex-opt %s --flexjit-hoist-reads-above-waits | FileCheck %s
 
 // CHECK-LABEL: gpu.func @k
@@ -33,17 +31,6 @@
 // CHECK: llvm.inline_asm
 // CHECK: llvm.alloca
 // CHECK: llvm.load %{{.*}} invariant
-// CHECK-LABEL: gpu.func @early
-// Marked flexjit.hoist_reads_early too: a read indexed by a value read
-// before a barrier and the wait (the tile's tag) goes right after that
-// value, above the barrier.
-// CHECK: %[[TAG:.*]] = llvm.load %{{.*}} : !llvm.ptr -> i32
-// CHECK-NEXT: %[[I:.*]] = arith.extsi %[[TAG]] : i32 to i64
-// CHECK-NEXT: %[[Q:.*]] = llvm.getelementptr %{{.*}}[%[[I]]]
-// CHECK-NEXT: llvm.load %[[Q]] invariant : !llvm.ptr -> f32
-// CHECK-NEXT: llvm.inline_asm has_side_effects "bar.sync 1, 256;"
-// CHECK-NEXT: llvm.inline_asm has_side_effects {{.*}}"wgmma.wait_group.sync.aligned 1;"
-// CHECK-NOT: flexjit.hoist_reads_early
 module attributes {gpu.container_module} {
   gpu.module @flexjit_kernels {
     gpu.func @k(%out: !llvm.ptr, %bias: !llvm.ptr, %kvStart: i32, %col: i32, %acc: f32, %c: i1) kernel {
@@ -88,18 +75,6 @@ module attributes {gpu.container_module} {
       %slot = llvm.alloca %one x f32 : (i64) -> !llvm.ptr
       %b = llvm.load %slot invariant : !llvm.ptr -> f32
       %s = llvm.extractvalue %w[0] : !llvm.struct<(f32)>
-      %t = arith.addf %s, %b : f32
-      llvm.store %t, %out : f32, !llvm.ptr
-      gpu.return
-    }
-    gpu.func @early(%out: !llvm.ptr, %bias: !llvm.ptr, %tagp: !llvm.ptr, %acc: f32) kernel {
-      %tag = llvm.load %tagp : !llvm.ptr -> i32
-      llvm.inline_asm has_side_effects "bar.sync 1, 256;", "" : () -> ()
-      %w = llvm.inline_asm has_side_effects {flexjit.hoist_reads_above, flexjit.hoist_reads_early} "wgmma.wait_group.sync.aligned 1;", "=f,0" %acc : (f32) -> !llvm.struct<(f32)>
-      %s = llvm.extractvalue %w[0] : !llvm.struct<(f32)>
-      %idx = arith.extsi %tag : i32 to i64
-      %p = llvm.getelementptr %bias[%idx] : (!llvm.ptr, i64) -> !llvm.ptr, f32
-      %b = llvm.load %p invariant : !llvm.ptr -> f32
       %t = arith.addf %s, %b : f32
       llvm.store %t, %out : f32, !llvm.ptr
       gpu.return

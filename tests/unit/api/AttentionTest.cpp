@@ -727,6 +727,18 @@ TEST(AttentionLaunchTest, ModContextImagePointsAtDeviceBuffers) {
   EXPECT_EQ(bufs[1], 0x7f0000001000u);
   ASSERT_LT(bufs[0] - base, image.bytes());
   EXPECT_EQ(std::memcmp(host.data() + (bufs[0] - base), doc.data(), 12), 0);
+
+  // An empty device buffer's null pointer becomes the image's address: the
+  // kernels assume every buffer pointer to be in global memory.
+  in.buffers[1] = nullptr;
+  in.bufferBytes[1] = 0;
+  in.bufferDims[1] = 0;
+  ModContextImage emptyOnDevice(in);
+  std::vector<uint8_t> host2(emptyOnDevice.bytes(), 0xEE);
+  emptyOnDevice.write(base, host2.data());
+  std::memcpy(fields, host2.data(), sizeof fields);
+  std::memcpy(bufs, host2.data() + (fields[1] - base), sizeof bufs);
+  EXPECT_EQ(bufs[1], base);
 }
 
 TEST(AttentionLaunchTest, PackedInputsAsPackModInputsLaysThemOut) {

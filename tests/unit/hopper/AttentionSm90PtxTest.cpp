@@ -189,43 +189,30 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
     GTEST_SKIP() << "cuobjdump was not found at configure time: SASS not checked";
 }
 
-/// Per `wgmma.wait_group.sync.aligned 1;` of the PTX, the global loads of
-/// its iteration before the iteration's first wgmma (after the last
-/// mbarrier wait before it, the wait for K: what came earlier belongs to
-/// the previous tile's transform) and after it.
-struct LoadsBeforeWait {
-  int beforeIssue = 0, afterIssue = 0;
-};
-std::vector<LoadsBeforeWait> loadsBeforeEachOverlappedWait(const std::string &ptx) {
-  std::vector<LoadsBeforeWait> perWait;
-  LoadsBeforeWait cur;
-  bool issued = false;
+/// Per `wgmma.wait_group.sync.aligned 1;` of the PTX, the global loads
+/// between it and the last wgmma issued before it.
+std::vector<int> loadsBeforeEachOverlappedWait(const std::string &ptx) {
+  std::vector<int> perWait;
+  int loads = 0;
   std::istringstream lines(ptx);
   for (std::string l; std::getline(lines, l);) {
-    if (l.find("wgmma.mma_async") != std::string::npos) {
-      issued = true;
-    } else if (l.find("mbarrier.try_wait") != std::string::npos) {
-      if (!issued)
-        cur.beforeIssue = 0;
-    } else if (l.find("ld.b32") != std::string::npos || l.find("ld.global") != std::string::npos) {
-      ++(issued ? cur.afterIssue : cur.beforeIssue);
-    } else if (l.find("wgmma.wait_group") != std::string::npos) {
-      if (l.find("wgmma.wait_group.sync.aligned 1;") != std::string::npos)
-        perWait.push_back(cur);
-      cur = {};
-      issued = false;
-    }
+    if (l.find("wgmma.mma_async") != std::string::npos ||
+        l.find("wgmma.commit_group") != std::string::npos)
+      loads = 0;
+    else if (l.find("ld.b32") != std::string::npos || l.find("ld.global") != std::string::npos)
+      ++loads;
+    else if (l.find("wgmma.wait_group.sync.aligned 1;") != std::string::npos)
+      perWait.push_back(loads);
   }
   return perWait;
 }
 
 TEST(AttentionSm90Ptx, EarlyReadsAreIssuedBeforeTheWaitForScores) {
   // bias_2d reads bias[h, kv]: nothing of S. With the reads proved in bounds
-  // (no check), a full tile's reads go before the wait for S, as early as
-  // the tile's tag allows (flexjit-hoist-reads-above-waits): before the
-  // ping-pong barrier and the iteration's wgmma issue, one per column of the
-  // thread's fragment (blockN / 4 of them); the masked tiles' stay after the
-  // wait. Early reads off: none before any wait.
+  // (no check), a full tile's reads go between the wgmma issue and the wait
+  // for S (flexjit-hoist-reads-above-waits): one per column of the thread's
+  // fragment (blockN / 4 of them); the masked tiles' stay after it. Early
+  // reads off: none before any wait.
   for (int d : {64, 128})
     for (bool early : {true, false}) {
       AttentionSm90KernelSpec spec =
@@ -238,12 +225,11 @@ TEST(AttentionSm90Ptx, EarlyReadsAreIssuedBeforeTheWaitForScores) {
       ASSERT_TRUE(k.ok()) << k.error().message;
       SCOPED_TRACE(k->entry);
       EXPECT_EQ(k->entry.find("_late") != std::string::npos, !early);
-      std::vector<LoadsBeforeWait> loads = loadsBeforeEachOverlappedWait(k->ptx);
+      std::vector<int> loads = loadsBeforeEachOverlappedWait(k->ptx);
       // The masked loop's wait, then the full tiles' loop's.
       ASSERT_EQ(loads.size(), 2u) << k->ptx;
-      EXPECT_EQ(loads[0].beforeIssue + loads[0].afterIssue, 0);
-      EXPECT_EQ(loads[1].beforeIssue, early ? spec.blockN / 4 : 0);
-      EXPECT_EQ(loads[1].afterIssue, 0);
+      EXPECT_EQ(loads[0], 0);
+      EXPECT_EQ(loads[1], early ? spec.blockN / 4 : 0);
     }
 }
 
@@ -287,6 +273,24 @@ TEST(AttentionSm90Ptx, MaskedScoresAreSelectedOnceAndPureMasksSeeRawColumns) {
       EXPECT_EQ(count(k->ptx, "min.s32"), 2);
     else
       EXPECT_GE(count(k->ptx, "min.s32"), spec.blockN / 4);
+  }
+}
+
+TEST(AttentionSm90Ptx, ProvedBufferReadsTakeTheReadOnlyPath) {
+  // A kernel assumes each buffer pointer of its mod contexts global, so the
+  // mods' reads proved in bounds become ld.global.nc: no generic load of a
+  // buffer element is left.
+  for (int d : {64, 128}) {
+    AttentionSm90KernelSpec spec =
+        defaultAttentionSm90Spec(DType::BF16, d, d, /*score=*/true, /*mask=*/true);
+    spec.blockSparse = true;
+    spec.uncheckedReads = true;
+    auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "bias_2d", "document", spec,
+                                                      "sm_90a");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    SCOPED_TRACE(k->entry);
+    EXPECT_GE(count(k->ptx, "ld.global.nc.b32"), spec.blockN / 4);
+    EXPECT_EQ(count(k->ptx, "ld.b32"), 0);
   }
 }
 
