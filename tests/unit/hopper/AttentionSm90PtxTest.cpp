@@ -74,6 +74,14 @@ Assembled chosenKernel(const std::string &score, const std::string &mask, int d,
   return a;
 }
 
+/// The default bf16 kernel with a mask mod walking a block mask, at head dim
+/// `d`, with or without a score mod.
+AttentionSm90KernelSpec maskedSpec(int d, bool score) {
+  AttentionSm90KernelSpec spec = defaultAttentionSm90Spec(DType::BF16, d, d, score, /*mask=*/true);
+  spec.blockSparse = true;
+  return spec;
+}
+
 #define SKIP_WITHOUT_PTXAS()                                                                  \
   if (testsupport::ptxasPath().empty())                                                       \
   GTEST_SKIP() << "ptxas was not found at configure time: PTX not assembled"
@@ -133,9 +141,7 @@ TEST(AttentionSm90Ptx, LazyRescaleVotesPerWarpAndBranchesAroundOsRescale) {
   // One vote per overlapped kv tile (masked and full loops) with lazy
   // rescaling, none without; the O multiplies sit behind its branch.
   for (bool lazy : {true, false}) {
-    AttentionSm90KernelSpec spec =
-        defaultAttentionSm90Spec(DType::BF16, 64, 64, /*score=*/false, /*mask=*/true);
-    spec.blockSparse = true;
+    AttentionSm90KernelSpec spec = maskedSpec(64, /*score=*/false);
     spec.techniques.lazyRescale = lazy;
     auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "", "causal", spec,
                                                       "sm_90a");
@@ -215,9 +221,7 @@ TEST(AttentionSm90Ptx, EarlyReadsAreIssuedBeforeTheWaitForScores) {
   // reads off: none before any wait.
   for (int d : {64, 128})
     for (bool early : {true, false}) {
-      AttentionSm90KernelSpec spec =
-          defaultAttentionSm90Spec(DType::BF16, d, d, /*score=*/true, /*mask=*/true);
-      spec.blockSparse = true;
+      AttentionSm90KernelSpec spec = maskedSpec(d, /*score=*/true);
       spec.uncheckedReads = true;
       spec.techniques.earlyReads = early;
       auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "bias_2d", "causal", spec,
@@ -261,9 +265,7 @@ TEST(AttentionSm90Ptx, MaskedScoresAreSelectedOnceAndPureMasksSeeRawColumns) {
   // clamps to Q_LEN - 1; one that reads a buffer (document) keeps a clamp
   // per column.
   for (const char *mask : {"sliding_window", "document"}) {
-    AttentionSm90KernelSpec spec =
-        defaultAttentionSm90Spec(DType::BF16, 64, 64, /*score=*/false, /*mask=*/true);
-    spec.blockSparse = true;
+    AttentionSm90KernelSpec spec = maskedSpec(64, /*score=*/false);
     auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "", mask, spec, "sm_90a");
     ASSERT_TRUE(k.ok()) << k.error().message;
     SCOPED_TRACE(mask);
@@ -281,9 +283,7 @@ TEST(AttentionSm90Ptx, ProvedBufferReadsTakeTheReadOnlyPath) {
   // mods' reads proved in bounds become ld.global.nc: no generic load of a
   // buffer element is left.
   for (int d : {64, 128}) {
-    AttentionSm90KernelSpec spec =
-        defaultAttentionSm90Spec(DType::BF16, d, d, /*score=*/true, /*mask=*/true);
-    spec.blockSparse = true;
+    AttentionSm90KernelSpec spec = maskedSpec(d, /*score=*/true);
     spec.uncheckedReads = true;
     auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "bias_2d", "document", spec,
                                                       "sm_90a");
