@@ -100,6 +100,22 @@ def case_list(text):
     return names
 
 
+def tile_list(text):
+    """'64:2,128:3' -> [(64, 2), (128, 3)]: (blockN, stages) pairs."""
+    tiles = []
+    for word in filter(None, text.split(",")):
+        try:
+            n, st = (int(x) for x in word.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError("not blockN:stages: %r" % word)
+        if n < 1 or st < 1:
+            raise argparse.ArgumentTypeError("blockN and stages must be at least 1: %r" % word)
+        tiles.append((n, st))
+    if not tiles:
+        raise argparse.ArgumentTypeError("no tile named")
+    return tiles
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(
         description="Attention forward: flexjit (C API via ctypes) vs PyTorch FlexAttention.")
@@ -141,6 +157,10 @@ def parse_args(argv=None):
                     help="also time flexjit with these sm_90a techniques off (on top of "
                     "--sm90-off), in the same process on the same inputs: the ablation without "
                     "the 2-3%% that separate processes differ by")
+    ap.add_argument("--also-tiles", type=tile_list, default=[],
+                    help="also time flexjit at these tiles, blockN:stages comma-separated (say "
+                    "64:2,128:3), in the same process on the same inputs: the tile choice "
+                    "measured without the drift between processes")
     ap.add_argument("--no-cudnn", action="store_true",
                     help="skip the cuDNN reference (SDPA's cuDNN backend) of the none and "
                     "causal cases")
@@ -438,23 +458,35 @@ def main(argv=None):
             row["speed_ratio"] = row["flexjit_tflops"] / row["torch_tflops"]
             if "cudnn_tflops" in row:
                 row["cudnn_ratio"] = row["flexjit_tflops"] / row["cudnn_tflops"]
+            # Variants in the same process, then the default again: drift
+            # between the first and the last timing of the default shows.
+            variants = []
             if on_gpu and args.also_off:
-                off_call = module.prepare_attention(
-                    q, k, v, out_fj, mask=mask_name, score=score_name, params=fj_params,
-                    buffers=fj_buffers, lse=lse_fj, scale=scale, block_mask=fj_mask,
-                    stream=torch.cuda.current_stream().cuda_stream,
-                    kernel={"auto": 0, "sm80": 80, "sm90": 90}[args.kernel],
-                    block_n=args.block_n, stages=args.stages,
-                    sm90_off=args.sm90_off | args.also_off, reference=False)
-                off_call()
-                fj.wait_compiles(lib)
-                ms, mn = time_calls(off_call)
-                row.update(off_entry=off_call.info.entry.decode(), off_ms=ms,
-                           off_tflops=flops / (ms * 1e-3) / 1e12)
-                # The default again after the ablation: drift shows as a difference.
+                variants.append(("off", dict(block_n=args.block_n, stages=args.stages,
+                                             sm90_off=args.sm90_off | args.also_off)))
+            if on_gpu:
+                variants += [("n%d_s%d" % t, dict(block_n=t[0], stages=t[1], sm90_off=args.sm90_off))
+                             for t in args.also_tiles]
+            for vname, knobs in variants:
+                try:
+                    v_call = module.prepare_attention(
+                        q, k, v, out_fj, mask=mask_name, score=score_name, params=fj_params,
+                        buffers=fj_buffers, lse=lse_fj, scale=scale, block_mask=fj_mask,
+                        stream=torch.cuda.current_stream().cuda_stream,
+                        kernel={"auto": 0, "sm80": 80, "sm90": 90}[args.kernel],
+                        reference=False, **knobs)
+                    v_call()
+                    fj.wait_compiles(lib)
+                    ms, mn = time_calls(v_call)
+                    row[vname + "_entry"] = v_call.info.entry.decode()
+                    row[vname + "_ms"] = ms
+                    row[vname + "_tflops"] = flops / (ms * 1e-3) / 1e12
+                    del v_call
+                except Exception as e:  # a tile this template does not take: said, not fatal
+                    row[vname + "_error"] = "%s: %s" % (type(e).__name__, e)
+            if variants:
                 ms, mn = time_calls(call)
                 row["flexjit_again_tflops"] = flops / (ms * 1e-3) / 1e12
-                del off_call
 
             # Accuracy on the reference subset (fresh outputs of both).
             out_t, lse_t = run_torch()
@@ -527,6 +559,25 @@ def main(argv=None):
                 print("| %s | %.1f | %.1f | %.1f | %.3f | %s |"
                       % (r["case"], r["flexjit_tflops"], r["off_tflops"], r["flexjit_again_tflops"],
                          r["flexjit_tflops"] / r["off_tflops"], r["off_entry"]))
+            elif "off_error" in r:
+                print("| %s | %.1f | error: %s |" % (r["case"], r["flexjit_tflops"], r["off_error"]))
+    if args.also_tiles:
+        print()
+        print("Same process, other tiles (blockN:stages): TFLOP/s, and / the default's first timing")
+        names = ["n%d_s%d" % t for t in args.also_tiles]
+        print("| case | flexjit TFLOP/s | " + " | ".join(names) + " | flexjit again TFLOP/s |")
+        print("|---|---|" + "---|" * len(names) + "---|")
+        for r in results:
+            if "flexjit_tflops" not in r:
+                continue
+            cells = []
+            for n in names:
+                if n + "_tflops" in r:
+                    cells.append("%.1f (%.3f)" % (r[n + "_tflops"], r[n + "_tflops"] / r["flexjit_tflops"]))
+                else:
+                    cells.append("error: " + r.get(n + "_error", "not run").replace("|", "/"))
+            print("| %s | %.1f | %s | %.1f |" % (r["case"], r["flexjit_tflops"], " | ".join(cells),
+                                                r.get("flexjit_again_tflops", float("nan"))))
     for r in results:
         if "flexjit_entry" in r:
             print("flexjit kernel on %s (--kernel %s): %s" % (r["case"], args.kernel, r["flexjit_entry"]))
@@ -539,7 +590,8 @@ def main(argv=None):
     if path:
         doc_out = {"torch": torch.__version__, "device": dev_name, "flexjit": lib.version(),
                    "batch": B, "heads": H, "seq": S, "dim": D, "dtype": "bf16",
-                   "kernel": args.kernel, "sm90_off": args.sm90_off, "iters": args.iters, "warmup": args.warmup, "bar": args.bar,
+                   "kernel": args.kernel, "block_n": args.block_n, "stages": args.stages,
+                   "sm90_off": args.sm90_off, "also_off": args.also_off, "also_tiles": args.also_tiles, "iters": args.iters, "warmup": args.warmup, "bar": args.bar,
                    "reference": {"pairs": pairs, "rows": len(rows)}, "cases": results}
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:

@@ -157,6 +157,43 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   if (hspec)
     fitSm90TechniquesToReads(*hspec, readsBuffers(score) || readsBuffers(mask));
   AttentionInfo info;
+
+  // The block mask.
+  std::shared_ptr<const cuda::DeviceBlockMask> dmask;
+  if (request.blockMask) {
+    dmask = request.blockMask->device;
+  } else if (mask.info) {
+    if (Status st = blockMaskNeedsHostBuffers(mask); !st)
+      return st.error().prefixed(on);
+    BlockMaskRequest mr =
+        attentionMaskRequest(program, request.maskMod, request.maskInputs, dims, device);
+    // Made on the GPU on a miss (kernels, an upload, a wait): not while
+    // capturing. Its key from the checked mod's bound inputs, as
+    // Session::blockMask makes it.
+    if (capturing &&
+        !cache_->contains(CacheKey::blockMask(
+            blockMaskKey(mask.info->fingerprint, mr.shape, mask.bound->paramValues(),
+                         mask.bound->bufferValues(), device))))
+      return notWarmForCapture("the block mask of '" + request.maskMod + "'").prefixed(on);
+    auto h = blockMask(program, mr);
+    if (!h)
+      return h.error().prefixed("attention: ");
+    dmask = h->device;
+    info.maskCreated = h->created;
+    // Made on the GPU: its inputs uploaded and its kernels waited for.
+    info.uploaded |= h->created;
+    info.synchronized |= h->created;
+  }
+  // Else the kernel is dense (spec.blockSparse is false): no block mask.
+
+  // A persistent grid where the block mask's rows do about equal work:
+  // measured faster there (the next work tile's loads overlap this one's
+  // end), slower where they differ (docs/attention-hopper.md, "Persistent
+  // scheduler"). A mask given in device memory has no known row work.
+  if (hspec && hspec->blockSparse && o.sm90Techniques.persistent && dmask &&
+      dmask->rowWork.even())
+    hspec->techniques.persistent = true;
+
   std::shared_ptr<const AttentionKernelModule> kernel;
   const std::string scoreFp = score.info ? score.info->fingerprint : "";
   const std::string maskFp = mask.info ? mask.info->fingerprint : "";
@@ -240,34 +277,6 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
       info.betterKernelCompiling =
           startBackgroundCompile(better->first, std::move(better->second));
   }
-
-  // The block mask.
-  std::shared_ptr<const cuda::DeviceBlockMask> dmask;
-  if (request.blockMask) {
-    dmask = request.blockMask->device;
-  } else if (mask.info) {
-    if (Status st = blockMaskNeedsHostBuffers(mask); !st)
-      return st.error().prefixed(on);
-    BlockMaskRequest mr =
-        attentionMaskRequest(program, request.maskMod, request.maskInputs, dims, device);
-    // Made on the GPU on a miss (kernels, an upload, a wait): not while
-    // capturing. Its key from the checked mod's bound inputs, as
-    // Session::blockMask makes it.
-    if (capturing &&
-        !cache_->contains(CacheKey::blockMask(
-            blockMaskKey(mask.info->fingerprint, mr.shape, mask.bound->paramValues(),
-                         mask.bound->bufferValues(), device))))
-      return notWarmForCapture("the block mask of '" + request.maskMod + "'").prefixed(on);
-    auto h = blockMask(program, mr);
-    if (!h)
-      return h.error().prefixed("attention: ");
-    dmask = h->device;
-    info.maskCreated = h->created;
-    // Made on the GPU: its inputs uploaded and its kernels waited for.
-    info.uploaded |= h->created;
-    info.synchronized |= h->created;
-  }
-  // Else the kernel is dense (spec.blockSparse is false): no block mask.
 
   // The mods' contexts and the launch.
   const cuda::Function &fn = kernel->fn;

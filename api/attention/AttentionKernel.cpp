@@ -91,6 +91,9 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   AttentionSm90KernelSpec s = defaultAttentionSm90Spec(r.q.dtype, int(dims.D), int(dims.Dv),
                                                        !r.scoreMod.empty(), !r.maskMod.empty());
   s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
+  // A block-sparse call runs one CTA per work tile unless its block mask's
+  // rows do about equal work (the call decides, Attention.cpp).
+  s.techniques.persistent = !s.blockSparse;
   // The caller's switches turn techniques off; flexjit's own choice stays off.
   s.techniques.warpSpecialized &= o.sm90Techniques.warpSpecialized;
   s.techniques.pingPong &= o.sm90Techniques.pingPong;

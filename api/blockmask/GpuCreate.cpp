@@ -94,9 +94,12 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   cuda::DeviceBuffer *scratch = &res.scratch;
   const uint64_t base = scratch->devicePtr();
 
-  // The staging area: the staged bytes, then the read-back record.
+  // The staging area: the staged bytes, then the read-back record, then
+  // the read-back kv_num_blocks and full_kv_num_blocks (the rows' work).
   const size_t recordAt = align16(kindsAt);
-  res.staging.reserve(ctx, recordAt + 5 * sizeof(int64_t));
+  const size_t rows = size_t(shape.B * shape.H * nQ);
+  const size_t countsAt = align16(recordAt + 5 * sizeof(int64_t));
+  res.staging.reserve(ctx, countsAt + 2 * rows * sizeof(int32_t));
   uint8_t *staged = res.staging.data();
   image.write(base, staged);
   // Asynchronous on the stream; the staging area stays untouched until the
@@ -152,6 +155,16 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
   int64_t *record = reinterpret_cast<int64_t *>(staged + recordAt);
   if (Status st = scratch->copyToHost(record, 5 * sizeof(int64_t), kErrorOffset, stream); !st)
     return st.error().prefixed(what);
+  // BlockMask::packed() order: kv_num_blocks first, full_kv_num_blocks
+  // after kv_indices.
+  int32_t *counts = reinterpret_cast<int32_t *>(staged + countsAt);
+  const size_t kvIndices = rows * size_t(nKV);
+  if (Status st = out->copyToHost(counts, rows * sizeof(int32_t), 0, stream); !st)
+    return st.error().prefixed(what);
+  if (Status st = out->copyToHost(counts + rows, rows * sizeof(int32_t),
+                                  (rows + kvIndices) * sizeof(int32_t), stream);
+      !st)
+    return st.error().prefixed(what);
   Status synced = stream->synchronize();
   syncOnError.armed = false;
   if (!synced)
@@ -163,6 +176,7 @@ Result<cuda::DeviceBlockMask> runBlockMaskKernels(const BlockMaskKernelsModule &
 
   cuda::DeviceBlockMask d;
   d.shape = shape;
+  d.rowWork = BlockRowWork::of(counts, counts + rows, rows);
   // BlockMask::packed() order: kv_num, kv_idx, full_kv_num, full_kv_idx,
   // q_num, q_idx, full_q_num, full_q_idx.
   const size_t BH = size_t(shape.B * shape.H), n = BH * size_t(nQ) * size_t(nKV);

@@ -55,6 +55,25 @@ struct BlockMaskShape {
   Status validate() const;
 };
 
+/// The work of a block mask's rows (query blocks of each b, h): the kv
+/// blocks each computes, partial and full. A kernel's schedule depends on
+/// whether the rows do about the same work (docs/attention-hopper.md,
+/// "Persistent scheduler").
+struct BlockRowWork {
+  int64_t rows = 0; ///< B·H·nQ; 0: not known
+  int64_t maxBlocks = 0;
+  int64_t totalBlocks = 0;
+
+  bool known() const { return rows > 0; }
+  /// Known, and no row computes more than 5/4 of the mean (sliding windows
+  /// and equal documents do; causal masks, whose longest row is twice the
+  /// mean, do not).
+  bool even() const { return known() && 4 * maxBlocks * rows <= 5 * totalBlocks; }
+  /// From kv_num_blocks and full_kv_num_blocks ([B,H,nQ], `rows` each).
+  static BlockRowWork of(const int32_t *kvNumBlocks, const int32_t *fullKvNumBlocks,
+                         size_t rows);
+};
+
 /// One block's elements: [qBegin, qEnd) x [kvBegin, kvEnd), clipped to the
 /// sequence lengths; `tail` when the block reaches past either length.
 struct BlockRange {
@@ -174,6 +193,10 @@ public:
   /// The same from the shape and the number of computed (partial + full)
   /// blocks: the sum of kv_num_blocks and full_kv_num_blocks.
   static double sparsityFor(const BlockMaskShape &shape, int64_t computedBlocks);
+  /// The kv blocks its rows compute.
+  BlockRowWork rowWork() const {
+    return BlockRowWork::of(kvNum_.data(), fullKvNum_.data(), kvNum_.size());
+  }
 
   /// PyTorch's to_string(grid_size, limit): one picture per (b, h), each
   /// cell summarising a rows x cols section of the dense block matrix as

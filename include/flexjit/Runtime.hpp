@@ -270,6 +270,9 @@ struct DeviceBlockMask {
   BlockMaskShape shape;
   DeviceBuffer buffer;
   std::array<uint64_t, 8> fields{};
+  /// Known for masks flexjit made or uploaded; not for masks given in
+  /// device memory (reading their counts would wait for the device).
+  BlockRowWork rowWork;
   size_t bytes() const { return buffer.size(); }
 };
 

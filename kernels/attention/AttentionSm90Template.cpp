@@ -55,10 +55,12 @@ AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int v
   // leave room for the mods (docs/attention-hopper.md, "Tiles").
   s.blockN = std::max(headDim, valueHeadDim) == 256 ? 64 : 128;
   s.stages = 2;
-  // With a mask mod the work per query tile varies (causal: from one kv
+  // With a mask mod the work per query tile may vary (causal: from one kv
   // tile to all): the hardware's CTA scheduler balanced it better than the
   // static longest-first stride of the persistent grid (causal at S = 8192:
-  // 626.7 against 537.7 TFLOP/s on an H100, docs/attention-hopper.md).
+  // 626.7 against 537.7 TFLOP/s on an H100, docs/attention-hopper.md). A
+  // call whose block mask has rows of about equal work turns it on
+  // (Attention.cpp).
   s.techniques.persistent = !hasMaskMod;
   return s;
 }

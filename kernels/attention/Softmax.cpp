@@ -88,7 +88,8 @@ std::array<Value, 2> softmaxRowsBalanced(Emitter &e, int mt, AccFragment &s, Row
     alpha[r] = e.exp2(e.fsub(mOld, base));
     Value negBase = scoreScale ? e.fsub(e.cf(0.0f), base) : Value();
     // Four partial sums: four short dependent chains instead of one long.
-    Value sums[4] = {e.cf(0.0f), e.cf(0.0f), e.cf(0.0f), e.cf(0.0f)};
+    // They start at -0, which the first addition folds away (-0 + p is p).
+    Value sums[4] = {e.cf(-0.0f), e.cf(-0.0f), e.cf(-0.0f), e.cf(-0.0f)};
     for (size_t i = 0; i < row.size(); ++i) {
       Value x = scoreScale ? e.fma(row[i], scoreScale, negBase) : e.fsub(row[i], base);
       Value p = e.exp2(x);

@@ -299,6 +299,19 @@ double BlockMask::sparsityFor(const BlockMaskShape &shape, int64_t computedBlock
   return 100 * (1 - computedSize / numel);
 }
 
+BlockRowWork BlockRowWork::of(const int32_t *kvNumBlocks, const int32_t *fullKvNumBlocks,
+                              size_t rows) {
+  BlockRowWork w;
+  w.rows = int64_t(rows);
+  for (size_t i = 0; i < rows; ++i) {
+    // Counts of a malformed mask (negative) count as none.
+    int64_t n = std::max<int64_t>(kvNumBlocks[i], 0) + std::max<int64_t>(fullKvNumBlocks[i], 0);
+    w.maxBlocks = std::max(w.maxBlocks, n);
+    w.totalBlocks += n;
+  }
+  return w;
+}
+
 std::array<size_t, 8> BlockMask::packedOffsets() const {
   const std::vector<int32_t> *fields[] = {&kvNum_, &kvIdx_, &fullKvNum_, &fullKvIdx_,
                                           &qNum_,  &qIdx_,  &fullQNum_,  &fullQIdx_};

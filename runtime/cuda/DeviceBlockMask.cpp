@@ -23,6 +23,7 @@ Result<DeviceBlockMask> uploadBlockMask(const BlockMask &mask, const Context &ct
   for (size_t i = 0; i < 8; ++i)
     d.fields[i] = buf->devicePtr() + off[i] * sizeof(int32_t);
   d.buffer = std::move(*buf);
+  d.rowWork = mask.rowWork();
   return d;
 }
 

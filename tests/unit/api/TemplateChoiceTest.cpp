@@ -78,6 +78,21 @@ TEST(TemplateChoice, TilesForHeadDimsAndGivenMasks) {
   ASSERT_TRUE(narrow.spec) << narrow.whyNot;
   EXPECT_EQ(narrow.spec->blockN, 64);
 
+  // A block-sparse call starts without the persistent grid, a dense one with
+  // it: the call turns it on where the block mask's rows do about equal work
+  // (Attention.cpp). A given block mask without a mask mod is block-sparse.
+  EXPECT_FALSE(narrow.spec->techniques.persistent);
+  EXPECT_TRUE(d256.spec->techniques.persistent);
+  AttentionRequest given = request(64);
+  BlockMaskHandle handle;
+  given.blockMask = &handle;
+  m = maskBlocks(128, 128);
+  Sm90Choice g = chooseAttentionSm90Spec(given, dims(64), &m, target("sm_90a"), 0.1f);
+  ASSERT_TRUE(g.spec) << g.whyNot;
+  EXPECT_TRUE(g.spec->blockSparse);
+  EXPECT_FALSE(g.spec->hasMaskMod);
+  EXPECT_FALSE(g.spec->techniques.persistent);
+
   // 64-row query blocks: the template's CTA takes 128 rows of one block.
   m = maskBlocks(64, 128);
   Sm90Choice rows = chooseAttentionSm90Spec(r, dims(64), &m, target("sm_90a"), 0.1f);

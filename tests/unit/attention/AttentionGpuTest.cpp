@@ -608,6 +608,34 @@ TEST(AttentionGpu, ScaleInQueryIsExact) {
   EXPECT_EQ(std::memcmp(lseQ.data(), lseS.data(), rows * 4), 0);
 }
 
+// A block mask whose rows do about equal work (a sliding window of 1024
+// over 2560 tokens: 9 kv blocks a row but in the first eight rows) runs
+// the sm_90a kernel's persistent grid; a causal mask, whose longest row
+// is twice the mean, one CTA per work tile (docs/attention-hopper.md,
+// "Persistent scheduler"). Both against the f64 reference.
+TEST(AttentionGpu, PersistentGridWhereRowsDoEqualWork) {
+  REQUIRE_GPU();
+  GpuCase c;
+  c.name = "sliding window over 2560 tokens";
+  c.mask = "sliding_window";
+  c.Q = c.KV = 2560;
+  AttentionInfo info;
+  runCase(c, &info);
+  if (deviceIsSm90()) {
+    ASSERT_TRUE(info.sm90Spec) << info.entry;
+    EXPECT_TRUE(info.sm90Spec->techniques.persistent) << info.entry;
+    EXPECT_EQ(info.entry.find("_nopers"), std::string::npos) << info.entry;
+  }
+  c.name = "causal over 2560 tokens";
+  c.mask = "causal";
+  runCase(c, &info);
+  if (deviceIsSm90()) {
+    ASSERT_TRUE(info.sm90Spec) << info.entry;
+    EXPECT_FALSE(info.sm90Spec->techniques.persistent) << info.entry;
+    EXPECT_NE(info.entry.find("_nopers"), std::string::npos) << info.entry;
+  }
+}
+
 TEST(AttentionGpu, BlockMaskBroadcastOverBatchAndHeads) {
   REQUIRE_GPU();
   GpuCase c;

@@ -435,6 +435,39 @@ TEST(BlockMaskTest, SparsityAsPyTorch) {
   EXPECT_DOUBLE_EQ(t->sparsity(), 100 * (1 - 4.0 * 128 * 128 / (200.0 * 200.0)));
 }
 
+TEST(BlockMaskTest, RowWorkSaysWhetherRowsDoEqualWork) {
+  const int S = 8192;
+  // Causal: rows of 1..64 blocks, the longest twice the mean.
+  auto causal = BlockMask::fromPredicate(shape(1, 1, S, S),
+                                         [](int, int, int q, int kv) { return q >= kv; });
+  ASSERT_TRUE(causal.ok());
+  BlockRowWork c = causal->rowWork();
+  EXPECT_EQ(c.rows, 64);
+  EXPECT_EQ(c.maxBlocks, 64);
+  EXPECT_EQ(c.totalBlocks, 64 * 65 / 2);
+  EXPECT_FALSE(c.even());
+  // A sliding window of 1024: 9 blocks a row but for the first eight rows.
+  auto window = BlockMask::fromPredicate(
+      shape(1, 1, S, S), [](int, int, int q, int kv) { return q >= kv && q - kv <= 1024; });
+  ASSERT_TRUE(window.ok());
+  EXPECT_EQ(window->rowWork().maxBlocks, 9);
+  EXPECT_TRUE(window->rowWork().even());
+  // Eight equal documents, over two heads: 8 blocks in every row.
+  auto docs = BlockMask::fromPredicate(shape(1, 2, S, S),
+                                       [](int, int, int q, int kv) { return q / 1024 == kv / 1024; });
+  ASSERT_TRUE(docs.ok());
+  EXPECT_EQ(docs->rowWork().rows, 128);
+  EXPECT_EQ(docs->rowWork().totalBlocks, 128 * 8);
+  EXPECT_TRUE(docs->rowWork().even());
+  // Not known: nothing to say.
+  EXPECT_FALSE(BlockRowWork{}.even());
+  // Negative counts (a malformed mask) count as none.
+  const int32_t kv[2] = {-3, 2}, full[2] = {1, -1};
+  BlockRowWork bad = BlockRowWork::of(kv, full, 2);
+  EXPECT_EQ(bad.totalBlocks, 3);
+  EXPECT_EQ(bad.maxBlocks, 2);
+}
+
 TEST(BlockMaskTest, Json) {
   auto m = BlockMask::fromPredicate(shape(1, 2, 256, 128, 128, 128),
                                     [](int, int h, int q, int kv) { return h == 0 || q >= kv; });
