@@ -83,9 +83,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   const float scale = float(o.scale ? *o.scale : 1.0 / std::sqrt(double(dims.D)));
   AttentionKernelSpec spec = chooseAttentionSpec(request, dims, givenShape);
   Status sm80Check = checkAttentionKernelSpec(spec);
-  // Head dim 256 is the sm_90a template's alone: its error comes after the
-  // device is known.
-  const bool onlySm90Takes = dims.D == 256 || dims.Dv == 256;
+  // Head dim 256 and 4 stages are the sm_90a template's alone: their error
+  // comes after the device is known.
+  const bool onlySm90Takes = dims.D == 256 || dims.Dv == 256 || o.stages == 4;
   if (!sm80Check && (o.kernelTemplate == AttentionTemplate::Sm80 || !onlySm90Takes))
     return sm80Check.error().prefixed("attention: ");
   if (request.blockMask)

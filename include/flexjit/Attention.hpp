@@ -61,7 +61,7 @@ struct AttentionOptions {
   AttentionTemplate kernelTemplate = AttentionTemplate::Auto;
   /// Kernel choice overrides, 0: flexjit chooses (AttentionKernelSpec;
   /// blockN and stages apply to the sm_90a template as well, blockM and
-  /// rowsPerWarp only to the sm_80 one).
+  /// rowsPerWarp only to the sm_80 one; stages 4 only to the sm_90a one).
   int blockM = 0, blockN = 0, stages = 0, rowsPerWarp = 0;
   /// The sm_90a template's techniques that flexjit may use (all by
   /// default): switching one off measures what it brings

@@ -305,7 +305,8 @@ TEST(AttentionCheckTest, OptionsAndDevices) {
       {[](AttentionRequest &r) { r.options.blockM = 96; },
        "attention blockM 96 is not supported (supported: 64, 128)"},
       {[](AttentionRequest &r) { r.options.blockN = 256; }, "attention blockN 256 is not supported"},
-      {[](AttentionRequest &r) { r.options.stages = 4; }, "attention stages 4 is not supported"},
+      // 4 stages are the sm_90a template's (AttentionGpu.FourStagesOnTheSm90Template).
+      {[](AttentionRequest &r) { r.options.stages = 5; }, "attention stages 5 is not supported"},
       {[](AttentionRequest &r) { r.options.rowsPerWarp = 8; },
        "attention rowsPerWarp 8 is not supported"},
       {[](AttentionRequest &r) { r.q.device = kCpuDevice; },

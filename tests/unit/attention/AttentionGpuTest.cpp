@@ -138,8 +138,9 @@ struct GpuCase {
   /// (broadcast over the tensors' B and H), passed in the request.
   bool explicitBlockMask = false;
   int maskB = 1, maskH = 1;
-  /// options.blockN (0: flexjit's choice).
+  /// options.blockN and options.stages (0: flexjit's choice).
   int blockN = 0;
+  int stages = 0;
   /// options.kernelTemplate (runCase sets it: every case runs on each
   /// template the device has).
   AttentionTemplate kernelTemplate = AttentionTemplate::Auto;
@@ -216,6 +217,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.options.scale = c.scale;
   req.options.lse = c.lse ? dlse.devicePtr() : 0;
   req.options.blockN = c.blockN;
+  req.options.stages = c.stages;
   req.options.kernelTemplate = c.kernelTemplate;
   req.options.sm90Techniques.readsProof = c.readsProof;
   req.options.sm90Techniques.scaleInQuery = c.scaleInQuery;
@@ -701,6 +703,43 @@ TEST(AttentionGpu, DenseKernelWithoutBlockMask) {
     EXPECT_FALSE(info.spec.blockSparse);
     EXPECT_EQ(info.spec.blockN, blockN);
   }
+}
+
+// Four stages of K/V tiles (options.stages) are the sm_90a template's alone:
+// it takes them on compute capability 9.0; elsewhere the error names both
+// templates' reasons.
+TEST(AttentionGpu, FourStagesOnTheSm90Template) {
+  REQUIRE_GPU();
+  if (!deviceIsSm90()) {
+    auto ctx = cuda::Context::retainPrimary(0);
+    ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+    std::vector<uint16_t> zeros(size_t(128) * 64, 0);
+    cuda::DeviceBuffer dq = upload(*ctx, zeros.data(), zeros.size() * 2);
+    cuda::DeviceBuffer dout = upload(*ctx, nullptr, zeros.size() * 2);
+    AttentionRequest req;
+    req.q = req.k = req.v = TensorRef::bhsd(dq.devicePtr(), DType::BF16, 1, 1, 128, 64, 0);
+    req.out = TensorRef::bhsd(dout.devicePtr(), DType::BF16, 1, 1, 128, 64, 0);
+    req.options.stages = 4;
+    auto r = session().attention(program(), req);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message.find("attention stages 4 is not supported"), std::string::npos)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("is not compute capability 9.0"), std::string::npos)
+        << r.error().message;
+    return;
+  }
+  GpuCase c;
+  c.bothTemplates = false;
+  c.stages = 4;
+  c.Q = 300;
+  c.KV = 333;
+  c.name = "d64 causal 300x333, 4 stages";
+  c.mask = "causal";
+  AttentionInfo info;
+  runCase(c, &info);
+  EXPECT_EQ(info.kernelTemplate, AttentionTemplate::Sm90);
+  EXPECT_EQ(info.spec.stages, 4);
+  EXPECT_NE(info.entry.find("_s4"), std::string::npos) << info.entry;
 }
 
 // Head dim 256 runs on the sm_90a template alone (64-column kv tiles); a
