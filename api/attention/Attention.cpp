@@ -190,8 +190,9 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   // measured faster there (the next work tile's loads overlap this one's
   // end), slower where they differ (docs/attention-hopper.md, "Persistent
   // scheduler"). A mask given in device memory has no known row work.
-  if (hspec && hspec->blockSparse && o.sm90Techniques.persistent && dmask &&
-      dmask->rowWork.even())
+  const bool persistentByRows = hspec && hspec->blockSparse && o.sm90Techniques.persistent &&
+                                dmask && dmask->rowWork.even();
+  if (persistentByRows)
     hspec->techniques.persistent = true;
 
   std::shared_ptr<const AttentionKernelModule> kernel;
@@ -203,17 +204,46 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
     // keep a few in local memory: measured, a buffer-reading mask at
     // 128-column tiles with its spills beat the spill-free 32-column kernel
     // (docs/attention-hopper.md, "Local memory").
-    KernelKey kk = attentionSm90KernelKey(scoreFp, maskFp, *hspec, options_.optLevel,
-                                          target->arch, device);
+    auto keyOf = [&](const AttentionSm90KernelSpec &sp) {
+      return attentionSm90KernelKey(scoreFp, maskFp, sp, options_.optLevel, target->arch,
+                                    device);
+    };
+    auto factoryOf = [&](const AttentionSm90KernelSpec &sp, const KernelKey &kk, bool *compiled) {
+      return attentionSm90KernelFactory(compilerOf, program, request.scoreMod, request.maskMod,
+                                        sp, kk, ctx, compiled);
+    };
+    KernelKey kk = keyOf(*hspec);
+    // The persistent grid that the block mask's rows chose, tiered: where
+    // its kernel is neither loaded nor on disk but the one-CTA-per-work-tile
+    // kernel is loaded (Session::precompile makes that one: it cannot know
+    // the masks' rows), this call runs the loaded one (the same results)
+    // while the other compiles in the background; later calls take it. While
+    // capturing, the loaded one runs and nothing is queued.
+    std::optional<std::pair<CacheKey, std::function<Result<CacheValue>()>>> better;
+    if (persistentByRows && !cache_->contains(CacheKey::kernel(kk))) {
+      AttentionSm90KernelSpec perTile = *hspec;
+      perTile.techniques.persistent = false;
+      const KernelKey quick = keyOf(perTile);
+      if (cache_->contains(CacheKey::kernel(quick)) &&
+          (capturing || (o.tiered && !DiskCache::global().contains(ptxDiskKey(kk)) &&
+                         !backgroundFailed(CacheKey::kernel(kk))))) {
+        if (!capturing)
+          better.emplace(CacheKey::kernel(kk), factoryOf(*hspec, kk, nullptr));
+        *hspec = perTile;
+        kk = quick;
+      }
+    }
     auto k = cache_->getOrCreateAs<const AttentionKernelModule>(
         CacheKey::kernel(kk),
         unlessCapturing(capturing, "the kernel " + attentionSm90KernelName(*hspec),
-                        attentionSm90KernelFactory(compilerOf, program, request.scoreMod,
-                                                   request.maskMod, *hspec, kk, ctx,
-                                                   &info.kernelCompiled)));
+                        factoryOf(*hspec, kk, &info.kernelCompiled)));
     if (!k)
       return k.error().prefixed(on);
     kernel = std::move(*k);
+    // After the call's own kernel, as the sm_80 template's tiers below.
+    if (better)
+      info.betterKernelCompiling =
+          startBackgroundCompile(better->first, std::move(better->second));
     info.kernelTemplate = AttentionTemplate::Sm90;
     info.sm90Spec = hspec;
     info.spec.dtype = hspec->dtype;

@@ -73,6 +73,10 @@ struct AttentionOptions {
   /// disk, this call runs the one-m-tile one, which compiles in about half
   /// the time and gives bitwise the same results, while the chosen one
   /// compiles in the background (Session::waitForBackgroundCompiles).
+  /// Likewise on sm_90a, where the block mask's rows choose the persistent
+  /// grid and only the one-CTA-per-work-tile kernel is loaded (what
+  /// Session::precompile makes): that one runs while the persistent one
+  /// compiles.
   bool tiered = true;
   /// Debugging: wait for this call's kernel and report its out-of-bounds
   /// buffer reads as this call's Error (the behaviour before reports became

@@ -1019,6 +1019,70 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   ASSERT_TRUE(t.ctx.synchronize().ok());
 }
 
+// The persistent grid that a block mask's rows choose on sm_90a, tiered:
+// with the one-CTA-per-work-tile kernel loaded (as Session::precompile
+// leaves it) and the persistent one neither loaded nor on disk, the call
+// runs the loaded one while the other compiles in the background; the next
+// call runs it, with bitwise the same output.
+TEST(AttentionGpuTest, PersistentGridByRowsIsTiered) {
+  REQUIRE_GPU();
+  // A mod of its own (its kernels on no disk), a band whose rows do equal
+  // work over 2560 tokens: 5 kv blocks a row but at the ends.
+  auto tp = Program::fromSource("band.flex",
+                                "mask tiered_band_even(b, h, q, kv) = q - kv < 256 && kv - q < 256\n");
+  ASSERT_TRUE(tp.ok()) << tp.error().message;
+  OwnCacheSession own;
+  Session &session = own.session;
+  GpuTensors t = GpuTensors::make(1, 2, 2, 2560, 2560, 64);
+  std::vector<uint16_t> qh(size_t(2 * 2560 * 64));
+  for (size_t i = 0; i < qh.size(); ++i)
+    qh[i] = bf16(float((i * 2654435761u) % 1000) / 500.0f - 1.0f);
+  ASSERT_TRUE(t.q.copyFromHost(qh.data(), qh.size() * 2).ok());
+  AttentionRequest r = t.request();
+  r.maskMod = "tiered_band_even";
+
+  AttentionRequest perTile = r;
+  perTile.options.sm90Techniques.persistent = false;
+  auto first = session.attention(*tp, perTile);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+  if (first->kernelTemplate != AttentionTemplate::Sm90)
+    return; // the persistent grid is the sm_90a template's: nothing tiers
+  EXPECT_NE(first->entry.find("_nopers"), std::string::npos) << first->entry;
+  // No persistent kernel on disk either (a run before this one may have
+  // left it there).
+  std::error_code ec;
+  for (const auto &f : std::filesystem::directory_iterator(DiskCache::global().directory(), ec))
+    if (f.path().extension() == ".ptx")
+      std::filesystem::remove(f.path(), ec);
+
+  auto second = session.attention(*tp, r);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_NE(second->entry.find("_nopers"), std::string::npos) << second->entry;
+  EXPECT_FALSE(second->kernelCompiled);
+  EXPECT_TRUE(second->betterKernelCompiling);
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+  std::vector<float> quick = t.outputs();
+
+  session.waitForBackgroundCompiles();
+  std::vector<uint16_t> nan(qh.size(), 0xFFFF);
+  ASSERT_TRUE(t.out.copyFromHost(nan.data(), nan.size() * 2).ok());
+  auto third = session.attention(*tp, r);
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  EXPECT_EQ(third->entry.find("_nopers"), std::string::npos) << third->entry;
+  ASSERT_TRUE(third->sm90Spec);
+  EXPECT_TRUE(third->sm90Spec->techniques.persistent);
+  EXPECT_FALSE(third->kernelCompiled); // compiled in the background
+  EXPECT_FALSE(third->betterKernelCompiling);
+  ASSERT_TRUE(t.ctx.synchronize().ok());
+  std::vector<float> persistent = t.outputs();
+  ASSERT_EQ(quick.size(), persistent.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < quick.size(); ++i)
+    differ += !(quick[i] == persistent[i]); // NaN (unwritten) counts as different
+  EXPECT_EQ(differ, 0u);
+}
+
 TEST(AttentionGpuTest, NoMaskExplicitAndDefaultStreams) {
   REQUIRE_GPU();
   Session session;
