@@ -141,6 +141,9 @@ struct GpuCase {
   /// options.blockN and options.stages (0: flexjit's choice).
   int blockN = 0;
   int stages = 0;
+  /// options.tiered: false runs the kernel flexjit chooses even where a
+  /// quicker one is loaded and the chosen one is not.
+  bool tiered = true;
   /// options.kernelTemplate (runCase sets it: every case runs on each
   /// template the device has).
   AttentionTemplate kernelTemplate = AttentionTemplate::Auto;
@@ -218,6 +221,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.options.lse = c.lse ? dlse.devicePtr() : 0;
   req.options.blockN = c.blockN;
   req.options.stages = c.stages;
+  req.options.tiered = c.tiered;
   req.options.kernelTemplate = c.kernelTemplate;
   req.options.sm90Techniques.readsProof = c.readsProof;
   req.options.sm90Techniques.scaleInQuery = c.scaleInQuery;
@@ -614,13 +618,16 @@ TEST(AttentionGpu, ScaleInQueryIsExact) {
 // over 2560 tokens: 9 kv blocks a row but in the first eight rows) runs
 // the sm_90a kernel's persistent grid; a causal mask, whose longest row
 // is twice the mean, one CTA per work tile (docs/attention-hopper.md,
-// "Persistent scheduler"). Both against the f64 reference.
+// "Persistent scheduler"). Both against the f64 reference. Not tiered:
+// earlier tests loaded the sliding window's one-CTA-per-work-tile kernel,
+// which a tiered call would run first (AttentionGpuTest.PersistentGridByRowsIsTiered).
 TEST(AttentionGpu, PersistentGridWhereRowsDoEqualWork) {
   REQUIRE_GPU();
   GpuCase c;
   c.name = "sliding window over 2560 tokens";
   c.mask = "sliding_window";
   c.Q = c.KV = 2560;
+  c.tiered = false;
   AttentionInfo info;
   runCase(c, &info);
   if (deviceIsSm90()) {
