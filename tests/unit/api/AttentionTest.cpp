@@ -846,6 +846,20 @@ struct GpuTensors {
     return t;
   }
 
+  /// q of values spread over [-1, 1) (the zeros of make() make every row
+  /// the mean of v).
+  bool spreadQ() {
+    std::vector<uint16_t> qh(size_t(B * Hq * Q * D));
+    for (size_t i = 0; i < qh.size(); ++i)
+      qh[i] = bf16(float((i * 2654435761u) % 1000) / 500.0f - 1.0f);
+    return q.copyFromHost(qh.data(), qh.size() * 2).ok();
+  }
+  /// The output set to NaN again: what a call leaves unwritten shows.
+  bool poisonOut() {
+    std::vector<uint16_t> nan(size_t(B * Hq * Q * D), 0xFFFF);
+    return out.copyFromHost(nan.data(), nan.size() * 2).ok();
+  }
+
   AttentionRequest request() const {
     AttentionRequest r;
     r.q = TensorRef::bhsd(q.devicePtr(), DType::BF16, B, Hq, Q, D, 0);
@@ -956,10 +970,7 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   Cache &cache = own.cache;
   Session &session = own.session;
   GpuTensors t = GpuTensors::make(1, 4, 4, 333, 333, 64);
-  std::vector<uint16_t> qh(size_t(4 * 333 * 64));
-  for (size_t i = 0; i < qh.size(); ++i)
-    qh[i] = bf16(float((i * 2654435761u) % 1000) / 500.0f - 1.0f);
-  ASSERT_TRUE(t.q.copyFromHost(qh.data(), qh.size() * 2).ok());
+  ASSERT_TRUE(t.spreadQ());
   AttentionRequest r = t.request();
   r.maskMod = "tiered_band";
   r.options.kernelTemplate = AttentionTemplate::Sm80; // tiers: the sm_80 template's
@@ -973,8 +984,7 @@ TEST(AttentionGpuTest, TieredCompilationSameResultsThenTheChosenKernel) {
   std::vector<float> quick = t.outputs();
 
   session.waitForBackgroundCompiles();
-  std::vector<uint16_t> nan(qh.size(), 0xFFFF);
-  ASSERT_TRUE(t.out.copyFromHost(nan.data(), nan.size() * 2).ok());
+  ASSERT_TRUE(t.poisonOut());
   auto second = session.attention(*tp, r);
   ASSERT_TRUE(second.ok()) << second.error().message;
   EXPECT_FALSE(second->kernelCompiled); // compiled in the background, now in the cache
@@ -1034,10 +1044,7 @@ TEST(AttentionGpuTest, PersistentGridByRowsIsTiered) {
   OwnCacheSession own;
   Session &session = own.session;
   GpuTensors t = GpuTensors::make(1, 2, 2, 2560, 2560, 64);
-  std::vector<uint16_t> qh(size_t(2 * 2560 * 64));
-  for (size_t i = 0; i < qh.size(); ++i)
-    qh[i] = bf16(float((i * 2654435761u) % 1000) / 500.0f - 1.0f);
-  ASSERT_TRUE(t.q.copyFromHost(qh.data(), qh.size() * 2).ok());
+  ASSERT_TRUE(t.spreadQ());
   AttentionRequest r = t.request();
   r.maskMod = "tiered_band_even";
 
@@ -1065,8 +1072,7 @@ TEST(AttentionGpuTest, PersistentGridByRowsIsTiered) {
   std::vector<float> quick = t.outputs();
 
   session.waitForBackgroundCompiles();
-  std::vector<uint16_t> nan(qh.size(), 0xFFFF);
-  ASSERT_TRUE(t.out.copyFromHost(nan.data(), nan.size() * 2).ok());
+  ASSERT_TRUE(t.poisonOut());
   auto third = session.attention(*tp, r);
   ASSERT_TRUE(third.ok()) << third.error().message;
   EXPECT_EQ(third->entry.find("_nopers"), std::string::npos) << third->entry;

@@ -712,27 +712,36 @@ TEST(AttentionGpu, DenseKernelWithoutBlockMask) {
   }
 }
 
+/// On a device without compute capability 9.0, a call (q = k = v zeros of
+/// [1, 1, 128, D]) with `options` that only the sm_90a template takes
+/// fails with an error that says both templates' reasons: `sm80Reason` and
+/// the device's.
+void expectOnlySm90Takes(int D, const AttentionOptions &options, const std::string &sm80Reason) {
+  auto ctx = cuda::Context::retainPrimary(0);
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  std::vector<uint16_t> zeros(size_t(128) * D, 0);
+  cuda::DeviceBuffer dq = upload(*ctx, zeros.data(), zeros.size() * 2);
+  cuda::DeviceBuffer dout = upload(*ctx, nullptr, zeros.size() * 2);
+  AttentionRequest req;
+  req.q = req.k = req.v = TensorRef::bhsd(dq.devicePtr(), DType::BF16, 1, 1, 128, D, 0);
+  req.out = TensorRef::bhsd(dout.devicePtr(), DType::BF16, 1, 1, 128, D, 0);
+  req.options = options;
+  auto r = session().attention(program(), req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find(sm80Reason), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("is not compute capability 9.0"), std::string::npos)
+      << r.error().message;
+}
+
 // Four stages of K/V tiles (options.stages) are the sm_90a template's alone:
 // it takes them on compute capability 9.0; elsewhere the error names both
 // templates' reasons.
 TEST(AttentionGpu, FourStagesOnTheSm90Template) {
   REQUIRE_GPU();
   if (!deviceIsSm90()) {
-    auto ctx = cuda::Context::retainPrimary(0);
-    ASSERT_TRUE(ctx.ok()) << ctx.error().message;
-    std::vector<uint16_t> zeros(size_t(128) * 64, 0);
-    cuda::DeviceBuffer dq = upload(*ctx, zeros.data(), zeros.size() * 2);
-    cuda::DeviceBuffer dout = upload(*ctx, nullptr, zeros.size() * 2);
-    AttentionRequest req;
-    req.q = req.k = req.v = TensorRef::bhsd(dq.devicePtr(), DType::BF16, 1, 1, 128, 64, 0);
-    req.out = TensorRef::bhsd(dout.devicePtr(), DType::BF16, 1, 1, 128, 64, 0);
-    req.options.stages = 4;
-    auto r = session().attention(program(), req);
-    ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.error().message.find("attention stages 4 is not supported"), std::string::npos)
-        << r.error().message;
-    EXPECT_NE(r.error().message.find("is not compute capability 9.0"), std::string::npos)
-        << r.error().message;
+    AttentionOptions o;
+    o.stages = 4;
+    expectOnlySm90Takes(64, o, "attention stages 4 is not supported");
     return;
   }
   GpuCase c;
@@ -754,21 +763,7 @@ TEST(AttentionGpu, FourStagesOnTheSm90Template) {
 TEST(AttentionGpu, HeadDim256OnTheSm90Template) {
   REQUIRE_GPU();
   if (!deviceIsSm90()) {
-    // Elsewhere: an error that says both templates' reasons.
-    auto ctx = cuda::Context::retainPrimary(0);
-    ASSERT_TRUE(ctx.ok()) << ctx.error().message;
-    std::vector<uint16_t> zeros(size_t(128) * 256, 0);
-    cuda::DeviceBuffer dq = upload(*ctx, zeros.data(), zeros.size() * 2);
-    cuda::DeviceBuffer dout = upload(*ctx, nullptr, zeros.size() * 2);
-    AttentionRequest req;
-    req.q = req.k = req.v = TensorRef::bhsd(dq.devicePtr(), DType::BF16, 1, 1, 128, 256, 0);
-    req.out = TensorRef::bhsd(dout.devicePtr(), DType::BF16, 1, 1, 128, 256, 0);
-    auto r = session().attention(program(), req);
-    ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.error().message.find("head dimension 256"), std::string::npos)
-        << r.error().message;
-    EXPECT_NE(r.error().message.find("is not compute capability 9.0"), std::string::npos)
-        << r.error().message;
+    expectOnlySm90Takes(256, {}, "head dimension 256");
     return;
   }
   GpuCase c;
