@@ -98,6 +98,11 @@ cl::opt<bool> noIntraOverlapArg(
     cl::desc("the sm_90a kernel without intra-warpgroup overlap (ablation)"));
 cl::opt<bool> noPersistenceArg("no-persistence", cl::sub(command), cl::cat(category),
                                cl::desc("the sm_90a kernel without persistence (ablation)"));
+cl::opt<bool> evenRowsArg(
+    "even-rows", cl::sub(command), cl::cat(category),
+    cl::desc("with a mask mod or --block-sparse: the sm_90a kernel a call runs when its block "
+             "mask's rows do about equal work (the persistent grid; otherwise one CTA per "
+             "work tile)"));
 cl::opt<bool> noEarlyReadsArg(
     "no-early-reads", cl::sub(command), cl::cat(category),
     cl::desc("the sm_90a kernel with the mods' reads after the wait for S (ablation)"));
@@ -324,6 +329,9 @@ int attention() {
     if (hopper) {
       applyOverrides({{blockN, &hspec.blockN}, {stages, &hspec.stages}});
       hspec.blockSparse = !mask.empty() || blockSparse;
+      // A block-sparse call gets the persistent grid where its block mask's
+      // rows do about equal work (Session::attention).
+      hspec.techniques.persistent = !hspec.blockSparse || evenRowsArg;
       // The switches turn techniques off; the runtime's choice stays off.
       hspec.techniques.warpSpecialized &= techniques.warpSpecialized;
       hspec.techniques.pingPong &= techniques.pingPong;
