@@ -189,7 +189,7 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
   // A persistent grid where the block mask's rows do about equal work:
   // measured faster there (the next work tile's loads overlap this one's
   // end), slower where they differ (docs/attention-hopper.md, "Persistent
-  // scheduler"). A mask given in device memory has no known row work.
+  // scheduler"). A mask of unknown row work keeps one CTA per work tile.
   const bool persistentByRows = hspec && hspec->blockSparse && o.sm90Techniques.persistent &&
                                 dmask && dmask->rowWork.even();
   if (persistentByRows)

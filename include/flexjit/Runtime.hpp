@@ -270,8 +270,10 @@ struct DeviceBlockMask {
   BlockMaskShape shape;
   DeviceBuffer buffer;
   std::array<uint64_t, 8> fields{};
-  /// Known for masks flexjit made or uploaded; not for masks given in
-  /// device memory (reading their counts would wait for the device).
+  /// Known for every mask flexjit makes (read back with the mask's error
+  /// record) or uploads (a mask given as arrays is read and checked on the
+  /// host first, flexjit_blockmask_from_arrays); unknown only where a
+  /// DeviceBlockMask is filled in by hand.
   BlockRowWork rowWork;
   size_t bytes() const { return buffer.size(); }
 };
