@@ -575,7 +575,8 @@ def main(argv=None):
                 if n + "_tflops" in r:
                     cells.append("%.1f (%.3f)" % (r[n + "_tflops"], r[n + "_tflops"] / r["flexjit_tflops"]))
                 else:
-                    cells.append("error: " + r.get(n + "_error", "not run").replace("|", "/"))
+                    cells.append("error: " + r[n + "_error"].replace("|", "/") if n + "_error" in r
+                                 else "not run (variants run on a GPU only)")
             print("| %s | %.1f | %s | %.1f |" % (r["case"], r["flexjit_tflops"], " | ".join(cells),
                                                 r.get("flexjit_again_tflops", float("nan"))))
     for r in results:
