@@ -402,6 +402,7 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
   t.lazyRescale = !(d.sm90_off & FLEXJIT_SM90_OFF_LAZY_RESCALE);
   t.pinnedWait = !(d.sm90_off & FLEXJIT_SM90_OFF_PINNED_WAIT);
   t.scaleInQuery = !(d.sm90_off & FLEXJIT_SM90_OFF_SCALE_IN_QUERY);
+  t.kvTermInGemm = !(d.sm90_off & FLEXJIT_SM90_OFF_KV_TERM);
   r.options.checkModErrorsEachCall = d.check_mod_errors_each_call != 0;
   return true;
 }

@@ -68,7 +68,8 @@ CASES = {
 # flexjit.h's FLEXJIT_SM90_OFF_* bits.
 SM90_OFF = {"warp-specialization": 1, "ping-pong": 2, "intra-overlap": 4, "persistent": 8,
             "reads-proof": 16, "early-reads": 32, "lazy-rescale": 64,
-            "pinned-wait": 128, "scale-in-query": 256}
+            "pinned-wait": 128, "scale-in-query": 256,
+            "kv-term": 512}
 
 
 def technique_list(text):

@@ -34,7 +34,7 @@ Value TmaRing::empty(Value use) { return barrierAt(stages_, slot(use)); }
 
 void TmaRing::init() {
   for (int i = 0; i < stages_; ++i) {
-    s_.mbarrierInit(barrierAt(0, c32(s_.b, s_.loc, i)), 1);
+    s_.mbarrierInit(barrierAt(0, c32(s_.b, s_.loc, i)), producers_);
     s_.mbarrierInit(barrierAt(stages_, c32(s_.b, s_.loc, i)), consumers_);
   }
 }

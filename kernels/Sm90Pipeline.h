@@ -1,7 +1,8 @@
 // A ring of shared-memory slots that the copy engine fills and consumer
 // warpgroups read (kernels/Sm90Ops.h for the instructions): per slot a
-// "full" mbarrier (one arrival, the producer's arrive.expect_tx; its phase
-// completes when the slot's bytes have landed) and an "empty" mbarrier (one
+// "full" mbarrier (the producer's arrive.expect_tx, and as many more
+// arrivals as the ring was made with; its phase completes when they are in
+// and the slot's bytes have landed) and an "empty" mbarrier (one
 // arrival per consumer warpgroup, after the wgmmas that read the slot have
 // completed).
 //
@@ -19,8 +20,11 @@ namespace flexjit {
 class TmaRing {
 public:
   /// `barriers`: shared memory for 2 * stages mbarriers (8-byte aligned).
-  TmaRing(Sm90Ops &s, mlir::Value barriers, int stages, int consumerArrivals)
-      : s_(s), barriers_(barriers), stages_(stages), consumers_(consumerArrivals) {}
+  /// `producerArrivals`: arrivals on a full barrier, the expect_tx's among them.
+  TmaRing(Sm90Ops &s, mlir::Value barriers, int stages, int consumerArrivals,
+          int producerArrivals = 1)
+      : s_(s), barriers_(barriers), stages_(stages), consumers_(consumerArrivals),
+        producers_(producerArrivals) {}
 
   static int barrierBytes(int stages) { return 16 * stages; }
   int stages() const { return stages_; }
@@ -49,7 +53,7 @@ private:
   mlir::Value barrierAt(int first, mlir::Value slot);
   Sm90Ops &s_;
   mlir::Value barriers_;
-  int stages_, consumers_;
+  int stages_, consumers_, producers_;
 };
 
 } // namespace flexjit

@@ -103,6 +103,7 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   s.techniques.lazyRescale &= o.sm90Techniques.lazyRescale;
   s.techniques.pinnedWait &= o.sm90Techniques.pinnedWait;
   s.techniques.scaleInQuery &= o.sm90Techniques.scaleInQuery;
+  s.techniques.kvTermInGemm &= o.sm90Techniques.kvTermInGemm;
   if (o.blockN)
     s.blockN = o.blockN;
   if (o.stages)

@@ -131,6 +131,14 @@ struct AttentionSm90Techniques {
   /// commutes with every rounding of Q·Kᵀ (scaleFitsQuery says for which
   /// elements).
   bool scaleInQuery = true;
+  /// With scaleInQuery and a score mod that adds to the score a term of
+  /// (b, h, kv) only (`s + bias[h, kv]`): the producer evaluates the term
+  /// once per kv row and writes it, split into three bf16 parts, as a 16-wide
+  /// k-step of K in shared memory, and Q·Kᵀ gets one more k-step against
+  /// constant ones, so S comes out of the wgmma with the term added and the
+  /// consumers call no score mod (docs/attention-hopper.md, "Kv terms in
+  /// the GEMM"). Off: the consumers call the score mod on every score.
+  bool kvTermInGemm = true;
   /// Buffer reads the host proves in bounds for the call are compiled
   /// without bounds checks (uncheckedReads); off: every read checked. A
   /// choice of the call, not of the code: the spec's uncheckedReads says
@@ -216,6 +224,11 @@ Status checkAttentionSm90KernelSpec(const AttentionSm90KernelSpec &spec,
 /// Dynamic shared memory of one CTA: Q, the K and V rings, the mbarriers
 /// and tags, 1 KB for alignment.
 unsigned attentionSm90SharedBytes(const AttentionSm90KernelSpec &spec);
+
+/// Whether the kernel has room for a score mod's kv term in its Q·Kᵀ
+/// (techniques.kvTermInGemm, and everything it needs but the mod's form,
+/// which the compiler checks: docs/attention-hopper.md, "Kv terms in the GEMM").
+bool attentionSm90TakesKvTerm(const AttentionSm90KernelSpec &spec);
 
 /// `flexjit_attention_<tag>`.
 std::string attentionSm90KernelName(const AttentionSm90KernelSpec &spec);

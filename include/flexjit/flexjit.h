@@ -334,7 +334,9 @@ enum {
   FLEXJIT_SM90_OFF_EARLY_READS = 32,        /* a mod's reads that need no score wait for S */
   FLEXJIT_SM90_OFF_LAZY_RESCALE = 64,       /* every tile moves the row maximum and rescales O */
   FLEXJIT_SM90_OFF_PINNED_WAIT = 128,       /* the wait for P.V free for ptxas to move up */
-  FLEXJIT_SM90_OFF_SCALE_IN_QUERY = 256     /* each score scaled, not Q in shared memory */
+  FLEXJIT_SM90_OFF_SCALE_IN_QUERY = 256,    /* each score scaled, not Q in shared memory */
+  FLEXJIT_SM90_OFF_KV_TERM = 512            /* a score mod's kv term added per score, not by
+                                               the Q.K^T wgmma */
 };
 
 /* Zeroes the description: no mods, no inputs, no block mask, default scale,

@@ -18,7 +18,8 @@ std::string AttentionSm90KernelSpec::tag() const {
          (t.warpSpecialized ? "" : "_nows") + (t.pingPong ? "" : "_nopp") +
          (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers") +
          (t.earlyReads ? "" : "_late") + (t.lazyRescale ? "" : "_eager") +
-         (t.pinnedWait || !t.intraOverlap ? "" : "_unpinned");
+         (t.pinnedWait || !t.intraOverlap ? "" : "_unpinned") +
+         (t.kvTermInGemm || !scaleInQuery ? "" : "_nokt");
 }
 
 bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
@@ -86,6 +87,15 @@ Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   c.persistent = spec.techniques.persistent;
   c.earlyReads = spec.techniques.earlyReads;
   c.pinnedWait = spec.techniques.pinnedWait;
+  // The kv terms' k-step needs S to come out scaled (a term added before
+  // the scale would be scaled too) and a producer to write it; the slab is
+  // reserved where it fits, and used where the score mod has a kv term
+  // (kernels/attention/KvTerm.h), which the host does not see.
+  Sm90MainloopConfig withTerms = c;
+  withTerms.kvTerms = true;
+  if (spec.techniques.kvTermInGemm && spec.scaleInQuery && withTerms.unsupported().empty() &&
+      withTerms.sharedBytes() <= kSm90SharedLimitBytes)
+    c = withTerms;
   return c;
 }
 
@@ -119,6 +129,10 @@ Status checkAttentionSm90KernelSpec(const AttentionSm90KernelSpec &spec,
   if (std::string why = sm90MainloopConfig(spec).unsupported(); !why.empty())
     return Error{ErrorKind::InvalidArgument, why};
   return checkAttentionSharedBytes(spec.tag(), attentionSm90SharedBytes(spec), sharedLimitBytes);
+}
+
+bool attentionSm90TakesKvTerm(const AttentionSm90KernelSpec &spec) {
+  return sm90MainloopConfig(spec).kvTerms;
 }
 
 unsigned attentionSm90SharedBytes(const AttentionSm90KernelSpec &spec) {

@@ -10,6 +10,7 @@
 #include "kernels/attention/AttentionSm90Template.h"
 #include "kernels/attention/BlockWalk.h"
 #include "kernels/attention/Epilogue.h"
+#include "kernels/attention/KvTerm.h"
 #include "kernels/attention/ScoreMods.h"
 #include "kernels/attention/Sm90Mainloop.h"
 #include "kernels/attention/Softmax.h"
@@ -31,7 +32,8 @@ class ForwardSm90 {
 public:
   ForwardSm90(Emitter &e, const AttentionParams &P, const AttentionSm90KernelSpec &spec,
               func::FuncOp score, func::FuncOp mask)
-      : e(e), P(P), spec(spec), scoreMod(score), maskMod(mask), kvLists(forwardKvLists(e, P)) {}
+      : e(e), P(P), spec(spec), scoreMod(score), maskMod(mask), kvLists(forwardKvLists(e, P)),
+        kvTermInGemm(sm90MainloopConfig(spec).kvTerms && scoreModAddsKvTerm(score)) {}
 
   /// The mods' thread-private contexts: made at the kernel's entry, where
   /// LLVM keeps them in registers (an alloca elsewhere stays in memory).
@@ -47,6 +49,8 @@ public:
     h.qCoords = [this]() -> SmallVector<Value> { return {e.ci(0), e.m0, e.hIdx, e.bIdx}; };
     h.kvTile = [this](Value t) { return kvTile(t); };
     h.consumerSetup = [this](const Sm90Thread &th) { consumerSetup(th); };
+    if (kvTermInGemm)
+      h.kvTerm = [this](Value tag, Value row) { return kvTerm(tag, row); };
     if (spec.scaleInQuery)
       h.queryScale = [this] { return e.scale; };
     h.initialState = [this] {
@@ -142,6 +146,17 @@ private:
     return tile;
   }
 
+  /// The score mod's kv term for row `row` of the tile with `tag`: the mod
+  /// at s = 0 (q = 0: the term does not read it), its kv clamped to
+  /// KV_LEN - 1 as every mod call's (past KV_LEN the scores are masked).
+  Value kvTerm(Value tag, Value row) {
+    auto &ops = e.ops;
+    Value kv = e.smin(ops.add(e.shr(tag, 1), row), ops.sub(e.kvLen, e.ci(1)));
+    return func::CallOp::create(e.b, e.loc, scoreMod,
+                                ValueRange{e.cf(0.0f), e.bIdx, e.hIdx, e.ci(0), kv, scoreCtx.ctx})
+        .getResult(0);
+  }
+
   void consumerSetup(const Sm90Thread &th) {
     thread = th;
     e.tid = th.tidInGroup;
@@ -168,8 +183,10 @@ private:
     Value kvStart = e.shr(tag, 1);
     // A full tile's columns are below KV_LEN (kvTile), so the score mod
     // takes them unclamped.
-    scoreTile(e, s, coords, kvStart, mods, nullptr,
-              /*columnsInBounds=*/mask == Sm90TileMask::Unmasked);
+    // With the kv term in the GEMM, S is the score mod's result already.
+    if (!kvTermInGemm)
+      scoreTile(e, s, coords, kvStart, mods, nullptr,
+                /*columnsInBounds=*/mask == Sm90TileMask::Unmasked);
     if (mask != Sm90TileMask::Unmasked) {
       Value isPartial = mask == Sm90TileMask::Masked
                             ? ops.cBool(true)
@@ -205,6 +222,8 @@ private:
   BlockLists kvLists; ///< block-sparse: the walk's lists
   std::optional<TileWalk> walk;
   FragmentCoords coords;
+  /// The score mod is s + a term of (b, h, kv), added by Q·Kᵀ's last k-step.
+  bool kvTermInGemm;
 };
 
 } // namespace
@@ -216,7 +235,14 @@ mlir::gpu::GPUFuncOp buildAttentionSm90Kernel(mlir::gpu::GPUModuleOp gpuModule,
                                               mlir::func::FuncOp maskMod,
                                               const std::string &kernelName) {
   const AttentionParams &P = attentionSm90Params();
-  const Sm90MainloopConfig cfg = sm90MainloopConfig(spec);
+  Sm90MainloopConfig cfg = sm90MainloopConfig(spec);
+  if (cfg.kvTerms && attn::scoreModAddsKvTerm(scoreMod)) {
+    // The producer's second warp walks the tiles and calls the score mod:
+    // under 40 registers ptxas spilled there (4 bytes, bias_2d under causal
+    // at D = 64); the consumers, which no longer call it, give 8.
+    cfg.producerRegisters = 48;
+    cfg.consumerRegisters = 224;
+  }
   // The dynamic shared memory from a 1024-byte boundary (the swizzled tiles';
   // the mainloop aligns its start too).
   return attn::buildTileKernel(

@@ -10,6 +10,8 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include <cmath>
+
 namespace flexjit {
 using namespace mlir;
 
@@ -29,8 +31,11 @@ constexpr int kQueryScaled = 4;
 struct Layout : Sm90SharedLayout {
   explicit Layout(const Sm90MainloopConfig &c)
       : Sm90SharedLayout(c), q{c.blockM(), c.headDim}, k{c.blockN, c.headDim},
-        v{c.blockN, c.valueHeadDim} {}
+        v{c.blockN, c.valueHeadDim}, terms{kTermRows, 64} {}
   SwizzledTile q, k, v;
+  /// With kvTerms: 32 bytes a row (one k-step of 16) for Q's slab (0) and
+  /// each K slot's (1 + slot), in one tile swizzled as Q and K are.
+  SwizzledTile terms;
 };
 
 /// Value lists carried by a loop, split back by their sizes.
@@ -68,7 +73,8 @@ struct KvResult {
 class Builder {
 public:
   Builder(OpBuilder &b, Location loc, const Sm90MainloopConfig &cfg, const Sm90Hooks &hooks)
-      : b(b), loc(loc), o{b, loc}, s{b, loc}, cfg(cfg), hooks(hooks), L(cfg) {}
+      : b(b), loc(loc), o{b, loc}, s{b, loc}, cfg(cfg), hooks(hooks), L(cfg),
+        withTerms(cfg.kvTerms && hooks.kvTerm) {}
 
   void build(Value smemDeclared, Value qMap, Value kMap, Value vMap);
 
@@ -80,6 +86,8 @@ private:
   const Sm90MainloopConfig &cfg;
   const Sm90Hooks &hooks;
   Layout L;
+  /// S gets the kernel's kv terms through one more k-step (kvTerms).
+  bool withTerms;
   Value smem, qFull, tid;
   Value qMap, kMap, vMap;
   Value issuer;        ///< without warp specialization: thread 0 of consumer 0
@@ -122,6 +130,18 @@ private:
   /// was released from `ring`: its slot's next tile, t + stages, when the
   /// work tile has one (issued by thread 0 of consumer 0).
   void refill(bool kRingSlot, Value use, Value t);
+  /// Every thread, before the CTA's first barrier: the terms tile zeroed
+  /// but for Q's slab, ones in columns 0-2 of each query row.
+  void initTerms();
+  /// The byte offset in the terms tile of (row, slab)'s first 16 bytes.
+  Value termsChunk(Value row, Value slab);
+  /// The producer's second warp (its own loop over the tiles: in the
+  /// first, the terms' registers made ptxas spill under the producer's 40),
+  /// once use n's K slot is acquired: tile `tile`'s kv terms (one a row,
+  /// blockN / 32 rows a lane), three bf16 parts each (rounded toward zero,
+  /// so hi + mid + lo is the f32 term exactly), into the slot's slab, then
+  /// the full barrier's second arrival.
+  void writeKvTerms(Value use, const Sm90KvTile &tile, Value lane);
   /// This consumer is done reading Q (its last Q·Kᵀ completed).
   void queryReleased();
   /// This consumer's 64 rows of Q times `scale` (vector<8 x bf16>, a
@@ -131,6 +151,7 @@ private:
   // Consumer pieces.
   Value consumerIdx;
   Value qDesc;
+  Value termsDesc, qTermsDesc; ///< with terms: the tile's, and this consumer's rows of Q's slab
   Value kDescAt(Value use) {
     Value base = s.descriptor(s.sharedAddress(at(o.c32(L.kBase))), L.k, WgmmaMajor::K);
     return s.descriptorPlus(base, o.mul(kRing->slot(use), o.c32(L.k.bytes())));
@@ -265,6 +286,82 @@ void Builder::scaleQueryRows(Value scale) {
   s.namedBarrierSync(o.add(consumerIdx, o.c32(kQueryScaled)), 128);
 }
 
+Value Builder::termsChunk(Value row, Value slab) {
+  // 128-byte swizzle: 16-byte chunk c of row r lands at chunk c ^ (r % 8);
+  // slab j's first chunk is 2 j.
+  Value chunk = o.lxor(o.mul(slab, o.c32(2)), o.land(row, o.c32(7)));
+  return o.add(o.c32(L.termsBase), o.add(o.mul(row, o.c32(128)), o.mul(chunk, o.c32(16))));
+}
+
+void Builder::initTerms() {
+  const int chunks = L.terms.rows * 8, threads = cfg.threads();
+  auto v4 = VectorType::get({4}, b.getI32Type());
+  Value zero = o.c32(0);
+  for (int k = 0; k * threads < chunks; ++k) {
+    Value idx = o.add(tid, o.c32(k * threads));
+    ifThen(o.ult(idx, o.c32(chunks)), [&] {
+      Value row = shr(idx, 3);
+      Value unswizzled = o.lxor(o.land(idx, o.c32(7)), o.land(row, o.c32(7)));
+      Value ones = o.land(o.eq(unswizzled, o.c32(0)), o.ult(row, o.c32(cfg.blockM())));
+      // bf16 1.0 is 0x3F80: columns 0 and 1, then 2.
+      SmallVector<Value> words{o.select(ones, o.c32(0x3F803F80), zero),
+                               o.select(ones, o.c32(0x3F80), zero), zero, zero};
+      Value vec = LLVM::PoisonOp::create(b, loc, v4);
+      for (int i = 0; i < 4; ++i)
+        vec = LLVM::InsertElementOp::create(b, loc, vec, words[i], o.c32(i));
+      LLVM::StoreOp::create(b, loc, vec, at(o.add(o.c32(L.termsBase), o.mul(idx, o.c32(16)))), 16);
+    });
+  }
+  // The generic proxy's writes, before any wgmma (async proxy) reads them.
+  s.fenceProxyAsync();
+}
+
+void Builder::writeKvTerms(Value use, const Sm90KvTile &tile, Value lane) {
+  auto f32 = b.getF32Type();
+  auto floatOf = [&](Value bits) { return LLVM::BitcastOp::create(b, loc, f32, bits); };
+  // pair: the bf16x2 word (lo in the low half), rounded toward zero: a
+  // finite term never becomes an infinity, and the remainders are exact.
+  auto pairRz = [&](Value lo, Value hi) {
+    Value v = NVVM::ConvertF32x2ToBF16x2Op::create(b, loc, VectorType::get({2}, b.getBF16Type()),
+                                                   hi, lo, Value(), NVVM::FPRoundingMode::RZ);
+    return LLVM::BitcastOp::create(b, loc, b.getI32Type(), v).getResult();
+  };
+  Value slab = o.add(kRing->slot(use), o.c32(1));
+  // A loop, one row at a time: unrolled, the rows' reads and parts took
+  // more than the producer's 40 registers.
+  auto rows = scf::ForOp::create(b, loc, index(o.c32(0)), index(o.c32(cfg.blockN / 32)),
+                                 index(o.c32(1)));
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(rows.getBody());
+    Value row = o.add(lane, o.mul(i32(rows.getInductionVar()), o.c32(32)));
+    Value x = hooks.kvTerm(tile.tag ? tile.tag : o.c32(0), row);
+    Value hiWord = pairRz(x, x);
+    Value hi = floatOf(o.shl(hiWord, o.c32(16)));
+    // An infinite term is its own hi part (its remainder would be NaN).
+    auto isF = [&](float v) -> Value {
+      return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x,
+                                   arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v)));
+    };
+    Value infinite = arith::OrIOp::create(b, loc, isF(INFINITY), isF(-INFINITY));
+    Value r1 = arith::SelectOp::create(b, loc, infinite,
+                                       arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f)),
+                                       arith::SubFOp::create(b, loc, x, hi));
+    Value midWord = pairRz(r1, r1);
+    Value r2 = arith::SubFOp::create(b, loc, r1, floatOf(o.shl(midWord, o.c32(16))));
+    Value w0 = o.lor(o.land(hiWord, o.c32(0xFFFF)), o.shl(midWord, o.c32(16)));
+    Value w1 = pairRz(r2, arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f)));
+    auto v2 = VectorType::get({2}, b.getI32Type());
+    Value vec = LLVM::PoisonOp::create(b, loc, v2);
+    vec = LLVM::InsertElementOp::create(b, loc, vec, w0, o.c32(0));
+    vec = LLVM::InsertElementOp::create(b, loc, vec, w1, o.c32(1));
+    LLVM::StoreOp::create(b, loc, vec, at(termsChunk(row, slab)), 8);
+  }
+  s.fenceProxyAsync();
+  NVVM::SyncWarpOp::create(b, loc, o.c32(-1));
+  ifThen(o.eq(lane, o.c32(0)), [&] { s.mbarrierArrive(kRing->full(use)); });
+}
+
 void Builder::producer() {
   s.setMaxRegisters(cfg.producerRegisters, /*increase=*/false);
   // Warp 0 runs the loop (all its lanes wait on the barriers, as the named
@@ -295,6 +392,24 @@ void Builder::producer() {
       return n;
     });
   });
+  if (!withTerms)
+    return;
+  // Warp 1: the K slots' kv terms, walking the same tiles.
+  ifThen(o.land(o.uge(tid, o.c32(32)), o.ult(tid, o.c32(64))), [&] {
+    Value lane = o.sub(tid, o.c32(32));
+    forWorkTiles(hooks.numWorkTiles(), [&](Value w, Value uses, Value) {
+      Value n = hooks.beginWorkTile(w, /*consumer=*/false).kvTiles;
+      auto loop = scf::ForOp::create(b, loc, index(o.c32(0)), index(n), index(o.c32(1)));
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value t = i32(loop.getInductionVar());
+      Value use = o.add(uses, t);
+      Sm90KvTile tile = hooks.kvTile(t);
+      kRing->acquire(use);
+      writeKvTerms(use, tile, lane);
+      return n;
+    });
+  });
 }
 
 SmallVector<Value> Builder::scores(Value use) {
@@ -305,7 +420,11 @@ SmallVector<Value> Builder::scores(Value use) {
     acc =
         s.wgmma(cfg.blockN, cfg.dtype, s.descriptorPlus(qDesc, L.q.kStepOffset(WgmmaMajor::K, ks)),
                 {}, s.descriptorPlus(kDesc, L.k.kStepOffset(WgmmaMajor::K, ks)), WgmmaMajor::K, acc,
-                WgmmaIssue{ks == 0, ks == steps - 1});
+                WgmmaIssue{ks == 0, ks == steps - 1 && !withTerms});
+  if (withTerms) // + ones · (hi, mid, lo) of each kv row: S plus its term
+    acc = s.wgmma(cfg.blockN, DType::BF16, qTermsDesc,
+                  {}, s.descriptorPlus(termsDesc, o.mul(o.add(kRing->slot(use), o.c32(1)), o.c32(32))),
+                  WgmmaMajor::K, acc, WgmmaIssue{false, true});
   return acc;
 }
 
@@ -543,6 +662,12 @@ void Builder::consumer() {
   // This warpgroup's 64 rows of Q.
   qDesc = s.descriptor(o.add(s.sharedAddress(smem), o.mul(consumerIdx, o.c32(64 * 128))), L.q,
                        WgmmaMajor::K);
+  if (withTerms) {
+    Value termsAddr = s.sharedAddress(at(o.c32(L.termsBase)));
+    termsDesc = s.descriptor(termsAddr, L.terms, WgmmaMajor::K);
+    qTermsDesc = s.descriptor(o.add(termsAddr, o.mul(consumerIdx, o.c32(64 * 128))), L.terms,
+                              WgmmaMajor::K);
+  }
   const int oValues = cfg.valueHeadDim / 2;
 
   if (!cfg.warpSpecialized)
@@ -612,7 +737,10 @@ void Builder::build(Value smemDeclared, Value qMapArg, Value kMapArg, Value vMap
   smem = LLVM::GEPOp::create(b, loc, smemDeclared.getType(), b.getI8Type(), smemDeclared,
                              ValueRange{pad});
   qFull = at(o.c32(L.barriers));
-  kRing = std::make_unique<TmaRing>(s, at(o.c32(L.kRing)), cfg.stages, cfg.consumers);
+  // With terms, a K slot is full once the producer's warp has also written
+  // its slab (a second arrival).
+  kRing = std::make_unique<TmaRing>(s, at(o.c32(L.kRing)), cfg.stages, cfg.consumers,
+                                    withTerms ? 2 : 1);
   vRing = std::make_unique<TmaRing>(s, at(o.c32(L.vRing)), cfg.stages, cfg.consumers);
   tid = o.trunc32(o.threadIdx());
 
@@ -622,6 +750,8 @@ void Builder::build(Value smemDeclared, Value qMapArg, Value kMapArg, Value vMap
     vRing->init();
     s.fenceMbarrierInit();
   });
+  if (withTerms)
+    initTerms();
   NVVM::Barrier0Op::create(b, loc);
 
   if (!cfg.warpSpecialized) {

@@ -17,7 +17,10 @@
 //     (named barriers), so that one's transform runs under the other's
 //     matrix work;
 //   - persistent: CTA c takes work tiles c, c + gridDim.x, ... (else one
-//     CTA per work tile).
+//     CTA per work tile);
+//   - kv terms (Sm90MainloopConfig::kvTerms with Sm90Hooks::kvTerm): the
+//     producer's second warp writes a term per kv row, in three bf16 parts,
+//     as one more k-step of K, and Q·Kᵀ adds it against ones.
 //
 // What the tiles are (coordinates, how many kv tiles, the transform, the
 // epilogue) comes from the kernel through Sm90Hooks, so the attention
@@ -104,6 +107,11 @@ struct Sm90Hooks {
   std::function<llvm::SmallVector<mlir::Value>()> qCoords;
   /// Kv tile `t` (i32) of the work tile begun last.
   std::function<Sm90KvTile(mlir::Value t)> kvTile;
+  /// With Sm90MainloopConfig::kvTerms, in the producer (every lane of its
+  /// first warp): the f32 term that S gets added for kv row `row` (i32,
+  /// 0..blockN-1) of the tile whose tag is `tag`, the same for every query
+  /// row. Empty: S is Q·Kᵀ alone.
+  std::function<mlir::Value(mlir::Value tag, mlir::Value row)> kvTerm;
   /// Once per consumer thread, before its first work tile (may be empty).
   std::function<void(const Sm90Thread &)> consumerSetup;
   /// bf16 only: the f32 factor, a power of two, that each consumer

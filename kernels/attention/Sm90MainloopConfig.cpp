@@ -10,7 +10,9 @@ Sm90SharedLayout::Sm90SharedLayout(const Sm90MainloopConfig &c) {
   vBytes = c.blockN * c.valueHeadDim * 2;
   kBase = qBytes;
   vBase = kBase + c.stages * kBytes;
-  barriers = vBase + c.stages * vBytes;
+  termsBase = vBase + c.stages * vBytes;
+  termsBytes = c.kvTerms ? kTermRows * 128 : 0;
+  barriers = termsBase + termsBytes;
   kRing = barriers + 8;             // after Q's mbarrier
   vRing = kRing + 16 * c.stages;    // a full and an empty mbarrier per slot
   tags = vRing + 16 * c.stages;
@@ -33,6 +35,10 @@ std::string Sm90MainloopConfig::unsupported() const {
            std::to_string(blockN);
   if (stages < 2 || stages > 4)
     return "the sm_90a mainloop takes 2 to 4 stages, not " + std::to_string(stages);
+  if (kvTerms && (!warpSpecialized || dtype != DType::BF16 || blockN > Sm90SharedLayout::kTermRows ||
+                  blockM() > Sm90SharedLayout::kTermRows || stages > 3))
+    return "the sm_90a mainloop's kv terms need warp specialization, bf16, at most 128 rows a "
+           "tile and at most 3 stages";
   if (consumers < 1 || consumers > 3)
     return "the sm_90a mainloop takes 1 to 3 consumer warpgroups, not " + std::to_string(consumers);
   if (pingPong && consumers != 2)

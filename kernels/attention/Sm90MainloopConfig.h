@@ -31,6 +31,13 @@ struct Sm90MainloopConfig {
   /// see through (Sm90Ops::wgmmaWaitPinned), so that the transform stays
   /// before it in the SASS too.
   bool pinnedWait = true;
+  /// Q·Kᵀ gets one more k-step of 16 (bf16): Q's side ones in its first
+  /// three columns, K's side written by the producer per kv row (the
+  /// kernel's Sm90Hooks::kvTerm, split into three bf16 parts), so S comes
+  /// out with the term added. Needs warp specialization, bf16, blockN <= 128
+  /// and at most 3 stages (the slab of Q and the K slots share one
+  /// swizzled [128 x 64] tile, 32 bytes a row each).
+  bool kvTerms = false;
   int producerRegisters = 40;
   int consumerRegisters = 232;
 
@@ -43,14 +50,20 @@ struct Sm90MainloopConfig {
   std::string unsupported() const;
 };
 
+/// The dynamic shared memory a CTA may take on sm_90 (227 KB).
+constexpr unsigned kSm90SharedLimitBytes = 227 * 1024;
+
 /// Byte offsets in the dynamic shared memory (from its start rounded up to
 /// 1024 bytes): Q [blockM x D], the K ring, the V ring (tiles of 16-bit
-/// elements, multiples of 1024 bytes), the mbarriers (Q's, the K ring's
+/// elements, multiples of 1024 bytes), with kvTerms the terms tile, the mbarriers (Q's, the K ring's
 /// full and empty ones, the V ring's), one i32 tag per K slot.
 struct Sm90SharedLayout {
   explicit Sm90SharedLayout(const Sm90MainloopConfig &c);
   int qBytes, kBytes, vBytes; ///< one tile of each
-  int kBase, vBase, barriers, kRing, vRing, tags, end;
+  /// With kvTerms: the terms tile [kTermRows x 64] (16 KB) after the V ring.
+  int termsBytes;
+  int kBase, vBase, termsBase, barriers, kRing, vRing, tags, end;
+  static constexpr int kTermRows = 128;
 };
 
 } // namespace flexjit

@@ -118,6 +118,10 @@ cl::opt<bool> noScaleInQueryArg(
     "no-scale-in-query", cl::sub(command), cl::cat(category),
     cl::desc("the sm_90a kernel multiplying each score by the scale rather than Q in shared "
              "memory (ablation; on by default where a call with the default scale takes it)"));
+cl::opt<bool> noKvTermArg(
+    "no-kv-term", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel calling a score mod of the form s + t(b, h, kv) on every score "
+             "rather than adding t in Q.K^T's last k-step (ablation)"));
 cl::opt<bool> uncheckedReadsArg(
     "unchecked-reads", cl::sub(command), cl::cat(category),
     cl::desc("the mods' buffer reads without bounds checks: what a call whose reads flexjit "
@@ -218,6 +222,7 @@ int attention() {
   techniques.lazyRescale = !noLazyRescaleArg;
   techniques.pinnedWait = !noPinnedWaitArg;
   techniques.scaleInQuery = !noScaleInQueryArg;
+  techniques.kvTermInGemm = !noKvTermArg;
   if (dtype != "bf16" && dtype != "f16")
     usage("--dtype must be bf16 or f16, not '" + dtype + "'");
   if (file.empty())
@@ -235,7 +240,8 @@ int attention() {
   const bool hopperOnly = !techniques.warpSpecialized || !techniques.pingPong ||
                           !techniques.intraOverlap || !techniques.persistent ||
                           !techniques.earlyReads || !techniques.lazyRescale ||
-                          !techniques.pinnedWait || !techniques.scaleInQuery;
+                          !techniques.pinnedWait || !techniques.scaleInQuery ||
+                          !techniques.kvTermInGemm;
   if (hopperOnly && !hopper)
     usage(std::string("the --no-... techniques are the sm_90a kernel's (--arch sm_90a without "
                       "--sm80") +
@@ -341,6 +347,7 @@ int attention() {
       hspec.techniques.lazyRescale &= techniques.lazyRescale;
       hspec.techniques.pinnedWait &= techniques.pinnedWait;
       hspec.techniques.scaleInQuery &= techniques.scaleInQuery;
+      hspec.techniques.kvTermInGemm &= techniques.kvTermInGemm;
       // What a call with the default scale, 1 / sqrt(D), compiles.
       fitSm90SpecToScale(hspec, float(1.0 / std::sqrt(double(headDim))));
       hspec.uncheckedReads = uncheckedReads;
@@ -386,7 +393,10 @@ int attention() {
              << (t.earlyReads ? "on" : "off") << ", lazy rescaling "
              << (t.lazyRescale ? "on" : "off") << ", pinned wait "
              << (t.pinnedWait && t.intraOverlap ? "on" : "off") << ", Q scaled in shared memory "
-             << (hspec.scaleInQuery ? "yes" : "no") << "\n";
+             << (hspec.scaleInQuery ? "yes" : "no") << ", kv term in the GEMM "
+             << (attentionSm90TakesKvTerm(hspec) ? "on (where the score mod is s + t(b, h, kv))"
+                                                   : "off")
+             << "\n";
       } else {
         text << "  " << spec.threads() << " threads (" << spec.warps() << " warps of "
              << spec.rowsPerWarp << " query rows), " << attentionSharedBytes(spec)

@@ -155,6 +155,11 @@ struct GpuCase {
   bool readsProof = true;
   /// options.sm90Techniques.scaleInQuery: false scales each score instead.
   bool scaleInQuery = true;
+  /// options.sm90Techniques.kvTermInGemm: false calls a score mod of the
+  /// form s + t(b, h, kv) on every score.
+  bool kvTermInGemm = true;
+  /// The bias buffer's values (empty: inputs()'s N(0, 1) ones), [Hq, KV].
+  std::vector<float> bias;
   /// Rows that must come out fully masked (0, LSE -inf): [0, deadRows) or,
   /// when negative, [Q + deadRows, Q).
   int deadRows = 0;
@@ -163,7 +168,9 @@ struct GpuCase {
 /// The inputs `c` reads, with buffers sized to the case (bias is [H, KV]).
 ModInputs caseInputs(const GpuCase &c) {
   ModInputs in = inputs().mods;
-  in.buffers["bias"] = BufferData{ScalarType::F32, inputs().bias.data(), {c.Hq, c.KV}};
+  in.buffers["bias"] = BufferData{ScalarType::F32, c.bias.empty() ? inputs().bias.data()
+                                                                   : c.bias.data(),
+                                  {c.Hq, c.KV}};
   return in;
 }
 
@@ -225,6 +232,7 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.options.kernelTemplate = c.kernelTemplate;
   req.options.sm90Techniques.readsProof = c.readsProof;
   req.options.sm90Techniques.scaleInQuery = c.scaleInQuery;
+  req.options.sm90Techniques.kvTermInGemm = c.kvTermInGemm;
   Result<BlockMaskHandle> bm = Error{ErrorKind::NotFound, "none"};
   if (c.explicitBlockMask) {
     BlockMaskRequest bmr;
@@ -591,6 +599,8 @@ TEST(AttentionGpu, ScaleInQueryIsExact) {
   c.score = "bias_2d";
   c.Q = c.KV = 333;
   c.bothTemplates = false;
+  // The kv term added by the GEMM rounds differently (AttentionGpu.KvTermInGemm).
+  c.kvTermInGemm = false;
   AttentionInfo info;
   runCase(c, &info);
   EXPECT_EQ(info.entry.find("_qs") != std::string::npos, deviceIsSm90()) << info.entry;
@@ -612,6 +622,58 @@ TEST(AttentionGpu, ScaleInQueryIsExact) {
   EXPECT_EQ(std::memcmp(outQ.storage(), outS.storage(), outQ.storageBytes()), 0)
       << infoQ.entry << " and " << infoS.entry << " differ";
   EXPECT_EQ(std::memcmp(lseQ.data(), lseS.data(), rows * 4), 0);
+}
+
+// A score mod s + bias[h, kv] with its reads proved in bounds: on the
+// sm_90a kernel the producer writes each kv row's bias as three bf16 parts
+// into one more k-step of K, and Q·Kᵀ adds it (docs/attention-hopper.md,
+// "Kv terms in the GEMM"). Against the f64 reference at D = 64, 128 and
+// 256, odd lengths, GQA, with biases that need all three parts (fractions
+// up to 2^9 + fraction), -inf (masked by the bias: a fully masked row included) and
+// +-1e30; and against the kernel that calls the mod per score.
+TEST(AttentionGpu, KvTermInGemm) {
+  REQUIRE_GPU();
+  for (int d : {64, 128, 256}) {
+    GpuCase c;
+    c.name = "d" + std::to_string(d) + " causal + bias_2d, kv term in the GEMM";
+    c.mask = "causal";
+    c.score = "bias_2d";
+    c.D = c.Dv = d;
+    c.Q = c.KV = 333;
+    c.Hq = 4;
+    c.Hkv = 2;
+    c.bothTemplates = d != 256;
+    // A power of two (the default at D = 64 and 256): S comes out of the
+    // GEMM scaled, which the term needs.
+    c.scale = 1.0f / 16;
+    std::mt19937 rng(d);
+    std::normal_distribution<float> normal;
+    c.bias.resize(size_t(c.Hq) * c.KV);
+    for (size_t i = 0; i < c.bias.size(); ++i) {
+      int kv = int(i % c.KV), h = int(i / c.KV);
+      float x = normal(rng) * (h == 1 ? 1048576.0f / 1048573.0f : 1.0f) + (h == 2 ? 300.0f : 0.0f);
+      if (kv % 7 == 3)
+        x = -INFINITY;
+      if (h == 3 && kv == 0)
+        x = -INFINITY; // causal row 0 of head 3: nothing allowed
+      if (h == 3 && kv == 5)
+        x = 1e30f;
+      if (h == 3 && kv == 6)
+        x = -1e30f;
+      c.bias[i] = x;
+    }
+    AttentionInfo info;
+    Errors on = runCase(c, &info);
+    EXPECT_EQ(info.entry.find("_nokt"), std::string::npos) << info.entry;
+    if (deviceIsSm90())
+      EXPECT_NE(info.entry.find("_nochk"), std::string::npos) << info.entry;
+    c.name += ", off";
+    c.kvTermInGemm = false;
+    Errors off = runCase(c, &info);
+    if (deviceIsSm90())
+      EXPECT_NE(info.entry.find("_nokt"), std::string::npos) << info.entry;
+    EXPECT_LE(on.out, 2 * off.out + 1e-3) << c.name;
+  }
 }
 
 // A block mask whose rows do about equal work (a sliding window of 1024

@@ -294,5 +294,54 @@ TEST(AttentionSm90Ptx, ProvedBufferReadsTakeTheReadOnlyPath) {
   }
 }
 
+TEST(AttentionSm90Ptx, KvTermIsAddedByTheGemm) {
+  // bias_2d (s + bias[h, kv]) with its reads proved in bounds and Q scaled
+  // in shared memory: the producer writes each kv row's bias as bf16 parts
+  // (cvt.rz), Q·Kᵀ takes one more k-step, and the consumers read no bias.
+  // With the technique off, or a score mod that reads q (alibi), or reads
+  // with bounds checks, the consumers call the mod as before. ptxas spills
+  // no more with it than without.
+  for (int d : {64, 128}) {
+    SCOPED_TRACE("d" + std::to_string(d));
+    AttentionSm90KernelSpec spec = maskedSpec(d, /*score=*/true);
+    spec.uncheckedReads = true;
+    fitSm90SpecToScale(spec, 1.0f / 16);
+    ASSERT_TRUE(spec.scaleInQuery);
+    struct Built {
+      std::string entry, ptx;
+    };
+    auto compile = [&](const char *score, const AttentionSm90KernelSpec &sp) {
+      auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), score, "causal", sp,
+                                                        "sm_90a");
+      EXPECT_TRUE(k.ok()) << (k.ok() ? "" : k.error().message);
+      return k.ok() ? Built{k->entry, k->ptx} : Built{};
+    };
+    Built on = compile("bias_2d", spec);
+    AttentionSm90KernelSpec offSpec = spec;
+    offSpec.techniques.kvTermInGemm = false;
+    Built off = compile("bias_2d", offSpec);
+    EXPECT_NE(off.entry.find("_nokt"), std::string::npos) << off.entry;
+    EXPECT_GE(count(on.ptx, "cvt.rz.bf16x2.f32"), 3);
+    EXPECT_EQ(count(off.ptx, "cvt.rz.bf16x2.f32"), 0);
+    EXPECT_GT(count(on.ptx, "wgmma.mma_async"), count(off.ptx, "wgmma.mma_async"));
+    EXPECT_LT(count(on.ptx, "ld.global.nc.b32"), count(off.ptx, "ld.global.nc.b32"));
+    EXPECT_EQ(count(compile("alibi", spec).ptx, "cvt.rz.bf16x2.f32"), 0);
+    AttentionSm90KernelSpec checked = spec;
+    checked.uncheckedReads = false;
+    EXPECT_EQ(count(compile("bias_2d", checked).ptx, "cvt.rz.bf16x2.f32"), 0);
+    if (testsupport::ptxasPath().empty())
+      continue;
+    auto spills = [](const Built &b) {
+      testsupport::PtxasRun r = testsupport::runPtxas(b.ptx, "sm_90a", b.entry);
+      EXPECT_TRUE(r.ok) << r.log;
+      return testsupport::ptxasSpillBytes(r.log, b.entry);
+    };
+    int withTerm = spills(on), without = spills(off);
+    EXPECT_LE(withTerm, without);
+    if (d == 64)
+      EXPECT_EQ(withTerm, 0);
+  }
+}
+
 } // namespace
 } // namespace flexjit::hoppertest
