@@ -113,6 +113,16 @@ private:
   /// done): the persistent loop over work tiles, in either role.
   template <class F> void forWorkTiles(Value count, F &&body);
 
+  /// In a producer warp: for each of the work tile's n kv tiles, its use
+  /// of the rings (from `uses` on) and where it comes from.
+  template <class F> void forKvTiles(Value n, Value uses, F &&body) {
+    auto loop = scf::ForOp::create(b, loc, index(o.c32(0)), index(n), index(o.c32(1)));
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = i32(loop.getInductionVar());
+    body(o.add(uses, t), hooks.kvTile(t));
+  }
+
   void producer();
   void consumer();
 
@@ -376,19 +386,13 @@ void Builder::producer() {
       ifThen(o.ne(done, o.c32(0)),
              [&] { s.namedBarrierSync(kQueryEmpty, 128 * cfg.consumers + 32); });
       ifThen(lane0, [&] { issueQ(); });
-      auto loop = scf::ForOp::create(b, loc, index(o.c32(0)), index(n), index(o.c32(1)));
-      {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPointToStart(loop.getBody());
-        Value t = i32(loop.getInductionVar());
-        Value use = o.add(uses, t);
-        Sm90KvTile tile = hooks.kvTile(t);
+      forKvTiles(n, uses, [&](Value use, const Sm90KvTile &tile) {
         // Each ring's slot once every consumer has read its previous tile.
         kRing->acquire(use);
         ifThen(lane0, [&] { issueK(use, tile, /*acquire=*/false); });
         vRing->acquire(use);
         ifThen(lane0, [&] { issueV(use, tile, /*acquire=*/false); });
-      }
+      });
       return n;
     });
   });
@@ -399,14 +403,10 @@ void Builder::producer() {
     Value lane = o.sub(tid, o.c32(32));
     forWorkTiles(hooks.numWorkTiles(), [&](Value w, Value uses, Value) {
       Value n = hooks.beginWorkTile(w, /*consumer=*/false).kvTiles;
-      auto loop = scf::ForOp::create(b, loc, index(o.c32(0)), index(n), index(o.c32(1)));
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(loop.getBody());
-      Value t = i32(loop.getInductionVar());
-      Value use = o.add(uses, t);
-      Sm90KvTile tile = hooks.kvTile(t);
-      kRing->acquire(use);
-      writeKvTerms(use, tile, lane);
+      forKvTiles(n, uses, [&](Value use, const Sm90KvTile &tile) {
+        kRing->acquire(use);
+        writeKvTerms(use, tile, lane);
+      });
       return n;
     });
   });
