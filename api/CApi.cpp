@@ -387,9 +387,9 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
     error = "kernel " + std::to_string(d.kernel) + " is not a template (0: flexjit's choice, 80, 90)";
     return false;
   }
-  if (d.sm90_off & ~511) {
+  if (d.sm90_off & ~1023) {
     error = "sm90_off " + std::to_string(d.sm90_off) +
-            " has bits that are no technique (FLEXJIT_SM90_OFF_*: 1, 2, 4, 8, 16, 32, 64, 128, 256)";
+            " has bits that are no technique (FLEXJIT_SM90_OFF_*: 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)";
     return false;
   }
   AttentionSm90Techniques &t = r.options.sm90Techniques;
