@@ -158,6 +158,34 @@ TEST(TemplateChoice, OptionsAndScale) {
     EXPECT_FALSE(checkAttentionSm90KernelSpec(f16).ok());
   }
 
+  // Room for a score mod's kv term in Q·Kᵀ: with Q scaled in shared memory,
+  // at most 3 stages and the technique on ("_nokt" off); the shared memory
+  // grows by the 16 KB terms tile.
+  {
+    AttentionRequest m = request(64);
+    m.scoreMod = "bias_2d";
+    Sm90Choice q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), 0.125f);
+    ASSERT_TRUE(q.spec) << q.whyNot;
+    EXPECT_TRUE(attentionSm90TakesKvTerm(*q.spec));
+    AttentionSm90KernelSpec off = *q.spec;
+    off.techniques.kvTermInGemm = false;
+    EXPECT_FALSE(attentionSm90TakesKvTerm(off));
+    EXPECT_NE(attentionSm90KernelName(off).find("_nokt"), std::string::npos);
+    EXPECT_EQ(attentionSm90SharedBytes(*q.spec), attentionSm90SharedBytes(off) + 16384);
+    AttentionSm90KernelSpec four = *q.spec;
+    four.stages = 4;
+    EXPECT_FALSE(attentionSm90TakesKvTerm(four));
+    EXPECT_TRUE(checkAttentionSm90KernelSpec(four).ok());
+    q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), 0.1f);
+    ASSERT_TRUE(q.spec) << q.whyNot;
+    EXPECT_FALSE(attentionSm90TakesKvTerm(*q.spec));
+    EXPECT_EQ(attentionSm90KernelName(*q.spec).find("_nokt"), std::string::npos);
+    m.options.sm90Techniques.kvTermInGemm = false;
+    q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), 0.125f);
+    ASSERT_TRUE(q.spec) << q.whyNot;
+    EXPECT_FALSE(attentionSm90TakesKvTerm(*q.spec));
+  }
+
   // A scale of 0 or below without a score mod: scaled scores, not the scale
   // folded into exp2.
   r = request(64);
