@@ -93,7 +93,7 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   s.blockSparse = !r.maskMod.empty() || r.blockMask != nullptr;
   // A block-sparse call runs one CTA per work tile unless its block mask's
   // rows do about equal work (the call decides, Attention.cpp).
-  s.techniques.persistent = !s.blockSparse;
+  s.techniques.persistent = s.techniques.persistent && !s.blockSparse;
   // The caller's switches turn techniques off; flexjit's own choice stays off.
   s.techniques.warpSpecialized &= o.sm90Techniques.warpSpecialized;
   s.techniques.pingPong &= o.sm90Techniques.pingPong;

@@ -192,7 +192,7 @@ struct AttentionSm90KernelSpec {
 bool attentionUsesSm90(const std::string &arch);
 
 /// flexjit's choice for these inputs on sm_90: blockN 128 (64 when D or Dv
-/// is 256), 2 stages, every technique on but persistence with a mask mod.
+/// is 256), 2 stages, every technique on but persistence with a mask mod or at D = Dv = 64.
 AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
                                                  bool hasScoreMod, bool hasMaskMod);
 

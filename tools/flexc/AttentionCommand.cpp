@@ -337,7 +337,8 @@ int attention() {
       hspec.blockSparse = !mask.empty() || blockSparse;
       // A block-sparse call gets the persistent grid where its block mask's
       // rows do about equal work (Session::attention).
-      hspec.techniques.persistent = !hspec.blockSparse || evenRowsArg;
+      hspec.techniques.persistent =
+          (hspec.techniques.persistent && !hspec.blockSparse) || evenRowsArg;
       // The switches turn techniques off; the runtime's choice stays off.
       hspec.techniques.warpSpecialized &= techniques.warpSpecialized;
       hspec.techniques.pingPong &= techniques.pingPong;

@@ -83,6 +83,11 @@ TEST(TemplateChoice, TilesForHeadDimsAndGivenMasks) {
   // (Attention.cpp). A given block mask without a mask mod is block-sparse.
   EXPECT_FALSE(narrow.spec->techniques.persistent);
   EXPECT_TRUE(d256.spec->techniques.persistent);
+  // Dense at D = 64: one CTA per work tile too (measured faster there).
+  Sm90Choice d64 = chooseAttentionSm90Spec(request(64), dims(64), nullptr, target("sm_90a"), 0.1f);
+  ASSERT_TRUE(d64.spec) << d64.whyNot;
+  EXPECT_FALSE(d64.spec->blockSparse);
+  EXPECT_FALSE(d64.spec->techniques.persistent);
   AttentionRequest given = request(64);
   BlockMaskHandle handle;
   given.blockMask = &handle;

@@ -297,7 +297,7 @@ TEST(SpecCheck, DenseKernelTakesNoMaskMod) {
   AttentionSm90KernelSpec h = defaultAttentionSm90Spec(DType::BF16, 64, 64, true, false);
   const std::string checked = h.tag();
   h.uncheckedReads = true;
-  EXPECT_EQ(h.tag(), "sm90_bf16_d64_dv64_n128_s2_nochk");
+  EXPECT_EQ(h.tag(), "sm90_bf16_d64_dv64_n128_s2_nochk_nopers");
   EXPECT_NE(h.tag(), checked);
 }
 
