@@ -146,7 +146,8 @@ private:
   /// The byte offset in the terms tile of (row, slab)'s first 16 bytes.
   Value termsChunk(Value row, Value slab);
   /// The producer's second warp (its own loop over the tiles: in the
-  /// first, the terms' registers made ptxas spill under the producer's 40),
+  /// first, beside the copies' state, the terms made ptxas spill 32 bytes
+  /// under the producer's 40 registers),
   /// once use n's K slot is acquired: tile `tile`'s kv terms (one a row,
   /// blockN / 32 rows a lane), three bf16 parts each (rounded toward zero,
   /// so hi + mid + lo is the f32 term exactly), into the slot's slab, then
@@ -337,8 +338,8 @@ void Builder::writeKvTerms(Value use, const Sm90KvTile &tile, Value lane) {
     return LLVM::BitcastOp::create(b, loc, b.getI32Type(), v).getResult();
   };
   Value slab = o.add(kRing->slot(use), o.c32(1));
-  // A loop, one row at a time: unrolled, the rows' reads and parts took
-  // more than the producer's 40 registers.
+  // A loop, one row at a time, so that few values are live in the
+  // producer's few registers.
   auto rows = scf::ForOp::create(b, loc, index(o.c32(0)), index(o.c32(cfg.blockN / 32)),
                                  index(o.c32(1)));
   {
