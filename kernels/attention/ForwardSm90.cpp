@@ -31,9 +31,9 @@ constexpr int64_t kL2HeadGroupBytes = int64_t(32) << 20;
 class ForwardSm90 {
 public:
   ForwardSm90(Emitter &e, const AttentionParams &P, const AttentionSm90KernelSpec &spec,
-              func::FuncOp score, func::FuncOp mask)
+              func::FuncOp score, func::FuncOp mask, bool kvTermInGemm)
       : e(e), P(P), spec(spec), scoreMod(score), maskMod(mask), kvLists(forwardKvLists(e, P)),
-        kvTermInGemm(sm90MainloopConfig(spec).kvTerms && scoreModAddsKvTerm(score)) {}
+        kvTermInGemm(kvTermInGemm) {}
 
   /// The mods' thread-private contexts: made at the kernel's entry, where
   /// LLVM keeps them in registers (an alloca elsewhere stays in memory).
@@ -236,7 +236,8 @@ mlir::gpu::GPUFuncOp buildAttentionSm90Kernel(mlir::gpu::GPUModuleOp gpuModule,
                                               const std::string &kernelName) {
   const AttentionParams &P = attentionSm90Params();
   Sm90MainloopConfig cfg = sm90MainloopConfig(spec);
-  if (cfg.kvTerms && attn::scoreModAddsKvTerm(scoreMod)) {
+  const bool kvTerm = cfg.kvTerms && attn::scoreModAddsKvTerm(scoreMod);
+  if (kvTerm) {
     // The producer's second warp walks the tiles and calls the score mod:
     // under 40 registers ptxas spilled there (4 bytes, bias_2d under causal
     // at D = 64); the consumers, which no longer call it, give 8.
@@ -249,7 +250,7 @@ mlir::gpu::GPUFuncOp buildAttentionSm90Kernel(mlir::gpu::GPUModuleOp gpuModule,
       gpuModule, kernelName, P, spec.dtype, cfg.threads(), /*sharedAlign=*/1024,
       [&](attn::Emitter &e, mlir::gpu::GPUFuncOp kernel) {
         configureSm90Kernel(kernel, cfg);
-        attn::ForwardSm90 fwd(e, P, spec, scoreMod, maskMod);
+        attn::ForwardSm90 fwd(e, P, spec, scoreMod, maskMod, kvTerm);
         fwd.makeModContexts();
         buildSm90Mainloop(e.b, e.loc, cfg, e.dynamicShared(), e.arg(P.qMap), e.arg(P.kMap),
                           e.arg(P.vMap), fwd.hooks());
