@@ -161,9 +161,10 @@ struct AttentionSm90KernelSpec {
   /// As AttentionKernelSpec::blockSparse: false walks every kv tile (no
   /// block mask, no mask mod).
   bool blockSparse = true;
-  /// Without a score mod: the scale applied inside exp2 (one fma a score),
-  /// which needs scale > 0; a call with another scale takes the kernel
-  /// without it ("_sc" in the tag).
+  /// The scale applied inside exp2 (one fma a score) where the scores come
+  /// out of the GEMM unscaled: without a score mod, and with one whose kv
+  /// term rides in the GEMM (divided by the scale). It needs scale > 0; a
+  /// call with another scale takes the kernel without it ("_sc" in the tag).
   bool scaleInSoftmax = true;
   /// As AttentionKernelSpec::uncheckedReads.
   bool uncheckedReads = false;
@@ -174,13 +175,13 @@ struct AttentionSm90KernelSpec {
   AttentionSm90Techniques techniques;
 
   /// Whether a call with this scale may run the kernel: scaleInSoftmax
-  /// without a score mod needs scale > 0 (the row maximum is taken before
-  /// scaling), scaleInQuery a power of two (scaleFitsQuery).
+  /// needs scale > 0 (the row maximum is taken before scaling),
+  /// scaleInQuery a power of two (scaleFitsQuery).
   bool acceptsScale(float scale) const;
 
   int threads() const { return techniques.warpSpecialized ? 384 : 256; }
   /// "sm90_bf16_d128_dv128_n128_s2" (+ "_dense"; + "_sc" for
-  /// scaleInSoftmax off without a score mod; + "_nochk" with unchecked
+  /// scaleInSoftmax off; + "_nochk" with unchecked
   /// reads; + "_nows", "_nopp", "_noov", "_nopers" for a technique switched
   /// off): part of the entry name and cache key.
   std::string tag() const;
@@ -213,7 +214,7 @@ bool scaleFitsQuery(float scale);
 
 /// flexjit's choice for a call's scale: scaleInQuery where the technique is
 /// on, the kernel has a score mod, the dtype is bf16 and scaleFitsQuery;
-/// scaleInSoftmax off where the scale is not positive (without a score mod).
+/// scaleInSoftmax off where the scale is not positive.
 void fitSm90SpecToScale(AttentionSm90KernelSpec &spec, float scale);
 
 /// An Error naming what is unsupported, or shared memory above the limit

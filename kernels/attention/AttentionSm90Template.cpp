@@ -13,13 +13,13 @@ std::string AttentionSm90KernelSpec::tag() const {
   return std::string("sm90_") + dtypeName(dtype) + "_d" + std::to_string(headDim) + "_dv" +
          std::to_string(valueHeadDim) + "_n" + std::to_string(blockN) + "_s" +
          std::to_string(stages) + (blockSparse ? "" : "_dense") +
-         (scaleInSoftmax || hasScoreMod ? "" : "_sc") + (scaleInQuery ? "_qs" : "") +
+         (scaleInSoftmax ? "" : "_sc") + (scaleInQuery ? "_qs" : "") +
          (uncheckedReads ? "_nochk" : "") +
          (t.warpSpecialized ? "" : "_nows") + (t.pingPong ? "" : "_nopp") +
          (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers") +
          (t.earlyReads ? "" : "_late") + (t.lazyRescale ? "" : "_eager") +
          (t.pinnedWait || !t.intraOverlap ? "" : "_unpinned") +
-         (t.kvTermInGemm || !scaleInQuery ? "" : "_nokt");
+         (t.kvTermInGemm || !hasScoreMod ? "" : "_nokt");
 }
 
 bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
@@ -27,7 +27,7 @@ bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
 bool AttentionSm90KernelSpec::acceptsScale(float scale) const {
   if (scaleInQuery)
     return scaleFitsQuery(scale);
-  return !scaleInSoftmax || hasScoreMod || scale > 0;
+  return !scaleInSoftmax || scale > 0;
 }
 
 bool scaleFitsQuery(float scale) {
@@ -90,13 +90,15 @@ Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   c.persistent = spec.techniques.persistent;
   c.earlyReads = spec.techniques.earlyReads;
   c.pinnedWait = spec.techniques.pinnedWait;
-  // The kv terms' k-step needs S to come out scaled (a term added before
-  // the scale would be scaled too) and a producer to write it; the slab is
-  // reserved where it fits, and used where the score mod has a kv term
+  // The kv terms' k-step adds t to S: S comes out scaled (scaleInQuery),
+  // or the softmax scales it, and t over the scale (the scale positive,
+  // scaleInSoftmax); and a producer writes it. The slab is reserved where it
+  // fits, and used where the score mod has a kv term
   // (kernels/attention/KvTerm.h), which the host does not see.
   Sm90MainloopConfig withTerms = c;
   withTerms.kvTerms = true;
-  if (spec.techniques.kvTermInGemm && spec.scaleInQuery && withTerms.unsupported().empty() &&
+  if (spec.techniques.kvTermInGemm && spec.hasScoreMod &&
+      (spec.scaleInQuery || spec.scaleInSoftmax) && withTerms.unsupported().empty() &&
       withTerms.sharedBytes() <= kSm90SharedLimitBytes)
     c = withTerms;
   return c;

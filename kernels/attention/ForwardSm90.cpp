@@ -149,12 +149,16 @@ private:
   /// The score mod's kv term for row `row` of the tile with `tag`: the mod
   /// at s = 0 (q = 0: the term does not read it), its kv clamped to
   /// KV_LEN - 1 as every mod call's (past KV_LEN the scores are masked).
+  /// Where Q is not scaled, S is q·k and the softmax scales it: the term is
+  /// added as t / scale (scale > 0: scaleInSoftmax).
   Value kvTerm(Value tag, Value row) {
     auto &ops = e.ops;
     Value kv = e.smin(ops.add(e.shr(tag, 1), row), ops.sub(e.kvLen, e.ci(1)));
-    return func::CallOp::create(e.b, e.loc, scoreMod,
-                                ValueRange{e.cf(0.0f), e.bIdx, e.hIdx, e.ci(0), kv, scoreCtx.ctx})
-        .getResult(0);
+    Value t = func::CallOp::create(e.b, e.loc, scoreMod,
+                                   ValueRange{e.cf(0.0f), e.bIdx, e.hIdx, e.ci(0), kv,
+                                              scoreCtx.ctx})
+                  .getResult(0);
+    return spec.scaleInQuery ? t : arith::DivFOp::create(e.b, e.loc, t, e.scale).getResult();
   }
 
   void consumerSetup(const Sm90Thread &th) {
@@ -195,7 +199,10 @@ private:
     }
     RowStats stats = statsOf(state);
     Value grew;
-    std::array<Value, 2> alpha = softmaxRowsBalanced(e, 0, s, stats, softmaxScale(e, mods),
+    // S in natural units (the mod's result, or q·k·scale + t) takes log2 e
+    // in exp2's fma; q·k + t / scale takes scale·log2 e.
+    Value scale = kvTermInGemm && !spec.scaleInQuery ? mods.scaleLog2 : softmaxScale(e, mods);
+    std::array<Value, 2> alpha = softmaxRowsBalanced(e, 0, s, stats, scale,
                                                      spec.techniques.lazyRescale ? &grew : nullptr);
     Sm90Step step;
     step.rowScaleNeeded = grew;

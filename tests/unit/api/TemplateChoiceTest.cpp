@@ -163,9 +163,9 @@ TEST(TemplateChoice, OptionsAndScale) {
     EXPECT_FALSE(checkAttentionSm90KernelSpec(f16).ok());
   }
 
-  // Room for a score mod's kv term in Q·Kᵀ: with Q scaled in shared memory,
-  // at most 3 stages and the technique on ("_nokt" off); the shared memory
-  // grows by the 16 KB terms tile.
+  // Room for a score mod's kv term in Q·Kᵀ: with Q scaled in shared memory
+  // or a positive scale for the softmax, at most 3 stages and the technique
+  // on ("_nokt" off); the shared memory grows by the 16 KB terms tile.
   {
     AttentionRequest m = request(64);
     m.scoreMod = "bias_2d";
@@ -183,7 +183,16 @@ TEST(TemplateChoice, OptionsAndScale) {
     EXPECT_TRUE(checkAttentionSm90KernelSpec(four).ok());
     q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), 0.1f);
     ASSERT_TRUE(q.spec) << q.whyNot;
+    EXPECT_FALSE(q.spec->scaleInQuery);
+    EXPECT_TRUE(attentionSm90TakesKvTerm(*q.spec));
+    EXPECT_TRUE(q.spec->acceptsScale(0.3f));
+    EXPECT_FALSE(q.spec->acceptsScale(-0.1f));
+    // A scale of 0 or below: the softmax cannot scale S after its maximum.
+    q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), -0.1f);
+    ASSERT_TRUE(q.spec) << q.whyNot;
     EXPECT_FALSE(attentionSm90TakesKvTerm(*q.spec));
+    EXPECT_TRUE(q.spec->acceptsScale(-0.1f));
+    EXPECT_NE(attentionSm90KernelName(*q.spec).find("_sc"), std::string::npos);
     EXPECT_EQ(attentionSm90KernelName(*q.spec).find("_nokt"), std::string::npos);
     m.options.sm90Techniques.kvTermInGemm = false;
     q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), 0.125f);

@@ -631,13 +631,23 @@ TEST(AttentionGpu, ScaleInQueryIsExact) {
 // 256, odd lengths, GQA, with biases that need all three parts (fractions
 // near 300 with every fraction bit set), -inf (masked by the bias: a fully
 // masked row included) and -60 / +60; and against the kernel that calls the
-// mod per score. (A score near 1e30 is beyond either template: the
-// softmax's fused exp2(x log2 e - m log2 e) rounds m log2 e by more than 1.)
+// mod per score. (A row whose largest score is about 1e9 or more is beyond
+// either template: docs/attention.md, "Range of scores".)
 TEST(AttentionGpu, KvTermInGemm) {
   REQUIRE_GPU();
-  for (int d : {64, 128, 256}) {
+  // A power of two (the default at D = 64 and 256): S comes out of the GEMM
+  // scaled (Q scaled in shared memory). D = 128's default, 1/sqrt(128), is
+  // not: S comes out as q·k + t / scale, and the softmax scales it.
+  struct Shape {
+    int d;
+    std::optional<double> scale;
+  };
+  for (Shape shape : {Shape{64, 1.0 / 16}, Shape{128, 1.0 / 16}, Shape{128, std::nullopt},
+                      Shape{256, 1.0 / 16}}) {
+    const int d = shape.d;
     GpuCase c;
-    c.name = "d" + std::to_string(d) + " causal + bias_2d, kv term in the GEMM";
+    c.name = "d" + std::to_string(d) + (shape.scale ? " scale 1/16" : " default scale") +
+             " causal + bias_2d, kv term in the GEMM";
     c.mask = "causal";
     c.score = "bias_2d";
     c.D = c.Dv = d;
@@ -645,9 +655,7 @@ TEST(AttentionGpu, KvTermInGemm) {
     c.Hq = 4;
     c.Hkv = 2;
     c.bothTemplates = d != 256;
-    // A power of two (the default at D = 64 and 256): S comes out of the
-    // GEMM scaled, which the term needs.
-    c.scale = 1.0f / 16;
+    c.scale = shape.scale;
     std::mt19937 rng(d);
     std::normal_distribution<float> normal;
     c.bias.resize(size_t(c.Hq) * c.KV);

@@ -218,12 +218,14 @@ TEST(AttentionSm90Ptx, EarlyReadsAreIssuedBeforeTheWaitForScores) {
   // (no check), a full tile's reads go between the wgmma issue and the wait
   // for S (flexjit-hoist-reads-above-waits): one per column of the thread's
   // fragment (blockN / 4 of them); the masked tiles' stay after it. Early
-  // reads off: none before any wait.
+  // reads off: none before any wait. (The kv term in the GEMM, off here,
+  // would take bias_2d's reads out of the consumers altogether.)
   for (int d : {64, 128})
     for (bool early : {true, false}) {
       AttentionSm90KernelSpec spec = maskedSpec(d, /*score=*/true);
       spec.uncheckedReads = true;
       spec.techniques.earlyReads = early;
+      spec.techniques.kvTermInGemm = false;
       auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "bias_2d", "causal", spec,
                                                         "sm_90a");
       ASSERT_TRUE(k.ok()) << k.error().message;
@@ -295,18 +297,27 @@ TEST(AttentionSm90Ptx, ProvedBufferReadsTakeTheReadOnlyPath) {
 }
 
 TEST(AttentionSm90Ptx, KvTermIsAddedByTheGemm) {
-  // bias_2d (s + bias[h, kv]) with its reads proved in bounds and Q scaled
-  // in shared memory: the producer writes each kv row's bias as bf16 parts
-  // (cvt.rz), Q·Kᵀ takes one more k-step, and the consumers read no bias.
-  // With the technique off, or a score mod that reads q (alibi), or reads
-  // with bounds checks, the consumers call the mod as before. ptxas spills
-  // no more with it than without.
-  for (int d : {64, 128}) {
-    SCOPED_TRACE("d" + std::to_string(d));
+  // bias_2d (s + bias[h, kv]) with its reads proved in bounds, Q scaled in
+  // shared memory (scale 1/16) or not (D = 128's default scale, where the
+  // producer divides the bias by the scale): the producer writes each kv
+  // row's bias as bf16 parts (cvt.rz), Q·Kᵀ takes one more k-step, and the
+  // consumers read no bias. With the technique off, or a score mod that
+  // reads q (alibi), or reads with bounds checks, the consumers call the mod
+  // as before. ptxas spills no more with it than without, and nothing at
+  // D = 64 or at D = 128 unscaled (44 bytes there without it).
+  struct Shape {
+    int d;
+    float scale;
+  };
+  for (Shape shape : {Shape{64, 1.0f / 16}, Shape{128, 1.0f / 16},
+                      Shape{128, float(1.0 / std::sqrt(128.0))}}) {
+    const int d = shape.d;
+    const bool inQuery = shape.scale == 1.0f / 16;
+    SCOPED_TRACE("d" + std::to_string(d) + (inQuery ? " _qs" : " scale in the softmax"));
     AttentionSm90KernelSpec spec = maskedSpec(d, /*score=*/true);
     spec.uncheckedReads = true;
-    fitSm90SpecToScale(spec, 1.0f / 16);
-    ASSERT_TRUE(spec.scaleInQuery);
+    fitSm90SpecToScale(spec, shape.scale);
+    ASSERT_EQ(spec.scaleInQuery, inQuery);
     struct Built {
       std::string entry, ptx;
     };
@@ -322,6 +333,7 @@ TEST(AttentionSm90Ptx, KvTermIsAddedByTheGemm) {
     Built off = compile("bias_2d", offSpec);
     EXPECT_NE(off.entry.find("_nokt"), std::string::npos) << off.entry;
     EXPECT_GE(count(on.ptx, "cvt.rz.bf16x2.f32"), 3);
+    EXPECT_EQ(count(on.ptx, "div.rn.f32") > 0, !inQuery);
     EXPECT_EQ(count(off.ptx, "cvt.rz.bf16x2.f32"), 0);
     EXPECT_GT(count(on.ptx, "wgmma.mma_async"), count(off.ptx, "wgmma.mma_async"));
     EXPECT_LT(count(on.ptx, "ld.global.nc.b32"), count(off.ptx, "ld.global.nc.b32"));
@@ -338,7 +350,7 @@ TEST(AttentionSm90Ptx, KvTermIsAddedByTheGemm) {
     };
     int withTerm = spills(on), without = spills(off);
     EXPECT_LE(withTerm, without);
-    if (d == 64)
+    if (d == 64 || !inQuery)
       EXPECT_EQ(withTerm, 0);
   }
 }
