@@ -109,9 +109,8 @@ private:
     body();
   }
 
-  /// The CTA's work tiles w < count (its own, or with a persistent grid a
-  /// snake over the rounds of gridDim tiles) carrying (kv uses, work tiles
-  /// done): the loop over work tiles, in either role.
+  /// for (w = first; w < count; w += stride) carrying (kv uses, work tiles
+  /// done): the persistent loop over work tiles, in either role.
   template <class F> void forWorkTiles(Value count, F &&body);
 
   /// In a producer warp: for each of the work tile's n kv tiles, its use
@@ -207,44 +206,18 @@ private:
 
 template <class F> void Builder::forWorkTiles(Value count, F &&body) {
   Value first = o.trunc32(o.blockIdx());
-  if (!cfg.persistent) {
-    // One work tile per CTA (a step of at least the count; scf.for needs a
-    // positive one).
-    Value stride = arith::MaxUIOp::create(b, loc, count, o.c32(1));
-    auto loop = scf::ForOp::create(b, loc, index(first), index(count), index(stride),
-                                   ValueRange{o.c32(0), o.c32(0)});
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value uses = loop.getRegionIterArgs()[0], done = loop.getRegionIterArgs()[1];
-    Value n = body(i32(loop.getInductionVar()), uses, done);
-    scf::YieldOp::create(b, loc, ValueRange{o.add(uses, n), o.add(done, o.c32(1))});
-    return;
-  }
-  // Persistent: in round k the G CTAs take work tiles kG .. kG + G - 1, CTA
-  // i the i-th of them in even rounds and the (G-1-i)-th in odd ones (a
-  // snake). The work tiles come longest first (Sm90Hooks::beginWorkTile), so
-  // a plain stride would give CTA 0 the longest of every round; the snake
-  // evens the sums out. In the last round some CTAs have none.
-  Value grid = o.trunc32(o.gridDim());
-  Value rounds = o.ceilDiv(count, grid);
-  Value mirrored = o.sub(o.sub(grid, o.c32(1)), first);
-  auto loop = scf::ForOp::create(b, loc, index(o.c32(0)), index(rounds), index(o.c32(1)),
+  // Not persistent: one work tile per CTA (a step of at least the count;
+  // scf.for needs a positive one).
+  Value stride = cfg.persistent ? o.trunc32(o.gridDim())
+                                : Value(arith::MaxUIOp::create(b, loc, count, o.c32(1)));
+  auto loop = scf::ForOp::create(b, loc, index(first), index(count), index(stride),
                                  ValueRange{o.c32(0), o.c32(0)});
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(loop.getBody());
-  Value k = i32(loop.getInductionVar());
+  Value w = i32(loop.getInductionVar());
   Value uses = loop.getRegionIterArgs()[0], done = loop.getRegionIterArgs()[1];
-  Value odd = o.trunc(b.getI1Type(), o.land(k, o.c32(1)));
-  Value w = o.add(o.mul(k, grid), o.select(odd, mirrored, first));
-  auto inRange = scf::IfOp::create(b, loc, TypeRange{o.i32(), o.i32()}, o.ult(w, count),
-                                   /*withElseRegion=*/true);
-  b.setInsertionPointToStart(inRange.thenBlock());
   Value n = body(w, uses, done);
   scf::YieldOp::create(b, loc, ValueRange{o.add(uses, n), o.add(done, o.c32(1))});
-  b.setInsertionPointToStart(inRange.elseBlock());
-  scf::YieldOp::create(b, loc, ValueRange{uses, done});
-  b.setInsertionPointAfter(inRange);
-  scf::YieldOp::create(b, loc, inRange.getResults());
 }
 
 void Builder::loadTile(Value dst, const SwizzledTile &tile, Value map, Value bar,
