@@ -131,9 +131,10 @@ struct AttentionSm90Techniques {
   /// commutes with every rounding of Q·Kᵀ (scaleFitsQuery says for which
   /// elements).
   bool scaleInQuery = true;
-  /// With scaleInQuery and a score mod that adds to the score a term of
-  /// (b, h, kv) only (`s + bias[h, kv]`): the producer evaluates the term
-  /// once per kv row and writes it, split into three bf16 parts, as a 16-wide
+  /// With a bf16 score mod that adds to the score a term of (b, h, kv) only
+  /// (`s + bias[h, kv]`) and a positive scale: the producer evaluates the
+  /// term once per kv row (divided by the scale unless Q is scaled in shared
+  /// memory) and writes it, split into three bf16 parts, as a 16-wide
   /// k-step of K in shared memory, and Q·Kᵀ gets one more k-step against
   /// constant ones, so S comes out of the wgmma with the term added and the
   /// consumers call no score mod (docs/attention-hopper.md, "Kv terms in
