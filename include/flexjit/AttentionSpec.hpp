@@ -164,8 +164,9 @@ struct AttentionSm90KernelSpec {
   bool blockSparse = true;
   /// The scale applied inside exp2 (one fma a score) where the scores come
   /// out of the GEMM unscaled: without a score mod, and with one whose kv
-  /// term rides in the GEMM (divided by the scale). It needs scale > 0; a
-  /// call with another scale takes the kernel without it ("_sc" in the tag).
+  /// term rides in the GEMM (divided by the scale). It needs scale > 0 (with
+  /// a score mod, in [2^-32, 2^32]: acceptsScale); a call with another
+  /// scale takes the kernel without it ("_sc" in the tag).
   bool scaleInSoftmax = true;
   /// As AttentionKernelSpec::uncheckedReads.
   bool uncheckedReads = false;
@@ -176,7 +177,8 @@ struct AttentionSm90KernelSpec {
   AttentionSm90Techniques techniques;
 
   /// Whether a call with this scale may run the kernel: scaleInSoftmax
-  /// needs scale > 0 (the row maximum is taken before scaling),
+  /// needs scale > 0 (the row maximum is taken before scaling), and with a
+  /// score mod (whose kv term is divided by it) scale in [2^-32, 2^32];
   /// scaleInQuery a power of two (scaleFitsQuery).
   bool acceptsScale(float scale) const;
 
@@ -215,7 +217,7 @@ bool scaleFitsQuery(float scale);
 
 /// flexjit's choice for a call's scale: scaleInQuery where the technique is
 /// on, the kernel has a score mod, the dtype is bf16 and scaleFitsQuery;
-/// scaleInSoftmax off where the scale is not positive.
+/// scaleInSoftmax off where acceptsScale says no.
 void fitSm90SpecToScale(AttentionSm90KernelSpec &spec, float scale);
 
 /// An Error naming what is unsupported, or shared memory above the limit

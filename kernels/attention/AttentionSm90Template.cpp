@@ -27,7 +27,15 @@ bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
 bool AttentionSm90KernelSpec::acceptsScale(float scale) const {
   if (scaleInQuery)
     return scaleFitsQuery(scale);
-  return !scaleInSoftmax || scale > 0;
+  if (!scaleInSoftmax)
+    return true;
+  // With a score mod the kv term rides in the GEMM as t / scale (its only
+  // use of scaleInSoftmax): within 2^±32, t / scale overflows only where t
+  // passes 7.9e28, far beyond the scores a row can take anyway
+  // (docs/attention.md, "Range of scores").
+  if (hasScoreMod)
+    return scale >= std::ldexp(1.0f, -32) && scale <= std::ldexp(1.0f, 32);
+  return scale > 0;
 }
 
 bool scaleFitsQuery(float scale) {

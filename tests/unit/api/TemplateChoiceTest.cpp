@@ -188,12 +188,15 @@ TEST(TemplateChoice, OptionsAndScale) {
     EXPECT_TRUE(q.spec->acceptsScale(0.3f));
     EXPECT_FALSE(q.spec->acceptsScale(-0.1f));
     // A scale of 0 or below: the softmax cannot scale S after its maximum.
-    q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), -0.1f);
-    ASSERT_TRUE(q.spec) << q.whyNot;
-    EXPECT_FALSE(attentionSm90TakesKvTerm(*q.spec));
-    EXPECT_TRUE(q.spec->acceptsScale(-0.1f));
-    EXPECT_NE(attentionSm90KernelName(*q.spec).find("_sc"), std::string::npos);
-    EXPECT_EQ(attentionSm90KernelName(*q.spec).find("_nokt"), std::string::npos);
+    // One outside 2^±32: t / scale could overflow. Both call the mod per score.
+    for (float odd : {-0.1f, 0.0f, 1e-20f, 1e20f}) {
+      q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), odd);
+      ASSERT_TRUE(q.spec) << q.whyNot;
+      EXPECT_FALSE(attentionSm90TakesKvTerm(*q.spec)) << odd;
+      EXPECT_TRUE(q.spec->acceptsScale(odd));
+      EXPECT_NE(attentionSm90KernelName(*q.spec).find("_sc"), std::string::npos) << odd;
+      EXPECT_EQ(attentionSm90KernelName(*q.spec).find("_nokt"), std::string::npos);
+    }
     m.options.sm90Techniques.kvTermInGemm = false;
     q = chooseAttentionSm90Spec(m, dims(64), nullptr, target("sm_90a"), 0.125f);
     ASSERT_TRUE(q.spec) << q.whyNot;
