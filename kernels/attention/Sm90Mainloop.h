@@ -108,7 +108,7 @@ struct Sm90Hooks {
   /// Kv tile `t` (i32) of the work tile begun last.
   std::function<Sm90KvTile(mlir::Value t)> kvTile;
   /// With Sm90MainloopConfig::kvTerms, in the producer (every lane of its
-  /// first warp): the f32 term that S gets added for kv row `row` (i32,
+  /// second warp): the f32 term that S gets added for kv row `row` (i32,
   /// 0..blockN-1) of the tile whose tag is `tag`, the same for every query
   /// row. Empty: S is Q·Kᵀ alone.
   std::function<mlir::Value(mlir::Value tag, mlir::Value row)> kvTerm;
