@@ -1,6 +1,7 @@
 #include "compiler/Pipelines.h"
 
 #include "compiler/backend/GridConstantParams.h"
+#include "compiler/backend/HoistLoopInvariantReads.h"
 #include "compiler/backend/HoistReadsAboveWaits.h"
 #include "compiler/backend/InlineMods.h"
 #include "compiler/backend/MathToNVVM.h"
@@ -58,6 +59,7 @@ void buildGpuPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options
   gpu.addPass(createMathToNVVMPass(math));
   gpu.addPass(createInlineModsPass());
   gpu.addPass(createHoistReadsAboveWaitsPass());
+  gpu.addPass(createHoistLoopInvariantReadsPass());
   gpu.addPass(mlir::createSCFToControlFlowPass());
   mlir::ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.indexBitwidth = 64;
@@ -86,6 +88,7 @@ void registerBackendPasses() {
     registerGridConstantParamsPass();
     registerInlineModsPass();
     registerHoistReadsAboveWaitsPass();
+    registerHoistLoopInvariantReadsPass();
     mlir::PassPipelineRegistration<>(
         "flexjit-cpu-to-llvm", "flexjit's CPU pipeline: lowered mods to the llvm dialect",
         [](mlir::OpPassManager &pm) { buildCpuPipeline(pm); });

@@ -30,6 +30,13 @@ constexpr int kGridConstantAlign = int(kTensorMapAlign);
 /// flexjit-inline-mods has made the mods' reads visible in the kernel.
 constexpr const char *kHoistReadsAboveAttr = "flexjit.hoist_reads_above";
 
+/// Unit attribute of an scf.for (a kv loop): the buffer reads in its body
+/// whose indices do not change in it (a mask's doc_id[q]) are read once
+/// before it, where it runs at all, by the GPU pipeline's
+/// flexjit-hoist-loop-invariant-reads pass
+/// (compiler/backend/HoistLoopInvariantReads.h).
+constexpr const char *kHoistInvariantReadsAttr = "flexjit.hoist_invariant_reads";
+
 /// !llvm.ptr (pointers and tensor maps), i32, i64 or f32.
 mlir::Type paramType(mlir::MLIRContext *ctx, ParamKind kind);
 

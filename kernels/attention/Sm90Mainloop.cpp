@@ -446,12 +446,12 @@ SmallVector<Value> Builder::accumulate(ArrayRef<Value> p, Value use, ArrayRef<Va
 
 void Builder::turnBegin() {
   if (cfg.pingPong)
-    s.namedBarrierSync(o.add(consumerIdx, o.c32(kTurn)), 256);
+    s.namedBarrierSync(o.eq(consumerIdx, o.c32(0)), kTurn, kTurn + 1, 256);
 }
 
 void Builder::turnEnd() {
   if (cfg.pingPong) // the other consumer's turn
-    s.namedBarrierArrive(o.sub(o.c32(kTurn + 1), consumerIdx), 256);
+    s.namedBarrierArrive(o.eq(consumerIdx, o.c32(0)), kTurn + 1, kTurn, 256);
 }
 
 void Builder::releaseBy(TmaRing &ring, Value use) {
@@ -495,6 +495,7 @@ SmallVector<Value>
 Builder::forCarrying(Value lb, Value ub, ArrayRef<Value> init,
                      const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body) {
   auto loop = scf::ForOp::create(b, loc, index(lb), index(ub), index(o.c32(1)), init);
+  loop->setAttr(kHoistInvariantReadsAttr, b.getUnitAttr());
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(loop.getBody());

@@ -1,6 +1,8 @@
 // SASS loops (SassLoops.h).
 #include "hopper/SassLoops.h"
 
+#include <algorithm>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <vector>
@@ -14,7 +16,7 @@ struct Instruction {
 };
 } // namespace
 
-SassKvLoop attentionKvLoop(const std::string &sass) {
+std::vector<SassKvLoop> attentionKvLoops(const std::string &sass) {
   // "        /*1f40*/                   HGMMA.64x128x16.F32.BF16 R24, ... ;"
   static const std::regex line(R"(^\s*/\*([0-9a-f]{4,})\*/\s+(.*?);)");
   static const std::regex branch(R"(\bBRA(?:\.U\.ANY)?\s+0x([0-9a-f]+))");
@@ -25,20 +27,36 @@ SassKvLoop attentionKvLoop(const std::string &sass) {
     if (std::regex_search(l, m, line))
       code.push_back({std::stoul(m[1].str(), nullptr, 16), m[2].str()});
   }
+  auto branchTarget = [](const std::string &text, unsigned long &target) {
+    std::smatch m;
+    if (!std::regex_search(text, m, branch))
+      return false;
+    target = std::stoul(m[1].str(), nullptr, 16);
+    return true;
+  };
   auto isQk = [](const std::string &t) {
     return t.find("HGMMA") != std::string::npos && t.find("tnspB") == std::string::npos;
   };
   auto isPv = [](const std::string &t) {
     return t.find("HGMMA") != std::string::npos && t.find("tnspB") != std::string::npos;
   };
-  SassKvLoop best;
-  unsigned long bestSpan = ~0ul;
-  for (const Instruction &i : code) {
-    std::smatch m;
-    if (!std::regex_search(i.text, m, branch))
+  struct Span {
+    unsigned long from, to;
+    SassKvLoop loop;
+  };
+  std::vector<Span> found;
+  for (size_t at = 0; at < code.size(); ++at) {
+    const Instruction &i = code[at];
+    unsigned long target;
+    if (!branchTarget(i.text, target) || target >= i.address)
       continue;
-    unsigned long target = std::stoul(m[1].str(), nullptr, 16);
-    if (target >= i.address || i.address - target >= bestSpan)
+    auto head = std::find_if(code.begin(), code.end(),
+                             [&](const Instruction &j) { return j.address == target; });
+    // A retry's jump back: the instruction before its target branches
+    // forward into the block that jumps back.
+    unsigned long retry;
+    if (head != code.begin() && head != code.end() && branchTarget(std::prev(head)->text, retry) &&
+        retry > target && retry <= i.address)
       continue;
     SassKvLoop loop;
     bool qk = false, pv = false;
@@ -60,11 +78,26 @@ SassKvLoop attentionKvLoop(const std::string &sass) {
       }
     if (qk && pv) {
       loop.found = true;
-      best = loop;
-      bestSpan = i.address - target;
+      found.push_back({target, i.address, loop});
     }
   }
-  return best;
+  // Innermost: holding no other such loop.
+  std::vector<SassKvLoop> loops;
+  for (const Span &s : found)
+    if (std::none_of(found.begin(), found.end(), [&](const Span &t) {
+          return &t != &s && s.from <= t.from && t.to <= s.to;
+        }))
+      loops.push_back(s.loop);
+  return loops;
+}
+
+SassKvLoop attentionKvLoop(const std::string &sass) {
+  std::vector<SassKvLoop> loops = attentionKvLoops(sass);
+  auto smallest = std::min_element(loops.begin(), loops.end(),
+                                   [](const SassKvLoop &a, const SassKvLoop &b) {
+                                     return a.instructions < b.instructions;
+                                   });
+  return smallest == loops.end() ? SassKvLoop() : *smallest;
 }
 
 } // namespace flexjit::hoppertest

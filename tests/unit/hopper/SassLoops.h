@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace flexjit::hoppertest {
 
@@ -19,9 +20,15 @@ struct SassKvLoop {
   int exp2UnderPv = 0;
 };
 
-/// The kv loop: the innermost loop (a backward branch and the instructions
+/// The kv loops: each innermost loop (a backward branch and the instructions
 /// it jumps over) that holds both a Q·Kᵀ wgmma (A from a descriptor) and a
-/// P·V wgmma (A from registers, B transposed).
+/// P·V wgmma (A from registers, B transposed), in address order. A kernel
+/// walking a block mask has two (the masked tiles', then the full ones').
+/// Not loops: the jumps back from the out-of-line retries of an mbarrier
+/// wait (ptxas places `TRYWAIT; @!P BRA retry; BRA back` after the kernel).
+std::vector<SassKvLoop> attentionKvLoops(const std::string &sass);
+
+/// The smallest of them (found false if there is none).
 SassKvLoop attentionKvLoop(const std::string &sass);
 
 } // namespace flexjit::hoppertest
