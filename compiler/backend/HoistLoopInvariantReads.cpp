@@ -1,6 +1,7 @@
 // See HoistLoopInvariantReads.h.
 #include "compiler/backend/HoistLoopInvariantReads.h"
 
+#include "compiler/backend/InvariantReads.h"
 #include "kernels/KernelFunc.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -14,12 +15,6 @@
 namespace flexjit {
 namespace {
 using namespace mlir;
-
-bool isInvariantRead(Operation *op) {
-  auto load = dyn_cast<LLVM::LoadOp>(op);
-  return load && load.getInvariant() && !load.getVolatile_() &&
-         load.getOrdering() == LLVM::AtomicOrdering::not_atomic;
-}
 
 /// Adds `root` and the ops of `body` it needs to `slice` if every one of
 /// them may leave the loop: free of memory effects, an invariant read or

@@ -1,6 +1,7 @@
 // See HoistReadsAboveWaits.h.
 #include "compiler/backend/HoistReadsAboveWaits.h"
 
+#include "compiler/backend/InvariantReads.h"
 #include "kernels/KernelFunc.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -12,12 +13,6 @@
 namespace flexjit {
 namespace {
 using namespace mlir;
-
-bool isInvariantRead(Operation *op) {
-  auto load = dyn_cast<LLVM::LoadOp>(op);
-  return load && load.getInvariant() && !load.getVolatile_() &&
-         load.getOrdering() == LLVM::AtomicOrdering::not_atomic;
-}
 
 /// `read` and the ops after `wait` in its block that it needs, in `slice`,
 /// if all of them may move above `wait`.
