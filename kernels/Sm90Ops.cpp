@@ -126,29 +126,6 @@ void asmStatement(OpBuilder &b, Location loc, const std::string &text,
 }
 } // namespace
 
-namespace {
-std::string eitherBarrier(const char *op, int ifTrue, int ifFalse, int threads) {
-  auto one = [&](const char *guard, int id) {
-    return std::string(guard) + " " + op + " " + std::to_string(id) + ", " +
-           std::to_string(threads) + ";\n";
-  };
-  return std::string("{\n.reg .pred p;\nsetp.ne.b32 p, $0, 0;\n") + one("@p", ifTrue) +
-         one("@!p", ifFalse) + "}";
-}
-} // namespace
-
-void Sm90Ops::namedBarrierSync(Value cond, int ifTrue, int ifFalse, int threads) {
-  Value flag = arith::ExtUIOp::create(b, loc, b.getI32Type(), cond);
-  asmStatement(b, loc, eitherBarrier("bar.sync", ifTrue, ifFalse, threads), "r,~{memory}",
-               ValueRange{flag});
-}
-
-void Sm90Ops::namedBarrierArrive(Value cond, int ifTrue, int ifFalse, int threads) {
-  Value flag = arith::ExtUIOp::create(b, loc, b.getI32Type(), cond);
-  asmStatement(b, loc, eitherBarrier("bar.arrive", ifTrue, ifFalse, threads), "r,~{memory}",
-               ValueRange{flag});
-}
-
 void Sm90Ops::bulkReduceAddF32(Value dst, Value src, int bytes) {
   // MLIR 22's NVVM dialect has the tensor (TMA) form of the reduction only.
   asmStatement(b, loc,

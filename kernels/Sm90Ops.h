@@ -137,12 +137,6 @@ struct Sm90Ops {
   /// The same with the barrier chosen at run time (i32).
   void namedBarrierSync(mlir::Value id, int threads);
   void namedBarrierArrive(mlir::Value id, int threads);
-  /// The same on barrier `ifTrue` where `cond` (i1, the same in the whole
-  /// warp) holds, else `ifFalse`: two predicated instructions with
-  /// immediate ids, so that no register holds an id across a loop (ptxas
-  /// spilled a run-time id computed before the kv loop).
-  void namedBarrierSync(mlir::Value cond, int ifTrue, int ifFalse, int threads);
-  void namedBarrierArrive(mlir::Value cond, int ifTrue, int ifFalse, int threads);
   /// True in one lane of the warp (elect.sync).
   mlir::Value electOne();
   /// `v` (i32) as lane 0 of the warp has it (shfl.sync.idx): for a value

@@ -446,12 +446,12 @@ SmallVector<Value> Builder::accumulate(ArrayRef<Value> p, Value use, ArrayRef<Va
 
 void Builder::turnBegin() {
   if (cfg.pingPong)
-    s.namedBarrierSync(o.eq(consumerIdx, o.c32(0)), kTurn, kTurn + 1, 256);
+    s.namedBarrierSync(o.add(consumerIdx, o.c32(kTurn)), 256);
 }
 
 void Builder::turnEnd() {
   if (cfg.pingPong) // the other consumer's turn
-    s.namedBarrierArrive(o.eq(consumerIdx, o.c32(0)), kTurn + 1, kTurn, 256);
+    s.namedBarrierArrive(o.sub(o.c32(kTurn + 1), consumerIdx), 256);
 }
 
 void Builder::releaseBy(TmaRing &ring, Value use) {
