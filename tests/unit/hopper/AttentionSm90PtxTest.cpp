@@ -9,6 +9,8 @@
 #include "support/Ptxas.h"
 #include "support/SharedCompiler.h"
 
+#include "runtime/support/ThreadPool.hpp"
+
 #include "flexjit/AttentionSpec.hpp"
 
 #include <gtest/gtest.h>
@@ -59,7 +61,7 @@ bool modsReadBuffers(const std::string &score, const std::string &mask) {
 /// The instantiation the runtime runs for these mods and head dim, with the
 /// buffer reads checked or (`unchecked`: proved in bounds) not.
 Assembled chosenKernel(const std::string &score, const std::string &mask, int d,
-                       bool unchecked = false) {
+                       bool unchecked = false, Compiler &compiler = sharedTestCompiler()) {
   AttentionSm90KernelSpec spec =
       defaultAttentionSm90Spec(DType::BF16, d, d, !score.empty(), !mask.empty());
   spec.blockSparse = !mask.empty();
@@ -68,7 +70,7 @@ Assembled chosenKernel(const std::string &score, const std::string &mask, int d,
   fitSm90SpecToScale(spec, float(1.0 / std::sqrt(double(d))));
   fitSm90TechniquesToReads(spec, modsReadBuffers(score, mask));
   Assembled a;
-  auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), score, mask, spec, "sm_90a");
+  auto k = compiler.attentionSm90Kernel(exampleMods(), score, mask, spec, "sm_90a");
   EXPECT_TRUE(k.ok()) << (k.ok() ? "" : k.error().message);
   if (!k.ok())
     return a;
@@ -165,6 +167,13 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
   struct Mods {
     const char *score, *mask;
   };
+  struct Job {
+    std::string score, mask;
+    int d;
+    bool unchecked;
+    Assembled a;
+  };
+  std::vector<Job> jobs;
   for (Mods m : {Mods{"", ""}, Mods{"", "causal"}, Mods{"", "sliding_window"},
                  Mods{"", "prefix_lm"}, Mods{"", "document"}, Mods{"", "document_causal"},
                  Mods{"", "dilated_sliding_window"}, Mods{"", "global_tokens"},
@@ -177,35 +186,47 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
                  Mods{"alibi", "document"}, Mods{"softcap", "document_causal"},
                  Mods{"bias_2d", "natten"}})
     for (int d : {64, 128, 256})
-      for (bool unchecked : {false, true}) {
-        const std::string score = m.score, mask = m.mask;
-        if (unchecked && !modsReadBuffers(score, mask))
-          continue; // the same kernel
-        Assembled a = chosenKernel(m.score, m.mask, d, unchecked);
-        SCOPED_TRACE(a.entry);
-        EXPECT_TRUE(a.run.ok) << a.run.log;
-        EXPECT_EQ(count(a.run.log, "warning"), 0) << a.run.log;
-        if (a.run.sass.empty())
-          continue;
-        std::vector<SassKvLoop> loops = attentionKvLoops(a.run.sass);
-        EXPECT_EQ(loops.size(), a.spec.blockSparse ? 2u : 1u);
-        // Measured with ptxas 13.0 at the default tiles: no kv loop keeps a
-        // value in local memory, but bias_2d's with checked reads at D = 256
-        // (6 accesses: wgmma descriptors, uniform values ptxas spills through
-        // the threads' registers; docs/attention-hopper.md, "Local memory").
-        const int allowed = score == "bias_2d" && d == 256 && !unchecked ? 6 : 0;
-        for (const SassKvLoop &loop : loops) {
-          EXPECT_LE(loop.localAccesses, allowed)
-              << loop.localAccesses << " local-memory accesses in a kv loop of "
-              << loop.instructions << " instructions";
-          std::printf("  %-66s blockN %3d %s: stack %3d bytes, kv loop %4d instructions, %d of "
-                      "them local-memory accesses\n",
-                      a.entry.c_str(), a.spec.blockN,
-                      a.spec.techniques.intraOverlap ? "overlapped" : "sequential",
-                      testsupport::ptxasStackBytes(a.run.log, a.entry), loop.instructions,
-                      loop.localAccesses);
-        }
-      }
+      for (bool unchecked : {false, true})
+        if (!unchecked || modsReadBuffers(m.score, m.mask)) // else the same kernel
+          jobs.push_back({m.score, m.mask, d, unchecked, {}});
+  // Compiled and assembled in parallel (a Compiler per thread: one may not
+  // be shared), checked in order.
+  rt::parallelFor(int64_t(jobs.size()), 8, [&](int64_t i) {
+    thread_local std::unique_ptr<Compiler> compiler = [] {
+      auto c = Compiler::create();
+      return c.ok() ? std::move(c.value()) : std::unique_ptr<Compiler>();
+    }();
+    Job &j = jobs[size_t(i)];
+    if (compiler)
+      j.a = chosenKernel(j.score, j.mask, j.d, j.unchecked, *compiler);
+  });
+  for (const Job &j : jobs) {
+    const Assembled &a = j.a;
+    SCOPED_TRACE(a.entry.empty() ? j.score + "+" + j.mask : a.entry);
+    ASSERT_FALSE(a.entry.empty()) << "not compiled";
+    EXPECT_TRUE(a.run.ok) << a.run.log;
+    EXPECT_EQ(count(a.run.log, "warning"), 0) << a.run.log;
+    if (a.run.sass.empty())
+      continue;
+    std::vector<SassKvLoop> loops = attentionKvLoops(a.run.sass);
+    EXPECT_EQ(loops.size(), a.spec.blockSparse ? 2u : 1u);
+    // Measured with ptxas 13.0 at the default tiles: no kv loop keeps a
+    // value in local memory, but bias_2d's with checked reads at D = 256
+    // (6 accesses: wgmma descriptors, uniform values ptxas spills through
+    // the threads' registers; docs/attention-hopper.md, "Local memory").
+    const int allowed = j.score == "bias_2d" && j.d == 256 && !j.unchecked ? 6 : 0;
+    for (const SassKvLoop &loop : loops) {
+      EXPECT_LE(loop.localAccesses, allowed)
+          << loop.localAccesses << " local-memory accesses in a kv loop of " << loop.instructions
+          << " instructions";
+      std::printf("  %-66s blockN %3d %s: stack %3d bytes, kv loop %4d instructions, %d of "
+                  "them local-memory accesses\n",
+                  a.entry.c_str(), a.spec.blockN,
+                  a.spec.techniques.intraOverlap ? "overlapped" : "sequential",
+                  testsupport::ptxasStackBytes(a.run.log, a.entry), loop.instructions,
+                  loop.localAccesses);
+    }
+  }
   if (testsupport::cuobjdumpPath().empty())
     GTEST_SKIP() << "cuobjdump was not found at configure time: SASS not checked";
 }
