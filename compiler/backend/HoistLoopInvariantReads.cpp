@@ -66,8 +66,24 @@ bool reportSlice(LLVM::StoreOp store, Block *body, llvm::SetVector<Operation *> 
   return invariantSlice(store, body, slice, {store.getOperation(), old.getOperation()});
 }
 
+/// Whether the guard's untaken branch can yield a value of type `t`.
+bool hasUnusedValue(Type t) { return LLVM::isCompatibleType(t) || isa<IndexType>(t); }
+
+/// A value of type `t` for the guard's untaken branch (nothing reads it):
+/// poison, which LLVM folds away, or 0 for an index.
+Value unusedValue(OpBuilder &b, Location loc, Type t) {
+  if (LLVM::isCompatibleType(t))
+    return LLVM::PoisonOp::create(b, loc, t);
+  return arith::ConstantOp::create(b, loc, b.getZeroAttr(t));
+}
+
 void hoistOutOf(scf::ForOp loop) {
   Block *body = loop.getBody();
+  // Constants first, before the loop (not into the guard): the reads'
+  // address computations use them, and so may the loop.
+  for (Operation &op : llvm::make_early_inc_range(body->without_terminator()))
+    if (op.hasTrait<OpTrait::ConstantLike>())
+      op.moveBefore(loop);
   llvm::SetVector<Operation *> slice;
   for (Operation &op : body->without_terminator())
     if (isInvariantRead(&op))
@@ -87,8 +103,11 @@ void hoistOutOf(scf::ForOp loop) {
       if (llvm::any_of(r.getUsers(), [&](Operation *u) { return !slice.contains(u); }))
         escaping.push_back(r);
   SmallVector<Type> types;
-  for (Value v : escaping)
+  for (Value v : escaping) {
+    if (!hasUnusedValue(v.getType()))
+      return; // no value for the untaken branch: the loop keeps its reads
     types.push_back(v.getType());
+  }
 
   OpBuilder b(loop);
   Location loc = loop.getLoc();
@@ -104,7 +123,7 @@ void hoistOutOf(scf::ForOp loop) {
   b.setInsertionPointToEnd(guard.elseBlock());
   SmallVector<Value> unused;
   for (Type t : types)
-    unused.push_back(LLVM::PoisonOp::create(b, loc, t));
+    unused.push_back(unusedValue(b, loc, t));
   scf::YieldOp::create(b, loc, unused);
   for (auto [inner, outer] : llvm::zip(escaping, guard.getResults()))
     inner.replaceUsesWithIf(outer, [&](OpOperand &use) {

@@ -17,8 +17,13 @@
 // `scf.if (lower bound < upper bound)` just before the loop: they run once,
 // and only when the loop runs at least once, so a read runs exactly when
 // it would have (only earlier and once), and an invariant load reads the
-// same value wherever it runs. Reads inside a region (a bounds-checked
-// read's scf.if) stay. The marks are removed.
+// same value wherever it runs. A read's out-of-bounds report
+// (convert-flex-to-func's local report: `store (select %failed, %word,
+// (load %error)), %error`) whose operands do not change in the loop moves
+// with it: the error word then holds a report exactly when it would have
+// (when several reads fail, which one it names may differ). Reads inside a
+// region (a bounds-checked read's scf.if) stay. The body's constants move
+// before the loop. The marks are removed.
 //
 // Run after flexjit-inline-mods (the reads are in the mods' bodies until
 // then) and before scf is lowered to branches.

@@ -6,6 +6,8 @@
 // RUN: %flex-opt %s --flexjit-hoist-loop-invariant-reads | FileCheck %s
 
 // CHECK-LABEL: gpu.func @k
+// The body's constant: before the loop, outside the guard.
+// CHECK: %[[C12:.*]] = arith.constant 12 : i64
 // CHECK: %[[RUNS:.*]] = arith.cmpi slt, %[[LB:.*]], %[[UB:.*]] : index
 // CHECK-NEXT: %[[H:.*]]:{{[0-9]+}} = scf.if %[[RUNS]]
 // The row's read: its address, the load, and its report.
@@ -16,7 +18,7 @@
 // CHECK: %[[NEW:.*]] = arith.select %{{.*}}, %{{.*}}, %[[OLD]] : i64
 // CHECK: llvm.store %[[NEW]], %arg2 : i64, !llvm.ptr
 // The row's address stays in use in the loop (by the read in a region).
-// CHECK: scf.yield %[[ROWP]], %[[ROW]]
+// CHECK: scf.yield %[[ROWP]], %[[ROW]] : !llvm.ptr, i32
 // CHECK: } else {
 // CHECK: llvm.mlir.poison : i32
 // CHECK: scf.for
@@ -26,6 +28,7 @@
 // CHECK: arith.index_cast %{{.*}} : index to i64
 // CHECK: llvm.load %{{.*}} invariant : !llvm.ptr -> i32
 // CHECK: llvm.load %arg2 : !llvm.ptr -> i64
+// CHECK: arith.shli %{{.*}}, %[[C12]] : i64
 // CHECK: llvm.store
 // CHECK: scf.if
 // CHECK: llvm.load %[[H]]#0 invariant
@@ -53,7 +56,9 @@ module attributes {gpu.container_module} {
         %dq = llvm.load %qsafe invariant : !llvm.ptr -> i32
         %qout = arith.cmpi uge, %q, %n : i64
         %qold = llvm.load %error : !llvm.ptr -> i64
-        %qword = arith.ori %q, %one : i64
+        %c12 = arith.constant 12 : i64
+        %qshift = arith.shli %q, %c12 : i64
+        %qword = arith.ori %qshift, %one : i64
         %qnew = arith.select %qout, %qword, %qold : i64
         llvm.store %qnew, %error : i64, !llvm.ptr
         // doc[kv]: kv is the induction variable.
@@ -64,7 +69,8 @@ module attributes {gpu.container_module} {
         %dk = llvm.load %ksafe invariant : !llvm.ptr -> i32
         %kout = arith.cmpi uge, %kv, %n : i64
         %kold = llvm.load %error : !llvm.ptr -> i64
-        %knew = arith.select %kout, %kv, %kold : i64
+        %kword = arith.shli %kv, %c12 : i64
+        %knew = arith.select %kout, %kword, %kold : i64
         llvm.store %knew, %error : i64, !llvm.ptr
         // In a region: stays.
         %x = scf.if %c -> (i32) {
