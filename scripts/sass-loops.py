@@ -7,10 +7,13 @@ hold, for a change to its PTX (docs/attention-hopper.md reads these figures).
   python3 scripts/sass-loops.py FILE.sass     reads `cuobjdump -sass` output
 
 For each loop (a backward branch) of 10 instructions or more, shortest first: its address
-range, instruction count and most frequent opcodes. For the kv loop (the shortest loop that issues both the QK^T HGMMA and the
-P.V one, `tnspB`): its local-memory accesses (LDL/STL), the MUFU.EX2 between the two waits
-(`WARPGROUP.DEPBAR.LE gsb0, 0x1` and `0x0`: the softmax under P.V), and the order of its
-barriers, waits, HGMMA batches and global loads. Tools: ptxas and cuobjdump from PATH, else
+range, instruction count and most frequent opcodes. For each kv loop (an innermost loop that
+issues both the QK^T HGMMA and the P.V one, `tnspB`; a kernel walking a block mask has two, the
+masked tiles' and the full ones'): its local-memory accesses (LDL/STL), the MUFU.EX2 between
+the two waits (`WARPGROUP.DEPBAR.LE gsb0, 0x1` and `0x0`: the softmax under P.V), and the
+order of its barriers, waits, HGMMA batches and global loads. Not loops: the jumps back from the
+out-of-line retries of an mbarrier wait (`TRYWAIT; @!P BRA retry; BRA back`), as in
+tests/unit/hopper/SassLoops.cpp. Tools: ptxas and cuobjdump from PATH, else
 $CUDA_HOME/bin, else /usr/local/cuda/bin, else .deps/cuda-cuobjdump (scripts/bootstrap.sh).
 """
 import collections
@@ -64,11 +67,18 @@ def main():
         sys.exit(__doc__)
     code = [(int(m.group(1), 16), m.group(2).strip())
             for m in map(INSTR.match, sass_of(sys.argv[1]).splitlines()) if m]
+    index = {a: i for i, (a, _) in enumerate(code)}
     loops = []
     for addr, text in code:
         m = BRANCH.search(text)
         if m and int(m.group(1), 16) < addr:
             start = int(m.group(1), 16)
+            # A retry's jump back: the instruction before its target branches
+            # forward into the block that jumps back.
+            before = index.get(start, 0) - 1
+            retry = BRANCH.search(code[before][1]) if before >= 0 else None
+            if retry and start < int(retry.group(1), 16) <= addr:
+                continue
             loops.append((start, addr, [t for a, t in code if start <= a <= addr]))
     if not loops:
         sys.exit("sass-loops: no loop in this SASS")
@@ -84,10 +94,15 @@ def main():
         print(f"loop {start:#x}-{end:#x}: {len(body)} instructions ({common})")
     kv = [l for l in loops
           if any("HGMMA" in t and "tnspB" not in t for t in l[2]) and any("tnspB" in t for t in l[2])]
+    kv = [l for l in kv if not any(o is not l and l[0] <= o[0] and o[1] <= l[1] for o in kv)]
     if not kv:
         print("no kv loop (no loop with both GEMMs)")
         return
-    start, end, body = kv[0]
+    for start, end, body in sorted(kv):
+        kv_loop(start, end, body)
+
+
+def kv_loop(start, end, body):
     local = sum(1 for t in body if opcode(t).startswith(("LDL", "STL")))
     under, ex2 = False, 0
     for t in body:
