@@ -111,8 +111,10 @@ void hoistOutOf(scf::ForOp loop) {
 
   OpBuilder b(loop);
   Location loc = loop.getLoc();
-  Value runs = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, loop.getLowerBound(),
-                                     loop.getUpperBound());
+  // The loop's own comparison: it runs at least once where lb < ub.
+  Value runs = arith::CmpIOp::create(
+      b, loc, loop.getUnsignedCmp() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
+      loop.getLowerBound(), loop.getUpperBound());
   auto guard = scf::IfOp::create(b, loc, types, runs, /*withElseRegion=*/true);
   // The then-block's yield comes last: the slice moves before it.
   b.setInsertionPointToEnd(guard.thenBlock());

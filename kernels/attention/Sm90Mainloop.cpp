@@ -490,7 +490,8 @@ Value Builder::rowScaleNeededInWarp(const Sm90Step &step) {
 }
 
 /// for (t = lb; t < ub; ++t) carrying `init`: `body(t, carried)` returns
-/// the next values; the loop's results come back.
+/// the next values; the loop's results come back. A kv loop: its reads that
+/// do not change in it are read before it (kHoistInvariantReadsAttr).
 SmallVector<Value>
 Builder::forCarrying(Value lb, Value ub, ArrayRef<Value> init,
                      const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body) {

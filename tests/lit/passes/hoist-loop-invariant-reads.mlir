@@ -36,6 +36,13 @@
 // CHECK: arith.cmpi eq, %[[H]]#1, %{{.*}} : i32
 // CHECK: gpu.return
 
+// A loop comparing its bounds unsigned: so does the guard.
+// CHECK-LABEL: gpu.func @unsigned_loop
+// CHECK: arith.cmpi ult, %{{.*}}, %{{.*}} : index
+// CHECK-NEXT: scf.if
+// CHECK: llvm.load %{{.*}} invariant
+// CHECK: scf.for unsigned
+
 // An unmarked loop keeps its reads.
 // CHECK-LABEL: gpu.func @unmarked
 // CHECK-NOT: scf.if
@@ -89,6 +96,17 @@ module attributes {gpu.container_module} {
         scf.yield %next : i64
       } {flexjit.hoist_invariant_reads}
       llvm.store %r, %out : i64, !llvm.ptr
+      gpu.return
+    }
+    gpu.func @unsigned_loop(%out: !llvm.ptr, %doc: !llvm.ptr, %lb: index, %ub: index) kernel {
+      %c1 = arith.constant 1 : index
+      %zero = arith.constant 0 : i32
+      %r = scf.for unsigned %t = %lb to %ub step %c1 iter_args(%acc = %zero) -> (i32) {
+        %d = llvm.load %doc invariant : !llvm.ptr -> i32
+        %next = arith.addi %acc, %d : i32
+        scf.yield %next : i32
+      } {flexjit.hoist_invariant_reads}
+      llvm.store %r, %out : i32, !llvm.ptr
       gpu.return
     }
     gpu.func @unmarked(%out: !llvm.ptr, %doc: !llvm.ptr, %lb: index, %ub: index) kernel {
