@@ -62,6 +62,9 @@ CASES = {
     "softcap_causal": ("causal", "softcap"),
     # A score mod reading a 2-D captured f32 buffer (a learned bias per head and key).
     "bias_2d_causal": ("causal", "bias_2d"),
+    # Soft-capped ALiBi under a document mask: two buffers and a tanh a score
+    # (the pair whose kv loop held the most in local memory).
+    "soft_alibi_document": ("document", "soft_alibi"),
 }
 
 
@@ -302,6 +305,7 @@ def main(argv=None):
         "alibi": lambda s, b, h, q, kv: s + slopes[h] * (kv - q),
         "softcap": lambda s, b, h, q, kv: SOFTCAP * torch.tanh(s / SOFTCAP),
         "bias_2d": lambda s, b, h, q, kv: s + bias[h, kv],
+        "soft_alibi": lambda s, b, h, q, kv: SOFTCAP * torch.tanh((s + slopes[h] * (kv - q)) / SOFTCAP),
     }
     fj_params = {"prefix_len": args.prefix_len}
     fj_buffers = {"doc_id": doc.cpu(), "slopes": slopes.cpu(), "bias": bias.cpu()}

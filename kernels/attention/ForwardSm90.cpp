@@ -188,10 +188,21 @@ private:
     // A full tile's columns are below KV_LEN (kvTile), so the score mod
     // takes them unclamped.
     // With the kv term in the GEMM, S is the score mod's result already.
+    // A masked tile whose mask reads buffers takes the mask's verdicts before
+    // the score mod: otherwise the mask's reads, issued early, stay live
+    // through the score mod (local memory with soft-capped ALiBi and a
+    // document mask, docs/attention-hopper.md "Local memory").
+    const bool verdictsFirst =
+        mask == Sm90TileMask::Masked && !kvTermInGemm && mods.score && mods.maskReadsBuffers;
+    SmallVector<Value> verdicts;
+    if (verdictsFirst)
+      verdicts = maskVerdicts(e, s, coords, kvStart, mods);
     if (!kvTermInGemm)
       scoreTile(e, s, coords, kvStart, mods, nullptr,
                 /*columnsInBounds=*/mask == Sm90TileMask::Unmasked);
-    if (mask != Sm90TileMask::Unmasked) {
+    if (verdictsFirst) {
+      applyMaskVerdicts(e, s, verdicts);
+    } else if (mask != Sm90TileMask::Unmasked) {
       Value isPartial = mask == Sm90TileMask::Masked
                             ? ops.cBool(true)
                             : ops.trunc(e.b.getI1Type(), ops.land(tag, e.ci(1)));

@@ -174,34 +174,57 @@ void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStar
       }
 }
 
+namespace {
+/// The mask's verdict on element (mt, j, el) of a tile: kept (i1 true) or
+/// -inf.
+Value maskVerdict(Emitter &e, const FragmentCoords &c, Value kvStart, const TileMods &mods,
+                  int mt, int j, int el) {
+  auto &ops = e.ops;
+  ModPosition at = modPosition(e, c, kvStart, mt, j, el);
+  Value ok = e.slt(at.kvRaw, e.kvLen);
+  if (mods.mask) {
+    // A mask mod that reads no buffer is a function of its indices only, so
+    // past KV_LEN, where its verdict is dropped, it may see the raw column:
+    // one min a column less.
+    Value kv = mods.maskReadsBuffers || at.kvClamped ? modKv(e, at, mods.lastKv) : at.kvRaw;
+    Value m = func::CallOp::create(e.b, e.loc, mods.mask,
+                                   ValueRange{e.bIdx, e.hIdx, at.q, kv, mods.maskCtx})
+                  .getResult(0);
+    ok = ops.land(ok, ops.ne(m, ops.c8(0)));
+  }
+  // Frozen, the conjunction stays one predicate: the NVPTX backend otherwise
+  // splits select(and(a, b)) into a chain of selects, one FSEL a condition,
+  // where ptxas folds the ands into the compares.
+  return LLVM::FreezeOp::create(e.b, e.loc, ok);
+}
+} // namespace
+
+SmallVector<Value> maskVerdicts(Emitter &e, const AccFragment &s, const FragmentCoords &c,
+                                Value kvStart, const TileMods &mods) {
+  SmallVector<Value> verdicts;
+  for (int mt = 0; mt < s.mTiles(); ++mt)
+    for (int j = 0; j < s.nTiles(); ++j)
+      for (int el = 0; el < 4; ++el)
+        verdicts.push_back(maskVerdict(e, c, kvStart, mods, mt, j, el));
+  return verdicts;
+}
+
+void applyMaskVerdicts(Emitter &e, AccFragment &s, ArrayRef<Value> verdicts) {
+  for (size_t i = 0; i < s.size(); ++i)
+    s.values()[i] = e.ops.select(verdicts[i], s.values()[i], e.negInf());
+}
+
 void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
               Value isPartial, const TileMods &mods) {
   OpBuilder &b = e.b;
-  auto &ops = e.ops;
+  // Each verdict selects as soon as it is made.
   auto maskedValues = [&] {
     SmallVector<Value> outs;
     for (int mt = 0; mt < s.mTiles(); ++mt)
       for (int j = 0; j < s.nTiles(); ++j)
-        for (int el = 0; el < 4; ++el) {
-          ModPosition at = modPosition(e, c, kvStart, mt, j, el);
-          Value ok = e.slt(at.kvRaw, e.kvLen);
-          if (mods.mask) {
-            // A mask mod that reads no buffer is a function of its indices
-            // only, so past KV_LEN, where its verdict is dropped, it may see
-            // the raw column: one min a column less.
-            Value kv = mods.maskReadsBuffers || at.kvClamped ? modKv(e, at, mods.lastKv)
-                                                             : at.kvRaw;
-            Value m = func::CallOp::create(b, e.loc, mods.mask,
-                                           ValueRange{e.bIdx, e.hIdx, at.q, kv, mods.maskCtx})
-                          .getResult(0);
-            ok = ops.land(ok, ops.ne(m, ops.c8(0)));
-          }
-          // Frozen, the conjunction stays one predicate: the NVPTX backend
-          // otherwise splits select(and(a, b)) into a chain of selects, one
-          // FSEL a condition, where ptxas folds the ands into the compares.
-          ok = LLVM::FreezeOp::create(b, e.loc, ok);
-          outs.push_back(ops.select(ok, s.at(mt, j, el), e.negInf()));
-        }
+        for (int el = 0; el < 4; ++el)
+          outs.push_back(e.ops.select(maskVerdict(e, c, kvStart, mods, mt, j, el),
+                                      s.at(mt, j, el), e.negInf()));
     return outs;
   };
   // A tile known to be partial is masked in line: its mask mod's reads stay

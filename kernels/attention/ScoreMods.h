@@ -100,4 +100,13 @@ void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStar
 void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart,
               Value isPartial, const TileMods &mods);
 
+/// maskTile on a tile known to be partial, in two steps: the verdicts (i1,
+/// true where kept; in `s`'s register order), then the selects. A caller that
+/// runs the score mod between them holds one predicate a score across it,
+/// not the mask's operands (such as its buffer reads, issued early).
+llvm::SmallVector<Value> maskVerdicts(Emitter &e, const AccFragment &s, const FragmentCoords &c,
+                                      Value kvStart, const TileMods &mods);
+/// -inf where a verdict of maskVerdicts is false.
+void applyMaskVerdicts(Emitter &e, AccFragment &s, llvm::ArrayRef<Value> verdicts);
+
 } // namespace flexjit::attn

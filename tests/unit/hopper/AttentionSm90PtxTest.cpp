@@ -184,7 +184,7 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
                  // Two mods reading buffers, or one reading and one computing.
                  Mods{"bias_2d", "causal"}, Mods{"bias_2d", "document"},
                  Mods{"alibi", "document"}, Mods{"softcap", "document_causal"},
-                 Mods{"bias_2d", "natten"}})
+                 Mods{"bias_2d", "natten"}, Mods{"soft_alibi", "document"}})
     for (int d : {64, 128, 256})
       for (bool unchecked : {false, true})
         if (!unchecked || modsReadBuffers(m.score, m.mask)) // else the same kernel
@@ -213,8 +213,15 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
     // Measured with ptxas 13.0 at the default tiles: no kv loop keeps a
     // value in local memory, but bias_2d's with checked reads at D = 256
     // (6 accesses: wgmma descriptors, uniform values ptxas spills through
-    // the threads' registers; docs/attention-hopper.md, "Local memory").
-    const int allowed = j.score == "bias_2d" && j.d == 256 && !j.unchecked ? 6 : 0;
+    // the threads' registers) and soft-capped ALiBi's under the document
+    // mask with checked reads at D = 128 and 256 (9 and 14 in the masked
+    // loop: register pressure of a tanh a score; docs/attention-hopper.md,
+    // "Local memory").
+    int allowed = 0;
+    if (j.score == "bias_2d" && j.d == 256 && !j.unchecked)
+      allowed = 6;
+    if (j.score == "soft_alibi" && j.mask == "document" && !j.unchecked)
+      allowed = j.d == 128 ? 9 : j.d == 256 ? 14 : 0;
     for (const SassKvLoop &loop : loops) {
       EXPECT_LE(loop.localAccesses, allowed)
           << loop.localAccesses << " local-memory accesses in a kv loop of " << loop.instructions
