@@ -561,6 +561,31 @@ TEST(AttentionGpu, ParamAndBufferMods) {
   runCase(c);
 }
 
+// On the sm_90a template a masked tile whose mask reads buffers takes the
+// mask's verdicts before the score mod (ForwardSm90::transform): soft-capped
+// ALiBi under the document mask, at the head dims where that order matters
+// (docs/attention-hopper.md, "Local memory"), reads checked and proved.
+TEST(AttentionGpu, BufferMaskWithScoreModAtLargeHeadDims) {
+  REQUIRE_GPU();
+  for (int d : {128, 256})
+    for (bool proof : {true, false}) {
+      if (d == 256 && !deviceIsSm90())
+        continue; // only the sm_90a template takes it (HeadDim256OnTheSm90Template)
+      GpuCase c;
+      c.name = "document + soft_alibi d" + std::to_string(d) + (proof ? "" : ", proof off");
+      c.mask = "document";
+      c.score = "soft_alibi";
+      c.D = c.Dv = d;
+      c.bothTemplates = d != 256;
+      c.readsProof = proof;
+      c.Hq = 4;
+      c.Hkv = 2;
+      c.Q = 333;
+      c.KV = 300;
+      runCase(c);
+    }
+}
+
 // The examples' buffers are as large as the positions and heads a case
 // indexes, so the host proves every read in bounds and the kernels (both
 // templates) run without bounds checks ("_nochk"), against the f64
