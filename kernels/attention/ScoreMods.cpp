@@ -175,8 +175,9 @@ void scoreTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStar
 }
 
 namespace {
-/// The mask's verdict on element (mt, j, el) of a tile: kept (i1 true) or
-/// -inf.
+/// The mask's verdict on element (mt, j, el) of a tile (i1): true where the
+/// score is kept, false where it becomes -inf (the mask forbids it or kv is
+/// past KV_LEN).
 Value maskVerdict(Emitter &e, const FragmentCoords &c, Value kvStart, const TileMods &mods,
                   int mt, int j, int el) {
   auto &ops = e.ops;
