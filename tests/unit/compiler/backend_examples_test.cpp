@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -91,6 +93,42 @@ TEST(BackendExamples, JitSpotChecks) {
   ASSERT_TRUE(cbs.ok()) << cbs.error().message;
   EXPECT_EQ(cbs->score(1.25f, 0, 0, 3, 2, nullptr), 1.25f);
   EXPECT_EQ(cbs->score(1.25f, 0, 0, 2, 3, nullptr), -std::numeric_limits<float>::infinity());
+}
+
+// A read's index widened from i32 compares in 32 bits against its size
+// clamped to 2^31 (convert-flex-to-func): sizes past 2^31 and 2^32 keep every
+// i32 index >= 0 in bounds (a size truncated to 32 bits would not: 2^32 + 2
+// is 2), and a negative index stays out of bounds.
+TEST(BackendExamples, ReadBoundsHoldForNegativeIndicesAndHugeSizes) {
+  auto doc = sharedCompiler().jit(examples(), "document");
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  const int32_t ids[8] = {4, 4, 5, 5, 5, 6, 6, 6};
+  const void *buffers[1] = {ids};
+  int64_t err[FLEXJIT_MOD_ERROR_SLOTS] = {0, 0, 0, 0};
+  for (int64_t size : {int64_t(8), (int64_t(1) << 31) + 3, (int64_t(1) << 32) + 2,
+                       std::numeric_limits<int64_t>::max()}) {
+    SCOPED_TRACE(size);
+    const int64_t dims[1] = {size};
+    flexjit_mod_context ctx{nullptr, buffers, dims, err};
+    std::fill(std::begin(err), std::end(err), 0);
+    EXPECT_EQ(doc->mask(0, 0, 2, 4, &ctx), 1); // 5 == 5
+    EXPECT_EQ(doc->mask(0, 0, 1, 7, &ctx), 0); // 4 != 6
+    EXPECT_EQ(err[0], 0) << "an index in bounds was reported";
+    // doc_id[-1] reads as 0, against doc_id[0] = 4, and is reported.
+    EXPECT_EQ(doc->mask(0, 0, 0, -1, &ctx), 0);
+    EXPECT_EQ(err[0], 1);
+    EXPECT_EQ(err[2], -1);
+    EXPECT_EQ(err[3], size);
+  }
+  // At size 8, index 8 is out of bounds; INT32_MIN too.
+  const int64_t dims[1] = {8};
+  flexjit_mod_context ctx{nullptr, buffers, dims, err};
+  for (int kv : {8, std::numeric_limits<int32_t>::min()}) {
+    std::fill(std::begin(err), std::end(err), 0);
+    EXPECT_EQ(doc->mask(0, 0, 0, kv, &ctx), 0) << kv;
+    EXPECT_EQ(err[0], 1) << kv;
+    EXPECT_EQ(err[2], kv);
+  }
 }
 
 TEST(BackendExamples, EveryModHasADenseMaskKernel) {

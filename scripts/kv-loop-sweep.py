@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Local-memory accesses in the kv loops of the sm_90a attention kernel for every pair of
+examples/mods.flex's score and mask mods (and none), at head dims 64, 128 and 256, with the
+mods' buffer reads checked and proved in bounds: the figures of docs/attention-hopper.md,
+"Local memory". No GPU: flexc writes each kernel's PTX, scripts/sass-loops.py assembles it
+(ptxas, cuobjdump) and reads its kv loops.
+
+  python3 scripts/kv-loop-sweep.py [--flexc PATH] [--jobs N] [--all]
+
+Prints one line per kernel that keeps a value in local memory inside a kv loop (with --all,
+every kernel): score, mask, head dim, reads, then each kv loop's accesses and instruction
+count (the masked tiles' loop first). A pair that reads no buffer has one kernel (its
+proved-reads PTX is the checked one's), counted once.
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KV_LOOP = re.compile(r"^kv loop 0x[0-9a-f]+-0x[0-9a-f]+: (\d+) instructions, (\d+) local-memory")
+
+
+def mods(kind):
+    text = open(os.path.join(ROOT, "examples", "mods.flex")).read()
+    return re.findall(rf"^{kind} (\w+)\(", text, re.M)
+
+
+def sweep_one(flexc, tmp, score, mask, d, proved):
+    args = [flexc, "attention", os.path.join(ROOT, "examples", "mods.flex"), "--head-dim", str(d)]
+    if score:
+        args += ["--score", score]
+    if mask:
+        args += ["--mask", mask]
+    if proved:
+        args.append("--unchecked-reads")
+    ptx = os.path.join(tmp, f"{score}-{mask}-{d}-{int(proved)}.ptx")
+    subprocess.run(args + ["-o", ptx], check=True, capture_output=True)
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "sass-loops.py"), ptx],
+                         check=True, capture_output=True, text=True).stdout
+    loops = [(int(m.group(2)), int(m.group(1))) for m in map(KV_LOOP.match, out.splitlines()) if m]
+    # A pair that reads no buffer compiles the same kernel either way but for its name.
+    text = open(ptx).read().replace("_nochk", "")
+    return score, mask, d, proved, loops, hash(text)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--flexc", default=os.path.join(ROOT, "build", "tools", "flexc", "flexc"))
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--all", action="store_true", help="print every kernel, not only those with accesses")
+    a = p.parse_args()
+    scores, masks = [""] + mods("score"), [""] + mods("mask")
+    jobs = [(s, m, d, proved) for s in scores for m in masks for d in (64, 128, 256)
+            for proved in (False, True)]
+    with tempfile.TemporaryDirectory() as tmp, \
+            concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
+        results = list(pool.map(lambda j: sweep_one(a.flexc, tmp, *j), jobs))
+    seen, kernels, with_accesses = {}, 0, 0
+    for score, mask, d, proved, loops, ptx in results:
+        key = (score, mask, d)
+        if proved and seen.get(key) == ptx:
+            continue
+        seen[key] = ptx
+        kernels += 1
+        accesses = sum(n for n, _ in loops)
+        with_accesses += accesses > 0
+        if accesses or a.all:
+            print(f"{score or 'none'} {mask or 'none'} D{d} {'proved' if proved else 'checked'}: " +
+                  " + ".join(f"{n} of {i}" for n, i in loops))
+    print(f"{with_accesses} of {kernels} distinct kernels keep a value in local memory in a kv loop")
+
+
+if __name__ == "__main__":
+    main()
