@@ -406,7 +406,7 @@ Value ModConverter::inBoundsCompare(Location loc, Value index, Value size) {
   // 2^64 - 2^31 widened, above any size). One compare instead of a 64-bit
   // pair, and no sign word, per read; the clamped size is the same for
   // every read of the dimension.
-  if (auto ext = index.getDefiningOp<arith::ExtSIOp>(); ext && ext.getIn().getType().isInteger(32)) {
+  if (auto ext = index.getDefiningOp<arith::ExtSIOp>(); !getenv("FJ_N64") && ext && ext.getIn().getType().isInteger(32)) {
     Value clamped = arith::MinUIOp::create(b_, loc, size, i64Const(loc, int64_t(1) << 31));
     Value narrow = arith::TruncIOp::create(b_, loc, b_.getI32Type(), clamped);
     return arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ult, ext.getIn(), narrow);
