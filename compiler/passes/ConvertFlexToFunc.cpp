@@ -114,8 +114,6 @@ private:
   /// reports (buffer reads lowered above) becomes straight-line code and
   /// selects, each report gated by its branch's condition. Innermost first.
   void speculateBranches();
-  /// `index <u size` (i1): whether a read's index is inside its dimension.
-  Value inBoundsCompare(Location loc, Value index, Value size);
   LogicalResult lowerParamGet(ParamGetOp op);
   /// The slot of a read's or a gradient add's `buffer`, checked against
   /// the mod's list and the buffer's rank.
@@ -399,21 +397,6 @@ void ModConverter::reportOutOfBounds(Location loc, int64_t slot, ArrayRef<Value>
   LLVM::StoreOp::create(b_, loc, bound, elementPtr(loc, i64_, error, i64Const(loc, 3)));
 }
 
-Value ModConverter::inBoundsCompare(Location loc, Value index, Value size) {
-  // An index widened from i32 compares in 32 bits against the size clamped
-  // to 2^31: sext(x) <u size exactly when x <u min(size, 2^31) (x >= 0 is
-  // below 2^31; a negative x is at least 2^31 unsigned, and at least
-  // 2^64 - 2^31 widened, above any size). One compare instead of a 64-bit
-  // pair, and no sign word, per read; the clamped size is the same for
-  // every read of the dimension.
-  if (auto ext = index.getDefiningOp<arith::ExtSIOp>(); !getenv("FJ_N64") && ext && ext.getIn().getType().isInteger(32)) {
-    Value clamped = arith::MinUIOp::create(b_, loc, size, i64Const(loc, int64_t(1) << 31));
-    Value narrow = arith::TruncIOp::create(b_, loc, b_.getI32Type(), clamped);
-    return arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ult, ext.getIn(), narrow);
-  }
-  return arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ult, index, size);
-}
-
 FailureOr<ModConverter::BufferSlot *> ModConverter::accessedSlot(Operation *op,
                                                                  FlatSymbolRefAttr buffer,
                                                                  size_t indices, int64_t &slot) {
@@ -448,7 +431,7 @@ LogicalResult ModConverter::lowerBufferLoad(BufferLoadOp op) {
   Value allIn;
   for (auto [idx, d] : llvm::zip(indices, uncheckedReads_ ? ArrayRef<Value>() : ArrayRef<Value>(dims))) {
     // Unsigned compare: a negative index is a huge unsigned one.
-    Value in = inBoundsCompare(loc, idx, d);
+    Value in = arith::CmpIOp::create(b_, loc, arith::CmpIPredicate::ult, idx, d);
     inBounds.push_back(in);
     allIn = allIn ? Value(arith::AndIOp::create(b_, loc, allIn, in)) : in;
   }

@@ -115,14 +115,8 @@ flex.score @params(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) params(@enabled
 // CHECK: %[[H:.*]] = arith.extsi %arg2 : i32 to i64
 // CHECK: %[[KV:.*]] = arith.extsi %arg4 : i32 to i64
 // CHECK: %[[Q:.*]] = arith.extsi %arg3 : i32 to i64
-// An index widened from i32 compares in 32 bits (unsigned: a negative one
-// is out of bounds) against its size clamped to 2^31.
-// CHECK: %[[CL0:.*]] = arith.minui %[[D0]], %{{.*}} : i64
-// CHECK: %[[N0:.*]] = arith.trunci %[[CL0]] : i64 to i32
-// CHECK: %[[IN0:.*]] = arith.cmpi ult, %arg2, %[[N0]] : i32
-// CHECK: %[[CL1:.*]] = arith.minui %[[D1]], %{{.*}} : i64
-// CHECK: %[[N1:.*]] = arith.trunci %[[CL1]] : i64 to i32
-// CHECK: %[[IN1:.*]] = arith.cmpi ult, %arg4, %[[N1]] : i32
+// CHECK: %[[IN0:.*]] = arith.cmpi ult, %[[H]], %[[D0]] : i64
+// CHECK: %[[IN1:.*]] = arith.cmpi ult, %[[KV]], %[[D1]] : i64
 // CHECK: %[[ALL:.*]] = arith.andi %[[IN0]], %[[IN1]] : i1
 // CHECK: %[[BIAS:.*]] = scf.if %[[ALL]] -> (f32) {
 // CHECK:   %[[ROW:.*]] = arith.muli %[[H]], %[[D1]] : i64
@@ -150,9 +144,7 @@ flex.score @params(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) params(@enabled
 // CHECK: }
 
 // doc_id[q]: a report writes slot + 1 = 2.
-// CHECK: %[[CLQ:.*]] = arith.minui %[[DOCN]], %{{.*}} : i64
-// CHECK: %[[NQ:.*]] = arith.trunci %[[CLQ]] : i64 to i32
-// CHECK: %[[INQ:.*]] = arith.cmpi ult, %arg3, %[[NQ]] : i32
+// CHECK: %[[INQ:.*]] = arith.cmpi ult, %[[Q]], %[[DOCN]] : i64
 // CHECK: scf.if %[[INQ]] -> (i32) {
 // CHECK:   llvm.getelementptr %[[DOCDATA]][%[[Q]]] : (!llvm.ptr, i64) -> !llvm.ptr, i32
 // CHECK: } else {
@@ -161,9 +153,7 @@ flex.score @params(%s: f32, %b: i32, %h: i32, %q: i32, %kv: i32) params(@enabled
 // CHECK: }
 
 // flags[kv]: bool buffers hold one byte per element.
-// CHECK: %[[CLF:.*]] = arith.minui %[[FLAGN]], %{{.*}} : i64
-// CHECK: %[[NF:.*]] = arith.trunci %[[CLF]] : i64 to i32
-// CHECK: %[[INF:.*]] = arith.cmpi ult, %arg4, %[[NF]] : i32
+// CHECK: %[[INF:.*]] = arith.cmpi ult, %[[KV]], %[[FLAGN]] : i64
 // CHECK: scf.if %[[INF]] -> (i1) {
 // CHECK:   %[[BA:.*]] = llvm.getelementptr %[[FLAGDATA]][%[[KV]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
 // CHECK:   %[[BYTE:.*]] = llvm.load %[[BA]] invariant : !llvm.ptr -> i8
@@ -194,20 +184,5 @@ flex.mask @unused_read(%b: i32, %h: i32, %q: i32, %kv: i32) buffers(@doc_id) {
   %q64 = arith.extsi %q : i32 to i64
   %d = flex.buffer_load @doc_id[%q64] : i32
   %t = arith.constant true
-  flex.yield %t : i1
-}
-
-// An index that is not a widened i32 compares in 64 bits.
-// CHECK-LABEL: func.func @wide_index
-// CHECK: %[[N:.*]] = llvm.load %{{.*}} invariant : !llvm.ptr -> i64
-// CHECK: %[[P:.*]] = arith.muli %{{.*}}, %{{.*}} : i64
-// CHECK: arith.cmpi ult, %[[P]], %[[N]] : i64
-flex.mask @wide_index(%b: i32, %h: i32, %q: i32, %kv: i32) buffers(@doc_id) {
-  %q64 = arith.extsi %q : i32 to i64
-  %two = arith.constant 2 : i64
-  %i = arith.muli %q64, %two : i64
-  %d = flex.buffer_load @doc_id[%i] : i32
-  %z = arith.constant 0 : i32
-  %t = arith.cmpi sgt, %d, %z : i32
   flex.yield %t : i1
 }

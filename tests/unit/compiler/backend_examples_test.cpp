@@ -95,10 +95,10 @@ TEST(BackendExamples, JitSpotChecks) {
   EXPECT_EQ(cbs->score(1.25f, 0, 0, 2, 3, nullptr), -std::numeric_limits<float>::infinity());
 }
 
-// A read's index widened from i32 compares in 32 bits against its size
-// clamped to 2^31 (convert-flex-to-func): sizes past 2^31 and 2^32 keep every
-// i32 index >= 0 in bounds (a size truncated to 32 bits would not: 2^32 + 2
-// is 2), and a negative index stays out of bounds.
+// A read's bounds (convert-flex-to-func: the index compared unsigned with
+// the size, both i64): sizes past 2^31 and 2^32 keep every i32 index >= 0 in
+// bounds (a compare narrowed to 32 bits by truncating the size would not:
+// 2^32 + 2 is 2), and a negative index stays out of bounds.
 TEST(BackendExamples, ReadBoundsHoldForNegativeIndicesAndHugeSizes) {
   auto doc = sharedCompiler().jit(examples(), "document");
   ASSERT_TRUE(doc.ok()) << doc.error().message;

@@ -211,13 +211,17 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
     std::vector<SassKvLoop> loops = attentionKvLoops(a.run.sass);
     EXPECT_EQ(loops.size(), a.spec.blockSparse ? 2u : 1u);
     // Measured with ptxas 13.0 at the default tiles: no kv loop keeps a
-    // value in local memory, but soft-capped ALiBi's under the document
-    // mask with checked reads at D = 128 and 256 (15 and 12 in the masked
+    // value in local memory, but bias_2d's with checked reads at D = 256
+    // (6 accesses: wgmma descriptors, uniform values ptxas spills through
+    // the threads' registers) and soft-capped ALiBi's under the document
+    // mask with checked reads at D = 128 and 256 (9 and 14 in the masked
     // loop: register pressure of a tanh a score; docs/attention-hopper.md,
     // "Local memory").
     int allowed = 0;
+    if (j.score == "bias_2d" && j.d == 256 && !j.unchecked)
+      allowed = 6;
     if (j.score == "soft_alibi" && j.mask == "document" && !j.unchecked)
-      allowed = j.d == 128 ? 15 : j.d == 256 ? 12 : 0;
+      allowed = j.d == 128 ? 9 : j.d == 256 ? 14 : 0;
     for (const SassKvLoop &loop : loops) {
       EXPECT_LE(loop.localAccesses, allowed)
           << loop.localAccesses << " local-memory accesses in a kv loop of " << loop.instructions
