@@ -24,6 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KV_LOOP = re.compile(r"^kv loop 0x[0-9a-f]+-0x[0-9a-f]+: (\d+) instructions, (\d+) local-memory")
 
 
+class SweepError(Exception):
+    pass
+
+
 def mods(kind):
     text = open(os.path.join(ROOT, "examples", "mods.flex")).read()
     return re.findall(rf"^{kind} (\w+)\(", text, re.M)
@@ -38,9 +42,15 @@ def sweep_one(flexc, tmp, score, mask, d, proved):
     if proved:
         args.append("--unchecked-reads")
     ptx = os.path.join(tmp, f"{score}-{mask}-{d}-{int(proved)}.ptx")
-    subprocess.run(args + ["-o", ptx], check=True, capture_output=True)
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "sass-loops.py"), ptx],
-                         check=True, capture_output=True, text=True).stdout
+    what = f"score {score or 'none'}, mask {mask or 'none'}, D {d}"
+    done = subprocess.run(args + ["-o", ptx], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SweepError(f"flexc failed on {what}:\n{done.stderr.strip()}")
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "sass-loops.py"), ptx],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SweepError(f"scripts/sass-loops.py failed on {what}:\n{done.stderr.strip()}")
+    out = done.stdout
     loops = [(int(m.group(2)), int(m.group(1))) for m in map(KV_LOOP.match, out.splitlines()) if m]
     # A pair that reads no buffer compiles the same kernel either way but for its name.
     text = open(ptx).read().replace("_nochk", "")
@@ -53,12 +63,19 @@ def main():
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--all", action="store_true", help="print every kernel, not only those with accesses")
     a = p.parse_args()
+    if not (os.path.isfile(a.flexc) and os.access(a.flexc, os.X_OK)):
+        sys.exit(f"kv-loop-sweep: no flexc at {a.flexc} (build it, or pass --flexc)")
+    if a.jobs < 1:
+        sys.exit(f"kv-loop-sweep: --jobs must be at least 1, not {a.jobs}")
     scores, masks = [""] + mods("score"), [""] + mods("mask")
     jobs = [(s, m, d, proved) for s in scores for m in masks for d in (64, 128, 256)
             for proved in (False, True)]
     with tempfile.TemporaryDirectory() as tmp, \
             concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
-        results = list(pool.map(lambda j: sweep_one(a.flexc, tmp, *j), jobs))
+        try:
+            results = list(pool.map(lambda j: sweep_one(a.flexc, tmp, *j), jobs))
+        except SweepError as e:
+            sys.exit(f"kv-loop-sweep: {e}")
     seen, kernels, with_accesses = {}, 0, 0
     for score, mask, d, proved, loops, ptx in results:
         key = (score, mask, d)
