@@ -105,19 +105,31 @@ def case_list(text):
 
 
 def tile_list(text):
-    """'64:2,128:3' -> [(64, 2), (128, 3)]: (blockN, stages) pairs."""
+    """'64:2,128:3,64:2:16' -> [(64, 2, 0), (128, 3, 0), (64, 2, 16)]: blockN:stages, and
+    optionally :rowsPerWarp (the sm_80 template's query rows per warp; 0: flexjit's choice)."""
     tiles = []
     for word in filter(None, text.split(",")):
         try:
-            n, st = (int(x) for x in word.split(":"))
+            fields = [int(x) for x in word.split(":")]
         except ValueError:
-            raise argparse.ArgumentTypeError("not blockN:stages: %r" % word)
+            fields = []
+        if len(fields) not in (2, 3):
+            raise argparse.ArgumentTypeError("not blockN:stages or blockN:stages:rowsPerWarp: %r"
+                                             % word)
+        n, st, rows = fields[0], fields[1], fields[2] if len(fields) == 3 else 0
         if n < 1 or st < 1:
             raise argparse.ArgumentTypeError("blockN and stages must be at least 1: %r" % word)
-        tiles.append((n, st))
+        if len(fields) == 3 and rows not in (16, 32):
+            raise argparse.ArgumentTypeError("rowsPerWarp is 16 or 32: %r" % word)
+        tiles.append((n, st, rows))
     if not tiles:
         raise argparse.ArgumentTypeError("no tile named")
     return tiles
+
+
+def tile_name(t):
+    """A variant's name in the results: n64_s2, or n64_s2_r16 with rows per warp."""
+    return "n%d_s%d" % t[:2] + ("_r%d" % t[2] if t[2] else "")
 
 
 def parse_args(argv=None):
@@ -164,7 +176,8 @@ def parse_args(argv=None):
     ap.add_argument("--also-tiles", type=tile_list, default=[],
                     help="also time flexjit at these tiles, blockN:stages comma-separated (say "
                     "64:2,128:3), in the same process on the same inputs: the tile choice "
-                    "measured without the drift between processes")
+                    "measured without the drift between processes; blockN:stages:rowsPerWarp "
+                    "(16 or 32) sets the sm_80 template's query rows per warp too")
     ap.add_argument("--no-cudnn", action="store_true",
                     help="skip the cuDNN reference (SDPA's cuDNN backend) of the none and "
                     "causal cases")
@@ -470,7 +483,8 @@ def main(argv=None):
                 variants.append(("off", dict(block_n=args.block_n, stages=args.stages,
                                              sm90_off=args.sm90_off | args.also_off)))
             if on_gpu:
-                variants += [("n%d_s%d" % t, dict(block_n=t[0], stages=t[1], sm90_off=args.sm90_off))
+                variants += [(tile_name(t), dict(block_n=t[0], stages=t[1], rows_per_warp=t[2],
+                                                 sm90_off=args.sm90_off))
                              for t in args.also_tiles]
             for vname, knobs in variants:
                 try:
@@ -568,8 +582,9 @@ def main(argv=None):
                 print("| %s | %.1f | error: %s |" % (r["case"], r["flexjit_tflops"], r["off_error"]))
     if args.also_tiles:
         print()
-        print("Same process, other tiles (blockN:stages): TFLOP/s, and / the default's first timing")
-        names = ["n%d_s%d" % t for t in args.also_tiles]
+        print("Same process, other tiles (blockN:stages[:rowsPerWarp]): TFLOP/s, and / the "
+              "default's first timing")
+        names = [tile_name(t) for t in args.also_tiles]
         print("| case | flexjit TFLOP/s | " + " | ".join(names) + " | flexjit again TFLOP/s |")
         print("|---|---|" + "---|" * len(names) + "---|")
         for r in results:

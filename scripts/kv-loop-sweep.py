@@ -6,10 +6,12 @@ mods' buffer reads checked and proved in bounds: the figures of docs/attention-h
 (ptxas, cuobjdump) and reads its kv loops.
 
   python3 scripts/kv-loop-sweep.py [--flexc PATH] [--jobs N] [--all]
+                                   [--scores A,B] [--masks A,B] [--dims 64,128] [--reads checked]
 
 Prints one line per kernel that keeps a value in local memory inside a kv loop (with --all,
 every kernel): score, mask, head dim, reads, then each kv loop's accesses and instruction
-count (the masked tiles' loop first). A pair that reads no buffer has one kernel (its
+count (the masked tiles' loop first). --scores, --masks (`none` for no mod), --dims and --reads
+narrow the sweep. A pair that reads no buffer has one kernel (its
 proved-reads PTX is the checked one's), counted once.
 """
 import argparse
@@ -57,19 +59,40 @@ def sweep_one(flexc, tmp, score, mask, d, proved):
     return score, mask, d, proved, loops, hash(text)
 
 
+def pick(kind, wanted):
+    """The mods of `kind` named in `wanted` (comma-separated, `none` for no mod), else all."""
+    known = [""] + mods(kind)
+    if not wanted:
+        return known
+    names = ["" if w == "none" else w for w in wanted.split(",")]
+    unknown = [w for w in names if w not in known]
+    if unknown:
+        sys.exit(f"kv-loop-sweep: no {kind} mod {', '.join(unknown)} in examples/mods.flex")
+    return names
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--flexc", default=os.path.join(ROOT, "build", "tools", "flexc", "flexc"))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--all", action="store_true", help="print every kernel, not only those with accesses")
+    p.add_argument("--scores", help="comma-separated score mods (none: no score mod); default all")
+    p.add_argument("--masks", help="comma-separated mask mods (none: no mask mod); default all")
+    p.add_argument("--dims", default="64,128,256", help="head dims (default 64,128,256)")
+    p.add_argument("--reads", choices=("checked", "proved", "both"), default="both")
     a = p.parse_args()
     if not (os.path.isfile(a.flexc) and os.access(a.flexc, os.X_OK)):
         sys.exit(f"kv-loop-sweep: no flexc at {a.flexc} (build it, or pass --flexc)")
     if a.jobs < 1:
         sys.exit(f"kv-loop-sweep: --jobs must be at least 1, not {a.jobs}")
-    scores, masks = [""] + mods("score"), [""] + mods("mask")
-    jobs = [(s, m, d, proved) for s in scores for m in masks for d in (64, 128, 256)
-            for proved in (False, True)]
+    scores = pick("score", a.scores)
+    masks = pick("mask", a.masks)
+    try:
+        dims = [int(d) for d in a.dims.split(",")]
+    except ValueError:
+        sys.exit(f"kv-loop-sweep: --dims takes head dims such as 64,128, not '{a.dims}'")
+    reads = {"checked": (False,), "proved": (True,), "both": (False, True)}[a.reads]
+    jobs = [(s, m, d, proved) for s in scores for m in masks for d in dims for proved in reads]
     with tempfile.TemporaryDirectory() as tmp, \
             concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
         try:
