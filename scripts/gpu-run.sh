@@ -27,7 +27,10 @@
 # Attention shapes: ATTN_SHAPES, words S:B:H:D (default
 # "8192:4:16:128 2048:4:16:128 32768:1:16:128 8192:4:16:64"); the first shape gets
 # flex-bench's cold/warm JIT times, the others --no-jit. ATTN_CASES (python case
-# names, comma-separated) narrows the pytorch step.
+# names, comma-separated) narrows the pytorch step; ATTN_ARGS adds arguments to each of its
+# processes (say "--ref-pairs 1 --iters 30", or "--kernel sm80 --also-tiles 64:2:16,64:2:32");
+# GPU_RUN_SECONDS bounds it: a shape that would start later is skipped, one still running
+# then is stopped, each with a line saying so (a bounded device call brings back what ran).
 # The tests read examples/ through the source path they were built with
 # (SOURCE_PATH; else the one the C API test names; else /work/main): a link
 # makes it point at this checkout.
@@ -144,15 +147,25 @@ run_flex_bench() {
 
 run_pytorch() {
   [ -e "$bins/libflexjit_capi.so" ] || { echo "pytorch: no libflexjit_capi.so in $bins, skipped"; return; }
-  local shape S B H D name rc start cases=()
+  local shape S B H D name rc start left cases=() extra=() limit=()
   [ -n "${ATTN_CASES:-}" ] && cases=(--cases "$ATTN_CASES")
+  [ -n "${ATTN_ARGS:-}" ] && read -r -a extra <<< "$ATTN_ARGS"
   for shape in $shapes; do
     IFS=: read -r S B H D <<< "$shape"
     name="attention_vs_pytorch_S${S}_B${B}_H${H}_D${D}"
+    if [ -n "${GPU_RUN_SECONDS:-}" ]; then
+      left=$(( GPU_RUN_SECONDS - ($(date +%s) - t_all) ))
+      if [ $left -lt 20 ]; then
+        echo "== $name: skipped, GPU_RUN_SECONDS=$GPU_RUN_SECONDS spent"
+        continue
+      fi
+      limit=(timeout "$left")
+    fi
     start=$(date +%s)
-    PYTHONUNBUFFERED=1 python3 bench/attention_vs_pytorch.py --lib "$bins/libflexjit_capi.so" \
-      --batch "$B" --heads "$H" --seq "$S" --dim "$D" "${cases[@]}" \
-      --json "$out/$name.json" > "$out/$name.txt" 2>&1; rc=$?
+    PYTHONUNBUFFERED=1 "${limit[@]}" python3 bench/attention_vs_pytorch.py \
+      --lib "$bins/libflexjit_capi.so" --batch "$B" --heads "$H" --seq "$S" --dim "$D" \
+      "${cases[@]}" "${extra[@]}" --json "$out/$name.json" > "$out/$name.txt" 2>&1; rc=$?
+    [ $rc -eq 124 ] && echo "== $name: stopped when GPU_RUN_SECONDS=$GPU_RUN_SECONDS ran out"
     [ $rc -ne 0 ] && status=1
     echo "== $name: exit $rc in $(( $(date +%s) - start )) s"
     sed -n '/^| case/,$p' "$out/$name.txt"
