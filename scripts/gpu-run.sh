@@ -29,8 +29,9 @@
 # flex-bench's cold/warm JIT times, the others --no-jit. ATTN_CASES (python case
 # names, comma-separated) narrows the pytorch step; ATTN_ARGS adds arguments to each of its
 # processes (say "--ref-pairs 1 --iters 30", or "--kernel sm80 --also-tiles 64:2:16,64:2:32");
-# GPU_RUN_SECONDS bounds it: a shape that would start later is skipped, one still running
-# then is stopped, each with a line saying so (a bounded device call brings back what ran).
+# GPU_RUN_SECONDS (seconds from gpu-run.sh's start) bounds it: a shape that would start later
+# is skipped, one still running then is stopped, each with a line saying so (a bounded device
+# call brings back what ran).
 # The tests read examples/ through the source path they were built with
 # (SOURCE_PATH; else the one the C API test names; else /work/main): a link
 # makes it point at this checkout.
@@ -45,6 +46,10 @@ for s in "${steps[@]}"; do
     *) echo "gpu-run: unknown step '$s' (tests, pytest, blockmask, flex-bench, pytorch, sanitizer, backward)" >&2; exit 2 ;;
   esac
 done
+if [ -n "${GPU_RUN_SECONDS:-}" ] && ! [[ "$GPU_RUN_SECONDS" =~ ^[0-9]+$ ]]; then
+  echo "gpu-run: GPU_RUN_SECONDS must be a whole number of seconds, not '$GPU_RUN_SECONDS'" >&2
+  exit 2
+fi
 out=${OUT:-$PWD/gpu-out}
 mkdir -p "$out"
 root=$(pwd)
