@@ -2,12 +2,12 @@
 #include "compiler/backend/HoistLoopInvariantReads.h"
 
 #include "compiler/backend/InvariantReads.h"
+#include "compiler/backend/LoopInvariantSlice.h"
 #include "kernels/KernelFunc.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Pass/PassRegistry.h"
 
 #include "llvm/ADT/SetVector.h"
@@ -15,39 +15,6 @@
 namespace flexjit {
 namespace {
 using namespace mlir;
-
-/// Adds `root` and the ops of `body` it needs to `slice` if every one of
-/// them may leave the loop: free of memory effects, an invariant read or
-/// one of `alsoMovable`, without regions, and ending in values from outside
-/// the loop.
-bool invariantSlice(Operation *root, Block *body, llvm::SetVector<Operation *> &slice,
-                    ArrayRef<Operation *> alsoMovable = {}) {
-  llvm::SetVector<Operation *> taken;
-  SmallVector<Operation *> work{root};
-  while (!work.empty()) {
-    Operation *op = work.pop_back_val();
-    if (slice.contains(op) || taken.contains(op))
-      continue;
-    if (op->getNumRegions() != 0 ||
-        !(isInvariantRead(op) || isMemoryEffectFree(op) || llvm::is_contained(alsoMovable, op)))
-      return false;
-    taken.insert(op);
-    for (Value v : op->getOperands()) {
-      if (auto arg = dyn_cast<BlockArgument>(v)) {
-        if (arg.getOwner() == body) // the induction variable or a carried value
-          return false;
-        continue;
-      }
-      Operation *def = v.getDefiningOp();
-      if (def->getBlock() == body)
-        work.push_back(def);
-      else if (body->getParentOp()->isAncestor(def))
-        return false; // from a region nested in the body
-    }
-  }
-  slice.insert(taken.begin(), taken.end());
-  return true;
-}
 
 /// An out-of-bounds report of a read (convert-flex-to-func's local
 /// reports): `store (select %failed, %word, (load %error)), %error`. Where

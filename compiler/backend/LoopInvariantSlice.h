@@ -1,0 +1,22 @@
+// What of a loop's body may leave it: the backward slice of an op whose ops
+// have no memory effects (or are invariant reads, InvariantReads.h) and end
+// in values from outside the loop. Shared by the GPU pipeline's
+// loop passes (HoistLoopInvariantReads.h, UnswitchInvariantReports.h).
+#pragma once
+
+#include "mlir/IR/Block.h"
+
+#include "llvm/ADT/SetVector.h"
+
+namespace flexjit {
+
+/// Adds `root` and the ops of `body` (a loop's body block) it needs to
+/// `slice` if every one of them may leave the loop: free of memory effects,
+/// an invariant read or one of `alsoMovable`, without regions, and ending
+/// in values from outside the loop. Returns false, and leaves `slice` as
+/// it was, otherwise.
+bool invariantSlice(mlir::Operation *root, mlir::Block *body,
+                    llvm::SetVector<mlir::Operation *> &slice,
+                    llvm::ArrayRef<mlir::Operation *> alsoMovable = {});
+
+} // namespace flexjit
