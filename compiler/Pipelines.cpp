@@ -5,6 +5,7 @@
 #include "compiler/backend/HoistReadsAboveWaits.h"
 #include "compiler/backend/InlineMods.h"
 #include "compiler/backend/MathToNVVM.h"
+#include "compiler/backend/UnswitchInvariantReports.h"
 #include "compiler/passes/Passes.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -60,6 +61,7 @@ void buildGpuPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options
   gpu.addPass(createInlineModsPass());
   gpu.addPass(createHoistReadsAboveWaitsPass());
   gpu.addPass(createHoistLoopInvariantReadsPass());
+  gpu.addPass(createUnswitchInvariantReportsPass());
   gpu.addPass(mlir::createSCFToControlFlowPass());
   mlir::ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.indexBitwidth = 64;
@@ -89,6 +91,7 @@ void registerBackendPasses() {
     registerInlineModsPass();
     registerHoistReadsAboveWaitsPass();
     registerHoistLoopInvariantReadsPass();
+    registerUnswitchInvariantReportsPass();
     mlir::PassPipelineRegistration<>(
         "flexjit-cpu-to-llvm", "flexjit's CPU pipeline: lowered mods to the llvm dialect",
         [](mlir::OpPassManager &pm) { buildCpuPipeline(pm); });

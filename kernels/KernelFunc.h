@@ -37,6 +37,17 @@ constexpr const char *kHoistReadsAboveAttr = "flexjit.hoist_reads_above";
 /// (compiler/backend/HoistLoopInvariantReads.h).
 constexpr const char *kHoistInvariantReadsAttr = "flexjit.hoist_invariant_reads";
 
+/// Attribute of an scf.for (a kv loop), a symbol: a one-block func.func
+/// `(i1) -> i1` of the kernel's gpu.module returning, to every thread that
+/// runs the loop, the or of its argument over the threads that must take
+/// the same path through it (a warpgroup: wgmma is `.aligned`). Every one
+/// of those threads reaches the loop. The GPU pipeline's
+/// flexjit-unswitch-invariant-reports pass
+/// (compiler/backend/UnswitchInvariantReports.h) calls it to choose between
+/// the loop and a copy without the out-of-bounds reports that no thread
+/// can make in it.
+constexpr const char *kUnswitchReportsAttr = "flexjit.unswitch_reports";
+
 /// !llvm.ptr (pointers and tensor maps), i32, i64 or f32.
 mlir::Type paramType(mlir::MLIRContext *ctx, ParamKind kind);
 
