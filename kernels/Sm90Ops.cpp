@@ -180,6 +180,19 @@ void Sm90Ops::namedBarrierArrive(Value id, int threads) {
   NVVM::BarrierArriveOp::create(b, loc, id, i32c(b, loc, threads));
 }
 
+Value Sm90Ops::namedBarrierAny(Value id, int threads, Value pred) {
+  // MLIR 22's nvvm.barrier takes a reduction on barrier 0 only.
+  Value p32 = arith::ExtUIOp::create(b, loc, b.getI32Type(), pred);
+  auto op = LLVM::InlineAsmOp::create(
+      b, loc, b.getI32Type(), ValueRange{id, p32},
+      "{\n.reg .pred in, any;\nsetp.ne.u32 in, $2, 0;\nbar.red.or.pred any, $1, " +
+          std::to_string(threads) + ", in;\nselp.u32 $0, 1, 0, any;\n}",
+      "=r,r,r,~{memory}", /*has_side_effects=*/true, /*is_align_stack=*/false,
+      LLVM::TailCallKind::None,
+      LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT), ArrayAttr());
+  return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, op.getRes(), i32c(b, loc, 0));
+}
+
 Value Sm90Ops::electOne() {
   return NVVM::ElectSyncOp::create(b, loc, b.getI1Type(), Value());
 }

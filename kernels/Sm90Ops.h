@@ -137,6 +137,10 @@ struct Sm90Ops {
   /// The same with the barrier chosen at run time (i32).
   void namedBarrierSync(mlir::Value id, int threads);
   void namedBarrierArrive(mlir::Value id, int threads);
+  /// bar.red.or.pred on named barrier `id` (i32) with `threads`
+  /// participants: whether `pred` (i1) holds in any of them, the same i1 in
+  /// every one.
+  mlir::Value namedBarrierAny(mlir::Value id, int threads, mlir::Value pred);
   /// True in one lane of the warp (elect.sync).
   mlir::Value electOne();
   /// `v` (i32) as lane 0 of the warp has it (shfl.sync.idx): for a value

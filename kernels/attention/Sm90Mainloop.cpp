@@ -6,9 +6,12 @@
 #include "kernels/Sm90Pipeline.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/SymbolTable.h"
 
 #include <cmath>
 
@@ -26,6 +29,10 @@ constexpr int kTurn = 2;
 // Consumer c waits on kQueryScaled + c until its 128 threads have scaled
 // their rows of Q (after the two kTurn barriers).
 constexpr int kQueryScaled = 4;
+// Consumer c's 128 threads or a predicate on kReportVote + c before a kv
+// loop, to choose the loop's copy without the reports no thread can make
+// (kUnswitchReportsAttr).
+constexpr int kReportVote = 6;
 
 /// The shared-memory layout (Sm90SharedLayout) with the tiles' shapes.
 struct Layout : Sm90SharedLayout {
@@ -89,6 +96,8 @@ private:
   /// S gets the kernel's kv terms through one more k-step (kvTerms).
   bool withTerms;
   Value smem, qFull, tid;
+  /// The consumers' warpgroup vote (kUnswitchReportsAttr), made by build().
+  FlatSymbolRefAttr reportVote;
   Value qMap, kMap, vMap;
   Value issuer;        ///< without warp specialization: thread 0 of consumer 0
   Value workKvTiles;   ///< the current work tile's kv tiles (consumers)
@@ -192,6 +201,9 @@ private:
   SmallVector<Value>
   forCarrying(Value lb, Value ub, ArrayRef<Value> init,
               const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body);
+  /// `func.func @name(%p: i1) -> i1` in the kernel's gpu.module: %p or-ed
+  /// over the calling thread's consumer warpgroup, for kUnswitchReportsAttr.
+  FlatSymbolRefAttr makeReportVote();
   /// Tiles lb..n-1 carrying `init`: with the work tile's masked tiles known,
   /// a loop over those before lb.. (masked) and one over the rest; else one
   /// loop whose transform checks each tile.
@@ -491,12 +503,15 @@ Value Builder::rowScaleNeededInWarp(const Sm90Step &step) {
 
 /// for (t = lb; t < ub; ++t) carrying `init`: `body(t, carried)` returns
 /// the next values; the loop's results come back. A kv loop: its reads that
-/// do not change in it are read before it (kHoistInvariantReadsAttr).
+/// do not change in it are read before it (kHoistInvariantReadsAttr), and
+/// it runs without the reads' reports that no thread of the warpgroup can
+/// make in it (kUnswitchReportsAttr: every consumer thread reaches it).
 SmallVector<Value>
 Builder::forCarrying(Value lb, Value ub, ArrayRef<Value> init,
                      const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body) {
   auto loop = scf::ForOp::create(b, loc, index(lb), index(ub), index(o.c32(1)), init);
   loop->setAttr(kHoistInvariantReadsAttr, b.getUnitAttr());
+  loop->setAttr(kUnswitchReportsAttr, reportVote);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -504,6 +519,27 @@ Builder::forCarrying(Value lb, Value ub, ArrayRef<Value> init,
     scf::YieldOp::create(b, loc, body(i32(loop.getInductionVar()), carried));
   }
   return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
+}
+
+FlatSymbolRefAttr Builder::makeReportVote() {
+  auto module = b.getInsertionBlock()->getParentOp()->getParentOfType<gpu::GPUModuleOp>();
+  std::string name =
+      std::string("flexjit_sm90_consumer_any") + (cfg.warpSpecialized ? "" : "_nows");
+  auto ref = FlatSymbolRefAttr::get(b.getContext(), name);
+  if (SymbolTable::lookupSymbolIn(module, ref))
+    return ref;
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto fn = func::FuncOp::create(b, loc, name,
+                                 b.getFunctionType({b.getI1Type()}, {b.getI1Type()}));
+  fn.setPrivate();
+  b.setInsertionPointToStart(fn.addEntryBlock());
+  Value t = o.trunc32(o.threadIdx());
+  // The consumers follow the producer's warpgroup where it has one.
+  Value consumer = s.warpUniform(cfg.warpSpecialized ? o.sub(shr(t, 7), o.c32(1)) : shr(t, 7));
+  Value any = s.namedBarrierAny(o.add(consumer, o.c32(kReportVote)), 128, fn.getArgument(0));
+  func::ReturnOp::create(b, loc, any);
+  return ref;
 }
 
 Value Builder::tagOf(Value use) {
@@ -746,6 +782,7 @@ void Builder::build(Value smemDeclared, Value qMapArg, Value kMapArg, Value vMap
                                     withTerms ? 2 : 1);
   vRing = std::make_unique<TmaRing>(s, at(o.c32(L.vRing)), cfg.stages, cfg.consumers);
   tid = o.trunc32(o.threadIdx());
+  reportVote = makeReportVote();
 
   ifThen(o.eq(tid, o.c32(0)), [&] {
     s.mbarrierInit(qFull, 1);
