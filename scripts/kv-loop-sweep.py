@@ -10,7 +10,9 @@ mods' buffer reads checked and proved in bounds: the figures of docs/attention-h
 
 Prints one line per kernel that keeps a value in local memory inside a kv loop (with --all,
 every kernel): score, mask, head dim, reads, then each kv loop's accesses and instruction
-count (the masked tiles' loop first). --scores, --masks (`none` for no mod), --dims and --reads
+count (the masked tiles' loop first). A kv loop that flexjit-unswitch-invariant-reports split
+shows its copy with the out-of-bounds reports in brackets, not counted: it runs only where a
+read may fail. --scores, --masks (`none` for no mod), --dims and --reads
 narrow the sweep. A pair that reads no buffer has one kernel (its
 proved-reads PTX is the checked one's), counted once.
 """
@@ -53,7 +55,8 @@ def sweep_one(flexc, tmp, score, mask, d, proved):
     if done.returncode != 0:
         raise SweepError(f"scripts/sass-loops.py failed on {what}:\n{done.stderr.strip()}")
     out = done.stdout
-    loops = [(int(m.group(2)), int(m.group(1))) for m in map(KV_LOOP.match, out.splitlines()) if m]
+    loops = [(int(m.group(2)), int(m.group(1)), "(with the reports" in line)
+             for line in out.splitlines() for m in [KV_LOOP.match(line)] if m]
     # A pair that reads no buffer compiles the same kernel either way but for its name.
     text = open(ptx).read().replace("_nochk", "")
     return score, mask, d, proved, loops, hash(text)
@@ -106,12 +109,17 @@ def main():
             continue
         seen[key] = ptx
         kernels += 1
-        accesses = sum(n for n, _ in loops)
+        # The loops that keep reports (unswitched, run only where a read may
+        # fail) are shown in brackets and not counted.
+        accesses = sum(n for n, _, reports in loops if not reports)
         with_accesses += accesses > 0
         if accesses or a.all:
             print(f"{score or 'none'} {mask or 'none'} D{d} {'proved' if proved else 'checked'}: " +
-                  " + ".join(f"{n} of {i}" for n, i in loops))
-    print(f"{with_accesses} of {kernels} distinct kernels keep a value in local memory in a kv loop")
+                  " + ".join((f"[{n} of {i}]" if reports else f"{n} of {i}")
+                             for n, i, reports in loops))
+    print(f"{with_accesses} of {kernels} distinct kernels keep a value in local memory in a kv loop "
+          "(not counting the loops in brackets: those with the out-of-bounds reports, run only "
+          "where a read may fail)")
 
 
 if __name__ == "__main__":

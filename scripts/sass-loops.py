@@ -11,7 +11,9 @@ range, instruction count and most frequent opcodes. For each kv loop (an innermo
 issues both the QK^T HGMMA and the P.V one, `tnspB`; a kernel walking a block mask has two, the
 masked tiles' and the full ones'): its local-memory accesses (LDL/STL), the MUFU.EX2 between
 the two waits (`WARPGROUP.DEPBAR.LE gsb0, 0x1` and `0x0`: the softmax under P.V), and the
-order of its barriers, waits, HGMMA batches and global loads. Not loops: the jumps back from the
+order of its barriers, waits, HGMMA batches and global loads. A kv loop that
+flexjit-unswitch-invariant-reports split is marked "with the reports" (its copy without them is
+the one that runs unless a read may fail). Not loops: the jumps back from the
 out-of-line retries of an mbarrier wait (`TRYWAIT; @!P BRA retry; BRA back`), as in
 tests/unit/hopper/SassLoops.cpp. Tools: ptxas and cuobjdump from PATH, else
 $CUDA_HOME/bin, else /usr/local/cuda/bin, else .deps/cuda-cuobjdump (scripts/bootstrap.sh).
@@ -98,11 +100,41 @@ def main():
     if not kv:
         print("no kv loop (no loop with both GEMMs)")
         return
+    with_reports = reported_loops(code, sorted(kv))
     for start, end, body in sorted(kv):
-        kv_loop(start, end, body)
+        kv_loop(start, end, body, start in with_reports)
 
 
-def kv_loop(start, end, body):
+RESULT = re.compile(r"^B2R\.RESULT\s+\w+,\s+(P\d)$")
+CHOICE = re.compile(r"^@(!?)(P\d)\s+BRA\s+0x([0-9a-f]+)$")
+
+
+def reported_loops(code, kv):
+    """The starts of the kv loops that keep out-of-bounds reports where
+    flexjit-unswitch-invariant-reports split a loop: after the warpgroup's vote (BAR.RED.OR, its
+    result read by B2R.RESULT into a predicate), the branch ending the block chooses between the
+    loop with the reports and its copy without them (@!P: to the copy)."""
+    found = set()
+    for i, (_, text) in enumerate(code):
+        m = RESULT.match(text)
+        if not m:
+            continue
+        for j in range(i + 1, len(code)):
+            if "BRA" not in code[j][1]:
+                continue
+            b = CHOICE.match(code[j][1])
+            if b and b.group(2) == m.group(1):
+                target = int(b.group(3), 16)
+                after = code[j + 1][0] if j + 1 < len(code) else target
+                at = after if b.group(1) == "!" else target
+                first = next((l[0] for l in kv if l[0] >= at), None)
+                if first is not None:
+                    found.add(first)
+            break
+    return found
+
+
+def kv_loop(start, end, body, with_reports=False):
     local = sum(1 for t in body if opcode(t).startswith(("LDL", "STL")))
     under, ex2 = False, 0
     for t in body:
@@ -123,7 +155,8 @@ def kv_loop(start, end, body):
             else:
                 order.append([name, 1])
     print(f"kv loop {start:#x}-{end:#x}: {len(body)} instructions, {local} local-memory accesses, "
-          f"{ex2} MUFU.EX2 under P.V")
+          f"{ex2} MUFU.EX2 under P.V" + (" (with the reports: run where a read may fail)"
+                                        if with_reports else ""))
     print("kv loop order: " + " ".join(f"{k}x{n}" for k, n in order))
 
 

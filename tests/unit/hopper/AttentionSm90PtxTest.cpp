@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -184,7 +185,9 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
                  // Two mods reading buffers, or one reading and one computing.
                  Mods{"bias_2d", "causal"}, Mods{"bias_2d", "document"},
                  Mods{"alibi", "document"}, Mods{"softcap", "document_causal"},
-                 Mods{"bias_2d", "natten"}, Mods{"soft_alibi", "document"}})
+                 Mods{"bias_2d", "natten"}, Mods{"soft_alibi", "document"},
+                 // A read in a branch: its reports unswitched.
+                 Mods{"alibi_causal", "document"}, Mods{"alibi_causal", "natten"}})
     for (int d : {64, 128, 256})
       for (bool unchecked : {false, true})
         if (!unchecked || modsReadBuffers(m.score, m.mask)) // else the same kernel
@@ -209,7 +212,18 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
     if (a.run.sass.empty())
       continue;
     std::vector<SassKvLoop> loops = attentionKvLoops(a.run.sass);
-    EXPECT_EQ(loops.size(), a.spec.blockSparse ? 2u : 1u);
+    // A kv loop whose checked reads have reports gated by a loop-invariant
+    // condition (alibi_causal's slopes[h] under q >= kv) is split in two by
+    // flexjit-unswitch-invariant-reports, one vote each: the loop with the
+    // reports, run only where some thread of the warpgroup may read out of
+    // bounds (the call then reports an error), and its copy without them.
+    std::vector<SassUnswitchedLoop> split = unswitchedKvLoops(a.run.sass, loops);
+    size_t base = a.spec.blockSparse ? 2u : 1u;
+    EXPECT_EQ(loops.size(), base + split.size());
+    if (j.unchecked)
+      EXPECT_TRUE(split.empty()) << "reads proved in bounds report nothing";
+    else if (j.score == "alibi_causal")
+      EXPECT_EQ(split.size(), base) << "slopes[h]'s reports, gated by q >= kv, unswitched";
     // Measured with ptxas 13.0 at the default tiles: no kv loop keeps a
     // value in local memory, but bias_2d's with checked reads at D = 256
     // (6 accesses: wgmma descriptors, uniform values ptxas spills through
@@ -222,16 +236,28 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
       allowed = 6;
     if (j.score == "soft_alibi" && j.mask == "document" && !j.unchecked)
       allowed = j.d == 128 ? 9 : j.d == 256 ? 14 : 0;
+    // ALiBi where q >= kv, reads checked: in the copies without the
+    // reports, two or three loads a tile of values that do not change in
+    // the loop, which ptxas parks on the stack (before the unswitching, 45
+    // and 165 accesses at D = 128 under document and natten).
+    if (j.score == "alibi_causal" && j.mask == "document" && !j.unchecked)
+      allowed = j.d == 256 ? 4 : 2;
+    if (j.score == "alibi_causal" && j.mask == "natten" && !j.unchecked)
+      allowed = j.d == 256 ? 3 : 0;
     for (const SassKvLoop &loop : loops) {
-      EXPECT_LE(loop.localAccesses, allowed)
-          << loop.localAccesses << " local-memory accesses in a kv loop of " << loop.instructions
-          << " instructions";
+      bool withReports = std::any_of(split.begin(), split.end(), [&](const SassUnswitchedLoop &u) {
+        return u.withReports == loop.from;
+      });
+      if (!withReports)
+        EXPECT_LE(loop.localAccesses, allowed)
+            << loop.localAccesses << " local-memory accesses in a kv loop of "
+            << loop.instructions << " instructions";
       std::printf("  %-66s blockN %3d %s: stack %3d bytes, kv loop %4d instructions, %d of "
-                  "them local-memory accesses\n",
+                  "them local-memory accesses%s\n",
                   a.entry.c_str(), a.spec.blockN,
                   a.spec.techniques.intraOverlap ? "overlapped" : "sequential",
                   testsupport::ptxasStackBytes(a.run.log, a.entry), loop.instructions,
-                  loop.localAccesses);
+                  loop.localAccesses, withReports ? " (the copy with the reports)" : "");
     }
   }
   if (testsupport::cuobjdumpPath().empty())

@@ -14,12 +14,11 @@ struct Instruction {
   unsigned long address;
   std::string text;
 };
-} // namespace
 
-std::vector<SassKvLoop> attentionKvLoops(const std::string &sass) {
+/// cuobjdump's instructions of `sass`, in address order.
+std::vector<Instruction> instructionsOf(const std::string &sass) {
   // "        /*1f40*/                   HGMMA.64x128x16.F32.BF16 R24, ... ;"
   static const std::regex line(R"(^\s*/\*([0-9a-f]{4,})\*/\s+(.*?);)");
-  static const std::regex branch(R"(\bBRA(?:\.U\.ANY)?\s+0x([0-9a-f]+))");
   std::vector<Instruction> code;
   std::istringstream in(sass);
   for (std::string l; std::getline(in, l);) {
@@ -27,6 +26,13 @@ std::vector<SassKvLoop> attentionKvLoops(const std::string &sass) {
     if (std::regex_search(l, m, line))
       code.push_back({std::stoul(m[1].str(), nullptr, 16), m[2].str()});
   }
+  return code;
+}
+} // namespace
+
+std::vector<SassKvLoop> attentionKvLoops(const std::string &sass) {
+  static const std::regex branch(R"(\bBRA(?:\.U\.ANY)?\s+0x([0-9a-f]+))");
+  std::vector<Instruction> code = instructionsOf(sass);
   auto branchTarget = [](const std::string &text, unsigned long &target) {
     std::smatch m;
     if (!std::regex_search(text, m, branch))
@@ -59,6 +65,8 @@ std::vector<SassKvLoop> attentionKvLoops(const std::string &sass) {
         retry > target && retry <= i.address)
       continue;
     SassKvLoop loop;
+    loop.from = target;
+    loop.to = i.address;
     bool qk = false, pv = false;
     bool underPv = false; // between DEPBAR.LE 0x1 and the next 0x0
     for (const Instruction &j : code)
@@ -89,6 +97,44 @@ std::vector<SassKvLoop> attentionKvLoops(const std::string &sass) {
         }))
       loops.push_back(s.loop);
   return loops;
+}
+
+std::vector<SassUnswitchedLoop> unswitchedKvLoops(const std::string &sass,
+                                                  const std::vector<SassKvLoop> &loops) {
+  // "B2R.RESULT RZ, P0 ;", then "@!P0 BRA 0x17550 ;" (or "@P0 BRA") ending its block.
+  static const std::regex result(R"(^B2R\.RESULT\s+\w+,\s+(P\d)\s*$)");
+  static const std::regex branch(R"(^@(!?)(P\d)\s+BRA\s+0x([0-9a-f]+)\s*$)");
+  std::vector<Instruction> code = instructionsOf(sass);
+  auto firstLoopFrom = [&](unsigned long address) -> const SassKvLoop * {
+    for (const SassKvLoop &l : loops)
+      if (l.from >= address)
+        return &l;
+    return nullptr;
+  };
+  std::vector<SassUnswitchedLoop> pairs;
+  for (size_t at = 0; at < code.size(); ++at) {
+    std::smatch r;
+    if (!std::regex_search(code[at].text, r, result))
+      continue;
+    // The first branch after it ends its block: the choice, if on that predicate.
+    for (size_t j = at + 1; j < code.size(); ++j) {
+      if (code[j].text.find("BRA") == std::string::npos)
+        continue;
+      std::smatch b;
+      if (!std::regex_search(code[j].text, b, branch) || b[2].str() != r[1].str())
+        break;
+      unsigned long target = std::stoul(b[3].str(), nullptr, 16);
+      unsigned long next = j + 1 < code.size() ? code[j + 1].address : target;
+      // @!P: taken where no thread voted, to the copy; @P: to the loop.
+      bool toCopy = b[1].str() == "!";
+      const SassKvLoop *with = firstLoopFrom(toCopy ? next : target);
+      const SassKvLoop *without = firstLoopFrom(toCopy ? target : next);
+      if (with && without && with != without)
+        pairs.push_back({with->from, without->from});
+      break;
+    }
+  }
+  return pairs;
 }
 
 SassKvLoop attentionKvLoop(const std::string &sass) {
