@@ -65,6 +65,10 @@ CASES = {
     # Soft-capped ALiBi under a document mask: two buffers and a tanh a score
     # (the pair whose kv loop held the most in local memory).
     "soft_alibi_document": ("document", "soft_alibi"),
+    # ALiBi where q >= kv (else -inf) under a document mask: the read of
+    # slopes[h] sits in a branch, so a checked read's report is gated per
+    # score (flexjit-unswitch-invariant-reports, docs/attention-hopper.md).
+    "alibi_causal_document": ("document", "alibi_causal"),
 }
 
 
@@ -319,6 +323,8 @@ def main(argv=None):
         "softcap": lambda s, b, h, q, kv: SOFTCAP * torch.tanh(s / SOFTCAP),
         "bias_2d": lambda s, b, h, q, kv: s + bias[h, kv],
         "soft_alibi": lambda s, b, h, q, kv: SOFTCAP * torch.tanh((s + slopes[h] * (kv - q)) / SOFTCAP),
+        "alibi_causal": lambda s, b, h, q, kv: torch.where(q >= kv, s + slopes[h] * (kv - q),
+                                                           -float("inf")),
     }
     fj_params = {"prefix_len": args.prefix_len}
     fj_buffers = {"doc_id": doc.cpu(), "slopes": slopes.cpu(), "bias": bias.cpu()}
