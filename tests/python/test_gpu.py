@@ -535,6 +535,43 @@ def test_out_of_bounds_read_is_an_error():
     torch.cuda.synchronize()
 
 
+def test_out_of_bounds_read_in_a_branch_reported_and_other_heads_exact():
+    """A read under a branch (ALiBi where q >= kv, slopes for H - 1 heads): the kv loop's
+    reports of it are unswitched (docs/attention-hopper.md, "Local memory"), so the warpgroups
+    of the last head run the loop with the reports and those of the others its copy without
+    them. The read is reported once; every head's output is the reference's, the missing slope
+    read as 0."""
+    need_gpu()
+    short = torch.tensor([0.5, 0.25, 0.125], device="cuda")
+    assert short.numel() == H - 1
+    padded = torch.cat([short, torch.zeros(1, device="cuda")]).double()
+
+    def alibi_causal(slopes):
+        def mod(score, b, h, q_idx, kv_idx):
+            return torch.where(q_idx >= kv_idx, score + slopes[h] * (kv_idx - q_idx),
+                               -float("inf"))
+        return mod
+
+    _, document = mods.make(H, S, device="cuda")["document"]
+    q, k, v = qkv(16)
+    bm = create_block_mask(document, B, H, S, S, device="cuda")
+    out = flex_attention(q, k, v, score_mod=alibi_causal(short), block_mask=bm)
+    try:
+        flexjit.check_mod_errors()
+    except flexjit.OutOfBoundsError as e:
+        assert "index 3 of dimension 0, whose size is 3" in str(e), e
+    else:
+        raise AssertionError("an out-of-bounds read under a branch was not reported")
+    flexjit.check_mod_errors()  # reported once
+    ref = torch_flex.flex_attention(*[t.double() for t in (q, k, v)],
+                                    score_mod=alibi_causal(padded),
+                                    block_mask=torch_flex.create_block_mask(document, B, H, S, S,
+                                                                            device="cuda"))
+    torch.cuda.synchronize()
+    err = (out.double() - ref).abs().amax(dim=(0, 2, 3))
+    assert (err < 3e-2).all(), err
+
+
 def _main():
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_")]
     passed = failed = skipped = 0
