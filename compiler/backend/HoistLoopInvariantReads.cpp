@@ -78,10 +78,7 @@ void hoistOutOf(scf::ForOp loop) {
 
   OpBuilder b(loop);
   Location loc = loop.getLoc();
-  // The loop's own comparison: it runs at least once where lb < ub.
-  Value runs = arith::CmpIOp::create(
-      b, loc, loop.getUnsignedCmp() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
-      loop.getLowerBound(), loop.getUpperBound());
+  Value runs = loopRunsOnce(b, loop);
   auto guard = scf::IfOp::create(b, loc, types, runs, /*withElseRegion=*/true);
   // The then-block's yield comes last: the slice moves before it.
   b.setInsertionPointToEnd(guard.thenBlock());

@@ -3,6 +3,7 @@
 
 #include "compiler/backend/InvariantReads.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace flexjit {
@@ -35,6 +36,13 @@ bool invariantSlice(Operation *root, Block *body, llvm::SetVector<Operation *> &
   }
   slice.insert(taken.begin(), taken.end());
   return true;
+}
+
+Value loopRunsOnce(OpBuilder &b, scf::ForOp loop) {
+  return arith::CmpIOp::create(b, loop.getLoc(),
+                               loop.getUnsignedCmp() ? arith::CmpIPredicate::ult
+                                                     : arith::CmpIPredicate::slt,
+                               loop.getLowerBound(), loop.getUpperBound());
 }
 
 } // namespace flexjit

@@ -4,7 +4,9 @@
 // loop passes (HoistLoopInvariantReads.h, UnswitchInvariantReports.h).
 #pragma once
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Block.h"
+#include "mlir/IR/Builders.h"
 
 #include "llvm/ADT/SetVector.h"
 
@@ -18,5 +20,9 @@ namespace flexjit {
 bool invariantSlice(mlir::Operation *root, mlir::Block *body,
                     llvm::SetVector<mlir::Operation *> &slice,
                     llvm::ArrayRef<mlir::Operation *> alsoMovable = {});
+
+/// Whether `loop` runs at least once (i1): its own comparison, lb < ub,
+/// signed or unsigned as the loop compares. Built at `b`'s insertion point.
+mlir::Value loopRunsOnce(mlir::OpBuilder &b, mlir::scf::ForOp loop);
 
 } // namespace flexjit

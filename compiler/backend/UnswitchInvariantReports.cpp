@@ -96,9 +96,7 @@ FailureOr<func::FuncOp> voteFunction(scf::ForOp loop, FlatSymbolRefAttr name) {
 Value anyReportPossible(OpBuilder &b, scf::ForOp loop, ArrayRef<Report> reports,
                         const llvm::SetVector<Operation *> &slice, func::FuncOp vote) {
   Location loc = loop.getLoc();
-  Value runs = arith::CmpIOp::create(
-      b, loc, loop.getUnsignedCmp() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
-      loop.getLowerBound(), loop.getUpperBound());
+  Value runs = loopRunsOnce(b, loop);
   auto guard = scf::IfOp::create(b, loc, TypeRange{b.getI1Type()}, runs, /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard g(b);
