@@ -34,6 +34,16 @@
 // CHECK: llvm.store %[[CHOSEN]], %arg0
 // CHECK: gpu.return
 
+// A loop without results: the choice yields none.
+// CHECK-LABEL: gpu.func @no_results
+// CHECK: scf.if %{{.*}} {
+// CHECK: scf.for
+// CHECK: llvm.store %{{.*}}, %arg2 : i64, !llvm.ptr
+// CHECK: } else {
+// CHECK: scf.for
+// CHECK-NOT: llvm.store
+// CHECK: gpu.return
+
 // A loop with no such report stays as it is, without its mark.
 // CHECK-LABEL: gpu.func @varying
 // CHECK-NOT: scf.if
@@ -81,6 +91,19 @@ module attributes {gpu.container_module} {
         scf.yield %next : i64
       } {flexjit.unswitch_reports = @vote}
       llvm.store %r, %out : i64, !llvm.ptr
+      gpu.return
+    }
+    gpu.func @no_results(%lb: index, %ub: index, %error: !llvm.ptr, %h: i64, %n: i64) kernel {
+      %c1 = arith.constant 1 : index
+      scf.for %t = %lb to %ub step %c1 {
+        %kv = arith.index_cast %t : index to i64
+        %ge = arith.cmpi uge, %kv, %h : i64
+        %hout = arith.cmpi uge, %h, %n : i64
+        %g = arith.andi %ge, %hout : i1
+        %old = llvm.load %error : !llvm.ptr -> i64
+        %new = arith.select %g, %h, %old : i64
+        llvm.store %new, %error : i64, !llvm.ptr
+      } {flexjit.unswitch_reports = @vote}
       gpu.return
     }
     gpu.func @varying(%out: !llvm.ptr, %lb: index, %ub: index, %error: !llvm.ptr, %n: i64) kernel {
