@@ -387,9 +387,9 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
     error = "kernel " + std::to_string(d.kernel) + " is not a template (0: flexjit's choice, 80, 90)";
     return false;
   }
-  if (d.sm90_off & ~1023) {
+  if (d.sm90_off & ~2047) {
     error = "sm90_off " + std::to_string(d.sm90_off) +
-            " has bits that are no technique (FLEXJIT_SM90_OFF_*: 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)";
+            " has bits that are no technique (FLEXJIT_SM90_OFF_*: 1, 2, 4, ..., 1024)";
     return false;
   }
   AttentionSm90Techniques &t = r.options.sm90Techniques;
@@ -403,6 +403,7 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
   t.pinnedWait = !(d.sm90_off & FLEXJIT_SM90_OFF_PINNED_WAIT);
   t.scaleInQuery = !(d.sm90_off & FLEXJIT_SM90_OFF_SCALE_IN_QUERY);
   t.kvTermInGemm = !(d.sm90_off & FLEXJIT_SM90_OFF_KV_TERM);
+  t.unswitchReports = !(d.sm90_off & FLEXJIT_SM90_OFF_UNSWITCH_REPORTS);
   r.options.checkModErrorsEachCall = d.check_mod_errors_each_call != 0;
   return true;
 }

@@ -104,6 +104,7 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   s.techniques.pinnedWait &= o.sm90Techniques.pinnedWait;
   s.techniques.scaleInQuery &= o.sm90Techniques.scaleInQuery;
   s.techniques.kvTermInGemm &= o.sm90Techniques.kvTermInGemm;
+  s.techniques.unswitchReports &= o.sm90Techniques.unswitchReports;
   if (o.blockN)
     s.blockN = o.blockN;
   if (o.stages)

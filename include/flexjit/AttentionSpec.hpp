@@ -140,6 +140,13 @@ struct AttentionSm90Techniques {
   /// consumers call no score mod (docs/attention-hopper.md, "Kv terms in
   /// the GEMM"). Off: the consumers call the score mod on every score.
   bool kvTermInGemm = true;
+  /// With checked reads: a kv loop whose out-of-bounds reports are gated
+  /// by a condition that does not change in it (ALiBi's `slopes[h]` under
+  /// `where(q >= kv, ..)`) runs as a copy without those reports where no
+  /// thread of the warpgroup can make one (a vote before the loop), and as
+  /// it was where some can (docs/attention-hopper.md, "Local memory").
+  /// Off: the loop keeps every report.
+  bool unswitchReports = true;
   /// Buffer reads the host proves in bounds for the call are compiled
   /// without bounds checks (uncheckedReads); off: every read checked. A
   /// choice of the call, not of the code: the spec's uncheckedReads says

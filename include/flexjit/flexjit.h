@@ -335,8 +335,10 @@ enum {
   FLEXJIT_SM90_OFF_LAZY_RESCALE = 64,       /* every tile moves the row maximum and rescales O */
   FLEXJIT_SM90_OFF_PINNED_WAIT = 128,       /* the wait for P.V free for ptxas to move up */
   FLEXJIT_SM90_OFF_SCALE_IN_QUERY = 256,    /* each score scaled, not Q in shared memory */
-  FLEXJIT_SM90_OFF_KV_TERM = 512            /* a score mod's kv term added per score, not by
+  FLEXJIT_SM90_OFF_KV_TERM = 512,           /* a score mod's kv term added per score, not by
                                                the Q.K^T wgmma */
+  FLEXJIT_SM90_OFF_UNSWITCH_REPORTS = 1024  /* checked reads: no kv-loop copy without the
+                                               reports no thread can make */
 };
 
 /* Zeroes the description: no mods, no inputs, no block mask, default scale,

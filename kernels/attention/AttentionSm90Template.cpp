@@ -19,7 +19,8 @@ std::string AttentionSm90KernelSpec::tag() const {
          (t.intraOverlap ? "" : "_noov") + (t.persistent ? "" : "_nopers") +
          (t.earlyReads ? "" : "_late") + (t.lazyRescale ? "" : "_eager") +
          (t.pinnedWait || !t.intraOverlap ? "" : "_unpinned") +
-         (t.kvTermInGemm || !hasScoreMod ? "" : "_nokt");
+         (t.kvTermInGemm || !hasScoreMod ? "" : "_nokt") +
+         (t.unswitchReports || uncheckedReads ? "" : "_nous");
 }
 
 bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }
@@ -98,6 +99,7 @@ Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   c.persistent = spec.techniques.persistent;
   c.earlyReads = spec.techniques.earlyReads;
   c.pinnedWait = spec.techniques.pinnedWait;
+  c.unswitchReports = spec.techniques.unswitchReports && !spec.uncheckedReads;
   // The kv terms' k-step adds t to S: S comes out scaled (scaleInQuery),
   // or the softmax scales it, and t over the scale (the scale positive,
   // scaleInSoftmax); and a producer writes it. The slab is reserved where it

@@ -511,7 +511,8 @@ Builder::forCarrying(Value lb, Value ub, ArrayRef<Value> init,
                      const std::function<SmallVector<Value>(Value, ArrayRef<Value>)> &body) {
   auto loop = scf::ForOp::create(b, loc, index(lb), index(ub), index(o.c32(1)), init);
   loop->setAttr(kHoistInvariantReadsAttr, b.getUnitAttr());
-  loop->setAttr(kUnswitchReportsAttr, reportVote);
+  if (reportVote)
+    loop->setAttr(kUnswitchReportsAttr, reportVote);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -782,7 +783,8 @@ void Builder::build(Value smemDeclared, Value qMapArg, Value kMapArg, Value vMap
                                     withTerms ? 2 : 1);
   vRing = std::make_unique<TmaRing>(s, at(o.c32(L.vRing)), cfg.stages, cfg.consumers);
   tid = o.trunc32(o.threadIdx());
-  reportVote = makeReportVote();
+  if (cfg.unswitchReports)
+    reportVote = makeReportVote();
 
   ifThen(o.eq(tid, o.c32(0)), [&] {
     s.mbarrierInit(qFull, 1);

@@ -31,6 +31,9 @@ struct Sm90MainloopConfig {
   /// see through (Sm90Ops::wgmmaWaitPinned), so that the transform stays
   /// before it in the SASS too.
   bool pinnedWait = true;
+  /// The kv loops are marked for flexjit-unswitch-invariant-reports with
+  /// the consumers' warpgroup vote (kUnswitchReportsAttr).
+  bool unswitchReports = true;
   /// Q·Kᵀ gets one more k-step of 16 (bf16): Q's side ones in its first
   /// three columns, K's side written by the producer per kv row (the
   /// kernel's Sm90Hooks::kvTerm, split into three bf16 parts), so S comes

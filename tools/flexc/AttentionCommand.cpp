@@ -122,6 +122,11 @@ cl::opt<bool> noKvTermArg(
     "no-kv-term", cl::sub(command), cl::cat(category),
     cl::desc("the sm_90a kernel calling a score mod of the form s + t(b, h, kv) on every score "
              "rather than adding t in Q.K^T's last k-step (ablation)"));
+cl::opt<bool> noUnswitchReportsArg(
+    "no-unswitch-reports", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel with checked reads keeping every out-of-bounds report in its kv "
+             "loops, with no copy of a loop without those whose gates do not change in it "
+             "(ablation)"));
 cl::opt<bool> uncheckedReadsArg(
     "unchecked-reads", cl::sub(command), cl::cat(category),
     cl::desc("the mods' buffer reads without bounds checks: what a call whose reads flexjit "
@@ -223,6 +228,7 @@ int attention() {
   techniques.pinnedWait = !noPinnedWaitArg;
   techniques.scaleInQuery = !noScaleInQueryArg;
   techniques.kvTermInGemm = !noKvTermArg;
+  techniques.unswitchReports = !noUnswitchReportsArg;
   if (dtype != "bf16" && dtype != "f16")
     usage("--dtype must be bf16 or f16, not '" + dtype + "'");
   if (file.empty())
@@ -241,7 +247,7 @@ int attention() {
                           !techniques.intraOverlap || !techniques.persistent ||
                           !techniques.earlyReads || !techniques.lazyRescale ||
                           !techniques.pinnedWait || !techniques.scaleInQuery ||
-                          !techniques.kvTermInGemm;
+                          !techniques.kvTermInGemm || !techniques.unswitchReports;
   if (hopperOnly && !hopper)
     usage(std::string("the --no-... techniques are the sm_90a kernel's (--arch sm_90a without "
                       "--sm80") +
@@ -349,6 +355,7 @@ int attention() {
       hspec.techniques.pinnedWait &= techniques.pinnedWait;
       hspec.techniques.scaleInQuery &= techniques.scaleInQuery;
       hspec.techniques.kvTermInGemm &= techniques.kvTermInGemm;
+      hspec.techniques.unswitchReports &= techniques.unswitchReports;
       // What a call with the default scale, 1 / sqrt(D), compiles.
       fitSm90SpecToScale(hspec, float(1.0 / std::sqrt(double(headDim))));
       hspec.uncheckedReads = uncheckedReads;
@@ -397,6 +404,8 @@ int attention() {
              << (hspec.scaleInQuery ? "yes" : "no") << ", kv term in the GEMM "
              << (attentionSm90TakesKvTerm(hspec) ? "on (where the score mod is s + t(b, h, kv))"
                                                    : "off")
+             << ", reports unswitched "
+             << (t.unswitchReports && !hspec.uncheckedReads ? "on" : "off (reads proved)")
              << "\n";
       } else {
         text << "  " << spec.threads() << " threads (" << spec.warps() << " warps of "

@@ -163,6 +163,36 @@ TEST(AttentionSm90Ptx, LazyRescaleVotesPerWarpAndBranchesAroundOsRescale) {
   }
 }
 
+TEST(AttentionSm90Ptx, ReportsInABranchAreUnswitchedWithCheckedReadsOnly) {
+  // alibi_causal reads slopes[h] under where(q >= kv, ..): with checked
+  // reads each kv loop gets a vote of its warpgroup (bar.red.or.pred; LLVM
+  // may copy it into both arms of the loop's own guard) and a copy without
+  // the reports. Not with the technique off, nor with reads proved, nor for
+  // alibi, whose read is in no branch (its report leaves the loop whole,
+  // flexjit-hoist-loop-invariant-reads).
+  struct Case {
+    const char *score;
+    bool unchecked, unswitch, votes;
+  };
+  for (Case c : {Case{"alibi_causal", false, true, true}, Case{"alibi_causal", false, false, false},
+                 Case{"alibi_causal", true, true, false}, Case{"alibi", false, true, false}}) {
+    AttentionSm90KernelSpec spec = maskedSpec(128, /*score=*/true);
+    spec.uncheckedReads = c.unchecked;
+    spec.techniques.unswitchReports = c.unswitch;
+    fitSm90TechniquesToReads(spec, /*modsReadBuffers=*/true);
+    auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), c.score, "causal", spec,
+                                                      "sm_90a");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    SCOPED_TRACE(k->entry);
+    EXPECT_EQ(k->entry.find("_nous") != std::string::npos, !c.unswitch && !c.unchecked);
+    int votes = count(k->ptx, "bar.red.or.pred");
+    if (c.votes)
+      EXPECT_GE(votes, 2) << "one a kv loop, the masked tiles' and the full ones'";
+    else
+      EXPECT_EQ(votes, 0);
+  }
+}
+
 TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
   SKIP_WITHOUT_PTXAS();
   struct Mods {
