@@ -204,6 +204,11 @@ private:
   /// `func.func @name(%p: i1) -> i1` in the kernel's gpu.module: %p or-ed
   /// over the calling thread's consumer warpgroup, for kUnswitchReportsAttr.
   FlatSymbolRefAttr makeReportVote();
+  /// The consumer warpgroup of thread `t` (i32), warp-uniform: the
+  /// consumers follow the producer's warpgroup where it has one.
+  Value consumerOf(Value t) {
+    return s.warpUniform(cfg.warpSpecialized ? o.sub(shr(t, 7), o.c32(1)) : shr(t, 7));
+  }
   /// Tiles lb..n-1 carrying `init`: with the work tile's masked tiles known,
   /// a loop over those before lb.. (masked) and one over the rest; else one
   /// loop whose transform checks each tile.
@@ -535,9 +540,7 @@ FlatSymbolRefAttr Builder::makeReportVote() {
                                  b.getFunctionType({b.getI1Type()}, {b.getI1Type()}));
   fn.setPrivate();
   b.setInsertionPointToStart(fn.addEntryBlock());
-  Value t = o.trunc32(o.threadIdx());
-  // The consumers follow the producer's warpgroup where it has one.
-  Value consumer = s.warpUniform(cfg.warpSpecialized ? o.sub(shr(t, 7), o.c32(1)) : shr(t, 7));
+  Value consumer = consumerOf(o.trunc32(o.threadIdx()));
   Value any = s.namedBarrierAny(o.add(consumer, o.c32(kReportVote)), 128, fn.getArgument(0));
   func::ReturnOp::create(b, loc, any);
   return ref;
@@ -676,8 +679,7 @@ KvResult Builder::sequentialKvTiles(Value n, Value uses, ArrayRef<Value> o0,
 void Builder::consumer() {
   if (cfg.warpSpecialized)
     s.setMaxRegisters(cfg.consumerRegisters, /*increase=*/true);
-  consumerIdx =
-      s.warpUniform(cfg.warpSpecialized ? o.sub(shr(tid, 7), o.c32(1)) : shr(tid, 7));
+  consumerIdx = consumerOf(tid);
   issuer = o.eq(tid, o.c32(0));
   thread.consumer = consumerIdx;
   thread.tidInGroup = o.land(tid, o.c32(127));
