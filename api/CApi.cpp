@@ -387,9 +387,9 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
     error = "kernel " + std::to_string(d.kernel) + " is not a template (0: flexjit's choice, 80, 90)";
     return false;
   }
-  if (d.sm90_off & ~2047) {
+  if (d.sm90_off & ~4095) {
     error = "sm90_off " + std::to_string(d.sm90_off) +
-            " has bits that are no technique (FLEXJIT_SM90_OFF_*: 1, 2, 4, ..., 1024)";
+            " has bits that are no technique (FLEXJIT_SM90_OFF_*: 1, 2, 4, ..., 2048)";
     return false;
   }
   AttentionSm90Techniques &t = r.options.sm90Techniques;
@@ -404,6 +404,7 @@ bool convertAttention(const flexjit_attention_desc &d, AttentionRequest &r, std:
   t.scaleInQuery = !(d.sm90_off & FLEXJIT_SM90_OFF_SCALE_IN_QUERY);
   t.kvTermInGemm = !(d.sm90_off & FLEXJIT_SM90_OFF_KV_TERM);
   t.unswitchReports = !(d.sm90_off & FLEXJIT_SM90_OFF_UNSWITCH_REPORTS);
+  t.separateVerdicts = !(d.sm90_off & FLEXJIT_SM90_OFF_SEPARATE_VERDICTS);
   r.options.checkModErrorsEachCall = d.check_mod_errors_each_call != 0;
   return true;
 }

@@ -76,7 +76,8 @@ CASES = {
 SM90_OFF = {"warp-specialization": 1, "ping-pong": 2, "intra-overlap": 4, "persistent": 8,
             "reads-proof": 16, "early-reads": 32, "lazy-rescale": 64,
             "pinned-wait": 128, "scale-in-query": 256,
-            "kv-term": 512, "unswitch-reports": 1024}
+            "kv-term": 512, "unswitch-reports": 1024,
+            "separate-verdicts": 2048}
 
 
 def technique_list(text):

@@ -96,6 +96,20 @@ struct KernelOps {
     return toI64(mlir::gpu::GridDimOp::create(b, loc, d));
   }
 
+  /// `v` (i32) through an inline-asm `mov`: the same value, which LLVM
+  /// cannot see is `v`, so nothing computed from the copy is merged with
+  /// what is computed from `v` (ptxas sees a plain mov). No side effects:
+  /// LLVM may still move or drop it.
+  mlir::Value opaqueCopy(mlir::Value v) {
+    return mlir::LLVM::InlineAsmOp::create(
+               b, loc, v.getType(), mlir::ValueRange{v}, "mov.b32 $0, $1;", "=r,r",
+               /*has_side_effects=*/false, /*is_align_stack=*/false,
+               mlir::LLVM::TailCallKind::None,
+               mlir::LLVM::AsmDialectAttr::get(b.getContext(), mlir::LLVM::AsmDialect::AD_ATT),
+               mlir::ArrayAttr())
+        .getResult(0);
+  }
+
   /// Whether the mod allows (b, h, q, kv), as i1: a mask's i8 is != 0 (the
   /// ABI promises 0/1; testing != 0 keeps any other byte meaningful), a
   /// score mod allows where score(0.0, b, h, q, kv) != -inf (unordered: NaN

@@ -105,6 +105,7 @@ Sm90Choice chooseAttentionSm90Spec(const AttentionRequest &r, const AttentionDim
   s.techniques.scaleInQuery &= o.sm90Techniques.scaleInQuery;
   s.techniques.kvTermInGemm &= o.sm90Techniques.kvTermInGemm;
   s.techniques.unswitchReports &= o.sm90Techniques.unswitchReports;
+  s.techniques.separateVerdicts &= o.sm90Techniques.separateVerdicts;
   if (o.blockN)
     s.blockN = o.blockN;
   if (o.stages)

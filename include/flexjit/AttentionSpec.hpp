@@ -147,6 +147,18 @@ struct AttentionSm90Techniques {
   /// it was where some can (docs/attention-hopper.md, "Local memory").
   /// Off: the loop keeps every report.
   bool unswitchReports = true;
+  /// With checked reads, a score mod and a mask mod reading buffers: on a
+  /// masked tile, the mask's verdicts (taken before the score mod, so that
+  /// its reads issue early) compute their columns from a copy of the tile's
+  /// first column that LLVM cannot see through, so they share no column,
+  /// clamp or compare with the score mod. Shared, those values stay live
+  /// from the verdicts through the score mod, and ptxas spilled them
+  /// (ALiBi where q >= kv under document_causal at D = 128: 109 local-memory
+  /// accesses a masked tile, 3 apart; docs/attention-hopper.md, "Local
+  /// memory"). It costs the score mod its own columns: about two integer
+  /// operations a column, which is why reads proved in bounds, where
+  /// nothing spilled, keep the shared values. Off: shared.
+  bool separateVerdicts = true;
   /// Buffer reads the host proves in bounds for the call are compiled
   /// without bounds checks (uncheckedReads); off: every read checked. A
   /// choice of the call, not of the code: the spec's uncheckedReads says
@@ -192,8 +204,9 @@ struct AttentionSm90KernelSpec {
   int threads() const { return techniques.warpSpecialized ? 384 : 256; }
   /// "sm90_bf16_d128_dv128_n128_s2" (+ "_dense"; + "_sc" for
   /// scaleInSoftmax off; + "_nochk" with unchecked
-  /// reads; + "_nows", "_nopp", "_noov", "_nopers" for a technique switched
-  /// off): part of the entry name and cache key.
+  /// reads; + "_nows", "_nopp", "_noov", "_nopers", ... for a technique
+  /// switched off, "_nous" and "_nosv" with checked reads only): part of the
+  /// entry name and cache key.
   std::string tag() const;
 };
 

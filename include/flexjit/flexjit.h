@@ -337,8 +337,10 @@ enum {
   FLEXJIT_SM90_OFF_SCALE_IN_QUERY = 256,    /* each score scaled, not Q in shared memory */
   FLEXJIT_SM90_OFF_KV_TERM = 512,           /* a score mod's kv term added per score, not by
                                                the Q.K^T wgmma */
-  FLEXJIT_SM90_OFF_UNSWITCH_REPORTS = 1024  /* checked reads: no kv-loop copy without the
+  FLEXJIT_SM90_OFF_UNSWITCH_REPORTS = 1024, /* checked reads: no kv-loop copy without the
                                                reports no thread can make */
+  FLEXJIT_SM90_OFF_SEPARATE_VERDICTS = 2048 /* checked reads: a mask's verdicts share their
+                                               columns and compares with the score mod */
 };
 
 /* Zeroes the description: no mods, no inputs, no block mask, default scale,

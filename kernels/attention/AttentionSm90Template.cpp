@@ -20,7 +20,8 @@ std::string AttentionSm90KernelSpec::tag() const {
          (t.earlyReads ? "" : "_late") + (t.lazyRescale ? "" : "_eager") +
          (t.pinnedWait || !t.intraOverlap ? "" : "_unpinned") +
          (t.kvTermInGemm || !hasScoreMod ? "" : "_nokt") +
-         (t.unswitchReports || uncheckedReads ? "" : "_nous");
+         (t.unswitchReports || uncheckedReads ? "" : "_nous") +
+         (t.separateVerdicts || uncheckedReads || !hasScoreMod || !hasMaskMod ? "" : "_nosv");
 }
 
 bool attentionUsesSm90(const std::string &arch) { return arch == "sm_90a"; }

@@ -195,8 +195,14 @@ private:
     const bool verdictsFirst =
         mask == Sm90TileMask::Masked && !kvTermInGemm && mods.score && mods.maskReadsBuffers;
     SmallVector<Value> verdicts;
-    if (verdictsFirst)
-      verdicts = maskVerdicts(e, s, coords, kvStart, mods);
+    if (verdictsFirst) {
+      // Their own columns (techniques.separateVerdicts): LLVM would
+      // otherwise merge the verdicts' columns, clamps and compares (q >= kv)
+      // with the score mod's, each then live from here through the score
+      // mod.
+      const bool apart = spec.techniques.separateVerdicts && !spec.uncheckedReads;
+      verdicts = maskVerdicts(e, s, coords, apart ? ops.opaqueCopy(kvStart) : kvStart, mods);
+    }
     if (!kvTermInGemm)
       scoreTile(e, s, coords, kvStart, mods, nullptr,
                 /*columnsInBounds=*/mask == Sm90TileMask::Unmasked);

@@ -828,9 +828,9 @@ static void testAttentionArguments(flexjit_module *m) {
   FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
         "kernel 70 is not a template (0: flexjit's choice, 80, 90)");
   d.kernel = 0;
-  d.sm90_off = 2048;
+  d.sm90_off = 4096;
   FAILS(flexjit_attention(m, &d, NULL), FLEXJIT_ERROR_INVALID_ARGUMENT,
-        "sm90_off 2048 has bits that are no technique");
+        "sm90_off 4096 has bits that are no technique");
   d.sm90_off = 0;
   /* A host block mask is refused (the kernel needs one on the device). */
   {

@@ -127,6 +127,10 @@ cl::opt<bool> noUnswitchReportsArg(
     cl::desc("the sm_90a kernel with checked reads keeping every out-of-bounds report in its kv "
              "loops, with no copy of a loop without those whose gates do not change in it "
              "(ablation)"));
+cl::opt<bool> noSeparateVerdictsArg(
+    "no-separate-verdicts", cl::sub(command), cl::cat(category),
+    cl::desc("the sm_90a kernel with checked reads letting a buffer-reading mask's verdicts share "
+             "their columns and compares with the score mod on masked tiles (ablation)"));
 cl::opt<bool> uncheckedReadsArg(
     "unchecked-reads", cl::sub(command), cl::cat(category),
     cl::desc("the mods' buffer reads without bounds checks: what a call whose reads flexjit "
@@ -229,6 +233,7 @@ int attention() {
   techniques.scaleInQuery = !noScaleInQueryArg;
   techniques.kvTermInGemm = !noKvTermArg;
   techniques.unswitchReports = !noUnswitchReportsArg;
+  techniques.separateVerdicts = !noSeparateVerdictsArg;
   if (dtype != "bf16" && dtype != "f16")
     usage("--dtype must be bf16 or f16, not '" + dtype + "'");
   if (file.empty())
@@ -247,7 +252,8 @@ int attention() {
                           !techniques.intraOverlap || !techniques.persistent ||
                           !techniques.earlyReads || !techniques.lazyRescale ||
                           !techniques.pinnedWait || !techniques.scaleInQuery ||
-                          !techniques.kvTermInGemm || !techniques.unswitchReports;
+                          !techniques.kvTermInGemm || !techniques.unswitchReports ||
+                          !techniques.separateVerdicts;
   if (hopperOnly && !hopper)
     usage(std::string("the --no-... techniques are the sm_90a kernel's (--arch sm_90a without "
                       "--sm80") +
@@ -356,6 +362,7 @@ int attention() {
       hspec.techniques.scaleInQuery &= techniques.scaleInQuery;
       hspec.techniques.kvTermInGemm &= techniques.kvTermInGemm;
       hspec.techniques.unswitchReports &= techniques.unswitchReports;
+      hspec.techniques.separateVerdicts &= techniques.separateVerdicts;
       // What a call with the default scale, 1 / sqrt(D), compiles.
       fitSm90SpecToScale(hspec, float(1.0 / std::sqrt(double(headDim))));
       hspec.uncheckedReads = uncheckedReads;
@@ -405,7 +412,11 @@ int attention() {
              << (attentionSm90TakesKvTerm(hspec) ? "on (where the score mod is s + t(b, h, kv))"
                                                    : "off")
              << ", reports unswitched "
-             << (t.unswitchReports && !hspec.uncheckedReads ? "on" : "off (reads proved)")
+             << (hspec.uncheckedReads ? "off (reads proved)" : t.unswitchReports ? "on" : "off")
+             << ", mask verdicts apart "
+             << (hspec.uncheckedReads    ? "off (reads proved)"
+                 : !t.separateVerdicts ? "off"
+                                       : "on (where a score mod runs and the mask reads buffers)")
              << "\n";
       } else {
         text << "  " << spec.threads() << " threads (" << spec.warps() << " warps of "

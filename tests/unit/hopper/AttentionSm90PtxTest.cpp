@@ -216,8 +216,10 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
                  Mods{"bias_2d", "causal"}, Mods{"bias_2d", "document"},
                  Mods{"alibi", "document"}, Mods{"softcap", "document_causal"},
                  Mods{"bias_2d", "natten"}, Mods{"soft_alibi", "document"},
+                 Mods{"soft_alibi", "document_causal"}, Mods{"causal_by_score", "document_causal"},
                  // A read in a branch: its reports unswitched.
-                 Mods{"alibi_causal", "document"}, Mods{"alibi_causal", "natten"}})
+                 Mods{"alibi_causal", "document"}, Mods{"alibi_causal", "document_causal"},
+                 Mods{"alibi_causal", "natten"}})
     for (int d : {64, 128, 256})
       for (bool unchecked : {false, true})
         if (!unchecked || modsReadBuffers(m.score, m.mask)) // else the same kernel
@@ -257,21 +259,24 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
     // Measured with ptxas 13.0 at the default tiles: no kv loop keeps a
     // value in local memory, but bias_2d's with checked reads at D = 256
     // (6 accesses: wgmma descriptors, uniform values ptxas spills through
-    // the threads' registers) and soft-capped ALiBi's under the document
-    // mask with checked reads at D = 128 and 256 (9 and 14 in the masked
-    // loop: register pressure of a tanh a score; docs/attention-hopper.md,
-    // "Local memory").
+    // the threads' registers). With checked reads the document masks'
+    // verdicts take their own columns (techniques.separateVerdicts): shared
+    // with the score mod, soft-capped ALiBi kept 9 and 14 accesses in the
+    // masked loop at D = 128 and 256, causal_by_score under document_causal
+    // 37 at D = 128 (docs/attention-hopper.md, "Local memory").
     int allowed = 0;
     if (j.score == "bias_2d" && j.d == 256 && !j.unchecked)
       allowed = 6;
-    if (j.score == "soft_alibi" && j.mask == "document" && !j.unchecked)
-      allowed = j.d == 128 ? 9 : j.d == 256 ? 14 : 0;
     // ALiBi where q >= kv, reads checked: in the copies without the
     // reports, two or three loads a tile of values that do not change in
     // the loop, which ptxas parks on the stack (before the unswitching, 45
-    // and 165 accesses at D = 128 under document and natten).
+    // and 165 accesses at D = 128 under document and natten; under
+    // document_causal 109 in the masked loop before its verdicts took their
+    // own columns).
     if (j.score == "alibi_causal" && j.mask == "document" && !j.unchecked)
       allowed = j.d == 256 ? 4 : 2;
+    if (j.score == "alibi_causal" && j.mask == "document_causal" && !j.unchecked)
+      allowed = j.d == 64 ? 2 : j.d == 128 ? 3 : 4;
     if (j.score == "alibi_causal" && j.mask == "natten" && !j.unchecked)
       allowed = j.d == 256 ? 3 : 0;
     for (const SassKvLoop &loop : loops) {
@@ -292,6 +297,49 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
   }
   if (testsupport::cuobjdumpPath().empty())
     GTEST_SKIP() << "cuobjdump was not found at configure time: SASS not checked";
+}
+
+/// The inline-asm movs of the PTX (KernelOps::opaqueCopy): a `mov.b32`
+/// right after a `// begin inline asm`.
+int opaqueCopies(const std::string &ptx) {
+  int copies = 0;
+  bool inAsm = false;
+  std::istringstream lines(ptx);
+  for (std::string l; std::getline(lines, l);) {
+    if (inAsm && l.find("mov.b32") != std::string::npos)
+      ++copies;
+    inAsm = l.find("// begin inline asm") != std::string::npos;
+  }
+  return copies;
+}
+
+TEST(AttentionSm90Ptx, MaskVerdictsTakeTheirOwnColumnsWithCheckedReadsOnly) {
+  // ALiBi where q >= kv under document_causal: on a masked tile the mask's
+  // verdicts come first, from an opaque copy of the tile's first column
+  // (one a masked kv loop), so that LLVM does not merge their columns and
+  // compares with the score mod's. Not with the technique off, nor with
+  // reads proved, nor without a score mod (no verdicts first).
+  struct Case {
+    const char *score;
+    bool unchecked, apart, copies;
+  };
+  for (Case c : {Case{"alibi_causal", false, true, true}, Case{"alibi_causal", false, false, false},
+                 Case{"alibi_causal", true, true, false}, Case{"", false, true, false}}) {
+    AttentionSm90KernelSpec spec = maskedSpec(128, /*score=*/*c.score != 0);
+    spec.uncheckedReads = c.unchecked;
+    spec.techniques.separateVerdicts = c.apart;
+    fitSm90TechniquesToReads(spec, /*modsReadBuffers=*/true);
+    auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), c.score, "document_causal",
+                                                      spec, "sm_90a");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    SCOPED_TRACE(k->entry);
+    EXPECT_EQ(k->entry.find("_nosv") != std::string::npos,
+              !c.apart && !c.unchecked && *c.score != 0);
+    if (c.copies)
+      EXPECT_GE(opaqueCopies(k->ptx), 1) << "one a masked kv loop";
+    else
+      EXPECT_EQ(opaqueCopies(k->ptx), 0);
+  }
 }
 
 /// Per `wgmma.wait_group.sync.aligned 1;` of the PTX, the global loads
