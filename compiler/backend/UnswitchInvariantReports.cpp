@@ -1,6 +1,7 @@
 // See UnswitchInvariantReports.h.
 #include "compiler/backend/UnswitchInvariantReports.h"
 
+#include "compiler/backend/LocalReports.h"
 #include "compiler/backend/LoopInvariantSlice.h"
 #include "compiler/passes/CopyBody.h"
 #include "kernels/KernelFunc.h"
@@ -35,29 +36,13 @@ void andOperands(Value v, SmallVectorImpl<Value> &out) {
   out.push_back(v);
 }
 
-/// The gate of a local report `store (select %gate, %word, (load
-/// %error)), %error` whose error record comes from outside the loop, or
-/// null.
-Value reportGate(LLVM::StoreOp store, scf::ForOp loop) {
-  auto select = store.getValue().getDefiningOp<arith::SelectOp>();
-  if (!select || !select->hasOneUse() || store.getVolatile_() ||
-      store.getOrdering() != LLVM::AtomicOrdering::not_atomic ||
-      !loop.isDefinedOutsideOfLoop(store.getAddr()))
-    return {};
-  auto old = select.getFalseValue().getDefiningOp<LLVM::LoadOp>();
-  if (!old || old.getAddr() != store.getAddr() || old.getVolatile_() ||
-      old.getOrdering() != LLVM::AtomicOrdering::not_atomic)
-    return {};
-  return select.getCondition();
-}
-
 /// The loop's reports with at least one invariant operand in their gates;
 /// `slice` gets the ops of the body that compute those operands.
 SmallVector<Report> unswitchableReports(scf::ForOp loop, llvm::SetVector<Operation *> &slice) {
   Block *body = loop.getBody();
   SmallVector<Report> reports;
   loop.getBody()->walk([&](LLVM::StoreOp store) {
-    Value gate = reportGate(store, loop);
+    Value gate = localReportGate(store, loop);
     if (!gate)
       return;
     SmallVector<Value> operands;

@@ -1,0 +1,42 @@
+// See LocalReports.h.
+#include "compiler/backend/LocalReports.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+namespace flexjit {
+using namespace mlir;
+
+Value localReportGate(LLVM::StoreOp store, scf::ForOp loop) {
+  auto select = store.getValue().getDefiningOp<arith::SelectOp>();
+  if (!select || !select->hasOneUse() || store.getVolatile_() ||
+      store.getOrdering() != LLVM::AtomicOrdering::not_atomic ||
+      !loop.isDefinedOutsideOfLoop(store.getAddr()))
+    return {};
+  auto old = select.getFalseValue().getDefiningOp<LLVM::LoadOp>();
+  if (!old || old.getAddr() != store.getAddr() || old.getVolatile_() ||
+      old.getOrdering() != LLVM::AtomicOrdering::not_atomic)
+    return {};
+  return select.getCondition();
+}
+
+namespace {
+/// Whether `v` is a plain load of `addr`.
+bool plainLoadOf(Value v, Value addr) {
+  auto load = v.getDefiningOp<LLVM::LoadOp>();
+  return load && load.getAddr() == addr && !load.getVolatile_() &&
+         load.getOrdering() == LLVM::AtomicOrdering::not_atomic;
+}
+} // namespace
+
+bool loopHasLocalReport(scf::ForOp loop) {
+  return loop.getBody()
+      ->walk([&](LLVM::StoreOp store) {
+        auto select = store.getValue().getDefiningOp<arith::SelectOp>();
+        bool report = select && (plainLoadOf(select.getFalseValue(), store.getAddr()) ||
+                                 plainLoadOf(select.getTrueValue(), store.getAddr()));
+        return report ? WalkResult::interrupt() : WalkResult::advance();
+      })
+      .wasInterrupted();
+}
+
+} // namespace flexjit
