@@ -121,7 +121,9 @@ struct AttentionSm90Techniques {
   bool lazyRescale = true;
   /// With intraOverlap: the wait for P(t-1)·V is pinned behind a branch, so
   /// that ptxas keeps the softmax of S(t) before it (in the same block it
-  /// moves the wait up past most of the softmax); off: the plain wait.
+  /// moves the wait up past most of the softmax); off: the plain wait. With
+  /// checked reads, only in kv loops without out-of-bounds reports (such as
+  /// the copies flexjit-unswitch-invariant-reports makes).
   bool pinnedWait = true;
   /// With a score mod, bf16 and a scale that is a power of two (1/8 at
   /// D = 64, 1/16 at D = 256 by default): Q is multiplied by the scale in
@@ -221,12 +223,12 @@ AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int v
                                                  bool hasScoreMod, bool hasMaskMod);
 
 /// flexjit's choice once the call's reads are known: a kernel whose mods
-/// read buffers with bounds checks (not spec.uncheckedReads) keeps O's
-/// rescale and the wait for P·V in the transform's block (lazyRescale and
-/// pinnedWait off). With the checks' registers, the branches of either make
-/// ptxas 13.0 spill inside the kv loop (bias_2d at D = 128: 29 local-memory
-/// accesses become 182), and the checks' own branches already keep the
-/// softmax under P·V.
+/// read buffers with bounds checks (not spec.uncheckedReads) rescales O on
+/// every tile (lazyRescale off). With the checks' registers, its branch
+/// made ptxas 13.0 spill inside the kv loop, as the pinned wait's did
+/// (bias_2d at D = 128: 29 local-memory accesses became 182); the pinned
+/// wait stays, and the GPU pipeline unpins it in the kv loops that keep
+/// out-of-bounds reports (compiler/backend/UnpinWaitsBesideReports.h).
 void fitSm90TechniquesToReads(AttentionSm90KernelSpec &spec, bool modsReadBuffers);
 
 /// Whether Q may be scaled in shared memory by `scale` exactly: a power of

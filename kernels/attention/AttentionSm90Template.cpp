@@ -80,10 +80,8 @@ AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int v
 }
 
 void fitSm90TechniquesToReads(AttentionSm90KernelSpec &spec, bool modsReadBuffers) {
-  if (modsReadBuffers && !spec.uncheckedReads) {
+  if (modsReadBuffers && !spec.uncheckedReads)
     spec.techniques.lazyRescale = false;
-    spec.techniques.pinnedWait = false;
-  }
 }
 
 Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {

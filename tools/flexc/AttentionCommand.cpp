@@ -407,7 +407,10 @@ int attention() {
              << (t.persistent ? "on" : "off") << ", early reads "
              << (t.earlyReads ? "on" : "off") << ", lazy rescaling "
              << (t.lazyRescale ? "on" : "off") << ", pinned wait "
-             << (t.pinnedWait && t.intraOverlap ? "on" : "off") << ", Q scaled in shared memory "
+             << (!t.pinnedWait || !t.intraOverlap ? "off"
+                 : hspec.uncheckedReads       ? "on"
+                                              : "on (but in kv loops with out-of-bounds reports)")
+             << ", Q scaled in shared memory "
              << (hspec.scaleInQuery ? "yes" : "no") << ", kv term in the GEMM "
              << (attentionSm90TakesKvTerm(hspec) ? "on (where the score mod is s + t(b, h, kv))"
                                                    : "off")
