@@ -80,6 +80,11 @@ SM90_OFF = {"warp-specialization": 1, "ping-pong": 2, "intra-overlap": 4, "persi
             "separate-verdicts": 2048}
 
 
+def off_name(off):
+    """A variant of --also-off: "off:" and its techniques, as its keys in the results."""
+    return "off:" + ",".join(n for n, b in SM90_OFF.items() if off & b)
+
+
 def technique_list(text):
     bits = 0
     for name in filter(None, text.split(",")):
@@ -174,10 +179,11 @@ def parse_args(argv=None):
     ap.add_argument("--sm90-off", type=technique_list, default=0,
                     help="sm_90a techniques switched off, comma-separated: " + ", ".join(SM90_OFF)
                     + " (the ablation of docs/attention-hopper.md; default none)")
-    ap.add_argument("--also-off", type=technique_list, default=0,
+    ap.add_argument("--also-off", type=technique_list, action="append", default=[],
                     help="also time flexjit with these sm_90a techniques off (on top of "
                     "--sm90-off), in the same process on the same inputs: the ablation without "
-                    "the 2-3%% that separate processes differ by")
+                    "the 2-3%% that separate processes differ by; repeat it for several "
+                    "variants (each a comma-separated list)")
     ap.add_argument("--also-tiles", type=tile_list, default=[],
                     help="also time flexjit at these tiles, blockN:stages comma-separated (say "
                     "64:2,128:3), in the same process on the same inputs: the tile choice "
@@ -486,9 +492,10 @@ def main(argv=None):
             # Variants in the same process, then the default again: drift
             # between the first and the last timing of the default shows.
             variants = []
-            if on_gpu and args.also_off:
-                variants.append(("off", dict(block_n=args.block_n, stages=args.stages,
-                                             sm90_off=args.sm90_off | args.also_off)))
+            if on_gpu:
+                variants += [(off_name(off), dict(block_n=args.block_n, stages=args.stages,
+                                                  sm90_off=args.sm90_off | off))
+                             for off in args.also_off]
             if on_gpu:
                 variants += [(tile_name(t), dict(block_n=t[0], stages=t[1], rows_per_warp=t[2],
                                                  sm90_off=args.sm90_off))
@@ -575,18 +582,22 @@ def main(argv=None):
                  r["max_err_ratio"], r["mean_err_ratio"], r["torch_lse_max_err"],
                  r["flexjit_lse_max_err"], "ok" if r["meets_bar"] else "MISSED",
                  r["torch_first_call_s"], r["flexjit_first_call_s"]))
-    if args.also_off:
+    for off in args.also_off:
+        n = off_name(off)
         print()
-        print("Same process, also off: " + ",".join(n for n, b in SM90_OFF.items() if args.also_off & b))
+        print("Same process, also off: " + n[len("off:"):])
         print("| case | flexjit TFLOP/s | also off TFLOP/s | flexjit again TFLOP/s | on/off | kernel off |")
         print("|---|---|---|---|---|---|")
         for r in results:
-            if "off_tflops" in r:
+            if n + "_tflops" in r:
                 print("| %s | %.1f | %.1f | %.1f | %.3f | %s |"
-                      % (r["case"], r["flexjit_tflops"], r["off_tflops"], r["flexjit_again_tflops"],
-                         r["flexjit_tflops"] / r["off_tflops"], r["off_entry"]))
-            elif "off_error" in r:
-                print("| %s | %.1f | error: %s |" % (r["case"], r["flexjit_tflops"], r["off_error"]))
+                      % (r["case"], r["flexjit_tflops"], r[n + "_tflops"], r["flexjit_again_tflops"],
+                         r["flexjit_tflops"] / r[n + "_tflops"], r[n + "_entry"]))
+            elif n + "_error" in r:
+                print("| %s | %.1f | error: %s |" % (r["case"], r["flexjit_tflops"], r[n + "_error"]))
+            elif "flexjit_tflops" in r:
+                print("| %s | %.1f | not run (variants run on a GPU only) |"
+                      % (r["case"], r["flexjit_tflops"]))
     if args.also_tiles:
         print()
         print("Same process, other tiles (blockN:stages[:rowsPerWarp]): TFLOP/s, and / the "
