@@ -158,6 +158,11 @@ struct GpuCase {
   /// options.sm90Techniques.kvTermInGemm: false calls a score mod of the
   /// form s + t(b, h, kv) on every score.
   bool kvTermInGemm = true;
+  /// options.sm90Techniques.separateVerdicts and .pinnedWait (with checked
+  /// reads: the mask's verdicts apart from the score mod; the wait for P·V
+  /// pinned where a kv loop keeps no report).
+  bool separateVerdicts = true;
+  bool pinnedWait = true;
   /// The bias buffer's values (empty: inputs()'s N(0, 1) ones), [Hq, KV].
   std::vector<float> bias;
   /// Rows that must come out fully masked (0, LSE -inf): [0, deadRows) or,
@@ -233,6 +238,8 @@ bool runOnGpu(const GpuCase &c, const ModInputs &in, const HostTensor &q, const 
   req.options.sm90Techniques.readsProof = c.readsProof;
   req.options.sm90Techniques.scaleInQuery = c.scaleInQuery;
   req.options.sm90Techniques.kvTermInGemm = c.kvTermInGemm;
+  req.options.sm90Techniques.separateVerdicts = c.separateVerdicts;
+  req.options.sm90Techniques.pinnedWait = c.pinnedWait;
   Result<BlockMaskHandle> bm = Error{ErrorKind::NotFound, "none"};
   if (c.explicitBlockMask) {
     BlockMaskRequest bmr;
@@ -584,6 +591,34 @@ TEST(AttentionGpu, BufferMaskWithScoreModAtLargeHeadDims) {
       c.KV = 300;
       runCase(c);
     }
+}
+
+// With checked reads (the proof off), ALiBi where q >= kv and causal-by-score
+// under document_causal: the kernels whose mask verdicts share q >= kv with
+// the score mod unless they take their own columns (separateVerdicts), whose
+// kv loops are split by the unswitching, with the wait pinned in the copies
+// without reports (docs/attention-hopper.md, "Local memory", "Pinned wait").
+// Each with those two techniques on (flexjit's choice) and off.
+TEST(AttentionGpu, CheckedReadsUnderDocumentCausal) {
+  REQUIRE_GPU();
+  for (const char *score : {"alibi_causal", "causal_by_score"})
+    for (int d : {64, 128})
+      for (bool on : {true, false}) {
+        GpuCase c;
+        c.name = std::string("document_causal + ") + score + " d" + std::to_string(d) +
+                 ", proof off" + (on ? "" : ", separateVerdicts and pinnedWait off");
+        c.mask = "document_causal";
+        c.score = score;
+        c.D = c.Dv = d;
+        c.readsProof = false;
+        c.separateVerdicts = on;
+        c.pinnedWait = on;
+        c.Hq = 4;
+        c.Hkv = 2;
+        c.Q = 333;
+        c.KV = 333;
+        runCase(c);
+      }
 }
 
 // The examples' buffers are as large as the positions and heads a case
