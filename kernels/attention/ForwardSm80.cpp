@@ -101,6 +101,7 @@ void buildBody(Emitter &e, const AttentionKernelSpec &spec, gpu::GPUFuncOp kerne
   MmaSync mma(e, spec, mTiles);
   FragmentCoords coords = mmaFragmentCoords(e, mma.warpRow0(), mTiles);
   TileMods mods = tileMods(e, scoreMod, maskMod, scoreCtx, maskCtx);
+  mods.maskByColumn = !spec.uncheckedReads && mods.maskReadsBuffers;
 
   // The loop over kv tiles.
   AccFragment o(mTiles, dTiles, e.cf(0.0f));

@@ -5,12 +5,38 @@
 
 #include "mlir/IR/Matchers.h"
 
+#include <functional>
+
 namespace flexjit::attn {
 
 using namespace mlir;
 
 namespace {
 constexpr float kLog2e = 1.4426950408889634f;
+
+/// Calls fn(mt, j, el, index in s.values()) for every element of `s`: in
+/// register order (an m-tile's rows, n-tile by n-tile), or with `byColumn`
+/// the thread's elements of one column (one kv) one after the other
+/// (TileMods::maskByColumn).
+void forEachElement(const AccFragment &s, bool byColumn,
+                    const std::function<void(int, int, int, size_t)> &fn) {
+  auto index = [&](int mt, int j, int el) { return size_t((mt * s.nTiles() + j) * 4 + el); };
+  if (!byColumn) {
+    for (int mt = 0; mt < s.mTiles(); ++mt)
+      for (int j = 0; j < s.nTiles(); ++j)
+        for (int el = 0; el < 4; ++el)
+          fn(mt, j, el, index(mt, j, el));
+    return;
+  }
+  for (int j = 0; j < s.nTiles(); ++j)
+    for (int col = 0; col < 2; ++col)
+      for (int mt = 0; mt < s.mTiles(); ++mt)
+        for (int half = 0; half < 2; ++half) {
+          int el = half * 2 + col;
+          fn(mt, j, el, index(mt, j, el));
+        }
+}
+
 } // namespace
 
 ModContext modContext(Emitter &e, func::FuncOp mod, Value deviceCtx) {
@@ -202,11 +228,10 @@ Value maskVerdict(Emitter &e, const FragmentCoords &c, Value kvStart, const Tile
 
 SmallVector<Value> maskVerdicts(Emitter &e, const AccFragment &s, const FragmentCoords &c,
                                 Value kvStart, const TileMods &mods) {
-  SmallVector<Value> verdicts;
-  for (int mt = 0; mt < s.mTiles(); ++mt)
-    for (int j = 0; j < s.nTiles(); ++j)
-      for (int el = 0; el < 4; ++el)
-        verdicts.push_back(maskVerdict(e, c, kvStart, mods, mt, j, el));
+  SmallVector<Value> verdicts(s.size());
+  forEachElement(s, mods.maskByColumn, [&](int mt, int j, int el, size_t i) {
+    verdicts[i] = maskVerdict(e, c, kvStart, mods, mt, j, el);
+  });
   return verdicts;
 }
 
@@ -220,12 +245,11 @@ void maskTile(Emitter &e, AccFragment &s, const FragmentCoords &c, Value kvStart
   OpBuilder &b = e.b;
   // Each verdict selects as soon as it is made.
   auto maskedValues = [&] {
-    SmallVector<Value> outs;
-    for (int mt = 0; mt < s.mTiles(); ++mt)
-      for (int j = 0; j < s.nTiles(); ++j)
-        for (int el = 0; el < 4; ++el)
-          outs.push_back(e.ops.select(maskVerdict(e, c, kvStart, mods, mt, j, el),
-                                      s.at(mt, j, el), e.negInf()));
+    SmallVector<Value> outs(s.size());
+    forEachElement(s, mods.maskByColumn, [&](int mt, int j, int el, size_t i) {
+      outs[i] = e.ops.select(maskVerdict(e, c, kvStart, mods, mt, j, el), s.at(mt, j, el),
+                             e.negInf());
+    });
     return outs;
   };
   // A tile known to be partial is masked in line: its mask mod's reads stay

@@ -45,6 +45,14 @@ struct TileMods {
   Value lastKv;    ///< KV_LEN - 1 (i32)
   /// The mask mod reads a buffer: maskTile then clamps its kv to lastKv.
   bool maskReadsBuffers = false;
+  /// maskTile and maskVerdicts call the mask one column (one kv) at a time,
+  /// every row of the thread in it, instead of in register order. With
+  /// checked reads, the out-of-bounds reports of a column's read
+  /// (`doc_id[kv]`) then follow each other and LLVM folds them into one;
+  /// in register order each column's predicate and report word stayed live
+  /// across the tile (the sm_80 document kernel at D = 128 spilled 468
+  /// bytes against 104; docs/attention.md, "Bounds checks").
+  bool maskByColumn = false;
   Value scaleLog2; ///< scale * log2 e (f32)
   /// Without a score mod: scoreTile leaves the scores as they are (q . k),
   /// for softmaxRowsBalanced to scale them by scaleLog2 inside exp2 (one fma a

@@ -85,6 +85,31 @@ TEST(AttentionKernel, SharedHelperModIsMergedOnce) {
                      "causal");
 }
 
+TEST(AttentionKernel, CheckedDocumentMaskIsMaskedColumnByColumn) {
+  // The document mask with its reads checked, at 32 query rows a warp and
+  // D = 128 (flexjit's choice without a score mod): masked one column at a
+  // time (TileMods::maskByColumn), the reports of each column's doc_id[kv]
+  // fold into one, and ptxas 13.0 spills 104 bytes; in register order each
+  // column's report stayed live through the tile, 468 bytes. Reads proved
+  // in bounds (no reports) keep the register order: 48 bytes.
+  if (ptxasPath().empty())
+    GTEST_SKIP() << "no ptxas found at configure time: PTX not assembled";
+  auto file = examples();
+  ASSERT_TRUE(file);
+  for (const char *mask : {"document", "document_causal"}) {
+    AttentionKernelSpec sp = spec(DType::BF16, 128, 128, 128, 64, 2, false, true);
+    sp.rowsPerWarp = 32;
+    auto k = sharedCompiler().attentionKernel(*file, "", mask, sp, "sm_80");
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    std::string log;
+    ASSERT_EQ(assemble(k->ptx, "sm_80", "attention_" + sp.tag(), &log), "");
+    std::vector<backendtest::PtxasEntryReport> report = backendtest::parsePtxasReport(log);
+    ASSERT_EQ(report.size(), 1u) << log;
+    SCOPED_TRACE(std::string(mask) + ": " + log);
+    EXPECT_LE(report[0].spillStores, 128);
+  }
+}
+
 /// Whether `ptx` loads kernel parameter `name` (attentionKernelParams()).
 bool loadsParam(const std::string &ptx, const std::string &entry, const std::string &name) {
   std::vector<KernelParam> params = attentionKernelParams();
