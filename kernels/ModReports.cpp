@@ -1,5 +1,5 @@
-// See LocalReports.h.
-#include "compiler/backend/LocalReports.h"
+// See ModReports.h.
+#include "kernels/ModReports.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
@@ -28,13 +28,16 @@ bool plainLoadOf(Value v, Value addr) {
 }
 } // namespace
 
+bool isLocalReport(LLVM::StoreOp store) {
+  auto select = store.getValue().getDefiningOp<arith::SelectOp>();
+  return select && (plainLoadOf(select.getFalseValue(), store.getAddr()) ||
+                    plainLoadOf(select.getTrueValue(), store.getAddr()));
+}
+
 bool loopHasLocalReport(scf::ForOp loop) {
   return loop.getBody()
       ->walk([&](LLVM::StoreOp store) {
-        auto select = store.getValue().getDefiningOp<arith::SelectOp>();
-        bool report = select && (plainLoadOf(select.getFalseValue(), store.getAddr()) ||
-                                 plainLoadOf(select.getTrueValue(), store.getAddr()));
-        return report ? WalkResult::interrupt() : WalkResult::advance();
+        return isLocalReport(store) ? WalkResult::interrupt() : WalkResult::advance();
       })
       .wasInterrupted();
 }

@@ -1,8 +1,9 @@
-// The out-of-bounds reports of checked reads inside a loop, as
-// convert-flex-to-func writes them with a thread-private error record:
-// `store (select %gate, %word, (load %error)), %error`. Shared by the GPU
-// pipeline's loop passes (UnswitchInvariantReports.h,
-// UnpinWaitsBesideReports.h).
+// The out-of-bounds reports of checked reads, as convert-flex-to-func
+// writes them with a thread-private error record (compiler/passes/
+// ConvertFlexToFunc.cpp): `store (select %gate, %word, (load %error)),
+// %error`. Recognized by the GPU pipeline's loop passes
+// (compiler/backend/UnswitchInvariantReports.h, UnpinWaitsBesideReports.h)
+// and by the kv-term analysis of a score mod (attention/KvTerm.h).
 #pragma once
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -14,12 +15,14 @@ namespace flexjit {
 /// comes from outside the loop; else null.
 mlir::Value localReportGate(mlir::LLVM::StoreOp store, mlir::scf::ForOp loop);
 
-/// Whether `loop`'s body (nested regions included) holds a store of that
-/// shape in any form LLVM-dialect folding leaves it: a select of which
-/// either arm is a plain load of the stored-to address (inlining turns
-/// `select (not %in), %word, %old` into `select %in, %old, %word`), to an
-/// address from anywhere (a context's record pointer may be loaded in the
-/// loop).
+/// Whether `store` has that shape in any form folding leaves it: a select
+/// of which either arm is a plain load of the stored-to address (inlining
+/// turns `select (not %in), %word, %old` into `select %in, %old, %word`),
+/// to an address from anywhere (a context's record pointer may be loaded
+/// next to it).
+bool isLocalReport(mlir::LLVM::StoreOp store);
+
+/// Whether `loop`'s body (nested regions included) holds such a store.
 bool loopHasLocalReport(mlir::scf::ForOp loop);
 
 } // namespace flexjit

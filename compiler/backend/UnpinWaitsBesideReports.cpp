@@ -1,8 +1,8 @@
 // See UnpinWaitsBesideReports.h.
 #include "compiler/backend/UnpinWaitsBesideReports.h"
 
-#include "compiler/backend/LocalReports.h"
 #include "kernels/KernelFunc.h"
+#include "kernels/ModReports.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

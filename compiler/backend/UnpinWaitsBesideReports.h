@@ -5,7 +5,7 @@
 // A pinned wait is a branch on a condition true at run time whose two arms
 // are the same `wgmma.wait_group`, so that ptxas keeps a tile's softmax
 // before the wait, under P·V (docs/attention-hopper.md, "Pinned wait"). In
-// a loop whose checked reads keep their reports (LocalReports.h), the
+// a loop whose checked reads keep their reports (kernels/ModReports.h), the
 // reports' registers and the branch together made ptxas 13.0 spill
 // (bias_2d at D = 128: 29 local-memory accesses became 182). Where
 // flexjit-unswitch-invariant-reports made a copy of a loop without them,

@@ -1,10 +1,10 @@
 // See UnswitchInvariantReports.h.
 #include "compiler/backend/UnswitchInvariantReports.h"
 
-#include "compiler/backend/LocalReports.h"
 #include "compiler/backend/LoopInvariantSlice.h"
 #include "compiler/passes/CopyBody.h"
 #include "kernels/KernelFunc.h"
+#include "kernels/ModReports.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -49,8 +49,11 @@ public:
     h.qCoords = [this]() -> SmallVector<Value> { return {e.ci(0), e.m0, e.hIdx, e.bIdx}; };
     h.kvTile = [this](Value t) { return kvTile(t); };
     h.consumerSetup = [this](const Sm90Thread &th) { consumerSetup(th); };
-    if (kvTermInGemm)
+    if (kvTermInGemm) {
       h.kvTerm = [this](Value tag, Value row) { return kvTerm(tag, row); };
+      // With checked reads the term's reads report in the producer's warp.
+      h.kvTermFinish = [this] { publishModErrors(e, e.arg(P.scoreCtx), scoreCtx); };
+    }
     if (spec.scaleInQuery)
       h.queryScale = [this] { return e.scale; };
     h.initialState = [this] {
@@ -264,8 +267,11 @@ mlir::gpu::GPUFuncOp buildAttentionSm90Kernel(mlir::gpu::GPUModuleOp gpuModule,
   if (kvTerm) {
     // The producer's second warp walks the tiles and calls the score mod:
     // under 40 registers ptxas spilled there (4 bytes, bias_2d under causal
-    // at D = 64); the consumers, which no longer call it, give 8.
-    cfg.producerRegisters = 48;
+    // at D = 64); the consumers, which no longer call it, give 8. With
+    // checked reads (the term's reports in that warp) 48 spilled 8 bytes a
+    // tile at D = 128 and 256; 56 spill nothing (128 * 56 + 256 * 224 =
+    // 64512 of the SM's 65536 registers).
+    cfg.producerRegisters = spec.uncheckedReads ? 48 : 56;
     cfg.consumerRegisters = 224;
   }
   // The dynamic shared memory from a 1024-byte boundary (the swizzled tiles';

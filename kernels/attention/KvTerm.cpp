@@ -1,7 +1,10 @@
 // The kv-term analysis of a score mod (KvTerm.h).
 #include "kernels/attention/KvTerm.h"
 
+#include "kernels/ModReports.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "llvm/ADT/DenseSet.h"
@@ -20,6 +23,14 @@ bool scoreModAddsKvTerm(func::FuncOp score) {
   for (Operation &op : body) {
     if (op.getNumRegions() > 0)
       return false;
+    // A checked read's out-of-bounds report writes the thread's error
+    // record: allowed where neither s nor q reaches it, so that the term's
+    // evaluation at any q (the producer's, at q = 0) makes the same reports.
+    if (auto store = dyn_cast<LLVM::StoreOp>(op)) {
+      if (!isLocalReport(store) || fromScoreOrRow.contains(store.getValue()))
+        return false;
+      continue;
+    }
     if (!isMemoryEffectFree(&op)) {
       auto effects = dyn_cast<MemoryEffectOpInterface>(&op);
       if (!effects || !effects.onlyHasEffect<MemoryEffects::Read>())

@@ -11,9 +11,10 @@ namespace flexjit::attn {
 
 /// True when `score` (lowered: (s, b, h, q, kv, ctx) -> f32) returns
 /// `s + t` or `t + s` where t uses neither s nor q, and nothing in it
-/// writes memory or holds a region (a checked buffer read, with its error
-/// report, does): then score(0, b, h, q', kv) is t for every q', and
-/// score(s, ...) = s + t.
+/// writes memory or holds a region, but the out-of-bounds reports of
+/// checked reads (kernels/ModReports.h) that neither s nor q reaches: then
+/// score(0, b, h, q', kv) is t for every q', makes the reports
+/// score(s, b, h, q, kv) makes, and score(s, ...) = s + t.
 bool scoreModAddsKvTerm(mlir::func::FuncOp score);
 
 } // namespace flexjit::attn

@@ -427,6 +427,8 @@ void Builder::producer() {
       });
       return n;
     });
+    if (hooks.kvTermFinish)
+      hooks.kvTermFinish();
   });
 }
 

@@ -131,6 +131,10 @@ struct Sm90Hooks {
   std::function<void(llvm::ArrayRef<mlir::Value> o, llvm::ArrayRef<mlir::Value> state)> epilogue;
   /// Once per consumer thread, after its last work tile (may be empty).
   std::function<void()> consumerFinish;
+  /// Once per thread of the producer's kv-term warp, after its last work
+  /// tile (may be empty): its calls of kvTerm may have made out-of-bounds
+  /// reports.
+  std::function<void()> kvTermFinish;
 };
 
 /// Sets what the loop needs on the kernel: the register cap at entry

@@ -737,13 +737,56 @@ TEST(AttentionGpu, KvTermInGemm) {
     EXPECT_EQ(info.entry.find("_nokt"), std::string::npos) << info.entry;
     if (deviceIsSm90())
       EXPECT_NE(info.entry.find("_nochk"), std::string::npos) << info.entry;
-    c.name += ", off";
+    std::string name = c.name;
+    c.name = name + ", off";
     c.kvTermInGemm = false;
     Errors off = runCase(c, &info);
     if (deviceIsSm90())
       EXPECT_NE(info.entry.find("_nokt"), std::string::npos) << info.entry;
     EXPECT_LE(on.out, 2 * off.out + 1e-3) << c.name;
+    // With the reads checked the term still rides in the GEMM, its reads
+    // checked in the producer's warp.
+    c.name = name + ", reads checked";
+    c.kvTermInGemm = true;
+    c.readsProof = false;
+    Errors checked = runCase(c, &info);
+    if (deviceIsSm90()) {
+      EXPECT_EQ(info.entry.find("_nochk"), std::string::npos) << info.entry;
+      EXPECT_EQ(info.entry.find("_nokt"), std::string::npos) << info.entry;
+    }
+    EXPECT_LE(checked.out, 2 * off.out + 1e-3) << c.name;
   }
+}
+
+// A kv term whose read leaves its buffer (bias for 150 of 200 keys): with
+// the term in the GEMM (sm_90a) the producer's warp reads it and reports
+// it, as the consumers would have; on either template the call's next
+// check reports it once.
+TEST(AttentionGpu, KvTermReadOutOfBoundsIsReported) {
+  REQUIRE_GPU();
+  auto ctx = cuda::Context::retainPrimary(0);
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  const int Q = 200, H = 2;
+  std::vector<uint16_t> zeros(size_t(H) * Q * 64, 0);
+  cuda::DeviceBuffer dq = upload(*ctx, zeros.data(), zeros.size() * 2);
+  cuda::DeviceBuffer dout = upload(*ctx, nullptr, zeros.size() * 2);
+  std::vector<float> bias(size_t(H) * 150, 0.5f);
+  AttentionRequest req;
+  req.q = req.k = req.v = TensorRef::bhsd(dq.devicePtr(), DType::BF16, 1, H, Q, 64, 0);
+  req.out = TensorRef::bhsd(dout.devicePtr(), DType::BF16, 1, H, Q, 64, 0);
+  req.maskMod = "causal";
+  req.scoreMod = "bias_2d";
+  req.scoreInputs.buffers["bias"] = BufferData{ScalarType::F32, bias.data(), {H, 150}};
+  auto info = session().attention(program(), req);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->entry.find("_nochk"), std::string::npos) << info->entry;
+  if (deviceIsSm90())
+    EXPECT_EQ(info->entry.find("_nokt"), std::string::npos) << info->entry;
+  Status st = session().checkModErrors();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.kind(), ErrorKind::OutOfBounds) << st.message();
+  EXPECT_NE(st.message().find("bias"), std::string::npos) << st.message();
+  EXPECT_TRUE(session().checkModErrors().ok()) << "reported once";
 }
 
 // A block mask whose rows do about equal work (a sliding window of 1024
