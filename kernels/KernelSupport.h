@@ -12,6 +12,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 
+#include <cassert>
 #include <limits>
 
 namespace flexjit {
@@ -101,6 +102,7 @@ struct KernelOps {
   /// what is computed from `v` (ptxas sees a plain mov). No side effects:
   /// LLVM may still move or drop it.
   mlir::Value opaqueCopy(mlir::Value v) {
+    assert(v.getType().isInteger(32) && "opaqueCopy's mov is 32-bit");
     return mlir::LLVM::InlineAsmOp::create(
                b, loc, v.getType(), mlir::ValueRange{v}, "mov.b32 $0, $1;", "=r,r",
                /*has_side_effects=*/false, /*is_align_stack=*/false,
