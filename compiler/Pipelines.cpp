@@ -5,7 +5,7 @@
 #include "compiler/backend/HoistReadsAboveWaits.h"
 #include "compiler/backend/InlineMods.h"
 #include "compiler/backend/MathToNVVM.h"
-#include "compiler/backend/UnpinWaitsBesideReports.h"
+#include "compiler/backend/FlattenBranchesBesideReports.h"
 #include "compiler/backend/UnswitchInvariantReports.h"
 #include "compiler/passes/Passes.h"
 
@@ -63,7 +63,7 @@ void buildGpuPipeline(mlir::OpPassManager &pm, const GpuPipelineOptions &options
   gpu.addPass(createHoistReadsAboveWaitsPass());
   gpu.addPass(createHoistLoopInvariantReadsPass());
   gpu.addPass(createUnswitchInvariantReportsPass());
-  gpu.addPass(createUnpinWaitsBesideReportsPass());
+  gpu.addPass(createFlattenBranchesBesideReportsPass());
   gpu.addPass(mlir::createSCFToControlFlowPass());
   mlir::ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.indexBitwidth = 64;
@@ -94,7 +94,7 @@ void registerBackendPasses() {
     registerHoistReadsAboveWaitsPass();
     registerHoistLoopInvariantReadsPass();
     registerUnswitchInvariantReportsPass();
-    registerUnpinWaitsBesideReportsPass();
+    registerFlattenBranchesBesideReportsPass();
     mlir::PassPipelineRegistration<>(
         "flexjit-cpu-to-llvm", "flexjit's CPU pipeline: lowered mods to the llvm dialect",
         [](mlir::OpPassManager &pm) { buildCpuPipeline(pm); });

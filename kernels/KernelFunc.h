@@ -48,12 +48,15 @@ constexpr const char *kHoistInvariantReadsAttr = "flexjit.hoist_invariant_reads"
 /// can make in it.
 constexpr const char *kUnswitchReportsAttr = "flexjit.unswitch_reports";
 
-/// Unit attribute of an scf.if whose two arms are the same wait
-/// (Sm90Ops::wgmmaWaitPinned: a branch ptxas cannot move the wait out of).
-/// The GPU pipeline's flexjit-unpin-waits-beside-reports pass
-/// (compiler/backend/UnpinWaitsBesideReports.h) replaces it by its then arm
-/// in a loop that holds out-of-bounds reports.
-constexpr const char *kPinnedWaitAttr = "flexjit.pinned_wait";
+/// Unit attribute of an scf.if whose then arm alone computes its results on
+/// every path, a branch kept for speed: the pinned wait, whose two arms are
+/// the same wait (Sm90Ops::wgmmaWaitPinned: a branch ptxas cannot move the
+/// wait out of), and lazy rescaling's branch around O's multiplies by 1
+/// (Sm90Mainloop.cpp, scaleRows). The GPU pipeline's
+/// flexjit-flatten-branches-beside-reports pass
+/// (compiler/backend/FlattenBranchesBesideReports.h) replaces it by its then
+/// arm in a loop that holds out-of-bounds reports.
+constexpr const char *kThenArmSufficesAttr = "flexjit.then_arm_suffices";
 
 /// !llvm.ptr (pointers and tensor maps), i32, i64 or f32.
 mlir::Type paramType(mlir::MLIRContext *ctx, ParamKind kind);

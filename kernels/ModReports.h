@@ -2,7 +2,7 @@
 // writes them with a thread-private error record (compiler/passes/
 // ConvertFlexToFunc.cpp): `store (select %gate, %word, (load %error)),
 // %error`. Recognized by the GPU pipeline's loop passes
-// (compiler/backend/UnswitchInvariantReports.h, UnpinWaitsBesideReports.h)
+// (compiler/backend/UnswitchInvariantReports.h, FlattenBranchesBesideReports.h)
 // and by the kv-term analysis of a score mod (attention/KvTerm.h).
 #pragma once
 

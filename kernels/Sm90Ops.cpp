@@ -346,7 +346,7 @@ SmallVector<Value> Sm90Ops::wgmmaWaitPinned(int pending, ArrayRef<Value> live, V
   for (Value v : live)
     types.push_back(v.getType());
   auto op = scf::IfOp::create(b, loc, types, alwaysTrue, /*withElse=*/true);
-  op->setAttr(kPinnedWaitAttr, b.getUnitAttr());
+  op->setAttr(kThenArmSufficesAttr, b.getUnitAttr());
   for (bool scoped : {false, true}) {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(scoped ? &op.getElseRegion().front() : &op.getThenRegion().front());

@@ -192,9 +192,9 @@ struct Sm90Ops {
   /// the arms apart. ptxas
   /// schedules within a block: the work before the wait stays before it
   /// (docs/attention-hopper.md, "Pinned wait"), where in the same block
-  /// ptxas moves the wait up past it. The branch is marked kPinnedWaitAttr
-  /// (KernelFunc.h): in a loop with out-of-bounds reports the GPU pipeline
-  /// makes it the plain wait again.
+  /// ptxas moves the wait up past it. The branch is marked
+  /// kThenArmSufficesAttr (KernelFunc.h): in a loop with out-of-bounds
+  /// reports the GPU pipeline makes it the plain wait again.
   llvm::SmallVector<mlir::Value> wgmmaWaitPinned(int pending, llvm::ArrayRef<mlir::Value> live,
                                                  mlir::Value alwaysTrue);
 

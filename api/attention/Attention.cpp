@@ -154,8 +154,6 @@ Result<AttentionInfo> Session::attention(const Program &program, const Attention
         hspec->uncheckedReads = true;
     }
   }
-  if (hspec)
-    fitSm90TechniquesToReads(*hspec, readsBuffers(score) || readsBuffers(mask));
   AttentionInfo info;
 
   // The block mask.

@@ -117,7 +117,9 @@ struct AttentionSm90Techniques {
   bool earlyReads = true;
   /// A row's running maximum moves on only when a tile's scores exceed it
   /// by more than a factor 2^8, and O is rescaled only where one did; off:
-  /// the maximum follows every tile and O is rescaled on each.
+  /// the maximum follows every tile and O is rescaled on each. With checked
+  /// reads, the branch only in kv loops without out-of-bounds reports (O
+  /// multiplied on every tile in the others).
   bool lazyRescale = true;
   /// With intraOverlap: the wait for P(t-1)·V is pinned behind a branch, so
   /// that ptxas keeps the softmax of S(t) before it (in the same block it
@@ -221,15 +223,6 @@ bool attentionUsesSm90(const std::string &arch);
 /// is 256), 2 stages, every technique on but persistence with a mask mod or at D = Dv = 64.
 AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int valueHeadDim,
                                                  bool hasScoreMod, bool hasMaskMod);
-
-/// flexjit's choice once the call's reads are known: a kernel whose mods
-/// read buffers with bounds checks (not spec.uncheckedReads) rescales O on
-/// every tile (lazyRescale off). With the checks' registers, its branch
-/// made ptxas 13.0 spill inside the kv loop, as the pinned wait's did
-/// (bias_2d at D = 128: 29 local-memory accesses became 182); the pinned
-/// wait stays, and the GPU pipeline unpins it in the kv loops that keep
-/// out-of-bounds reports (compiler/backend/UnpinWaitsBesideReports.h).
-void fitSm90TechniquesToReads(AttentionSm90KernelSpec &spec, bool modsReadBuffers);
 
 /// Whether Q may be scaled in shared memory by `scale` exactly: a power of
 /// two in [2^-32, 1]: every element of Q of magnitude 2^-94 or more stays

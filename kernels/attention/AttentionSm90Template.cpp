@@ -79,11 +79,6 @@ AttentionSm90KernelSpec defaultAttentionSm90Spec(DType dtype, int headDim, int v
   return s;
 }
 
-void fitSm90TechniquesToReads(AttentionSm90KernelSpec &spec, bool modsReadBuffers) {
-  if (modsReadBuffers && !spec.uncheckedReads)
-    spec.techniques.lazyRescale = false;
-}
-
 Sm90MainloopConfig sm90MainloopConfig(const AttentionSm90KernelSpec &spec) {
   Sm90MainloopConfig c;
   c.dtype = spec.dtype;

@@ -492,6 +492,9 @@ SmallVector<Value> Builder::scaleRows(ArrayRef<Value> oAcc, const std::array<Val
   for (Value v : oAcc)
     types.push_back(v.getType());
   auto op = scf::IfOp::create(b, loc, types, o.ne(needed, o.c32(0)), /*withElse=*/true);
+  // Where the warp skips it, every row's scale is 1: multiplying suffices
+  // (flattened beside out-of-bounds reports, kThenArmSufficesAttr).
+  op->setAttr(kThenArmSufficesAttr, b.getUnitAttr());
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(&op.getThenRegion().front());
   scf::YieldOp::create(b, loc, scaled());

@@ -366,12 +366,6 @@ int attention() {
       // What a call with the default scale, 1 / sqrt(D), compiles.
       fitSm90SpecToScale(hspec, float(1.0 / std::sqrt(double(headDim))));
       hspec.uncheckedReads = uncheckedReads;
-      // What the runtime keeps off for checked buffer reads.
-      auto readsBuffers = [&](const std::string &name) {
-        const ModDecl *m = name.empty() ? nullptr : (*ast)->findMod(name);
-        return m && !interfaceOf(**ast, *m).buffers.empty();
-      };
-      fitSm90TechniquesToReads(hspec, readsBuffers(score) || readsBuffers(mask));
     } else {
       applyOverrides({{blockM, &spec.blockM},
                       {blockN, &spec.blockN},
@@ -393,6 +387,11 @@ int attention() {
            << ", mask mod: " << (mask.empty() ? "none" : mask) << "\n";
       if (hopper) {
         const AttentionSm90Techniques &t = hspec.techniques;
+        // The branches flexjit-flatten-branches-beside-reports removes from
+        // kv loops that keep out-of-bounds reports (checked reads only).
+        auto onBesideReports = [&](bool on) -> std::string {
+          return !on ? "off" : hspec.uncheckedReads ? "on" : "on (not in kv loops with reports)";
+        };
         text << "  " << hspec.threads() << " threads ("
              << (t.warpSpecialized ? "a producer warpgroup, " : "")
              << "2 consumer warpgroups of 64 query rows), " << attentionSm90SharedBytes(hspec)
@@ -406,10 +405,8 @@ int attention() {
              << (t.intraOverlap ? "on" : "off") << ", persistence "
              << (t.persistent ? "on" : "off") << ", early reads "
              << (t.earlyReads ? "on" : "off") << ", lazy rescaling "
-             << (t.lazyRescale ? "on" : "off") << ", pinned wait "
-             << (!t.pinnedWait || !t.intraOverlap ? "off"
-                 : hspec.uncheckedReads       ? "on"
-                                              : "on (but in kv loops with out-of-bounds reports)")
+             << onBesideReports(t.lazyRescale) << ", pinned wait "
+             << onBesideReports(t.pinnedWait && t.intraOverlap)
              << ", Q scaled in shared memory "
              << (hspec.scaleInQuery ? "yes" : "no") << ", kv term in the GEMM "
              << (attentionSm90TakesKvTerm(hspec) ? "on (where the score mod is s + t(b, h, kv))"

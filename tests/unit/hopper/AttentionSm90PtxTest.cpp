@@ -69,7 +69,6 @@ Assembled chosenKernel(const std::string &score, const std::string &mask, int d,
   spec.uncheckedReads = unchecked;
   // The default scale, 1 / sqrt(D): Q scaled in shared memory at D = 64, 256.
   fitSm90SpecToScale(spec, float(1.0 / std::sqrt(double(d))));
-  fitSm90TechniquesToReads(spec, modsReadBuffers(score, mask));
   Assembled a;
   auto k = compiler.attentionSm90Kernel(exampleMods(), score, mask, spec, "sm_90a");
   EXPECT_TRUE(k.ok()) << (k.ok() ? "" : k.error().message);
@@ -148,18 +147,22 @@ TEST(AttentionSm90Ptx, PinnedWaitKeepsTheSoftmaxUnderPvForEveryHeadDim) {
     }
 }
 
-TEST(AttentionSm90Ptx, PinnedWaitStaysOnlyInKvLoopsWithoutReports) {
-  // With checked reads the pinned wait is left only where no out-of-bounds
-  // report is (flexjit-unpin-waits-beside-reports): in the copies of
+TEST(AttentionSm90Ptx, SpeedBranchesStayOnlyInKvLoopsWithoutReports) {
+  // With checked reads the pinned wait and lazy rescaling's branch are left
+  // only where no out-of-bounds report is
+  // (flexjit-flatten-branches-beside-reports): in the copies of
   // alibi_causal's kv loops without slopes[h]'s reports every exp2 of a
   // tile runs under P·V; bias_2d's reads of bias[h, kv], called by the
   // consumers (its kv term out of the GEMM), report in every kv loop, which
-  // keeps the plain wait (pinned, ptxas spilled there).
+  // keeps the plain wait and multiplies O on every tile (with the branches,
+  // ptxas spilled there; the lit test of the pass shows both kinds of
+  // branch flattened).
   const std::string scopedWait = "{ wgmma.wait_group.sync.aligned 0; }";
   for (int d : {64, 128, 256}) {
     Assembled a = chosenKernel("alibi_causal", "causal", d, /*unchecked=*/false);
     SCOPED_TRACE(a.entry);
     EXPECT_TRUE(a.spec.techniques.pinnedWait);
+    EXPECT_TRUE(a.spec.techniques.lazyRescale);
     EXPECT_GE(count(a.ptx, scopedWait), 2) << "the copies of both kv loops";
     if (a.run.sass.empty())
       continue;
@@ -172,13 +175,13 @@ TEST(AttentionSm90Ptx, PinnedWaitStaysOnlyInKvLoopsWithoutReports) {
         EXPECT_GE(loop.exp2UnderPv, a.spec.blockN / 2);
   }
   AttentionSm90KernelSpec spec = maskedSpec(128, /*score=*/true);
-  fitSm90TechniquesToReads(spec, /*modsReadBuffers=*/true);
   spec.techniques.kvTermInGemm = false;
   auto bias = sharedTestCompiler().attentionSm90Kernel(exampleMods(), "bias_2d", "causal", spec,
                                                        "sm_90a");
   ASSERT_TRUE(bias.ok()) << bias.error().message;
   SCOPED_TRACE(bias->entry);
   EXPECT_TRUE(spec.techniques.pinnedWait);
+  EXPECT_TRUE(spec.techniques.lazyRescale);
   EXPECT_EQ(count(bias->ptx, scopedWait), 0);
 }
 
@@ -213,7 +216,6 @@ TEST(AttentionSm90Ptx, ReportsInABranchAreUnswitchedWithCheckedReadsOnly) {
     AttentionSm90KernelSpec spec = maskedSpec(128, /*score=*/true);
     spec.uncheckedReads = c.unchecked;
     spec.techniques.unswitchReports = c.unswitch;
-    fitSm90TechniquesToReads(spec, /*modsReadBuffers=*/true);
     auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), c.score, "causal", spec,
                                                       "sm_90a");
     ASSERT_TRUE(k.ok()) << k.error().message;
@@ -310,7 +312,7 @@ TEST(AttentionSm90Ptx, EveryExampleModKeepsItsKvLoopInRegisters) {
     if (j.score == "alibi_causal" && j.mask == "document_causal" && !j.unchecked)
       allowed = j.d == 64 ? 2 : j.d == 128 ? 3 : 4;
     // natten at D = 256: one more with the wait pinned in the copies
-    // (flexjit-unpin-waits-beside-reports; 2 + 3 unpinned).
+    // (flexjit-flatten-branches-beside-reports; 2 + 3 unpinned).
     if (j.score == "alibi_causal" && j.mask == "natten" && !j.unchecked)
       allowed = j.d == 256 ? 4 : 0;
     for (const SassKvLoop &loop : loops) {
@@ -362,7 +364,6 @@ TEST(AttentionSm90Ptx, MaskVerdictsTakeTheirOwnColumnsWithCheckedReadsOnly) {
     AttentionSm90KernelSpec spec = maskedSpec(128, /*score=*/*c.score != 0);
     spec.uncheckedReads = c.unchecked;
     spec.techniques.separateVerdicts = c.apart;
-    fitSm90TechniquesToReads(spec, /*modsReadBuffers=*/true);
     auto k = sharedTestCompiler().attentionSm90Kernel(exampleMods(), c.score, "document_causal",
                                                       spec, "sm_90a");
     ASSERT_TRUE(k.ok()) << k.error().message;

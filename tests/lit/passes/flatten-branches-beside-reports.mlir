@@ -1,10 +1,11 @@
-// flexjit-unpin-waits-beside-reports: a pinned wait (an scf.if marked
-// flexjit.pinned_wait whose arms are the same wait) becomes its then arm in
-// a loop that holds an out-of-bounds report; elsewhere it stays, unmarked.
-// RUN: %flex-opt %s --split-input-file --verify-diagnostics --flexjit-unpin-waits-beside-reports | FileCheck %s
-// After the unswitching, the loop that keeps the report is unpinned and its
-// copy without it keeps the pin.
-// RUN: %flex-opt %s --split-input-file --verify-diagnostics --flexjit-unswitch-invariant-reports --flexjit-unpin-waits-beside-reports | FileCheck %s --check-prefix=BOTH
+// flexjit-flatten-branches-beside-reports: a branch kept for speed (an scf.if
+// marked flexjit.then_arm_suffices; here a pinned wait, whose arms are the
+// same wait) becomes its then arm in a loop that holds an out-of-bounds
+// report; elsewhere it stays, unmarked.
+// RUN: %flex-opt %s --split-input-file --verify-diagnostics --flexjit-flatten-branches-beside-reports | FileCheck %s
+// After the unswitching, the loop that keeps the report loses the branch and
+// its copy without it keeps it.
+// RUN: %flex-opt %s --split-input-file --verify-diagnostics --flexjit-unswitch-invariant-reports --flexjit-flatten-branches-beside-reports | FileCheck %s --check-prefix=BOTH
 
 // CHECK-LABEL: gpu.func @with_report
 // CHECK: scf.for
@@ -20,13 +21,21 @@
 // CHECK-NOT: scf.if
 // CHECK: gpu.return
 
+// Lazy rescaling's branch (O multiplied, or kept where the scale is 1)
+// beside a report: always multiplied.
+// CHECK-LABEL: gpu.func @lazy_rescale_with_report
+// CHECK: scf.for
+// CHECK-NOT: scf.if
+// CHECK: %[[M:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: scf.yield %[[M]] : f32
+
 // CHECK-LABEL: gpu.func @without_report
 // CHECK: scf.for
 // CHECK: scf.if
 // CHECK: "wgmma.wait_group.sync.aligned 0;"
 // CHECK: } else {
 // CHECK: "{ wgmma.wait_group.sync.aligned 0; }"
-// CHECK-NOT: flexjit.pinned_wait
+// CHECK-NOT: flexjit.then_arm_suffices
 // CHECK: gpu.return
 
 // BOTH-LABEL: gpu.func @with_report
@@ -40,8 +49,9 @@
 // BOTH: scf.for
 // BOTH: scf.if
 // BOTH: "{ wgmma.wait_group.sync.aligned 0; }"
-// BOTH-NOT: flexjit.pinned_wait
+// BOTH-NOT: flexjit.then_arm_suffices
 // BOTH-LABEL: gpu.func @folded_report
+// BOTH-LABEL: gpu.func @lazy_rescale_with_report
 // BOTH-LABEL: gpu.func @without_report
 module attributes {gpu.container_module} {
   gpu.module @flexjit_kernels {
@@ -68,7 +78,7 @@ module attributes {gpu.container_module} {
         } else {
           %b = llvm.inline_asm has_side_effects asm_dialect = att "{ wgmma.wait_group.sync.aligned 0; }", "=f,0" %acc : (f32) -> f32
           scf.yield %b : f32
-        } {flexjit.pinned_wait}
+        } {flexjit.then_arm_suffices}
         scf.yield %w : f32
       } {flexjit.unswitch_reports = @vote}
       llvm.store %r, %out : f32, !llvm.ptr
@@ -93,8 +103,32 @@ module attributes {gpu.container_module} {
         } else {
           %b = llvm.inline_asm has_side_effects asm_dialect = att "{ wgmma.wait_group.sync.aligned 0; }", "=f,0" %acc : (f32) -> f32
           scf.yield %b : f32
-        } {flexjit.pinned_wait}
+        } {flexjit.then_arm_suffices}
         scf.yield %w : f32
+      }
+      llvm.store %r, %out : f32, !llvm.ptr
+      gpu.return
+    }
+    gpu.func @lazy_rescale_with_report(%out: !llvm.ptr, %lb: index, %ub: index,
+                                       %error: !llvm.ptr, %n: i64, %scale: f32,
+                                       %needed: i32) kernel {
+      %c1 = arith.constant 1 : index
+      %x = arith.constant 1.0 : f32
+      %r = scf.for %t = %lb to %ub step %c1 iter_args(%o = %x) -> (f32) {
+        %kv = arith.index_cast %t : index to i64
+        %out_of = arith.cmpi uge, %kv, %n : i64
+        %old = llvm.load %error : !llvm.ptr -> i64
+        %new = arith.select %out_of, %kv, %old : i64
+        llvm.store %new, %error : i64, !llvm.ptr
+        %z = arith.constant 0 : i32
+        %any = arith.cmpi ne, %needed, %z : i32
+        %scaled = scf.if %any -> (f32) {
+          %m = arith.mulf %o, %scale : f32
+          scf.yield %m : f32
+        } else {
+          scf.yield %o : f32
+        } {flexjit.then_arm_suffices}
+        scf.yield %scaled : f32
       }
       llvm.store %r, %out : f32, !llvm.ptr
       gpu.return
@@ -111,7 +145,7 @@ module attributes {gpu.container_module} {
         } else {
           %b = llvm.inline_asm has_side_effects asm_dialect = att "{ wgmma.wait_group.sync.aligned 0; }", "=f,0" %acc : (f32) -> f32
           scf.yield %b : f32
-        } {flexjit.pinned_wait}
+        } {flexjit.then_arm_suffices}
         scf.yield %w : f32
       }
       llvm.store %r, %out : f32, !llvm.ptr
@@ -125,10 +159,10 @@ module attributes {gpu.container_module} {
 module attributes {gpu.container_module} {
   gpu.module @flexjit_kernels {
     gpu.func @k(%c: i1) kernel {
-      // expected-error @below {{is marked flexjit.pinned_wait but has no else arm or no results (not a pinned wait)}}
+      // expected-error @below {{is marked flexjit.then_arm_suffices but has no else arm or no results (not a branch whose then arm suffices)}}
       scf.if %c {
         scf.yield
-      } {flexjit.pinned_wait}
+      } {flexjit.then_arm_suffices}
       gpu.return
     }
   }
