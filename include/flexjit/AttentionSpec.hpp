@@ -142,7 +142,9 @@ struct AttentionSm90Techniques {
   /// k-step of K in shared memory, and Q·Kᵀ gets one more k-step against
   /// constant ones, so S comes out of the wgmma with the term added and the
   /// consumers call no score mod (docs/attention-hopper.md, "Kv terms in
-  /// the GEMM"). Off: the consumers call the score mod on every score.
+  /// the GEMM"); with checked reads the producer makes the term's
+  /// out-of-bounds reports. Off: the consumers call the score mod on every
+  /// score.
   bool kvTermInGemm = true;
   /// With checked reads: a kv loop whose out-of-bounds reports are gated
   /// by a condition that does not change in it (ALiBi's `slopes[h]` under
