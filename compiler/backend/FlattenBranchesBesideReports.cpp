@@ -26,7 +26,8 @@ void flatten(scf::IfOp branch) {
   branch.erase();
 }
 
-struct FlattenBranchesBesideReportsPass : PassWrapper<FlattenBranchesBesideReportsPass, OperationPass<>> {
+struct FlattenBranchesBesideReportsPass
+    : PassWrapper<FlattenBranchesBesideReportsPass, OperationPass<>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(FlattenBranchesBesideReportsPass)
 
   StringRef getArgument() const override { return "flexjit-flatten-branches-beside-reports"; }
@@ -46,8 +47,9 @@ struct FlattenBranchesBesideReportsPass : PassWrapper<FlattenBranchesBesideRepor
       if (!op->hasAttr(kThenArmSufficesAttr))
         return;
       if (op.getElseRegion().empty() || op.getNumResults() == 0) {
-        op.emitOpError() << "is marked " << kThenArmSufficesAttr
-                         << " but has no else arm or no results (not a branch whose then arm suffices)";
+        op.emitOpError()
+            << "is marked " << kThenArmSufficesAttr
+            << " but has no else arm or no results (not a branch whose then arm suffices)";
         malformed = true;
         return;
       }
